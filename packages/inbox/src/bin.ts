@@ -1,0 +1,17 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { runCli } from '@orch/store';
+import { inboxCli } from './cli.ts';
+
+// Bundled builds ship the native SQLite addon beside this file.
+const addon = path.join(__dirname, 'better_sqlite3.node');
+
+runCli(inboxCli, process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  cwd: process.cwd(),
+  ...(process.stdout.columns ? { columns: process.stdout.columns } : {}),
+  ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
+}).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,45 @@
+import type { CliSpec } from '@orch/store';
+import { claimCommand } from './commands/claim.ts';
+import { heartbeatCommand } from './commands/heartbeat.ts';
+import { initCommand } from './commands/init.ts';
+import { listCommand } from './commands/list.ts';
+import { askCommand, failCommand, progressCommand, resultCommand } from './commands/post.ts';
+import { releaseCommand } from './commands/release.ts';
+import { replyCommand } from './commands/reply.ts';
+import { sendCommand } from './commands/send.ts';
+import { showCommand } from './commands/show.ts';
+import { waitCommand } from './commands/wait.ts';
+
+/** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
+export const EXIT_CODES_HELP = [
+  'Exit codes: 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·',
+  '4 conflict or invalid state · 5 lease lost · 6 database unavailable (missing, not initialised,',
+  'newer than this tool, or busy past the timeout).',
+  'With --json: exactly one JSON document on stdout; an error is one line on stderr:',
+  '{"error": {"code": "...", "message": "...", "details": ...}}.',
+].join('\n');
+
+export const inboxCli: CliSpec = {
+  program: 'inbox',
+  version: '0.1.0',
+  about:
+    'inbox: the worker side of orch. Threads of messages are assigned to agents; a worker claims a thread\n' +
+    'with a lease, posts progress, asks blocking questions and waits for answers, then posts a result.\n' +
+    'Start with `inbox --db PATH init`; every command takes --db PATH, and --json for scripts.',
+  epilogue: EXIT_CODES_HELP,
+  commands: [
+    initCommand,
+    sendCommand,
+    listCommand,
+    showCommand,
+    claimCommand,
+    heartbeatCommand,
+    progressCommand,
+    askCommand,
+    replyCommand,
+    waitCommand,
+    resultCommand,
+    failCommand,
+    releaseCommand,
+  ],
+};

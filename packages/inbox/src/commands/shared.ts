@@ -1,0 +1,61 @@
+import { ValidationError, idSchema, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
+import { z } from 'zod';
+import { initHint, openInbox, type Inbox } from '../inbox.ts';
+
+/** Opens the inbox named by `--db`, runs `fn`, and always closes it. */
+export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>): Promise<T> {
+  const inbox = await openInbox({
+    path: ctx.dbPath,
+    clock: ctx.clock,
+    ids: ctx.ids,
+    ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
+  });
+  try {
+    return await fn(inbox);
+  } finally {
+    await inbox.close();
+  }
+}
+
+export { initHint };
+
+export const threadFlag: FlagSpec = { type: 'string', describe: 'Thread id (from send, list or claim)', required: true };
+export const leaseFlag: FlagSpec = { type: 'string', describe: 'Lease token returned by claim', required: true };
+export const payloadFlag: FlagSpec = { type: 'string', describe: 'Structured data as a JSON object, e.g. \'{"files": 3}\'' };
+
+/** `--body TEXT | --body-file PATH`: exactly one of them. */
+export const bodyFlags: Record<string, FlagSpec> = {
+  body: { type: 'string', describe: 'Message text (or use --body-file)' },
+  'body-file': { type: 'string', describe: 'Read the message text from this file' },
+};
+
+export const bodyFields = {
+  body: textFlag('the body').optional(),
+  bodyFile: z.string().min(1, 'must not be empty').optional(),
+};
+
+/** Checks the --body / --body-file choice inside a schema's superRefine. */
+export function checkBodyChoice(v: { body?: string | undefined; bodyFile?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (v.body !== undefined && v.bodyFile !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
+  } else if (v.body === undefined && v.bodyFile === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['body'], message: 'is required (or give --body-file PATH)' });
+  }
+}
+
+/** The body text, reading --body-file if that was given; validated like --body. */
+export function resolveBody(ctx: CommandContext, v: { body?: string | undefined; bodyFile?: string | undefined }): string {
+  if (v.body !== undefined) return v.body;
+  const text = readTextFile(ctx.cwd, v.bodyFile ?? '', 'body-file');
+  const checked = textFlag(`the file ${v.bodyFile ?? ''}`).safeParse(text);
+  if (!checked.success) {
+    const message = checked.error.issues[0]?.message ?? 'is invalid';
+    throw new ValidationError(`--body-file: ${message}`, [{ path: '--body-file', message }]);
+  }
+  return text;
+}
+
+export const agentField = idSchema;
+export const threadField = idSchema;
+/** Lease tokens are generated ids; anything else cannot be a lease. */
+export const leaseField = idSchema;

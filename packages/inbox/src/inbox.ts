@@ -1,0 +1,95 @@
+import {
+  assertSchemaCurrent,
+  migrate,
+  openStore,
+  randomIds,
+  schemaVersions,
+  systemClock,
+  type Clock,
+  type IdGenerator,
+  type OpenStoreOptions,
+  type Store,
+} from '@orch/store';
+import { inboxMigrations } from './migrations.ts';
+
+/** An open inbox: the store plus the injected clock and id generator every operation uses. */
+export interface Inbox {
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  close(): Promise<void>;
+}
+
+export interface OpenInboxOptions {
+  path: string;
+  clock?: Clock;
+  ids?: IdGenerator;
+  nativeBinding?: string;
+  busyTimeoutMs?: number;
+}
+
+export interface InitResult {
+  path: string;
+  /** Schema version of every package recorded in the file, e.g. `{ "inbox": 1 }`. */
+  schema_version: Record<string, number>;
+  /** Migration steps this call applied (empty when the database was already current). */
+  applied: { package: string; version: number; name: string }[];
+}
+
+/** The command that initialises `path`, as quoted in error messages. */
+export function initHint(path: string): string {
+  return `inbox --db ${path} init`;
+}
+
+/**
+ * Opens an initialised database for inbox work. Makes no write.
+ *
+ * @throws DatabaseUnavailableError (exit 6) when the file is missing, not SQLite, not initialised,
+ *   older than this code (run init), or newer than this code.
+ */
+export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
+  const store = openStore(storeOptions(options, false));
+  try {
+    return await attachInbox(store, options);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** Uses an already open store as an inbox (for packages that share one connection, like orch). */
+export async function attachInbox(store: Store, options: { clock?: Clock; ids?: IdGenerator } = {}): Promise<Inbox> {
+  await assertSchemaCurrent(store, inboxMigrations, initHint(store.path));
+  return { store, clock: options.clock ?? systemClock, ids: options.ids ?? randomIds, close: () => store.close() };
+}
+
+/**
+ * Creates the database file (owner-only permissions, WAL) if needed and brings the inbox tables
+ * up to date. Idempotent and safe to run from several processes at once.
+ *
+ * @throws DatabaseUnavailableError (exit 6) for a directory, a non-SQLite file, a file holding
+ *   another program's tables, or a database newer than this code.
+ */
+export async function initInbox(options: OpenInboxOptions): Promise<InitResult> {
+  const store = openStore(storeOptions(options, true));
+  try {
+    const result = await migrate(store, inboxMigrations, options.clock ?? systemClock);
+    return {
+      path: options.path,
+      schema_version: await schemaVersions(store),
+      applied: result.applied.map((a) => ({ package: result.package, ...a })),
+    };
+  } finally {
+    await store.close();
+  }
+}
+
+function storeOptions(options: OpenInboxOptions, create: boolean): OpenStoreOptions {
+  return {
+    path: options.path,
+    create,
+    initHint: initHint(options.path),
+    ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    ...(options.busyTimeoutMs ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+  };
+}

@@ -1,0 +1,53 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { InboxDatabase } from '../schema.ts';
+
+export type MessageRow = Selectable<InboxDatabase['inbox_messages']>;
+type Db = Kysely<InboxDatabase>;
+
+export async function insertMessage(db: Db, row: Insertable<InboxDatabase['inbox_messages']>): Promise<MessageRow> {
+  return db.insertInto('inbox_messages').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+/** A thread's messages in order, optionally only those after message `afterId`. */
+export async function listMessages(db: Db, threadId: string, afterId = 0): Promise<MessageRow[]> {
+  return db
+    .selectFrom('inbox_messages')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .execute();
+}
+
+/** Messages after `afterId` written by anyone but `author`. */
+export async function messagesFromOthers(db: Db, threadId: string, afterId: number, author: string): Promise<MessageRow[]> {
+  return db
+    .selectFrom('inbox_messages')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .where('id', '>', afterId)
+    .where('author', '!=', author)
+    .orderBy('id')
+    .execute();
+}
+
+/** Id of the last message `author` wrote on the thread, or 0. */
+export async function lastMessageIdBy(db: Db, threadId: string, author: string): Promise<number> {
+  const row = await db
+    .selectFrom('inbox_messages')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .where('thread_id', '=', threadId)
+    .where('author', '=', author)
+    .executeTakeFirst();
+  return Number(row?.id ?? 0);
+}
+
+/** Id of the newest message of the thread, or 0. */
+export async function lastMessageId(db: Db, threadId: string): Promise<number> {
+  const row = await db
+    .selectFrom('inbox_messages')
+    .select((eb) => eb.fn.max('id').as('id'))
+    .where('thread_id', '=', threadId)
+    .executeTakeFirst();
+  return Number(row?.id ?? 0);
+}

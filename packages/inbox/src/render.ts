@@ -1,0 +1,40 @@
+import { formatTable } from '@orch/store';
+import type { MessageView, ThreadView } from './views.ts';
+
+/** One line per thread, aligned: id, state, agent, claimer, subject. */
+export function threadTable(threads: ThreadView[]): string {
+  if (threads.length === 0) return 'no threads';
+  return formatTable([
+    ['THREAD', 'STATE', 'ASSIGNED', 'CLAIMED BY', 'CREATED', 'SUBJECT'],
+    ...threads.map((t) => [t.id, stateLabel(t), t.assigned_to, t.claimed_by ?? '-', t.created_at, t.subject]),
+  ]);
+}
+
+/** A thread's header followed by its messages. */
+export function threadText(thread: ThreadView, messages: MessageView[]): string {
+  const lines = [
+    `thread ${thread.id}: ${thread.subject}`,
+    `  state ${stateLabel(thread)} · assigned to ${thread.assigned_to} · opened by ${thread.created_by} · claims ${thread.claim_count}`,
+  ];
+  if (thread.claimed_by && thread.lease_expires_at) lines.push(`  held by ${thread.claimed_by}, lease until ${thread.lease_expires_at}`);
+  if (messages.length > 0) lines.push('', messagesText(messages));
+  return lines.join('\n');
+}
+
+export function messagesText(messages: MessageView[]): string {
+  return messages.map(messageText).join('\n\n');
+}
+
+export function messageText(m: MessageView): string {
+  const head = `#${m.id} ${m.kind} from ${m.author} at ${m.created_at}`;
+  const body = m.body
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
+  const payload = m.payload === null ? '' : `\n  payload: ${JSON.stringify(m.payload)}`;
+  return `${head}\n${body}${payload}`;
+}
+
+function stateLabel(t: ThreadView): string {
+  return t.lease_expired ? `${t.state} (lease expired)` : t.state;
+}

@@ -1,0 +1,47 @@
+import type { Generated } from 'kysely';
+
+export const THREAD_STATES = ['open', 'claimed', 'blocked', 'done', 'failed', 'cancelled'] as const;
+export type ThreadState = (typeof THREAD_STATES)[number];
+
+/** States a thread never leaves. */
+export const TERMINAL_STATES: readonly ThreadState[] = ['done', 'failed', 'cancelled'];
+
+export const MESSAGE_KINDS = ['task', 'progress', 'question', 'answer', 'result', 'failure', 'note'] as const;
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** Mirrors the inbox tables exactly. Times are milliseconds since the epoch. */
+export interface InboxDatabase {
+  inbox_threads: InboxThreadsTable;
+  inbox_messages: InboxMessagesTable;
+}
+
+export interface InboxThreadsTable {
+  /** Insertion order; "oldest" and "newest" mean this. */
+  seq: Generated<number>;
+  id: string;
+  subject: string;
+  assigned_to: string;
+  created_by: string;
+  state: ThreadState;
+  claimed_by: string | null;
+  /** The current fencing token; null when nobody holds the thread. */
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  /** Length of the current lease, reused by heartbeat and progress when they extend it. */
+  lease_ms: number | null;
+  claim_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface InboxMessagesTable {
+  /** Global and increasing: `--after-message N` is a cursor over it. */
+  id: Generated<number>;
+  thread_id: string;
+  author: string;
+  kind: MessageKind;
+  body: string;
+  /** JSON text of an object, or null. */
+  payload: string | null;
+  created_at: number;
+}

@@ -1,0 +1,243 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import yargs from 'yargs';
+import type { Argv, Options } from 'yargs';
+import type { z } from 'zod';
+import { systemClock, type Clock } from './clock.ts';
+import { AppError, ExitCode, UsageError, ValidationError, toAppError, type ErrorJson } from './errors.ts';
+import { randomIds, type IdGenerator } from './ids.ts';
+
+/** What a command needs from the outside world, injected by the CLI front end (or a test). */
+export interface CommandContext {
+  /** The `--db` path. */
+  dbPath: string;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Directory relative paths (e.g. `--body-file`) are resolved against. */
+  cwd: string;
+  /** Where a bundled CLI keeps `better_sqlite3.node`, if it ships one. */
+  nativeBinding?: string;
+}
+
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  describe: string;
+  /** Shown as required in --help; the zod schema is what enforces it. */
+  required?: boolean;
+}
+
+/**
+ * A command defined once: its flags, a zod schema over the flag values (camelCase keys), one
+ * function returning plain data, and a text renderer. The yargs CLI is one front end over these.
+ */
+export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
+  /** `claim`, or `run init` for a subcommand. */
+  name: string;
+  summary: string;
+  /** Longer help shown by `<command> --help`. */
+  description?: string;
+  flags: Record<string, FlagSpec>;
+  /** Command lines shown under Examples in --help, without the program name. */
+  examples?: string[];
+  input: Schema;
+  run(ctx: CommandContext, input: z.output<Schema>): Promise<Result>;
+  text(result: Result): string;
+}
+
+/** Keeps the schema/result types of a definition checked while storing it in a plain list. */
+export function defineCommand<Schema extends z.ZodType, Result>(def: CommandDefinition<Schema, Result>): CommandDefinition {
+  return def as unknown as CommandDefinition;
+}
+
+export interface CliSpec {
+  /** Program name, e.g. `inbox`. */
+  program: string;
+  version: string;
+  /** Shown at the top of the top-level --help. */
+  about: string;
+  /** Shown at the bottom of every --help (exit codes, JSON contract). */
+  epilogue: string;
+  commands: CommandDefinition[];
+}
+
+export interface CliIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  cwd: string;
+  clock?: Clock;
+  ids?: IdGenerator;
+  nativeBinding?: string;
+  /** Terminal width for --help; defaults to 120. */
+  columns?: number;
+}
+
+/**
+ * Parses `args`, runs the chosen command and writes its result: JSON with `--json` (exactly one
+ * document on stdout), text otherwise. Errors become one line on stderr (a JSON object with
+ * `--json`). Returns the exit code; this is the only place errors turn into exit codes.
+ */
+export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<number> {
+  const json = args.includes('--json');
+  try {
+    const chosen = await parseArgs(spec, args, io);
+    if (!chosen) return ExitCode.ok;
+    const { def, argv } = chosen;
+    const dbPath = argv.db;
+    if (typeof dbPath !== 'string' || dbPath.trim() === '') {
+      throw new UsageError(`missing required flag --db PATH (see \`${spec.program} ${def.name} --help\`)`);
+    }
+    const input = parseInput(def, argv);
+    const ctx: CommandContext = {
+      dbPath,
+      clock: io.clock ?? systemClock,
+      ids: io.ids ?? randomIds,
+      cwd: io.cwd,
+      ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
+    };
+    const result = await def.run(ctx, input);
+    io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : ensureNewline(def.text(result)));
+    return ExitCode.ok;
+  } catch (err) {
+    const appError = toAppError(err);
+    if (json) {
+      const body: ErrorJson = { error: { code: appError.code, message: appError.message } };
+      if (appError.details !== undefined) body.error.details = appError.details;
+      io.stderr.write(`${JSON.stringify(body)}\n`);
+    } else {
+      io.stderr.write(`${spec.program}: ${appError.message}\n`);
+      if (appError.details !== undefined && appError instanceof ValidationError) {
+        for (const line of describeDetails(appError.details)) io.stderr.write(`  ${line}\n`);
+      }
+    }
+    if (appError.exitCode === ExitCode.internal && !(err instanceof AppError) && err instanceof Error && err.stack) {
+      io.stderr.write(`${err.stack}\n`);
+    }
+    return appError.exitCode;
+  }
+}
+
+interface Chosen {
+  def: CommandDefinition;
+  argv: Record<string, unknown>;
+}
+
+async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chosen | undefined> {
+  let chosen: Chosen | undefined;
+  const choose = (def: CommandDefinition) => (argv: Record<string, unknown>) => {
+    chosen = { def, argv };
+  };
+  const parser = yargs(args)
+    .scriptName(spec.program)
+    .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json] <command> [flags]`)
+    .option('db', { type: 'string', describe: 'Path of the SQLite database file (required)', global: true })
+    .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
+    .strict()
+    .strictCommands()
+    .demandCommand(1, `no command given; see \`${spec.program} --help\``)
+    .recommendCommands()
+    .parserConfiguration({ 'camel-case-expansion': false, 'boolean-negation': false, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .epilogue(spec.epilogue)
+    .version(spec.version)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(io.columns ?? 120, 120))
+    .exitProcess(false)
+    .fail((message, error) => {
+      throw error ?? new UsageError(message ?? 'invalid command line');
+    });
+
+  for (const [group, defs] of groupCommands(spec.commands)) {
+    if (group === undefined) {
+      for (const def of defs) parser.command(def.name, def.summary, (y) => describeCommand(y, spec, def), choose(def));
+      continue;
+    }
+    parser.command(group, `${defs.map((d) => d.name.split(' ')[1]).join(' | ')}`, (y) => {
+      for (const def of defs) {
+        y.command(def.name.split(' ')[1] ?? '', def.summary, (yy) => describeCommand(yy, spec, def), choose(def));
+      }
+      return y.demandCommand(1, `\`${group}\` needs a subcommand: ${defs.map((d) => d.name).join(', ')}`);
+    });
+  }
+
+  await parser.parseAsync();
+  return chosen;
+}
+
+function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
+  let out = y.usage(`${spec.program} ${def.name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
+  for (const [flag, f] of Object.entries(def.flags)) {
+    const options: Options = { type: f.type, describe: f.required ? `${f.describe} (required)` : f.describe };
+    out = out.option(flag, options);
+  }
+  for (const example of def.examples ?? []) out = out.example(`${spec.program} ${example}`, '');
+  return out;
+}
+
+function groupCommands(defs: CommandDefinition[]): Map<string | undefined, CommandDefinition[]> {
+  const groups = new Map<string | undefined, CommandDefinition[]>();
+  for (const def of defs) {
+    const parts = def.name.split(' ');
+    const key = parts.length > 1 ? parts[0] : undefined;
+    groups.set(key, [...(groups.get(key) ?? []), def]);
+  }
+  return groups;
+}
+
+/** Collects the declared flags (camelCased) and validates them with the command's schema. */
+function parseInput(def: CommandDefinition, argv: Record<string, unknown>): unknown {
+  const raw: Record<string, unknown> = {};
+  const flagOf = new Map<string, string>();
+  for (const flag of Object.keys(def.flags)) {
+    const key = camelCase(flag);
+    flagOf.set(key, flag);
+    const value = argv[flag];
+    if (Array.isArray(value)) {
+      throw new ValidationError(`--${flag} was given more than once`, [{ path: `--${flag}`, message: 'given more than once' }]);
+    }
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = def.input.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const key = issue.path[0];
+    const flag = typeof key === 'string' ? flagOf.get(key) : undefined;
+    return { path: flag ? `--${flag}` : issue.path.join('.') || '(input)', message: issue.message };
+  });
+  const summary = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+  throw new ValidationError(`invalid input: ${summary}`, problems);
+}
+
+function describeDetails(details: unknown): string[] {
+  return Array.isArray(details) && details.length > 1
+    ? details.map((d: { path?: string; message?: string }) => `${d.path ?? ''}: ${d.message ?? ''}`)
+    : [];
+}
+
+function camelCase(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function ensureNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
+}
+
+/** Reads a text file given on the command line (`--body-file`), relative to `cwd`. */
+export function readTextFile(cwd: string, file: string, flag: string): string {
+  const full = path.resolve(cwd, file);
+  try {
+    return fs.readFileSync(full, 'utf8');
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new ValidationError(`--${flag} ${file}: ${why}`, [{ path: `--${flag}`, message: why }]);
+  }
+}
+
+/** Aligns rows into columns separated by two spaces; the first row is the header. */
+export function formatTable(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd())
+    .join('\n');
+}

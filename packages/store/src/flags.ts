@@ -1,0 +1,54 @@
+import { z } from 'zod';
+
+/** Largest body or payload accepted, in bytes of UTF-8 (1 MiB). Documented in the README. */
+export const MAX_TEXT_BYTES = 1024 * 1024;
+
+/**
+ * A whole number given as a flag string, within [min, max]. Rejects `-5`, `1e12`, `3.5`, `ten`.
+ */
+export function intFlag(min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((n) => Number.isSafeInteger(n) && n >= min && n <= max, `must be a whole number from ${min} to ${max}`);
+}
+
+/** Free text that must not be empty or only whitespace, at most MAX_TEXT_BYTES. */
+export function textFlag(what = 'text') {
+  return z
+    .string()
+    .refine((s) => s.trim().length > 0, `${what} must not be empty`)
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_TEXT_BYTES, `${what} must be at most ${MAX_TEXT_BYTES} bytes`)
+    .refine((s) => !s.includes('\u0000'), `${what} must not contain NUL characters`);
+}
+
+/** A short single-line label (subjects, titles): not empty, at most `max` characters, no control characters. */
+export function labelFlag(max = 500) {
+  return z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(max, `must be at most ${max} characters`)
+    // eslint-disable-next-line no-control-regex
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line without control characters');
+}
+
+/** A JSON object given as text (`--payload-json`), parsed. */
+export const jsonObjectFlag = z
+  .string()
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes`)
+  .transform((s, ctx) => {
+    try {
+      const value: unknown = JSON.parse(s);
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object, e.g. {"key": "value"}' });
+        return z.NEVER;
+      }
+      return value as Record<string, unknown>;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
+      return z.NEVER;
+    }
+  });

@@ -1,0 +1,152 @@
+import { sql, type Kysely } from 'kysely';
+import { DatabaseUnavailableError } from './errors.ts';
+import type { Clock } from './clock.ts';
+import type { Store } from './open.ts';
+import { writeTransaction } from './transaction.ts';
+
+/** One schema step. Versions start at 1 and go up by one; a released step never changes. */
+export interface Migration {
+  version: number;
+  name: string;
+  up(db: Kysely<any>): Promise<void>;
+}
+
+/** A package's ordered, append-only migration list, kept in code. */
+export interface MigrationSet {
+  /** Owner of the tables, e.g. `inbox`. */
+  package: string;
+  migrations: readonly Migration[];
+}
+
+export interface MigrateResult {
+  package: string;
+  from: number;
+  to: number;
+  applied: { version: number; name: string }[];
+}
+
+interface MigrationsTable {
+  schema_migrations: { package: string; version: number; name: string; applied_at: number };
+}
+
+/** The schema version this code expects for a set (its last migration's version). */
+export function latestVersion(set: MigrationSet): number {
+  return set.migrations.at(-1)?.version ?? 0;
+}
+
+/**
+ * Brings a package's tables up to date in one `BEGIN IMMEDIATE` transaction: running it twice
+ * changes nothing, and two processes running it at once both succeed (the second waits, then finds
+ * nothing to do). A file that already holds tables of some other program is refused.
+ *
+ * @throws DatabaseUnavailableError DB_TOO_NEW (exit 6) when the database is newer than this code;
+ *   DB_FOREIGN when the file holds tables this project did not create.
+ */
+export async function migrate(store: Store, set: MigrationSet, clock: Clock): Promise<MigrateResult> {
+  assertOrdered(set);
+  const latest = latestVersion(set);
+  return writeTransaction<MigrationsTable, MigrateResult>(store, async (trx) => {
+    const hasTable = await migrationsTableExists(trx);
+    if (!hasTable) {
+      const foreign = await userTables(trx);
+      if (foreign.length > 0) {
+        throw new DatabaseUnavailableError(
+          'DB_FOREIGN',
+          `${store.path} already holds tables this tool did not create (${foreign.slice(0, 5).join(', ')}); refusing to initialise it`,
+          { details: { tables: foreign } },
+        );
+      }
+      await trx.schema
+        .createTable('schema_migrations')
+        .addColumn('package', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('applied_at', 'integer', (c) => c.notNull())
+        .addPrimaryKeyConstraint('schema_migrations_pk', ['package', 'version'])
+        .execute();
+    }
+    const from = await currentVersion(trx, set.package);
+    if (from > latest) throw tooNew(store, set, from);
+    const applied: MigrateResult['applied'] = [];
+    for (const m of set.migrations) {
+      if (m.version <= from) continue;
+      await m.up(trx);
+      await trx
+        .insertInto('schema_migrations')
+        .values({ package: set.package, version: m.version, name: m.name, applied_at: clock.now() })
+        .execute();
+      applied.push({ version: m.version, name: m.name });
+    }
+    return { package: set.package, from, to: latest, applied };
+  });
+}
+
+/**
+ * The cheap check every command but `init` makes: one indexed read, no writes.
+ *
+ * @throws DatabaseUnavailableError (exit 6): DB_NOT_INITIALISED when the package's tables are
+ *   missing, DB_OUTDATED when `init` must upgrade them, DB_TOO_NEW when the file is newer than this code.
+ */
+export async function assertSchemaCurrent(store: Store, set: MigrationSet, initHint: string): Promise<number> {
+  const db = store.db as Kysely<MigrationsTable>;
+  const version = (await migrationsTableExists(db)) ? await currentVersion(db, set.package) : 0;
+  const latest = latestVersion(set);
+  if (version === 0) {
+    throw new DatabaseUnavailableError('DB_NOT_INITIALISED', `${store.path} is not initialised; run \`${initHint}\``);
+  }
+  if (version > latest) throw tooNew(store, set, version);
+  if (version < latest) {
+    throw new DatabaseUnavailableError(
+      'DB_OUTDATED',
+      `${store.path} has ${set.package} schema version ${version} but this code needs ${latest}; upgrade it with \`${initHint}\``,
+      { details: { package: set.package, version, expected: latest } },
+    );
+  }
+  return version;
+}
+
+/** Schema versions recorded in the file, by package (empty when it was never initialised). */
+export async function schemaVersions(store: Store): Promise<Record<string, number>> {
+  const db = store.db as Kysely<MigrationsTable>;
+  if (!(await migrationsTableExists(db))) return {};
+  const rows = await db
+    .selectFrom('schema_migrations')
+    .select(['package', (eb) => eb.fn.max('version').as('version')])
+    .groupBy('package')
+    .orderBy('package')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.package, Number(r.version)]));
+}
+
+async function migrationsTableExists(db: Kysely<any>): Promise<boolean> {
+  const row = await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'schema_migrations'`.execute(db);
+  return (row.rows[0]?.n ?? 0) > 0;
+}
+
+async function userTables(db: Kysely<any>): Promise<string[]> {
+  const rows = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
+  return rows.rows.map((r) => r.name);
+}
+
+async function currentVersion(db: Kysely<MigrationsTable>, pkg: string): Promise<number> {
+  const row = await db
+    .selectFrom('schema_migrations')
+    .select((eb) => eb.fn.max('version').as('version'))
+    .where('package', '=', pkg)
+    .executeTakeFirst();
+  return Number(row?.version ?? 0);
+}
+
+function tooNew(store: Store, set: MigrationSet, version: number): DatabaseUnavailableError {
+  return new DatabaseUnavailableError(
+    'DB_TOO_NEW',
+    `${store.path} has ${set.package} schema version ${version}, newer than this code understands (${latestVersion(set)}); use a newer release of this tool`,
+    { details: { package: set.package, version, supported: latestVersion(set) } },
+  );
+}
+
+function assertOrdered(set: MigrationSet): void {
+  set.migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`${set.package} migration ${m.name} has version ${m.version}, expected ${i + 1}`);
+  });
+}

@@ -1,0 +1,171 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import { DatabaseUnavailableError, mapSqliteError } from './errors.ts';
+
+/** An open database: the Kysely handle for queries plus the raw connection for pragmas. */
+export interface Store {
+  /** The database file path as given. */
+  readonly path: string;
+  /** Kysely over the single connection. Packages narrow it to their own table types. */
+  readonly db: Kysely<any>;
+  /** The underlying better-sqlite3 connection (pragmas, `inTransaction`). */
+  readonly sqlite: Database.Database;
+  /** `PRAGMA data_version`: changes whenever another connection commits. Costs microseconds. */
+  dataVersion(): number;
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** Path of the database file. */
+  path: string;
+  /**
+   * Create the file (owner-only permissions) and switch it to WAL when it does not exist yet.
+   * Default false: a missing file is refused with DB_MISSING.
+   */
+  create?: boolean;
+  /** How long a writer waits for another writer's lock before failing with DB_BUSY. Default 5000 ms. */
+  busyTimeoutMs?: number;
+  /** Path to `better_sqlite3.node`, for bundled CLIs that ship the addon beside themselves. */
+  nativeBinding?: string;
+  /** The command that initialises a database, quoted in error messages. Default `inbox --db PATH init`. */
+  initHint?: string;
+}
+
+export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens a database file with the pragmas every connection needs: an explicit busy_timeout,
+ * foreign keys on, synchronous=NORMAL (with WAL this survives process crashes; a power loss may
+ * lose the last commits but never corrupts the file). WAL itself is persistent and is switched on
+ * when the file is created, so opening an existing file never writes to it.
+ *
+ * @throws DatabaseUnavailableError (exit 6) when the path is missing (without `create`), is a
+ *   directory, is not a SQLite database, or the native SQLite module cannot load.
+ */
+export function openStore(options: OpenStoreOptions): Store {
+  const file = options.path;
+  const hint = options.initHint ?? `inbox --db ${file} init`;
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  prepareFile(file, options.create === true, hint);
+
+  let sqlite: Database.Database;
+  try {
+    sqlite = new Database(file, {
+      fileMustExist: true,
+      timeout: busyTimeoutMs,
+      ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+    });
+  } catch (err) {
+    throw openError(err, file);
+  }
+
+  try {
+    sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    // Reading the schema cookie is the cheapest statement that fails on a file that is not SQLite.
+    sqlite.pragma('schema_version');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('synchronous = NORMAL');
+    if (options.create === true) enableWal(sqlite, busyTimeoutMs);
+  } catch (err) {
+    sqlite.close();
+    throw openError(err, file);
+  }
+
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    path: file,
+    db,
+    sqlite,
+    dataVersion: () => sqlite.pragma('data_version', { simple: true }) as number,
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * Checks the path and creates an empty owner-only file when allowed. An empty file left behind by
+ * a failed init is harmless: SQLite treats it as an empty database and the next init fills it.
+ */
+function prepareFile(file: string, create: boolean, hint: string): void {
+  if (file.length === 0) {
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', 'the database path is empty');
+  }
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(file);
+  } catch (err) {
+    if (!isErrno(err, 'ENOENT')) {
+      throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot read ${file}: ${errMessage(err)}`, { cause: err });
+    }
+  }
+  if (stat?.isDirectory()) {
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${file} is a directory, not a database file`);
+  }
+  if (stat && !stat.isFile()) {
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${file} is not a regular file`);
+  }
+  if (stat) return;
+  if (!create) {
+    throw new DatabaseUnavailableError('DB_MISSING', `no database at ${file}; create it with \`${hint}\``);
+  }
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot create ${file}: directory ${dir} does not exist`);
+  }
+  try {
+    fs.closeSync(fs.openSync(file, 'wx', 0o600));
+  } catch (err) {
+    // Another process created it first: fine, we open theirs.
+    if (isErrno(err, 'EEXIST')) return;
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot create ${file}: ${errMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Switching to WAL needs a moment of exclusive access; when another process is opening the same
+ * new file at that instant SQLite may answer SQLITE_BUSY without consulting the busy handler, so
+ * retry until the busy timeout.
+ */
+function enableWal(sqlite: Database.Database, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
+      if (mode === 'wal') return;
+      throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `could not switch the database to WAL mode (got ${String(mode)})`);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const busy = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+      if (!busy || Date.now() >= deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
+    }
+  }
+}
+
+function openError(err: unknown, file: string): Error {
+  const mapped = mapSqliteError(err);
+  if (mapped instanceof DatabaseUnavailableError) {
+    return mapped.code === 'DB_NOT_A_DATABASE'
+      ? new DatabaseUnavailableError('DB_NOT_A_DATABASE', `${file} is not a SQLite database`, { cause: err })
+      : mapped;
+  }
+  if (err instanceof Error && /bindings|NODE_MODULE_VERSION|dlopen|\.node\b|ERR_DLOPEN/i.test(`${err.message} ${(err as { code?: string }).code ?? ''}`)) {
+    return new DatabaseUnavailableError(
+      'DB_NATIVE_MODULE',
+      `the native SQLite module (better-sqlite3) cannot load on this host (Node ${process.version}, ` +
+        `${process.platform}-${process.arch}, ABI ${process.versions.modules}); rebuild it for this Node ` +
+        `(\`npm rebuild better-sqlite3\`, then \`npm run build\`). Cause: ${err.message.split('\n')[0]}`,
+      { cause: err },
+    );
+  }
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === code;
+}
+
+function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,50 @@
+// Builds every CLI into one self-contained CommonJS file with esbuild and places it where it is
+// used: packages/<pkg>/dist/ (behind the npm bin links) and skills/<skill>/assets/ (the bundled
+// skill executables). The native SQLite addon is copied beside each bundle, which loads it from
+// there, so a copied skill folder keeps working without node_modules.
+import { build } from 'esbuild';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'packages/store/package.json'));
+const addon = path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
+
+const clis = [
+  { name: 'inbox', entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
+];
+
+if (!fs.existsSync(addon)) {
+  console.error(`build: ${addon} is missing; the better-sqlite3 install step did not compile it (run \`npm rebuild better-sqlite3\`)`);
+  process.exit(1);
+}
+
+for (const cli of clis) {
+  const [first, ...copies] = cli.outputs.map((o) => path.join(root, o));
+  fs.mkdirSync(path.dirname(first), { recursive: true });
+  await build({
+    entryPoints: [path.join(root, cli.entry)],
+    outfile: first,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    banner: { js: '#!/usr/bin/env node' },
+    legalComments: 'none',
+    logLevel: 'warning',
+    minifySyntax: true,
+  });
+  fs.chmodSync(first, 0o755);
+  fs.copyFileSync(addon, path.join(path.dirname(first), 'better_sqlite3.node'));
+  for (const copy of copies) {
+    fs.mkdirSync(path.dirname(copy), { recursive: true });
+    fs.copyFileSync(first, copy);
+    fs.chmodSync(copy, 0o755);
+    fs.copyFileSync(addon, path.join(path.dirname(copy), 'better_sqlite3.node'));
+    // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
+    fs.writeFileSync(path.join(path.dirname(copy), 'package.json'), '{ "type": "commonjs" }\n');
+  }
+}
+console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);
