@@ -2,7 +2,7 @@ import { readTransaction, waitForChange } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { heartbeat } from './leases.ts';
-import { lastMessageIdBy, messagesFromOthers } from './queries/messages.ts';
+import { lastMessageId, lastMessageIdBy, messagesFromOthers } from './queries/messages.ts';
 import { TERMINAL_STATES, type InboxDatabase } from './schema.ts';
 import { requireThread } from './threads.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
@@ -11,7 +11,10 @@ type Db = Kysely<InboxDatabase>;
 
 export interface WaitInput {
   threadId: string;
-  /** Only messages with a larger id count. Default: the caller's own last message on the thread. */
+  /**
+   * Only messages with a larger id count. Default: the caller's own last message on the thread,
+   * or, if the caller never wrote there, the thread's newest message when the wait starts.
+   */
   afterMessage?: number | undefined;
   /** Who is waiting; their own messages never wake them. Default: the claimer, else the assignee. */
   agent?: string | undefined;
@@ -40,7 +43,10 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
   const start = await readTransaction<InboxDatabase, { caller: string; cursor: number }>(inbox.store, async (trx) => {
     const thread = await requireThread(trx, input.threadId);
     const caller = input.agent ?? thread.claimed_by ?? thread.assigned_to;
-    return { caller, cursor: input.afterMessage ?? (await lastMessageIdBy(trx, thread.id, caller)) };
+    if (input.afterMessage !== undefined) return { caller, cursor: input.afterMessage };
+    // A caller who never wrote here has seen everything so far (claim returns all messages).
+    const own = await lastMessageIdBy(trx, thread.id, caller);
+    return { caller, cursor: own > 0 ? own : await lastMessageId(trx, thread.id) };
   });
   let leaseMs = 0;
   let lastBeat = inbox.clock.now();

@@ -105,9 +105,6 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       io.stderr.write(`${JSON.stringify(body)}\n`);
     } else {
       io.stderr.write(`${spec.program}: ${appError.message}\n`);
-      if (appError.details !== undefined && appError instanceof ValidationError) {
-        for (const line of describeDetails(appError.details)) io.stderr.write(`  ${line}\n`);
-      }
     }
     if (appError.exitCode === ExitCode.internal && !(err instanceof AppError) && err instanceof Error && err.stack) {
       io.stderr.write(`${err.stack}\n`);
@@ -143,7 +140,7 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
     .wrap(Math.min(io.columns ?? 120, 120))
     .exitProcess(false)
     .fail((message, error) => {
-      throw error ?? new UsageError(message ?? 'invalid command line');
+      throw error ?? new UsageError(usageHint(message ?? 'invalid command line', args));
     });
 
   for (const [group, defs] of groupCommands(spec.commands)) {
@@ -201,16 +198,10 @@ function parseInput(def: CommandDefinition, argv: Record<string, unknown>): unkn
   const problems = parsed.error.issues.map((issue) => {
     const key = issue.path[0];
     const flag = typeof key === 'string' ? flagOf.get(key) : undefined;
-    return { path: flag ? `--${flag}` : issue.path.join('.') || '(input)', message: issue.message };
+    const missing = issue.code === 'invalid_type' && typeof key === 'string' && raw[key] === undefined;
+    return { path: flag ? `--${flag}` : issue.path.join('.') || '(input)', message: missing ? 'is required' : issue.message };
   });
-  const summary = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-  throw new ValidationError(`invalid input: ${summary}`, problems);
-}
-
-function describeDetails(details: unknown): string[] {
-  return Array.isArray(details) && details.length > 1
-    ? details.map((d: { path?: string; message?: string }) => `${d.path ?? ''}: ${d.message ?? ''}`)
-    : [];
+  throw new ValidationError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
 }
 
 function camelCase(flag: string): string {
@@ -240,4 +231,12 @@ export function formatTable(rows: string[][]): string {
   return rows
     .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd())
     .join('\n');
+}
+
+/** yargs reads `--agent -x` as an unknown flag `-x`; say why when that is the likely cause. */
+function usageHint(message: string, args: string[]): string {
+  const dashValue = args.find((a) => /^-[^-\d]/.test(a) && a !== '-h');
+  return dashValue && /Unknown argument/i.test(message)
+    ? `${message} (values may not start with "-": ${dashValue} was read as a flag)`
+    : message;
 }

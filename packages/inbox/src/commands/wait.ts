@@ -22,7 +22,8 @@ export const waitCommand = defineCommand({
   description:
     'Returns the new messages from others, or {"timed_out": true} with exit 0 when the timeout passes. ' +
     'Without --after-message, "new" means after your own last message on the thread, so an answer that ' +
-    'arrived before you called wait returns at once. Also returns when the thread ends (done, failed, cancelled). ' +
+    'arrived before you called wait returns at once (if you never wrote on the thread, "new" means after its newest ' +
+    'message when wait starts). Also returns when the thread ends (done, failed, cancelled). ' +
     'With --lease, checks the lease first (exit 5 if lost) and keeps it alive while waiting. ' +
     'Pass last_message_id from the output as --after-message to continue.',
   flags: {

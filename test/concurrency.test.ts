@@ -1,0 +1,140 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { FIXTURES, inbox, inboxAsync, initDb, json, ok, rows, tempDir } from './helpers.ts';
+
+interface ClaimerReport {
+  pid: number;
+  won: string[];
+  errors: { code: string; message: string }[];
+}
+
+/** Starts `n` claimer processes, releases them together once all are ready, and collects their reports. */
+async function runClaimers(n: number, db: string, agent: string, dir: string): Promise<ClaimerReport[]> {
+  const goFile = path.join(dir, 'go');
+  let ready = 0;
+  let release!: () => void;
+  const allReady = new Promise<void>((r) => (release = r));
+  const done = Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, [path.join(FIXTURES, 'claimer.cjs'), db, agent, goFile]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const before = out;
+      out += d.toString();
+      if (!before.includes('ready\n') && out.includes('ready\n') && ++ready === n) release();
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise<ClaimerReport>((resolve, reject) =>
+      child.on('close', (code) => {
+        // A process that died before "ready" must not leave the others waiting for the go file.
+        if (!out.includes('ready\n') && ++ready === n) release();
+        const last = out.trim().split('\n').at(-1) ?? '';
+        try {
+          resolve(JSON.parse(last) as ClaimerReport);
+        } catch {
+          reject(new Error(`claimer exited ${code}: ${out} ${err}`));
+        }
+      }),
+    );
+  });
+  await allReady;
+  fs.writeFileSync(goFile, '');
+  return Promise.all(done);
+}
+
+describe('concurrent claims (real OS processes)', () => {
+  it('8 processes claiming from 200 open threads: every thread claimed exactly once, no errors, no SQLITE_BUSY', async () => {
+    const { dir, db } = initDb();
+    const conn = new Database(db);
+    const insert = conn.prepare(
+      `insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at)
+       values (?, 'job', 'w', 'leader', 'open', 0, ?, ?)`,
+    );
+    const ids = Array.from({ length: 200 }, (_, i) => `th_job${String(i).padStart(3, '0')}`);
+    conn.transaction(() => ids.forEach((id, i) => insert.run(id, i, i)))();
+    conn.close();
+
+    const reports = await runClaimers(8, db, 'w', dir);
+
+    expect(reports.flatMap((r) => r.errors)).toEqual([]);
+    const won = reports.flatMap((r) => r.won);
+    expect(won).toHaveLength(200);
+    expect(new Set(won).size).toBe(200);
+    expect([...won].sort()).toEqual(ids);
+    // The work really was shared out, not done by one early process.
+    expect(reports.filter((r) => r.won.length > 0).length).toBeGreaterThan(1);
+    const states = rows<{ state: string; claim_count: number; n: number }>(
+      db,
+      'select state, claim_count, count(*) as n from inbox_threads group by state, claim_count',
+    );
+    expect(states).toEqual([{ state: 'done', claim_count: 1, n: 200 }]);
+    // Exactly one progress and one result per thread, written by the process that won it.
+    const perThread = rows<{ n: number }>(db, "select count(*) as n from inbox_messages where kind in ('progress','result') group by thread_id");
+    expect(perThread.every((r) => r.n === 2)).toBe(true);
+    expect(perThread).toHaveLength(200);
+  });
+
+  it('8 CLI processes claiming at once never both win a thread', async () => {
+    const { db } = initDb();
+    for (let i = 0; i < 24; i++) ok(db, ['send', '--to', 'w', '--subject', `job ${i}`, '--body', 'go']);
+    const claimLoop = async () => {
+      const won: string[] = [];
+      for (;;) {
+        const r = await inboxAsync(['--db', db, '--json', 'claim', '--agent', 'w']);
+        expect(r.code, r.stderr).toBe(0);
+        const out = json(r);
+        if (!out.claimed) return won;
+        won.push(out.thread.id as string);
+      }
+    };
+    const results = await Promise.all(Array.from({ length: 8 }, claimLoop));
+    const won = results.flat();
+    expect(won).toHaveLength(24);
+    expect(new Set(won).size).toBe(24);
+    expect(rows(db, "select count(*) as n from inbox_threads where claim_count = 1 and state = 'claimed'")).toEqual([{ n: 24 }]);
+  });
+});
+
+describe('migrations across processes', () => {
+  it('init twice is a no-op the second time', () => {
+    const dir = tempDir();
+    const db = path.join(dir, 'coord.db');
+    const first = ok(db, ['init']);
+    expect(first.applied).toEqual([{ package: 'inbox', version: 1, name: 'threads_and_messages' }]);
+    const second = ok(db, ['init']);
+    expect(second).toMatchObject({ schema_version: { inbox: 1 }, applied: [] });
+    expect(rows(db, 'select package, version from schema_migrations')).toEqual([{ package: 'inbox', version: 1 }]);
+  });
+
+  it('several processes initialising the same new file at once all succeed', async () => {
+    for (let round = 0; round < 3; round++) {
+      const dir = tempDir();
+      const db = path.join(dir, 'coord.db');
+      const runs = await Promise.all(Array.from({ length: 4 }, () => inboxAsync(['--db', db, '--json', 'init'])));
+      for (const r of runs) expect(r.code, r.stderr).toBe(0);
+      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 1]);
+      expect(rows(db, 'select package, version from schema_migrations')).toEqual([{ package: 'inbox', version: 1 }]);
+      expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
+    }
+  });
+
+  it('a database marked newer than the code is refused with exit 6 by every command, init included', () => {
+    const { db } = initDb();
+    const conn = new Database(db);
+    conn.prepare("insert into schema_migrations (package, version, name, applied_at) values ('inbox', 99, 'future', 0)").run();
+    conn.close();
+    for (const args of [['list'], ['init'], ['claim', '--agent', 'w']]) {
+      const r = inbox(['--db', db, '--json', ...args]);
+      expect(r.code).toBe(6);
+      expect(JSON.parse(r.stderr).error.code).toBe('DB_TOO_NEW');
+    }
+  });
+
+  it('the database file is created owner-only', () => {
+    const { db } = initDb();
+    expect(fs.statSync(db).mode & 0o777).toBe(0o600);
+  });
+});

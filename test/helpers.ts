@@ -1,0 +1,117 @@
+import Database from 'better-sqlite3';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+/** The bundled inbox CLI, exactly as `npx inbox` runs it. */
+export const INBOX_BIN = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
+/** The skill's bundled copy. */
+export const INBOX_SKILL_BIN = path.join(ROOT, 'skills/inbox/assets/inbox');
+export const FIXTURES = path.join(ROOT, 'test-results/fixtures');
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()?.();
+});
+
+/** A fresh temporary directory, removed after the current test. */
+export function tempDir(prefix = 'orch-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built inbox CLI synchronously. */
+export function inbox(args: string[], options: { cwd?: string; bin?: string } = {}): CliRun {
+  const r = spawnSync(process.execPath, [options.bin ?? INBOX_BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the built inbox CLI asynchronously (for concurrent processes). */
+export function inboxAsync(args: string[], options: { cwd?: string } = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [INBOX_BIN, ...args], { cwd: options.cwd ?? ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Runs a bundled test fixture (test/fixtures/NAME.ts) as its own OS process. */
+export function fixtureAsync(name: string, args: string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(FIXTURES, `${name}.cjs`), ...args], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** Parses stdout as exactly one JSON document (throws otherwise). */
+export function json<T = any>(run: CliRun): T {
+  return JSON.parse(run.stdout) as T;
+}
+
+/** Runs the CLI with --json and expects success; returns the parsed output. */
+export function ok<T = any>(db: string, args: string[], options: { cwd?: string } = {}): T {
+  const r = inbox(['--db', db, '--json', ...args], options);
+  if (r.code !== 0) throw new Error(`inbox ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return json<T>(r);
+}
+
+/** A fresh initialised database in a temp dir. */
+export function initDb(): { dir: string; db: string } {
+  const dir = tempDir();
+  const db = path.join(dir, 'coord.db');
+  ok(db, ['init']);
+  return { dir, db };
+}
+
+/**
+ * Every row of every table plus the schema, as one comparable value; read through a separate
+ * read-only connection so taking it never writes.
+ */
+export function snapshot(db: string): unknown {
+  if (!fs.existsSync(db)) return { missing: true };
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const tables = conn
+      .prepare("select name, sql from sqlite_master where name not like 'sqlite_%' order by name")
+      .all() as { name: string; sql: string | null }[];
+    return tables.map((t) => ({
+      ...t,
+      rows: t.sql?.startsWith('CREATE TABLE') ? conn.prepare(`select * from "${t.name}" order by rowid`).all() : undefined,
+    }));
+  } finally {
+    conn.close();
+  }
+}
+
+/** Raw read-only access for assertions on rows. */
+export function rows<T = Record<string, unknown>>(db: string, query: string, ...params: unknown[]): T[] {
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return conn.prepare(query).all(...params) as T[];
+  } finally {
+    conn.close();
+  }
+}
