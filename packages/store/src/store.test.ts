@@ -1,0 +1,189 @@
+import Database from 'better-sqlite3';
+import { sql, type Kysely } from 'kysely';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock, systemClock } from './clock.ts';
+import { AppError, DatabaseUnavailableError } from './errors.ts';
+import { intFlag, jsonObjectFlag } from './flags.ts';
+import { idSchema } from './ids.ts';
+import { assertSchemaCurrent, migrate, schemaVersions, type MigrationSet } from './migrations.ts';
+import { openStore, type Store } from './open.ts';
+import { writeTransaction } from './transaction.ts';
+import { waitForChange } from './wait.ts';
+
+let dir: string;
+const open: Store[] = [];
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-'));
+});
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function fresh(name = 'db.sqlite', busyTimeoutMs?: number): Store {
+  const s = openStore({ path: path.join(dir, name), create: true, ...(busyTimeoutMs ? { busyTimeoutMs } : {}) });
+  open.push(s);
+  return s;
+}
+
+const notes: MigrationSet = {
+  package: 'notes',
+  migrations: [
+    { version: 1, name: 'notes', up: (db) => db.schema.createTable('notes').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('text', 'text').execute() },
+    { version: 2, name: 'notes_tag', up: (db) => db.schema.alterTable('notes').addColumn('tag', 'text').execute() },
+  ],
+};
+
+function reason(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof AppError ? err.code : `not an AppError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+describe('openStore', () => {
+  it('creates an owner-only WAL file with foreign keys and an explicit busy timeout', () => {
+    const s = fresh();
+    expect(fs.statSync(s.path).mode & 0o777).toBe(0o600);
+    expect(s.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(s.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(s.sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+    expect(s.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+  });
+
+  it('refuses a missing file without creating it, a directory, and a file that is not SQLite (unchanged)', () => {
+    const missing = path.join(dir, 'missing.db');
+    expect(reason(() => openStore({ path: missing }))).toBe('DB_MISSING');
+    expect(fs.existsSync(missing)).toBe(false);
+    expect(reason(() => openStore({ path: dir }))).toBe('DB_CANNOT_OPEN');
+    expect(reason(() => openStore({ path: dir, create: true }))).toBe('DB_CANNOT_OPEN');
+    const text = path.join(dir, 'notes.txt');
+    fs.writeFileSync(text, 'hello, not a database\n'.repeat(100));
+    const before = fs.readFileSync(text);
+    expect(reason(() => openStore({ path: text }))).toBe('DB_NOT_A_DATABASE');
+    expect(reason(() => openStore({ path: text, create: true }))).toBe('DB_NOT_A_DATABASE');
+    expect(fs.readFileSync(text).equals(before)).toBe(true);
+    expect(fs.existsSync(`${text}-wal`)).toBe(false);
+  });
+});
+
+describe('writeTransaction', () => {
+  it('commits on success and rolls back everything when the function throws', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    await writeTransaction(s, (trx: Kysely<any>) => trx.insertInto('notes').values({ id: 1, text: 'kept' }).execute());
+    await expect(
+      writeTransaction(s, async (trx: Kysely<any>) => {
+        await trx.insertInto('notes').values({ id: 2, text: 'lost' }).execute();
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(s.sqlite.prepare('select id from notes').all()).toEqual([{ id: 1 }]);
+    expect(s.sqlite.inTransaction).toBe(false);
+  });
+
+  it('takes the write lock up front (BEGIN IMMEDIATE): even a read-only body waits for another writer, then fails DB_BUSY', async () => {
+    const s = fresh('busy.db', 100);
+    const other = new Database(s.path);
+    other.exec('begin immediate');
+    try {
+      const err = await writeTransaction(s, (trx: Kysely<any>) => sql`select 1`.execute(trx)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DatabaseUnavailableError);
+      expect((err as AppError).code).toBe('DB_BUSY');
+      expect((err as AppError).exitCode).toBe(6);
+    } finally {
+      other.exec('rollback');
+      other.close();
+    }
+    await expect(writeTransaction(s, (trx: Kysely<any>) => sql`select 1`.execute(trx))).resolves.toBeDefined();
+  });
+
+  it('refuses to nest', async () => {
+    const s = fresh();
+    await expect(writeTransaction(s, () => writeTransaction(s, async () => 1))).rejects.toThrow(/nested/);
+  });
+});
+
+describe('migrations', () => {
+  it('apply in order once; a second run changes nothing', async () => {
+    const s = fresh();
+    const first = await migrate(s, notes, systemClock);
+    expect(first).toMatchObject({ from: 0, to: 2, applied: [{ version: 1 }, { version: 2 }] });
+    const again = await migrate(s, notes, systemClock);
+    expect(again).toMatchObject({ from: 2, to: 2, applied: [] });
+    expect(await schemaVersions(s)).toEqual({ notes: 2 });
+    await expect(assertSchemaCurrent(s, notes, 'init')).resolves.toBe(2);
+  });
+
+  it('upgrade an older schema; ordinary opens say to run init', async () => {
+    const s = fresh();
+    await migrate(s, { package: 'notes', migrations: notes.migrations.slice(0, 1) }, systemClock);
+    await expect(assertSchemaCurrent(s, notes, 'tool init')).rejects.toMatchObject({ code: 'DB_OUTDATED' });
+    expect((await migrate(s, notes, systemClock)).applied).toEqual([{ version: 2, name: 'notes_tag' }]);
+  });
+
+  it('refuse an uninitialised file, a newer schema, and a file holding foreign tables', async () => {
+    const s = fresh();
+    await expect(assertSchemaCurrent(s, notes, 'tool --db X init')).rejects.toThrow(/not initialised; run `tool --db X init`/);
+    await migrate(s, notes, systemClock);
+    s.sqlite.prepare("insert into schema_migrations values ('notes', 3, 'future', 0)").run();
+    await expect(assertSchemaCurrent(s, notes, 'init')).rejects.toMatchObject({ code: 'DB_TOO_NEW', exitCode: 6 });
+    await expect(migrate(s, notes, systemClock)).rejects.toMatchObject({ code: 'DB_TOO_NEW' });
+
+    const foreign = fresh('foreign.db');
+    foreign.sqlite.exec('create table customers (id integer)');
+    await expect(migrate(foreign, notes, systemClock)).rejects.toMatchObject({ code: 'DB_FOREIGN' });
+    expect(foreign.sqlite.prepare("select name from sqlite_master where type = 'table'").all()).toEqual([{ name: 'customers' }]);
+  });
+});
+
+describe('waitForChange', () => {
+  it('wakes when another connection commits', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    const other = new Database(s.path);
+    setTimeout(() => other.prepare("insert into notes (id, text) values (7, 'hi')").run(), 50);
+    const found = await waitForChange(s, async () => s.sqlite.prepare('select text from notes where id = 7').get(), {
+      timeoutMs: 5000,
+      clock: systemClock,
+      recheckMs: 60_000,
+    });
+    other.close();
+    expect(found).toEqual({ text: 'hi' });
+  });
+
+  it('gives up at the timeout, measured on the injected clock', async () => {
+    const s = fresh();
+    const clock = new ManualClock();
+    const start = clock.now();
+    let checks = 0;
+    const found = await waitForChange(s, async () => (checks++, undefined), { timeoutMs: 3000, clock, pollMs: 10, recheckMs: 1000 });
+    expect(found).toBeUndefined();
+    expect(clock.now() - start).toBe(3000);
+    // Once at the start, then only on the 1 s rechecks: not on every 10 ms poll.
+    expect(checks).toBe(4);
+  });
+});
+
+describe('flag validation', () => {
+  it('whole numbers only, within bounds', () => {
+    const f = intFlag(1, 86_400);
+    expect(f.parse('900')).toBe(900);
+    for (const bad of ['-5', '1e12', '0', '3.5', 'ten', '86401', '', '99999999999999999999']) expect(f.safeParse(bad).success, bad).toBe(false);
+  });
+
+  it('ids: safe characters, no leading dash or dot, no ".."', () => {
+    for (const good of ['T1', 'blog_mvp_001', 'qa-worker', 'a.b', '_x']) expect(idSchema.safeParse(good).success, good).toBe(true);
+    for (const bad of ['', '-x', '.x', 'a/b', 'a..b', 'a b', 'a\nb', 'ä', 'x'.repeat(129)]) expect(idSchema.safeParse(bad).success, bad).toBe(false);
+  });
+
+  it('payloads must be JSON objects', () => {
+    expect(jsonObjectFlag.parse('{"a":1}')).toEqual({ a: 1 });
+    for (const bad of ['{bad', '[1]', '5', 'null', '"s"']) expect(jsonObjectFlag.safeParse(bad).success, bad).toBe(false);
+  });
+});
