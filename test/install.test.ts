@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { INBOX_SKILL_BIN, ROOT, tempDir } from './helpers.ts';
+
+describe('what the set-up command leaves behind', () => {
+  it('`npx inbox --help` works from the repository root', () => {
+    const r = spawnSync('npx', ['--no-install', 'inbox', '--help'], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('inbox claim');
+    expect(r.stdout).toContain('Exit codes');
+  });
+
+  it('the skill asset is an executable bundle that works from a copy outside the repository', () => {
+    expect(fs.statSync(INBOX_SKILL_BIN).mode & 0o111).not.toBe(0);
+    const dir = tempDir();
+    fs.cpSync(path.join(ROOT, 'skills/inbox'), path.join(dir, 'inbox'), { recursive: true });
+    // A package.json that says "module" around the copy must not change how the asset loads.
+    fs.writeFileSync(path.join(dir, 'package.json'), '{"type": "module"}');
+    const bin = path.join(dir, 'inbox/assets/inbox');
+    const db = path.join(dir, 'coord.db');
+    const init = spawnSync(bin, ['--db', db, '--json', 'init'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect(init.status, init.stderr).toBe(0);
+    expect(JSON.parse(init.stdout).schema_version).toEqual({ inbox: 1 });
+    const send = spawnSync(bin, ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], { cwd: dir, encoding: 'utf8' });
+    expect(send.status, send.stderr).toBe(0);
+  });
+
+  it('the demo runs to the end and says so', () => {
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/demo.mjs')], { cwd: ROOT, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('is done');
+    expect(r.stdout.trim().endsWith('demo: ok')).toBe(true);
+  });
+});
