@@ -1,0 +1,2 @@
+// Worker briefs arrive with their own issue; this package builds empty until then.
+export {};
