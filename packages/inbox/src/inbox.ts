@@ -1,5 +1,6 @@
 import {
   assertSchemaCurrent,
+  ensureWal,
   migrate,
   openStore,
   randomIds,
@@ -74,6 +75,7 @@ export async function initInbox(options: OpenInboxOptions): Promise<InitResult> 
   const store = openStore(storeOptions(options, true));
   try {
     const result = await migrate(store, inboxMigrations, options.clock ?? systemClock);
+    ensureWal(store);
     return {
       path: options.path,
       schema_version: await schemaVersions(store),

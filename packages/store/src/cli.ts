@@ -77,12 +77,14 @@ export interface CliIo {
  * `--json`). Returns the exit code; this is the only place errors turn into exit codes.
  */
 export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<number> {
-  const json = args.includes('--json');
+  let json = jsonRequested(args);
   try {
     const chosen = await parseArgs(spec, args, io);
     if (!chosen) return ExitCode.ok;
     const { def, argv } = chosen;
+    json = argv.json === true;
     const dbPath = argv.db;
+    if (Array.isArray(dbPath)) throw new UsageError('--db was given more than once');
     if (typeof dbPath !== 'string' || dbPath.trim() === '') {
       throw new UsageError(`missing required flag --db PATH (see \`${spec.program} ${def.name} --help\`)`);
     }
@@ -233,8 +235,22 @@ export function formatTable(rows: string[][]): string {
     .join('\n');
 }
 
+/** Whether errors met before parsing finished should be JSON (the last --json / --json=BOOL wins). */
+function jsonRequested(args: string[]): boolean {
+  let json = false;
+  for (const a of args) {
+    if (a === '--json' || a === '--json=true') json = true;
+    else if (a === '--json=false') json = false;
+  }
+  return json;
+}
+
 /** yargs reads `--agent -x` as an unknown flag `-x`; say why when that is the likely cause. */
 function usageHint(message: string, args: string[]): string {
+  if (/^Did you mean/.test(message)) {
+    const unknown = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--db');
+    return `unknown command${unknown ? ` "${unknown}"` : ''}. ${message}`;
+  }
   const dashValue = args.find((a) => /^-[^-\d]/.test(a) && a !== '-h');
   return dashValue && /Unknown argument/i.test(message)
     ? `${message} (values may not start with "-": ${dashValue} was read as a flag)`

@@ -38,8 +38,9 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 /**
  * Opens a database file with the pragmas every connection needs: an explicit busy_timeout,
  * foreign keys on, synchronous=NORMAL (with WAL this survives process crashes; a power loss may
- * lose the last commits but never corrupts the file). WAL itself is persistent and is switched on
- * when the file is created, so opening an existing file never writes to it.
+ * lose the last commits but never corrupts the file). WAL itself is persistent: it is switched on
+ * when the file is created (or by `ensureWal` once init accepted it), so opening an existing file
+ * never writes to it.
  *
  * @throws DatabaseUnavailableError (exit 6) when the path is missing (without `create`), is a
  *   directory, is not a SQLite database, or the native SQLite module cannot load.
@@ -67,7 +68,9 @@ export function openStore(options: OpenStoreOptions): Store {
     sqlite.pragma('schema_version');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('synchronous = NORMAL');
-    if (options.create === true) enableWal(sqlite, busyTimeoutMs);
+    // Only a brand-new (empty) file is switched here; an existing file is left exactly as it is
+    // until `init` has accepted it (see ensureWal).
+    if (options.create === true && sqlite.pragma('page_count', { simple: true }) === 0) enableWal(sqlite, busyTimeoutMs);
   } catch (err) {
     sqlite.close();
     throw openError(err, file);
@@ -120,6 +123,14 @@ function prepareFile(file: string, create: boolean, hint: string): void {
     if (isErrno(err, 'EEXIST')) return;
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot create ${file}: ${errMessage(err)}`, { cause: err });
   }
+}
+
+/**
+ * Puts a database this tool has accepted as its own into WAL mode (persistent in the file).
+ * Does nothing when it already is. Must not run inside a transaction.
+ */
+export function ensureWal(store: Store, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): void {
+  if (store.sqlite.pragma('journal_mode', { simple: true }) !== 'wal') enableWal(store.sqlite, busyTimeoutMs);
 }
 
 /**
