@@ -42,21 +42,12 @@ export function inbox(args: string[], options: { cwd?: string; bin?: string } = 
 
 /** Runs the built inbox CLI asynchronously (for concurrent processes). */
 export function inboxAsync(args: string[], options: { cwd?: string } = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [INBOX_BIN, ...args], { cwd: options.cwd ?? ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return nodeAsync(INBOX_BIN, args, options.cwd ?? ROOT);
 }
 
-/** Runs a bundled test fixture (test/fixtures/NAME.ts) as its own OS process. */
-export function fixtureAsync(name: string, args: string[]): Promise<CliRun> {
+function nodeAsync(script: string, args: string[], cwd: string): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(FIXTURES, `${name}.cjs`), ...args], { cwd: ROOT });
+    const child = spawn(process.execPath, [script, ...args], { cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
