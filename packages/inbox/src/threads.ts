@@ -1,4 +1,4 @@
-import { ConflictError, NotFoundError, readTransaction, writeTransaction, type Clock, type IdGenerator } from '@orch/store';
+import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction, type Clock, type IdGenerator } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { insertMessage, listMessages } from './queries/messages.ts';
@@ -97,7 +97,8 @@ export async function appendMessageIn(db: Db, env: InboxEnv, input: AppendMessag
  * `inbox send`: without `threadId`, opens a thread assigned to `to` whose first message is a task;
  * with it, appends a note.
  *
- * @throws NotFoundError (3), ConflictError (4) as for appendMessageIn.
+ * @throws ValidationError (2) when opening without `to` or `subject`; NotFoundError (3),
+ *   ConflictError (4) as for appendMessageIn.
  */
 export async function send(inbox: Inbox, input: SendInput): Promise<SendResult> {
   return writeTransaction<InboxDatabase, SendResult>(inbox.store, (trx) => {
@@ -112,7 +113,7 @@ export async function send(inbox: Inbox, input: SendInput): Promise<SendResult> 
       });
     }
     if (input.to === undefined || input.subject === undefined) {
-      throw new Error('send: `to` and `subject` are required to open a thread');
+      throw new ValidationError('`to` and `subject` are required to open a thread (or give a thread id)');
     }
     return openThreadIn(trx, inbox, { to: input.to, subject: input.subject, from: input.from, body: input.body, payload: input.payload });
   });
