@@ -16,7 +16,6 @@ runCli(inboxCli, process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   cwd: process.cwd(),
-  ...(process.stdout.columns ? { columns: process.stdout.columns } : {}),
   ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
 }).then((code) => {
   process.exitCode = code;

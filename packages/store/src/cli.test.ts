@@ -101,7 +101,7 @@ describe('runCli', () => {
   it('explains a value that starts with "-"', async () => {
     const r = await cli('--db', 'x.db', 'claim', '--agent', '-w1');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('values may not start with "-"');
+    expect(r.stderr).toContain('write a value that starts with "-" as --flag=VALUE');
   });
 
   it('maps typed errors to their exit code and JSON shape; --help and --version exit 0', async () => {

@@ -67,8 +67,6 @@ export interface CliIo {
   clock?: Clock;
   ids?: IdGenerator;
   nativeBinding?: string;
-  /** Terminal width for --help; defaults to 120. */
-  columns?: number;
 }
 
 /**
@@ -139,7 +137,7 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
     .version(spec.version)
     .help()
     .alias('help', 'h')
-    .wrap(Math.min(io.columns ?? 120, 120))
+    .wrap(null)
     .exitProcess(false)
     .fail((message, error) => {
       throw error ?? new UsageError(usageHint(message ?? 'invalid command line', args));
@@ -245,14 +243,14 @@ function jsonRequested(args: string[]): boolean {
   return json;
 }
 
-/** yargs reads `--agent -x` as an unknown flag `-x`; say why when that is the likely cause. */
+/** yargs reads `--body "- item"` as flags; say how to pass such a value when that is the likely cause. */
 function usageHint(message: string, args: string[]): string {
   if (/^Did you mean/.test(message)) {
     const unknown = args.find((a, i) => !a.startsWith('-') && args[i - 1] !== '--db');
     return `unknown command${unknown ? ` "${unknown}"` : ''}. ${message}`;
   }
-  const dashValue = args.find((a) => /^-[^-\d]/.test(a) && a !== '-h');
+  const dashValue = args.find((a) => (/^-[^-\d]/.test(a) && a !== '-h') || (/^-/.test(a) && /\s/.test(a)));
   return dashValue && /Unknown argument/i.test(message)
-    ? `${message} (values may not start with "-": ${dashValue} was read as a flag)`
+    ? `${message} (${JSON.stringify(dashValue)} was read as a flag; write a value that starts with "-" as --flag=VALUE)`
     : message;
 }

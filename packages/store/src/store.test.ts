@@ -103,6 +103,21 @@ describe('writeTransaction', () => {
     await expect(writeTransaction(s, (trx: Kysely<any>) => sql`select 1`.execute(trx))).resolves.toBeDefined();
   });
 
+  it('queues concurrent callers on one connection instead of calling them nested', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    // The first transaction is still open (a test-only pause) when the second caller arrives.
+    const slow = writeTransaction(s, async (trx: Kysely<any>) => {
+      await trx.insertInto('notes').values({ id: 1, text: 'first' }).execute();
+      await new Promise((r) => setTimeout(r, 50));
+    });
+    const second = new Promise((r) => setTimeout(r, 10)).then(() =>
+      writeTransaction(s, (trx: Kysely<any>) => trx.insertInto('notes').values({ id: 2, text: 'second' }).execute()),
+    );
+    await Promise.all([slow, second]);
+    expect(s.sqlite.prepare('select id from notes order by id').all()).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
   it('refuses to nest', async () => {
     const s = fresh();
     await expect(writeTransaction(s, () => writeTransaction(s, async () => 1))).rejects.toThrow(/nested/);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { sql, type Kysely } from 'kysely';
 import { AppError, ExitCode, mapSqliteError } from './errors.ts';
 import type { Store } from './open.ts';
@@ -26,15 +27,19 @@ export async function readTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>)
   return runTransaction(store, sql`begin deferred`, fn);
 }
 
+// Which store's transaction the current async context is inside: a call from within one is a real
+// nesting (it would wait for itself), while a concurrent caller simply queues for the connection.
+const insideTransaction = new AsyncLocalStorage<Store>();
+
 async function runTransaction<DB, T>(
   store: Store,
   begin: ReturnType<typeof sql>,
   fn: (trx: Kysely<DB>) => Promise<T>,
 ): Promise<T> {
-  if (store.sqlite.inTransaction) {
+  if (insideTransaction.getStore() === store) {
     throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
   }
-  return store.db.connection().execute(async (conn) => {
+  return store.db.connection().execute((conn) => insideTransaction.run(store, async () => {
     try {
       await begin.execute(conn);
     } catch (err) {
@@ -48,5 +53,5 @@ async function runTransaction<DB, T>(
       if (store.sqlite.inTransaction) await sql`rollback`.execute(conn);
       throw mapSqliteError(err);
     }
-  });
+  }));
 }

@@ -12,7 +12,7 @@ export const heartbeatInput = z.object({
 export const heartbeatCommand = defineCommand({
   name: 'heartbeat',
   summary: 'Extend your lease on a thread',
-  description: 'Sets the lease to expire --lease-seconds from now (default: the length it was claimed with). A stale, foreign or expired token changes nothing and exits 5.',
+  description: 'Sets the lease to expire --lease-seconds from now (default: the length it was claimed with). A stale, foreign or expired token changes nothing and exits 5 (on a done or failed thread: 4).',
   flags: {
     thread: threadFlag,
     lease: leaseFlag,

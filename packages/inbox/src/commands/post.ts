@@ -42,7 +42,9 @@ export const askCommand = defineCommand({
   examples: ['--db ./coord.db --json ask --thread th_123 --lease ls_abc --body "Keep the v1 API or drop it?"'],
   input: askInput,
   run: runPost(ask),
-  text: (r) => `question #${r.message.id} posted; thread ${r.thread.id} is blocked until a reply (inbox wait --thread ${r.thread.id})`,
+  text: (r) =>
+    `question #${r.message.id} posted; thread ${r.thread.id} is blocked until a reply.\n` +
+    `Wait for it with: inbox --db PATH wait --thread ${r.thread.id} --lease ${r.lease?.token ?? 'TOKEN'} --after-message ${r.message.id}`,
 });
 
 export const resultCommand = defineCommand({

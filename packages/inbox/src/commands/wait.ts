@@ -25,7 +25,8 @@ export const waitCommand = defineCommand({
     'arrived before you called wait returns at once (if you never wrote on the thread, "new" means after its newest ' +
     'message when wait starts). Also returns when the thread ends (done, failed, cancelled). ' +
     'With --lease, checks the lease first (exit 5 if lost) and keeps it alive while waiting. ' +
-    'Pass last_message_id from the output as --after-message to continue.',
+    'Pass last_message_id from the output as --after-message to continue. A worker that posted something after ' +
+    'asking should pass --after-message <the question\'s message id>; a leader passes --agent <its name>.',
   flags: {
     thread: threadFlag,
     'after-message': { type: 'string', describe: 'Only messages with an id greater than this' },
