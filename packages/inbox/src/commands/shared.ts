@@ -1,6 +1,6 @@
-import { ValidationError, idSchema, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
+import { ValidationError, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
 import { z } from 'zod';
-import { initHint, openInbox, type Inbox } from '../inbox.ts';
+import { openInbox, type Inbox } from '../inbox.ts';
 
 /** Opens the inbox named by `--db`, runs `fn`, and always closes it. */
 export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>): Promise<T> {
@@ -16,8 +16,6 @@ export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Pr
     await inbox.close();
   }
 }
-
-export { initHint };
 
 export const threadFlag: FlagSpec = { type: 'string', describe: 'Thread id (from send, list or claim)', required: true };
 export const leaseFlag: FlagSpec = { type: 'string', describe: 'Lease token returned by claim', required: true };
@@ -54,8 +52,3 @@ export function resolveBody(ctx: CommandContext, v: { body?: string | undefined;
   }
   return text;
 }
-
-export const agentField = idSchema;
-export const threadField = idSchema;
-/** Lease tokens are generated ids; anything else cannot be a lease. */
-export const leaseField = idSchema;
