@@ -14,6 +14,7 @@ const addon = path.join(path.dirname(require.resolve('better-sqlite3/package.jso
 
 const clis = [
   { name: 'inbox', entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
+  { name: 'orch', entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
 ];
 
 if (!fs.existsSync(addon)) {

@@ -25,7 +25,7 @@ for (const file of files) {
   if (/\b(it|test|describe)\.only\(/.test(text)) problems.push(`${rel}: focused test (.only) hides the rest of the suite`);
 }
 
-for (const pkg of ['inbox']) {
+for (const pkg of ['inbox', 'orch']) {
   const dir = path.join(root, 'packages', pkg, 'src', 'commands');
   const cli = fs.readFileSync(path.join(root, 'packages', pkg, 'src', 'cli.ts'), 'utf8');
   for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'shared.ts' && !f.endsWith('.test.ts'))) {

@@ -6,3 +6,5 @@ export * from './threads.ts';
 export * from './leases.ts';
 export * from './waiting.ts';
 export { inboxCli, EXIT_CODES_HELP } from './cli.ts';
+export { bodyFields, bodyFlags, checkBodyChoice, payloadFlag, resolveBody } from './commands/shared.ts';
+export { messageText, messagesText } from './render.ts';

@@ -1,10 +1,12 @@
 import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction, type Clock, type IdGenerator } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
-import { insertMessage, listMessages } from './queries/messages.ts';
+import { insertMessage, latestMessage, listMessages } from './queries/messages.ts';
 import { getThread, insertThread, listThreads as queryThreads, setThreadState, type ThreadRow } from './queries/threads.ts';
 import { TERMINAL_STATES, type InboxDatabase, type MessageKind, type ThreadState } from './schema.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
+
+export type { ThreadRow };
 
 type Db = Kysely<InboxDatabase>;
 /** What in-transaction operations need besides the transaction. */
@@ -182,4 +184,30 @@ export function messageRow(
   now: number,
 ) {
   return { thread_id: threadId, author, kind, body, payload: payload === undefined ? null : JSON.stringify(payload), created_at: now };
+}
+
+export interface ThreadActivity {
+  /** The thread as stored (lease times in ms), for callers folding its state into their own. */
+  thread: ThreadRow;
+  view: ThreadView;
+  /** Messages after the given id, oldest first. */
+  messages: MessageView[];
+}
+
+/**
+ * What happened on a thread since message `afterMessage`: its current row and the newer messages.
+ * Read-only; works inside or outside a transaction. Used by orch's reconcile.
+ *
+ * @throws NotFoundError (3) for an unknown thread.
+ */
+export async function threadActivityIn(db: Db, env: { clock: Clock }, threadId: string, afterMessage: number): Promise<ThreadActivity> {
+  const thread = await requireThread(db, threadId);
+  const messages = await listMessages(db, threadId, afterMessage);
+  return { thread, view: threadView(thread, env.clock.now()), messages: messages.map(messageView) };
+}
+
+/** The newest message of a thread (optionally only of one kind), or null. */
+export async function latestMessageIn(db: Db, threadId: string, kind?: MessageKind): Promise<MessageView | null> {
+  const row = await latestMessage(db, threadId, kind);
+  return row ? messageView(row) : null;
 }

@@ -1,2 +1,11 @@
-// The leader control plane arrives with its own issue; this package builds empty until then.
-export {};
+export * from './schema.ts';
+export * from './migrations.ts';
+export * from './orch.ts';
+export * from './views.ts';
+export * from './events.ts';
+export * from './reconcile.ts';
+export * from './runs.ts';
+export * from './tasks.ts';
+export * from './attempts.ts';
+export * from './status.ts';
+export { orchCli } from './cli.ts';

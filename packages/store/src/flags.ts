@@ -52,3 +52,16 @@ export const jsonObjectFlag = z
       return z.NEVER;
     }
   });
+
+/** Any JSON value given as text (`--acceptance-json`), parsed. */
+export const jsonValueFlag = z
+  .string()
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes`)
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message})` });
+      return z.NEVER;
+    }
+  });

@@ -51,3 +51,10 @@ export async function lastMessageId(db: Db, threadId: string): Promise<number> {
     .executeTakeFirst();
   return Number(row?.id ?? 0);
 }
+
+/** The newest message of a thread, optionally only of one kind. */
+export async function latestMessage(db: Db, threadId: string, kind?: MessageRow['kind']): Promise<MessageRow | undefined> {
+  let q = db.selectFrom('inbox_messages').selectAll().where('thread_id', '=', threadId);
+  if (kind !== undefined) q = q.where('kind', '=', kind);
+  return q.orderBy('id', 'desc').limit(1).executeTakeFirst();
+}

@@ -1,0 +1,37 @@
+import { EXIT_CODES_HELP } from '@orch/inbox';
+import type { CliSpec } from '@orch/store';
+import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
+import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
+import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
+import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
+import { blockedCommand, reconcileCommand, statusCommand, waitCommand } from './commands/watch.ts';
+
+export const orchCli: CliSpec = {
+  program: 'orch',
+  version: '0.1.0',
+  about:
+    'orch: the leader\'s control plane. Plan a run as tasks with dependencies, dispatch each ready task as an attempt\n' +
+    '(an inbox thread a worker claims), then follow it with status / wait / blocked / answer / retry / reassign /\n' +
+    'cancel / cleanup until the run is done. Initialise the database once with `inbox --db PATH init`; every\n' +
+    'command takes --db PATH, and --json for scripts.',
+  epilogue: EXIT_CODES_HELP,
+  commands: [
+    runInitCommand,
+    runShowCommand,
+    runListCommand,
+    taskAddCommand,
+    taskShowCommand,
+    depAddCommand,
+    readyCommand,
+    dispatchCommand,
+    reconcileCommand,
+    statusCommand,
+    waitCommand,
+    blockedCommand,
+    answerCommand,
+    retryCommand,
+    reassignCommand,
+    cancelCommand,
+    cleanupCommand,
+  ],
+};

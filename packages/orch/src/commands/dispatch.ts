@@ -1,0 +1,129 @@
+import { bodyFields, bodyFlags, checkBodyChoice, resolveBody } from '@orch/inbox';
+import { defineCommand, idSchema, type CommandContext } from '@orch/store';
+import { z } from 'zod';
+import { dispatch, reassign, retry } from '../attempts.ts';
+import { dispatchText } from '../render.ts';
+import { EXECUTION_MODES } from '../schema.ts';
+import { runFlag, taskFlag, withOrch } from './shared.ts';
+
+const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef'] as const;
+const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
+
+export const dispatchCommand = defineCommand({
+  name: 'dispatch',
+  summary: 'Hand a ready task to a worker: a new attempt and an inbox thread',
+  description:
+    'Creates attempt N of the task and an inbox thread assigned to --to (default: the task\'s --default-to; neither is ' +
+    'exit 2) whose first message carries the task, its acceptance criteria and the body. It does not start a worker: ' +
+    'a worker claims the thread with `inbox claim`. The task must be ready (exit 4 otherwise; see `ready`). ' +
+    '--execution-mode is required: analysis (read-only work, no worktree) or code (a git worktree per attempt; ' +
+    '--repo-path, --workspace-root and --base-ref apply to code only). Save the JSON output: it is the input of ' +
+    'orch-worker-brief.',
+  flags: {
+    run: runFlag,
+    task: taskFlag,
+    'execution-mode': { type: 'string', describe: `${EXECUTION_MODES.join('|')}`, required: true },
+    to: { type: 'string', describe: "Worker agent (default: the task's default_to)" },
+    body: { type: 'string', describe: 'Instructions for the worker (or --body-file; one is required)' },
+    'body-file': bodyFlags['body-file'] ?? { type: 'string', describe: 'Read the instructions from this file' },
+    'repo-path': { type: 'string', describe: 'code mode: the git repository (default: the current directory)' },
+    'workspace-root': { type: 'string', describe: 'code mode: where attempt worktrees are created' },
+    'base-ref': { type: 'string', describe: 'code mode: the committed ref the attempt branch starts from' },
+  },
+  examples: [
+    '--db ./coord.db --json dispatch --run blog_mvp_001 --task T2 --execution-mode analysis --to qa-worker --body "Read the failing test logs and summarize the root cause." > /tmp/t2-dispatch.json',
+    '--db ./coord.db --json dispatch --run blog_mvp_001 --task T3 --execution-mode analysis --body-file tasks/t3.md',
+  ],
+  input: z
+    .object({
+      run: idSchema,
+      task: idSchema,
+      executionMode: z.enum(EXECUTION_MODES, { error: `must be one of ${EXECUTION_MODES.join(', ')}` }),
+      to: idSchema.optional(),
+      ...bodyFields,
+      repoPath: z.string().min(1, 'must not be empty').optional(),
+      workspaceRoot: z.string().min(1, 'must not be empty').optional(),
+      baseRef: z.string().min(1, 'must not be empty').optional(),
+    })
+    .superRefine((v, ctx) => {
+      checkBodyChoice(v, ctx);
+      if (v.executionMode === 'analysis') {
+        for (const k of codeOnly) {
+          if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${codeFlagName[k]} applies to --execution-mode code only` });
+        }
+      }
+    }),
+  run: (ctx, input) => {
+    const body = resolveBody(ctx, input);
+    return withOrch(ctx, (orch) =>
+      dispatch(orch, {
+        runId: input.run,
+        taskId: input.task,
+        executionMode: input.executionMode,
+        to: input.to,
+        body,
+        repoPath: input.repoPath,
+        workspaceRoot: input.workspaceRoot,
+        baseRef: input.baseRef,
+      }),
+    );
+  },
+  text: (r) => dispatchText(r),
+});
+
+const optionalBody = z
+  .object({ run: idSchema, task: idSchema, to: idSchema.optional(), ...bodyFields })
+  .superRefine((v, ctx) => {
+    if (v.body !== undefined && v.bodyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
+    }
+  });
+
+function optionalBodyText(ctx: CommandContext, v: { body?: string | undefined; bodyFile?: string | undefined }): string | undefined {
+  return v.body === undefined && v.bodyFile === undefined ? undefined : resolveBody(ctx, v);
+}
+
+export const retryCommand = defineCommand({
+  name: 'retry',
+  summary: 'Give a failed or expired task a fresh attempt (new thread)',
+  description:
+    'Only for tasks that are failed or expired (exit 4 otherwise). Reuses the previous attempt\'s agent, execution ' +
+    'mode and body unless --to / --body / --body-file say otherwise. Output is like dispatch.',
+  flags: {
+    run: runFlag,
+    task: taskFlag,
+    to: { type: 'string', describe: "Worker agent (default: the previous attempt's)" },
+    body: { type: 'string', describe: "New instructions (default: the previous attempt's)" },
+    'body-file': { type: 'string', describe: 'Read the new instructions from this file' },
+  },
+  examples: ['--db ./coord.db --json retry --run blog_mvp_001 --task T7a --to backend-worker --body "Retry after fixing the contract mismatch."'],
+  input: optionalBody,
+  run: (ctx, input) => {
+    const body = optionalBodyText(ctx, input);
+    return withOrch(ctx, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body }));
+  },
+  text: (r) => dispatchText(r, 'retried'),
+});
+
+export const reassignCommand = defineCommand({
+  name: 'reassign',
+  summary: "Cancel a task's live attempt and dispatch a new one to another agent",
+  description:
+    'The live attempt\'s thread is cancelled, so the old worker\'s next write fails with exit 5 (lease lost). A new ' +
+    'attempt and thread go to --to, with the previous body unless --body / --body-file is given. Also works on a ' +
+    'failed or expired task. Exit 4 for a task that was never dispatched, is done, or is cancelled.',
+  flags: {
+    run: runFlag,
+    task: taskFlag,
+    to: { type: 'string', describe: 'The new worker agent', required: true },
+    body: { type: 'string', describe: "New instructions (default: the previous attempt's)" },
+    'body-file': { type: 'string', describe: 'Read the new instructions from this file' },
+  },
+  examples: ['--db ./coord.db --json reassign --run blog_mvp_001 --task T2 --to qa-worker-2'],
+  input: optionalBody.refine((v) => v.to !== undefined, { path: ['to'], message: 'is required' }),
+  run: (ctx, input) => {
+    const body = optionalBodyText(ctx, input);
+    return withOrch(ctx, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body }));
+  },
+  text: (r) => `${r.cancelled_attempt ? `cancelled attempt ${r.cancelled_attempt.number} (${r.cancelled_attempt.assigned_to})\n` : ''}${dispatchText(r, 'reassigned')}`,
+});

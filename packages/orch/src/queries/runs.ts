@@ -1,0 +1,41 @@
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { OrchDatabase, RunState, TaskState } from '../schema.ts';
+
+export type RunRow = Selectable<OrchDatabase['orch_runs']>;
+type Db = Kysely<OrchDatabase>;
+
+export async function insertRun(db: Db, row: Insertable<OrchDatabase['orch_runs']>): Promise<RunRow> {
+  return db.insertInto('orch_runs').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function getRun(db: Db, id: string): Promise<RunRow | undefined> {
+  return db.selectFrom('orch_runs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Runs newest first. */
+export async function listRuns(db: Db, filter: { state?: RunState; limit: number }): Promise<RunRow[]> {
+  let q = db.selectFrom('orch_runs').selectAll();
+  if (filter.state !== undefined) q = q.where('state', '=', filter.state);
+  return q.orderBy('seq', 'desc').limit(filter.limit).execute();
+}
+
+export async function setRunState(db: Db, args: { id: string; state: RunState; now: number }): Promise<RunRow> {
+  return db
+    .updateTable('orch_runs')
+    .set({ state: args.state, updated_at: args.now })
+    .where('id', '=', args.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Number of tasks in each state, for one run or for each of several. */
+export async function taskCounts(db: Db, runIds: string[]): Promise<{ run_id: string; state: TaskState; n: number }[]> {
+  if (runIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('orch_tasks')
+    .select(['run_id', 'state', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('run_id', 'in', runIds)
+    .groupBy(['run_id', 'state'])
+    .execute();
+  return rows.map((r) => ({ run_id: r.run_id, state: r.state, n: Number(r.n) }));
+}

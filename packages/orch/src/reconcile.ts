@@ -1,0 +1,164 @@
+import { cancelThreadIn, threadActivityIn, type ThreadActivity } from '@orch/inbox';
+import { isoTime, readTransaction, writeTransaction } from '@orch/store';
+import { emitIn, settleRunIn } from './events.ts';
+import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
+import { listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
+import { setTaskState } from './queries/tasks.ts';
+import { requireRun } from './runs.ts';
+import { LIVE_ATTEMPT_STATES, type AttemptState, type EventType, type OrchDatabase } from './schema.ts';
+
+/** What folding one attempt's thread activity would change. */
+interface Fold {
+  attempt: AttemptRow;
+  state: AttemptState;
+  claimsSeen: number;
+  lastMessageId: number;
+  result: string | null;
+  events: { type: EventType; state: AttemptState; data: Record<string, unknown> }[];
+  /** The lease ran out: the thread is cancelled so the old worker is fenced out. */
+  expireThread: boolean;
+}
+
+export interface ReconcileResult {
+  run: string;
+  /** Events this call wrote (0 when everything was already folded in). */
+  events_written: number;
+}
+
+/**
+ * Folds worker activity on the run's live attempts (claims, progress, questions, answers,
+ * results, failures, releases, expired leases) into attempts, tasks and events. Idempotent: each
+ * attempt keeps a cursor (last message and claim count folded in). Reads first and takes the
+ * write lock only when there is something to fold.
+ *
+ * @throws NotFoundError (3) for an unknown run.
+ */
+export async function reconcile(orch: Orch, runId: string): Promise<ReconcileResult> {
+  const pending = await readTransaction<OrchDatabase, Fold[]>(orch.store, async (trx) => {
+    await requireRun(trx, runId);
+    return planIn(trx, orch, runId);
+  });
+  if (pending.length === 0) return { run: runId, events_written: 0 };
+  return writeTransaction<OrchDatabase, ReconcileResult>(orch.store, async (trx) => ({
+    run: runId,
+    events_written: await reconcileIn(trx, orch, runId),
+  }));
+}
+
+/** Reconcile inside the caller's write transaction; returns the number of events written. */
+export async function reconcileIn(trx: Tx, env: OrchEnv, runId: string): Promise<number> {
+  const folds = await planIn(trx, env, runId);
+  let written = 0;
+  const now = env.clock.now();
+  for (const f of folds) {
+    const a = f.attempt;
+    for (const e of f.events) {
+      await emitIn(trx, env, { runId, taskId: a.task_id, attemptId: a.id, type: e.type, taskState: e.state, data: e.data });
+      written += 1;
+    }
+    if (f.expireThread) {
+      await cancelThreadIn(inboxTx(trx), env, {
+        threadId: a.thread_id,
+        by: 'orch',
+        reason: `The lease ran out, so attempt ${a.number} of task ${a.task_id} expired; the leader may retry it.`,
+      });
+    }
+    const ended = !LIVE_ATTEMPT_STATES.includes(f.state);
+    await updateAttempt(trx, a.id, {
+      state: f.state,
+      claims_seen: f.claimsSeen,
+      last_message_id: f.lastMessageId,
+      result: f.result,
+      updated_at: now,
+      ...(ended ? { ended_at: now } : {}),
+    });
+    if (f.state !== a.state) await setTaskState(trx, { runId, id: a.task_id, state: f.state, now });
+  }
+  if (folds.some((f) => f.state === 'done')) await settleRunIn(trx, env, runId);
+  return written;
+}
+
+async function planIn(trx: Tx, env: OrchEnv, runId: string): Promise<Fold[]> {
+  const live = await listAttempts(trx, { runId, states: LIVE_ATTEMPT_STATES });
+  const folds: Fold[] = [];
+  for (const attempt of live) {
+    const activity = await threadActivityIn(inboxTx(trx), env, attempt.thread_id, attempt.last_message_id);
+    const fold = foldAttempt(attempt, activity);
+    if (fold.events.length > 0 || fold.state !== attempt.state || fold.lastMessageId !== attempt.last_message_id || fold.claimsSeen !== attempt.claims_seen) {
+      folds.push(fold);
+    }
+  }
+  return folds;
+}
+
+/** Pure: the attempt's new state and the events that explain it, from its thread's activity. */
+function foldAttempt(attempt: AttemptRow, activity: ThreadActivity): Fold {
+  const { thread, view, messages } = activity;
+  const f: Fold = {
+    attempt,
+    state: attempt.state,
+    claimsSeen: attempt.claims_seen,
+    lastMessageId: attempt.last_message_id,
+    result: attempt.result,
+    events: [],
+    expireThread: false,
+  };
+  const push = (type: EventType, data: Record<string, unknown>) => f.events.push({ type, state: f.state, data });
+  const thread_id = thread.id;
+
+  if (thread.claim_count > attempt.claims_seen) {
+    if (f.state === 'dispatched') f.state = 'running';
+    f.claimsSeen = thread.claim_count;
+    push('task_claimed', { thread_id, claimed_by: thread.claimed_by, claim_count: thread.claim_count });
+  }
+  for (const m of messages) {
+    f.lastMessageId = m.id;
+    const message = { thread_id, message_id: m.id, author: m.author, body: m.body, payload: m.payload };
+    if (!LIVE_ATTEMPT_STATES.includes(f.state)) continue;
+    switch (m.kind) {
+      case 'progress':
+        if (f.state === 'dispatched') f.state = 'running';
+        push('task_progress', message);
+        break;
+      case 'question':
+        f.state = 'blocked';
+        push('task_blocked', message);
+        break;
+      case 'answer':
+        if (f.state === 'blocked') f.state = 'running';
+        push('task_answered', message);
+        break;
+      case 'result':
+        f.state = 'done';
+        f.result = JSON.stringify({ body: m.body, payload: m.payload });
+        push('task_done', message);
+        break;
+      case 'failure':
+        f.state = 'failed';
+        f.result = JSON.stringify({ body: m.body, payload: m.payload });
+        push('task_failed', message);
+        break;
+      default:
+        // task and note messages carry no state change.
+        break;
+    }
+  }
+  if (!LIVE_ATTEMPT_STATES.includes(f.state)) return f;
+  if (thread.state === 'open' && f.state !== 'dispatched') {
+    f.state = 'dispatched';
+    push('task_released', { thread_id });
+  } else if (thread.state === 'cancelled' || thread.state === 'done' || thread.state === 'failed') {
+    // Ended outside orch without a result or failure message (manual repair): treat as failed.
+    f.state = 'failed';
+    push('task_failed', { thread_id, reason: `thread ${thread_id} was ${thread.state} outside orch` });
+  } else if (view.lease_expired) {
+    f.state = 'expired';
+    f.expireThread = true;
+    push('attempt_expired', {
+      thread_id,
+      claimed_by: thread.claimed_by,
+      expired_at: thread.lease_expires_at === null ? null : isoTime(thread.lease_expires_at),
+    });
+  }
+  return f;
+}
