@@ -10,6 +10,10 @@ export const ROOT = path.resolve(import.meta.dirname, '..');
 export const INBOX_BIN = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
 /** The skill's bundled copy. */
 export const INBOX_SKILL_BIN = path.join(ROOT, 'skills/inbox/assets/inbox');
+/** The bundled orch CLI, exactly as `npx orch` runs it. */
+export const ORCH_BIN = path.join(ROOT, 'packages/orch/dist/orch.cjs');
+/** The orch skill's bundled copy. */
+export const ORCH_SKILL_BIN = path.join(ROOT, 'skills/orch/assets/orch');
 export const FIXTURES = path.join(ROOT, 'test-results/fixtures');
 
 const cleanups: (() => void)[] = [];
@@ -43,6 +47,23 @@ export function inbox(args: string[], options: { cwd?: string; bin?: string } = 
 /** Runs the built inbox CLI asynchronously (for concurrent processes). */
 export function inboxAsync(args: string[], options: { cwd?: string } = {}): Promise<CliRun> {
   return nodeAsync(INBOX_BIN, args, options.cwd ?? ROOT);
+}
+
+/** Runs the built orch CLI synchronously. */
+export function orch(args: string[], options: { cwd?: string; bin?: string } = {}): CliRun {
+  return inbox(args, { ...options, bin: options.bin ?? ORCH_BIN });
+}
+
+/** Runs the built orch CLI asynchronously (e.g. a `wait` while other processes write). */
+export function orchAsync(args: string[], options: { cwd?: string } = {}): Promise<CliRun> {
+  return nodeAsync(ORCH_BIN, args, options.cwd ?? ROOT);
+}
+
+/** Runs orch with --json and expects success; returns the parsed output. */
+export function orchOk<T = any>(db: string, args: string[], options: { cwd?: string } = {}): T {
+  const r = orch(['--db', db, '--json', ...args], options);
+  if (r.code !== 0) throw new Error(`orch ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return json<T>(r);
 }
 
 function nodeAsync(script: string, args: string[], cwd: string): Promise<CliRun> {

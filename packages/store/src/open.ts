@@ -76,12 +76,14 @@ export function openStore(options: OpenStoreOptions): Store {
     throw openError(err, file);
   }
 
+  // Prepared once: waiting reads it every few milliseconds.
+  const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
   return {
     path: file,
     db,
     sqlite,
-    dataVersion: () => sqlite.pragma('data_version', { simple: true }) as number,
+    dataVersion: () => dataVersion.get() as number,
     close: () => db.destroy(),
   };
 }
