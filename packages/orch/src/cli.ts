@@ -1,5 +1,6 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
+import { diffCommand, mergeCommand } from './commands/code.ts';
 import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
 import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
 import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
@@ -32,6 +33,8 @@ export const orchCli: CliSpec = {
     retryCommand,
     reassignCommand,
     cancelCommand,
+    diffCommand,
+    mergeCommand,
     cleanupCommand,
   ],
 };

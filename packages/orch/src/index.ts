@@ -7,5 +7,8 @@ export * from './reconcile.ts';
 export * from './runs.ts';
 export * from './tasks.ts';
 export * from './attempts.ts';
+export * from './launch.ts';
+export * from './workspace.ts';
 export * from './status.ts';
+export { GitFailure } from './git.ts';
 export { orchCli } from './cli.ts';

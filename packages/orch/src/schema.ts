@@ -34,6 +34,8 @@ export const EVENT_TYPES = [
   'task_cancelled',
   'attempt_expired',
   'attempt_cancelled',
+  'attempt_merged',
+  'attempt_cleaned',
   'run_done',
   'run_reopened',
   'run_cancelled',
@@ -101,6 +103,13 @@ export interface OrchAttemptsTable {
   base_commit: string | null;
   worktree_path: string | null;
   branch: string | null;
+  /** When `orch merge` brought the branch in, into which branch, and the resulting commit. */
+  merged_at: number | null;
+  merged_into: string | null;
+  merge_commit: string | null;
+  /** When `orch cleanup` removed the worktree / deleted the branch. */
+  worktree_removed_at: number | null;
+  branch_deleted_at: number | null;
   /** JSON `{body, payload}` of the worker's result or failure message. */
   result: string | null;
   /** Reconcile cursor: the thread's claim count already folded in. */

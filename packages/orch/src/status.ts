@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { latestMessageIn, threadActivityIn, type MessageView, type ThreadView } from '@orch/inbox';
 import { readTransaction, waitForChange } from '@orch/store';
 import { inboxTx, type Orch } from './orch.ts';
@@ -12,7 +13,8 @@ import { attemptView, eventView, taskView, type AttemptView, type EventView, typ
 
 export interface StatusTask extends TaskView, Readiness {
   attempts: number;
-  latest_attempt: (AttemptView & { thread: ThreadView }) | null;
+  /** `worktree_exists`: code mode only (null otherwise); false means the worktree is gone (see cleanup). */
+  latest_attempt: (AttemptView & { thread: ThreadView; worktree_exists: boolean | null }) | null;
   latest_message: MessageView | null;
 }
 
@@ -41,7 +43,8 @@ export async function status(orch: Orch, input: { runId: string }): Promise<Stat
       let latestMessage: MessageView | null = null;
       if (a) {
         const activity = await threadActivityIn(inboxTx(trx), orch, a.thread_id, Number.MAX_SAFE_INTEGER);
-        latestAttempt = { ...attemptView(a), thread: activity.view };
+        const exists = a.worktree_path === null || a.worktree_removed_at !== null ? null : fs.existsSync(a.worktree_path);
+        latestAttempt = { ...attemptView(a), thread: activity.view, worktree_exists: exists };
         latestMessage = await latestMessageIn(inboxTx(trx), a.thread_id);
       }
       out.push({

@@ -1,7 +1,8 @@
 import { bodyFields, payloadFlag, resolveBody } from '@orch/inbox';
 import { defineCommand, formatTable, idSchema, jsonObjectFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
-import { answer, cancel, cleanup } from '../attempts.ts';
+import { answer, cancel } from '../attempts.ts';
+import { cleanup } from '../workspace.ts';
 import { runFlag, taskFlag, withOrch } from './shared.ts';
 
 export const answerCommand = defineCommand({
@@ -64,31 +65,56 @@ export const cancelCommand = defineCommand({
 
 export const cleanupCommand = defineCommand({
   name: 'cleanup',
-  summary: 'Remove what finished attempts left on disk (worktrees); --dry-run to preview',
+  summary: 'Remove the worktrees of finished attempts without losing work; --dry-run to preview',
   description:
-    'Give --all-completed (every finished attempt of the run) or --attempt ID (exit 4 if it is still live). Analysis ' +
-    'attempts have nothing on disk and are listed with removed: false.',
+    'Give --all-completed (every finished attempt of the run: done, failed, expired, cancelled) or --attempt ID ' +
+    '(exit 4 if it is still live). For each code attempt: removes its worktree and prunes git\'s records, then ' +
+    'deletes its branch if every commit on it is also on another branch (e.g. merged). A worktree with uncommitted ' +
+    'changes, and a branch with commits on no other branch, are kept (the note says why) unless --force. ' +
+    '--all-completed also finds orphans: worktrees under the run\'s workspace that no attempt owns (left by an ' +
+    'interrupted dispatch). Analysis attempts have nothing on disk (removed: false). Safe to repeat.',
   flags: {
     run: runFlag,
-    'all-completed': { type: 'boolean', describe: 'Every finished (done, failed, expired, cancelled) attempt' },
+    'all-completed': { type: 'boolean', describe: 'Every finished attempt of the run, plus orphaned worktrees' },
     attempt: { type: 'string', describe: 'Only this attempt (id from dispatch or task show)' },
     'dry-run': { type: 'boolean', describe: 'Show what would be removed; change nothing' },
+    force: { type: 'boolean', describe: 'Also remove uncommitted changes and delete unmerged branches' },
   },
-  examples: ['--db ./coord.db --json cleanup --run blog_mvp_001 --all-completed', '--db ./coord.db cleanup --run blog_mvp_001 --attempt at_x1 --dry-run'],
+  examples: [
+    '--db ./coord.db --json cleanup --run blog_mvp_001 --all-completed',
+    '--db ./coord.db cleanup --run blog_mvp_001 --all-completed --dry-run',
+    '--db ./coord.db --json cleanup --run blog_mvp_001 --attempt at_x1 --force',
+  ],
   input: z
-    .object({ run: idSchema, allCompleted: z.boolean().optional(), attempt: idSchema.optional(), dryRun: z.boolean().optional() })
+    .object({
+      run: idSchema,
+      allCompleted: z.boolean().optional(),
+      attempt: idSchema.optional(),
+      dryRun: z.boolean().optional(),
+      force: z.boolean().optional(),
+    })
     .superRefine((v, ctx) => {
       if ((v.allCompleted === true) === (v.attempt !== undefined)) {
         ctx.addIssue({ code: 'custom', path: ['allCompleted'], message: 'give exactly one of --all-completed or --attempt ID' });
       }
     }),
   run: (ctx, input) =>
-    withOrch(ctx, (orch) => cleanup(orch, { runId: input.run, allCompleted: input.allCompleted, attemptId: input.attempt, dryRun: input.dryRun })),
-  text: (r) =>
-    r.attempts.length === 0
-      ? `no finished attempts in run ${r.run}`
-      : formatTable([
+    withOrch(ctx, (orch) =>
+      cleanup(orch, { runId: input.run, allCompleted: input.allCompleted, attemptId: input.attempt, dryRun: input.dryRun, force: input.force }),
+    ),
+  text: (r) => {
+    const lines: string[] = [];
+    if (r.attempts.length === 0) lines.push(`no finished attempts in run ${r.run}`);
+    else {
+      lines.push(
+        formatTable([
           ['ATTEMPT', 'TASK', 'STATE', 'MODE', r.dry_run ? 'WOULD REMOVE' : 'REMOVED', 'NOTE'],
           ...r.attempts.map((a) => [a.attempt, `${a.task}#${a.number}`, a.state, a.execution_mode, a.removed ? 'yes' : 'no', a.note]),
         ]),
+      );
+    }
+    for (const o of r.orphans) lines.push(`orphan ${o.path}: ${o.note}`);
+    if (r.dry_run) lines.push('(dry run: nothing was changed)');
+    return lines.join('\n');
+  },
 });

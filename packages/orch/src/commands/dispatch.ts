@@ -1,7 +1,8 @@
 import { bodyFields, bodyFlags, checkBodyChoice, resolveBody } from '@orch/inbox';
 import { defineCommand, idSchema, type CommandContext } from '@orch/store';
 import { z } from 'zod';
-import { dispatch, reassign, retry } from '../attempts.ts';
+import { DEFAULT_WORKSPACE_ROOT, dispatch, reassign, retry } from '../launch.ts';
+import path from 'node:path';
 import { dispatchText } from '../render.ts';
 import { EXECUTION_MODES } from '../schema.ts';
 import { runFlag, taskFlag, withOrch } from './shared.ts';
@@ -16,8 +17,12 @@ export const dispatchCommand = defineCommand({
     'Creates attempt N of the task and an inbox thread assigned to --to (default: the task\'s --default-to; neither is ' +
     'exit 2) whose first message carries the task, its acceptance criteria and the body. It does not start a worker: ' +
     'a worker claims the thread with `inbox claim`. The task must be ready (exit 4 otherwise; see `ready`). ' +
-    '--execution-mode is required: analysis (read-only work, no worktree) or code (a git worktree per attempt; ' +
-    '--repo-path, --workspace-root and --base-ref apply to code only). Save the JSON output: it is the input of ' +
+    '--execution-mode is required: analysis (read-only work, no worktree) or code. Code mode bases the work on a ' +
+    'commit: --base-ref (default: the repository\'s current branch) of --repo-path (default: the current directory), ' +
+    `creates branch orch/<run>/<task>/<attempt> there and a worktree for it at <workspace-root>/<run>/<task>/<attempt> ` +
+    `(default workspace root: ${DEFAULT_WORKSPACE_ROOT} inside the repository, which git is told to ignore). A missing ` +
+    'ref, a directory that is not a git repository, or a repository without commits is refused with nothing written. ' +
+    '--repo-path, --workspace-root and --base-ref apply to code only. Save the JSON output: it is the input of ' +
     'orch-worker-brief.',
   flags: {
     run: runFlag,
@@ -27,12 +32,12 @@ export const dispatchCommand = defineCommand({
     body: { type: 'string', describe: 'Instructions for the worker (or --body-file; one is required)' },
     'body-file': bodyFlags['body-file'] ?? { type: 'string', describe: 'Read the instructions from this file' },
     'repo-path': { type: 'string', describe: 'code mode: the git repository (default: the current directory)' },
-    'workspace-root': { type: 'string', describe: 'code mode: where attempt worktrees are created' },
-    'base-ref': { type: 'string', describe: 'code mode: the committed ref the attempt branch starts from' },
+    'workspace-root': { type: 'string', describe: `code mode: where attempt worktrees are created (default: ${DEFAULT_WORKSPACE_ROOT} in the repository)` },
+    'base-ref': { type: 'string', describe: "code mode: the branch, tag or commit the attempt branch starts from (default: the repository's current branch)" },
   },
   examples: [
     '--db ./coord.db --json dispatch --run blog_mvp_001 --task T2 --execution-mode analysis --to qa-worker --body "Read the failing test logs and summarize the root cause." > /tmp/t2-dispatch.json',
-    '--db ./coord.db --json dispatch --run blog_mvp_001 --task T3 --execution-mode analysis --body-file tasks/t3.md',
+    '--db ./coord.db --json dispatch --run blog_mvp_001 --task T1 --execution-mode code --to foundation-worker --base-ref main --workspace-root .orch/worktrees --body-file tasks/t1.md > /tmp/t1-dispatch.json',
   ],
   input: z
     .object({
@@ -62,9 +67,14 @@ export const dispatchCommand = defineCommand({
         executionMode: input.executionMode,
         to: input.to,
         body,
-        repoPath: input.repoPath,
-        workspaceRoot: input.workspaceRoot,
-        baseRef: input.baseRef,
+        code:
+          input.executionMode === 'code'
+            ? {
+                repoPath: path.resolve(ctx.cwd, input.repoPath ?? '.'),
+                workspaceRoot: input.workspaceRoot === undefined ? undefined : path.resolve(ctx.cwd, input.workspaceRoot),
+                baseRef: input.baseRef,
+              }
+            : undefined,
       }),
     );
   },
@@ -72,7 +82,7 @@ export const dispatchCommand = defineCommand({
 });
 
 const optionalBody = z
-  .object({ run: idSchema, task: idSchema, to: idSchema.optional(), ...bodyFields })
+  .object({ run: idSchema, task: idSchema, to: idSchema.optional(), ...bodyFields, baseRef: z.string().min(1, 'must not be empty').optional() })
   .superRefine((v, ctx) => {
     if (v.body !== undefined && v.bodyFile !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
@@ -88,19 +98,21 @@ export const retryCommand = defineCommand({
   summary: 'Give a failed or expired task a fresh attempt (new thread)',
   description:
     'Only for tasks that are failed or expired (exit 4 otherwise). Reuses the previous attempt\'s agent, execution ' +
-    'mode and body unless --to / --body / --body-file say otherwise. Output is like dispatch.',
+    'mode and body unless --to / --body / --body-file say otherwise. In code mode the new attempt gets a fresh ' +
+    'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch.',
   flags: {
     run: runFlag,
     task: taskFlag,
     to: { type: 'string', describe: "Worker agent (default: the previous attempt's)" },
     body: { type: 'string', describe: "New instructions (default: the previous attempt's)" },
     'body-file': { type: 'string', describe: 'Read the new instructions from this file' },
+    'base-ref': { type: 'string', describe: "code mode: base the fresh worktree on this ref (default: the previous attempt's base ref)" },
   },
   examples: ['--db ./coord.db --json retry --run blog_mvp_001 --task T7a --to backend-worker --body "Retry after fixing the contract mismatch."'],
   input: optionalBody,
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withOrch(ctx, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body }));
+    return withOrch(ctx, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body, baseRef: input.baseRef }));
   },
   text: (r) => dispatchText(r, 'retried'),
 });
@@ -111,19 +123,21 @@ export const reassignCommand = defineCommand({
   description:
     'The live attempt\'s thread is cancelled, so the old worker\'s next write fails with exit 5 (lease lost). A new ' +
     'attempt and thread go to --to, with the previous body unless --body / --body-file is given. Also works on a ' +
-    'failed or expired task. Exit 4 for a task that was never dispatched, is done, or is cancelled.',
+    'failed or expired task. In code mode the new attempt gets a fresh worktree and branch (from the previous base ' +
+    'ref, or --base-ref). Exit 4 for a task that was never dispatched, is done, or is cancelled.',
   flags: {
     run: runFlag,
     task: taskFlag,
     to: { type: 'string', describe: 'The new worker agent', required: true },
     body: { type: 'string', describe: "New instructions (default: the previous attempt's)" },
     'body-file': { type: 'string', describe: 'Read the new instructions from this file' },
+    'base-ref': { type: 'string', describe: "code mode: base the fresh worktree on this ref (default: the previous attempt's base ref)" },
   },
   examples: ['--db ./coord.db --json reassign --run blog_mvp_001 --task T2 --to qa-worker-2'],
   input: optionalBody.refine((v) => v.to !== undefined, { path: ['to'], message: 'is required' }),
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withOrch(ctx, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body }));
+    return withOrch(ctx, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body, baseRef: input.baseRef }));
   },
   text: (r) => `${r.cancelled_attempt ? `cancelled attempt ${r.cancelled_attempt.number} (${r.cancelled_attempt.assigned_to})\n` : ''}${dispatchText(r, 'reassigned')}`,
 });

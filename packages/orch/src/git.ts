@@ -1,0 +1,303 @@
+// Every git call orch makes, through simple-git (no shell: arguments are passed as an array).
+// Callers validate ids and refs first; refs are additionally placed after `--end-of-options`
+// where git accepts it, so nothing user-given is read as an option. Never call these inside a
+// database transaction.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { SimpleGit } from 'simple-git';
+import { AppError, ConflictError, ExitCode, ValidationError } from '@orch/store';
+
+let factory: ((dir: string) => SimpleGit) | undefined;
+
+/** simple-git is loaded on first use, so commands that never touch git never pay for it. */
+async function git(dir: string): Promise<SimpleGit> {
+  if (!factory) {
+    const mod = await import('simple-git');
+    factory = (d) =>
+      mod.simpleGit({
+        baseDir: d,
+        maxConcurrentProcesses: 1,
+        trimmed: false,
+        // By default a non-zero exit with nothing on stderr counts as success; every non-zero exit is a failure here.
+        errors: (error, result) => {
+          if (error) return error;
+          if (result.exitCode === 0) return undefined;
+          return Buffer.concat([...result.stdErr, ...result.stdOut]);
+        },
+      });
+  }
+  return factory(dir);
+}
+
+/** Runs git in `dir`; throws GitFailure (with git's own message) on a non-zero exit. */
+async function run(dir: string, args: string[]): Promise<string> {
+  try {
+    return await (await git(dir)).raw(args);
+  } catch (err) {
+    throw new GitFailure(args, (err as Error).message.trim());
+  }
+}
+
+/** Like run, but a non-zero exit is an answer (`undefined`), not an error. */
+async function probe(dir: string, args: string[]): Promise<string | undefined> {
+  try {
+    return await run(dir, args);
+  } catch (err) {
+    if (err instanceof GitFailure) return undefined;
+    throw err;
+  }
+}
+
+/** git refused (exit 4, code GIT_FAILED): the message carries git's own first line. */
+export class GitFailure extends AppError {
+  constructor(
+    readonly args: string[],
+    readonly gitMessage: string,
+  ) {
+    super('GIT_FAILED', ExitCode.conflict, `git ${args.slice(0, 2).join(' ')} failed: ${gitMessage.split('\n')[0] ?? ''}`, {
+      details: { args, message: gitMessage },
+    });
+  }
+}
+
+/** A ref or revision given by a user: no option look-alikes, control characters or whitespace. */
+export function checkRef(ref: string, flag: string): void {
+  // eslint-disable-next-line no-control-regex
+  if (ref === '' || ref.startsWith('-') || /[\u0000-\u0020\u007f]/.test(ref) || ref.includes('..') || ref.length > 250) {
+    throw new ValidationError(`${flag} ${JSON.stringify(ref)} is not an acceptable git ref (no leading "-", spaces, control characters or "..")`, [
+      { path: flag, message: 'is not an acceptable git ref' },
+    ]);
+  }
+}
+
+/**
+ * The top directory of the repository containing `dir`.
+ *
+ * @throws ValidationError (2) when `dir` does not exist or is not in a git repository.
+ */
+export async function repoRoot(dir: string): Promise<string> {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new ValidationError(`--repo-path ${dir}: no such directory`, [{ path: '--repo-path', message: 'no such directory' }]);
+  }
+  const top = await probe(dir, ['rev-parse', '--show-toplevel']);
+  if (top === undefined || top.trim() === '') {
+    throw new ValidationError(`--repo-path ${dir} is not inside a git repository`, [{ path: '--repo-path', message: 'not a git repository' }]);
+  }
+  return fs.realpathSync(top.trim());
+}
+
+/** The branch checked out in `dir`, or undefined when HEAD is detached (or unborn). */
+export async function currentBranch(dir: string): Promise<string | undefined> {
+  const name = await probe(dir, ['symbolic-ref', '--quiet', '--short', 'HEAD']);
+  return name?.trim() || undefined;
+}
+
+/**
+ * The commit `ref` names in the repository.
+ *
+ * @throws ValidationError (2) when the repository has no commits or the ref names no commit.
+ */
+export async function resolveCommit(root: string, ref: string): Promise<string> {
+  const head = await probe(root, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']);
+  if (head === undefined) {
+    throw new ValidationError(`the repository at ${root} has no commits yet; commit something to base the work on`, [
+      { path: '--repo-path', message: 'repository has no commits' },
+    ]);
+  }
+  const sha = await probe(root, ['rev-parse', '--verify', '--quiet', '--end-of-options', `${ref}^{commit}`]);
+  if (sha === undefined || sha.trim() === '') {
+    throw new ValidationError(`--base-ref ${ref} does not name a commit in ${root}`, [{ path: '--base-ref', message: 'no such commit' }]);
+  }
+  return sha.trim();
+}
+
+/** Whether `refs/heads/<name>` exists. */
+export async function branchExists(root: string, name: string): Promise<boolean> {
+  return (await probe(root, ['show-ref', '--verify', '--quiet', `refs/heads/${name}`])) !== undefined;
+}
+
+/** Makes sure git ignores `dir` when it lies inside the repository (via .git/info/exclude). */
+export async function ignoreInside(root: string, dir: string): Promise<void> {
+  const rel = path.relative(root, dir);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return;
+  if ((await probe(root, ['check-ignore', '--quiet', '--no-index', '--', rel])) !== undefined) return;
+  const common = (await run(root, ['rev-parse', '--git-common-dir'])).trim();
+  const exclude = path.join(path.resolve(root, common), 'info', 'exclude');
+  fs.mkdirSync(path.dirname(exclude), { recursive: true });
+  const pattern = `/${rel.split(path.sep).join('/')}/`;
+  const existing = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
+  if (!existing.split('\n').includes(pattern)) {
+    fs.appendFileSync(exclude, `${existing === '' || existing.endsWith('\n') ? '' : '\n'}# orch attempt worktrees\n${pattern}\n`);
+  }
+}
+
+/**
+ * Creates branch `branch` at `commit` and a worktree for it at `dir`.
+ *
+ * @throws ConflictError (4) when the branch or the directory already exists.
+ */
+export async function addWorktree(root: string, dir: string, branch: string, commit: string): Promise<void> {
+  if (await branchExists(root, branch)) {
+    throw new ConflictError(`branch ${branch} already exists (left by an earlier attempt?); see \`orch cleanup\``, { branch });
+  }
+  if (fs.existsSync(dir)) throw new ConflictError(`${dir} already exists; see \`orch cleanup\``, { worktree_path: dir });
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  await run(root, ['worktree', 'add', '-b', branch, dir, commit]);
+}
+
+/** Removes a worktree directory and git's record of it (`force` also drops uncommitted changes). */
+export async function removeWorktree(root: string, dir: string, force: boolean): Promise<void> {
+  await run(root, ['worktree', 'remove', ...(force ? ['--force', '--force'] : []), dir]);
+}
+
+/** Forgets worktrees whose directories are gone. */
+export async function pruneWorktrees(root: string): Promise<void> {
+  await run(root, ['worktree', 'prune']);
+}
+
+export async function deleteBranch(root: string, branch: string): Promise<void> {
+  await run(root, ['branch', '-D', branch]);
+}
+
+/** Paths with uncommitted changes (including untracked files) in a worktree. */
+export async function uncommitted(dir: string): Promise<string[]> {
+  const out = await run(dir, ['status', '--porcelain=v1', '--untracked-files=all']);
+  return out
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.slice(3));
+}
+
+/** Commits on `branch` that no other branch contains (work that deleting the branch would lose). */
+export async function unmergedCommits(root: string, branch: string): Promise<string[]> {
+  // With --branches, --exclude takes the name without refs/heads/ (ids and refs hold no glob characters).
+  const out = await run(root, ['rev-list', `refs/heads/${branch}`, '--not', `--exclude=${branch}`, '--branches']);
+  return out.split('\n').filter((l) => l.trim() !== '');
+}
+
+export interface CommitInfo {
+  sha: string;
+  subject: string;
+}
+
+/** Commits reachable from `head` but not from `base`, oldest first. */
+export async function commitsBetween(root: string, base: string, head: string): Promise<CommitInfo[]> {
+  const out = await run(root, ['log', '--reverse', '--format=%H%x09%s', `${base}..${head}`, '--']);
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [sha = '', ...rest] = l.split('\t');
+      return { sha, subject: rest.join('\t') };
+    });
+}
+
+export interface FileChange {
+  path: string;
+  /** null for binary files. */
+  additions: number | null;
+  deletions: number | null;
+}
+
+/** What changed between two commits, per file. */
+export async function diffStat(root: string, base: string, head: string): Promise<FileChange[]> {
+  const out = await run(root, ['diff', '--numstat', '--no-renames', base, head, '--']);
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => {
+      const [a = '-', d = '-', ...p] = l.split('\t');
+      return { path: p.join('\t'), additions: a === '-' ? null : Number(a), deletions: d === '-' ? null : Number(d) };
+    });
+}
+
+/** The patch between two commits. */
+export async function diffPatch(root: string, base: string, head: string): Promise<string> {
+  return run(root, ['diff', '--no-color', base, head, '--']);
+}
+
+/** The commit a branch points at. */
+export async function branchHead(root: string, branch: string): Promise<string | undefined> {
+  return (await probe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]))?.trim() || undefined;
+}
+
+/** Worktrees git knows about: path and branch (null when detached). */
+export async function listWorktrees(root: string): Promise<{ path: string; branch: string | null }[]> {
+  const out = await run(root, ['worktree', 'list', '--porcelain']);
+  const list: { path: string; branch: string | null }[] = [];
+  for (const block of out.split('\n\n')) {
+    const lines = block.split('\n');
+    const wt = lines.find((l) => l.startsWith('worktree '));
+    if (!wt) continue;
+    const br = lines.find((l) => l.startsWith('branch '));
+    list.push({ path: wt.slice('worktree '.length), branch: br ? br.slice('branch refs/heads/'.length) : null });
+  }
+  return list;
+}
+
+export interface MergeOutcome {
+  merged: boolean;
+  /** The target's new head (when merged). */
+  commit?: string;
+  conflicts: string[];
+  /** Nothing to merge: the target already contains the branch. */
+  up_to_date: boolean;
+}
+
+/**
+ * Merges `branch` into `into` (`squash`: one commit). Runs in the worktree that has `into`
+ * checked out (refused when it has uncommitted changes to tracked files), otherwise in a temporary
+ * detached worktree whose result is then moved onto `into` with a compare-and-swap. A conflict
+ * aborts and leaves `into` exactly as it was.
+ */
+export async function mergeBranch(
+  root: string,
+  args: { branch: string; into: string; strategy: 'merge' | 'squash'; message: string; tmpDir: string },
+): Promise<MergeOutcome> {
+  const target = await branchHead(root, args.into);
+  if (!target) throw new ValidationError(`--into ${args.into}: no such branch`, [{ path: '--into', message: 'no such branch' }]);
+  const source = await branchHead(root, args.branch);
+  if (!source) throw new ConflictError(`branch ${args.branch} no longer exists`, { branch: args.branch });
+  if ((await probe(root, ['merge-base', '--is-ancestor', source, target])) !== undefined) {
+    return { merged: false, conflicts: [], up_to_date: true, commit: target };
+  }
+  const checkedOut = (await listWorktrees(root)).find((w) => w.branch === args.into);
+  let dir: string;
+  let temporary = false;
+  if (checkedOut) {
+    dir = checkedOut.path;
+    const dirty = (await run(dir, ['status', '--porcelain=v1', '--untracked-files=no'])).trim();
+    if (dirty !== '') {
+      throw new ConflictError(`${args.into} is checked out at ${dir} with uncommitted changes; commit or stash them first`, {
+        into: args.into,
+        files: dirty.split('\n').map((l) => l.slice(3)),
+      });
+    }
+  } else {
+    dir = args.tmpDir;
+    temporary = true;
+    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    await run(root, ['worktree', 'add', '--detach', dir, target]);
+  }
+  try {
+    const mergeArgs = args.strategy === 'squash' ? ['merge', '--squash', source] : ['merge', '--no-ff', '--no-edit', '-m', args.message, source];
+    const ok = await probe(dir, mergeArgs);
+    const conflicts = (await run(dir, ['diff', '--name-only', '--diff-filter=U'])).split('\n').filter((l) => l !== '');
+    if (ok === undefined || conflicts.length > 0) {
+      if (args.strategy === 'squash') await run(dir, ['reset', '--hard', target]);
+      else await probe(dir, ['merge', '--abort']);
+      await run(dir, ['reset', '--hard', target]);
+      return { merged: false, conflicts, up_to_date: false };
+    }
+    if (args.strategy === 'squash') await run(dir, ['commit', '--no-verify', '-m', args.message]);
+    const commit = (await run(dir, ['rev-parse', 'HEAD'])).trim();
+    if (temporary) await run(root, ['update-ref', `refs/heads/${args.into}`, commit, target]);
+    return { merged: true, commit, conflicts: [], up_to_date: false };
+  } finally {
+    if (temporary) {
+      await probe(root, ['worktree', 'remove', '--force', '--force', dir]);
+      fs.rmSync(dir, { recursive: true, force: true });
+      await probe(root, ['worktree', 'prune']);
+    }
+  }
+}

@@ -1,0 +1,343 @@
+import { openThreadIn } from '@orch/inbox';
+import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
+import path from 'node:path';
+import { LEADER, cancelAttemptIn, liveAttempt, type DispatchResult } from './attempts.ts';
+import { emitIn } from './events.ts';
+import { addWorktree, checkRef, currentBranch, deleteBranch, ignoreInside, removeWorktree, repoRoot, resolveCommit } from './git.ts';
+import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
+import { insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
+import type { RunRow } from './queries/runs.ts';
+import { setTaskState, type TaskRow } from './queries/tasks.ts';
+import { reconcile, reconcileIn } from './reconcile.ts';
+import { assertRunOpen, requireRun } from './runs.ts';
+import type { ExecutionMode, OrchDatabase, TaskState } from './schema.ts';
+import { readinessIn, requireTask } from './tasks.ts';
+import { attemptView, runView, taskView, type AttemptView } from './views.ts';
+
+/** Where code-mode worktrees go when no --workspace-root is given, relative to the repository. */
+export const DEFAULT_WORKSPACE_ROOT = '.orch/worktrees';
+
+/** Code-mode settings as the leader gave them (paths absolute; refs unresolved). */
+export interface CodeOptions {
+  /** A directory inside the repository. */
+  repoPath: string;
+  /** Default `<repository>/.orch/worktrees`. */
+  workspaceRoot?: string | undefined;
+  /** Default: the repository's current branch. */
+  baseRef?: string | undefined;
+}
+
+export interface DispatchInput {
+  runId: string;
+  taskId: string;
+  executionMode: ExecutionMode;
+  /** Default: the task's default_to. */
+  to?: string | undefined;
+  body: string;
+  /** Required for code mode (the CLI defaults repoPath to the current directory). */
+  code?: CodeOptions | undefined;
+}
+
+/** A new attempt, fully decided except for the git work. */
+interface Plan {
+  run: RunRow;
+  task: TaskRow;
+  number: number;
+  to: string;
+  mode: ExecutionMode;
+  body: string;
+  code: CodeOptions | undefined;
+  /** reassign: the live attempt to cancel first. */
+  replaces: AttemptRow | undefined;
+  reason: 'dispatch' | 'retry' | 'reassign';
+}
+
+/** A worktree made for a plan, before the attempt row exists. */
+interface Workspace {
+  repo: string;
+  root: string;
+  baseRef: string;
+  baseCommit: string;
+  branch: string;
+  dir: string;
+}
+
+/**
+ * `orch dispatch`: creates attempt N of a ready task and an inbox thread assigned to the worker,
+ * whose first message carries the task, its acceptance criteria, the body and (code mode) the
+ * worktree. Code mode first creates branch `orch/<run>/<task>/<N>` at the base commit and a
+ * worktree for it at `<workspace-root>/<run>/<task>/<N>`.
+ *
+ * @throws NotFoundError (3); ValidationError (2) when no agent is given and the task has no
+ *   default_to, or for a bad repository, ref or path; ConflictError (4) when the task is not ready
+ *   or the run is cancelled; GitFailure (4) when git refuses.
+ */
+export async function dispatch(orch: Orch, input: DispatchInput): Promise<DispatchResult> {
+  if (input.executionMode === 'code' && !input.code) {
+    throw new ValidationError('code mode needs a repository (--repo-path)', [{ path: '--repo-path', message: 'is required for code mode' }]);
+  }
+  if (input.executionMode === 'analysis' && input.code) {
+    throw new ValidationError('--repo-path, --workspace-root and --base-ref apply to --execution-mode code only');
+  }
+  return launch(orch, input.runId, async (trx) => {
+    const run = await requireRun(trx, input.runId);
+    const task = await requireTask(trx, run.id, input.taskId);
+    assertRunOpen(run, `dispatch task ${task.id}`);
+    await assertReady(trx, run.id, task.id);
+    const to = input.to ?? task.default_to;
+    if (to === null) {
+      throw new ValidationError(`task ${task.id} has no default agent; give --to AGENT`, [{ path: '--to', message: 'is required (the task has no --default-to)' }]);
+    }
+    return { run, task, number: await nextNumber(trx, run.id, task.id), to, mode: input.executionMode, body: input.body, code: input.code, replaces: undefined, reason: 'dispatch' };
+  });
+}
+
+export interface RetryInput {
+  runId: string;
+  taskId: string;
+  /** Default: the previous attempt's agent. */
+  to?: string | undefined;
+  /** Default: the previous attempt's body. */
+  body?: string | undefined;
+  /** Code mode: base the new worktree on this ref instead of the previous attempt's (re-resolved). */
+  baseRef?: string | undefined;
+}
+
+/**
+ * `orch retry`: a new attempt (and thread; in code mode a fresh worktree and branch from the same
+ * base ref, re-resolved) for a failed or expired task, reusing the previous attempt's agent,
+ * execution mode and body unless overridden.
+ *
+ * @throws NotFoundError (3); ConflictError (4) when the task is not failed or expired.
+ */
+export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResult> {
+  return launch(orch, input.runId, async (trx) => {
+    const run = await requireRun(trx, input.runId);
+    const task = await requireTask(trx, run.id, input.taskId);
+    assertRunOpen(run, `retry task ${task.id}`);
+    if (task.state !== 'failed' && task.state !== 'expired') {
+      const hint = task.state === 'pending' ? '; dispatch it instead' : LIVE_STATES.includes(task.state) ? '; use reassign to replace a live attempt' : '';
+      throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried${hint}`, {
+        run: run.id,
+        task: task.id,
+        state: task.state,
+      });
+    }
+    const previous = await requirePrevious(trx, run.id, task.id);
+    return {
+      run,
+      task,
+      number: previous.number + 1,
+      to: input.to ?? previous.assigned_to,
+      mode: previous.execution_mode,
+      body: input.body ?? previous.body,
+      code: codeFrom(previous, input.baseRef),
+      replaces: undefined,
+      reason: 'retry',
+    };
+  });
+}
+
+const LIVE_STATES: readonly TaskState[] = ['dispatched', 'running', 'blocked'];
+
+export interface ReassignInput {
+  runId: string;
+  taskId: string;
+  to: string;
+  body?: string | undefined;
+  baseRef?: string | undefined;
+}
+
+/**
+ * `orch reassign`: cancels the live attempt (its thread is cancelled, so the old worker's next
+ * write fails with lease lost) and dispatches a new attempt to `to` (code mode: a fresh worktree).
+ * Also accepts a failed or expired task (then it is a retry with another agent).
+ *
+ * @throws NotFoundError (3); ConflictError (4) when the task was never dispatched, is done or cancelled.
+ */
+export async function reassign(orch: Orch, input: ReassignInput): Promise<DispatchResult & { cancelled_attempt: AttemptView | null }> {
+  let cancelled: AttemptView | null = null;
+  const result = await launch(
+    orch,
+    input.runId,
+    async (trx) => {
+      const run = await requireRun(trx, input.runId);
+      const task = await requireTask(trx, run.id, input.taskId);
+      assertRunOpen(run, `reassign task ${task.id}`);
+      const live = await liveAttempt(trx, run.id, task.id);
+      if (!live && task.state !== 'failed' && task.state !== 'expired') {
+        const hint = task.state === 'pending' ? '; it was never dispatched: use dispatch --to' : '';
+        throw new ConflictError(`task ${task.id} is ${task.state}; nothing to reassign${hint}`, { run: run.id, task: task.id, state: task.state });
+      }
+      const previous = await requirePrevious(trx, run.id, task.id);
+      return {
+        run,
+        task,
+        number: previous.number + 1,
+        to: input.to,
+        mode: previous.execution_mode,
+        body: input.body ?? previous.body,
+        code: codeFrom(previous, input.baseRef),
+        replaces: live,
+        reason: 'reassign',
+      };
+    },
+    (a) => (cancelled = a),
+  );
+  return { ...result, cancelled_attempt: cancelled };
+}
+
+/**
+ * The shared shape of dispatch, retry and reassign: decide (reads only), do the git work outside
+ * any transaction, then re-decide and record inside one write transaction. If the decision
+ * changed meanwhile or the write fails, the fresh worktree and branch are removed again. A crash
+ * between the two leaves a worktree no attempt owns, which `cleanup` reports and removes.
+ */
+async function launch(
+  orch: Orch,
+  runId: string,
+  decide: (trx: Tx) => Promise<Plan>,
+  onCancelled?: (a: AttemptView) => void,
+): Promise<DispatchResult> {
+  await reconcile(orch, runId);
+  const plan = await readTransaction<OrchDatabase, Plan>(orch.store, decide);
+  const ws = plan.mode === 'code' && plan.code ? await prepareWorkspace(plan) : undefined;
+  try {
+    return await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
+      await reconcileIn(trx, orch, runId);
+      const again = await decide(trx);
+      if (again.number !== plan.number || again.mode !== plan.mode) {
+        throw new ConflictError(`task ${again.task.id} changed while its worktree was being made; run the command again`, { task: again.task.id });
+      }
+      if (again.replaces) onCancelled?.(attemptView(await cancelAttemptIn(trx, orch, again.replaces, `reassigned to ${again.to}`)));
+      return createAttemptIn(trx, orch, again, ws);
+    });
+  } catch (err) {
+    if (ws) await discardWorkspace(ws);
+    throw err;
+  }
+}
+
+async function prepareWorkspace(plan: Plan): Promise<Workspace> {
+  const code = plan.code as CodeOptions;
+  const repo = await repoRoot(code.repoPath);
+  let baseRef = code.baseRef;
+  if (baseRef === undefined) baseRef = (await currentBranch(repo)) ?? 'HEAD';
+  checkRef(baseRef, '--base-ref');
+  const baseCommit = await resolveCommit(repo, baseRef);
+  const root = path.resolve(repo, code.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT);
+  const dir = path.join(root, plan.run.id, plan.task.id, String(plan.number));
+  if (path.relative(root, dir).startsWith('..')) throw new ValidationError(`worktree path ${dir} escapes ${root}`);
+  const branch = `orch/${plan.run.id}/${plan.task.id}/${plan.number}`;
+  await ignoreInside(repo, root);
+  await addWorktree(repo, dir, branch, baseCommit);
+  return { repo, root, baseRef, baseCommit, branch, dir };
+}
+
+async function discardWorkspace(ws: Workspace): Promise<void> {
+  // The branch is brand new and the worktree untouched: nothing of anyone's is lost.
+  await removeWorktree(ws.repo, ws.dir, true).catch(() => undefined);
+  await deleteBranch(ws.repo, ws.branch).catch(() => undefined);
+}
+
+function codeFrom(previous: AttemptRow, baseRef: string | undefined): CodeOptions | undefined {
+  if (previous.execution_mode !== 'code' || previous.repo_path === null) return undefined;
+  return {
+    repoPath: previous.repo_path,
+    workspaceRoot: previous.workspace_root ?? undefined,
+    baseRef: baseRef ?? previous.base_ref ?? undefined,
+  };
+}
+
+async function requirePrevious(trx: Tx, runId: string, taskId: string): Promise<AttemptRow> {
+  const previous = await latestAttempt(trx, runId, taskId);
+  if (!previous) throw new NotFoundError(`task ${taskId} has no previous attempt`);
+  return previous;
+}
+
+async function nextNumber(trx: Tx, runId: string, taskId: string): Promise<number> {
+  return ((await latestAttempt(trx, runId, taskId))?.number ?? 0) + 1;
+}
+
+async function assertReady(trx: Tx, runId: string, taskId: string): Promise<void> {
+  const { tasks, readiness } = await readinessIn(trx, runId);
+  const task = tasks.find((t) => t.id === taskId);
+  const r = readiness.get(taskId);
+  if (!task || !r || r.ready) return;
+  let why: string;
+  if (task.state === 'done' || task.state === 'cancelled') why = `it is ${task.state}`;
+  else if (r.waiting_on.length > 0) why = `it waits on ${r.waiting_on.join(', ')}`;
+  else why = `it already has a live attempt (${task.state}); use reassign to move it`;
+  throw new ConflictError(`task ${taskId} is not ready: ${why}`, { run: runId, task: taskId, state: task.state, waiting_on: r.waiting_on });
+}
+
+/** Opens the thread, records attempt N, marks the task dispatched and logs task_dispatched. */
+async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> {
+  const now = env.clock.now();
+  const { run, task, number } = plan;
+  const id = env.ids.next('at');
+  const worktree = {
+    repo_path: ws?.repo ?? null,
+    workspace_root: ws?.root ?? null,
+    base_ref: ws?.baseRef ?? null,
+    base_commit: ws?.baseCommit ?? null,
+    worktree_path: ws?.dir ?? null,
+    branch: ws?.branch ?? null,
+  };
+  const { thread } = await openThreadIn(inboxTx(trx), env, {
+    to: plan.to,
+    from: LEADER,
+    subject: `${task.title} [${run.id}/${task.id} attempt ${number}]`,
+    body: plan.body,
+    payload: {
+      run: { id: run.id, goal: run.goal, summary: run.summary },
+      task: {
+        id: task.id,
+        title: task.title,
+        summary: task.summary,
+        acceptance: task.acceptance === null ? null : (JSON.parse(task.acceptance) as unknown),
+      },
+      attempt: { id, number, execution_mode: plan.mode, ...(ws ? worktree : {}) },
+    },
+  });
+  const attempt = await insertAttempt(trx, {
+    id,
+    run_id: run.id,
+    task_id: task.id,
+    number,
+    assigned_to: plan.to,
+    execution_mode: plan.mode,
+    thread_id: thread.id,
+    state: 'dispatched',
+    body: plan.body,
+    ...worktree,
+    merged_at: null,
+    merged_into: null,
+    merge_commit: null,
+    worktree_removed_at: null,
+    branch_deleted_at: null,
+    result: null,
+    claims_seen: 0,
+    last_message_id: 0,
+    created_at: now,
+    updated_at: now,
+    ended_at: null,
+  });
+  const updated = await setTaskState(trx, { runId: run.id, id: task.id, state: 'dispatched', now });
+  await emitIn(trx, env, {
+    runId: run.id,
+    taskId: task.id,
+    attemptId: attempt.id,
+    type: 'task_dispatched',
+    taskState: 'dispatched',
+    data: {
+      number,
+      thread_id: thread.id,
+      assigned_to: plan.to,
+      execution_mode: plan.mode,
+      reason: plan.reason,
+      ...(ws ? { worktree_path: ws.dir, branch: ws.branch, base_commit: ws.baseCommit } : {}),
+    },
+  });
+  return { run: runView(run), task: taskView(updated), attempt: attemptView(attempt) };
+}

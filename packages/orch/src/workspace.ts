@@ -1,0 +1,380 @@
+// Code mode after dispatch: what an attempt's branch changed (diff), bringing it into a branch of
+// the main repository (merge), and removing finished worktrees without losing work (cleanup).
+// Git runs outside transactions; the database records what git did afterwards.
+import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
+import fs from 'node:fs';
+import path from 'node:path';
+import { emitIn } from './events.ts';
+import {
+  branchExists,
+  branchHead,
+  commitsBetween,
+  deleteBranch,
+  diffPatch,
+  diffStat,
+  listWorktrees,
+  mergeBranch,
+  pruneWorktrees,
+  removeWorktree,
+  uncommitted,
+  unmergedCommits,
+  checkRef,
+  type CommitInfo,
+  type FileChange,
+} from './git.ts';
+import type { Orch } from './orch.ts';
+import { getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
+import { reconcile } from './reconcile.ts';
+import { requireRun } from './runs.ts';
+import { LIVE_ATTEMPT_STATES, type AttemptState, type ExecutionMode, type OrchDatabase } from './schema.ts';
+import { requireTask } from './tasks.ts';
+import { attemptView, type AttemptView } from './views.ts';
+
+interface AttemptRef {
+  runId: string;
+  taskId: string;
+  /** Default: the task's latest attempt. */
+  attemptId?: string | undefined;
+}
+
+/** The chosen code-mode attempt of a task. @throws NotFoundError (3); ConflictError (4) for an analysis attempt. */
+async function codeAttempt(orch: Orch, ref: AttemptRef): Promise<AttemptRow> {
+  await reconcile(orch, ref.runId);
+  return readTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => {
+    const run = await requireRun(trx, ref.runId);
+    const task = await requireTask(trx, run.id, ref.taskId);
+    const attempt = ref.attemptId !== undefined ? await getAttempt(trx, ref.attemptId) : await latestAttempt(trx, run.id, task.id);
+    if (!attempt || attempt.run_id !== run.id || attempt.task_id !== task.id) {
+      throw new NotFoundError(
+        ref.attemptId !== undefined ? `no attempt ${ref.attemptId} of task ${task.id} in run ${run.id}` : `task ${task.id} has no attempts yet`,
+        { run: run.id, task: task.id, attempt: ref.attemptId ?? null },
+      );
+    }
+    if (attempt.execution_mode !== 'code' || attempt.repo_path === null || attempt.branch === null || attempt.base_commit === null) {
+      throw new ConflictError(`attempt ${attempt.number} of task ${task.id} is an analysis attempt: it has no branch`, { attempt: attempt.id });
+    }
+    return attempt;
+  });
+}
+
+export interface DiffResult {
+  attempt: AttemptView;
+  base_commit: string;
+  branch: string;
+  head_commit: string;
+  /** Commits on the branch since the base commit, oldest first. */
+  commits: CommitInfo[];
+  files: FileChange[];
+  /** The patch (absent with --stat). */
+  patch?: string;
+  /** Uncommitted changes in the worktree (null when the worktree is gone): not part of the diff. */
+  uncommitted: string[] | null;
+}
+
+/**
+ * `orch diff`: what the attempt's branch changed against its base commit (committed work only),
+ * and whether its worktree has uncommitted changes.
+ *
+ * @throws NotFoundError (3); ConflictError (4) for an analysis attempt or a deleted branch.
+ */
+export async function diffAttempt(orch: Orch, input: AttemptRef & { stat?: boolean | undefined }): Promise<DiffResult> {
+  const a = await codeAttempt(orch, input);
+  const repo = a.repo_path as string;
+  const branch = a.branch as string;
+  const base = a.base_commit as string;
+  const head = await branchHead(repo, branch);
+  if (!head) throw new ConflictError(`branch ${branch} no longer exists (cleaned up?)`, { branch });
+  const dirty = a.worktree_path !== null && fs.existsSync(a.worktree_path) ? await uncommitted(a.worktree_path) : null;
+  return {
+    attempt: attemptView(a),
+    base_commit: base,
+    branch,
+    head_commit: head,
+    commits: await commitsBetween(repo, base, head),
+    files: await diffStat(repo, base, head),
+    ...(input.stat ? {} : { patch: await diffPatch(repo, base, head) }),
+    uncommitted: dirty,
+  };
+}
+
+export interface MergeInput extends AttemptRef {
+  /** Default: the attempt's base ref, when that is a branch. */
+  into?: string | undefined;
+  /** Default merge (a merge commit); squash makes one commit. */
+  strategy?: 'merge' | 'squash' | undefined;
+}
+
+export interface MergeResult {
+  attempt: AttemptView;
+  into: string;
+  strategy: 'merge' | 'squash';
+  merged: boolean;
+  /** The target already contained every commit of the branch. */
+  up_to_date: boolean;
+  /** The target branch's head afterwards. */
+  commit: string | null;
+  /** Commits brought in. */
+  commits: CommitInfo[];
+}
+
+/**
+ * `orch merge`: merges the attempt's branch into `into` in the main repository. A conflict leaves
+ * `into` exactly as it was and is reported with the conflicting files (ConflictError, exit 4).
+ *
+ * @throws NotFoundError (3); ValidationError (2) when no target can be chosen; ConflictError (4)
+ *   for a live attempt, a conflict, or a target checked out with uncommitted changes.
+ */
+export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<MergeResult> {
+  const a = await codeAttempt(orch, input);
+  if (LIVE_ATTEMPT_STATES.includes(a.state)) {
+    throw new ConflictError(`attempt ${a.number} of task ${a.task_id} is still ${a.state}; wait for its result (or cancel it) before merging`, {
+      attempt: a.id,
+      state: a.state,
+    });
+  }
+  const repo = a.repo_path as string;
+  const branch = a.branch as string;
+  let into = input.into;
+  if (into === undefined) {
+    if (a.base_ref !== null && a.base_ref !== 'HEAD' && (await branchExists(repo, a.base_ref))) into = a.base_ref;
+    else throw new ValidationError(`attempt ${a.id} was based on ${a.base_ref ?? 'a commit'}, not a branch; give --into BRANCH`, [{ path: '--into', message: 'is required' }]);
+  }
+  checkRef(into, '--into');
+  const strategy = input.strategy ?? 'merge';
+  const before = await branchHead(repo, into);
+  const head = await branchHead(repo, branch);
+  const commits = before && head ? await commitsBetween(repo, before, head) : [];
+  const outcome = await mergeBranch(repo, {
+    branch,
+    into,
+    strategy,
+    message: `Merge ${a.run_id}/${a.task_id} attempt ${a.number} (${branch})`,
+    tmpDir: path.join(a.workspace_root ?? path.join(repo, '.orch', 'worktrees'), '.merge', `${a.id}-${process.pid}`),
+  });
+  if (!outcome.merged && !outcome.up_to_date) {
+    const files = outcome.conflicts;
+    throw new ConflictError(
+      files.length > 0
+        ? `merging ${branch} into ${into} conflicts in ${files.join(', ')}; ${into} is unchanged`
+        : `git could not merge ${branch} into ${into}; ${into} is unchanged`,
+      { into, branch, conflicts: files },
+    );
+  }
+  const now = orch.clock.now();
+  const updated = await writeTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => {
+    const row = await updateAttempt(trx, a.id, { merged_at: now, merged_into: into, merge_commit: outcome.commit ?? null, updated_at: now });
+    if (outcome.merged) {
+      await emitIn(trx, orch, {
+        runId: a.run_id,
+        taskId: a.task_id,
+        attemptId: a.id,
+        type: 'attempt_merged',
+        data: { into, strategy, commit: outcome.commit, branch, commits: commits.length },
+      });
+    }
+    return row;
+  });
+  return {
+    attempt: attemptView(updated),
+    into,
+    strategy,
+    merged: outcome.merged,
+    up_to_date: outcome.up_to_date,
+    commit: outcome.commit ?? null,
+    commits: outcome.merged ? commits : [],
+  };
+}
+
+export interface CleanupInput {
+  runId: string;
+  allCompleted?: boolean | undefined;
+  attemptId?: string | undefined;
+  dryRun?: boolean | undefined;
+  /** Also remove worktrees with uncommitted changes and branches with commits on no other branch. */
+  force?: boolean | undefined;
+}
+
+export interface CleanupEntry {
+  attempt: string;
+  task: string;
+  number: number;
+  state: AttemptState;
+  execution_mode: ExecutionMode;
+  worktree_path: string | null;
+  branch: string | null;
+  /** The worktree was (with --dry-run: would be) removed. */
+  removed: boolean;
+  /** The branch was (would be) deleted. */
+  branch_deleted: boolean;
+  /** Uncommitted files found in the worktree. */
+  uncommitted: string[];
+  /** Commits on the branch that no other branch has. */
+  unmerged_commits: number;
+  /** What was done or kept, and why. */
+  note: string;
+}
+
+export interface OrphanEntry {
+  /** A worktree directory under the workspace root that no attempt owns (e.g. a crash mid-dispatch). */
+  path: string;
+  branch: string | null;
+  removed: boolean;
+  note: string;
+}
+
+export interface CleanupResult {
+  run: string;
+  dry_run: boolean;
+  attempts: CleanupEntry[];
+  orphans: OrphanEntry[];
+}
+
+/**
+ * `orch cleanup`: removes the worktrees of finished attempts (done, failed, cancelled, expired) and
+ * prunes git's records. Keeps, and says why, a worktree with uncommitted changes and a branch whose
+ * commits are on no other branch, unless `force`. Branches whose commits live elsewhere (merged)
+ * are deleted. With `allCompleted`, also handles orphans: worktrees under the run's workspace that
+ * no attempt owns. Analysis attempts have nothing on disk.
+ *
+ * @throws NotFoundError (3) for an unknown run or attempt; ConflictError (4) for a live attempt.
+ */
+export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupResult> {
+  await reconcile(orch, input.runId);
+  const { attempts, all } = await readTransaction<OrchDatabase, { attempts: AttemptRow[]; all: AttemptRow[] }>(orch.store, async (trx) => {
+    const run = await requireRun(trx, input.runId);
+    const all = await listAttempts(trx, { runId: run.id });
+    if (input.attemptId === undefined) return { attempts: all.filter((a) => !LIVE_ATTEMPT_STATES.includes(a.state)), all };
+    const a = await getAttempt(trx, input.attemptId);
+    if (!a || a.run_id !== run.id) throw new NotFoundError(`no attempt ${input.attemptId} in run ${run.id}`, { run: run.id, attempt: input.attemptId });
+    if (LIVE_ATTEMPT_STATES.includes(a.state)) {
+      throw new ConflictError(`attempt ${a.id} is ${a.state}; cancel or finish it before cleaning up`, { attempt: a.id, state: a.state });
+    }
+    return { attempts: [a], all };
+  });
+  const dryRun = input.dryRun === true;
+  const force = input.force === true;
+  const entries: CleanupEntry[] = [];
+  for (const a of attempts) entries.push(await cleanAttempt(a, dryRun, force));
+
+  if (!dryRun) {
+    await writeTransaction<OrchDatabase, void>(orch.store, async (trx) => {
+      const now = orch.clock.now();
+      for (const e of entries) {
+        const a = attempts.find((x) => x.id === e.attempt);
+        if (!a || a.execution_mode !== 'code') continue;
+        const worktreeNow = e.removed && a.worktree_removed_at === null;
+        const branchNow = e.branch_deleted && a.branch_deleted_at === null;
+        if (!worktreeNow && !branchNow) continue;
+        await updateAttempt(trx, a.id, {
+          ...(worktreeNow ? { worktree_removed_at: now } : {}),
+          ...(branchNow ? { branch_deleted_at: now } : {}),
+          updated_at: now,
+        });
+        await emitIn(trx, orch, {
+          runId: a.run_id,
+          taskId: a.task_id,
+          attemptId: a.id,
+          type: 'attempt_cleaned',
+          data: { worktree_removed: worktreeNow, branch_deleted: branchNow, worktree_path: a.worktree_path, branch: a.branch },
+        });
+      }
+    });
+  }
+  const orphans = input.allCompleted ? await cleanOrphans(input.runId, all, dryRun, force) : [];
+  return { run: input.runId, dry_run: dryRun, attempts: entries, orphans };
+}
+
+async function cleanAttempt(a: AttemptRow, dryRun: boolean, force: boolean): Promise<CleanupEntry> {
+  const entry: CleanupEntry = {
+    attempt: a.id,
+    task: a.task_id,
+    number: a.number,
+    state: a.state,
+    execution_mode: a.execution_mode,
+    worktree_path: a.worktree_path,
+    branch: a.branch,
+    removed: false,
+    branch_deleted: false,
+    uncommitted: [],
+    unmerged_commits: 0,
+    note: '',
+  };
+  if (a.execution_mode !== 'code' || a.repo_path === null || a.worktree_path === null || a.branch === null) {
+    entry.note = 'analysis attempt: nothing on disk';
+    return entry;
+  }
+  const repo = a.repo_path;
+  if (!fs.existsSync(repo)) {
+    entry.note = `repository ${repo} is gone; nothing to do`;
+    return entry;
+  }
+  const notes: string[] = [];
+  let worktreeGone = a.worktree_removed_at !== null;
+  if (!worktreeGone) {
+    if (!fs.existsSync(a.worktree_path)) {
+      notes.push('worktree was already gone (git records pruned)');
+      if (!dryRun) await pruneWorktrees(repo);
+      entry.removed = true;
+      worktreeGone = true;
+    } else {
+      entry.uncommitted = await uncommitted(a.worktree_path);
+      if (entry.uncommitted.length > 0 && !force) {
+        notes.push(`kept worktree: ${entry.uncommitted.length} uncommitted change(s) (commit them, or --force to discard)`);
+      } else {
+        if (!dryRun) await removeWorktree(repo, a.worktree_path, entry.uncommitted.length > 0);
+        notes.push(entry.uncommitted.length > 0 ? `removed worktree, discarding ${entry.uncommitted.length} uncommitted change(s)` : 'removed worktree');
+        entry.removed = true;
+        worktreeGone = true;
+      }
+    }
+  } else {
+    notes.push('worktree already removed');
+  }
+  if (a.branch_deleted_at !== null || !(await branchExists(repo, a.branch))) {
+    notes.push('branch already deleted');
+  } else if (!worktreeGone) {
+    notes.push('kept branch (its worktree is kept)');
+  } else {
+    const unmerged = await unmergedCommits(repo, a.branch);
+    entry.unmerged_commits = unmerged.length;
+    if (unmerged.length > 0 && !force) {
+      notes.push(`kept branch ${a.branch}: ${unmerged.length} commit(s) on no other branch (merge it, or --force to delete)`);
+    } else {
+      if (!dryRun) await deleteBranch(repo, a.branch);
+      entry.branch_deleted = true;
+      notes.push(unmerged.length > 0 ? `deleted branch, dropping ${unmerged.length} unmerged commit(s)` : 'deleted branch (its commits are on other branches)');
+    }
+  }
+  entry.note = notes.join('; ');
+  return entry;
+}
+
+/** Worktrees under `<workspace root>/<run>/` that no attempt of the run owns. */
+async function cleanOrphans(runId: string, attempts: AttemptRow[], dryRun: boolean, force: boolean): Promise<OrphanEntry[]> {
+  const owned = new Set(attempts.map((a) => a.worktree_path).filter((p): p is string => p !== null));
+  const places = new Map<string, string>();
+  for (const a of attempts) if (a.repo_path && a.workspace_root && fs.existsSync(a.repo_path)) places.set(a.workspace_root, a.repo_path);
+  const out: OrphanEntry[] = [];
+  for (const [root, repo] of places) {
+    const runDir = path.join(root, runId);
+    const registered = (await listWorktrees(repo)).filter((w) => w.path.startsWith(`${runDir}${path.sep}`) && !owned.has(w.path));
+    for (const w of registered) {
+      const entry: OrphanEntry = { path: w.path, branch: w.branch, removed: false, note: '' };
+      const dirty = fs.existsSync(w.path) ? await uncommitted(w.path) : [];
+      const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
+      if ((dirty.length > 0 || unmerged.length > 0) && !force) {
+        entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
+      } else {
+        if (!dryRun) {
+          if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
+          else await pruneWorktrees(repo);
+          if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
+        }
+        entry.removed = true;
+        entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';
+      }
+      out.push(entry);
+    }
+  }
+  return out;
+}
