@@ -242,6 +242,8 @@ export interface MergeOutcome {
   conflicts: string[];
   /** Nothing to merge: the target already contains the branch. */
   up_to_date: boolean;
+  /** git's message when the merge failed. */
+  error?: string;
 }
 
 /**
@@ -281,15 +283,21 @@ export async function mergeBranch(
   }
   try {
     const mergeArgs = args.strategy === 'squash' ? ['merge', '--squash', source] : ['merge', '--no-ff', '--no-edit', '-m', args.message, source];
-    const ok = await probe(dir, mergeArgs);
-    const conflicts = (await run(dir, ['diff', '--name-only', '--diff-filter=U'])).split('\n').filter((l) => l !== '');
-    if (ok === undefined || conflicts.length > 0) {
-      if (args.strategy === 'squash') await run(dir, ['reset', '--hard', target]);
-      else await probe(dir, ['merge', '--abort']);
-      await run(dir, ['reset', '--hard', target]);
-      return { merged: false, conflicts, up_to_date: false };
+    let failure: string | undefined;
+    try {
+      await run(dir, mergeArgs);
+      if (args.strategy === 'squash') await run(dir, ['commit', '--no-verify', '-m', args.message]);
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      failure = err.gitMessage;
     }
-    if (args.strategy === 'squash') await run(dir, ['commit', '--no-verify', '-m', args.message]);
+    const conflicts = (await run(dir, ['diff', '--name-only', '--diff-filter=U'])).split('\n').filter((l) => l !== '');
+    if (failure !== undefined || conflicts.length > 0) {
+      // The checkout was clean before (checked above, or freshly made): going back to `target` loses nothing.
+      await probe(dir, ['merge', '--abort']);
+      await run(dir, ['reset', '--hard', target]);
+      return { merged: false, conflicts, up_to_date: false, ...(failure !== undefined ? { error: failure } : {}) };
+    }
     const commit = (await run(dir, ['rev-parse', 'HEAD'])).trim();
     if (temporary) await run(root, ['update-ref', `refs/heads/${args.into}`, commit, target]);
     return { merged: true, commit, conflicts: [], up_to_date: false };

@@ -156,8 +156,8 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
     throw new ConflictError(
       files.length > 0
         ? `merging ${branch} into ${into} conflicts in ${files.join(', ')}; ${into} is unchanged`
-        : `git could not merge ${branch} into ${into}; ${into} is unchanged`,
-      { into, branch, conflicts: files },
+        : `git could not merge ${branch} into ${into} (${(outcome.error ?? '').split('\n')[0] ?? ''}); ${into} is unchanged`,
+      { into, branch, conflicts: files, ...(outcome.error !== undefined ? { git_message: outcome.error } : {}) },
     );
   }
   const now = orch.clock.now();
