@@ -119,6 +119,7 @@ export async function cancel(orch: Orch, input: CancelInput): Promise<CancelResu
     let run = await requireRun(trx, input.runId);
     if (input.taskId !== undefined) await requireTask(trx, run.id, input.taskId);
     await reconcileIn(trx, orch, run.id);
+    run = await requireRun(trx, run.id); // reconcile may have finished the run
     const tasks = await listTasks(trx, run.id);
     const reason = input.reason ?? (input.taskId === undefined ? 'run cancelled' : 'task cancelled');
     const out: CancelResult = { run: runView(run), cancelled: [], cancelled_attempts: [], stranded: [] };

@@ -123,6 +123,7 @@ export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResu
         state: task.state,
       });
     }
+    await assertDependenciesDone(trx, run.id, task.id);
     const previous = await requirePrevious(trx, run.id, task.id);
     return {
       run,
@@ -169,6 +170,7 @@ export async function reassign(orch: Orch, input: ReassignInput): Promise<Dispat
         const hint = task.state === 'pending' ? '; it was never dispatched: use dispatch --to' : '';
         throw new ConflictError(`task ${task.id} is ${task.state}; nothing to reassign${hint}`, { run: run.id, task: task.id, state: task.state });
       }
+      await assertDependenciesDone(trx, run.id, task.id);
       const previous = await requirePrevious(trx, run.id, task.id);
       return {
         run,
@@ -259,6 +261,18 @@ async function nextNumber(trx: Tx, runId: string, taskId: string): Promise<numbe
   return ((await latestAttempt(trx, runId, taskId))?.number ?? 0) + 1;
 }
 
+/** A dependency added after the first dispatch holds back retries and reassignments too. */
+async function assertDependenciesDone(trx: Tx, runId: string, taskId: string): Promise<void> {
+  const waitingOn = (await readinessIn(trx, runId)).readiness.get(taskId)?.waiting_on ?? [];
+  if (waitingOn.length > 0) {
+    throw new ConflictError(`task ${taskId} waits on ${waitingOn.join(', ')}; it can start again once they are done`, {
+      run: runId,
+      task: taskId,
+      waiting_on: waitingOn,
+    });
+  }
+}
+
 async function assertReady(trx: Tx, runId: string, taskId: string): Promise<void> {
   const { tasks, readiness } = await readinessIn(trx, runId);
   const task = tasks.find((t) => t.id === taskId);
@@ -284,7 +298,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     worktree_path: ws?.dir ?? null,
     branch: ws?.branch ?? null,
   };
-  const { thread } = await openThreadIn(inboxTx(trx), env, {
+  const { thread, message } = await openThreadIn(inboxTx(trx), env, {
     to: plan.to,
     from: LEADER,
     subject: `${task.title} [${run.id}/${task.id} attempt ${number}]`,
@@ -318,7 +332,8 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     branch_deleted_at: null,
     result: null,
     claims_seen: 0,
-    last_message_id: 0,
+    // The first message is the leader's own task: reconcile starts after it.
+    last_message_id: message.id,
     created_at: now,
     updated_at: now,
     ended_at: null,

@@ -39,15 +39,29 @@ export interface OpenOrchOptions {
   ids?: IdGenerator;
   nativeBinding?: string;
   busyTimeoutMs?: number;
+  /**
+   * What to do when the database has no orch tables yet: create them (default), or throw
+   * NoOrchTablesError without writing anything (the CLI does this for every command but
+   * `run init`, so a refused command never changes the file).
+   */
+  createTables?: boolean;
+}
+
+/** The database has no orch tables yet, so it has no runs. */
+export class NoOrchTablesError extends Error {
+  constructor(path: string) {
+    super(`${path} has no runs yet (create one with \`orch run init\`)`);
+  }
 }
 
 /**
- * Opens a database initialised with `inbox init` for orchestration. The first orch call on a
- * database creates (or upgrades) the orch tables, in one IMMEDIATE transaction that is safe to
- * race; later calls only read the schema version.
+ * Opens a database initialised with `inbox init` for orchestration. Creates the orch tables if
+ * they are missing (unless `createTables` is false) and upgrades outdated ones, in one IMMEDIATE
+ * transaction that is safe to race; otherwise only reads the schema version.
  *
  * @throws DatabaseUnavailableError (exit 6) when the file is missing, not initialised with
- *   `inbox init`, or newer than this code.
+ *   `inbox init`, or newer than this code; NoOrchTablesError when tables are missing and
+ *   `createTables` is false.
  */
 export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
   const store = openStore({
@@ -60,7 +74,7 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
   const clock = options.clock ?? systemClock;
   try {
     await attachInbox(store, { clock });
-    await ensureOrchSchema(store, clock);
+    await ensureOrchSchema(store, clock, options.createTables ?? true);
   } catch (err) {
     await store.close();
     throw err;
@@ -68,10 +82,11 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
   return { store, clock, ids: options.ids ?? randomIds, close: () => store.close() };
 }
 
-async function ensureOrchSchema(store: Store, clock: Clock): Promise<void> {
+async function ensureOrchSchema(store: Store, clock: Clock, create: boolean): Promise<void> {
   try {
     await assertSchemaCurrent(store, orchMigrations, initHint(store.path));
   } catch (err) {
+    if (err instanceof AppError && err.code === 'DB_NOT_INITIALISED' && !create) throw new NoOrchTablesError(store.path);
     if (err instanceof AppError && (err.code === 'DB_NOT_INITIALISED' || err.code === 'DB_OUTDATED')) {
       await migrate(store, orchMigrations, clock);
       return;

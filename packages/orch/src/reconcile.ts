@@ -1,4 +1,4 @@
-import { cancelThreadIn, threadActivityIn, type ThreadActivity } from '@orch/inbox';
+import { cancelThreadIn, threadActivityIn, type MessageKind, type ThreadActivity } from '@orch/inbox';
 import { isoTime, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn, settleRunIn } from './events.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
@@ -105,43 +105,33 @@ function foldAttempt(attempt: AttemptRow, activity: ThreadActivity): Fold {
   };
   const push = (type: EventType, data: Record<string, unknown>) => f.events.push({ type, state: f.state, data });
   const thread_id = thread.id;
+  const claim = { thread_id, claimed_by: thread.claimed_by, claim_count: thread.claim_count };
+  const claimed = thread.claim_count > attempt.claims_seen;
+  f.claimsSeen = thread.claim_count;
 
-  if (thread.claim_count > attempt.claims_seen) {
+  // Claims leave no message, so their place among the messages is inferred. Normally the claim
+  // came first. But a thread that is claimed (not blocked) although its messages end on an
+  // unanswered question was released and claimed again after that question: the question is
+  // dropped, and the release and new claim come last.
+  const reclaimedAfterQuestion = claimed && thread.state === 'claimed' && foldMessages(f.state, messages) === 'blocked';
+  if (claimed && !reclaimedAfterQuestion) {
     if (f.state === 'dispatched') f.state = 'running';
-    f.claimsSeen = thread.claim_count;
-    push('task_claimed', { thread_id, claimed_by: thread.claimed_by, claim_count: thread.claim_count });
+    push('task_claimed', claim);
   }
   for (const m of messages) {
     f.lastMessageId = m.id;
-    const message = { thread_id, message_id: m.id, author: m.author, body: m.body, payload: m.payload };
     if (!LIVE_ATTEMPT_STATES.includes(f.state)) continue;
-    switch (m.kind) {
-      case 'progress':
-        if (f.state === 'dispatched') f.state = 'running';
-        push('task_progress', message);
-        break;
-      case 'question':
-        f.state = 'blocked';
-        push('task_blocked', message);
-        break;
-      case 'answer':
-        if (f.state === 'blocked') f.state = 'running';
-        push('task_answered', message);
-        break;
-      case 'result':
-        f.state = 'done';
-        f.result = JSON.stringify({ body: m.body, payload: m.payload });
-        push('task_done', message);
-        break;
-      case 'failure':
-        f.state = 'failed';
-        f.result = JSON.stringify({ body: m.body, payload: m.payload });
-        push('task_failed', message);
-        break;
-      default:
-        // task and note messages carry no state change.
-        break;
-    }
+    const next = messageState(f.state, m.kind);
+    if (next === undefined) continue; // task and note messages carry no state change.
+    f.state = next.state;
+    if (m.kind === 'result' || m.kind === 'failure') f.result = JSON.stringify({ body: m.body, payload: m.payload });
+    push(next.event, { thread_id, message_id: m.id, author: m.author, body: m.body, payload: m.payload });
+  }
+  if (reclaimedAfterQuestion && f.state === 'blocked') {
+    f.state = 'dispatched';
+    push('task_released', { thread_id, reason: 'released with its question unanswered' });
+    f.state = 'running';
+    push('task_claimed', claim);
   }
   if (!LIVE_ATTEMPT_STATES.includes(f.state)) return f;
   if (thread.state === 'open' && f.state !== 'dispatched') {
@@ -161,4 +151,32 @@ function foldAttempt(attempt: AttemptRow, activity: ThreadActivity): Fold {
     });
   }
   return f;
+}
+
+/** The attempt state after a worker message of `kind`, and the event it is logged as. */
+function messageState(state: AttemptState, kind: MessageKind): { state: AttemptState; event: EventType } | undefined {
+  switch (kind) {
+    case 'progress':
+      return { state: state === 'dispatched' ? 'running' : state, event: 'task_progress' };
+    case 'question':
+      return { state: 'blocked', event: 'task_blocked' };
+    case 'answer':
+      return { state: state === 'blocked' ? 'running' : state, event: 'task_answered' };
+    case 'result':
+      return { state: 'done', event: 'task_done' };
+    case 'failure':
+      return { state: 'failed', event: 'task_failed' };
+    default:
+      return undefined;
+  }
+}
+
+/** The state `messages` would leave a live attempt in, starting from `state`. */
+function foldMessages(state: AttemptState, messages: { kind: MessageKind }[]): AttemptState {
+  let s = state;
+  for (const m of messages) {
+    if (!LIVE_ATTEMPT_STATES.includes(s)) break;
+    s = messageState(s, m.kind)?.state ?? s;
+  }
+  return s;
 }

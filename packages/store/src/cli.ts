@@ -152,7 +152,7 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
       for (const def of defs) {
         y.command(def.name.split(' ')[1] ?? '', def.summary, (yy) => describeCommand(yy, spec, def), choose(def));
       }
-      return y.demandCommand(1, `\`${group}\` needs a subcommand: ${defs.map((d) => d.name).join(', ')}`);
+      return y.epilogue(spec.epilogue).demandCommand(1, `\`${group}\` needs a subcommand: ${defs.map((d) => d.name).join(', ')}`);
     });
   }
 
@@ -167,7 +167,8 @@ function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
     out = out.option(flag, options);
   }
   for (const example of def.examples ?? []) out = out.example(`${spec.program} ${example}`, '');
-  return out;
+  // Every command's help ends with the exit codes and the JSON contract, like the top-level help.
+  return out.epilogue(spec.epilogue);
 }
 
 function groupCommands(defs: CommandDefinition[]): Map<string | undefined, CommandDefinition[]> {

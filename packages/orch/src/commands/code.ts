@@ -1,7 +1,7 @@
 import { defineCommand, formatTable, idSchema } from '@orch/store';
 import { z } from 'zod';
 import { diffAttempt, mergeAttempt } from '../workspace.ts';
-import { runFlag, taskFlag, withOrch } from './shared.ts';
+import { runFlag, taskFlag, withRun } from './shared.ts';
 
 const attemptFlag = { type: 'string' as const, describe: "Attempt id (default: the task's latest attempt)" };
 
@@ -15,7 +15,7 @@ export const diffCommand = defineCommand({
   flags: { run: runFlag, task: taskFlag, attempt: attemptFlag, stat: { type: 'boolean', describe: 'Leave out the patch' } },
   examples: ['--db ./coord.db --json diff --run blog_mvp_001 --task T1 --stat', '--db ./coord.db diff --run blog_mvp_001 --task T1'],
   input: z.object({ run: idSchema, task: idSchema, attempt: idSchema.optional(), stat: z.boolean().optional() }),
-  run: (ctx, input) => withOrch(ctx, (orch) => diffAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, stat: input.stat })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => diffAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, stat: input.stat })),
   text: (r) => {
     const lines = [
       `attempt ${r.attempt.number} of ${r.attempt.run}/${r.attempt.task}: branch ${r.branch}, ${r.commits.length} commit(s) since ${r.base_commit.slice(0, 12)}`,
@@ -56,7 +56,7 @@ export const mergeCommand = defineCommand({
     strategy: z.enum(['merge', 'squash'], { error: 'must be merge or squash' }).optional(),
   }),
   run: (ctx, input) =>
-    withOrch(ctx, (orch) => mergeAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, into: input.into, strategy: input.strategy })),
+    withRun(ctx, input.run, (orch) => mergeAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, into: input.into, strategy: input.strategy })),
   text: (r) =>
     r.up_to_date
       ? `${r.into} already contains attempt ${r.attempt.number}'s branch ${r.attempt.branch}`

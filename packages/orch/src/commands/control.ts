@@ -3,7 +3,7 @@ import { defineCommand, formatTable, idSchema, jsonObjectFlag, textFlag } from '
 import { z } from 'zod';
 import { answer, cancel } from '../attempts.ts';
 import { cleanup } from '../workspace.ts';
-import { runFlag, taskFlag, withOrch } from './shared.ts';
+import { runFlag, taskFlag, withRun } from './shared.ts';
 
 export const answerCommand = defineCommand({
   name: 'answer',
@@ -33,7 +33,7 @@ export const answerCommand = defineCommand({
     }),
   run: (ctx, input) => {
     const body = input.body === undefined && input.bodyFile === undefined ? undefined : resolveBody(ctx, input);
-    return withOrch(ctx, (orch) => answer(orch, { runId: input.run, taskId: input.task, body, payload: input.payloadJson }));
+    return withRun(ctx, input.run, (orch) => answer(orch, { runId: input.run, taskId: input.task, body, payload: input.payloadJson }));
   },
   text: (r) => `answered ${r.task.run}/${r.task.id} on thread ${r.attempt.thread_id} (message #${r.message.id}); the task is ${r.task.state}`,
 });
@@ -53,7 +53,7 @@ export const cancelCommand = defineCommand({
   },
   examples: ['--db ./coord.db --json cancel --run blog_mvp_001 --task T3 --reason "Out of scope"', '--db ./coord.db --json cancel --run blog_mvp_001'],
   input: z.object({ run: idSchema, task: idSchema.optional(), reason: textFlag('the reason').optional() }),
-  run: (ctx, input) => withOrch(ctx, (orch) => cancel(orch, { runId: input.run, taskId: input.task, reason: input.reason })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => cancel(orch, { runId: input.run, taskId: input.task, reason: input.reason })),
   text: (r) => {
     const lines = [r.cancelled.length === 0 ? 'nothing to cancel (already cancelled)' : `cancelled ${r.cancelled.join(', ')}`];
     if (r.cancelled_attempts.length > 0) lines.push(`revoked attempts ${r.cancelled_attempts.join(', ')}`);
@@ -99,7 +99,7 @@ export const cleanupCommand = defineCommand({
       }
     }),
   run: (ctx, input) =>
-    withOrch(ctx, (orch) =>
+    withRun(ctx, input.run, (orch) =>
       cleanup(orch, { runId: input.run, allCompleted: input.allCompleted, attemptId: input.attempt, dryRun: input.dryRun, force: input.force }),
     ),
   text: (r) => {

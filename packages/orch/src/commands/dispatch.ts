@@ -5,7 +5,7 @@ import { DEFAULT_WORKSPACE_ROOT, dispatch, reassign, retry } from '../launch.ts'
 import path from 'node:path';
 import { dispatchText } from '../render.ts';
 import { EXECUTION_MODES } from '../schema.ts';
-import { runFlag, taskFlag, withOrch } from './shared.ts';
+import { runFlag, taskFlag, withRun } from './shared.ts';
 
 const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef'] as const;
 const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
@@ -60,7 +60,7 @@ export const dispatchCommand = defineCommand({
     }),
   run: (ctx, input) => {
     const body = resolveBody(ctx, input);
-    return withOrch(ctx, (orch) =>
+    return withRun(ctx, input.run, (orch) =>
       dispatch(orch, {
         runId: input.run,
         taskId: input.task,
@@ -112,7 +112,7 @@ export const retryCommand = defineCommand({
   input: optionalBody,
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withOrch(ctx, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body, baseRef: input.baseRef }));
+    return withRun(ctx, input.run, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body, baseRef: input.baseRef }));
   },
   text: (r) => dispatchText(r, 'retried'),
 });
@@ -137,7 +137,7 @@ export const reassignCommand = defineCommand({
   input: optionalBody.refine((v) => v.to !== undefined, { path: ['to'], message: 'is required' }),
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withOrch(ctx, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body, baseRef: input.baseRef }));
+    return withRun(ctx, input.run, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body, baseRef: input.baseRef }));
   },
   text: (r) => `${r.cancelled_attempt ? `cancelled attempt ${r.cancelled_attempt.number} (${r.cancelled_attempt.assigned_to})\n` : ''}${dispatchText(r, 'reassigned')}`,
 });

@@ -1,10 +1,9 @@
-import { defineCommand, idSchema, intFlag, labelFlag, textFlag } from '@orch/store';
+import { defineCommand, formatTable, idSchema, intFlag, labelFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
 import { countsText, runText } from '../render.ts';
 import { initRun, listRuns, showRun } from '../runs.ts';
 import { RUN_STATES } from '../schema.ts';
-import { formatTable } from '@orch/store';
-import { runFlag, withOrch } from './shared.ts';
+import { runFlag, withOrch, withRun } from './shared.ts';
 
 export const runInitCommand = defineCommand({
   name: 'run init',
@@ -17,7 +16,7 @@ export const runInitCommand = defineCommand({
   },
   examples: ['--db ./coord.db --json run init --run blog_mvp_001 --goal "Build blog MVP" --summary "Public blog plus admin CRUD"'],
   input: z.object({ run: idSchema, goal: labelFlag(), summary: textFlag('the summary').optional() }),
-  run: (ctx, input) => withOrch(ctx, (orch) => initRun(orch, { runId: input.run, goal: input.goal, summary: input.summary })),
+  run: (ctx, input) => withOrch(ctx, (orch) => initRun(orch, { runId: input.run, goal: input.goal, summary: input.summary }), { createTables: true }),
   text: (r) => `created ${runText(r.run, r.counts, r.last_event)}`,
 });
 
@@ -28,7 +27,7 @@ export const runShowCommand = defineCommand({
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json run show --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => showRun(orch, { runId: input.run })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => showRun(orch, { runId: input.run })),
   text: (r) => runText(r.run, r.counts, r.last_event),
 });
 
@@ -44,7 +43,7 @@ export const runListCommand = defineCommand({
     state: z.enum(RUN_STATES, { error: `must be one of ${RUN_STATES.join(', ')}` }).optional(),
     limit: intFlag(1, 10_000).optional(),
   }),
-  run: (ctx, input) => withOrch(ctx, (orch) => listRuns(orch, input)),
+  run: (ctx, input) => withOrch(ctx, (orch) => listRuns(orch, input), { whenEmpty: () => ({ runs: [] }) }),
   text: (r) =>
     r.runs.length === 0
       ? 'no runs'

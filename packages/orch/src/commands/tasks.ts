@@ -2,7 +2,7 @@ import { defineCommand, formatTable, idSchema, intFlag, jsonValueFlag, labelFlag
 import { z } from 'zod';
 import { messageText } from '../render.ts';
 import { addDependency, addTask, readyTasks, showTask } from '../tasks.ts';
-import { runFlag, taskFlag, withOrch } from './shared.ts';
+import { runFlag, taskFlag, withRun } from './shared.ts';
 
 export const taskAddCommand = defineCommand({
   name: 'task add',
@@ -35,7 +35,7 @@ export const taskAddCommand = defineCommand({
     priority: intFlag(-1_000_000, 1_000_000).optional(),
   }),
   run: (ctx, input) =>
-    withOrch(ctx, (orch) =>
+    withRun(ctx, input.run, (orch) =>
       addTask(orch, {
         runId: input.run,
         taskId: input.task,
@@ -56,7 +56,7 @@ export const taskShowCommand = defineCommand({
   flags: { run: runFlag, task: taskFlag },
   examples: ['--db ./coord.db --json task show --run blog_mvp_001 --task T2'],
   input: z.object({ run: idSchema, task: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => showTask(orch, { runId: input.run, taskId: input.task })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => showTask(orch, { runId: input.run, taskId: input.task })),
   text: (r) => {
     const t = r.task;
     const lines = [
@@ -88,7 +88,7 @@ export const depAddCommand = defineCommand({
   },
   examples: ['--db ./coord.db --json dep add --run blog_mvp_001 --task T2 --depends-on T1'],
   input: z.object({ run: idSchema, task: idSchema, dependsOn: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => addDependency(orch, { runId: input.run, taskId: input.task, dependsOn: input.dependsOn })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => addDependency(orch, { runId: input.run, taskId: input.task, dependsOn: input.dependsOn })),
   text: (r) => `${r.created ? 'added' : 'already there:'} ${r.task} depends on ${r.depends_on} (now depends on ${r.dependencies.join(', ')})`,
 });
 
@@ -101,7 +101,7 @@ export const readyCommand = defineCommand({
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json ready --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => readyTasks(orch, { runId: input.run })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => readyTasks(orch, { runId: input.run })),
   text: (r) =>
     r.tasks.length === 0
       ? `nothing is ready in run ${r.run}`

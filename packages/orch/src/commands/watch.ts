@@ -4,7 +4,7 @@ import { reconcile } from '../reconcile.ts';
 import { eventsText, messageText, statusText } from '../render.ts';
 import { EVENT_TYPES, type EventType } from '../schema.ts';
 import { blocked, status, waitEvents } from '../status.ts';
-import { runFlag, withOrch } from './shared.ts';
+import { runFlag, withRun } from './shared.ts';
 
 /** How long `orch wait` waits when no --timeout-seconds is given. */
 export const DEFAULT_WAIT_SECONDS = 300;
@@ -19,7 +19,7 @@ export const statusCommand = defineCommand({
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json status --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => status(orch, { runId: input.run })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => status(orch, { runId: input.run })),
   text: statusText,
 });
 
@@ -32,7 +32,7 @@ export const reconcileCommand = defineCommand({
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json reconcile --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => reconcile(orch, input.run)),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => reconcile(orch, input.run)),
   text: (r) => (r.events_written === 0 ? `run ${r.run}: nothing new` : `run ${r.run}: ${r.events_written} new event(s)`),
 });
 
@@ -72,7 +72,7 @@ export const waitCommand = defineCommand({
     timeoutSeconds: intFlag(0, MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
   }),
   run: (ctx, input) =>
-    withOrch(ctx, (orch) =>
+    withRun(ctx, input.run, (orch) =>
       waitEvents(orch, { runId: input.run, types: input.for, afterEvent: input.afterEvent, timeoutSeconds: input.timeoutSeconds }),
     ),
   text: (r) => {
@@ -89,7 +89,7 @@ export const blockedCommand = defineCommand({
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json blocked --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
-  run: (ctx, input) => withOrch(ctx, (orch) => blocked(orch, { runId: input.run })),
+  run: (ctx, input) => withRun(ctx, input.run, (orch) => blocked(orch, { runId: input.run })),
   text: (r) =>
     r.tasks.length === 0
       ? `no blocked tasks in run ${r.run}`
