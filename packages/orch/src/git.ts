@@ -137,12 +137,29 @@ export async function ignoreInside(root: string, dir: string): Promise<void> {
  * @throws ConflictError (4) when the branch or the directory already exists.
  */
 export async function addWorktree(root: string, dir: string, branch: string, commit: string): Promise<void> {
+  if ((await probe(root, ['check-ref-format', '--branch', branch])) === undefined) {
+    throw new ValidationError(`${branch} is not a valid git branch name (a run or task id git does not accept, such as one ending in ".lock")`, [
+      { path: '--task', message: 'not usable in a git branch name' },
+    ]);
+  }
   if (await branchExists(root, branch)) {
     throw new ConflictError(`branch ${branch} already exists (left by an earlier attempt?); see \`orch cleanup\``, { branch });
   }
   if (fs.existsSync(dir)) throw new ConflictError(`${dir} already exists; see \`orch cleanup\``, { worktree_path: dir });
-  fs.mkdirSync(path.dirname(dir), { recursive: true });
-  await run(root, ['worktree', 'add', '-b', branch, dir, commit]);
+  const made = fs.mkdirSync(path.dirname(dir), { recursive: true });
+  try {
+    await run(root, ['worktree', 'add', '-b', branch, dir, commit]);
+  } catch (err) {
+    // Leave no directory behind: remove what this call created, innermost first.
+    for (let d = path.dirname(dir); made !== undefined && d.length >= made.length; d = path.dirname(d)) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        break;
+      }
+    }
+    throw err;
+  }
 }
 
 /** Removes a worktree directory and git's record of it (`force` also drops uncommitted changes). */
@@ -268,11 +285,11 @@ export async function mergeBranch(
   let temporary = false;
   if (checkedOut) {
     dir = checkedOut.path;
-    const dirty = (await run(dir, ['status', '--porcelain=v1', '--untracked-files=no'])).trim();
-    if (dirty !== '') {
+    const dirty = (await run(dir, ['status', '--porcelain=v1', '--untracked-files=no'])).split('\n').filter((l) => l.trim() !== '');
+    if (dirty.length > 0) {
       throw new ConflictError(`${args.into} is checked out at ${dir} with uncommitted changes; commit or stash them first`, {
         into: args.into,
-        files: dirty.split('\n').map((l) => l.slice(3)),
+        files: dirty.map((l) => l.slice(3)),
       });
     }
   } else {
@@ -286,7 +303,14 @@ export async function mergeBranch(
     let failure: string | undefined;
     try {
       await run(dir, mergeArgs);
-      if (args.strategy === 'squash') await run(dir, ['commit', '--no-verify', '-m', args.message]);
+      if (args.strategy === 'squash') {
+        // Squashing work the target already has (e.g. squash-merged before) stages nothing.
+        if ((await probe(dir, ['diff', '--cached', '--quiet'])) !== undefined) {
+          await run(dir, ['reset', '--hard', target]);
+          return { merged: false, conflicts: [], up_to_date: true, commit: target };
+        }
+        await run(dir, ['commit', '--no-verify', '-m', args.message]);
+      }
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;
       failure = err.gitMessage;
