@@ -328,6 +328,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     merged_at: null,
     merged_into: null,
     merge_commit: null,
+    merged_head: null,
     worktree_removed_at: null,
     branch_deleted_at: null,
     result: null,

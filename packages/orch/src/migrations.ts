@@ -73,6 +73,7 @@ export const orchMigrations: MigrationSet = {
           .addColumn('merged_at', 'integer')
           .addColumn('merged_into', 'text')
           .addColumn('merge_commit', 'text')
+          .addColumn('merged_head', 'text')
           .addColumn('worktree_removed_at', 'integer')
           .addColumn('branch_deleted_at', 'integer')
           .addColumn('result', 'text')

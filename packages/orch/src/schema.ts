@@ -107,6 +107,8 @@ export interface OrchAttemptsTable {
   merged_at: number | null;
   merged_into: string | null;
   merge_commit: string | null;
+  /** The attempt branch's head when it was merged (a squash leaves its commits on no other branch). */
+  merged_head: string | null;
   /** When `orch cleanup` removed the worktree / deleted the branch. */
   worktree_removed_at: number | null;
   branch_deleted_at: number | null;

@@ -162,7 +162,13 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
   }
   const now = orch.clock.now();
   const updated = await writeTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => {
-    const row = await updateAttempt(trx, a.id, { merged_at: now, merged_into: into, merge_commit: outcome.commit ?? null, updated_at: now });
+    const row = await updateAttempt(trx, a.id, {
+      merged_at: now,
+      merged_into: into,
+      merge_commit: outcome.commit ?? null,
+      merged_head: head ?? null,
+      updated_at: now,
+    });
     if (outcome.merged) {
       await emitIn(trx, orch, {
         runId: a.run_id,
@@ -336,8 +342,15 @@ async function cleanAttempt(a: AttemptRow, dryRun: boolean, force: boolean): Pro
     notes.push('kept branch (its worktree is kept)');
   } else {
     const unmerged = await unmergedCommits(repo, a.branch);
-    entry.unmerged_commits = unmerged.length;
-    if (unmerged.length > 0 && !force) {
+    // A squash merge copies the work into one new commit: the branch's own commits stay on no
+    // other branch, but nothing is lost as long as the branch did not move after the merge.
+    const squashed = a.merged_head !== null && a.merged_head === (await branchHead(repo, a.branch));
+    entry.unmerged_commits = squashed ? 0 : unmerged.length;
+    if (squashed) {
+      if (!dryRun) await deleteBranch(repo, a.branch);
+      entry.branch_deleted = true;
+      notes.push(`deleted branch (merged into ${a.merged_into ?? 'its target'})`);
+    } else if (unmerged.length > 0 && !force) {
       notes.push(`kept branch ${a.branch}: ${unmerged.length} commit(s) on no other branch (merge it, or --force to delete)`);
     } else {
       if (!dryRun) await deleteBranch(repo, a.branch);
