@@ -69,7 +69,8 @@ export const cleanupCommand = defineCommand({
   description:
     'Give --all-completed (every finished attempt of the run: done, failed, expired, cancelled) or --attempt ID ' +
     '(exit 4 if it is still live). For each code attempt: removes its worktree and prunes git\'s records, then ' +
-    'deletes its branch if every commit on it is also on another branch (e.g. merged). A worktree with uncommitted ' +
+    'deletes its branch if every commit on it is also on another branch (merged), or if `orch merge --strategy squash` ' +
+    'took it and the branch has not moved since. A worktree with uncommitted ' +
     'changes, and a branch with commits on no other branch, are kept (the note says why) unless --force. ' +
     '--all-completed also finds orphans: worktrees under the run\'s workspace that no attempt owns (left by an ' +
     'interrupted dispatch). Analysis attempts have nothing on disk (removed: false). Safe to repeat.',
