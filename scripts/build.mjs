@@ -15,6 +15,11 @@ const addon = path.join(path.dirname(require.resolve('better-sqlite3/package.jso
 const clis = [
   { name: 'inbox', entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
   { name: 'orch', entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
+  {
+    name: 'orch-worker-brief',
+    entry: 'packages/worker-brief/src/bin.ts',
+    outputs: ['packages/worker-brief/dist/orch-worker-brief.cjs', 'skills/orch/assets/orch-worker-brief'],
+  },
 ];
 
 if (!fs.existsSync(addon)) {

@@ -25,8 +25,9 @@ for (const file of files) {
   if (/\b(it|test|describe)\.only\(/.test(text)) problems.push(`${rel}: focused test (.only) hides the rest of the suite`);
 }
 
-for (const pkg of ['inbox', 'orch']) {
+for (const pkg of ['inbox', 'orch', 'worker-brief']) {
   const dir = path.join(root, 'packages', pkg, 'src', 'commands');
+  if (!fs.existsSync(dir)) continue;
   const cli = fs.readFileSync(path.join(root, 'packages', pkg, 'src', 'cli.ts'), 'utf8');
   for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.ts') && f !== 'shared.ts' && !f.endsWith('.test.ts'))) {
     if (!cli.includes(`./commands/${f}`)) problems.push(`packages/${pkg}/src/commands/${f}: not wired into cli.ts`);

@@ -1,14 +1,14 @@
-import { appendMessageIn, cancelThreadIn, openThreadIn, type MessageView } from '@orch/inbox';
-import { ConflictError, NotFoundError, UsageError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
+import { appendMessageIn, cancelThreadIn, type MessageView } from '@orch/inbox';
+import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn, settleRunIn } from './events.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
-import { getAttempt, insertAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
+import { getAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { setRunState, type RunRow } from './queries/runs.ts';
 import { listDependencies, listTasks, setTaskState, type TaskRow } from './queries/tasks.ts';
-import { reconcile, reconcileIn } from './reconcile.ts';
-import { assertRunOpen, requireRun } from './runs.ts';
-import { LIVE_ATTEMPT_STATES, type ExecutionMode, type OrchDatabase, type TaskState } from './schema.ts';
-import { readinessIn, requireTask } from './tasks.ts';
+import { reconcileIn } from './reconcile.ts';
+import { requireRun } from './runs.ts';
+import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
+import { requireTask } from './tasks.ts';
 import { attemptView, runView, taskView, type AttemptView, type RunView, type TaskView } from './views.ts';
 
 /** Who orch writes as on threads (the leader). */
@@ -181,3 +181,18 @@ async function strandedIn(trx: Tx, runId: string): Promise<string[]> {
   return tasks.filter((t) => dead.has(t.id) && t.state !== 'cancelled').map((t) => t.id);
 }
 
+
+/**
+ * One attempt with its run and task, read-only (no reconcile): what orch-worker-brief renders.
+ *
+ * @throws NotFoundError (3) for an unknown attempt.
+ */
+export async function showAttempt(orch: Orch, input: { attemptId: string }): Promise<DispatchResult> {
+  return readTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
+    const attempt = await getAttempt(trx, input.attemptId);
+    if (!attempt) throw new NotFoundError(`no attempt ${input.attemptId} in this database`, { attempt: input.attemptId });
+    const run = await requireRun(trx, attempt.run_id);
+    const task = await requireTask(trx, run.id, attempt.task_id);
+    return { run: runView(run), task: taskView(task), attempt: attemptView(attempt) };
+  });
+}

@@ -123,15 +123,15 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
   const choose = (def: CommandDefinition) => (argv: Record<string, unknown>) => {
     chosen = { def, argv };
   };
-  const parser = yargs(args)
+  // A program with one command named `$0` (like orch-worker-brief) takes its flags directly.
+  const single = spec.commands.length === 1 && spec.commands[0]?.name === '$0';
+  let parser = yargs(args)
     .scriptName(spec.program)
-    .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json] <command> [flags]`)
+    .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json]${single ? '' : ' <command>'} [flags]`)
     .option('db', { type: 'string', describe: 'Path of the SQLite database file (required)', global: true })
     .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
     .strict()
     .strictCommands()
-    .demandCommand(1, `no command given; see \`${spec.program} --help\``)
-    .recommendCommands()
     .parserConfiguration({ 'camel-case-expansion': false, 'boolean-negation': false, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false })
     .epilogue(spec.epilogue)
     .version(spec.version)
@@ -142,6 +142,7 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
     .fail((message, error) => {
       throw error ?? new UsageError(usageHint(message ?? 'invalid command line', args));
     });
+  if (!single) parser = parser.demandCommand(1, `no command given; see \`${spec.program} --help\``).recommendCommands();
 
   for (const [group, defs] of groupCommands(spec.commands)) {
     if (group === undefined) {
@@ -161,7 +162,8 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
 }
 
 function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
-  let out = y.usage(`${spec.program} ${def.name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
+  const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
+  let out = y.usage(`${name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
   for (const [flag, f] of Object.entries(def.flags)) {
     const options: Options = { type: f.type, describe: f.required ? `${f.describe} (required)` : f.describe };
     out = out.option(flag, options);

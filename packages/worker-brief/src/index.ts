@@ -1,2 +1,2 @@
-// Worker briefs arrive with their own issue; this package builds empty until then.
-export {};
+export * from './brief.ts';
+export { briefCli } from './cli.ts';

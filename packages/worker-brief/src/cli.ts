@@ -1,0 +1,64 @@
+import { EXIT_CODES_HELP } from '@orch/inbox';
+import { ValidationError, defineCommand, readTextFile, type CliSpec } from '@orch/store';
+import { z } from 'zod';
+import { renderBrief } from './brief.ts';
+
+export interface BriefCliOptions {
+  /** How the brief tells the worker to run the inbox CLI when --inbox is not given. */
+  defaultInbox: string;
+}
+
+export function briefCli(options: BriefCliOptions): CliSpec {
+  const command = defineCommand({
+    name: '$0',
+    summary: 'Render the prompt for the worker of a dispatched attempt',
+    description:
+      'Reads a saved `orch --json dispatch` (or retry / reassign) output and the database, and prints a complete, ' +
+      'stable worker prompt: who the worker is, the run goal, the task, the leader\'s instructions, acceptance ' +
+      'criteria, where to work (for code mode the worktree, branch, base ref and base commit), and the exact inbox ' +
+      'commands to claim, report progress, ask and wait, and post the result or failure, with --db, --thread and ' +
+      '--agent filled in. The database is the source of truth: a dispatch JSON that does not parse or lacks fields ' +
+      'is exit 2, an attempt the database does not have is exit 3, one that disagrees with it is exit 4.',
+    flags: {
+      'dispatch-json': { type: 'string', describe: 'The saved output of `orch --json dispatch`', required: true },
+      format: { type: 'string', describe: 'text (default: the prompt itself) or json ({worker, thread_id, ..., brief})' },
+      inbox: { type: 'string', describe: `How the worker runs the inbox CLI (default: ${options.defaultInbox})` },
+    },
+    examples: [
+      '--dispatch-json /tmp/t2-dispatch.json --db ./coord.db > /tmp/t2-worker-brief.txt',
+      '--dispatch-json /tmp/t1-dispatch.json --db ./coord.db --format json',
+    ],
+    input: z.object({
+      dispatchJson: z.string().min(1, 'must not be empty'),
+      format: z.enum(['text', 'json'], { error: 'must be text or json' }).default('text'),
+      inbox: z.string().min(1, 'must not be empty').optional(),
+    }),
+    run: async (ctx, input) => {
+      const text = readTextFile(ctx.cwd, input.dispatchJson, 'dispatch-json');
+      let dispatch: unknown;
+      try {
+        dispatch = JSON.parse(text);
+      } catch (err) {
+        throw new ValidationError(`--dispatch-json ${input.dispatchJson} is not valid JSON (${(err as Error).message})`, [
+          { path: '--dispatch-json', message: 'not valid JSON' },
+        ]);
+      }
+      const result = await renderBrief({
+        dispatch,
+        dbPath: ctx.dbPath,
+        inbox: input.inbox ?? options.defaultInbox,
+        clock: ctx.clock,
+        ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
+      });
+      return { ...result, format: input.format };
+    },
+    text: (r) => (r.format === 'json' ? `${JSON.stringify({ ...r, format: undefined }, null, 2)}\n` : r.brief),
+  });
+  return {
+    program: 'orch-worker-brief',
+    version: '0.1.0',
+    about: 'orch-worker-brief: turn a saved `orch --json dispatch` output into the prompt for the worker that will do it.',
+    epilogue: EXIT_CODES_HELP,
+    commands: [command],
+  };
+}
