@@ -28,9 +28,23 @@ describe('what the set-up command leaves behind', () => {
   });
 
   it('the demo runs to the end and says so', () => {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/demo.mjs')], { cwd: ROOT, encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain('is done');
-    expect(r.stdout.trim().endsWith('demo: ok')).toBe(true);
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/demo.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 55_000 });
+    expect(r.status, `${r.stderr}\n${r.stdout}`).toBe(0);
+    const out = r.stdout;
+    // The story: a diamond of four tasks, a code and an analysis dispatch, workers on the real inbox CLI.
+    expect(out).toContain('--execution-mode code');
+    expect(out).toContain('--execution-mode analysis');
+    expect(out).toContain('leader$ orch-worker-brief');
+    for (const step of ['claim', 'progress', 'ask', 'wait', 'result', 'fail']) expect(out).toMatch(new RegExp(`^\\w+\\$ inbox --db coord\\.db ${step} `, 'm'));
+    expect(out).toMatch(/commit -m 'Add a greeting module'/);
+    // The leader follows it with orch wait and reacts: answer, retry, merge, cleanup.
+    for (const cmd of ['wait', 'blocked', 'answer', 'retry', 'diff', 'merge', 'cleanup', 'status']) expect(out).toMatch(new RegExp(`^leader\\$ orch --db coord\\.db ${cmd} `, 'm'));
+    for (const event of ['task_blocked B', 'task_failed D', 'task_done A', 'run_done']) expect(out).toContain(event);
+    expect(out).toMatch(/merged orch\/demo\/A\/1 into main/);
+    expect(out).toMatch(/run demo \[done\]/);
+    expect(out).toMatch(/D +added \(after A, B\) .*failed -> retry: attempt 2 .*-> done/);
+    expect(out).toContain('is done');
+    expect(out.trim().endsWith('demo: ok')).toBe(true);
+    expect(r.stderr).toBe('');
   });
 });

@@ -60,6 +60,34 @@ export class GitFailure extends AppError {
   }
 }
 
+/**
+ * `mkdir -p`, one level at a time: returns the first directory it created (undefined if all
+ * existed). Node's recursive mkdirSync can spin forever on some paths (e.g. under /proc); this
+ * fails with a clear error instead.
+ *
+ * @throws ValidationError (2) when a directory cannot be created.
+ */
+export function makeDirs(dir: string): string | undefined {
+  const missing: string[] = [];
+  let d = path.resolve(dir);
+  while (!fs.existsSync(d)) {
+    missing.unshift(d);
+    const parent = path.dirname(d);
+    if (parent === d) break;
+    d = parent;
+  }
+  for (const m of missing) {
+    try {
+      fs.mkdirSync(m);
+    } catch (err) {
+      throw new ValidationError(`cannot create directory ${m}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [
+        { path: '--workspace-root', message: 'cannot create the directory' },
+      ]);
+    }
+  }
+  return missing[0];
+}
+
 /** A ref or revision given by a user: no option look-alikes, control characters or whitespace. */
 export function checkRef(ref: string, flag: string): void {
   // eslint-disable-next-line no-control-regex
@@ -123,7 +151,7 @@ export async function ignoreInside(root: string, dir: string): Promise<void> {
   if ((await probe(root, ['check-ignore', '--quiet', '--no-index', '--', rel])) !== undefined) return;
   const common = (await run(root, ['rev-parse', '--git-common-dir'])).trim();
   const exclude = path.join(path.resolve(root, common), 'info', 'exclude');
-  fs.mkdirSync(path.dirname(exclude), { recursive: true });
+  makeDirs(path.dirname(exclude));
   const pattern = `/${rel.split(path.sep).join('/')}/`;
   const existing = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
   if (!existing.split('\n').includes(pattern)) {
@@ -146,7 +174,7 @@ export async function addWorktree(root: string, dir: string, branch: string, com
     throw new ConflictError(`branch ${branch} already exists (left by an earlier attempt?); see \`orch cleanup\``, { branch });
   }
   if (fs.existsSync(dir)) throw new ConflictError(`${dir} already exists; see \`orch cleanup\``, { worktree_path: dir });
-  const made = fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const made = makeDirs(path.dirname(dir));
   try {
     await run(root, ['worktree', 'add', '-b', branch, dir, commit]);
   } catch (err) {
@@ -295,7 +323,7 @@ export async function mergeBranch(
   } else {
     dir = args.tmpDir;
     temporary = true;
-    fs.mkdirSync(path.dirname(dir), { recursive: true });
+    makeDirs(path.dirname(dir));
     await run(root, ['worktree', 'add', '--detach', dir, target]);
   }
   try {

@@ -127,7 +127,7 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
   const single = spec.commands.length === 1 && spec.commands[0]?.name === '$0';
   let parser = yargs(args)
     .scriptName(spec.program)
-    .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json]${single ? '' : ' <command>'} [flags]`)
+    .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json]${single ? '' : ' <command>'} [flags]${singleDescription(spec)}`)
     .option('db', { type: 'string', describe: 'Path of the SQLite database file (required)', global: true })
     .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
     .strict()
@@ -162,15 +162,21 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
 }
 
 function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
-  const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
-  let out = y.usage(`${name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
+  // A single `$0` command's help is the program's help: its usage and epilogue are set there.
+  const single = def.name === '$0';
+  let out = single ? y : y.usage(`${spec.program} ${def.name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
   for (const [flag, f] of Object.entries(def.flags)) {
     const options: Options = { type: f.type, describe: f.required ? `${f.describe} (required)` : f.describe };
     out = out.option(flag, options);
   }
   for (const example of def.examples ?? []) out = out.example(`${spec.program} ${example}`, '');
   // Every command's help ends with the exit codes and the JSON contract, like the top-level help.
-  return out.epilogue(spec.epilogue);
+  return single ? out : out.epilogue(spec.epilogue);
+}
+
+function singleDescription(spec: CliSpec): string {
+  const def = spec.commands[0];
+  return spec.commands.length === 1 && def?.name === '$0' && def.description ? `\n\n${def.description}` : '';
 }
 
 function groupCommands(defs: CommandDefinition[]): Map<string | undefined, CommandDefinition[]> {
