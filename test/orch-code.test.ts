@@ -642,11 +642,18 @@ describe('cleanup', () => {
     // Another run's worktree is not this run's orphan.
     const otherRun = path.join(root, 'other', 'T9', '1');
     git(repo, 'worktree', 'add', '-q', '-b', 'orch/other/T9/1', otherRun, 'main');
+    // A worktree made less than a minute ago may belong to a dispatch still recording its attempt:
+    // cleanup leaves it alone. Age these, and make one fresh one.
+    const old = new Date(Date.now() - 5 * 60_000);
+    for (const d of [orphan, dirty, otherRun]) fs.utimesSync(d, old, old);
+    const fresh = path.join(root, RUN, 'T7', '1');
+    git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/T7/1', fresh, 'main');
 
     orchOk(db, ['status', '--run', RUN]); // folds the worker's result in first, so cleanup itself has nothing to record
     const dbBefore = snapshot(db);
     const dry = orchOk(db, ['cleanup', '--run', RUN, '--all-completed', '--dry-run']);
     expect(dry.orphans.sort((x: { path: string }, y: { path: string }) => x.path.localeCompare(y.path))).toMatchObject([
+      { path: fresh, branch: 'orch/r/T7/1', removed: false, note: expect.stringMatching(/less than a minute/) },
       { path: dirty, branch: 'orch/r/T8/1', removed: false },
       { path: orphan, branch: 'orch/r/T9/1', removed: true },
     ]);
@@ -656,20 +663,22 @@ describe('cleanup', () => {
 
     const out = orchOk(db, ['cleanup', '--run', RUN, '--all-completed']);
     const byPath = Object.fromEntries(out.orphans.map((o: { path: string }) => [o.path, o]));
-    expect(Object.keys(byPath).sort()).toEqual([dirty, orphan].sort());
+    expect(Object.keys(byPath).sort()).toEqual([dirty, fresh, orphan].sort());
+    expect(byPath[fresh]).toMatchObject({ removed: false });
     expect(byPath[orphan]).toMatchObject({ branch: 'orch/r/T9/1', removed: true });
     expect(byPath[dirty]).toMatchObject({ branch: 'orch/r/T8/1', removed: false });
     expect(byPath[dirty].note).toMatch(/uncommitted/);
     expect(fs.existsSync(orphan)).toBe(false);
     expect(read(path.join(dirty, 'wip.txt'))).toBe('wip\n');
-    expect(worktreePaths(repo)).toEqual([repo, dirty, otherRun].sort());
-    expect(branches(repo)).toEqual(['main', 'orch/other/T9/1', 'orch/r/T8/1']);
+    expect(worktreePaths(repo)).toEqual([repo, dirty, fresh, otherRun].sort());
+    expect(branches(repo)).toEqual(['main', 'orch/other/T9/1', 'orch/r/T7/1', 'orch/r/T8/1']);
 
     const forced = orchOk(db, ['cleanup', '--run', RUN, '--all-completed', '--force']);
-    expect(forced.orphans).toMatchObject([{ path: dirty, removed: true }]);
+    const forcedOrphans = [...forced.orphans].sort((x: { path: string }, y: { path: string }) => x.path.localeCompare(y.path));
+    expect(forcedOrphans).toMatchObject([{ path: fresh, removed: false }, { path: dirty, removed: true }]);
     expect(fs.existsSync(dirty)).toBe(false);
-    expect(worktreePaths(repo)).toEqual([repo, otherRun].sort());
-    expect(branches(repo)).toEqual(['main', 'orch/other/T9/1']);
+    expect(worktreePaths(repo)).toEqual([repo, fresh, otherRun].sort());
+    expect(branches(repo)).toEqual(['main', 'orch/other/T9/1', 'orch/r/T7/1']);
     expect(status(repo)).toBe('');
   });
 
@@ -760,5 +769,77 @@ describe('refusals leave nothing behind', () => {
     const r = orch(['--db', f.db, '--json', 'dispatch', '--run', RUN, '--task', 'T1.lock', '--execution-mode', 'code', '--body', 'b'], { cwd: f.repo });
     expect(r.code).not.toBe(0);
     expect(fs.existsSync(path.join(f.root, RUN, 'T1.lock'))).toBe(false);
+  });
+});
+
+describe('never losing work (review findings)', () => {
+  it('a squash merge whose commit is no longer on the target does not let cleanup delete the branch', () => {
+    const { db, repo } = setup('T1');
+    const main = sha(repo, 'main');
+    const a = dispatchCode(db, repo, 'T1');
+    work(db, 'T1', a, (wt) => {
+      fs.writeFileSync(path.join(wt, 'b.txt'), 'b\n');
+      commitAll(wt, 'add b');
+    });
+    orchOk(db, ['merge', '--run', RUN, '--task', 'T1', '--strategy', 'squash']);
+    git(repo, 'reset', '-q', '--hard', main); // someone drops the squash commit from main
+    const out = orchOk(db, ['cleanup', '--run', RUN, '--all-completed']);
+    expect(out.attempts[0]).toMatchObject({ removed: true, branch_deleted: false, unmerged_commits: 1 });
+    expect(branches(repo)).toContain('orch/r/T1/1');
+  });
+
+  it('dispatch takes over a clean worktree left by an interrupted dispatch, and refuses one holding work', () => {
+    const { db, repo, root } = setup('T1', 'T2');
+    // Interrupted dispatches: git work done, attempt never recorded.
+    git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/T1/1', path.join(root, RUN, 'T1', '1'), 'main');
+    const dirty = path.join(root, RUN, 'T2', '1');
+    git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/T2/1', dirty, 'main');
+    fs.writeFileSync(path.join(dirty, 'wip.txt'), 'wip\n');
+
+    const a = dispatchCode(db, repo, 'T1');
+    expect(a).toMatchObject({ number: 1, branch: 'orch/r/T1/1', worktree_path: path.join(root, RUN, 'T1', '1') });
+    const before = snapshot(db);
+    const err = orchErr(db, ['dispatch', '--run', RUN, '--task', 'T2', '--execution-mode', 'code', '--body', 'b'], 4, repo);
+    expect(err.message).toMatch(/interrupted dispatch and holds work/);
+    expect(snapshot(db)).toEqual(before);
+    expect(read(path.join(dirty, 'wip.txt'))).toBe('wip\n');
+  });
+
+  it('a git refusal part-way through cleanup is reported on that attempt; the others are cleaned and recorded', () => {
+    const { db, repo } = setup('T1', 'T2');
+    const a1 = dispatchCode(db, repo, 'T1');
+    const a2 = dispatchCode(db, repo, 'T2');
+    work(db, 'T1', a1);
+    work(db, 'T2', a2);
+    git(repo, 'worktree', 'lock', a2.worktree_path as string); // git refuses to remove a locked worktree
+    const out = orchOk(db, ['cleanup', '--run', RUN, '--all-completed']);
+    expect(out.errors).toBe(1);
+    const byTask = Object.fromEntries(out.attempts.map((e: { task: string }) => [e.task, e]));
+    expect(byTask.T1).toMatchObject({ removed: true, branch_deleted: true, error: null });
+    expect(byTask.T2).toMatchObject({ removed: false });
+    expect(byTask.T2.error).toEqual(expect.any(String));
+    const recorded = rows<{ task_id: string; worktree_removed_at: number | null }>(db, 'select task_id, worktree_removed_at from orch_attempts order by task_id');
+    expect(recorded[0]?.worktree_removed_at).not.toBeNull();
+    expect(recorded[1]?.worktree_removed_at).toBeNull();
+    expect(fs.existsSync(a2.worktree_path as string)).toBe(true);
+  });
+
+  it('a workspace root holding tracked files is refused (2), and so is --base-ref on an analysis retry', () => {
+    const { db, repo } = setup('T1', 'T2');
+    const before = { db: snapshot(db), exclude: fs.existsSync(path.join(repo, '.git/info/exclude')) ? read(path.join(repo, '.git/info/exclude')) : '' };
+    const err = orchErr(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--workspace-root', '.', '--body', 'b'], 2, repo);
+    expect(err.message).toMatch(/repository itself/);
+    fs.mkdirSync(path.join(repo, 'wt'));
+    fs.writeFileSync(path.join(repo, 'wt', 'keep.txt'), 'k\n');
+    commitAll(repo, 'tracked wt');
+    const err2 = orchErr(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--workspace-root', 'wt', '--body', 'b'], 2, repo);
+    expect(err2.message).toMatch(/tracks/);
+    expect(snapshot(db)).toEqual(before.db);
+    expect(fs.existsSync(path.join(repo, '.git/info/exclude')) ? read(path.join(repo, '.git/info/exclude')) : '').toBe(before.exclude);
+
+    const t2 = orchOk(db, ['dispatch', '--run', RUN, '--task', 'T2', '--execution-mode', 'analysis', '--body', 'look']).attempt;
+    const c = ok(db, ['claim', '--agent', 'w-T2', '--thread', t2.thread_id]);
+    ok(db, ['fail', '--thread', t2.thread_id, '--lease', c.lease.token, '--body', 'no']);
+    orchErr(db, ['retry', '--run', RUN, '--task', 'T2', '--base-ref', 'main'], 2);
   });
 });

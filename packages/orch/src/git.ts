@@ -144,6 +144,70 @@ export async function branchExists(root: string, name: string): Promise<boolean>
   return (await probe(root, ['show-ref', '--verify', '--quiet', `refs/heads/${name}`])) !== undefined;
 }
 
+/**
+ * A workspace root must not be the repository itself, hold tracked files, or have control
+ * characters in its path: worktrees inside it would mix with the project's own files.
+ *
+ * @throws ValidationError (2)
+ */
+export async function checkWorkspaceRoot(repo: string, dir: string): Promise<void> {
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(dir)) {
+    throw new ValidationError('--workspace-root must not contain control characters', [{ path: '--workspace-root', message: 'control characters' }]);
+  }
+  const rel = path.relative(repo, dir);
+  if (rel === '') {
+    throw new ValidationError('--workspace-root must not be the repository itself', [{ path: '--workspace-root', message: 'is the repository' }]);
+  }
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+  const tracked = (await run(repo, ['ls-files', '--', rel])).trim();
+  if (tracked !== '') {
+    throw new ValidationError(`--workspace-root ${dir} holds files git tracks; choose a directory of its own (default ${'.orch/worktrees'})`, [
+      { path: '--workspace-root', message: 'holds tracked files' },
+    ]);
+  }
+}
+
+/**
+ * Clears the way for a new attempt worktree at `dir` on `branch` when an interrupted dispatch
+ * left them behind: removed only when they hold no work (a clean worktree, no commits on no
+ * other branch).
+ *
+ * @throws ConflictError (4) when they hold work, saying how to look and remove them by hand.
+ */
+export async function reclaimLeftover(repo: string, dir: string, branch: string): Promise<void> {
+  const hasBranch = await branchExists(repo, branch);
+  const hasDir = fs.existsSync(dir);
+  if (!hasBranch && !hasDir) return;
+  const registered = (await listWorktrees(repo)).some((w) => w.path === dir);
+  const dirty = hasDir && registered ? await uncommitted(dir) : [];
+  const foreignDir = hasDir && !registered && fs.readdirSync(dir).length > 0;
+  const unmerged = hasBranch ? await unmergedCommits(repo, branch) : [];
+  if (dirty.length > 0 || foreignDir || unmerged.length > 0) {
+    throw new ConflictError(
+      `${hasDir ? dir : `branch ${branch}`} was left by an interrupted dispatch and holds work ` +
+        `(${dirty.length} uncommitted change(s), ${unmerged.length} commit(s) on no other branch${foreignDir ? ', files outside git' : ''}); ` +
+        `look at it, then remove it (git worktree remove --force ${dir}; git branch -D ${branch}) and dispatch again`,
+      { worktree_path: dir, branch, uncommitted: dirty, unmerged_commits: unmerged.length },
+    );
+  }
+  if (hasDir && registered) await removeWorktree(repo, dir, false);
+  else if (hasDir) fs.rmdirSync(dir);
+  await probe(repo, ['worktree', 'prune']);
+  if (hasBranch) await deleteBranch(repo, branch);
+}
+
+/** Removes `dir` and its parents while they are empty, stopping at `stop` (never removed). */
+export function removeEmptyParents(dir: string, stop: string): void {
+  for (let d = dir; d.startsWith(`${stop}${path.sep}`); d = path.dirname(d)) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
 /** Makes sure git ignores `dir` when it lies inside the repository (via .git/info/exclude). */
 export async function ignoreInside(root: string, dir: string): Promise<void> {
   const rel = path.relative(root, dir);
@@ -152,7 +216,11 @@ export async function ignoreInside(root: string, dir: string): Promise<void> {
   const common = (await run(root, ['rev-parse', '--git-common-dir'])).trim();
   const exclude = path.join(path.resolve(root, common), 'info', 'exclude');
   makeDirs(path.dirname(exclude));
-  const pattern = `/${rel.split(path.sep).join('/')}/`;
+  // Anchored, with gitignore's special characters escaped.
+  const pattern = `/${rel
+    .split(path.sep)
+    .join('/')
+    .replace(/[\\*?[\]!#]/g, (c) => `\\${c}`)}/`;
   const existing = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
   if (!existing.split('\n').includes(pattern)) {
     fs.appendFileSync(exclude, `${existing === '' || existing.endsWith('\n') ? '' : '\n'}# orch attempt worktrees\n${pattern}\n`);
@@ -213,10 +281,16 @@ export async function uncommitted(dir: string): Promise<string[]> {
     .map((l) => l.slice(3));
 }
 
+/** Whether commit `commit` is contained in `ref`. */
+export async function isAncestor(root: string, commit: string, ref: string): Promise<boolean> {
+  return (await probe(root, ['merge-base', '--is-ancestor', commit, ref])) !== undefined;
+}
+
 /** Commits on `branch` that no other branch contains (work that deleting the branch would lose). */
-export async function unmergedCommits(root: string, branch: string): Promise<string[]> {
+export async function unmergedCommits(root: string, branch: string, alsoGone: string[] = []): Promise<string[]> {
   // With --branches, --exclude takes the name without refs/heads/ (ids and refs hold no glob characters).
-  const out = await run(root, ['rev-list', `refs/heads/${branch}`, '--not', `--exclude=${branch}`, '--branches']);
+  const excludes = [branch, ...alsoGone].map((b) => `--exclude=${b}`);
+  const out = await run(root, ['rev-list', `refs/heads/${branch}`, '--not', ...excludes, '--branches']);
   return out.split('\n').filter((l) => l.trim() !== '');
 }
 

@@ -3,12 +3,24 @@ import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTr
 import path from 'node:path';
 import { LEADER, cancelAttemptIn, liveAttempt, type DispatchResult } from './attempts.ts';
 import { emitIn } from './events.ts';
-import { addWorktree, checkRef, currentBranch, deleteBranch, ignoreInside, removeWorktree, repoRoot, resolveCommit } from './git.ts';
+import {
+  addWorktree,
+  checkRef,
+  checkWorkspaceRoot,
+  currentBranch,
+  deleteBranch,
+  ignoreInside,
+  reclaimLeftover,
+  removeEmptyParents,
+  removeWorktree,
+  repoRoot,
+  resolveCommit,
+} from './git.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
 import { insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
 import type { RunRow } from './queries/runs.ts';
 import { setTaskState, type TaskRow } from './queries/tasks.ts';
-import { reconcile, reconcileIn } from './reconcile.ts';
+import { reconcileIn } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
 import type { ExecutionMode, OrchDatabase, TaskState } from './schema.ts';
 import { readinessIn, requireTask } from './tasks.ts';
@@ -79,6 +91,8 @@ export async function dispatch(orch: Orch, input: DispatchInput): Promise<Dispat
   if (input.executionMode === 'analysis' && input.code) {
     throw new ValidationError('--repo-path, --workspace-root and --base-ref apply to --execution-mode code only');
   }
+  // A bad repository or ref is refused before anything is written.
+  if (input.code) await resolveBase(input.code);
   return launch(orch, input.runId, async (trx) => {
     const run = await requireRun(trx, input.runId);
     const task = await requireTask(trx, run.id, input.taskId);
@@ -190,10 +204,13 @@ export async function reassign(orch: Orch, input: ReassignInput): Promise<Dispat
 }
 
 /**
- * The shared shape of dispatch, retry and reassign: decide (reads only), do the git work outside
- * any transaction, then re-decide and record inside one write transaction. If the decision
- * changed meanwhile or the write fails, the fresh worktree and branch are removed again. A crash
- * between the two leaves a worktree no attempt owns, which `cleanup` reports and removes.
+ * The shared shape of dispatch, retry and reassign. First, in one write transaction: fold in worker
+ * activity, decide, and (analysis mode) record the attempt, so a refusal rolls everything back.
+ * Code mode leaves that transaction with the decision, makes the worktree with git outside any
+ * transaction, then decides again and records the attempt in a second one. If the decision changed
+ * meanwhile or the write fails, the fresh worktree and branch are removed again. A crash between
+ * the two leaves a worktree no attempt owns: `cleanup --all-completed` reports it, and the next
+ * dispatch of that attempt number takes its place if it holds no work.
  */
 async function launch(
   orch: Orch,
@@ -201,9 +218,19 @@ async function launch(
   decide: (trx: Tx) => Promise<Plan>,
   onCancelled?: (a: AttemptView) => void,
 ): Promise<DispatchResult> {
-  await reconcile(orch, runId);
-  const plan = await readTransaction<OrchDatabase, Plan>(orch.store, decide);
-  const ws = plan.mode === 'code' && plan.code ? await prepareWorkspace(plan) : undefined;
+  const record = async (trx: Tx, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> => {
+    if (plan.replaces) onCancelled?.(attemptView(await cancelAttemptIn(trx, orch, plan.replaces, `reassigned to ${plan.to}`)));
+    return createAttemptIn(trx, orch, plan, ws);
+  };
+  const first = await writeTransaction<OrchDatabase, { plan: Plan; done?: DispatchResult }>(orch.store, async (trx) => {
+    await reconcileIn(trx, orch, runId);
+    const plan = await decide(trx);
+    if (plan.mode === 'code' && plan.code) return { plan };
+    return { plan, done: await record(trx, plan, undefined) };
+  });
+  if (first.done) return first.done;
+  const plan = first.plan;
+  const ws = await prepareWorkspace(plan);
   try {
     return await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
       await reconcileIn(trx, orch, runId);
@@ -211,28 +238,35 @@ async function launch(
       if (again.number !== plan.number || again.mode !== plan.mode) {
         throw new ConflictError(`task ${again.task.id} changed while its worktree was being made; run the command again`, { task: again.task.id });
       }
-      if (again.replaces) onCancelled?.(attemptView(await cancelAttemptIn(trx, orch, again.replaces, `reassigned to ${again.to}`)));
-      return createAttemptIn(trx, orch, again, ws);
+      return record(trx, again, ws);
     });
   } catch (err) {
-    if (ws) await discardWorkspace(ws);
+    await discardWorkspace(ws);
     throw err;
   }
 }
 
-async function prepareWorkspace(plan: Plan): Promise<Workspace> {
-  const code = plan.code as CodeOptions;
+/** The repository and base commit code mode would use: checked before anything is written. */
+export async function resolveBase(code: CodeOptions): Promise<{ repo: string; baseRef: string; baseCommit: string; root: string }> {
   const repo = await repoRoot(code.repoPath);
   let baseRef = code.baseRef;
   if (baseRef === undefined) baseRef = (await currentBranch(repo)) ?? 'HEAD';
   checkRef(baseRef, '--base-ref');
   const baseCommit = await resolveCommit(repo, baseRef);
   const root = path.resolve(repo, code.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT);
+  await checkWorkspaceRoot(repo, root);
+  return { repo, baseRef, baseCommit, root };
+}
+
+async function prepareWorkspace(plan: Plan): Promise<Workspace> {
+  const { repo, baseRef, baseCommit, root } = await resolveBase(plan.code as CodeOptions);
   const dir = path.join(root, plan.run.id, plan.task.id, String(plan.number));
   if (path.relative(root, dir).startsWith('..')) throw new ValidationError(`worktree path ${dir} escapes ${root}`);
   const branch = `orch/${plan.run.id}/${plan.task.id}/${plan.number}`;
-  await ignoreInside(repo, root);
+  // No attempt owns this number yet, so anything already here was left by an interrupted dispatch.
+  await reclaimLeftover(repo, dir, branch);
   await addWorktree(repo, dir, branch, baseCommit);
+  await ignoreInside(repo, root);
   return { repo, root, baseRef, baseCommit, branch, dir };
 }
 
@@ -240,10 +274,18 @@ async function discardWorkspace(ws: Workspace): Promise<void> {
   // The branch is brand new and the worktree untouched: nothing of anyone's is lost.
   await removeWorktree(ws.repo, ws.dir, true).catch(() => undefined);
   await deleteBranch(ws.repo, ws.branch).catch(() => undefined);
+  removeEmptyParents(path.dirname(ws.dir), ws.root);
 }
 
 function codeFrom(previous: AttemptRow, baseRef: string | undefined): CodeOptions | undefined {
-  if (previous.execution_mode !== 'code' || previous.repo_path === null) return undefined;
+  if (previous.execution_mode !== 'code' || previous.repo_path === null) {
+    if (baseRef !== undefined) {
+      throw new ValidationError(`--base-ref applies to code-mode attempts; attempt ${previous.number} of task ${previous.task_id} is analysis`, [
+        { path: '--base-ref', message: 'applies to code mode only' },
+      ]);
+    }
+    return undefined;
+  }
   return {
     repoPath: previous.repo_path,
     workspaceRoot: previous.workspace_root ?? undefined,

@@ -994,6 +994,22 @@ describe('a failed task that gains an unfinished dependency', () => {
 // Release of a blocked thread
 // ---------------------------------------------------------------------------------------------
 
+describe('a release and a new claim between two reconciles', () => {
+  it('is logged as task_released then task_claimed, not as two claims in a row', async () => {
+    await makeRun(['a']);
+    const threadId = (await send('a')).attempt.thread_id;
+    const first = await claimAs('w1', threadId);
+    await reconcile(orch, RUN);
+    await release(inbox, { threadId, lease: first });
+    await claimAs('w1', threadId);
+    await reconcile(orch, RUN);
+    expect((await eventTypes()).slice(-3)).toEqual(['task_claimed', 'task_released', 'task_claimed']);
+    const last = (await allEvents()).at(-1);
+    expect(last?.data.task_state).toBe('running');
+    expect(await taskState('a')).toBe('running');
+  });
+});
+
 describe('release of a blocked thread', () => {
   async function askThenRelease(): Promise<string> {
     await makeRun(['a']);

@@ -115,7 +115,15 @@ function foldAttempt(attempt: AttemptRow, activity: ThreadActivity): Fold {
   // dropped, and the release and new claim come last.
   const reclaimedAfterQuestion = claimed && thread.state === 'claimed' && foldMessages(f.state, messages) === 'blocked';
   if (claimed && !reclaimedAfterQuestion) {
-    if (f.state === 'dispatched') f.state = 'running';
+    if (f.state === 'running' || f.state === 'blocked') {
+      // Held before, claimed again since: the thread was released (or its lease ran out) in between.
+      const wasBlocked = f.state === 'blocked';
+      f.state = 'dispatched';
+      push('task_released', { thread_id, reason: 'released, or its lease ran out, and claimed again' });
+      f.state = wasBlocked && thread.state === 'blocked' ? 'blocked' : 'running';
+    } else if (f.state === 'dispatched') {
+      f.state = 'running';
+    }
     push('task_claimed', claim);
   }
   for (const m of messages) {

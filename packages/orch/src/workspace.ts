@@ -6,8 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { emitIn } from './events.ts';
 import {
+  GitFailure,
   branchExists,
   branchHead,
+  isAncestor,
+  removeEmptyParents,
   commitsBetween,
   deleteBranch,
   diffPatch,
@@ -23,7 +26,7 @@ import {
   type FileChange,
 } from './git.ts';
 import type { Orch } from './orch.ts';
-import { getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
+import { attemptByWorktree, getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { reconcile } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type AttemptState, type ExecutionMode, type OrchDatabase } from './schema.ts';
@@ -144,13 +147,15 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
   const before = await branchHead(repo, into);
   const head = await branchHead(repo, branch);
   const commits = before && head ? await commitsBetween(repo, before, head) : [];
+  const mergeRoot = a.workspace_root ?? path.join(repo, '.orch', 'worktrees');
   const outcome = await mergeBranch(repo, {
     branch,
     into,
     strategy,
     message: `Merge ${a.run_id}/${a.task_id} attempt ${a.number} (${branch})`,
-    tmpDir: path.join(a.workspace_root ?? path.join(repo, '.orch', 'worktrees'), '.merge', `${a.id}-${process.pid}`),
+    tmpDir: path.join(mergeRoot, '.merge', `${a.id}-${process.pid}`),
   });
+  removeEmptyParents(path.join(mergeRoot, '.merge'), mergeRoot);
   if (!outcome.merged && !outcome.up_to_date) {
     const files = outcome.conflicts;
     throw new ConflictError(
@@ -218,6 +223,8 @@ export interface CleanupEntry {
   unmerged_commits: number;
   /** What was done or kept, and why. */
   note: string;
+  /** git's refusal, if a step failed (what was done before it is still recorded). */
+  error: string | null;
 }
 
 export interface OrphanEntry {
@@ -233,14 +240,22 @@ export interface CleanupResult {
   dry_run: boolean;
   attempts: CleanupEntry[];
   orphans: OrphanEntry[];
+  /** How many attempts git refused to clean completely (see their `error`). */
+  errors: number;
 }
+
+/** Orphans younger than this may belong to a dispatch that is recording its attempt right now. */
+export const ORPHAN_MIN_AGE_MS = 60_000;
 
 /**
  * `orch cleanup`: removes the worktrees of finished attempts (done, failed, cancelled, expired) and
  * prunes git's records. Keeps, and says why, a worktree with uncommitted changes and a branch whose
- * commits are on no other branch, unless `force`. Branches whose commits live elsewhere (merged)
- * are deleted. With `allCompleted`, also handles orphans: worktrees under the run's workspace that
- * no attempt owns. Analysis attempts have nothing on disk.
+ * commits are on no other branch, unless `force`. Branches whose commits live elsewhere (merged),
+ * or that `merge --strategy squash` took and that have not moved since, are deleted. Each
+ * attempt's outcome is recorded as soon as its git work is done; a git refusal is reported on that
+ * attempt and the others go on. With `allCompleted`, also handles orphans: worktrees under the
+ * run's workspace roots that no attempt owns and that are at least a minute old. Analysis attempts
+ * have nothing on disk.
  *
  * @throws NotFoundError (3) for an unknown run or attempt; ConflictError (4) for a live attempt.
  */
@@ -260,37 +275,41 @@ export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupR
   const dryRun = input.dryRun === true;
   const force = input.force === true;
   const entries: CleanupEntry[] = [];
-  for (const a of attempts) entries.push(await cleanAttempt(a, dryRun, force));
-
-  if (!dryRun) {
-    await writeTransaction<OrchDatabase, void>(orch.store, async (trx) => {
-      const now = orch.clock.now();
-      for (const e of entries) {
-        const a = attempts.find((x) => x.id === e.attempt);
-        if (!a || a.execution_mode !== 'code') continue;
-        const worktreeNow = e.removed && a.worktree_removed_at === null;
-        const branchNow = e.branch_deleted && a.branch_deleted_at === null;
-        if (!worktreeNow && !branchNow) continue;
-        await updateAttempt(trx, a.id, {
-          ...(worktreeNow ? { worktree_removed_at: now } : {}),
-          ...(branchNow ? { branch_deleted_at: now } : {}),
-          updated_at: now,
-        });
-        await emitIn(trx, orch, {
-          runId: a.run_id,
-          taskId: a.task_id,
-          attemptId: a.id,
-          type: 'attempt_cleaned',
-          data: { worktree_removed: worktreeNow, branch_deleted: branchNow, worktree_path: a.worktree_path, branch: a.branch },
-        });
-      }
-    });
+  // Branches this call deletes (or, dry, would delete): their commits no longer count as "elsewhere".
+  const gone: string[] = [];
+  for (const a of attempts) {
+    const entry = await cleanAttempt(a, { dryRun, force, gone });
+    entries.push(entry);
+    if (entry.branch_deleted && a.branch) gone.push(a.branch);
+    if (!dryRun) await recordCleanup(orch, a, entry);
   }
-  const orphans = input.allCompleted ? await cleanOrphans(input.runId, all, dryRun, force) : [];
-  return { run: input.runId, dry_run: dryRun, attempts: entries, orphans };
+  const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, all, { dryRun, force }) : [];
+  return { run: input.runId, dry_run: dryRun, attempts: entries, orphans, errors: entries.filter((e) => e.error !== null).length };
 }
 
-async function cleanAttempt(a: AttemptRow, dryRun: boolean, force: boolean): Promise<CleanupEntry> {
+async function recordCleanup(orch: Orch, a: AttemptRow, e: CleanupEntry): Promise<void> {
+  if (a.execution_mode !== 'code') return;
+  const worktreeNow = e.removed && a.worktree_removed_at === null;
+  const branchNow = e.branch_deleted && a.branch_deleted_at === null;
+  if (!worktreeNow && !branchNow) return;
+  await writeTransaction<OrchDatabase, void>(orch.store, async (trx) => {
+    const now = orch.clock.now();
+    await updateAttempt(trx, a.id, {
+      ...(worktreeNow ? { worktree_removed_at: now } : {}),
+      ...(branchNow ? { branch_deleted_at: now } : {}),
+      updated_at: now,
+    });
+    await emitIn(trx, orch, {
+      runId: a.run_id,
+      taskId: a.task_id,
+      attemptId: a.id,
+      type: 'attempt_cleaned',
+      data: { worktree_removed: worktreeNow, branch_deleted: branchNow, worktree_path: a.worktree_path, branch: a.branch },
+    });
+  });
+}
+
+async function cleanAttempt(a: AttemptRow, opts: { dryRun: boolean; force: boolean; gone: string[] }): Promise<CleanupEntry> {
   const entry: CleanupEntry = {
     attempt: a.id,
     task: a.task_id,
@@ -304,81 +323,109 @@ async function cleanAttempt(a: AttemptRow, dryRun: boolean, force: boolean): Pro
     uncommitted: [],
     unmerged_commits: 0,
     note: '',
+    error: null,
   };
   if (a.execution_mode !== 'code' || a.repo_path === null || a.worktree_path === null || a.branch === null) {
     entry.note = 'analysis attempt: nothing on disk';
     return entry;
   }
-  const repo = a.repo_path;
-  if (!fs.existsSync(repo)) {
-    entry.note = `repository ${repo} is gone; nothing to do`;
+  if (!fs.existsSync(a.repo_path)) {
+    entry.note = `repository ${a.repo_path} is gone; nothing to do`;
     return entry;
   }
   const notes: string[] = [];
-  let worktreeGone = a.worktree_removed_at !== null;
-  if (!worktreeGone) {
-    if (!fs.existsSync(a.worktree_path)) {
-      notes.push('worktree was already gone (git records pruned)');
-      if (!dryRun) await pruneWorktrees(repo);
-      entry.removed = true;
-      worktreeGone = true;
-    } else {
-      entry.uncommitted = await uncommitted(a.worktree_path);
-      if (entry.uncommitted.length > 0 && !force) {
-        notes.push(`kept worktree: ${entry.uncommitted.length} uncommitted change(s) (commit them, or --force to discard)`);
-      } else {
-        if (!dryRun) await removeWorktree(repo, a.worktree_path, entry.uncommitted.length > 0);
-        notes.push(entry.uncommitted.length > 0 ? `removed worktree, discarding ${entry.uncommitted.length} uncommitted change(s)` : 'removed worktree');
-        entry.removed = true;
-        worktreeGone = true;
-      }
-    }
-  } else {
-    notes.push('worktree already removed');
-  }
-  if (a.branch_deleted_at !== null || !(await branchExists(repo, a.branch))) {
-    notes.push('branch already deleted');
-  } else if (!worktreeGone) {
-    notes.push('kept branch (its worktree is kept)');
-  } else {
-    const unmerged = await unmergedCommits(repo, a.branch);
-    // A squash merge copies the work into one new commit: the branch's own commits stay on no
-    // other branch, but nothing is lost as long as the branch did not move after the merge.
-    const squashed = a.merged_head !== null && a.merged_head === (await branchHead(repo, a.branch));
-    entry.unmerged_commits = squashed ? 0 : unmerged.length;
-    if (squashed) {
-      if (!dryRun) await deleteBranch(repo, a.branch);
-      entry.branch_deleted = true;
-      notes.push(`deleted branch (merged into ${a.merged_into ?? 'its target'})`);
-    } else if (unmerged.length > 0 && !force) {
-      notes.push(`kept branch ${a.branch}: ${unmerged.length} commit(s) on no other branch (merge it, or --force to delete)`);
-    } else {
-      if (!dryRun) await deleteBranch(repo, a.branch);
-      entry.branch_deleted = true;
-      notes.push(unmerged.length > 0 ? `deleted branch, dropping ${unmerged.length} unmerged commit(s)` : 'deleted branch (its commits are on other branches)');
-    }
+  try {
+    await cleanCodeAttempt(a, a.repo_path, a.worktree_path, a.branch, entry, notes, opts);
+  } catch (err) {
+    if (!(err instanceof GitFailure)) throw err;
+    entry.error = err.gitMessage.split('\n')[0] ?? err.message;
+    notes.push(`stopped: ${err.message}`);
   }
   entry.note = notes.join('; ');
   return entry;
 }
 
+async function cleanCodeAttempt(
+  a: AttemptRow,
+  repo: string,
+  worktree: string,
+  branch: string,
+  entry: CleanupEntry,
+  notes: string[],
+  { dryRun, force, gone }: { dryRun: boolean; force: boolean; gone: string[] },
+): Promise<void> {
+  let worktreeGone = a.worktree_removed_at !== null;
+  if (worktreeGone) {
+    notes.push('worktree already removed');
+  } else if (!fs.existsSync(worktree)) {
+    if (!dryRun) await pruneWorktrees(repo);
+    entry.removed = true;
+    worktreeGone = true;
+    notes.push('worktree was already gone (git records pruned)');
+  } else {
+    entry.uncommitted = await uncommitted(worktree);
+    if (entry.uncommitted.length > 0 && !force) {
+      notes.push(`kept worktree: ${entry.uncommitted.length} uncommitted change(s) (commit them, or --force to discard)`);
+    } else {
+      if (!dryRun) await removeWorktree(repo, worktree, entry.uncommitted.length > 0);
+      entry.removed = true;
+      worktreeGone = true;
+      notes.push(entry.uncommitted.length > 0 ? `removed worktree, discarding ${entry.uncommitted.length} uncommitted change(s)` : 'removed worktree');
+    }
+  }
+  if (a.branch_deleted_at !== null || !(await branchExists(repo, branch))) {
+    notes.push('branch already deleted');
+    return;
+  }
+  if (!worktreeGone) {
+    notes.push('kept branch (its worktree is kept)');
+    return;
+  }
+  const unmerged = await unmergedCommits(repo, branch, gone);
+  // A squash merge copies the work into one new commit: the branch's own commits stay on no other
+  // branch. Nothing is lost while that commit is still on the target and the branch has not moved.
+  const squashed =
+    unmerged.length > 0 &&
+    a.merged_head !== null &&
+    a.merge_commit !== null &&
+    a.merged_into !== null &&
+    a.merged_head === (await branchHead(repo, branch)) &&
+    (await isAncestor(repo, a.merge_commit, `refs/heads/${a.merged_into}`));
+  entry.unmerged_commits = squashed ? 0 : unmerged.length;
+  if (squashed) {
+    if (!dryRun) await deleteBranch(repo, branch);
+    entry.branch_deleted = true;
+    notes.push(`deleted branch (squash-merged into ${a.merged_into ?? 'its target'})`);
+  } else if (unmerged.length > 0 && !force) {
+    notes.push(`kept branch ${branch}: ${unmerged.length} commit(s) on no other branch (merge it, or --force to delete)`);
+  } else {
+    if (!dryRun) await deleteBranch(repo, branch);
+    entry.branch_deleted = true;
+    notes.push(unmerged.length > 0 ? `deleted branch, dropping ${unmerged.length} unmerged commit(s)` : 'deleted branch (its commits are on other branches)');
+  }
+}
+
 /** Worktrees under `<workspace root>/<run>/` that no attempt of the run owns. */
-async function cleanOrphans(runId: string, attempts: AttemptRow[], dryRun: boolean, force: boolean): Promise<OrphanEntry[]> {
-  const owned = new Set(attempts.map((a) => a.worktree_path).filter((p): p is string => p !== null));
+async function cleanOrphans(orch: Orch, runId: string, attempts: AttemptRow[], opts: { dryRun: boolean; force: boolean }): Promise<OrphanEntry[]> {
   const places = new Map<string, string>();
   for (const a of attempts) if (a.repo_path && a.workspace_root && fs.existsSync(a.repo_path)) places.set(a.workspace_root, a.repo_path);
   const out: OrphanEntry[] = [];
   for (const [root, repo] of places) {
     const runDir = path.join(root, runId);
-    const registered = (await listWorktrees(repo)).filter((w) => w.path.startsWith(`${runDir}${path.sep}`) && !owned.has(w.path));
-    for (const w of registered) {
+    const candidates = (await listWorktrees(repo)).filter((w) => w.path.startsWith(`${runDir}${path.sep}`));
+    for (const w of candidates) {
+      // Read again for each one: a dispatch may have recorded it since this cleanup started.
+      if (await ownedPath(orch, w.path)) continue;
       const entry: OrphanEntry = { path: w.path, branch: w.branch, removed: false, note: '' };
+      const age = fs.existsSync(w.path) ? orch.clock.now() - fs.statSync(w.path).mtimeMs : Infinity;
       const dirty = fs.existsSync(w.path) ? await uncommitted(w.path) : [];
       const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
-      if ((dirty.length > 0 || unmerged.length > 0) && !force) {
+      if (age < ORPHAN_MIN_AGE_MS) {
+        entry.note = 'kept: made less than a minute ago, perhaps by a dispatch still recording its attempt (run cleanup again later)';
+      } else if ((dirty.length > 0 || unmerged.length > 0) && !opts.force) {
         entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
       } else {
-        if (!dryRun) {
+        if (!opts.dryRun) {
           if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
           else await pruneWorktrees(repo);
           if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
@@ -390,4 +437,8 @@ async function cleanOrphans(runId: string, attempts: AttemptRow[], dryRun: boole
     }
   }
   return out;
+}
+
+async function ownedPath(orch: Orch, worktreePath: string): Promise<boolean> {
+  return readTransaction<OrchDatabase, boolean>(orch.store, async (trx) => (await attemptByWorktree(trx, worktreePath)) !== undefined);
 }

@@ -73,7 +73,9 @@ export const cleanupCommand = defineCommand({
     'took it and the branch has not moved since. A worktree with uncommitted ' +
     'changes, and a branch with commits on no other branch, are kept (the note says why) unless --force. ' +
     '--all-completed also finds orphans: worktrees under the run\'s workspace that no attempt owns (left by an ' +
-    'interrupted dispatch). Analysis attempts have nothing on disk (removed: false). Safe to repeat.',
+    'interrupted dispatch) and that are at least a minute old. Each attempt is recorded as soon as its git work is ' +
+    'done; if git refuses a step, that attempt carries the error and the others go on (errors counts them). ' +
+    'Analysis attempts have nothing on disk (removed: false). Safe to repeat.',
   flags: {
     run: runFlag,
     'all-completed': { type: 'boolean', describe: 'Every finished attempt of the run, plus orphaned worktrees' },
@@ -115,6 +117,7 @@ export const cleanupCommand = defineCommand({
       );
     }
     for (const o of r.orphans) lines.push(`orphan ${o.path}: ${o.note}`);
+    for (const a of r.attempts.filter((x) => x.error !== null)) lines.push(`git refused on ${a.attempt}: ${a.error ?? ''}`);
     if (r.dry_run) lines.push('(dry run: nothing was changed)');
     return lines.join('\n');
   },

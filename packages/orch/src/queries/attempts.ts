@@ -35,3 +35,8 @@ export async function latestAttempt(db: Db, runId: string, taskId: string): Prom
 export async function updateAttempt(db: Db, id: string, changes: Updateable<OrchDatabase['orch_attempts']>): Promise<AttemptRow> {
   return db.updateTable('orch_attempts').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
 }
+
+/** The attempt whose worktree is at `worktreePath`, if any. */
+export async function attemptByWorktree(db: Db, worktreePath: string): Promise<AttemptRow | undefined> {
+  return db.selectFrom('orch_attempts').selectAll().where('worktree_path', '=', worktreePath).executeTakeFirst();
+}
