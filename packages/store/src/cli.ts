@@ -77,6 +77,7 @@ export interface CliIo {
 export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<number> {
   let json = jsonRequested(args);
   try {
+    assertKnownCommand(spec, args);
     const chosen = await parseArgs(spec, args, io);
     if (!chosen) return ExitCode.ok;
     const { def, argv } = chosen;
@@ -84,7 +85,8 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
     const dbPath = argv.db;
     if (Array.isArray(dbPath)) throw new UsageError('--db was given more than once');
     if (typeof dbPath !== 'string' || dbPath.trim() === '') {
-      throw new UsageError(`missing required flag --db PATH (see \`${spec.program} ${def.name} --help\`)`);
+      const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
+      throw new UsageError(`missing required flag --db PATH (see \`${name} --help\`)`);
     }
     const input = parseInput(def, argv);
     const ctx: CommandContext = {
@@ -110,6 +112,34 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       io.stderr.write(`${err.stack}\n`);
     }
     return appError.exitCode;
+  }
+}
+
+/**
+ * yargs answers `<unknown> --help` with the general help and exit 0; an unknown command is a usage
+ * error whatever the flags. (Without --help, yargs reports it itself.)
+ */
+function assertKnownCommand(spec: CliSpec, args: string[]): void {
+  if (!args.some((a) => a === '--help' || a === '-h')) return;
+  if (spec.commands.length === 1 && spec.commands[0]?.name === '$0') return;
+  const words: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (a === '--db') i++; // its value is not a command
+      continue;
+    }
+    words.push(a);
+  }
+  const first = words[0];
+  if (first === undefined) return;
+  const known = new Set(spec.commands.map((c) => c.name.split(' ')[0]));
+  if (!known.has(first)) throw new UsageError(`unknown command "${first}"; see \`${spec.program} --help\``);
+  const group = spec.commands.filter((c) => c.name.startsWith(`${first} `));
+  const second = words[1];
+  if (group.length > 0 && second !== undefined && !group.some((c) => c.name === `${first} ${second}`)) {
+    throw new UsageError(`unknown command "${first} ${second}"; see \`${spec.program} ${first} --help\``);
   }
 }
 

@@ -130,7 +130,8 @@ function briefText(d: DispatchResult, db: string, inbox: string): string {
           `It is checked out on branch ${a.branch ?? '?'}, created for this attempt from ${a.base_ref ?? '?'} at commit ${a.base_commit ?? '?'}.`,
           `Commit your work on that branch, in that directory. Do not switch branches, and do not touch the main`,
           `checkout or other worktrees. Only committed work counts: the leader reviews and merges your branch`,
-          `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind.`,
+          `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind. Keep your report file outside`,
+          `the worktree (step 4 names one), where it would be an uncommitted change.`,
         ]
       : [
           `This is an analysis task: read, run and investigate as needed, but change no repository.`,
@@ -174,7 +175,7 @@ function briefText(d: DispatchResult, db: string, inbox: string): string {
     `   wait keeps the lease alive; if it times out ({"timed_out": true}), run it again.`,
     ``,
     `4. When the work is done, post the result as your last step (a report file is easiest):`,
-    `    ${cli} result --thread ${thread} --lease LEASE --body-file report.md`,
+    `    ${cli} result --thread ${thread} --lease LEASE --body-file ${shellQuote(a.execution_mode === 'code' ? `${a.worktree_path ?? a.id}.report.md` : 'report.md')}`,
     ``,
     `5. If you cannot do the task, say why instead:`,
     `    ${cli} fail --thread ${thread} --lease LEASE --body "what blocked you"`,

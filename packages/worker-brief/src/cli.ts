@@ -3,6 +3,8 @@ import { ValidationError, defineCommand, readTextFile, type CliSpec } from '@orc
 import { z } from 'zod';
 import { renderBrief } from './brief.ts';
 
+const FORMAT = Symbol('format');
+
 export interface BriefCliOptions {
   /** How the brief tells the worker to run the inbox CLI when --inbox is not given. */
   defaultInbox: string;
@@ -50,9 +52,10 @@ export function briefCli(options: BriefCliOptions): CliSpec {
         clock: ctx.clock,
         ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
       });
-      return { ...result, format: input.format };
+      // The format rides along under a symbol, so `--json` output (JSON.stringify) never shows it.
+      return Object.assign({ ...result }, { [FORMAT]: input.format });
     },
-    text: (r) => (r.format === 'json' ? `${JSON.stringify({ ...r, format: undefined }, null, 2)}\n` : r.brief),
+    text: (r) => (r[FORMAT] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : r.brief),
   });
   return {
     program: 'orch-worker-brief',
