@@ -12,7 +12,7 @@ import { ROOT, tempDir, type CliRun } from './helpers.ts';
  * - every command line in their ```bash fences names a command that exists and only flags that
  *   command's --help lists (and no stray positional arguments);
  * - the skills are copied outside the repository, and from that copy the seed skill's "Typical
- *   Commands" (../shared/seeds/001_ec13869c17fc0525.txt), our own orch "Typical Commands" and our
+ *   Commands" (../shared/seeds/001_ec13869c17fc0525.txt, copied to test/fixtures/), our own orch "Typical Commands" and our
  *   inbox "Typical Commands" are run line by line, in a temporary git repository, with the worker
  *   steps played through the copied inbox;
  * - the copied assets run with PATH holding nothing but `node`, NODE_PATH unset, from a directory
@@ -25,7 +25,8 @@ const SKILL_FILES = [
   'skills/orch/references/worker-brief-template.md',
   'skills/inbox/SKILL.md',
 ] as const;
-const SEED = path.resolve(ROOT, '../shared/seeds/001_ec13869c17fc0525.txt');
+// The seed's section, copied verbatim into the repository (CI checks out this repository alone).
+const SEED = path.join(ROOT, 'test/fixtures/seed-typical-commands.md');
 const RUN = 'blog_mvp_001';
 
 // ---------------------------------------------------------------------------------------------
