@@ -9,6 +9,7 @@ import { replyCommand } from './commands/reply.ts';
 import { sendCommand } from './commands/send.ts';
 import { showCommand } from './commands/show.ts';
 import { waitCommand } from './commands/wait.ts';
+import { workCommand } from './commands/work.ts';
 
 /** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
 export const EXIT_CODES_HELP = [
@@ -41,5 +42,6 @@ export const inboxCli: CliSpec = {
     resultCommand,
     failCommand,
     releaseCommand,
+    workCommand,
   ],
 };

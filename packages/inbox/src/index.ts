@@ -8,3 +8,4 @@ export * from './waiting.ts';
 export { inboxCli, EXIT_CODES_HELP } from './cli.ts';
 export { bodyFields, bodyFlags, checkBodyChoice, payloadFlag, resolveBody } from './commands/shared.ts';
 export { messageText, messagesText } from './render.ts';
+export * from './work.ts';

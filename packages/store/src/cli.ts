@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { systemClock, type Clock } from './clock.ts';
-import { AppError, ExitCode, UsageError, ValidationError, toAppError, type ErrorJson } from './errors.ts';
+import { AppError, ExitCode, UsageError, ValidationError, toAppError, type ErrorJson, type ExitCodeValue } from './errors.ts';
 import { randomIds, type IdGenerator } from './ids.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
@@ -39,9 +39,16 @@ export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result 
   flags: Record<string, FlagSpec>;
   /** Command lines shown under Examples in --help, without the program name. */
   examples?: string[];
+  /**
+   * The command takes `-- COMMAND [ARG...]`: everything after the first `--` goes, as a string
+   * array, to this input key (and is never parsed as flags).
+   */
+  rest?: { key: string; usage: string };
   input: Schema;
   run(ctx: CommandContext, input: z.output<Schema>): Promise<Result>;
   text(result: Result): string;
+  /** The exit code for a result that was printed normally (default 0). */
+  exitCode?(result: Result): ExitCodeValue;
 }
 
 /** Keeps the schema/result types of a definition checked while storing it in a plain list. */
@@ -75,10 +82,13 @@ export interface CliIo {
  * `--json`). Returns the exit code; this is the only place errors turn into exit codes.
  */
 export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<number> {
-  let json = jsonRequested(args);
+  const dashdash = args.indexOf('--');
+  const head = dashdash >= 0 ? args.slice(0, dashdash) : args;
+  const rest = dashdash >= 0 ? args.slice(dashdash + 1) : undefined;
+  let json = jsonRequested(head);
   try {
-    assertKnownCommand(spec, args);
-    const chosen = await parseArgs(spec, args, io);
+    assertKnownCommand(spec, head);
+    const chosen = await parseArgs(spec, head, io);
     if (!chosen) return ExitCode.ok;
     const { def, argv } = chosen;
     json = argv.json === true;
@@ -88,7 +98,10 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
       throw new UsageError(`missing required flag --db PATH (see \`${name} --help\`)`);
     }
-    const input = parseInput(def, argv);
+    if (rest !== undefined && !def.rest) {
+      throw new UsageError(`\`${spec.program} ${def.name}\` takes no \`-- COMMAND\`; to pass a value that starts with "-", write --flag=VALUE`);
+    }
+    const input = parseInput(def, def.rest && rest !== undefined ? { ...argv, [def.rest.key]: rest } : argv);
     const ctx: CommandContext = {
       dbPath,
       clock: io.clock ?? systemClock,
@@ -98,7 +111,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
     };
     const result = await def.run(ctx, input);
     io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : ensureNewline(def.text(result)));
-    return ExitCode.ok;
+    return def.exitCode?.(result) ?? ExitCode.ok;
   } catch (err) {
     const appError = toAppError(err);
     if (json) {
@@ -194,7 +207,8 @@ async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chos
 function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
   // A single `$0` command's help is the program's help: its usage and epilogue are set there.
   const single = def.name === '$0';
-  let out = single ? y : y.usage(`${spec.program} ${def.name}: ${def.summary}${def.description ? `\n\n${def.description}` : ''}`);
+  const usage = def.rest ? `\n\nUsage: ${spec.program} --db PATH [--json] ${def.name} [flags] -- ${def.rest.usage}` : '';
+  let out = single ? y : y.usage(`${spec.program} ${def.name}: ${def.summary}${usage}${def.description ? `\n\n${def.description}` : ''}`);
   for (const [flag, f] of Object.entries(def.flags)) {
     const options: Options = { type: f.type, describe: f.required ? `${f.describe} (required)` : f.describe };
     out = out.option(flag, options);
@@ -232,13 +246,15 @@ function parseInput(def: CommandDefinition, argv: Record<string, unknown>): unkn
     }
     if (value !== undefined) raw[key] = value;
   }
+  if (def.rest && argv[def.rest.key] !== undefined) raw[def.rest.key] = argv[def.rest.key];
   const parsed = def.input.safeParse(raw);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {
     const key = issue.path[0];
     const flag = typeof key === 'string' ? flagOf.get(key) : undefined;
     const missing = issue.code === 'invalid_type' && typeof key === 'string' && raw[key] === undefined;
-    return { path: flag ? `--${flag}` : issue.path.join('.') || '(input)', message: missing ? 'is required' : issue.message };
+    const where = key !== undefined && key === def.rest?.key ? '-- COMMAND' : flag ? `--${flag}` : issue.path.join('.') || '(input)';
+    return { path: where, message: missing ? 'is required' : issue.message };
   });
   throw new ValidationError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
 }
