@@ -178,6 +178,8 @@ const GROUPS = new Set(['run', 'task', 'dep']);
 interface Help {
   ok: boolean;
   header: string;
+  /** The whole --help text. */
+  text: string;
   /** flag name (without --) -> takes a value? */
   flags: Map<string, boolean>;
 }
@@ -190,7 +192,7 @@ function help(tool: Tool, command: string[]): Help {
   const r = spawnSync(SOURCE_BIN[tool], [...command, '--help'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   const flags = new Map<string, boolean>();
   for (const m of r.stdout.matchAll(/^\s+(?:-\w, )?--([a-z][a-z0-9-]*)\b(.*)$/gm)) flags.set(m[1]!, !/\[boolean\]/.test(m[2]!));
-  const h = { ok: r.status === 0, header: r.stdout.split('\n')[0] ?? '', flags };
+  const h = { ok: r.status === 0, header: r.stdout.split('\n')[0] ?? '', text: r.stdout, flags };
   helpCache.set(key, h);
   return h;
 }
@@ -243,6 +245,12 @@ function parseInvocation(line: string): Invocation | null {
   if (!args.includes('--db')) problems.push('no --db');
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
+    // `inbox work ... -- COMMAND [ARG...]`: what follows `--` is the command to run, not flags.
+    if (a === '--') {
+      if (!h.text.includes('-- COMMAND')) problems.push(`\`${tool} ${command.join(' ')}\` takes no -- COMMAND`);
+      else if (rest[i + 1] === undefined) problems.push('nothing after --');
+      break;
+    }
     if (!a.startsWith('--')) {
       problems.push(`stray argument ${JSON.stringify(a)}`);
       continue;

@@ -326,6 +326,22 @@ class Job {
         // ConflictError: the command posted its result or failure itself; the lease ended with it.
       });
     }, Math.max(1000, (leaseSeconds * 1000) / 3));
+    // A cancelled (reassigned) thread stops the command within about a second: look at the thread
+    // whenever another process has committed.
+    let version = inbox.store.dataVersion();
+    const watch = setInterval(() => {
+      const now = inbox.store.dataVersion();
+      if (now === version) return;
+      version = now;
+      showThread(inbox, { threadId: this.threadId })
+        .then((r) => {
+          if (r.thread.state === 'cancelled') {
+            this.leaseLost = true;
+            this.terminate(options.graceSeconds ?? GRACE_SECONDS);
+          }
+        })
+        .catch(() => undefined);
+    }, 1000);
     let posted = 0;
     const talk = setInterval(() => {
       const line = stdout.lastLine();
@@ -341,6 +357,7 @@ class Job {
           }, options.maxSeconds * 1000)
         : undefined;
     return () => {
+      clearInterval(watch);
       clearInterval(beat);
       clearInterval(talk);
       clearTimeout(limit);

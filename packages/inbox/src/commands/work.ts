@@ -32,7 +32,7 @@ export const workCommand = defineCommand({
     'Outcome: a result or failure the command posted itself stands; otherwise exit 0 posts the result (the file ' +
     '$INBOX_RESULT_FILE if written, else the end of stdout) and anything else posts a failure with the exit status ' +
     'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
-    'thread is cancelled or reassigned, the command is stopped and nothing is posted. ' +
+    'thread is cancelled or reassigned, the command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after ${GRACE_SECONDS} s; their threads ` +
     'are released (open again for the next claim); then it exits 0. If the runner is killed outright, its leases ' +
     'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled failed or lost its lease.',
