@@ -27,12 +27,25 @@ if (!fs.existsSync(addon)) {
   process.exit(1);
 }
 
+/**
+ * Puts `from`'s bytes at `to` by writing a temporary file beside it and renaming it into place:
+ * a CLI that is running (a long `inbox work`, say) keeps its old, still valid file instead of
+ * crashing on one overwritten under it.
+ */
+function install(from, to, mode) {
+  const tmp = `${to}.tmp-${process.pid}`;
+  fs.copyFileSync(from, tmp);
+  if (mode !== undefined) fs.chmodSync(tmp, mode);
+  fs.renameSync(tmp, to);
+}
+
 for (const cli of clis) {
   const [first, ...copies] = cli.outputs.map((o) => path.join(root, o));
   fs.mkdirSync(path.dirname(first), { recursive: true });
+  const built = `${first}.build-${process.pid}`;
   await build({
     entryPoints: [path.join(root, cli.entry)],
-    outfile: first,
+    outfile: built,
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -42,15 +55,14 @@ for (const cli of clis) {
     logLevel: 'warning',
     minifySyntax: true,
   });
-  fs.chmodSync(first, 0o755);
-  fs.copyFileSync(addon, path.join(path.dirname(first), 'better_sqlite3.node'));
-  for (const copy of copies) {
-    fs.mkdirSync(path.dirname(copy), { recursive: true });
-    fs.copyFileSync(first, copy);
-    fs.chmodSync(copy, 0o755);
-    fs.copyFileSync(addon, path.join(path.dirname(copy), 'better_sqlite3.node'));
+  fs.chmodSync(built, 0o755);
+  for (const out of [first, ...copies]) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    install(built, out, 0o755);
+    install(addon, path.join(path.dirname(out), 'better_sqlite3.node'));
     // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
-    fs.writeFileSync(path.join(path.dirname(copy), 'package.json'), '{ "type": "commonjs" }\n');
+    if (out !== first) fs.writeFileSync(path.join(path.dirname(out), 'package.json'), '{ "type": "commonjs" }\n');
   }
+  fs.rmSync(built);
 }
 console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);

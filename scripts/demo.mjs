@@ -2,7 +2,8 @@
 //
 // It makes a temporary directory with a database (coord.db) and a git repository (repo/), plans a
 // run of four tasks in a dependency diamond, and then plays the leader (this process, through the
-// real `orch` CLI) and the workers (separate scripted processes, through the real `inbox` CLI):
+// real `orch` CLI) and launches the workers the way a real set-up would: one `inbox work --once`
+// runner per dispatched attempt, whose command is a scripted stand-in for a coding agent:
 //
 //             P  plan the feature            (analysis)
 //            / \
@@ -10,11 +11,19 @@
 //            \ /
 //             D  write the summary           (analysis: fails once, the leader retries it)
 //
-// A (code mode) commits in its own git worktree; the leader merges it into main. The leader
-// follows the run with `orch wait`, answers, retries, dispatches what becomes ready, merges,
-// cleans up and prints the final status. Exits 0 (last line `demo: ok`) only if the run is done.
+// The runner claims the thread, runs the command (in the attempt's git worktree for code mode, else
+// in a scratch directory) with a brief on stdin and INBOX_* in its environment, keeps the lease
+// alive, and posts the outcome when it exits. The scripted agents use each way of reporting: the
+// planner writes $INBOX_RESULT_FILE, the coder commits in its worktree and prints its result, the
+// reviewer asks, waits for the answer and posts its result itself with "$INBOX_BIN", and the writer
+// exits 1 on its first attempt (the runner posts the failure) and writes its result on the second.
+// The leader follows the run with `orch wait`, answers, retries, dispatches what becomes ready,
+// merges, cleans up and prints the final status. Exits 0 (last line `demo: ok`) only if the run is
+// done.
 //
-// Workers are this same file started again as `node scripts/demo.mjs --worker TASK THREAD AGENT`.
+// The agents are this same file started by `inbox work` as `node scripts/demo.mjs --agent-step`.
+// They tell the demo what they do through the file named by $DEMO_NARRATION (their own stdout and
+// stderr belong to the runner); the runners' log lines go to the same file, so both show in order.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -31,14 +40,14 @@ const BIN = {
 const DB = 'coord.db'; // every process runs in the temporary directory, so commands read as shown
 const RUN = 'demo';
 const WAIT_SECONDS = 30; // a safety net only: nothing here should ever wait that long
-const END = '\x1e'; // ends one block of a worker's output, so blocks from two workers never mix
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 
+const quote = (a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a);
+
 /** How a command line reads to a person: arguments with spaces or quotes in single quotes. */
 function shown(tool, args) {
-  const quote = (a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a);
   return `${tool} ${args.map(quote).join(' ')}`;
 }
 
@@ -46,7 +55,7 @@ function shown(tool, args) {
 function cli(tool, args, { cwd, text = false } = {}) {
   const full = tool === 'orch-worker-brief' ? ['--db', DB, ...args] : ['--db', DB, ...(text ? [] : ['--json']), ...args];
   const r = spawnSync(process.execPath, [BIN[tool], ...full], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-  if (r.status !== 0) throw new Error(`${tool} ${args[0]} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
+  if (r.status !== 0) throw new Error(`${tool} ${args[0]} ${r.signal ? `was killed by ${r.signal}` : `exited ${r.status}: ${(r.stderr || r.stdout).trim()}`}`);
   return text || tool === 'orch-worker-brief' ? r.stdout : JSON.parse(r.stdout);
 }
 
@@ -57,61 +66,77 @@ function git(cwd, args) {
 }
 
 const clip = (s, n = 72) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+const oneLine = (s) => s.replace(/\s+/g, ' ').trim();
 
 // ---------------------------------------------------------------------------------------------
-// The workers: scripted stand-ins for coding agents. Each is its own OS process and talks to the
-// leader only through its inbox thread.
+// The agent: a scripted stand-in for a coding agent, run by `inbox work` once per thread. It
+// learns everything from its brief (stdin) and environment, like a real agent would.
 
-async function worker([task, thread, agent]) {
-  const cwd = process.cwd();
-  const say = (text) => process.stdout.write(`${text}\n${END}`);
-  const inbox = (args, summary) => {
-    const out = cli('inbox', args, { cwd });
-    say(`\n${agent}$ ${shown('inbox', ['--db', DB, ...args])}\n  -> ${summary(out)}`);
+function agentStep() {
+  const env = process.env;
+  const { INBOX_AGENT: agent, INBOX_TASK: task } = env;
+  const say = (text) => (env.DEMO_NARRATION ? fs.appendFileSync(env.DEMO_NARRATION, `${text}\n`) : process.stderr.write(`${text}\n`));
+  const home = path.dirname(env.INBOX_DB);
+  const here = path.relative(home, process.cwd());
+
+  // The brief on stdin: the task as the leader wrote it, then its details as JSON.
+  const brief = fs.readFileSync(0, 'utf8');
+  const lines = brief.split('\n');
+  const from = lines.indexOf('Details:');
+  const to = lines.indexOf('}', from);
+  if (from < 0 || to < 0) throw new Error('the brief on stdin has no details');
+  const { task: info, attempt } = JSON.parse(lines.slice(from + 1, to + 1).join('\n'));
+  const where = attempt.execution_mode === 'code' ? `its worktree ${here} (branch ${attempt.branch})` : here;
+  say(`\n  (${agent}) started by inbox work in ${where}; read its brief on stdin (${lines.length - 1} lines): ${task} "${info.title}", attempt ${attempt.number}, ${attempt.execution_mode}`);
+
+  /** "$INBOX_BIN" on this thread with this lease, exactly as the brief says to call it. */
+  const inbox = (command, args, summary, { before } = {}) => {
+    const line = `\n${agent}$ "$INBOX_BIN" --db "$INBOX_DB" ${command} --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE"${args.length ? ` ${args.map(quote).join(' ')}` : ''}`;
+    if (before) say(line);
+    const full = [env.INBOX_BIN, '--db', env.INBOX_DB, '--json', command, '--thread', env.INBOX_THREAD_ID, '--lease', env.INBOX_LEASE, ...args];
+    const r = spawnSync(process.execPath, full, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`inbox ${command} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
+    const out = JSON.parse(r.stdout);
+    say(`${before ? '' : `${line}\n`}  -> ${summary(out)}`);
     return out;
   };
 
-  const claim = inbox(['claim', '--agent', agent, '--thread', thread], (o) => {
-    const p = o.messages?.[0]?.payload;
-    return o.claimed ? `claimed ${task} "${p.task.title}" (attempt ${p.attempt.number}, ${p.attempt.execution_mode}); lease ${o.lease.token}` : 'nothing claimed';
-  });
-  if (!claim.claimed) throw new Error(`${agent} could not claim ${thread}`);
-  const lease = claim.lease.token;
-  const { attempt } = claim.messages[0].payload;
-  const base = ['--thread', thread, '--lease', lease];
-
   if (task === 'P') {
-    inbox(['progress', ...base, '--body', 'Read README.md; sketching the split'], () => 'progress posted');
-    inbox(['result', ...base, '--body', 'Plan: A adds greet.js (code), B reviews the API, D writes the summary.'], (o) => `thread ${o.thread.state}`);
+    inbox('progress', ['--body', 'Read README.md; sketching the split'], () => 'progress posted');
+    const plan = 'Plan: A adds greet.js (code), B reviews the API, D writes the summary.';
+    fs.writeFileSync(env.INBOX_RESULT_FILE, `${plan}\n`);
+    say(`\n${agent}$ echo ${quote(plan)} > "$INBOX_RESULT_FILE"; exit 0\n  -> inbox work posts that file as the result`);
   } else if (task === 'A') {
-    // Code mode: the task message says where this attempt's worktree and branch are.
-    const wt = attempt.worktree_path;
-    const rel = path.relative(cwd, wt);
-    inbox(['progress', ...base, '--body', `Working in ${rel} on ${attempt.branch}`], () => `progress posted (worktree ${rel}, branch ${attempt.branch})`);
-    fs.writeFileSync(path.join(wt, 'greet.js'), "export function greet(name = 'world') {\n  return `Hello, ${name}!`;\n}\n");
-    git(wt, ['add', 'greet.js']);
-    git(wt, ['commit', '-q', '-m', 'Add a greeting module']);
-    const sha = git(wt, ['rev-parse', '--short', 'HEAD']).trim();
-    say(`\n${agent}$ git -C ${rel} add greet.js && git -C ${rel} commit -m 'Add a greeting module'\n  -> committed ${sha} on ${attempt.branch}`);
-    inbox(['result', ...base, '--body', `Added greet.js (greet(name = 'world')), commit ${sha}`, '--payload-json', JSON.stringify({ commit: sha, files: ['greet.js'] })], (o) => `thread ${o.thread.state}`);
+    // Code mode: the runner started us in the attempt's worktree, so plain git commits on its branch.
+    fs.writeFileSync('greet.js', "export function greet(name = 'world') {\n  return `Hello, ${name}!`;\n}\n");
+    git('.', ['add', 'greet.js']);
+    git('.', ['commit', '-q', '-m', 'Add a greeting module']);
+    const sha = git('.', ['rev-parse', '--short', 'HEAD']).trim();
+    say(`\n${agent}$ git add greet.js && git commit -m 'Add a greeting module'\n  -> committed ${sha} on ${git('.', ['branch', '--show-current']).trim()}`);
+    const result = `Added greet.js: greet(name = 'world'), commit ${sha}`;
+    console.log(result);
+    say(`\n${agent}$ echo "${result}"; exit 0\n  -> inbox work posts the end of stdout as the result`);
   } else if (task === 'B') {
-    inbox(['progress', ...base, '--body', 'Read the plan; one open point'], () => 'progress posted');
-    const asked = inbox(['ask', ...base, '--body', 'Should greet() take a name, or always greet the world?'], (o) => `question #${o.message.id}; thread ${o.thread.state}, now waiting for the answer`);
-    // Block until the leader answers (wait keeps the lease alive meanwhile).
-    const waitArgs = ['wait', ...base, '--after-message', String(asked.message.id), '--timeout-seconds', String(WAIT_SECONDS)];
-    say(`\n${agent}$ ${shown('inbox', ['--db', DB, ...waitArgs])}`);
-    const woke = cli('inbox', waitArgs, { cwd });
+    const asked = inbox('ask', ['--body', 'Should greet() take a name, or always greet the world?'], (o) => `question #${o.message.id}; thread ${o.thread.state}`);
+    // Block until the leader answers; the runner keeps the lease alive meanwhile.
+    const woke = inbox('wait', ['--after-message', String(asked.message.id), '--timeout-seconds', String(WAIT_SECONDS)], (o) =>
+      o.messages.length ? `(${agent}) woke with the ${o.messages[0].kind} from ${o.messages[0].author}: "${o.messages[0].body}"` : `(${agent}) got no answer`,
+      { before: true },
+    );
     if (woke.timed_out || woke.messages.length === 0) throw new Error(`${agent} got no answer`);
-    const answer = woke.messages[0].body;
-    say(`  -> (${agent}) woke with the ${woke.messages[0].kind} from ${woke.messages[0].author}: "${answer}"`);
-    inbox(['result', ...base, '--body', `Plan approved. API: ${answer}`], (o) => `thread ${o.thread.state}`);
+    inbox('result', ['--body', `Plan approved. API: ${woke.messages[0].body}`], (o) => `thread ${o.thread.state}; a result the command posts itself stands`);
   } else if (task === 'D') {
-    inbox(['progress', ...base, '--body', `Attempt ${attempt.number}: collecting the results of A and B`], () => 'progress posted');
+    inbox('progress', ['--body', `Attempt ${attempt.number}: collecting the results of A and B`], () => 'progress posted');
     if (attempt.number === 1) {
-      inbox(['fail', ...base, '--body', 'The changelog tool crashed (a simulated flaky failure)'], (o) => `thread ${o.thread.state}`);
-    } else {
-      inbox(['result', ...base, '--body', "greet(name = 'world') is in greet.js on main; the review settled the API."], (o) => `thread ${o.thread.state}`);
+      const crash = 'make-changelog: crashed (a simulated flaky failure)';
+      say(`\n${agent}$ make-changelog   # a flaky tool: it crashes on attempt 1\n  -> "${crash}" on stderr; exit 1, so inbox work posts a failure`);
+      process.stderr.write(`${crash}\n`);
+      process.exitCode = 1;
+      return;
     }
+    const summary = "greet(name = 'world') is in greet.js on main; the review settled the API.";
+    fs.writeFileSync(env.INBOX_RESULT_FILE, `${summary}\n`);
+    say(`\n${agent}$ make-changelog > "$INBOX_RESULT_FILE"; exit 0\n  -> inbox work posts that file as the result`);
   } else {
     throw new Error(`no script for task ${task}`);
   }
@@ -132,12 +157,58 @@ async function leader() {
   // command, ours and orch's, at the outer repository.
   for (const k of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR', 'GIT_OBJECT_DIRECTORY']) delete process.env[k];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-demo-'));
-  const workers = new Set(); // the scripted worker processes still running
+  const runners = new Map(); // the `inbox work` processes still running, by task
   const children = new Set(); // the leader's own `orch wait` processes still running
-  let workerError = null; // the first worker process that exited with an error
-  let workerFailed; // rejects `failure` then, which interrupts the leader's `orch wait`
+  const agentOf = new Map(); // thread id -> agent, to label the runners' log lines
+  let workerError = null; // the first runner that did not end as expected
+  let workerFailed; // rejects `failure` then, which interrupts whatever the leader awaits
   const failure = new Promise((_, reject) => (workerFailed = reject));
   failure.catch(() => {});
+  const fail = (err) => workerFailed((workerError ??= err));
+  const onSignal = (sig) => fail(new Error(`interrupted by ${sig}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  // What the agents and the runners say, in the order they said it (see the top of this file).
+  const narration = path.join(dir, 'narration.log');
+  const narrationFd = fs.openSync(narration, 'a'); // the runners' stderr
+  const readFd = fs.openSync(narration, 'r');
+  let narrationRead = 0;
+  let narrationText = '';
+  const drain = () => {
+    const size = fs.fstatSync(readFd).size;
+    if (size <= narrationRead) return;
+    const buf = Buffer.alloc(size - narrationRead);
+    const n = fs.readSync(readFd, buf, 0, buf.length, narrationRead);
+    const text = buf.subarray(0, n).toString('utf8');
+    const end = text.lastIndexOf('\n') + 1; // only whole lines; the rest comes next time
+    if (end === 0) return;
+    narrationRead += Buffer.byteLength(text.slice(0, end));
+    const lines = text.slice(0, end - 1).split('\n');
+    narrationText += `${lines.join('\n')}\n`;
+    for (const l of lines) {
+      const m = /^inbox work: (.*)$/.exec(l);
+      if (!m) console.log(l);
+      // A runner's last line ("th_…: done (exit 0)") is said again, explained, when it exits.
+      else if (!/^th_\w+: \w+ \((exit \d+|SIG\w+)\)$/.test(m[1])) {
+        const agent = agentOf.get(/\bth_\w+/.exec(m[1])?.[0]);
+        console.log(`  [inbox work${agent ? `, ${agent}` : ''}] ${m[1]}`);
+      }
+    }
+  };
+  const ticker = setInterval(() => {
+    try {
+      drain();
+    } catch (err) {
+      fail(err);
+    }
+  }, 25);
+  /** Waits (briefly) until the narration shows `re`: keeps an agent's lines before the leader's reaction to them. */
+  const narrated = async (re, ms = 3000) => {
+    for (const until = Date.now() + ms; (drain(), !re.test(narrationText)) && Date.now() < until; ) {
+      await Promise.race([new Promise((r) => setTimeout(r, 20)), failure]);
+    }
+  };
 
   const orch = (args, summary, opts = {}) => {
     const out = cli('orch', args, { cwd: dir, ...opts });
@@ -169,26 +240,59 @@ async function leader() {
     return Promise.race([done, failure]);
   };
 
-  /** Starts a scripted worker for a dispatched attempt. */
-  const startWorker = (task, attempt) => {
-    const child = spawn(process.execPath, [self, '--worker', task, attempt.thread_id, attempt.assigned_to], { cwd: dir });
-    workers.add(child);
-    let buf = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf(END)) >= 0) {
-        process.stdout.write(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
+  // How each attempt should end: the runner's outcome for it, and so the runner's exit code.
+  const expected = { P: ['done'], A: ['done'], B: ['posted'], D: ['failed', 'done'] };
+  const outcomes = {
+    done: 'the runner posted the result',
+    posted: "the command's own result stands",
+    failed: 'the runner posted the exit status and stderr as the failure',
+  };
+
+  /** Launches the worker for a dispatched attempt: `inbox work --once` for its agent. */
+  const startRunner = (task, attempt) => {
+    const agent = attempt.assigned_to;
+    agentOf.set(attempt.thread_id, agent);
+    const want = expected[task][attempt.number - 1];
+    const args = ['work', '--agent', agent, '--once', '--max-seconds', String(2 * WAIT_SECONDS), '--', process.execPath, self, '--agent-step'];
+    console.log(`\nworker$ ${shown('inbox', ['--db', DB, ...args]).replace(process.execPath, 'node')}`);
+    console.log(`  -> inbox work runs for ${agent} in the background: it claims ${task}'s thread and runs the agent for it`);
+    const child = spawn(process.execPath, [BIN.inbox, '--db', DB, '--json', ...args], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1', DEMO_NARRATION: narration },
+      stdio: ['ignore', 'pipe', narrationFd], // its log lines go to the narration, in order with the agents'
     });
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => {
-      workers.delete(child);
-      if (code !== 0) workerFailed((workerError ??= new Error(`the ${attempt.assigned_to} worker for ${task} exited ${code}: ${err.trim()}`)));
-    });
-    console.log(`  -> started a scripted ${attempt.assigned_to} worker process for ${task} (attempt ${attempt.number})`);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((resolve) =>
+      child.on('close', (code, signal) => {
+        if (runners.get(task) === runner) runners.delete(task);
+        try {
+          drain();
+        } catch {
+          // shown by the next drain, if any
+        }
+        let report;
+        try {
+          report = JSON.parse(out);
+        } catch {
+          return resolve(fail(new Error(`inbox work for ${agent} (${task}) exited ${code ?? signal} without a report`)));
+        }
+        const h = report.handled[0];
+        const why =
+          report.handled.length !== 1 || h.thread_id !== attempt.thread_id
+            ? `handled ${report.handled.map((x) => x.thread_id).join(', ') || 'nothing'}, not ${attempt.thread_id}`
+            : h.outcome !== want
+              ? `ended ${h.outcome} (exit ${h.exit_code ?? h.signal}), not ${want}; its log: ${fs.existsSync(h.log_file) ? fs.readFileSync(h.log_file, 'utf8').trim() : '(none)'}`
+              : code !== (want === 'failed' ? 4 : 0)
+                ? `exited ${code ?? signal}`
+                : null;
+        if (why) return resolve(fail(new Error(`inbox work for ${agent} (${task} attempt ${attempt.number}) ${why}`)));
+        console.log(`  -> inbox work (${agent}) exited ${code}: ${h.thread_id} ${h.outcome}: ${outcomes[h.outcome]}`);
+        resolve();
+      }),
+    );
+    const runner = { child, exited };
+    runners.set(task, runner);
   };
 
   const modes = { A: 'code' };
@@ -207,7 +311,7 @@ async function leader() {
         : `attempt ${o.attempt.number} of ${task} (analysis) for ${o.attempt.assigned_to} on thread ${o.attempt.thread_id}`,
     );
     if (mode === 'code') {
-      // The hand-off: what an agent worker would be given as its prompt.
+      // The hand-off an agent launched by hand would get as its prompt.
       const saved = path.join(dir, `dispatch-${task}.json`);
       fs.writeFileSync(saved, JSON.stringify(out));
       const brief = cli('orch-worker-brief', ['--dispatch-json', path.basename(saved)], { cwd: dir });
@@ -216,9 +320,9 @@ async function leader() {
       const where = lines.findIndex((l) => l.startsWith('## Where to work'));
       const excerpt = [...lines.slice(0, 6), '  ...', ...lines.slice(where, where + 5), '  ...'];
       console.log(excerpt.map((l) => `  | ${l}`).join('\n'));
-      console.log(`  -> the prompt an agent worker would get (${lines.length} lines; the scripted worker below skips it)`);
+      console.log(`  -> the prompt for an agent launched by hand (${lines.length} lines); inbox work gives its command a brief like it on stdin`);
     }
-    startWorker(task, out.attempt);
+    startRunner(task, out.attempt);
     return out;
   };
 
@@ -268,6 +372,14 @@ async function leader() {
     while (state === 'active') {
       const woke = await orchWait(['wait', '--run', RUN, '--for', 'task_blocked,task_done,task_failed,run_done', '--after-event', String(after), '--timeout-seconds', String(WAIT_SECONDS)]);
       if (woke.timed_out) throw new Error(`orch wait timed out after ${WAIT_SECONDS} s (last event ${woke.last_event})`);
+      // Let the workers behind these events finish their story first: a runner that posted an
+      // outcome exits right after it, and an agent that asked goes on to wait for the answer.
+      for (const e of woke.events) {
+        if (e.type === 'task_done' || e.type === 'task_failed') await Promise.race([runners.get(e.task)?.exited, failure]);
+        if (e.type === 'task_blocked') await narrated(/^\w+\$ .* wait --thread /m);
+      }
+      drain();
+      if (workerError) throw workerError;
       console.log(`  -> (leader) woke with ${woke.events.map((e) => `#${e.seq} ${e.type}${e.task ? ` ${e.task}` : ''}`).join(', ')}; run ${woke.run_state}`);
       after = woke.last_event;
       state = woke.run_state;
@@ -278,12 +390,13 @@ async function leader() {
           if (!blocked.tasks.some((b) => b.task.id === e.task)) throw new Error(`${e.task} is not blocked`);
           orch(['answer', '--run', RUN, '--task', e.task, '--body', "Take a name, defaulting to 'world'."], (o) => `answered on ${o.attempt.thread_id}; ${e.task} is running again`);
         } else if (e.type === 'task_failed') {
-          console.log(`  -> ${e.task} failed: "${e.data.body}"`);
+          console.log(`  -> ${e.task} failed: "${clip(oneLine(e.data.body ?? ''), 120)}"`);
+          if (e.task !== 'D') throw new Error(`${e.task} was not meant to fail`);
           const retried = orch(['retry', '--run', RUN, '--task', e.task], (o) => `attempt ${o.attempt.number} of ${e.task} for ${o.attempt.assigned_to} (same mode and instructions)`);
-          startWorker(e.task, retried.attempt);
+          startRunner(e.task, retried.attempt);
         } else if (e.type === 'task_done') {
           somethingDone = true;
-          console.log(`  -> ${e.task} done: "${clip(e.data.body ?? '')}"`);
+          console.log(`  -> ${e.task} done: "${clip(oneLine(e.data.body ?? ''))}"`);
           if (modes[e.task] === 'code') {
             orch(['diff', '--run', RUN, '--task', e.task, '--stat'], (o) =>
               `${o.commits.map((c) => `${c.sha.slice(0, 7)} ${c.subject}`).join(', ')}; ${o.files.map((f) => `${f.path} +${f.additions} -${f.deletions}`).join(', ')}`,
@@ -298,7 +411,7 @@ async function leader() {
     }
 
     // --- The run is done: clean up the worktrees, then show where things stand.
-    await Promise.all([...workers].map((w) => new Promise((r) => (w.exitCode !== null ? r() : w.on('close', r)))));
+    await Promise.race([Promise.all([...runners.values()].map((r) => r.exited)), failure]);
     if (workerError) throw workerError;
     orch(['cleanup', '--run', RUN, '--all-completed'], (o) =>
       o.attempts
@@ -341,20 +454,34 @@ async function leader() {
     if (final.tasks.find((t) => t.id === 'D')?.attempts !== 2) problems.push('D did not take two attempts');
     if (spawnSync('git', ['cat-file', '-e', 'main:greet.js'], { cwd: repo }).status !== 0) problems.push('greet.js is not on main');
     if (problems.length) throw new Error(problems.join('; '));
-    console.log(`\nRun ${RUN} is ${final.run.state}: 4 tasks, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+    console.log(`\nRun ${RUN} is ${final.run.state}: 4 tasks run by inbox work, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`);
     console.log('\ndemo: ok');
   } catch (err) {
     console.error(`\ndemo failed: ${err.message}`);
     process.exitCode = 1;
   } finally {
-    for (const child of [...workers, ...children]) child.kill();
+    clearInterval(ticker);
+    for (const child of children) child.kill();
+    // A runner stopped with SIGTERM stops its command's whole process group and gives the thread back.
+    await Promise.all(
+      [...runners.values()].map(async ({ child, exited }) => {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    fs.closeSync(narrationFd);
+    fs.closeSync(readFd);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-if (process.argv[2] === '--worker') {
+if (process.argv[2] === '--agent-step') {
   try {
-    await worker(process.argv.slice(3));
+    agentStep();
   } catch (err) {
     console.error(err.message);
     process.exitCode = 1;

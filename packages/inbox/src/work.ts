@@ -55,6 +55,8 @@ export interface HandledThread {
    * cancelled, reassigned or its lease ran out, so nothing was posted.
    */
   outcome: Outcome;
+  /** The thread's state when the runner let go of it (done, failed, open, cancelled, ...). */
+  thread_state: string;
   exit_code: number | null;
   signal: string | null;
   timed_out: boolean;
@@ -205,15 +207,17 @@ class Job {
       INBOX_RUN: task.run ?? '',
       INBOX_TASK: task.task ?? '',
       INBOX_ATTEMPT: task.attempt ?? '',
+      INBOX_ATTEMPT_NUMBER: task.attemptNumber === null ? '' : String(task.attemptNumber),
       INBOX_WORKTREE: worktree ?? '',
       INBOX_WORK_DIR: cwd,
       INBOX_RESULT_FILE: resultFile,
       INBOX_LOG_FILE: logFile,
     };
-    const finish = (outcome: Outcome, exit: { code: number | null; signal: string | null }): HandledThread => ({
+    const finish = async (outcome: Outcome, exit: { code: number | null; signal: string | null }): Promise<HandledThread> => ({
       thread_id: this.threadId,
       subject: claimed.thread.subject,
       outcome,
+      thread_state: (await showThread(inbox, { threadId: this.threadId })).thread.state,
       exit_code: exit.code,
       signal: exit.signal,
       timed_out: this.timedOut,
@@ -275,7 +279,7 @@ class Job {
 
   private async after(
     exit: { code: number | null; signal: string | null },
-    io: { stdout: Tail; stderr: Tail; resultFile: string; finish: (o: Outcome, e: typeof exit) => HandledThread; logStream: fs.WriteStream },
+    io: { stdout: Tail; stderr: Tail; resultFile: string; finish: (o: Outcome, e: typeof exit) => Promise<HandledThread>; logStream: fs.WriteStream },
   ): Promise<HandledThread> {
     clearTimeout(this.killTimer);
     await new Promise<void>((resolve) => io.logStream.end(resolve));
@@ -411,6 +415,7 @@ interface TaskInfo {
   run: string | null;
   task: string | null;
   attempt: string | null;
+  attemptNumber: number | null;
   worktree_path: string | null;
 }
 
@@ -420,7 +425,13 @@ function taskInfo(messages: MessageView[]): TaskInfo {
   const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
   const attempt = obj(p?.attempt);
-  return { run: str(obj(p?.run).id), task: str(obj(p?.task).id), attempt: str(attempt.id), worktree_path: str(attempt.worktree_path) };
+  return {
+    run: str(obj(p?.run).id),
+    task: str(obj(p?.task).id),
+    attempt: str(attempt.id),
+    attemptNumber: typeof attempt.number === 'number' ? attempt.number : null,
+    worktree_path: str(attempt.worktree_path),
+  };
 }
 
 /** The prompt a command gets on stdin: the task as the leader wrote it, and how to report. */

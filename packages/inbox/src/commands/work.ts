@@ -25,7 +25,7 @@ export const workCommand = defineCommand({
     'each runs COMMAND without a shell: in the attempt\'s git worktree for code mode, else in a scratch directory ' +
     '(<work-dir>/<agent>/<thread>/scratch). The command gets a brief on stdin (the task as the leader wrote it and how ' +
     'to report) and in its environment INBOX_DB, INBOX_BIN (this inbox CLI), INBOX_AGENT, INBOX_THREAD_ID, INBOX_LEASE, ' +
-    'INBOX_RUN, INBOX_TASK, INBOX_ATTEMPT, INBOX_WORKTREE, INBOX_WORK_DIR, INBOX_RESULT_FILE and INBOX_LOG_FILE, so it ' +
+    'INBOX_RUN, INBOX_TASK, INBOX_ATTEMPT (id), INBOX_ATTEMPT_NUMBER, INBOX_WORKTREE, INBOX_WORK_DIR, INBOX_RESULT_FILE and INBOX_LOG_FILE, so it ' +
     'can post progress, ask and wait itself. The runner heartbeats the lease (every third of --lease-seconds) while ' +
     'the command runs, also while it waits for an answer; logs stdout and stderr to <work-dir>/<agent>/<thread>/output.log ' +
     `(posted as progress) and posts the last output line as progress at most every ${OUTPUT_PROGRESS_SECONDS} s. ` +
@@ -35,7 +35,8 @@ export const workCommand = defineCommand({
     'thread is cancelled or reassigned, the command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after ${GRACE_SECONDS} s; their threads ` +
     'are released (open again for the next claim); then it exits 0. If the runner is killed outright, its leases ' +
-    'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled failed or lost its lease.',
+    'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled ended failed (whoever ' +
+    'posted the failure) or lost its lease.',
   flags: {
     agent: { type: 'string', describe: 'The agent whose threads to work on', required: true },
     concurrency: { type: 'string', describe: 'Threads at the same time (default 1, max 64)' },
@@ -83,7 +84,7 @@ export const workCommand = defineCommand({
       ...r.handled.map((h) => `${h.thread_id}  ${h.outcome}${h.exit_code !== null ? ` (exit ${h.exit_code})` : h.signal ? ` (${h.signal})` : ''}  log ${h.log_file}`),
       `${r.handled.length} thread(s) handled; stopped: ${r.stopped}`,
     ].join('\n'),
-  exitCode: (r) => (r.handled.some((h) => h.outcome === 'failed' || h.outcome === 'lease_lost') ? 4 : 0),
+  exitCode: (r) => (r.handled.some((h) => h.outcome === 'failed' || h.outcome === 'lease_lost' || h.thread_state === 'failed') ? 4 : 0),
 });
 
 function resolveProgram(cwd: string, program: string): string {
