@@ -270,7 +270,19 @@ class Job {
         stderr.push(d);
         logStream.write(d);
       });
-      child.on('close', (code, signal) => resolve({ code, signal }));
+      // The command's exit is what counts, not its pipes closing: a background job it started may
+      // hold them open. Let the output drain briefly, then stop whatever is left of its process group.
+      child.on('exit', (code, signal) => {
+        const done = () => {
+          killGroup(child, 'SIGTERM');
+          resolve({ code, signal });
+        };
+        const drained = setTimeout(done, 500);
+        child.once('close', () => {
+          clearTimeout(drained);
+          done();
+        });
+      });
       if (this.stopping) this.terminate(options.graceSeconds ?? GRACE_SECONDS);
     });
     unsupervise();
@@ -356,6 +368,8 @@ class Job {
     const limit =
       options.maxSeconds !== undefined
         ? setTimeout(() => {
+            const child = this.child;
+            if (!child || child.exitCode !== null || child.signalCode !== null) return;
             this.timedOut = true;
             this.terminate(options.graceSeconds ?? GRACE_SECONDS);
           }, options.maxSeconds * 1000)

@@ -29,6 +29,7 @@ export const workCommand = defineCommand({
     'can post progress, ask and wait itself. The runner heartbeats the lease (every third of --lease-seconds) while ' +
     'the command runs, also while it waits for an answer; logs stdout and stderr to <work-dir>/<agent>/<thread>/output.log ' +
     `(posted as progress) and posts the last output line as progress at most every ${OUTPUT_PROGRESS_SECONDS} s. ` +
+    'When the command exits, background jobs it left in its process group get SIGTERM. ' +
     'Outcome: a result or failure the command posted itself stands; otherwise exit 0 posts the result (the file ' +
     '$INBOX_RESULT_FILE if written, else the end of stdout) and anything else posts a failure with the exit status ' +
     'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
