@@ -1,0 +1,367 @@
+// `npm run bench`: the performance figures of issue 7, as ratios measured side by side in one run
+// (these machines are shared and noisy; absolute times mean little). Prints a table with each
+// target and writes every figure to test-results/bench.json. Not a test: nothing here fails CI.
+//
+// Setup shortcuts (bulk rows inserted with plain SQL, the bench's own raw commits) are only there
+// to build large fixtures quickly and to time a commit precisely; what is measured is the real CLI
+// or library.
+import Database from 'better-sqlite3';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const INBOX = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
+const ORCH = path.join(ROOT, 'packages/orch/dist/orch.cjs');
+const OUT = path.join(ROOT, 'test-results');
+const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const quick = process.argv.includes('--quick');
+const ROUNDS = quick ? 5 : 15;
+
+for (const bin of [INBOX, ORCH]) {
+  if (!fs.existsSync(bin)) {
+    console.error(`bench: ${path.relative(ROOT, bin)} is missing; run \`npm run build\` first`);
+    process.exit(1);
+  }
+}
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-'));
+const figures = [];
+
+function figure(group, name, value, unit, target, met, note = '') {
+  figures.push({ group, name, value, unit, target, met, note });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const percentile = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+/** Runs node with args; returns wall ms and (with /usr/bin/time) peak RSS in KiB and CPU seconds. */
+function timed(args, { cwd = tmp, expect = 0 } = {}) {
+  const argv = TIME ? [TIME, '-f', '@@%M %U %S', process.execPath, ...args] : [process.execPath, ...args];
+  const t0 = performance.now();
+  const r = spawnSync(argv[0], argv.slice(1), { cwd, encoding: 'utf8', maxBuffer: 1 << 30 });
+  const ms = performance.now() - t0;
+  const m = TIME ? /@@(\d+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr) : null;
+  if (r.status !== expect) throw new Error(`node ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  return { ms, rssKiB: m ? Number(m[1]) : NaN, cpu: m ? Number(m[2]) + Number(m[3]) : NaN, stdout: r.stdout };
+}
+
+const inbox = (db, ...args) => [INBOX, '--db', db, '--json', ...args];
+const orch = (db, ...args) => [ORCH, '--db', db, '--json', ...args];
+const ok = (args) => JSON.parse(timed(args).stdout);
+
+// ---------------------------------------------------------------------------------------------
+// 1. CLI latency and memory, small run, interleaved with `node -e 0`
+
+function cliLatency() {
+  const db = path.join(tmp, 'small.db');
+  ok(inbox(db, 'init'));
+  ok(orch(db, 'run', 'init', '--run', 'r', '--goal', 'bench'));
+  for (let i = 1; i <= 20; i++) ok(orch(db, 'task', 'add', '--run', 'r', '--task', `T${i}`, '--title', `task ${i}`, '--default-to', 'w'));
+  for (let i = 2; i <= 20; i++) ok(orch(db, 'dep', 'add', '--run', 'r', '--task', `T${i}`, '--depends-on', `T${Math.floor(i / 2)}`));
+  ok(orch(db, 'run', 'init', '--run', 'd', '--goal', 'dispatch targets'));
+  for (let i = 1; i <= ROUNDS; i++) ok(orch(db, 'task', 'add', '--run', 'd', '--task', `D${i}`, '--title', `d ${i}`, '--default-to', 'w'));
+  for (let i = 1; i <= ROUNDS; i++) ok(inbox(db, 'send', '--to', 'bench', '--subject', `job ${i}`, '--body', 'x'));
+  ok(inbox(db, 'send', '--to', 'p', '--subject', 'progress target', '--body', 'x'));
+  const held = ok(inbox(db, 'claim', '--agent', 'p', '--lease-seconds', '3600'));
+  let d = 0;
+  const ops = {
+    'node -e 0': () => ['-e', '0'],
+    'inbox claim': () => inbox(db, 'claim', '--agent', 'bench'),
+    'inbox progress': () => inbox(db, 'progress', '--thread', held.thread.id, '--lease', held.lease.token, '--body', 'step'),
+    'orch ready': () => orch(db, 'ready', '--run', 'r'),
+    'orch dispatch': () => orch(db, 'dispatch', '--run', 'd', '--task', `D${++d}`, '--execution-mode', 'analysis', '--body', 'go'),
+    'orch status (20 tasks)': () => orch(db, 'status', '--run', 'r'),
+    'orch wait (existing event)': () => orch(db, 'wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '5'),
+  };
+  const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = Object.keys(ops).sort(() => Math.random() - 0.5);
+    for (const k of order) samples[k].push(timed(ops[k]()));
+  }
+  const base = median(samples['node -e 0'].map((s) => s.ms));
+  const baseRss = median(samples['node -e 0'].map((s) => s.rssKiB));
+  figure('cli', 'node -e 0 (the floor)', base, 'ms', '', null, `peak RSS ${Math.round(baseRss / 1024)} MiB`);
+  for (const k of Object.keys(ops).filter((k) => k !== 'node -e 0')) {
+    const ms = median(samples[k].map((s) => s.ms));
+    const rss = median(samples[k].map((s) => s.rssKiB));
+    figure('cli', `${k}: time / node -e 0`, ms / base, 'x', '<= 1.5', ms / base <= 1.5, `${ms.toFixed(0)} ms`);
+    if (TIME) figure('memory', `${k}: peak RSS / node -e 0`, rss / baseRss, 'x', '<= 1.5', rss / baseRss <= 1.5, `${Math.round(rss / 1024)} MiB`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Claim throughput: library vs raw better-sqlite3 vs plainjob, 1 and 4 processes
+
+async function bundleWorker() {
+  const dir = path.join(OUT, 'bench');
+  fs.mkdirSync(dir, { recursive: true });
+  const out = path.join(dir, 'worker.cjs');
+  await build({
+    entryPoints: [path.join(ROOT, 'scripts/bench/worker.ts')],
+    outfile: out,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['better-sqlite3'],
+    logLevel: 'warning',
+  });
+  return out;
+}
+
+function seedJobs(mode, db, n) {
+  if (mode === 'lib') {
+    ok(inbox(db, 'init'));
+    const conn = new Database(db);
+    const insert = conn.prepare(
+      "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, 'job', 'bench', 'leader', 'open', 0, ?, ?)",
+    );
+    conn.transaction(() => {
+      for (let i = 0; i < n; i++) insert.run(`th_bench${i}`, i, i);
+    })();
+    conn.close();
+  } else if (mode === 'raw') {
+    const conn = new Database(db);
+    conn.pragma('journal_mode = WAL');
+    conn.exec('create table raw_jobs (id integer primary key, state text not null, claimed_by text, lease_expires_at integer)');
+    conn.exec('create index raw_jobs_state on raw_jobs (state, id)');
+    const insert = conn.prepare("insert into raw_jobs (state) values ('open')");
+    conn.transaction(() => {
+      for (let i = 0; i < n; i++) insert.run();
+    })();
+    conn.close();
+  }
+}
+
+async function seedPlainjob(db, n) {
+  const { better, defineQueue } = await import('plainjob');
+  const conn = new Database(db);
+  const queue = defineQueue({ connection: better(conn) });
+  queue.addMany('bench', Array.from({ length: n }, (_, i) => i));
+  queue.close();
+  conn.close();
+}
+
+function runWorkers(worker, mode, db, procs) {
+  const go = path.join(tmp, `go-${mode}-${procs}-${Date.now()}`);
+  let ready = 0;
+  let release;
+  const allReady = new Promise((r) => (release = r));
+  const done = Array.from({ length: procs }, () => {
+    const child = spawn(process.execPath, [worker, mode, db, go], { cwd: ROOT });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => {
+      const before = out;
+      out += d;
+      if (!before.includes('ready\n') && out.includes('ready\n') && ++ready === procs) release();
+    });
+    child.stderr.on('data', (d) => (err += d));
+    return new Promise((resolve, reject) =>
+      child.on('close', (code) => {
+        if (code !== 0) reject(new Error(`${mode} worker exited ${code}: ${err}`));
+        else resolve(JSON.parse(out.trim().split('\n').at(-1)));
+      }),
+    );
+  });
+  return allReady.then(() => {
+    fs.writeFileSync(go, '');
+    return Promise.all(done);
+  });
+}
+
+async function throughput() {
+  const worker = await bundleWorker();
+  const n = quick ? 1000 : 4000;
+  const rate = {};
+  for (const procs of [1, 4]) {
+    for (const mode of ['raw', 'lib', 'plainjob']) {
+      const db = path.join(tmp, `tp-${mode}-${procs}.db`);
+      if (mode === 'plainjob') await seedPlainjob(db, n);
+      else seedJobs(mode, db, n);
+      const reports = await runWorkers(worker, mode, db, procs);
+      const claimed = reports.reduce((a, r) => a + r.claimed, 0);
+      if (claimed !== n) throw new Error(`${mode} x${procs}: claimed ${claimed} of ${n}`);
+      rate[`${mode}${procs}`] = claimed / (Math.max(...reports.map((r) => r.ms)) / 1000);
+    }
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: raw better-sqlite3`, rate[`raw${procs}`], '/s', '', null);
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: plainjob`, rate[`plainjob${procs}`], '/s', '', null);
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: inbox library`, rate[`lib${procs}`], '/s', '', null);
+    const vsRaw = rate[`lib${procs}`] / rate[`raw${procs}`];
+    const vsPeer = rate[`lib${procs}`] / rate[`plainjob${procs}`];
+    figure('throughput', `inbox library / raw, ${procs} process${procs > 1 ? 'es' : ''}`, vsRaw, 'x', '>= 0.5', vsRaw >= 0.5);
+    figure('throughput', `inbox library / plainjob, ${procs} process${procs > 1 ? 'es' : ''}`, vsPeer, 'x', '>= 1.0', vsPeer >= 1.0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Wake-up latency and idle cost of the waits
+
+function waitFor(child) {
+  return new Promise((resolve) => {
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out, at: performance.now() }));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wakeups() {
+  const db = path.join(tmp, 'wake.db');
+  ok(inbox(db, 'init'));
+  ok(orch(db, 'run', 'init', '--run', 'w', '--goal', 'wake'));
+  ok(orch(db, 'task', 'add', '--run', 'w', '--task', 'T', '--title', 't', '--default-to', 'worker'));
+  const att = ok(orch(db, 'dispatch', '--run', 'w', '--task', 'T', '--execution-mode', 'analysis', '--body', 'go')).attempt;
+  const held = ok(inbox(db, 'claim', '--agent', 'worker', '--thread', att.thread_id, '--lease-seconds', '3600'));
+  ok(orch(db, 'status', '--run', 'w'));
+  const conn = new Database(db);
+  conn.pragma('busy_timeout = 5000');
+  let n = 0;
+  const message = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, ?, ?, 'x', null, ?)");
+  const openThread = conn.prepare(
+    "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, 'wake', 'sleeper', 'leader', 'open', 0, ?, ?)",
+  );
+  const kinds = {
+    'orch wait': {
+      args: () => orch(db, 'wait', '--run', 'w', '--for', 'task_progress', '--timeout-seconds', '20'),
+      commit: () => message.run(att.thread_id, 'worker', 'progress', Date.now()),
+    },
+    'inbox wait': {
+      args: () => {
+        const last = conn.prepare('select max(id) as id from inbox_messages').get().id;
+        return inbox(db, 'wait', '--thread', att.thread_id, '--agent', 'worker', '--after-message', String(last), '--timeout-seconds', '20');
+      },
+      commit: () => message.run(att.thread_id, 'leader', 'note', Date.now()),
+    },
+    'inbox claim --wait-seconds': {
+      args: () => inbox(db, 'claim', '--agent', 'sleeper', '--wait-seconds', '20'),
+      commit: () => openThread.run(`th_wake${++n}`, Date.now(), Date.now()),
+    },
+  };
+  const samples = quick ? 8 : 20;
+  for (const [name, k] of Object.entries(kinds)) {
+    const lat = [];
+    for (let i = 0; i < samples; i++) {
+      const child = spawn(process.execPath, k.args(), { cwd: tmp });
+      const exited = waitFor(child);
+      await sleep(450); // past start-up: the waiter is polling
+      k.commit();
+      const t0 = performance.now();
+      const r = await exited;
+      if (r.code !== 0 || JSON.parse(r.out).timed_out) throw new Error(`${name} did not wake: ${r.out}`);
+      lat.push(r.at - t0);
+    }
+    figure('wake', `${name}: p50 from a commit to return`, percentile(lat, 50), 'ms', '<= 20', percentile(lat, 50) <= 20);
+    figure('wake', `${name}: p99 from a commit to return`, percentile(lat, 99), 'ms', '<= 100', percentile(lat, 99) <= 100);
+  }
+  conn.close();
+  if (TIME) {
+    // The cost of waiting, without start-up: CPU of a long wait minus that of a 1-second one.
+    const long = quick ? 6 : 11;
+    for (const [name, argsFor] of [
+      ['inbox wait', (s) => inbox(db, 'wait', '--thread', held.thread.id, '--agent', 'worker', '--timeout-seconds', String(s))],
+      ['orch wait', (s) => orch(db, 'wait', '--run', 'w', '--for', 'run_done', '--timeout-seconds', String(s))],
+    ]) {
+      const share = Math.max(0, timed(argsFor(long)).cpu - timed(argsFor(1)).cpu) / (long - 1);
+      figure('wake', `${name}: CPU while idle`, share * 100, '% of a core', '<= 1', share * 100 <= 1);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Scale: 10,000 tasks and 30,000 dependency edges
+
+function scale() {
+  const db = path.join(tmp, 'scale.db');
+  const tasks = quick ? 2000 : 10_000;
+  const edges = tasks * 3;
+  ok(inbox(db, 'init'));
+  ok(orch(db, 'run', 'init', '--run', 'big', '--goal', 'scale'));
+  const conn = new Database(db);
+  const now = Date.now();
+  const addTask = conn.prepare(
+    "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('big', ?, ?, null, 'w', null, 0, 'pending', ?, ?)",
+  );
+  const addEdge = conn.prepare("insert or ignore into orch_dependencies (run_id, task_id, depends_on, created_at) values ('big', ?, ?, ?)");
+  conn.transaction(() => {
+    for (let i = 0; i < tasks; i++) addTask.run(`T${i}`, `task ${i}`, now, now);
+    let made = 0;
+    // Tasks 0..99 have no dependencies (ready); every other task depends on earlier ones only (acyclic).
+    while (made < edges) {
+      const t = 100 + Math.floor(Math.random() * (tasks - 100));
+      const d = Math.floor(Math.random() * t);
+      made += addEdge.run(`T${t}`, `T${d}`, now).changes;
+    }
+  })();
+  conn.close();
+  let k = 0;
+  const ops = {
+    'node -e 0': () => ['-e', '0'],
+    ready: () => orch(db, 'ready', '--run', 'big'),
+    'status --json': () => orch(db, 'status', '--run', 'big'),
+    'dep add': () => {
+      k += 1;
+      return orch(db, 'dep', 'add', '--run', 'big', '--task', `T${tasks - k}`, '--depends-on', `T${k}`);
+    },
+    dispatch: () => orch(db, 'dispatch', '--run', 'big', '--task', `T${k}`, '--execution-mode', 'analysis', '--body', 'go'),
+  };
+  const samples = Object.fromEntries(Object.keys(ops).map((x) => [x, []]));
+  for (let round = 0; round < (quick ? 3 : 5); round++) {
+    for (const x of Object.keys(ops)) samples[x].push(timed(ops[x]()));
+  }
+  const base = median(samples['node -e 0'].map((s) => s.ms));
+  const targets = { ready: 2, 'status --json': 10, 'dep add': 2, dispatch: 2 };
+  for (const x of Object.keys(targets)) {
+    const ms = median(samples[x].map((s) => s.ms));
+    const rss = median(samples[x].map((s) => s.rssKiB));
+    figure(
+      'scale',
+      `${x} (${tasks} tasks, ${edges} edges) / node -e 0`,
+      ms / base,
+      'x',
+      x === 'dep add' ? '(none)' : `<= ${targets[x]}`,
+      x === 'dep add' ? null : ms / base <= targets[x],
+      `${ms.toFixed(0)} ms${TIME ? `, peak RSS ${Math.round(rss / 1024)} MiB` : ''}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const started = performance.now();
+try {
+  console.log(`bench: measuring in ${tmp}${quick ? ' (quick)' : ''} ...`);
+  cliLatency();
+  await throughput();
+  await wakeups();
+  scale();
+} finally {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+const seconds = (performance.now() - started) / 1000;
+const fmt = (v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const rows = [['FIGURE', 'VALUE', 'TARGET', 'MET', 'NOTE'], ...figures.map((f) => [f.name, `${fmt(f.value)} ${f.unit}`, f.target, f.met === null ? '' : f.met ? 'yes' : 'NO', f.note])];
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+const line = (r) => r.map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j]))).join('  ').trimEnd();
+console.log(`\n${line(rows[0])}`);
+for (const g of [...new Set(figures.map((f) => f.group))]) {
+  console.log(`[${g}]`);
+  figures.forEach((f, i) => f.group === g && console.log(line(rows[i + 1])));
+}
+const missed = figures.filter((f) => f.met === false);
+fs.mkdirSync(OUT, { recursive: true });
+fs.writeFileSync(
+  path.join(OUT, 'bench.json'),
+  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick, seconds, figures }, null, 2)}\n`,
+);
+console.log(`\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; ${seconds.toFixed(0)} s; figures in test-results/bench.json`);
