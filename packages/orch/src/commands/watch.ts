@@ -56,7 +56,7 @@ export const waitCommand = defineCommand({
     'one if there is none yet. Returns early when the run is done or cancelled. On timeout prints ' +
     '{"events": [], "timed_out": true, ...} with exit 0. Pass last_event from the output (or from status) as ' +
     '--after-event next time; without --after-event only events after the call starts count. Cheap while waiting ' +
-    '(it polls PRAGMA data_version, not the tables). Event types: ' +
+    '(a commit wakes it through a file watch on the WAL file, backed by polling PRAGMA data_version, never the tables). Event types: ' +
     `${EVENT_TYPES.join(', ')}.`,
   flags: {
     run: runFlag,
