@@ -111,14 +111,17 @@ export interface WaitResult {
   run_state: RunState;
 }
 
+/** How often a waiting `orch wait` reconciles without a commit (to see leases run out). */
+export const WAIT_RECHECK_MS = 5000;
+
 /** Most events one wait returns; the rest come with the next call from `last_event`. */
 const WAIT_LIMIT = 500;
 
 /**
  * `orch wait`: reconciles and blocks until the run has events of the given types after the cursor,
  * the run is no longer active (done or cancelled), or the timeout passes (timed_out: true, exit 0).
- * Cheap: re-checks only when another connection commits (`PRAGMA data_version`) and once a second
- * for leases running out.
+ * Cheap: re-checks when another connection commits (a file watch on the WAL, backed by
+ * `PRAGMA data_version`) and every WAIT_RECHECK_MS for leases running out.
  *
  * @throws NotFoundError (3).
  */
@@ -137,6 +140,8 @@ export async function waitEvents(orch: Orch, input: WaitInput): Promise<WaitResu
       return { run: input.runId, events: rows.map(eventView), timed_out: false, last_event: rows.at(-1)?.seq ?? start, run_state: runState };
     });
   };
-  const found = await waitForChange(orch.store, check, { timeoutMs: input.timeoutSeconds * 1000, clock: orch.clock });
+  // Commits wake it at once; the timed re-check (a full reconcile) only catches leases that ran
+  // out with no commit, so every few seconds is enough and keeps an idle wait cheap.
+  const found = await waitForChange(orch.store, check, { timeoutMs: input.timeoutSeconds * 1000, clock: orch.clock, recheckMs: WAIT_RECHECK_MS });
   return found ?? { run: input.runId, events: [], timed_out: true, last_event: start, run_state: 'active' };
 }
