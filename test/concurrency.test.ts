@@ -103,10 +103,16 @@ describe('migrations across processes', () => {
     const dir = tempDir();
     const db = path.join(dir, 'coord.db');
     const first = ok(db, ['init']);
-    expect(first.applied).toEqual([{ package: 'inbox', version: 1, name: 'threads_and_messages' }]);
+    expect(first.applied).toEqual([
+      { package: 'inbox', version: 1, name: 'threads_and_messages' },
+      { package: 'inbox', version: 2, name: 'held_threads_by_lease_expiry' },
+    ]);
     const second = ok(db, ['init']);
-    expect(second).toMatchObject({ schema_version: { inbox: 1 }, applied: [] });
-    expect(rows(db, 'select package, version from schema_migrations')).toEqual([{ package: 'inbox', version: 1 }]);
+    expect(second).toMatchObject({ schema_version: { inbox: 2 }, applied: [] });
+    expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
+      { package: 'inbox', version: 1 },
+      { package: 'inbox', version: 2 },
+    ]);
   });
 
   it('several processes initialising the same new file at once all succeed', async () => {
@@ -115,8 +121,11 @@ describe('migrations across processes', () => {
       const db = path.join(dir, 'coord.db');
       const runs = await Promise.all(Array.from({ length: 4 }, () => inboxAsync(['--db', db, '--json', 'init'])));
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
-      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 1]);
-      expect(rows(db, 'select package, version from schema_migrations')).toEqual([{ package: 'inbox', version: 1 }]);
+      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 2]);
+      expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
+        { package: 'inbox', version: 1 },
+        { package: 'inbox', version: 2 },
+      ]);
       expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
     }
   });

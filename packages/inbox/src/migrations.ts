@@ -45,5 +45,18 @@ export const inboxMigrations: MigrationSet = {
         await db.schema.createIndex('inbox_messages_thread').on('inbox_messages').columns(['thread_id', 'id']).execute();
       },
     },
+    {
+      version: 2,
+      name: 'held_threads_by_lease_expiry',
+      async up(db) {
+        // Finding an agent's threads whose lease ran out without scanning every thread it holds.
+        await db.schema
+          .createIndex('inbox_threads_held_expiry')
+          .on('inbox_threads')
+          .columns(['assigned_to', 'lease_expires_at'])
+          .where(sql.ref('state'), 'in', sql`('claimed', 'blocked')`)
+          .execute();
+      },
+    },
   ],
 };

@@ -1,4 +1,4 @@
-import type { ExpressionBuilder, Insertable, Kysely, Selectable } from 'kysely';
+import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { InboxDatabase, ThreadState } from '../schema.ts';
 
 export type ThreadRow = Selectable<InboxDatabase['inbox_threads']>;
@@ -32,24 +32,52 @@ function claimable(now: number) {
     ]);
 }
 
+/**
+ * The `seq` of the oldest thread `agent` could claim now (or of the given one, if claimable).
+ * Two indexed lookups, one per half of `claimable`: the oldest open thread (by agent, state, seq)
+ * and the oldest held thread whose lease ran out (a partial index by agent and lease expiry), so
+ * the cost does not grow with the number of threads the agent already holds.
+ */
+async function claimableSeq(db: Db, args: { agent: string; threadId?: string; now: number }): Promise<number | undefined> {
+  let open = db.selectFrom('inbox_threads').select('seq').where('assigned_to', '=', args.agent).where('state', '=', 'open');
+  let expired = db
+    .selectFrom('inbox_threads')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .where('assigned_to', '=', args.agent)
+    // Written as literals, not bound values: only then can SQLite see the partial index applies.
+    .where(sql<boolean>`state in ('claimed', 'blocked')`)
+    .where('lease_expires_at', '<=', args.now);
+  if (args.threadId !== undefined) {
+    open = open.where('id', '=', args.threadId);
+    expired = expired.where('id', '=', args.threadId);
+  }
+  const a = await open.orderBy('seq').limit(1).executeTakeFirst();
+  const b = await expired.executeTakeFirst();
+  const seqs = [a?.seq, b?.seq === null || b?.seq === undefined ? undefined : Number(b.seq)].filter((x): x is number => x !== undefined);
+  return seqs.length === 0 ? undefined : Math.min(...seqs);
+}
+
 /** The oldest thread `agent` could claim now (or the given one, if it is claimable). */
 export async function findClaimable(
   db: Db,
   args: { agent: string; threadId?: string; now: number },
 ): Promise<ThreadRow | undefined> {
-  let q = db.selectFrom('inbox_threads').selectAll().where('assigned_to', '=', args.agent).where(claimable(args.now));
-  if (args.threadId !== undefined) q = q.where('id', '=', args.threadId);
-  return q.orderBy('seq').limit(1).executeTakeFirst();
+  const seq = await claimableSeq(db, args);
+  if (seq === undefined) return undefined;
+  return db.selectFrom('inbox_threads').selectAll().where('seq', '=', seq).executeTakeFirst();
 }
 
 /**
- * Claims the oldest claimable thread of `agent` (or the given one) in ONE statement that changes
- * at most one row and re-checks claimability in its WHERE, so two claimers can never both win.
+ * Claims the oldest claimable thread of `agent` (or the given one). Callers run it inside a write
+ * (BEGIN IMMEDIATE) transaction; the claim itself is ONE statement that changes at most one row
+ * and re-checks claimability in its WHERE, so two claimers can never both win.
  */
 export async function claimOne(
   db: Db,
   args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number },
 ): Promise<ThreadRow | undefined> {
+  const seq = await claimableSeq(db, args);
+  if (seq === undefined) return undefined;
   return db
     .updateTable('inbox_threads')
     .set((eb) => ({
@@ -61,11 +89,8 @@ export async function claimOne(
       claim_count: eb('claim_count', '+', 1),
       updated_at: args.now,
     }))
-    .where('seq', '=', (eb) => {
-      let q = eb.selectFrom('inbox_threads').select('seq').where('assigned_to', '=', args.agent).where(claimable(args.now));
-      if (args.threadId !== undefined) q = q.where('id', '=', args.threadId);
-      return q.orderBy('seq').limit(1);
-    })
+    .where('seq', '=', seq)
+    .where('assigned_to', '=', args.agent)
     .where(claimable(args.now))
     .returningAll()
     .executeTakeFirst();
