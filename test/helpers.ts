@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 /** The bundled inbox CLI, exactly as `npx inbox` runs it. */
@@ -126,4 +126,29 @@ export function rows<T = Record<string, unknown>>(db: string, query: string, ...
   } finally {
     conn.close();
   }
+}
+
+export interface JsonError {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+/** Asserts the --json error contract (exit code, nothing on stdout, one JSON line on stderr) and returns the error object. */
+export function expectJsonError(r: CliRun, exit: number, code?: string, message?: RegExp): JsonError {
+  const where = `stdout=${JSON.stringify(r.stdout)} stderr=${JSON.stringify(r.stderr)}`;
+  expect(r.code, where).toBe(exit);
+  expect(r.stdout, where).toBe('');
+  // Exactly one line, and that line is exactly one JSON document (no stack trace, no extra text).
+  expect(r.stderr.endsWith('\n'), where).toBe(true);
+  expect(r.stderr.slice(0, -1).includes('\n'), where).toBe(false);
+  const body = JSON.parse(r.stderr) as { error: JsonError };
+  expect(typeof body, where).toBe('object');
+  expect(Object.keys(body), where).toEqual(['error']);
+  expect(typeof body.error.code, where).toBe('string');
+  expect(typeof body.error.message, where).toBe('string');
+  expect(body.error.message.length, where).toBeGreaterThan(0);
+  if (code !== undefined) expect(body.error.code, where).toBe(code);
+  if (message !== undefined) expect(body.error.message, where).toMatch(message);
+  return body.error;
 }

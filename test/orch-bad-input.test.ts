@@ -3,36 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { expectJsonError, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input to the orch CLI: the documented exit code, one JSON error line on stderr (with
  * --json), nothing on stdout, and the database exactly as it was.
  */
-
-interface JsonError {
-  code: string;
-  message: string;
-  details?: unknown;
-}
-
-/** Asserts the --json error contract and returns the error object. */
-function expectJsonError(r: CliRun, exit: number, code?: string, message?: RegExp): JsonError {
-  const where = `stdout=${JSON.stringify(r.stdout)} stderr=${JSON.stringify(r.stderr)}`;
-  expect(r.code, where).toBe(exit);
-  expect(r.stdout, where).toBe('');
-  // Exactly one line, and that line is exactly one JSON document (no stack trace, no extra text).
-  expect(r.stderr.endsWith('\n'), where).toBe(true);
-  expect(r.stderr.slice(0, -1).includes('\n'), where).toBe(false);
-  const body = JSON.parse(r.stderr) as { error: JsonError };
-  expect(Object.keys(body), where).toEqual(['error']);
-  expect(typeof body.error.code, where).toBe('string');
-  expect(typeof body.error.message, where).toBe('string');
-  expect(body.error.message.length, where).toBeGreaterThan(0);
-  if (code !== undefined) expect(body.error.code, where).toBe(code);
-  if (message !== undefined) expect(body.error.message, where).toMatch(message);
-  return body.error;
-}
 
 /** Runs `args` with --json against `db` and asserts it is refused without touching the database. */
 function refuse(db: string, args: string[], exit: number, code?: string, message?: RegExp): JsonError {
