@@ -156,6 +156,26 @@ function assertKnownCommand(spec: CliSpec, args: string[]): void {
   }
 }
 
+/**
+ * The whole body of a bundled CLI's entry file: the native SQLite addon shipped beside the bundle
+ * in `bundleDir`, a reader that stops early (`| head`) treated as success, and the exit code.
+ */
+export function runMain(spec: CliSpec, bundleDir: string): void {
+  const addon = path.join(bundleDir, 'better_sqlite3.node');
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  void runCli(spec, process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    cwd: process.cwd(),
+    ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
+  }).then((code) => {
+    process.exitCode = code;
+  });
+}
+
 interface Chosen {
   def: CommandDefinition;
   argv: Record<string, unknown>;
