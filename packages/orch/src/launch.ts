@@ -1,5 +1,5 @@
 import { openThreadIn } from '@orch/inbox';
-import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
+import { ConflictError, NotFoundError, ValidationError, writeTransaction } from '@orch/store';
 import path from 'node:path';
 import { LEADER, cancelAttemptIn, liveAttempt, type DispatchResult } from './attempts.ts';
 import { emitIn } from './events.ts';
@@ -22,7 +22,7 @@ import type { RunRow } from './queries/runs.ts';
 import { setTaskState, type TaskRow } from './queries/tasks.ts';
 import { reconcileIn } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
-import type { ExecutionMode, OrchDatabase, TaskState } from './schema.ts';
+import { LIVE_ATTEMPT_STATES, type ExecutionMode, type OrchDatabase } from './schema.ts';
 import { readinessIn, requireTask } from './tasks.ts';
 import { attemptView, runView, taskView, type AttemptView } from './views.ts';
 
@@ -130,7 +130,7 @@ export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResu
     const task = await requireTask(trx, run.id, input.taskId);
     assertRunOpen(run, `retry task ${task.id}`);
     if (task.state !== 'failed' && task.state !== 'expired') {
-      const hint = task.state === 'pending' ? '; dispatch it instead' : LIVE_STATES.includes(task.state) ? '; use reassign to replace a live attempt' : '';
+      const hint = task.state === 'pending' ? '; dispatch it instead' : (LIVE_ATTEMPT_STATES as readonly string[]).includes(task.state) ? '; use reassign to replace a live attempt' : '';
       throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried${hint}`, {
         run: run.id,
         task: task.id,
@@ -152,8 +152,6 @@ export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResu
     };
   });
 }
-
-const LIVE_STATES: readonly TaskState[] = ['dispatched', 'running', 'blocked'];
 
 export interface ReassignInput {
   runId: string;

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { latestMessageIn, threadActivityIn, type MessageView, type ThreadView } from '@orch/inbox';
+import { latestMessageIn, requireThread, threadView, type MessageView, type ThreadView } from '@orch/inbox';
 import { readTransaction, waitForChange } from '@orch/store';
 import { inboxTx, type Orch } from './orch.ts';
 import { lastEventSeq, listEvents } from './queries/events.ts';
@@ -42,9 +42,9 @@ export async function status(orch: Orch, input: { runId: string }): Promise<Stat
       let latestAttempt: StatusTask['latest_attempt'] = null;
       let latestMessage: MessageView | null = null;
       if (a) {
-        const activity = await threadActivityIn(inboxTx(trx), orch, a.thread_id, Number.MAX_SAFE_INTEGER);
+        const thread = threadView(await requireThread(inboxTx(trx), a.thread_id), orch.clock.now());
         const exists = a.worktree_path === null || a.worktree_removed_at !== null ? null : fs.existsSync(a.worktree_path);
-        latestAttempt = { ...attemptView(a), thread: activity.view, worktree_exists: exists };
+        latestAttempt = { ...attemptView(a), thread, worktree_exists: exists };
         latestMessage = await latestMessageIn(inboxTx(trx), a.thread_id);
       }
       out.push({

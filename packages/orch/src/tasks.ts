@@ -1,4 +1,4 @@
-import { latestMessageIn, threadActivityIn, type MessageView, type ThreadView } from '@orch/inbox';
+import { latestMessageIn, requireThread, threadView, type MessageView, type ThreadView } from '@orch/inbox';
 import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn, settleRunIn } from './events.ts';
 import { inboxTx, type Orch, type Tx } from './orch.ts';
@@ -223,8 +223,8 @@ export async function showTask(orch: Orch, input: { runId: string; taskId: strin
     const attempts = await listAttempts(trx, { runId: run.id, taskId: task.id });
     const details: TaskAttemptDetail[] = [];
     for (const a of attempts) {
-      const activity = await threadActivityIn(inboxTx(trx), orch, a.thread_id, Number.MAX_SAFE_INTEGER);
-      details.push({ ...attemptView(a), thread: activity.view, latest_message: await latestMessageIn(inboxTx(trx), a.thread_id) });
+      const thread = threadView(await requireThread(inboxTx(trx), a.thread_id), orch.clock.now());
+      details.push({ ...attemptView(a), thread, latest_message: await latestMessageIn(inboxTx(trx), a.thread_id) });
     }
     const ready = r.get(task.id) ?? { depends_on: [], waiting_on: [], ready: false };
     return {
