@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { HandledThread, WorkResult } from '@orch/inbox';
 import { INBOX_BIN, ROOT, inbox, initDb, json, ok, orchOk, rows, tempDir, type CliRun } from './helpers.ts';
 
 /**
@@ -15,26 +16,9 @@ const AGENTS = path.join(ROOT, 'test/fixtures/agents');
 const agentPath = (name: string): string => path.join(AGENTS, name);
 const NODE = process.execPath;
 
-interface Handled {
-  thread_id: string;
-  subject: string;
-  outcome: 'done' | 'failed' | 'posted' | 'released' | 'lease_lost';
-  /** The thread's state when the runner let go of it. */
-  thread_state: string;
-  exit_code: number | null;
-  signal: string | null;
-  timed_out: boolean;
-  work_dir: string;
-  log_file: string;
-  started_at: string;
-  ended_at: string;
-}
-
-interface WorkOutput {
-  agent: string;
-  handled: Handled[];
-  stopped: 'once' | 'idle' | 'stopped';
-}
+// The runner's own result types: the JSON output is exactly these.
+type Handled = HandledThread;
+type WorkOutput = WorkResult;
 
 interface MessageRow {
   id: number;
