@@ -1,5 +1,6 @@
 import type { CliSpec } from '@orch/store';
 import { claimCommand } from './commands/claim.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { heartbeatCommand } from './commands/heartbeat.ts';
 import { initCommand } from './commands/init.ts';
 import { listCommand } from './commands/list.ts';
@@ -43,5 +44,6 @@ export const inboxCli: CliSpec = {
     failCommand,
     releaseCommand,
     workCommand,
+    doctorCommand,
   ],
 };

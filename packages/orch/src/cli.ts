@@ -2,6 +2,7 @@ import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
 import { diffCommand, mergeCommand } from './commands/code.ts';
 import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
+import { doctorCommand } from './commands/doctor.ts';
 import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
 import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
 import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
@@ -36,5 +37,6 @@ export const orchCli: CliSpec = {
     diffCommand,
     mergeCommand,
     cleanupCommand,
+    doctorCommand,
   ],
 };

@@ -340,6 +340,15 @@ export async function branchHead(root: string, branch: string): Promise<string |
   return (await probe(root, ['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`]))?.trim() || undefined;
 }
 
+/** Local branches under `dir/` (e.g. `orch/<run>` gives `orch/<run>/<task>/<n>`). */
+export async function branchesUnder(root: string, dir: string): Promise<string[]> {
+  const out = await run(root, ['for-each-ref', '--format=%(refname)', `refs/heads/${dir}`]);
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith(`refs/heads/${dir}/`))
+    .map((l) => l.slice('refs/heads/'.length));
+}
+
 /** Worktrees git knows about: path and branch (null when detached). */
 export async function listWorktrees(root: string): Promise<{ path: string; branch: string | null }[]> {
   const out = await run(root, ['worktree', 'list', '--porcelain']);

@@ -11,4 +11,5 @@ export * from './launch.ts';
 export * from './workspace.ts';
 export * from './status.ts';
 export { GitFailure } from './git.ts';
+export * from './doctor.ts';
 export { orchCli } from './cli.ts';

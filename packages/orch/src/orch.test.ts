@@ -29,6 +29,7 @@ import {
   cleanup,
   dispatch,
   initRun,
+  orchDoctor,
   listRuns,
   openOrch,
   readyTasks,
@@ -1317,6 +1318,10 @@ describe('event log property test', () => {
           for (let k = 0; k < burst; k += 1) await randomOp()();
           seen = await checkInvariants(w, runId, where);
         }
+        // doctor is the crash tests' oracle: after any sequence of valid operations it finds no error.
+        const report = await orchDoctor({ path: w.orch.store.path, clock: w.clock });
+        expect(report.problems.filter((p) => p.severity === 'error'), `doctor after ${where()}`).toEqual([]);
+        expect(report.integrity).toBe('ok');
         const final = (await showRun(w.orch, { runId })).run.state;
         if (final === 'done') runsDone += 1;
       } finally {

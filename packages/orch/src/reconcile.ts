@@ -78,6 +78,11 @@ export async function reconcileIn(trx: Tx, env: OrchEnv, runId: string): Promise
   return written;
 }
 
+/** Read-only: the live attempts whose thread has activity not folded in yet, and the state folding would give them. */
+export async function unfoldedIn(trx: Tx, env: OrchEnv, runId: string): Promise<{ attempt: AttemptRow; state: AttemptState; events: EventType[] }[]> {
+  return (await planIn(trx, env, runId)).map((f) => ({ attempt: f.attempt, state: f.state, events: f.events.map((e) => e.type) }));
+}
+
 async function planIn(trx: Tx, env: OrchEnv, runId: string): Promise<Fold[]> {
   const live = await listAttempts(trx, { runId, states: LIVE_ATTEMPT_STATES });
   const folds: Fold[] = [];

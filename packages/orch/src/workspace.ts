@@ -283,7 +283,7 @@ export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupR
     if (entry.branch_deleted && a.branch) gone.push(a.branch);
     if (!dryRun) await recordCleanup(orch, a, entry);
   }
-  const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, all, { dryRun, force }) : [];
+  const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, workspacePlaces(all), { dryRun, force }) : [];
   return { run: input.runId, dry_run: dryRun, attempts: entries, orphans, errors: entries.filter((e) => e.error !== null).length };
 }
 
@@ -405,10 +405,19 @@ async function cleanCodeAttempt(
   }
 }
 
-/** Worktrees under `<workspace root>/<run>/` that no attempt of the run owns. */
-async function cleanOrphans(orch: Orch, runId: string, attempts: AttemptRow[], opts: { dryRun: boolean; force: boolean }): Promise<OrphanEntry[]> {
+/** Where a run's worktrees live: each workspace root its attempts used, with its repository. */
+export function workspacePlaces(attempts: AttemptRow[]): Map<string, string> {
   const places = new Map<string, string>();
   for (const a of attempts) if (a.repo_path && a.workspace_root && fs.existsSync(a.repo_path)) places.set(a.workspace_root, a.repo_path);
+  return places;
+}
+
+/**
+ * Worktrees under `<workspace root>/<run>/` that no attempt of the run owns, for each root in
+ * `places` (root -> repository). Removes those at least a minute old that hold no work (unless
+ * `dryRun`; `force` also removes those that do). A git refusal is noted on that orphan.
+ */
+export async function cleanOrphans(orch: Orch, runId: string, places: Map<string, string>, opts: { dryRun: boolean; force: boolean }): Promise<OrphanEntry[]> {
   const out: OrphanEntry[] = [];
   for (const [root, repo] of places) {
     const runDir = path.join(root, runId);
@@ -417,21 +426,12 @@ async function cleanOrphans(orch: Orch, runId: string, attempts: AttemptRow[], o
       // Read again for each one: a dispatch may have recorded it since this cleanup started.
       if (await ownedPath(orch, w.path)) continue;
       const entry: OrphanEntry = { path: w.path, branch: w.branch, removed: false, note: '' };
-      const age = fs.existsSync(w.path) ? orch.clock.now() - fs.statSync(w.path).mtimeMs : Infinity;
-      const dirty = fs.existsSync(w.path) ? await uncommitted(w.path) : [];
-      const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
-      if (age < ORPHAN_MIN_AGE_MS) {
-        entry.note = 'kept: made less than a minute ago, perhaps by a dispatch still recording its attempt (run cleanup again later)';
-      } else if ((dirty.length > 0 || unmerged.length > 0) && !opts.force) {
-        entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
-      } else {
-        if (!opts.dryRun) {
-          if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
-          else await pruneWorktrees(repo);
-          if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
-        }
-        entry.removed = true;
-        entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';
+      try {
+        await cleanOrphan(orch, repo, w, entry, opts);
+      } catch (err) {
+        if (!(err instanceof GitFailure)) throw err;
+        entry.removed = false;
+        entry.note = `kept: ${err.message}`;
       }
       out.push(entry);
     }
@@ -439,6 +439,32 @@ async function cleanOrphans(orch: Orch, runId: string, attempts: AttemptRow[], o
   return out;
 }
 
-async function ownedPath(orch: Orch, worktreePath: string): Promise<boolean> {
+async function cleanOrphan(
+  orch: Orch,
+  repo: string,
+  w: { path: string; branch: string | null },
+  entry: OrphanEntry,
+  opts: { dryRun: boolean; force: boolean },
+): Promise<void> {
+  const age = fs.existsSync(w.path) ? orch.clock.now() - fs.statSync(w.path).mtimeMs : Infinity;
+  const dirty = fs.existsSync(w.path) ? await uncommitted(w.path) : [];
+  const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
+  if (age < ORPHAN_MIN_AGE_MS) {
+    entry.note = 'kept: made less than a minute ago, perhaps by a dispatch still recording its attempt (run cleanup again later)';
+  } else if ((dirty.length > 0 || unmerged.length > 0) && !opts.force) {
+    entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
+  } else {
+    if (!opts.dryRun) {
+      if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
+      else await pruneWorktrees(repo);
+      if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
+    }
+    entry.removed = true;
+    entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';
+  }
+}
+
+/** Whether an attempt records a worktree at `worktreePath` (read fresh). */
+export async function ownedPath(orch: Orch, worktreePath: string): Promise<boolean> {
   return readTransaction<OrchDatabase, boolean>(orch.store, async (trx) => (await attemptByWorktree(trx, worktreePath)) !== undefined);
 }

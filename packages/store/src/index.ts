@@ -7,3 +7,4 @@ export * from './migrations.ts';
 export * from './wait.ts';
 export * from './flags.ts';
 export * from './cli.ts';
+export * from './health.ts';

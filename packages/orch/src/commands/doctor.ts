@@ -1,0 +1,41 @@
+import { ExitCode, defineCommand, doctorText, idSchema } from '@orch/store';
+import path from 'node:path';
+import { z } from 'zod';
+import { orchDoctor } from '../doctor.ts';
+
+export const doctorCommand = defineCommand({
+  name: 'doctor',
+  summary: 'Check the database, every run, attempt and worktree; --repair fixes what is safe',
+  description:
+    'Runs everything `inbox doctor` checks (SQLite integrity, foreign keys, leases), then for each run (or --run): event ' +
+    'numbers without gaps, at most one live attempt per task, every attempt\'s thread exists, each task\'s state agrees ' +
+    'with its latest attempt and latest event, the run\'s state agrees with its tasks, leases that ran out on live attempts, ' +
+    'code-mode worktrees that are gone, and worktrees, directories and branches under the workspace ' +
+    'roots that no attempt owns (left by an interrupted dispatch; --repo-path adds a repository no attempt names yet). ' +
+    '--repair fixes only what is safe: it reconciles, settles a finished run, removes orphaned worktrees at least a ' +
+    'minute old that hold no work, empty orphaned directories and orphaned branches whose commits are on other branches, ' +
+    'and marks each problem it fixed. It never removes anything that holds work. Exits 4 when an error is left, 0 ' +
+    'otherwise (warnings alone are fine).',
+  flags: {
+    run: { type: 'string', describe: 'Only this run (default: every run)' },
+    repair: { type: 'boolean', describe: 'Fix what is safe to fix' },
+    'repo-path': { type: 'string', describe: 'Also look for orphaned worktrees of this repository' },
+  },
+  examples: ['--db ./coord.db doctor', '--db ./coord.db --json doctor --run blog_mvp_001 --repair'],
+  input: z.object({
+    run: idSchema.optional(),
+    repair: z.boolean().optional(),
+    repoPath: z.string().min(1, 'must not be empty').optional(),
+  }),
+  run: (ctx, input) =>
+    orchDoctor({
+      path: ctx.dbPath,
+      runId: input.run,
+      repair: input.repair === true,
+      repoPath: input.repoPath === undefined ? undefined : path.resolve(ctx.cwd, input.repoPath),
+      clock: ctx.clock,
+      nativeBinding: ctx.nativeBinding,
+    }),
+  text: doctorText,
+  exitCode: (r) => (r.ok ? ExitCode.ok : ExitCode.conflict),
+});
