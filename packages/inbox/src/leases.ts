@@ -1,10 +1,10 @@
-import { ConflictError, LeaseLostError, isoTime, waitForChange, writeTransaction } from '@orch/store';
+import { ConflictError, LeaseLostError, isoTime, waitForChange, writeNow, writeTransaction } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
-import { insertMessage, listMessages } from './queries/messages.ts';
+import { insertMessage, listMessagesNow } from './queries/messages.ts';
 import { claimOne, extendLease, findClaimable, setThreadState, type ThreadRow } from './queries/threads.ts';
 import type { InboxDatabase, MessageKind, ThreadState } from './schema.ts';
-import { appendMessageIn, assertLive, messageRow, requireThread, type InboxEnv, type SendResult } from './threads.ts';
+import { appendMessageIn, assertLive, messageRow, requireThread, requireThreadNow, type InboxEnv, type SendResult } from './threads.ts';
 import { messageView, threadView, type LeaseView, type MessageView, type ThreadView } from './views.ts';
 
 type Db = Kysely<InboxDatabase>;
@@ -45,7 +45,7 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
     won = await waitForChange(
       inbox.store,
       async () => {
-        const candidate = await findClaimable(inbox.store.db as Db, {
+        const candidate = findClaimable(inbox.store, {
           agent: input.agent,
           now: inbox.clock.now(),
           ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
@@ -59,25 +59,28 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
   return notClaimed(inbox, input);
 }
 
-async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number) {
-  return writeTransaction<InboxDatabase, ClaimResult | undefined>(inbox.store, async (trx) => {
+// Synchronous (prepared queries in writeNow): a claim is the hot path of every worker loop. Only
+// database work happens while the write lock is held; the views are built after the commit.
+async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number): Promise<ClaimResult | undefined> {
+  const token = inbox.ids.next('ls');
+  const won = await writeNow(inbox.store, (tx) => {
     if (threadId !== undefined) {
-      const thread = await requireThread(trx, threadId);
+      const thread = requireThreadNow(tx, threadId);
       assertAssigned(thread, agent);
       assertLive(thread, 'claim');
     }
     const now = inbox.clock.now();
-    const token = inbox.ids.next('ls');
-    const row = await claimOne(trx, { agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
-    if (!row) return undefined;
-    const messages = await listMessages(trx, row.id);
-    return {
-      claimed: true as const,
-      thread: threadView(row, now),
-      messages: messages.map(messageView),
-      lease: { token, expires_at: isoTime(now + leaseMs), seconds: leaseMs / 1000 },
-    };
+    const row = claimOne(tx, { agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
+    return row && { row, now, messages: listMessagesNow(tx, row.id) };
   });
+  if (!won) return undefined;
+  const { row, now, messages } = won;
+  return {
+    claimed: true as const,
+    thread: threadView(row, now),
+    messages: messages.map(messageView),
+    lease: { token, expires_at: isoTime(now + leaseMs), seconds: leaseMs / 1000 },
+  };
 }
 
 async function notClaimed(inbox: Inbox, input: ClaimInput): Promise<ClaimResult> {

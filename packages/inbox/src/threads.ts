@@ -1,8 +1,17 @@
-import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction, type Clock, type IdGenerator } from '@orch/store';
+import {
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+  readTransaction,
+  writeTransaction,
+  type Clock,
+  type IdGenerator,
+  type QueryTarget,
+} from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { insertMessage, latestMessage, listMessages } from './queries/messages.ts';
-import { getThread, insertThread, listThreads as queryThreads, setThreadState, type ThreadRow } from './queries/threads.ts';
+import { getThread, getThreadNow, insertThread, listThreads as queryThreads, setThreadState, type ThreadRow } from './queries/threads.ts';
 import { TERMINAL_STATES, type InboxDatabase, type MessageKind, type ThreadState } from './schema.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
@@ -164,6 +173,13 @@ export async function showThread(inbox: Inbox, input: { threadId: string; afterM
 /** @throws NotFoundError (3) */
 export async function requireThread(db: Db, id: string): Promise<ThreadRow> {
   const thread = await getThread(db, id);
+  if (!thread) throw new NotFoundError(`no thread ${id}`, { thread_id: id });
+  return thread;
+}
+
+/** requireThread, synchronously (inside writeNow/readNow). @throws NotFoundError (3) */
+export function requireThreadNow(target: QueryTarget, id: string): ThreadRow {
+  const thread = getThreadNow(target, id);
   if (!thread) throw new NotFoundError(`no thread ${id}`, { thread_id: id });
   return thread;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { DatabaseUnavailableError, mapSqliteError } from './errors.ts';
+import { StatementCache } from './prepared.ts';
 
 /** An open database: the Kysely handle for queries plus the raw connection for pragmas. */
 export interface Store {
@@ -12,6 +13,8 @@ export interface Store {
   readonly db: Kysely<any>;
   /** The underlying better-sqlite3 connection (pragmas, `inTransaction`). */
   readonly sqlite: Database.Database;
+  /** Statements prepared once on this connection, by SQL text (Kysely's queries and prepared queries). */
+  readonly statements: StatementCache;
   /** `PRAGMA data_version`: changes whenever another connection commits. Costs microseconds. */
   dataVersion(): number;
   close(): Promise<void>;
@@ -78,11 +81,15 @@ export function openStore(options: OpenStoreOptions): Store {
 
   // Prepared once: waiting reads it every few milliseconds.
   const dataVersion = sqlite.prepare('PRAGMA data_version').pluck();
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const statements = new StatementCache(sqlite);
+  // Kysely's driver prepares every query it runs; this connection answers from the cache instead.
+  const database = { prepare: (text: string) => statements.prepare(text), close: () => sqlite.close() };
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
   return {
     path: file,
     db,
     sqlite,
+    statements,
     dataVersion: () => dataVersion.get() as number,
     close: () => db.destroy(),
   };

@@ -10,7 +10,8 @@ import { intFlag, jsonObjectFlag } from './flags.ts';
 import { idSchema } from './ids.ts';
 import { assertSchemaCurrent, migrate, schemaVersions, type MigrationSet } from './migrations.ts';
 import { openStore, type Store } from './open.ts';
-import { writeTransaction } from './transaction.ts';
+import { preparedQuery } from './prepared.ts';
+import { readNow, writeNow, writeTransaction } from './transaction.ts';
 import { waitForChange } from './wait.ts';
 
 let dir: string;
@@ -121,6 +122,114 @@ describe('writeTransaction', () => {
   it('refuses to nest', async () => {
     const s = fresh();
     await expect(writeTransaction(s, () => writeTransaction(s, async () => 1))).rejects.toThrow(/nested/);
+  });
+});
+
+type NoteRow = { id: number; text: string | null; tag: string | null };
+const noteById = preparedQuery((db: Kysely<any>, p: { id: number }) => db.selectFrom('notes').selectAll().where('id', '=', p.id));
+const notesTagged = preparedQuery((db: Kysely<any>, p: { tag: string; above: number }) =>
+  db.selectFrom('notes').select('id').where('tag', '=', p.tag).where('id', '>', p.above).where('text', '!=', 'skip').orderBy('id'),
+);
+const addNote = preparedQuery((db: Kysely<any>, p: { id: number; text: string }) =>
+  db.insertInto('notes').values({ id: p.id, text: p.text, tag: 'fixed' }).returningAll(),
+);
+
+describe('preparedQuery', () => {
+  it('binds named values where the query uses them and keeps the query\'s own constants', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    await writeNow(s, (tx) => {
+      expect(addNote.first(tx, { id: 1, text: 'a' })).toEqual({ id: 1, text: 'a', tag: 'fixed' });
+      addNote.first(tx, { id: 2, text: 'skip' });
+      addNote.first(tx, { id: 3, text: 'c' });
+    });
+    expect(notesTagged.all(s, { tag: 'fixed', above: 0 })).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(notesTagged.all(s, { tag: 'fixed', above: 1 })).toEqual([{ id: 3 }]);
+    expect(notesTagged.all(s, { tag: 'other', above: 0 })).toEqual([]);
+    expect(noteById.first(s, { id: 3 })).toEqual({ id: 3, text: 'c', tag: 'fixed' });
+    expect(noteById.first(s, { id: 9 })).toBeUndefined();
+    // The same compiled query through Kysely (inside an async transaction, say).
+    expect(await writeTransaction(s, (trx: Kysely<any>) => noteById.execute(trx, { id: 1 }))).toEqual([{ id: 1, text: 'a', tag: 'fixed' }]);
+    expect(notesTagged.compile(s.db, { tag: 't', above: 5 }).parameters).toEqual(['t', 5, 'skip']);
+  });
+
+  it('refuses a query that puts a parameter into the SQL text instead of binding it', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    const inlined = preparedQuery((db: Kysely<any>, p: { text: string }) => db.selectFrom('notes').selectAll().where('text', '=', sql.lit(p.text)));
+    expect(() => inlined.all(s, { text: 'x' })).toThrow(/inlined/);
+  });
+
+  it('prepares each statement once per connection', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    expect(s.statements.prepare('select 1 as one')).toBe(s.statements.prepare('select 1 as one'));
+  });
+});
+
+describe('writeNow', () => {
+  it('commits what the function wrote, rolls back everything when it throws', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    await writeNow(s, (tx) => addNote.first(tx, { id: 1, text: 'kept' }));
+    await expect(
+      writeNow(s, (tx) => {
+        addNote.first(tx, { id: 2, text: 'lost' });
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(s.sqlite.prepare('select id from notes').all()).toEqual([{ id: 1 }]);
+    expect(s.sqlite.inTransaction).toBe(false);
+  });
+
+  it('takes the write lock up front and fails DB_BUSY when another writer keeps it', async () => {
+    const s = fresh('busy-now.db', 100);
+    await migrate(s, notes, systemClock);
+    const other = new Database(s.path);
+    other.exec('begin immediate');
+    try {
+      const err = await writeNow(s, () => 1).catch((e: unknown) => e);
+      expect((err as AppError).code).toBe('DB_BUSY');
+    } finally {
+      other.exec('rollback');
+      other.close();
+    }
+    expect(s.sqlite.inTransaction).toBe(false);
+    await expect(writeNow(s, () => 2)).resolves.toBe(2);
+  });
+
+  it('queues behind a transaction of the same process that is still open, instead of joining it', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    let release!: () => void;
+    const paused = new Promise<void>((r) => (release = r));
+    const slow = writeTransaction(s, async (trx: Kysely<any>) => {
+      await trx.insertInto('notes').values({ id: 1, text: 'first' }).execute();
+      await paused;
+      throw new Error('first rolls back');
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.sqlite.inTransaction).toBe(true);
+    const second = writeNow(s, (tx) => {
+      expect(noteById.first(tx, { id: 1 })).toBeUndefined();
+      return addNote.first(tx, { id: 2, text: 'second' });
+    });
+    release();
+    await expect(slow).rejects.toThrow('first rolls back');
+    await expect(second).resolves.toMatchObject({ id: 2 });
+    expect(s.sqlite.prepare('select id from notes order by id').all()).toEqual([{ id: 2 }]);
+  });
+
+  it('refuses to nest, in either direction, and refuses a function that returns a promise', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    await expect(writeNow(s, () => writeNow(s, () => 1))).rejects.toThrow(/nested/);
+    await expect(writeNow(s, () => readNow(s, () => 1))).rejects.toThrow(/nested/);
+    await expect(writeTransaction(s, () => writeNow(s, () => 1))).rejects.toThrow(/nested/);
+    await expect(writeNow(s, () => writeTransaction(s, async () => 1))).rejects.toThrow(/nested/);
+    await expect(writeNow(s, (tx) => Promise.resolve(addNote.first(tx, { id: 7, text: 'x' })))).rejects.toThrow(/promise/);
+    expect(s.sqlite.prepare('select count(*) as n from notes').get()).toEqual({ n: 0 });
+    expect(s.sqlite.inTransaction).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { sql, type Kysely } from 'kysely';
+import type Database from 'better-sqlite3';
+import type { Kysely } from 'kysely';
 import { AppError, ExitCode, mapSqliteError } from './errors.ts';
 import type { Store } from './open.ts';
 
@@ -7,7 +8,7 @@ import type { Store } from './open.ts';
  * Runs `fn` inside one `BEGIN IMMEDIATE` transaction: the write lock is taken up front (waiting up
  * to the busy timeout), so concurrent writers queue instead of failing with SQLITE_BUSY on upgrade
  * as Kysely's own `transaction()` (a plain `BEGIN`) would. Commits when `fn` resolves, rolls back
- * when it throws. This is the only way anything writes.
+ * when it throws. This (or `writeNow`, its synchronous form) is the only way anything writes.
  *
  * `fn` must use the `trx` it is given (never `store.db`, which would wait for itself) and must not
  * await anything but the database: no git, subprocess, network or timers inside.
@@ -15,43 +16,138 @@ import type { Store } from './open.ts';
  * @throws DatabaseUnavailableError (DB_BUSY, exit 6) when the lock stays taken past the busy timeout;
  *   whatever `fn` throws, after rolling back.
  */
-export async function writeTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
-  return runTransaction(store, sql`begin immediate`, fn);
+export function writeTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  return runTransaction(store, 'write', fn);
 }
 
 /**
  * Runs `fn` inside one read transaction (`BEGIN DEFERRED`), so several reads see one snapshot.
  * `fn` must not write.
  */
-export async function readTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
-  return runTransaction(store, sql`begin deferred`, fn);
+export function readTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  return runTransaction(store, 'read', fn);
+}
+
+/**
+ * The synchronous form of `writeTransaction` for hot paths: `fn` runs prepared queries (see
+ * PreparedQuery) on `store` and returns without awaiting anything, inside the same kind of
+ * `BEGIN IMMEDIATE` transaction. It runs at once when the connection is idle (no async
+ * hop, no Kysely query building); when another transaction of this process holds the connection it
+ * queues behind it like `writeTransaction`.
+ *
+ * @throws as writeTransaction; an internal error when `fn` returns a promise.
+ */
+export function writeNow<T>(store: Store, fn: (store: Store) => T): Promise<T> {
+  return runNow(store, 'write', fn);
+}
+
+/** The synchronous form of `readTransaction` (one snapshot for several prepared reads). */
+export function readNow<T>(store: Store, fn: (store: Store) => T): Promise<T> {
+  return runNow(store, 'read', fn);
+}
+
+type Mode = 'read' | 'write';
+
+interface Control {
+  begin: Record<Mode, Database.Statement>;
+  commit: Database.Statement;
+  rollback: Database.Statement;
+  /** True while a synchronous transaction's `fn` runs (a call from inside it is a nesting). */
+  inSyncFn: boolean;
+}
+
+const controls = new WeakMap<Store, Control>();
+
+function control(store: Store): Control {
+  let c = controls.get(store);
+  if (c === undefined) {
+    c = {
+      begin: { write: store.sqlite.prepare('begin immediate'), read: store.sqlite.prepare('begin deferred') },
+      commit: store.sqlite.prepare('commit'),
+      rollback: store.sqlite.prepare('rollback'),
+      inSyncFn: false,
+    };
+    controls.set(store, c);
+  }
+  return c;
 }
 
 // Which store's transaction the current async context is inside: a call from within one is a real
 // nesting (it would wait for itself), while a concurrent caller simply queues for the connection.
 const insideTransaction = new AsyncLocalStorage<Store>();
 
-async function runTransaction<DB, T>(
-  store: Store,
-  begin: ReturnType<typeof sql>,
-  fn: (trx: Kysely<DB>) => Promise<T>,
-): Promise<T> {
-  if (insideTransaction.getStore() === store) {
+function assertNotNested(store: Store, c: Control): void {
+  if (c.inSyncFn || insideTransaction.getStore() === store) {
     throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
   }
-  return store.db.connection().execute((conn) => insideTransaction.run(store, async () => {
-    try {
-      await begin.execute(conn);
-    } catch (err) {
-      throw mapSqliteError(err);
+}
+
+/** BEGIN; on failure (the lock stayed taken past the busy timeout, say) the mapped error. */
+function begin(c: Control, mode: Mode): void {
+  try {
+    c.begin[mode].run();
+  } catch (err) {
+    throw mapSqliteError(err);
+  }
+}
+
+function rollbackAfter(store: Store, c: Control, err: unknown): unknown {
+  if (store.sqlite.inTransaction) c.rollback.run();
+  return mapSqliteError(err);
+}
+
+function runTransaction<DB, T>(store: Store, mode: Mode, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  const c = control(store);
+  // Called from a synchronous transaction's function: thrown at once, so the error escapes it.
+  if (c.inSyncFn) assertNotNested(store, c);
+  try {
+    assertNotNested(store, c);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  // Holding Kysely's connection keeps this process's other queries out until the transaction ends.
+  return store.db.connection().execute((conn) =>
+    insideTransaction.run(store, async () => {
+      begin(c, mode);
+      try {
+        const result = await fn(conn as Kysely<DB>);
+        c.commit.run();
+        return result;
+      } catch (err) {
+        throw rollbackAfter(store, c, err);
+      }
+    }),
+  );
+}
+
+function runNow<T>(store: Store, mode: Mode, fn: (store: Store) => T): Promise<T> {
+  const c = control(store);
+  // A nesting is a bug in the caller: thrown at once, so it escapes the outer function too.
+  assertNotNested(store, c);
+  try {
+    // Idle connection: run now. Another transaction of this process is open (its fn is awaiting
+    // the database): wait for the connection like any Kysely query, then run.
+    if (!store.sqlite.inTransaction) return Promise.resolve(runSync(store, c, mode, fn));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return store.db.connection().execute(async () => runSync(store, c, mode, fn));
+}
+
+function runSync<T>(store: Store, c: Control, mode: Mode, fn: (store: Store) => T): T {
+  begin(c, mode);
+  c.inSyncFn = true;
+  try {
+    const result = fn(store);
+    if (result instanceof Promise) {
+      void result.catch(() => undefined);
+      throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): a synchronous transaction returned a promise');
     }
-    try {
-      const result = await fn(conn as Kysely<DB>);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (err) {
-      if (store.sqlite.inTransaction) await sql`rollback`.execute(conn);
-      throw mapSqliteError(err);
-    }
-  }));
+    c.commit.run();
+    return result;
+  } catch (err) {
+    throw rollbackAfter(store, c, err);
+  } finally {
+    c.inSyncFn = false;
+  }
 }

@@ -1,3 +1,4 @@
+import { preparedQuery, type QueryTarget } from '@orch/store';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { InboxDatabase } from '../schema.ts';
 
@@ -8,15 +9,18 @@ export async function insertMessage(db: Db, row: Insertable<InboxDatabase['inbox
   return db.insertInto('inbox_messages').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
+const messagesAfter = preparedQuery((db: Db, p: { threadId: string; afterId: number }) =>
+  db.selectFrom('inbox_messages').selectAll().where('thread_id', '=', p.threadId).where('id', '>', p.afterId).orderBy('id'),
+);
+
 /** A thread's messages in order, optionally only those after message `afterId`. */
 export async function listMessages(db: Db, threadId: string, afterId = 0): Promise<MessageRow[]> {
-  return db
-    .selectFrom('inbox_messages')
-    .selectAll()
-    .where('thread_id', '=', threadId)
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .execute();
+  return messagesAfter.execute(db, { threadId, afterId });
+}
+
+/** listMessages, synchronously (inside writeNow/readNow). */
+export function listMessagesNow(target: QueryTarget, threadId: string, afterId = 0): MessageRow[] {
+  return messagesAfter.all(target, { threadId, afterId });
 }
 
 /** Messages after `afterId` written by anyone but `author`. */

@@ -1,3 +1,4 @@
+import { preparedQuery, type QueryTarget } from '@orch/store';
 import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { InboxDatabase, ThreadState } from '../schema.ts';
 
@@ -8,8 +9,15 @@ export async function insertThread(db: Db, row: Insertable<InboxDatabase['inbox_
   return db.insertInto('inbox_threads').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
+const threadById = preparedQuery((db: Db, p: { id: string }) => db.selectFrom('inbox_threads').selectAll().where('id', '=', p.id));
+
 export async function getThread(db: Db, id: string): Promise<ThreadRow | undefined> {
-  return db.selectFrom('inbox_threads').selectAll().where('id', '=', id).executeTakeFirst();
+  return (await threadById.execute(db, { id }))[0];
+}
+
+/** getThread, synchronously (inside writeNow/readNow). */
+export function getThreadNow(target: QueryTarget, id: string): ThreadRow | undefined {
+  return threadById.first(target, { id });
 }
 
 /** Threads newest first, optionally for one agent and/or in one state. */
@@ -32,68 +40,68 @@ function claimable(now: number) {
     ]);
 }
 
-/**
- * The `seq` of the oldest thread `agent` could claim now (or of the given one, if claimable).
- * Two indexed lookups, one per half of `claimable`: the oldest open thread (by agent, state, seq)
- * and the oldest held thread whose lease ran out (a partial index by agent and lease expiry), so
- * the cost does not grow with the number of threads the agent already holds.
- */
-async function claimableSeq(db: Db, args: { agent: string; threadId?: string; now: number }): Promise<number | undefined> {
-  let open = db.selectFrom('inbox_threads').select('seq').where('assigned_to', '=', args.agent).where('state', '=', 'open');
-  let expired = db
+// The `seq` of the oldest thread `agent` could claim now, from two indexed lookups, one per half of
+// `claimable`: the oldest open thread (by agent, state, seq) and the oldest held thread whose lease
+// ran out (a partial index by agent and lease expiry), so the cost does not grow with the number
+// of threads the agent already holds.
+function oldestClaimableSeq(db: Db, p: { agent: string; now: number }) {
+  const open = db.selectFrom('inbox_threads').select((eb) => eb.fn.min('seq').as('seq')).where('assigned_to', '=', p.agent).where('state', '=', 'open');
+  const expired = db
     .selectFrom('inbox_threads')
     .select((eb) => eb.fn.min('seq').as('seq'))
-    .where('assigned_to', '=', args.agent)
+    .where('assigned_to', '=', p.agent)
     // Written as literals, not bound values: only then can SQLite see the partial index applies.
     .where(sql<boolean>`state in ('claimed', 'blocked')`)
-    .where('lease_expires_at', '<=', args.now);
-  if (args.threadId !== undefined) {
-    open = open.where('id', '=', args.threadId);
-    expired = expired.where('id', '=', args.threadId);
-  }
-  const a = await open.orderBy('seq').limit(1).executeTakeFirst();
-  const b = await expired.executeTakeFirst();
-  const seqs = [a?.seq, b?.seq === null || b?.seq === undefined ? undefined : Number(b.seq)].filter((x): x is number => x !== undefined);
-  return seqs.length === 0 ? undefined : Math.min(...seqs);
+    .where('lease_expires_at', '<=', p.now);
+  return db.selectFrom(open.unionAll(expired).as('candidates')).select((eb) => eb.fn.min('seq').as('seq'));
 }
+
+const oldestClaimable = preparedQuery((db: Db, p: { agent: string; now: number }) =>
+  db.selectFrom('inbox_threads').selectAll().where('seq', '=', oldestClaimableSeq(db, p)),
+);
+const givenClaimable = preparedQuery((db: Db, p: { agent: string; now: number; id: string }) =>
+  db.selectFrom('inbox_threads').selectAll().where('id', '=', p.id).where('assigned_to', '=', p.agent).where(claimable(p.now)),
+);
 
 /** The oldest thread `agent` could claim now (or the given one, if it is claimable). */
-export async function findClaimable(
-  db: Db,
-  args: { agent: string; threadId?: string; now: number },
-): Promise<ThreadRow | undefined> {
-  const seq = await claimableSeq(db, args);
-  if (seq === undefined) return undefined;
-  return db.selectFrom('inbox_threads').selectAll().where('seq', '=', seq).executeTakeFirst();
+export function findClaimable(target: QueryTarget, args: { agent: string; threadId?: string; now: number }): ThreadRow | undefined {
+  const { agent, now, threadId } = args;
+  return threadId === undefined ? oldestClaimable.first(target, { agent, now }) : givenClaimable.first(target, { agent, now, id: threadId });
 }
 
-/**
- * Claims the oldest claimable thread of `agent` (or the given one). Callers run it inside a write
- * (BEGIN IMMEDIATE) transaction; the claim itself is ONE statement that changes at most one row
- * and re-checks claimability in its WHERE, so two claimers can never both win.
- */
-export async function claimOne(
-  db: Db,
-  args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number },
-): Promise<ThreadRow | undefined> {
-  const seq = await claimableSeq(db, args);
-  if (seq === undefined) return undefined;
+type ClaimParams = { agent: string; token: string; now: number; expiresAt: number; leaseMs: number };
+
+function claimUpdate(db: Db, p: ClaimParams) {
   return db
     .updateTable('inbox_threads')
     .set((eb) => ({
       state: eb.case().when('state', '=', 'blocked').then('blocked' as ThreadState).else('claimed' as ThreadState).end(),
-      claimed_by: args.agent,
-      lease_token: args.token,
-      lease_expires_at: args.now + args.leaseMs,
-      lease_ms: args.leaseMs,
+      claimed_by: p.agent,
+      lease_token: p.token,
+      lease_expires_at: p.expiresAt,
+      lease_ms: p.leaseMs,
       claim_count: eb('claim_count', '+', 1),
-      updated_at: args.now,
+      updated_at: p.now,
     }))
-    .where('seq', '=', seq)
-    .where('assigned_to', '=', args.agent)
-    .where(claimable(args.now))
-    .returningAll()
-    .executeTakeFirst();
+    .where('assigned_to', '=', p.agent)
+    .where(claimable(p.now));
+}
+
+const claimOldest = preparedQuery((db: Db, p: ClaimParams) => claimUpdate(db, p).where('seq', '=', oldestClaimableSeq(db, p)).returningAll());
+const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => claimUpdate(db, p).where('id', '=', p.id).returningAll());
+
+/**
+ * Claims the oldest claimable thread of `agent` (or the given one). Callers run it inside a write
+ * (BEGIN IMMEDIATE) transaction (synchronous: writeNow); the claim is ONE statement that changes
+ * at most one row and checks claimability in its WHERE, so two claimers can never both win.
+ */
+export function claimOne(
+  target: QueryTarget,
+  args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number },
+): ThreadRow | undefined {
+  const { agent, token, now, leaseMs, threadId } = args;
+  const p = { agent, token, now, expiresAt: now + leaseMs, leaseMs };
+  return threadId === undefined ? claimOldest.first(target, p) : claimGiven.first(target, { ...p, id: threadId });
 }
 
 /** Moves the lease's expiry (and optionally its length) for the holder of `token`. */
