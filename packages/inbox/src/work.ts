@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError, LeaseLostError, isoTime } from '@orch/store';
+import { ConflictError, LeaseLostError, ValidationError, isoTime } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
 import { showThread } from './threads.ts';
@@ -75,6 +75,13 @@ export interface WorkResult {
 
 /** Runs until `once` is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a command's failure. */
 export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResult> {
+  // A work directory that cannot be created (a file, too long, a NUL byte) is refused before anything is claimed.
+  try {
+    fs.mkdirSync(path.join(options.workDir, options.agent), { recursive: true });
+  } catch (err) {
+    const why = (err as Error).message;
+    throw new ValidationError(`--work-dir ${options.workDir}: ${why}`, [{ path: '--work-dir', message: why }]);
+  }
   const concurrency = options.concurrency ?? 1;
   const log = options.log ?? (() => undefined);
   const active = new Map<string, Promise<void>>();

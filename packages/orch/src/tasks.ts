@@ -212,6 +212,10 @@ export interface ShowTaskResult {
 
 /** `orch task show`: reconciles, then the task, its dependencies and every attempt with its thread's latest message. @throws NotFoundError (3). */
 export async function showTask(orch: Orch, input: { runId: string; taskId: string }): Promise<ShowTaskResult> {
+  // An unknown task is refused before reconciling, so the failed call writes nothing.
+  await readTransaction<OrchDatabase, void>(orch.store, async (trx) => {
+    await requireTask(trx, (await requireRun(trx, input.runId)).id, input.taskId);
+  });
   await reconcile(orch, input.runId);
   return readTransaction<OrchDatabase, ShowTaskResult>(orch.store, async (trx) => {
     const run = await requireRun(trx, input.runId);

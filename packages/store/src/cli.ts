@@ -91,6 +91,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
     const chosen = await parseArgs(spec, head, io);
     if (!chosen) return ExitCode.ok;
     const { def, argv } = chosen;
+    assertBooleanValues(def, head);
     json = argv.json === true;
     const dbPath = argv.db;
     if (Array.isArray(dbPath)) throw new UsageError('--db was given more than once');
@@ -125,6 +126,21 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       io.stderr.write(`${err.stack}\n`);
     }
     return appError.exitCode;
+  }
+}
+
+/**
+ * yargs reads a boolean flag given any value but `true` as false (`--dry-run=yes` would clean up
+ * for real); a boolean flag takes no value, or `=true` / `=false`.
+ */
+function assertBooleanValues(def: CommandDefinition, args: string[]): void {
+  for (const arg of args) {
+    const m = /^--([^=]+)=(.*)$/s.exec(arg);
+    if (!m || m[2] === 'true' || m[2] === 'false') continue;
+    const flag = m[1] ?? '';
+    if (flag === 'json' || (Object.hasOwn(def.flags, flag) && def.flags[flag]?.type === 'boolean')) {
+      throw new UsageError(`--${flag} takes no value: give --${flag} (or --${flag}=true / --${flag}=false)`);
+    }
   }
 }
 

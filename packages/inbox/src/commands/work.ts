@@ -13,7 +13,7 @@ export const workInput = z.object({
   maxSeconds: intFlag(1, 7 * MAX_LEASE_SECONDS).optional(),
   leaseSeconds: intFlag(3, MAX_LEASE_SECONDS).optional(),
   workDir: z.string().min(1, 'must not be empty').optional(),
-  command: z.array(z.string()).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
+  command: z.array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
 });
 
 export const workCommand = defineCommand({
