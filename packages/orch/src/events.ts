@@ -1,7 +1,7 @@
 import type { OrchEnv, Tx } from './orch.ts';
 import { insertEvent, lastEventSeq } from './queries/events.ts';
 import { getRun, setRunState } from './queries/runs.ts';
-import { listTasks } from './queries/tasks.ts';
+import { taskCounts } from './queries/tasks.ts';
 import type { EventType, TaskState } from './schema.ts';
 import { eventView, type EventView } from './views.ts';
 
@@ -42,13 +42,12 @@ export async function emitIn(trx: Tx, env: OrchEnv, event: NewEvent): Promise<Ev
 export async function settleRunIn(trx: Tx, env: OrchEnv, runId: string): Promise<void> {
   const run = await getRun(trx, runId);
   if (!run || run.state === 'cancelled') return;
-  const tasks = await listTasks(trx, runId);
-  const finished = tasks.length > 0 && tasks.every((t) => t.state === 'done' || t.state === 'cancelled');
+  const counts = await taskCounts(trx, runId);
+  const finished = counts.total > 0 && counts.unfinished === 0;
   const now = env.clock.now();
   if (run.state === 'active' && finished) {
     await setRunState(trx, { id: runId, state: 'done', now });
-    const done = tasks.filter((t) => t.state === 'done').length;
-    await emitIn(trx, env, { runId, type: 'run_done', data: { done, cancelled: tasks.length - done } });
+    await emitIn(trx, env, { runId, type: 'run_done', data: { done: counts.done, cancelled: counts.total - counts.done } });
   } else if (run.state === 'done' && !finished) {
     await setRunState(trx, { id: runId, state: 'active', now });
     await emitIn(trx, env, { runId, type: 'run_reopened', data: {} });

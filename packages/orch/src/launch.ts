@@ -19,11 +19,11 @@ import {
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
 import { insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
 import type { RunRow } from './queries/runs.ts';
-import { setTaskState, type TaskRow } from './queries/tasks.ts';
+import { getTask, setTaskState, type TaskRow } from './queries/tasks.ts';
 import { reconcileIn } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type ExecutionMode, type OrchDatabase } from './schema.ts';
-import { readinessIn, requireTask } from './tasks.ts';
+import { requireTask, taskReadinessIn } from './tasks.ts';
 import { attemptView, runView, taskView, type AttemptView } from './views.ts';
 
 /** Where code-mode worktrees go when no --workspace-root is given, relative to the repository. */
@@ -303,7 +303,7 @@ async function nextNumber(trx: Tx, runId: string, taskId: string): Promise<numbe
 
 /** A dependency added after the first dispatch holds back retries and reassignments too. */
 async function assertDependenciesDone(trx: Tx, runId: string, taskId: string): Promise<void> {
-  const waitingOn = (await readinessIn(trx, runId)).readiness.get(taskId)?.waiting_on ?? [];
+  const waitingOn = (await taskReadinessIn(trx, await requireTask(trx, runId, taskId))).waiting_on;
   if (waitingOn.length > 0) {
     throw new ConflictError(`task ${taskId} waits on ${waitingOn.join(', ')}; it can start again once they are done`, {
       run: runId,
@@ -314,10 +314,10 @@ async function assertDependenciesDone(trx: Tx, runId: string, taskId: string): P
 }
 
 async function assertReady(trx: Tx, runId: string, taskId: string): Promise<void> {
-  const { tasks, readiness } = await readinessIn(trx, runId);
-  const task = tasks.find((t) => t.id === taskId);
-  const r = readiness.get(taskId);
-  if (!task || !r || r.ready) return;
+  const task = await getTask(trx, runId, taskId);
+  if (!task) return;
+  const r = await taskReadinessIn(trx, task);
+  if (r.ready) return;
   let why: string;
   if (task.state === 'done' || task.state === 'cancelled') why = `it is ${task.state}`;
   else if (r.waiting_on.length > 0) why = `it waits on ${r.waiting_on.join(', ')}`;

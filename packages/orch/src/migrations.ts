@@ -101,5 +101,15 @@ export const orchMigrations: MigrationSet = {
           .execute();
       },
     },
+    {
+      version: 2,
+      name: 'readiness_indexes',
+      async up(db) {
+        // Readiness in SQL (`ready`, `dispatch`): each task's dependencies' states, and whether a
+        // task has a live attempt, read from indexes alone.
+        await db.schema.createIndex('orch_tasks_run_id_state').on('orch_tasks').columns(['run_id', 'id', 'state']).execute();
+        await db.schema.createIndex('orch_attempts_run_task_state').on('orch_attempts').columns(['run_id', 'task_id', 'state']).execute();
+      },
+    },
   ],
 };

@@ -3,7 +3,18 @@ import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTr
 import { emitIn, settleRunIn } from './events.ts';
 import { inboxTx, type Orch, type Tx } from './orch.ts';
 import { listAttempts } from './queries/attempts.ts';
-import { getTask, insertDependency, insertTask, listDependencies, listTasks, type DependencyRow, type TaskRow } from './queries/tasks.ts';
+import {
+  dependencyStates,
+  getTask,
+  hasLiveAttempt,
+  insertDependency,
+  insertTask,
+  listDependencies,
+  listReadyTaskEdges,
+  listTasks,
+  type DependencyRow,
+  type TaskRow,
+} from './queries/tasks.ts';
 import { reconcile } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
@@ -170,6 +181,15 @@ export async function readinessIn(trx: Tx, runId: string): Promise<{ tasks: Task
   return { tasks, readiness: readiness(tasks, edges, new Set(live.map((a) => a.task_id))) };
 }
 
+/** Readiness of one task, read in the caller's transaction (a few index searches, whatever the run's size). */
+export async function taskReadinessIn(trx: Tx, task: TaskRow): Promise<Readiness> {
+  const deps = await dependencyStates(trx, task.run_id, task.id);
+  const waitingOn = deps.filter((d) => d.state !== 'done').map((d) => d.depends_on);
+  const live = await hasLiveAttempt(trx, task.run_id, task.id);
+  const ready = waitingOn.length === 0 && task.state !== 'done' && task.state !== 'cancelled' && !live;
+  return { depends_on: deps.map((d) => d.depends_on), waiting_on: waitingOn, ready };
+}
+
 export interface ReadyTask extends TaskView {
   depends_on: string[];
   /** Attempts made so far (a failed or expired task is ready again, for a retry). */
@@ -186,16 +206,17 @@ export async function readyTasks(orch: Orch, input: { runId: string }): Promise<
   await reconcile(orch, input.runId);
   return readTransaction<OrchDatabase, ReadyResult>(orch.store, async (trx) => {
     const run = await requireRun(trx, input.runId);
-    const { tasks, readiness: r } = await readinessIn(trx, run.id);
-    const attempts = await listAttempts(trx, { runId: run.id });
-    const ready = tasks
-      .filter((t) => r.get(t.id)?.ready)
-      .sort((a, b) => b.priority - a.priority || a.seq - b.seq)
-      .map((t) => ({
-        ...taskView(t),
-        depends_on: r.get(t.id)?.depends_on ?? [],
-        attempts: attempts.filter((a) => a.task_id === t.id).length,
-      }));
+    // Computed in SQL: only ready tasks are read, however large the run.
+    const ready: ReadyTask[] = [];
+    let last: ReadyTask | undefined;
+    for (const row of await listReadyTaskEdges(trx, run.id)) {
+      if (last?.id !== row.id) {
+        const { depends_on: _, attempts, ...task } = row;
+        last = { ...taskView(task), depends_on: [], attempts: Number(attempts) };
+        ready.push(last);
+      }
+      if (row.depends_on !== null) last.depends_on.push(row.depends_on);
+    }
     return { run: run.id, tasks: ready };
   });
 }
