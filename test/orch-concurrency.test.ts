@@ -1,5 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inbox, initDb, json, ok, orchAsync, orchOk, rows, type CliRun } from './helpers.ts';
+import { inbox, initDb, json, ok, orch, orchAsync, orchOk, rows, type CliRun } from './helpers.ts';
 
 /** Starts every command at once as its own OS process and waits for all of them. */
 function together(db: string, commands: string[][]): Promise<CliRun[]> {
@@ -37,6 +40,36 @@ describe('orch under concurrent leaders (real OS processes)', () => {
     expect(rows(db, 'select count(*) as n from inbox_threads')).toEqual([{ n: 1 }]);
     const seqs = eventSeqs(db, 'r');
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+
+  it('4 processes dispatching the same task in code mode: one attempt with its own clean worktree, nothing taken from the winner, nothing left over', async () => {
+    const { db, dir } = initDb();
+    const repo = path.join(dir, 'repo');
+    fs.mkdirSync(repo);
+    const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+    git(repo, 'init', '-q', '-b', 'main');
+    fs.writeFileSync(path.join(repo, 'README'), 'hi\n');
+    git(repo, 'add', '.');
+    git(repo, '-c', 'user.name=T', '-c', 'user.email=t@example.com', 'commit', '-q', '-m', 'init');
+    orchOk(db, ['run', 'init', '--run', 'r', '--goal', 'g']);
+    orchOk(db, ['task', 'add', '--run', 'r', '--task', 'T', '--title', 't', '--default-to', 'w']);
+    const results = await together(
+      db,
+      Array.from({ length: 4 }, (_, i) => ['dispatch', '--run', 'r', '--task', 'T', '--execution-mode', 'code', '--repo-path', repo, '--body', `leader ${i}`]),
+    );
+    const codes = results.map((r) => r.code).sort();
+    expect(codes, results.map((r) => r.stderr).join('\n')).toEqual([0, 4, 4, 4]);
+    const won = json(results.find((r) => r.code === 0) as CliRun).attempt;
+    expect(rows(db, 'select worktree_path from orch_attempts')).toEqual([{ worktree_path: won.worktree_path }]);
+    // The winner's worktree survived the losers, is clean, and is the only one besides the repository.
+    expect(git(won.worktree_path, 'status', '--porcelain')).toBe('');
+    expect(git(won.worktree_path, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('orch/r/T/1');
+    const listed = git(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree '));
+    expect(listed).toHaveLength(2);
+    expect(fs.readdirSync(path.dirname(won.worktree_path))).toEqual(['1']);
+    const doctor = orch(['--db', db, '--json', 'doctor']);
+    expect(doctor.code, doctor.stdout).toBe(0);
+    expect(JSON.parse(doctor.stdout).problems).toEqual([]);
   });
 
   it('6 processes reconciling the same worker activity at once: every message is folded exactly once, no gaps', async () => {

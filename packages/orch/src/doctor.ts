@@ -19,6 +19,7 @@ import path from 'node:path';
 import { settleRunIn } from './events.ts';
 import { branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
 import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
+import { dropMarker, markerAlive, readMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
 import { inboxTx, type Orch } from './orch.ts';
 import { listAttempts, type AttemptRow } from './queries/attempts.ts';
@@ -221,10 +222,11 @@ function taskAttemptMismatch(t: TaskRow, latest: AttemptRow | undefined): string
 
 /** Orphaned worktrees, directories and branches of one run (git, outside any transaction). */
 async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[], extraRepo: string | undefined, repair: boolean): Promise<Finding[]> {
-  const places = workspacePlaces(attempts);
-  const repos = new Set([...places.values(), ...(extraRepo ? [extraRepo] : [])]);
-  for (const r of repos) {
-    const root = path.resolve(r, DEFAULT_WORKSPACE_ROOT);
+  const places = new Map<string, string>();
+  const real = (p: string) => (fs.existsSync(p) ? fs.realpathSync(p) : p);
+  for (const [root, r] of workspacePlaces(attempts)) places.set(real(root), r);
+  for (const r of new Set([...places.values(), ...(extraRepo ? [extraRepo] : [])])) {
+    const root = real(path.resolve(r, DEFAULT_WORKSPACE_ROOT));
     if (!places.has(root)) places.set(root, r);
   }
   const out: Finding[] = [];
@@ -269,6 +271,22 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
           repaired,
         );
       }
+      for (const file of markerFiles(path.join(root, runId))) {
+        const m = readMarker(file);
+        if (m && markerAlive(m)) continue;
+        if (registered.has(file.slice(0, -'.dispatch'.length))) continue; // reported with its worktree above
+        if (repair) dropMarker(file);
+        add(
+          {
+            kind: 'stale_marker',
+            severity: 'warning',
+            path: file,
+            message: `${file} marks a worktree as being made by a dispatch that is no longer running${m ? ` (pid ${m.pid})` : ''}`,
+            repair: 'remove the marker',
+          },
+          repair,
+        );
+      }
       for (const branch of await branchesUnder(r, `orch/${runId}`)) {
         if (owned.has(branch) || checkedOut.has(branch)) continue;
         const unmerged = await unmergedCommits(r, branch);
@@ -309,6 +327,20 @@ function attemptDirs(runDir: string): string[] {
     }
   };
   return dirs(runDir).flatMap(dirs);
+}
+
+/** `<run dir>/<task>/<n>.dispatch` marker files. */
+function markerFiles(runDir: string): string[] {
+  const entries = (d: string) => {
+    try {
+      return fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return [];
+    }
+  };
+  return entries(runDir)
+    .filter((e) => e.isDirectory())
+    .flatMap((t) => entries(path.join(runDir, t.name)).filter((e) => e.isFile() && e.name.endsWith('.dispatch')).map((e) => path.join(runDir, t.name, e.name)));
 }
 
 /** Read fresh: whether an attempt of the run records `branch` (a dispatch may have just done so). */

@@ -179,8 +179,11 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string)
   const hasBranch = await branchExists(repo, branch);
   const hasDir = fs.existsSync(dir);
   if (!hasBranch && !hasDir) return;
-  const registered = (await listWorktrees(repo)).some((w) => w.path === dir);
-  const dirty = hasDir && registered ? await uncommitted(dir) : [];
+  const entry = (await listWorktrees(repo)).find((w) => w.path === dir);
+  const registered = entry !== undefined;
+  // A checkout cut short shows its missing files as changes: they are nobody's work.
+  const interrupted = entry !== undefined && interruptedAdd(entry);
+  const dirty = hasDir && registered && !interrupted ? await uncommitted(dir) : [];
   const foreignDir = hasDir && !registered && fs.readdirSync(dir).length > 0;
   const unmerged = hasBranch ? await unmergedCommits(repo, branch) : [];
   if (dirty.length > 0 || foreignDir || unmerged.length > 0) {
@@ -191,7 +194,8 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string)
       { worktree_path: dir, branch, uncommitted: dirty, unmerged_commits: unmerged.length },
     );
   }
-  if (hasDir && registered) await removeWorktree(repo, dir, false);
+  if (registered && hasDir) await removeWorktree(repo, dir, interrupted);
+  else if (registered && interrupted) await run(repo, ['worktree', 'unlock', dir]); // so prune forgets it
   else if (hasDir) fs.rmdirSync(dir);
   await probe(repo, ['worktree', 'prune']);
   if (hasBranch) await deleteBranch(repo, branch);
@@ -349,18 +353,28 @@ export async function branchesUnder(root: string, dir: string): Promise<string[]
     .map((l) => l.slice('refs/heads/'.length));
 }
 
-/** Worktrees git knows about: path and branch (null when detached). */
-export async function listWorktrees(root: string): Promise<{ path: string; branch: string | null }[]> {
+/**
+ * Worktrees git knows about: path, branch (null when detached) and lock reason (null when not
+ * locked). `git worktree add` locks a new worktree with the reason "initializing" until its
+ * checkout is complete, so a worktree still locked that way was left by an interrupted add.
+ */
+export async function listWorktrees(root: string): Promise<{ path: string; branch: string | null; locked: string | null }[]> {
   const out = await run(root, ['worktree', 'list', '--porcelain']);
-  const list: { path: string; branch: string | null }[] = [];
+  const list: { path: string; branch: string | null; locked: string | null }[] = [];
   for (const block of out.split('\n\n')) {
     const lines = block.split('\n');
     const wt = lines.find((l) => l.startsWith('worktree '));
     if (!wt) continue;
     const br = lines.find((l) => l.startsWith('branch '));
-    list.push({ path: wt.slice('worktree '.length), branch: br ? br.slice('branch refs/heads/'.length) : null });
+    const lock = lines.find((l) => l === 'locked' || l.startsWith('locked '));
+    list.push({ path: wt.slice('worktree '.length), branch: br ? br.slice('branch refs/heads/'.length) : null, locked: lock === undefined ? null : lock.slice('locked'.length).trim() });
   }
   return list;
+}
+
+/** Left by a `git worktree add` that was killed before its checkout completed: holds nobody's work. */
+export function interruptedAdd(w: { locked: string | null }): boolean {
+  return w.locked === 'initializing';
 }
 
 export interface MergeOutcome {

@@ -1,5 +1,5 @@
 import { openThreadIn } from '@orch/inbox';
-import { ConflictError, NotFoundError, ValidationError, writeTransaction } from '@orch/store';
+import { ConflictError, NotFoundError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
 import path from 'node:path';
 import { LEADER, cancelAttemptIn, liveAttempt, type DispatchResult } from './attempts.ts';
 import { emitIn } from './events.ts';
@@ -10,6 +10,7 @@ import {
   currentBranch,
   deleteBranch,
   ignoreInside,
+  makeDirs,
   reclaimLeftover,
   removeEmptyParents,
   removeWorktree,
@@ -17,7 +18,8 @@ import {
   resolveCommit,
 } from './git.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
-import { insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
+import { dropMarker, takeMarker } from './marker.ts';
+import { attemptByWorktree, insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
 import type { RunRow } from './queries/runs.ts';
 import { getTask, setTaskState, type TaskRow } from './queries/tasks.ts';
 import { reconcileIn } from './reconcile.ts';
@@ -72,6 +74,8 @@ interface Workspace {
   baseCommit: string;
   branch: string;
   dir: string;
+  /** `<dir>.dispatch`: this process is making the worktree (see marker.ts); removed once recorded. */
+  marker: string;
 }
 
 /**
@@ -228,9 +232,11 @@ async function launch(
   });
   if (first.done) return first.done;
   const plan = first.plan;
-  const ws = await prepareWorkspace(plan);
+  failpoint('dispatch:before-worktree');
+  const ws = await prepareWorkspace(orch, plan);
+  failpoint('dispatch:after-worktree');
   try {
-    return await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
+    const done = await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
       await reconcileIn(trx, orch, runId);
       const again = await decide(trx);
       if (again.number !== plan.number || again.mode !== plan.mode) {
@@ -238,6 +244,8 @@ async function launch(
       }
       return record(trx, again, ws);
     });
+    dropMarker(ws.marker);
+    return done;
   } catch (err) {
     await discardWorkspace(ws);
     throw err;
@@ -256,22 +264,42 @@ export async function resolveBase(code: CodeOptions): Promise<{ repo: string; ba
   return { repo, baseRef, baseCommit, root };
 }
 
-async function prepareWorkspace(plan: Plan): Promise<Workspace> {
+async function prepareWorkspace(orch: Orch, plan: Plan): Promise<Workspace> {
   const { repo, baseRef, baseCommit, root } = await resolveBase(plan.code as CodeOptions);
   const dir = path.join(root, plan.run.id, plan.task.id, String(plan.number));
   if (path.relative(root, dir).startsWith('..')) throw new ValidationError(`worktree path ${dir} escapes ${root}`);
   const branch = `orch/${plan.run.id}/${plan.task.id}/${plan.number}`;
-  // No attempt owns this number yet, so anything already here was left by an interrupted dispatch.
-  await reclaimLeftover(repo, dir, branch);
-  await addWorktree(repo, dir, branch, baseCommit);
-  await ignoreInside(repo, root);
-  return { repo, root, baseRef, baseCommit, branch, dir };
+  makeDirs(path.dirname(dir));
+  // Refused while another live dispatch is making this very worktree; taken over from a dead one.
+  const marker = takeMarker(dir);
+  try {
+    // Read again under the marker: another leader's dispatch of this attempt may have recorded it
+    // (and let go of its marker) since this one decided.
+    const owner = await readTransaction<OrchDatabase, AttemptRow | undefined>(orch.store, (trx) => attemptByWorktree(trx, dir));
+    if (owner) {
+      throw new ConflictError(`task ${plan.task.id} was dispatched by someone else meanwhile (attempt ${owner.id}); see \`orch status\``, {
+        task: plan.task.id,
+        attempt: owner.id,
+      });
+    }
+    // No attempt owns this number and no live dispatch is making it, so anything already here
+    // was left by an interrupted dispatch.
+    await reclaimLeftover(repo, dir, branch);
+    await addWorktree(repo, dir, branch, baseCommit);
+    await ignoreInside(repo, root);
+  } catch (err) {
+    dropMarker(marker);
+    removeEmptyParents(path.dirname(dir), root);
+    throw err;
+  }
+  return { repo, root, baseRef, baseCommit, branch, dir, marker };
 }
 
 async function discardWorkspace(ws: Workspace): Promise<void> {
   // The branch is brand new and the worktree untouched: nothing of anyone's is lost.
   await removeWorktree(ws.repo, ws.dir, true).catch(() => undefined);
   await deleteBranch(ws.repo, ws.branch).catch(() => undefined);
+  dropMarker(ws.marker);
   removeEmptyParents(path.dirname(ws.dir), ws.root);
 }
 

@@ -1,7 +1,7 @@
 // Code mode after dispatch: what an attempt's branch changed (diff), bringing it into a branch of
 // the main repository (merge), and removing finished worktrees without losing work (cleanup).
 // Git runs outside transactions; the database records what git did afterwards.
-import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
+import { ConflictError, NotFoundError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
 import fs from 'node:fs';
 import path from 'node:path';
 import { emitIn } from './events.ts';
@@ -21,10 +21,12 @@ import {
   removeWorktree,
   uncommitted,
   unmergedCommits,
+  interruptedAdd,
   checkRef,
   type CommitInfo,
   type FileChange,
 } from './git.ts';
+import { dropMarker, markerAlive, markerPath, readMarker } from './marker.ts';
 import type { Orch } from './orch.ts';
 import { attemptByWorktree, getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { reconcile } from './reconcile.ts';
@@ -281,6 +283,7 @@ export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupR
     const entry = await cleanAttempt(a, { dryRun, force, gone });
     entries.push(entry);
     if (entry.branch_deleted && a.branch) gone.push(a.branch);
+    failpoint('cleanup:before-record');
     if (!dryRun) await recordCleanup(orch, a, entry);
   }
   const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, workspacePlaces(all), { dryRun, force }) : [];
@@ -442,14 +445,18 @@ export async function cleanOrphans(orch: Orch, runId: string, places: Map<string
 async function cleanOrphan(
   orch: Orch,
   repo: string,
-  w: { path: string; branch: string | null },
+  w: { path: string; branch: string | null; locked: string | null },
   entry: OrphanEntry,
   opts: { dryRun: boolean; force: boolean },
 ): Promise<void> {
+  const marker = readMarker(markerPath(w.path));
   const age = fs.existsSync(w.path) ? orch.clock.now() - fs.statSync(w.path).mtimeMs : Infinity;
-  const dirty = fs.existsSync(w.path) ? await uncommitted(w.path) : [];
+  // A checkout cut short shows its missing files as changes: they are nobody's work.
+  const dirty = fs.existsSync(w.path) && !interruptedAdd(w) ? await uncommitted(w.path) : [];
   const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
-  if (age < ORPHAN_MIN_AGE_MS) {
+  if (marker && markerAlive(marker)) {
+    entry.note = `kept: a dispatch (pid ${marker.pid}) is making it right now`;
+  } else if (age < ORPHAN_MIN_AGE_MS) {
     entry.note = 'kept: made less than a minute ago, perhaps by a dispatch still recording its attempt (run cleanup again later)';
   } else if ((dirty.length > 0 || unmerged.length > 0) && !opts.force) {
     entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
@@ -458,6 +465,7 @@ async function cleanOrphan(
       if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
       else await pruneWorktrees(repo);
       if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
+      if (marker) dropMarker(marker.path);
     }
     entry.removed = true;
     entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';

@@ -9,3 +9,4 @@ export * from './wait.ts';
 export * from './flags.ts';
 export * from './cli.ts';
 export * from './health.ts';
+export * from './failpoint.ts';
