@@ -145,26 +145,59 @@ export async function branchExists(root: string, name: string): Promise<boolean>
 }
 
 /**
- * A workspace root must not be the repository itself, hold tracked files, or have control
- * characters in its path: worktrees inside it would mix with the project's own files.
+ * A workspace root must not be the repository itself, lie inside its git directory, hold tracked
+ * files, or have control characters in its path: worktrees inside it would mix with the project's
+ * own files (or git's). Symbolic links are followed first, so a link to the repository (or into
+ * it) is judged by where it leads. Returns the root with links resolved: the place worktrees go.
  *
  * @throws ValidationError (2)
  */
-export async function checkWorkspaceRoot(repo: string, dir: string): Promise<void> {
+export async function checkWorkspaceRoot(repo: string, dir: string): Promise<string> {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(dir)) {
     throw new ValidationError('--workspace-root must not contain control characters', [{ path: '--workspace-root', message: 'control characters' }]);
   }
-  const rel = path.relative(repo, dir);
+  const real = realPathSoFar(dir);
+  const shown = real === dir ? dir : `${dir} (which leads to ${real})`;
+  const rel = path.relative(repo, real);
   if (rel === '') {
-    throw new ValidationError('--workspace-root must not be the repository itself', [{ path: '--workspace-root', message: 'is the repository' }]);
+    throw new ValidationError(`--workspace-root ${shown} must not be the repository itself`, [{ path: '--workspace-root', message: 'is the repository' }]);
   }
-  if (rel.startsWith('..') || path.isAbsolute(rel)) return;
+  for (const gitDir of [await run(repo, ['rev-parse', '--git-dir']), await run(repo, ['rev-parse', '--git-common-dir'])]) {
+    const g = realPathSoFar(path.resolve(repo, gitDir.trim()));
+    if (isInside(g, real)) {
+      throw new ValidationError(`--workspace-root ${shown} is inside the git directory ${g}`, [{ path: '--workspace-root', message: 'is inside the git directory' }]);
+    }
+  }
+  if (!isInside(repo, real)) return real;
   const tracked = (await run(repo, ['ls-files', '--', rel])).trim();
   if (tracked !== '') {
-    throw new ValidationError(`--workspace-root ${dir} holds files git tracks; choose a directory of its own (default ${'.orch/worktrees'})`, [
+    throw new ValidationError(`--workspace-root ${shown} holds files git tracks; choose a directory of its own (default ${'.orch/worktrees'})`, [
       { path: '--workspace-root', message: 'holds tracked files' },
     ]);
+  }
+  return real;
+}
+
+/** Whether `dir` is `parent` or lies below it (plain path arithmetic; `..foo` is a name, not a way up). */
+function isInside(parent: string, dir: string): boolean {
+  const rel = path.relative(parent, dir);
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** `dir` with symbolic links resolved in the part of it that exists (the rest may not exist yet). */
+function realPathSoFar(dir: string): string {
+  let existing = path.resolve(dir);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(fs.realpathSync(existing), ...rest);
+    } catch {
+      const parent = path.dirname(existing);
+      if (parent === existing) return path.resolve(dir);
+      rest.unshift(path.basename(existing));
+      existing = parent;
+    }
   }
 }
 
@@ -215,7 +248,7 @@ export function removeEmptyParents(dir: string, stop: string): void {
 /** Makes sure git ignores `dir` when it lies inside the repository (via .git/info/exclude). */
 export async function ignoreInside(root: string, dir: string): Promise<void> {
   const rel = path.relative(root, dir);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return;
+  if (rel === '' || !isInside(root, dir)) return;
   if ((await probe(root, ['check-ignore', '--quiet', '--no-index', '--', rel])) !== undefined) return;
   const common = (await run(root, ['rev-parse', '--git-common-dir'])).trim();
   const exclude = path.join(path.resolve(root, common), 'info', 'exclude');

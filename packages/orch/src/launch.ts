@@ -259,8 +259,7 @@ export async function resolveBase(code: CodeOptions): Promise<{ repo: string; ba
   if (baseRef === undefined) baseRef = (await currentBranch(repo)) ?? 'HEAD';
   checkRef(baseRef, '--base-ref');
   const baseCommit = await resolveCommit(repo, baseRef);
-  const root = path.resolve(repo, code.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT);
-  await checkWorkspaceRoot(repo, root);
+  const root = await checkWorkspaceRoot(repo, path.resolve(repo, code.workspaceRoot ?? DEFAULT_WORKSPACE_ROOT));
   return { repo, baseRef, baseCommit, root };
 }
 

@@ -46,7 +46,7 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
   assertOrdered(set);
   const latest = latestVersion(set);
   return writeTransaction<MigrationsTable, MigrateResult>(store, async (trx) => {
-    const hasTable = await migrationsTableExists(trx);
+    const hasTable = await migrationsTableExists(trx, store.path);
     if (!hasTable) {
       const foreign = await userTables(trx);
       if (foreign.length > 0) {
@@ -89,7 +89,7 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
  */
 export async function assertSchemaCurrent(store: Store, set: MigrationSet, initHint: string): Promise<number> {
   const db = store.db as Kysely<MigrationsTable>;
-  const version = (await migrationsTableExists(db)) ? await currentVersion(db, set.package) : 0;
+  const version = (await migrationsTableExists(db, store.path)) ? await currentVersion(db, set.package) : 0;
   const latest = latestVersion(set);
   if (version === 0) {
     throw new DatabaseUnavailableError('DB_NOT_INITIALISED', `${store.path} is not initialised; run \`${initHint}\``);
@@ -108,7 +108,7 @@ export async function assertSchemaCurrent(store: Store, set: MigrationSet, initH
 /** Schema versions recorded in the file, by package (empty when it was never initialised). */
 export async function schemaVersions(store: Store): Promise<Record<string, number>> {
   const db = store.db as Kysely<MigrationsTable>;
-  if (!(await migrationsTableExists(db))) return {};
+  if (!(await migrationsTableExists(db, store.path))) return {};
   const rows = await db
     .selectFrom('schema_migrations')
     .select(['package', (eb) => eb.fn.max('version').as('version')])
@@ -118,9 +118,25 @@ export async function schemaVersions(store: Store): Promise<Record<string, numbe
   return Object.fromEntries(rows.map((r) => [r.package, Number(r.version)]));
 }
 
-async function migrationsTableExists(db: Kysely<any>): Promise<boolean> {
+/** The columns of this project's `schema_migrations`; another program's table of that name (Rails has one) lacks them. */
+const MIGRATION_COLUMNS = ['package', 'version', 'name', 'applied_at'];
+
+/**
+ * Whether the file has this project's `schema_migrations` table.
+ *
+ * @throws DatabaseUnavailableError DB_FOREIGN when a table of that name exists with other columns.
+ */
+async function migrationsTableExists(db: Kysely<any>, file: string): Promise<boolean> {
   const row = await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'schema_migrations'`.execute(db);
-  return (row.rows[0]?.n ?? 0) > 0;
+  if ((row.rows[0]?.n ?? 0) === 0) return false;
+  const columns = (await sql<{ name: string }>`select name from pragma_table_info('schema_migrations')`.execute(db)).rows.map((r) => r.name);
+  if (MIGRATION_COLUMNS.every((c) => columns.includes(c))) return true;
+  const tables = await userTables(db);
+  throw new DatabaseUnavailableError(
+    'DB_FOREIGN',
+    `${file} belongs to another program: its schema_migrations table is not this tool's (columns ${columns.join(', ')}); refusing to use it`,
+    { details: { tables } },
+  );
 }
 
 async function userTables(db: Kysely<any>): Promise<string[]> {

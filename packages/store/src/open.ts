@@ -118,6 +118,13 @@ function prepareFile(file: string, create: boolean, hint: string): void {
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${file} is not a regular file`);
   }
   if (stat) return;
+  const link = symlinkTarget(file);
+  if (link !== undefined) {
+    throw new DatabaseUnavailableError(
+      create ? 'DB_CANNOT_OPEN' : 'DB_MISSING',
+      `${file} is a symbolic link to ${link}, which does not exist${create ? '; refusing to create a file through it' : ''}`,
+    );
+  }
   if (!create) {
     throw new DatabaseUnavailableError('DB_MISSING', `no database at ${file}; create it with \`${hint}\``);
   }
@@ -180,6 +187,15 @@ function openError(err: unknown, file: string): Error {
     );
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Where `file` points when it is a symbolic link (else undefined). */
+function symlinkTarget(file: string): string | undefined {
+  try {
+    return fs.lstatSync(file).isSymbolicLink() ? fs.readlinkSync(file) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isErrno(err: unknown, code: string): boolean {

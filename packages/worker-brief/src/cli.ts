@@ -5,6 +5,9 @@ import { renderBrief } from './brief.ts';
 
 const FORMAT = Symbol('format');
 
+/** A dispatch output holds a body and a payload of up to 1 MiB each, JSON-escaped: 64 MiB is far beyond any real one. */
+const DISPATCH_JSON_MAX_BYTES = 64 * 1024 * 1024;
+
 export interface BriefCliOptions {
   /** How the brief tells the worker to run the inbox CLI when --inbox is not given. */
   defaultInbox: string;
@@ -36,7 +39,7 @@ export function briefCli(options: BriefCliOptions): CliSpec {
       inbox: z.string().min(1, 'must not be empty').optional(),
     }),
     run: async (ctx, input) => {
-      const text = readTextFile(ctx.cwd, input.dispatchJson, 'dispatch-json');
+      const text = readTextFile(ctx.cwd, input.dispatchJson, 'dispatch-json', DISPATCH_JSON_MAX_BYTES);
       let dispatch: unknown;
       try {
         dispatch = JSON.parse(text);
