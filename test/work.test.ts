@@ -305,6 +305,22 @@ describe('inbox work: a command that exits 0', () => {
     expect([withFile, longOut].map((id) => thread(db, id).state)).toEqual(['done', 'done']);
   });
 
+  it('a result file over the 1 MiB body limit is not loaded: the result points at the file, which is kept whole', async () => {
+    const { dir, db } = initDb();
+    const workDir = path.join(dir, 'work');
+    const id = send(db, 'big', 'write a huge result');
+    const script = 'head -c 3000000 /dev/zero | tr "\\0" x > "$INBOX_RESULT_FILE"';
+    const r = await runWork(db, ['--agent', 'big', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', script]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(output(r).handled).toMatchObject([{ thread_id: id, outcome: 'done' }]);
+    const result = messages(db, id).filter((m) => m.kind === 'result');
+    expect(result).toHaveLength(1);
+    const file = path.join(path.dirname(scratch(workDir, 'big', id)), 'result.md');
+    expect(result[0]!.body).toBe(`The result is in ${file} (3000000 bytes: more than a message may hold, 1048576 bytes).`);
+    expect(JSON.parse(result[0]!.payload as string)).toMatchObject({ result_file: file, result_bytes: 3000000 });
+    expect(fs.statSync(file).size).toBe(3000000);
+  });
+
   it('code mode: the command runs in the attempt worktree, with INBOX_WORKTREE set', async () => {
     const { dir, db } = initDb();
     const repo = tempDir('orch-work-repo-');

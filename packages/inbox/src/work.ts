@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError, LeaseLostError, ValidationError, isoTime } from '@orch/store';
+import { ConflictError, LeaseLostError, MAX_TEXT_BYTES, ValidationError, isoTime } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
 import { showThread } from './threads.ts';
@@ -312,9 +312,19 @@ class Job {
         return io.finish('released', exit);
       }
       if (exit.code === 0 && !this.timedOut) {
-        const fromFile = fs.existsSync(io.resultFile) ? fs.readFileSync(io.resultFile, 'utf8') : '';
-        const body = fromFile.trim() !== '' ? fromFile : io.stdout.text().trim() !== '' ? io.stdout.text() : '(the command exited 0 and printed nothing)';
-        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload: { runner: 'inbox work', exit_code: 0 } });
+        const size = fs.existsSync(io.resultFile) ? fs.statSync(io.resultFile).size : 0;
+        // A result file over the body limit is not loaded: the result points at it instead (nothing is lost).
+        const tooBig = size > MAX_TEXT_BYTES;
+        const fromFile = size > 0 && !tooBig ? fs.readFileSync(io.resultFile, 'utf8') : '';
+        const body = tooBig
+          ? `The result is in ${io.resultFile} (${size} bytes: more than a message may hold, ${MAX_TEXT_BYTES} bytes).`
+          : fromFile.trim() !== '' && !fromFile.includes('\u0000')
+            ? fromFile
+            : io.stdout.text().trim() !== ''
+              ? io.stdout.text()
+              : '(the command exited 0 and printed nothing)';
+        const payload = { runner: 'inbox work', exit_code: 0, ...(tooBig ? { result_file: io.resultFile, result_bytes: size } : {}) };
+        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
         return io.finish('done', exit);
       }
       const why = this.timedOut

@@ -31,7 +31,7 @@ export const workCommand = defineCommand({
     `(posted as progress) and posts the last output line as progress at most every ${OUTPUT_PROGRESS_SECONDS} s. ` +
     'When the command exits, background jobs it left in its process group get SIGTERM. ' +
     'Outcome: a result or failure the command posted itself stands; otherwise exit 0 posts the result (the file ' +
-    '$INBOX_RESULT_FILE if written, else the end of stdout) and anything else posts a failure with the exit status ' +
+    '$INBOX_RESULT_FILE if written, else the end of stdout; a file over 1 MiB is named, not copied) and anything else posts a failure with the exit status ' +
     'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
     'thread is cancelled or reassigned, the command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after ${GRACE_SECONDS} s; their threads ` +
