@@ -53,10 +53,11 @@ describe('--json: one full flow', () => {
     // init, and init again (idempotent).
     const init = j(db, ['init']);
     expect(init.path).toBe(db);
-    expect(init.schema_version).toEqual({ inbox: 2 });
+    expect(init.schema_version).toEqual({ inbox: 3 });
     expect(init.applied).toEqual([
       { package: 'inbox', version: 1, name: expect.any(String) },
       { package: 'inbox', version: 2, name: expect.any(String) },
+      { package: 'inbox', version: 3, name: expect.any(String) },
     ]);
     expect(j(db, ['init']).applied).toEqual([]);
 
@@ -250,7 +251,7 @@ describe('without --json: human text', () => {
       return m![1]!;
     };
 
-    expect(out(['init'])).toMatch(/schema inbox v2; applied inbox 1 .*, inbox 2 /);
+    expect(out(['init'])).toMatch(/schema inbox v3; applied inbox 1 .*, inbox 2 .*, inbox 3 /);
     expect(out(['init'])).toMatch(/already up to date/);
 
     const sent = out(['send', '--to', 'w1', '--subject', 'first task', '--body', 'do A']);

@@ -106,12 +106,14 @@ describe('migrations across processes', () => {
     expect(first.applied).toEqual([
       { package: 'inbox', version: 1, name: 'threads_and_messages' },
       { package: 'inbox', version: 2, name: 'held_threads_by_lease_expiry' },
+      { package: 'inbox', version: 3, name: 'drop_threads_by_state' },
     ]);
     const second = ok(db, ['init']);
-    expect(second).toMatchObject({ schema_version: { inbox: 2 }, applied: [] });
+    expect(second).toMatchObject({ schema_version: { inbox: 3 }, applied: [] });
     expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
       { package: 'inbox', version: 1 },
       { package: 'inbox', version: 2 },
+      { package: 'inbox', version: 3 },
     ]);
   });
 
@@ -121,10 +123,11 @@ describe('migrations across processes', () => {
       const db = path.join(dir, 'coord.db');
       const runs = await Promise.all(Array.from({ length: 4 }, () => inboxAsync(['--db', db, '--json', 'init'])));
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
-      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 2]);
+      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 3]);
       expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
         { package: 'inbox', version: 1 },
         { package: 'inbox', version: 2 },
+        { package: 'inbox', version: 3 },
       ]);
       expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
     }

@@ -58,5 +58,15 @@ export const inboxMigrations: MigrationSet = {
           .execute();
       },
     },
+    {
+      version: 3,
+      name: 'drop_threads_by_state',
+      async up(db) {
+        // Every claim, result and failure moved two entries of this index, about a quarter of what
+        // such a commit writes, for listing threads by state across all agents (`list --state`
+        // without `--agent`, doctor), which a scan newest-first serves well enough.
+        await db.schema.dropIndex('inbox_threads_state').execute();
+      },
+    },
   ],
 };
