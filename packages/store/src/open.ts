@@ -117,7 +117,17 @@ function prepareFile(file: string, create: boolean, hint: string): void {
   if (stat && !stat.isFile()) {
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${file} is not a regular file`);
   }
-  if (stat) return;
+  if (stat) {
+    // An empty file is about to become the database: it gets the same owner-only mode as one made here.
+    if (create && stat.size === 0 && (stat.mode & 0o077) !== 0 && symlinkTarget(file) === undefined) {
+      try {
+        fs.chmodSync(file, 0o600);
+      } catch {
+        // Not ours to change: it stays as it is.
+      }
+    }
+    return;
+  }
   const link = symlinkTarget(file);
   if (link !== undefined) {
     throw new DatabaseUnavailableError(

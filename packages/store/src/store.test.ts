@@ -57,6 +57,21 @@ describe('openStore', () => {
     expect(s.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
   });
 
+  it('makes an existing empty file owner-only when it creates the database in it', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-empty-'));
+    try {
+      const file = path.join(dir, 'made-by-touch.db');
+      fs.writeFileSync(file, '', { mode: 0o644 });
+      fs.chmodSync(file, 0o644);
+      const s = openStore({ path: file, create: true });
+      expect(s.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+      void s.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a missing file without creating it, a directory, and a file that is not SQLite (unchanged)', () => {
     const missing = path.join(dir, 'missing.db');
     expect(reason(() => openStore({ path: missing }))).toBe('DB_MISSING');
