@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineCommand, runCli, type CliSpec } from './cli.ts';
+import { defineCommand, quickParse, runCli, yargsParse, type CliSpec } from './cli.ts';
 import { ConflictError } from './errors.ts';
 import { intFlag } from './flags.ts';
 import { idSchema } from './ids.ts';
@@ -111,5 +111,55 @@ describe('runCli', () => {
     expect((await cli('--help')).code).toBe(0);
     expect((await cli('claim', '--help')).code).toBe(0);
     expect((await cli('--version')).code).toBe(0);
+  });
+});
+
+describe('quickParse (the command line without yargs)', () => {
+  const io = { stdout: { write: () => true }, stderr: { write: () => true }, cwd: '/' };
+  const accepted = [
+    ['--db', 'x.db', '--json', 'claim', '--agent', 'w1', '--lease-seconds', '30', '--force'],
+    ['claim', '--agent', 'w1', '--db', 'x.db'],
+    ['--json', '--db=x.db', 'claim', '--agent=-w1', '--force'],
+    ['--db', 'x.db', 'claim', '--force', '--agent', 'true', '--lease-seconds', '007'],
+    ['--db', 'x.db', 'run', 'init', '--run', 'r1', '--json'],
+    ['--db', 'x.db', 'claim', '--agent', 'a b', '--lease-seconds', '1e3'],
+    ['claim', '--db', 'x.db'],
+  ];
+  const refused = [
+    ['--help'],
+    ['claim', '--help'],
+    ['--version'],
+    ['-h'],
+    ['--db', 'x.db', 'claim', '--agent', 'a', '--agent', 'b'],
+    ['--db', 'x.db', 'claim', '--agent', 'a', '--bogus'],
+    ['--db', 'x.db', 'claim', '--agent', '-w1'],
+    ['--db', 'x.db', 'claim', '--agent'],
+    ['--db', 'x.db', 'claim', '--agent='],
+    ['--db', 'x.db', 'claim', '--force=yes'],
+    ['--db', 'x.db', 'claim', '--force=true'],
+    ['--db', 'x.db', 'claim', '--agent', 'a', 'extra'],
+    ['--db', 'x.db', 'claim', '--force', 'extra'],
+    ['--db', 'x.db', 'run', '--run', 'r1', 'init'],
+    ['--db', 'x.db', 'run'],
+    ['--db', 'x.db', 'bogus'],
+    ['--db', 'x.db'],
+    ['--db', 'x.db', '-x', 'claim'],
+    ['--json', 'true', '--db', 'x.db', 'claim', '--agent', 'a'],
+  ];
+
+  it('gives what yargs gives for every command line it accepts', async () => {
+    for (const args of accepted) {
+      const quick = quickParse(spec, args);
+      expect(quick, args.join(' ')).toBeDefined();
+      const slow = await yargsParse(spec, args, io);
+      expect(quick?.def, args.join(' ')).toBe(slow?.def);
+      const keys = ['db', 'json', ...Object.keys(quick?.def.flags ?? {})];
+      const pick = (argv: Record<string, unknown> | undefined) => Object.fromEntries(keys.map((k) => [k, argv?.[k]]));
+      expect(pick(quick?.argv), args.join(' ')).toEqual(pick(slow?.argv));
+    }
+  });
+
+  it('leaves everything else to yargs', () => {
+    for (const args of refused) expect(quickParse(spec, args), args.join(' ')).toBeUndefined();
   });
 });

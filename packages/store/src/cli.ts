@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import yargs from 'yargs';
 import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { systemClock, type Clock } from './clock.ts';
@@ -199,6 +198,57 @@ interface Chosen {
 }
 
 async function parseArgs(spec: CliSpec, args: string[], io: CliIo): Promise<Chosen | undefined> {
+  return quickParse(spec, args) ?? yargsParse(spec, args, io);
+}
+
+/**
+ * The common command line without yargs (loading and setting it up is a tenth of a call's time):
+ * one known command and only its declared flags (and --db, --json), each at most once, as
+ * `--flag VALUE` or `--flag=VALUE` for strings and a bare `--flag` for booleans. Anything else
+ * (help, version, a repeated, unknown or short flag, a value that starts with "-", a boolean with
+ * a value, a stray word) returns undefined and goes to yargs, which parses or refuses it as
+ * always. For what it accepts the result is what yargs would give.
+ */
+export function quickParse(spec: CliSpec, args: string[]): Chosen | undefined {
+  const single = spec.commands.length === 1 && spec.commands[0]?.name === '$0';
+  const words: string[] = [];
+  const argv: Record<string, unknown> = {};
+  let def: CommandDefinition | undefined;
+  // The command is what the words before its first own flag name; no word may follow that flag.
+  const command = () => (def ??= single ? (words.length === 0 ? spec.commands[0] : undefined) : spec.commands.find((c) => c.name === words.join(' ')));
+  const typeOf = (flag: string) => {
+    if (flag === 'db') return 'string';
+    if (flag === 'json') return 'boolean';
+    const d = command();
+    return d !== undefined && Object.hasOwn(d.flags, flag) ? d.flags[flag]?.type : undefined;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('-')) {
+      if (def !== undefined) return undefined;
+      words.push(arg);
+      continue;
+    }
+    if (!arg.startsWith('--') || arg === '--') return undefined;
+    const eq = arg.indexOf('=');
+    const flag = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    if (Object.hasOwn(argv, flag) || flag === 'help' || flag === 'version') return undefined;
+    const type = typeOf(flag);
+    if (type === 'string') {
+      const value = eq < 0 ? args[++i] : arg.slice(eq + 1);
+      if (value === undefined || value === '' || (eq < 0 && value.startsWith('-'))) return undefined;
+      argv[flag] = value;
+    } else if (type === 'boolean' && eq < 0) {
+      argv[flag] = true;
+    } else return undefined;
+  }
+  const chosen = command();
+  return chosen === undefined ? undefined : { def: chosen, argv };
+}
+
+export async function yargsParse(spec: CliSpec, args: string[], io: CliIo): Promise<Chosen | undefined> {
+  // Loaded only when needed: most calls never get here (see quickParse).
+  const { default: yargs } = await import('yargs');
   let chosen: Chosen | undefined;
   const choose = (def: CommandDefinition) => (argv: Record<string, unknown>) => {
     chosen = { def, argv };
