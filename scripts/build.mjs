@@ -56,7 +56,13 @@ const LAUNCHER = `#!/usr/bin/env node
 // Runs FILE.bundle from V8's code cache FILE.v8cache (see scripts/build.mjs in the orch repository).
 const fs = require('node:fs');
 const bundle = __filename + '.bundle';
-const source = fs.readFileSync(bundle, 'utf8');
+let source;
+try {
+  source = fs.readFileSync(bundle, 'utf8');
+} catch (err) {
+  process.stderr.write(require('node:path').basename(__filename) + ': cannot read ' + bundle + ' (' + err.code + '); copy the whole folder this file came from\\n');
+  process.exit(1);
+}
 let cachedData;
 try {
   const cache = fs.readFileSync(__filename + '.v8cache');

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { INBOX_SKILL_BIN, ROOT, tempDir } from './helpers.ts';
 
@@ -25,6 +26,31 @@ describe('what the set-up command leaves behind', () => {
     expect(JSON.parse(init.stdout).schema_version).toEqual({ inbox: 3 });
     const send = spawnSync(bin, ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], { cwd: dir, encoding: 'utf8' });
     expect(send.status, send.stderr).toBe(0);
+  });
+
+  it('each executable runs its bundle from a code cache this Node accepts, and without one when the cache does not match', () => {
+    for (const bin of ['packages/inbox/dist/inbox.cjs', 'packages/orch/dist/orch.cjs', 'skills/inbox/assets/inbox', 'skills/orch/assets/orch-worker-brief']) {
+      const file = path.join(ROOT, bin);
+      const source = fs.readFileSync(`${file}.bundle`, 'utf8');
+      const cache = fs.readFileSync(`${file}.v8cache`);
+      const id = source.slice(2, source.indexOf('\n'));
+      expect(id, bin).toMatch(/^[0-9a-f]{24}$/);
+      expect(cache.toString('latin1', cache.length - id.length), bin).toBe(id);
+      const script = new vm.Script(source, { filename: `${file}.bundle`, cachedData: cache.subarray(0, cache.length - id.length) });
+      expect(script.cachedDataRejected, bin).toBe(false);
+    }
+    const dir = tempDir();
+    fs.cpSync(path.join(ROOT, 'skills/inbox'), path.join(dir, 'inbox'), { recursive: true });
+    const bin = path.join(dir, 'inbox/assets/inbox');
+    const runs = () => spawnSync(bin, ['--db', path.join(dir, 'x.db'), '--json', 'init'], { cwd: dir, encoding: 'utf8' });
+    fs.writeFileSync(`${bin}.v8cache`, 'not a cache of this bundle');
+    expect(runs().status, runs().stderr).toBe(0);
+    fs.rmSync(`${bin}.v8cache`);
+    expect(runs().status).toBe(0);
+    fs.rmSync(`${bin}.bundle`);
+    const lone = runs();
+    expect(lone.status).toBe(1);
+    expect(lone.stderr).toContain('inbox.bundle (ENOENT); copy the whole folder');
   });
 
   it('the demo runs to the end and says so', () => {
