@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { orchMigrations } from '../packages/orch/src/migrations.ts';
 import { inbox, initDb, json, ok, orch, orchAsync, orchOk, rows, type CliRun } from './helpers.ts';
 
 /** Starts every command at once as its own OS process and waits for all of them. */
@@ -21,7 +22,8 @@ describe('orch under concurrent leaders (real OS processes)', () => {
       Array.from({ length: 6 }, (_, i) => ['run', 'init', '--run', `r${i}`, '--goal', 'g']),
     );
     for (const r of results) expect(r.code, r.stderr).toBe(0);
-    expect(rows(db, "select version from schema_migrations where package = 'orch'")).toEqual([{ version: 1 }]);
+    // Each migration step recorded exactly once.
+    expect(rows(db, "select version from schema_migrations where package = 'orch' order by version")).toEqual(orchMigrations.migrations.map((m) => ({ version: m.version })));
     expect(orchOk(db, ['run', 'list']).runs).toHaveLength(6);
   });
 
