@@ -2,8 +2,9 @@
 // (made by hand with SQL or git, as a crash or a careless person would leave it), --repair fixes
 // only what is safe, and a doctor without --repair never writes.
 import Database from 'better-sqlite3';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, inbox, initDb, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
@@ -320,6 +321,53 @@ describe('orch doctor in code mode', () => {
     expect(fs.readFileSync(path.join(root, 'r/c/1/work.txt'), 'utf8')).toBe('precious');
     // The attempt's own worktree is untouched, and dispatching b again works.
     expect(git(path.join(root, 'r/a/1'), 'status', '--porcelain')).toBe('');
+  });
+
+  it('a worktree whose git worktree add was killed mid-checkout (locked "initializing") is taken over by the next dispatch', () => {
+    const { db, repo, root } = setup();
+    const wt = path.join(root, 'r/b/1');
+    git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/b/1', wt, 'main');
+    git(repo, 'worktree', 'lock', '--reason', 'initializing', wt);
+    fs.rmSync(path.join(wt, 'README')); // the checkout never finished: files look deleted
+    old(wt);
+    const seen = report(orchDoctor(db, '--repo-path', repo), 0);
+    expect(seen.problems.find((p) => p.kind === 'orphan_worktree')?.repair).not.toBeNull(); // no work in it
+    const d = orchOk(db, ['dispatch', '--run', 'r', '--task', 'b', '--execution-mode', 'code', '--repo-path', repo, '--body', 'x']);
+    expect(d.attempt.worktree_path).toBe(wt);
+    expect(git(wt, 'status', '--porcelain')).toBe('');
+    expect(fs.readFileSync(path.join(wt, 'README'), 'utf8')).toBe('hi\n');
+    expect(report(orchDoctor(db), 0).problems).toEqual([]);
+  });
+
+  it('a live dispatch marker keeps dispatch, cleanup and doctor away; a dead one is taken over and doctor removes a stale one', () => {
+    const { db, repo, root } = setup();
+    const wt = path.join(root, 'r/b/1');
+    git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/b/1', wt, 'main');
+    old(wt);
+    // This test process is alive: its pid in the marker means "a dispatch is making this worktree now".
+    fs.writeFileSync(`${wt}.dispatch`, `${process.pid} ${os.hostname()} live\n`);
+    const refused = orch(['--db', db, '--json', 'dispatch', '--run', 'r', '--task', 'b', '--execution-mode', 'code', '--repo-path', repo, '--body', 'x']);
+    expectJsonError(refused, 4, 'CONFLICT', /another dispatch \(pid \d+/);
+    const kept = report(orchDoctor(db, '--repo-path', repo, '--repair'), 0);
+    expect(kept.problems.map((p) => [p.kind, p.repaired])).toEqual([['orphan_worktree', false]]);
+    expect(kept.problems[0]?.message).toMatch(/is making it right now/);
+    expect(fs.existsSync(wt)).toBe(true);
+    expect(rows(db, 'select count(*) as n from orch_attempts')).toEqual([{ n: 0 }]);
+
+    // The same marker naming a process that has exited: the next dispatch takes the place over.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    fs.writeFileSync(`${wt}.dispatch`, `${dead} ${os.hostname()} gone\n`);
+    const d = orchOk(db, ['dispatch', '--run', 'r', '--task', 'b', '--execution-mode', 'code', '--repo-path', repo, '--body', 'x']);
+    expect(d.attempt.worktree_path).toBe(wt);
+    expect(fs.existsSync(`${wt}.dispatch`)).toBe(false);
+
+    // A marker left alone by a dispatch killed before its worktree existed: reported, then removed.
+    fs.mkdirSync(path.join(root, 'r/c'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'r/c/1.dispatch'), `${dead} ${os.hostname()} gone\n`);
+    expect(kinds(report(orchDoctor(db), 0))).toEqual(['stale_marker']);
+    expect(report(orchDoctor(db, '--repair'), 0).problems).toEqual([expect.objectContaining({ kind: 'stale_marker', repaired: true })]);
+    expect(fs.existsSync(path.join(root, 'r/c/1.dispatch'))).toBe(false);
+    expect(report(orchDoctor(db), 0).problems).toEqual([]);
   });
 
   it('finds a leftover under a repository no attempt names yet only when given --repo-path', () => {

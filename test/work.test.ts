@@ -319,6 +319,15 @@ describe('inbox work: a command that exits 0', () => {
     expect(result[0]!.body).toBe(`The result is in ${file} (3000000 bytes: more than a message may hold, 1048576 bytes).`);
     expect(JSON.parse(result[0]!.payload as string)).toMatchObject({ result_file: file, result_bytes: 3000000 });
     expect(fs.statSync(file).size).toBe(3000000);
+
+    // A small file that holds a NUL is named too, not swapped for stdout.
+    const nul = send(db, 'big', 'write a NUL');
+    const r2 = await runWork(db, ['--agent', 'big', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', 'printf "a\\000b" > "$INBOX_RESULT_FILE"; echo stdout']);
+    expect(r2.code, r2.stderr).toBe(0);
+    const nulFile = path.join(path.dirname(scratch(workDir, 'big', nul)), 'result.md');
+    expect(messages(db, nul).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([
+      `The result is in ${nulFile} (3 bytes: it holds NUL characters, which a message may not).`,
+    ]);
   });
 
   it('code mode: the command runs in the attempt worktree, with INBOX_WORKTREE set', async () => {

@@ -312,18 +312,16 @@ class Job {
         return io.finish('released', exit);
       }
       if (exit.code === 0 && !this.timedOut) {
-        const size = fs.existsSync(io.resultFile) ? fs.statSync(io.resultFile).size : 0;
-        // A result file over the body limit is not loaded: the result points at it instead (nothing is lost).
-        const tooBig = size > MAX_TEXT_BYTES;
-        const fromFile = size > 0 && !tooBig ? fs.readFileSync(io.resultFile, 'utf8') : '';
-        const body = tooBig
-          ? `The result is in ${io.resultFile} (${size} bytes: more than a message may hold, ${MAX_TEXT_BYTES} bytes).`
-          : fromFile.trim() !== '' && !fromFile.includes('\u0000')
-            ? fromFile
-            : io.stdout.text().trim() !== ''
-              ? io.stdout.text()
-              : '(the command exited 0 and printed nothing)';
-        const payload = { runner: 'inbox work', exit_code: 0, ...(tooBig ? { result_file: io.resultFile, result_bytes: size } : {}) };
+        const file = readResultFile(io.resultFile);
+        const body =
+          file.unfit !== undefined
+            ? `The result is in ${io.resultFile} (${file.size} bytes: ${file.unfit}).`
+            : file.text.trim() !== ''
+              ? file.text
+              : io.stdout.text().trim() !== ''
+                ? io.stdout.text()
+                : '(the command exited 0 and printed nothing)';
+        const payload = { runner: 'inbox work', exit_code: 0, ...(file.unfit !== undefined ? { result_file: io.resultFile, result_bytes: file.size } : {}) };
         await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
         return io.finish('done', exit);
       }
@@ -501,4 +499,23 @@ export function brief(
     'Exit code 5 from any inbox command means the task was taken away (cancelled or reassigned): stop.',
   );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The command's result file, if it wrote one that fits in a message: at most MAX_TEXT_BYTES once
+ * decoded, no NUL. Anything else is left where it is and only named (`unfit` says why), so nothing
+ * is lost and nothing huge is loaded.
+ */
+function readResultFile(file: string): { text: string; size: number; unfit?: string } {
+  let size = 0;
+  try {
+    size = fs.statSync(file).size;
+  } catch {
+    return { text: '', size: 0 };
+  }
+  if (size > MAX_TEXT_BYTES) return { text: '', size, unfit: `more than a message may hold, ${MAX_TEXT_BYTES} bytes` };
+  const text = fs.readFileSync(file, 'utf8');
+  if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) return { text: '', size, unfit: `more than a message may hold once decoded as UTF-8, ${MAX_TEXT_BYTES} bytes` };
+  if (text.includes('\u0000')) return { text: '', size, unfit: 'it holds NUL characters, which a message may not' };
+  return { text, size };
 }

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { settleRunIn } from './events.ts';
 import { branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
 import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
-import { dropMarker, markerAlive, readMarker } from './marker.ts';
+import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
 import { inboxTx, type Orch } from './orch.ts';
 import { listAttempts, type AttemptRow } from './queries/attempts.ts';
@@ -247,18 +247,28 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
       );
     }
     const owned = new Set(attempts.flatMap((a) => (a.branch ? [a.branch] : [])));
+    /** A live dispatch is making the worktree at `dir` right now: not an orphan. */
+    const beingMade = (dir: string) => {
+      const m = readMarker(markerPath(dir));
+      return m !== undefined && markerAlive(m);
+    };
+    const branchesSeen = new Set<string>();
     for (const [root, r] of places) {
       const worktrees = await listWorktrees(r);
       const registered = new Set(worktrees.map((w) => w.path));
       const checkedOut = new Set(worktrees.flatMap((w) => (w.branch ? [w.branch] : [])));
       for (const dir of attemptDirs(path.join(root, runId))) {
-        if (registered.has(dir) || (await ownedPath(orch, dir))) continue;
-        const empty = fs.readdirSync(dir).length === 0;
+        if (registered.has(dir) || beingMade(dir) || (await ownedPath(orch, dir))) continue;
+        const empty = entries(dir).length === 0;
         let repaired = false;
         if (repair && empty) {
-          fs.rmdirSync(dir);
-          removeEmptyParents(path.dirname(dir), root);
-          repaired = true;
+          try {
+            fs.rmdirSync(dir);
+            removeEmptyParents(path.dirname(dir), root);
+            repaired = true;
+          } catch {
+            // Gone already, or no longer empty: left as it is.
+          }
         }
         add(
           {
@@ -273,22 +283,29 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
       }
       for (const file of markerFiles(path.join(root, runId))) {
         const m = readMarker(file);
-        if (m && markerAlive(m)) continue;
-        if (registered.has(file.slice(0, -'.dispatch'.length))) continue; // reported with its worktree above
-        if (repair) dropMarker(file);
+        if (!m || markerAlive(m)) continue;
+        const dir = file.slice(0, -'.dispatch'.length);
+        // A worktree no attempt owns is reported above, and removing it removes its marker.
+        if (registered.has(dir) && !(await ownedPath(orch, dir))) continue;
+        const repaired = repair && removeDeadMarker(m);
         add(
           {
             kind: 'stale_marker',
             severity: 'warning',
             path: file,
-            message: `${file} marks a worktree as being made by a dispatch that is no longer running${m ? ` (pid ${m.pid})` : ''}`,
+            message: `${file} marks a worktree as being made by a dispatch that is no longer running${Number.isNaN(m.pid) ? '' : ` (pid ${m.pid})`}`,
             repair: 'remove the marker',
           },
-          repair,
+          repaired,
         );
       }
+      if (branchesSeen.has(r)) continue;
+      branchesSeen.add(r);
       for (const branch of await branchesUnder(r, `orch/${runId}`)) {
         if (owned.has(branch) || checkedOut.has(branch)) continue;
+        // `worktree add -b` makes the branch before the worktree: a live dispatch may be at that point.
+        const rel = branch.slice('orch/'.length).split('/');
+        if ([...places].some(([root2, r2]) => r2 === r && beingMade(path.join(root2, ...rel)))) continue;
         const unmerged = await unmergedCommits(r, branch);
         let repaired = false;
         if (repair && unmerged.length === 0 && !(await branchOwned(orch, runId, branch))) {
@@ -317,27 +334,23 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
   return out;
 }
 
+/** A directory's entries; none when it cannot be read (gone meanwhile, say). */
+function entries(d: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(d, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
 /** `<run dir>/<task>/<n>` directories that exist. */
 function attemptDirs(runDir: string): string[] {
-  const dirs = (d: string) => {
-    try {
-      return fs.readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
-    } catch {
-      return [];
-    }
-  };
+  const dirs = (d: string) => entries(d).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
   return dirs(runDir).flatMap(dirs);
 }
 
 /** `<run dir>/<task>/<n>.dispatch` marker files. */
 function markerFiles(runDir: string): string[] {
-  const entries = (d: string) => {
-    try {
-      return fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return [];
-    }
-  };
   return entries(runDir)
     .filter((e) => e.isDirectory())
     .flatMap((t) => entries(path.join(runDir, t.name)).filter((e) => e.isFile() && e.name.endsWith('.dispatch')).map((e) => path.join(runDir, t.name, e.name)));

@@ -235,8 +235,9 @@ async function launch(
   failpoint('dispatch:before-worktree');
   const ws = await prepareWorkspace(orch, plan);
   failpoint('dispatch:after-worktree');
+  let done: DispatchResult;
   try {
-    const done = await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
+    done = await writeTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
       await reconcileIn(trx, orch, runId);
       const again = await decide(trx);
       if (again.number !== plan.number || again.mode !== plan.mode) {
@@ -244,12 +245,12 @@ async function launch(
       }
       return record(trx, again, ws);
     });
-    dropMarker(ws.marker);
-    return done;
   } catch (err) {
     await discardWorkspace(ws);
     throw err;
   }
+  dropMarker(ws.marker);
+  return done;
 }
 
 /** The repository and base commit code mode would use: checked before anything is written. */

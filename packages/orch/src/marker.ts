@@ -4,25 +4,35 @@
 // remove it as an orphan). A marker file beside the worktree, `<dir>.dispatch`, holding the
 // dispatching process's pid and host, tells them apart: while that process lives the worktree is
 // being made; once it is dead, whatever it left is a leftover.
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { ConflictError } from '@orch/store';
 
 export interface DispatchMarker {
   path: string;
+  /** NaN when the file could not be parsed (e.g. its writer was killed before writing it). */
   pid: number;
   host: string;
+  /** Nonce: tells one marker from the next one written at the same path. */
+  id: string;
+  mtimeMs: number;
 }
+
+/** An unreadable marker younger than this may still be being written. */
+const UNREADABLE_GRACE_MS = 2000;
 
 export function markerPath(worktreeDir: string): string {
   return `${worktreeDir}.dispatch`;
 }
 
-/** The marker at `file`, if there is one that can be read. */
+/** The marker at `file`, if there is one. */
 export function readMarker(file: string): DispatchMarker | undefined {
   try {
-    const [pid, host] = fs.readFileSync(file, 'utf8').trim().split(' ');
-    return { path: file, pid: Number(pid), host: host ?? '' };
+    const mtimeMs = fs.statSync(file).mtimeMs;
+    const [pid, host, id] = fs.readFileSync(file, 'utf8').trim().split(' ');
+    const n = Number(pid);
+    return { path: file, pid: Number.isSafeInteger(n) && n > 0 ? n : Number.NaN, host: host ?? '', id: id ?? '', mtimeMs };
   } catch {
     return undefined;
   }
@@ -30,8 +40,8 @@ export function readMarker(file: string): DispatchMarker | undefined {
 
 /** Whether the process that wrote the marker is still running (on another host: assumed so). */
 export function markerAlive(m: DispatchMarker): boolean {
+  if (Number.isNaN(m.pid) || m.host === '') return Date.now() - m.mtimeMs < UNREADABLE_GRACE_MS;
   if (m.host !== os.hostname()) return true;
-  if (!Number.isSafeInteger(m.pid) || m.pid <= 0) return false;
   try {
     process.kill(m.pid, 0);
     return true;
@@ -41,18 +51,48 @@ export function markerAlive(m: DispatchMarker): boolean {
 }
 
 /**
+ * Removes `m`'s file only if it still holds that same dead marker: it is first renamed aside (one
+ * process wins the rename), then checked; a different marker found there is put back.
+ * Returns whether the dead marker is gone.
+ */
+export function removeDeadMarker(m: DispatchMarker): boolean {
+  const aside = `${m.path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try {
+    fs.renameSync(m.path, aside);
+  } catch {
+    return !fs.existsSync(m.path);
+  }
+  const taken = readMarker(aside);
+  const samePid = taken !== undefined && (taken.pid === m.pid || (Number.isNaN(taken.pid) && Number.isNaN(m.pid)));
+  if (taken && !(samePid && taken.id === m.id)) {
+    // A live dispatch replaced it meanwhile: give its marker back.
+    try {
+      fs.linkSync(aside, m.path);
+    } catch {
+      // Someone else holds the path now; theirs stands.
+    }
+    fs.rmSync(aside, { force: true });
+    return false;
+  }
+  fs.rmSync(aside, { force: true });
+  return true;
+}
+
+/**
  * Marks the worktree at `dir` as being made by this process (its parent directory must exist).
  *
- * @throws ConflictError (4) when a live process is making it right now.
+ * @throws ConflictError (4) when a live process is making it right now, or the marker cannot be written.
  */
 export function takeMarker(dir: string): string {
   const file = markerPath(dir);
-  for (let attempt = 0; attempt < 2; attempt += 1) {
+  for (let round = 0; round < 3; round += 1) {
     try {
-      fs.writeFileSync(file, `${process.pid} ${os.hostname()}\n`, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(file, `${process.pid} ${os.hostname()} ${randomBytes(6).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
       return file;
     } catch (err) {
-      if ((err as { code?: string }).code !== 'EEXIST') throw err;
+      if ((err as { code?: string }).code !== 'EEXIST') {
+        throw new ConflictError(`cannot write ${file}: ${(err as Error).message}`, { worktree_path: dir, marker: file });
+      }
       const m = readMarker(file);
       if (m && markerAlive(m)) {
         throw new ConflictError(
@@ -61,13 +101,18 @@ export function takeMarker(dir: string): string {
           { worktree_path: dir, marker: file, pid: m.pid },
         );
       }
-      // Left by a dispatch that died: take its place.
-      fs.rmSync(file, { force: true });
+      // Left by a dispatch that died: take its place (unless another process just did).
+      if (m) removeDeadMarker(m);
     }
   }
-  throw new ConflictError(`could not mark ${dir} as being made; run the command again`, { worktree_path: dir });
+  throw new ConflictError(`another dispatch is taking over ${dir} right now; run the command again`, { worktree_path: dir, marker: file });
 }
 
+/** Removes this process's marker; never throws (the marker only matters while its process lives). */
 export function dropMarker(file: string): void {
-  fs.rmSync(file, { force: true });
+  try {
+    fs.rmSync(file, { force: true });
+  } catch {
+    // A marker left behind names a dead process: it is taken over or reported by doctor.
+  }
 }

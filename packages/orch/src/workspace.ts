@@ -26,7 +26,7 @@ import {
   type CommitInfo,
   type FileChange,
 } from './git.ts';
-import { dropMarker, markerAlive, markerPath, readMarker } from './marker.ts';
+import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import type { Orch } from './orch.ts';
 import { attemptByWorktree, getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { reconcile } from './reconcile.ts';
@@ -465,7 +465,7 @@ async function cleanOrphan(
       if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
       else await pruneWorktrees(repo);
       if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
-      if (marker) dropMarker(marker.path);
+      if (marker) removeDeadMarker(marker);
     }
     entry.removed = true;
     entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';
