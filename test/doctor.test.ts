@@ -249,8 +249,9 @@ describe('orch doctor in code mode', () => {
   }
   function setup(): { db: string; repo: string; root: string } {
     const { db, dir } = initDb();
-    const repo = path.join(dir, 'repo');
-    fs.mkdirSync(repo);
+    // Resolved, as orch records and reports paths (a temp dir may sit behind a symbolic link).
+    fs.mkdirSync(path.join(dir, 'repo'));
+    const repo = fs.realpathSync(path.join(dir, 'repo'));
     git(repo, 'init', '-q', '-b', 'main');
     git(repo, 'config', 'user.name', 'T');
     git(repo, 'config', 'user.email', 't@example.com');
