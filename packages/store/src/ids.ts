@@ -1,4 +1,3 @@
-import { customAlphabet } from 'nanoid';
 import { z } from 'zod';
 
 /** Generates ids, injected so tests can make them predictable. */
@@ -8,9 +7,28 @@ export interface IdGenerator {
 }
 
 // Letters and digits only: a generated id never starts with `-` and is safe in paths and branch names.
-const randomPart = customAlphabet('0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ', 16);
+const ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
-/** Random ids from nanoid (16 alphanumeric characters, about 95 bits). */
+/**
+ * `size` characters drawn uniformly from ALPHABET with the platform's cryptographic generator
+ * (nanoid's method: 6 random bits per try, a value past the alphabet is drawn again). Web Crypto
+ * is loaded on first use, so a command that makes no id (most reads, progress, wait) never loads
+ * Node's crypto module, which costs about 3 ms of start-up.
+ */
+export function randomPart(size = 16): string {
+  let id = '';
+  while (id.length < size) {
+    const bytes = globalThis.crypto.getRandomValues(new Uint8Array(Math.ceil((1.6 * 63 * (size - id.length)) / ALPHABET.length)));
+    for (const b of bytes) {
+      const i = b & 63;
+      if (i < ALPHABET.length) id += ALPHABET[i];
+      if (id.length === size) break;
+    }
+  }
+  return id;
+}
+
+/** Random ids (16 alphanumeric characters, about 95 bits). */
 export const randomIds: IdGenerator = {
   next: (prefix) => `${prefix}_${randomPart()}`,
 };

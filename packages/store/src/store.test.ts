@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from './clock.ts';
 import { AppError, DatabaseUnavailableError } from './errors.ts';
 import { intFlag, jsonObjectFlag } from './flags.ts';
-import { idSchema } from './ids.ts';
+import { idSchema, randomIds, randomPart } from './ids.ts';
 import { assertSchemaCurrent, migrate, schemaVersions, type MigrationSet } from './migrations.ts';
 import { openStore, type Store } from './open.ts';
 import { preparedQuery } from './prepared.ts';
@@ -179,6 +179,23 @@ describe('preparedQuery', () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
     expect(s.statements.prepare('select 1 as one')).toBe(s.statements.prepare('select 1 as one'));
+  });
+});
+
+describe('random ids', () => {
+  it('are the prefix and 16 letters or digits, every one of the 62 about equally likely', () => {
+    expect(randomIds.next('th')).toMatch(/^th_[0-9A-Za-z]{16}$/);
+    const counts = new Map<string, number>();
+    const n = 62 * 500;
+    const text = Array.from({ length: n / 31 }, () => randomPart(31)).join('');
+    expect(text).toMatch(/^[0-9A-Za-z]+$/);
+    for (const c of text) counts.set(c, (counts.get(c) ?? 0) + 1);
+    expect(counts.size).toBe(62);
+    // 500 expected per character; a generator that favoured some would land far outside.
+    for (const [c, k] of counts) {
+      expect(k, c).toBeGreaterThan(380);
+      expect(k, c).toBeLessThan(620);
+    }
   });
 });
 
