@@ -553,6 +553,9 @@ describe('inbox work: stopping and losing the runner', () => {
     const first = startWork(db, ['--agent', 'crashy', '--once', '--lease-seconds', '3', '--work-dir', workDir, '--', agentPath('sleeper.sh'), '20']);
     const agentPid = await pidFile(path.join(scratch(workDir, 'crashy', tid), 'agent.pid'));
     expect(thread(db, tid)).toMatchObject({ state: 'claimed', claim_count: 1 });
+    // The runner copies the agent's output into the log as it comes: wait for the first line.
+    const logFile = path.join(workDir, 'crashy', tid, 'output.log');
+    await until('the agent output in the log', () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`sleeping in ${tid}`), 10_000);
 
     first.child.kill('SIGKILL');
     expect((await first.done).signal).toBe('SIGKILL');
@@ -573,7 +576,7 @@ describe('inbox work: stopping and losing the runner', () => {
     expect(thread(db, tid)).toMatchObject({ state: 'done', claim_count: 2 });
     expect(messages(db, tid).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`working on ${tid}\nfinal answer for ${tid}\n`]);
     // Both attempts appended to the same log.
-    const log = fs.readFileSync(path.join(workDir, 'crashy', tid, 'output.log'), 'utf8');
+    const log = fs.readFileSync(logFile, 'utf8');
     expect(log).toContain(`sleeping in ${tid}`);
     expect(log).toContain(`final answer for ${tid}`);
   });
