@@ -4,7 +4,6 @@
 // remove it as an orphan). A marker file beside the worktree, `<dir>.dispatch`, holding the
 // dispatching process's pid and host, tells them apart: while that process lives the worktree is
 // being made; once it is dead, whatever it left is a leftover.
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { ConflictError } from '@orch/store';
@@ -17,6 +16,11 @@ export interface DispatchMarker {
   /** Nonce: tells one marker from the next one written at the same path. */
   id: string;
   mtimeMs: number;
+}
+
+/** Tells one marker (or one set-aside copy) from another; not a secret, so no crypto module at start-up. */
+function nonce(): string {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
 }
 
 /** An unreadable marker younger than this may still be being written. */
@@ -56,7 +60,7 @@ export function markerAlive(m: DispatchMarker): boolean {
  * Returns whether the dead marker is gone.
  */
 export function removeDeadMarker(m: DispatchMarker): boolean {
-  const aside = `${m.path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const aside = `${m.path}.${process.pid}.${nonce()}`;
   try {
     fs.renameSync(m.path, aside);
   } catch {
@@ -87,7 +91,7 @@ export function takeMarker(dir: string): string {
   const file = markerPath(dir);
   for (let round = 0; round < 3; round += 1) {
     try {
-      fs.writeFileSync(file, `${process.pid} ${os.hostname()} ${randomBytes(6).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
+      fs.writeFileSync(file, `${process.pid} ${os.hostname()} ${nonce()}\n`, { flag: 'wx', mode: 0o600 });
       return file;
     } catch (err) {
       if ((err as { code?: string }).code !== 'EEXIST') {
