@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { orchMigrations } from '../packages/orch/src/migrations.ts';
 import { expectJsonError, inbox, initDb, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
 interface Problem {
@@ -90,6 +91,21 @@ describe('doctor on a healthy database', () => {
     orchOk(db, ['run', 'init', '--run', 'r', '--goal', 'g']);
     expectJsonError(orchDoctor(db, '--run', 'nope'), 3, 'NOT_FOUND');
     expect(report(orchDoctor(db, '--run', 'r'), 0).checked.runs).toBe(1);
+  });
+
+  it('reports schemas an older release left (an error), checks the runs once --repair has upgraded them', () => {
+    const { db } = planned();
+    // What the previous release's files look like: orch schema 1 (no readiness indexes).
+    exec(db, "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; delete from schema_migrations where package = 'orch' and version = 2");
+    const r = report(orchDoctor(db), 4);
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', severity: 'error', repaired: false })]);
+    expect(r.problems[0]?.message).toMatch(/doctor --repair/);
+    expect(r.checked.runs).toBe(0);
+    expect(report(orchDoctor(db, '--run', 'r'), 4).problems.map((p) => p.kind)).toEqual(['schema_outdated']); // not "no run r"
+    const fixed = report(orchDoctor(db, '--repair'), 0);
+    expect(fixed.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', repaired: true })]);
+    expect(fixed.checked.runs).toBe(1);
+    expect(rows(db, "select max(version) as v from schema_migrations where package = 'orch'")).toEqual([{ v: orchMigrations.migrations.at(-1)?.version }]);
   });
 
   it('refuses a missing file, a directory and a file that is not SQLite with exit 6, creating nothing', () => {

@@ -76,9 +76,10 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
       return fix ? { problem: f.problem, fix: () => writeTransaction<InboxDatabase, boolean>(store, (trx) => fix(trx, clock.now())) } : { problem: f.problem };
     });
     const counts: Record<string, number> = { ...(await readTransaction<InboxDatabase, Record<string, number>>(store, (trx) => inboxCounts(trx))) };
-    const hasTables = await orchSchema(orch, repair, findings);
-    if (!hasTables && input.runId !== undefined) throw new NotFoundError(`no run ${input.runId} (the database has no runs yet)`, { run: input.runId });
-    const runIds = !hasTables ? [] : input.runId !== undefined ? [input.runId] : await readTransaction<OrchDatabase, string[]>(store, (trx) => allRunIds(trx));
+    const schema = await orchSchema(orch, repair, findings);
+    if (schema === 'missing' && input.runId !== undefined) throw new NotFoundError(`no run ${input.runId} (the database has no runs yet)`, { run: input.runId });
+    // An outdated orch schema is reported above; its runs are checked once --repair has upgraded it.
+    const runIds = schema !== 'current' ? [] : input.runId !== undefined ? [input.runId] : await readTransaction<OrchDatabase, string[]>(store, (trx) => allRunIds(trx));
     Object.assign(counts, { runs: 0, tasks: 0, attempts: 0, events: 0 });
     for (const runId of runIds) {
       const checked = await runFindings(orch, runId, findings);
@@ -97,20 +98,20 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
   }
 }
 
-/** Whether the orch tables exist (and are current, or were upgraded by `repair`). */
-async function orchSchema(orch: Orch, repair: boolean, findings: Finding[]): Promise<boolean> {
+/** Whether the orch tables are current (or were upgraded by `repair`), missing, or outdated. */
+async function orchSchema(orch: Orch, repair: boolean, findings: Finding[]): Promise<'current' | 'missing' | 'outdated'> {
   try {
     await assertSchemaCurrent(orch.store, orchMigrations, initHint(orch.store.path));
-    return true;
+    return 'current';
   } catch (err) {
-    if (err instanceof AppError && err.code === 'DB_NOT_INITIALISED') return false;
+    if (err instanceof AppError && err.code === 'DB_NOT_INITIALISED') return 'missing';
     if (!(err instanceof AppError && err.code === 'DB_OUTDATED')) throw err;
     const p = problem({ kind: 'schema_outdated', severity: 'error', message: err.message.replace('inbox --db', 'orch --db').replace(' init`', ' doctor --repair`'), repair: 'apply the missing orch migrations' });
     findings.push({ problem: p });
-    if (!repair) return false;
+    if (!repair) return 'outdated';
     await migrate(orch.store, orchMigrations, orch.clock);
     p.repaired = true;
-    return true;
+    return 'current';
   }
 }
 
