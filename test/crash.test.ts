@@ -10,21 +10,11 @@ import path from 'node:path';
 import { claim, openInbox, postResult } from '@orch/inbox';
 import { addDependency, addTask, dispatch, initRun, openOrch, orchDoctor, readyTasks, retry, status, type Orch } from '@orch/orch';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, ORCH_BIN, initDb, orchOk, rows } from './helpers.ts';
+import { FIXTURES, ORCH_BIN, initDb, makeGitRepo, orchOk, rows } from './helpers.ts';
+import { mulberry32 } from './random.ts';
 
 const DRIVER = path.join(FIXTURES, 'crash-driver.cjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface JournalLine {
   pid: number;
@@ -195,14 +185,8 @@ describe('crash injection in code mode (slow)', () => {
 
   it('a dispatch killed before or after its git step, or at a random moment, leaves nothing a new dispatch or doctor --repair cannot take over', async () => {
     const { db, dir } = initDb();
-    const repo = path.join(dir, 'repo');
-    fs.mkdirSync(repo);
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'config', 'user.name', 'T');
-    git(repo, 'config', 'user.email', 't@example.com');
-    fs.writeFileSync(path.join(repo, 'README'), 'hi\n');
-    git(repo, 'add', '.');
-    git(repo, 'commit', '-q', '-m', 'init');
+    // Resolved, as orch records and reports paths (a temp dir may sit behind a symbolic link).
+    const repo = makeGitRepo(dir);
     orchOk(db, ['run', 'init', '--run', 'r', '--goal', 'g']);
     const CYCLES = 24;
     for (let i = 0; i < CYCLES + 1; i += 1) orchOk(db, ['task', 'add', '--run', 'r', '--task', `c${i}`, '--title', `c${i}`, '--default-to', 'w1']);

@@ -8,31 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { orchMigrations } from '../packages/orch/src/migrations.ts';
-import { expectJsonError, inbox, initDb, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import type { DoctorReport } from '../packages/store/src/health.ts';
+import { expectJsonError, inbox, initDb, makeGitRepo, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
-interface Problem {
-  kind: string;
-  severity: 'error' | 'warning';
-  message: string;
-  repair: string | null;
-  repaired: boolean;
-  run?: string;
-  task?: string;
-  attempt?: string;
-  thread?: string;
-  path?: string;
-  branch?: string;
-}
-interface Report {
-  db: string;
-  integrity: 'ok' | string[];
-  journal_mode: string;
-  repair: boolean;
-  checked: Record<string, number>;
-  problems: Problem[];
-  repaired: number;
-  ok: boolean;
-}
+type Report = DoctorReport;
 
 function report(r: CliRun, exit: number): Report {
   expect(r.code, r.stderr).toBe(exit);
@@ -266,14 +245,7 @@ describe('orch doctor in code mode', () => {
   function setup(): { db: string; repo: string; root: string } {
     const { db, dir } = initDb();
     // Resolved, as orch records and reports paths (a temp dir may sit behind a symbolic link).
-    fs.mkdirSync(path.join(dir, 'repo'));
-    const repo = fs.realpathSync(path.join(dir, 'repo'));
-    git(repo, 'init', '-q', '-b', 'main');
-    git(repo, 'config', 'user.name', 'T');
-    git(repo, 'config', 'user.email', 't@example.com');
-    fs.writeFileSync(path.join(repo, 'README'), 'hi\n');
-    git(repo, 'add', '.');
-    git(repo, 'commit', '-q', '-m', 'init');
+    const repo = makeGitRepo(dir);
     orchOk(db, ['run', 'init', '--run', 'r', '--goal', 'g']);
     for (const t of ['a', 'b', 'c']) orchOk(db, ['task', 'add', '--run', 'r', '--task', t, '--title', t, '--default-to', 'w1']);
     return { db, repo, root: path.join(repo, '.orch/worktrees') };

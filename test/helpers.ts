@@ -152,3 +152,16 @@ export function expectJsonError(r: CliRun, exit: number, code?: string, message?
   if (message !== undefined) expect(body.error.message, where).toMatch(message);
   return body.error;
 }
+
+/** A git repository at `<dir>/repo` (path resolved) on branch main, with one commit holding README. */
+export function makeGitRepo(dir: string): string {
+  fs.mkdirSync(path.join(dir, 'repo'));
+  const repo = fs.realpathSync(path.join(dir, 'repo'));
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: repo, encoding: 'utf8' });
+  for (const args of [['init', '-q', '-b', 'main'], ['config', 'user.name', 'T'], ['config', 'user.email', 't@example.com'], ['config', 'commit.gpgsign', 'false']]) git(...args);
+  fs.writeFileSync(path.join(repo, 'README'), 'hi\n');
+  git('add', '.');
+  const r = git('commit', '-q', '-m', 'init');
+  if (r.status !== 0) throw new Error(`git commit failed: ${r.stderr}`);
+  return repo;
+}

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../../test/random.ts';
 import {
   addDependency,
   addTask,
@@ -1091,18 +1092,6 @@ describe('reconcile', () => {
 // ---------------------------------------------------------------------------------------------
 // 9. Event log property test
 // ---------------------------------------------------------------------------------------------
-
-/** Small deterministic PRNG (mulberry32): floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const LIVE = ['dispatched', 'running', 'blocked'];
 const TERMINAL_THREAD = ['done', 'failed', 'cancelled'];
