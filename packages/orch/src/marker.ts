@@ -58,6 +58,11 @@ export function markerAlive(m: DispatchMarker): boolean {
  * Removes `m`'s file only if it still holds that same dead marker: it is first renamed aside (one
  * process wins the rename), then checked; a different marker found there is put back.
  * Returns whether the dead marker is gone.
+ *
+ * Residual window: while a wrongly moved live marker is aside, a third dispatch of the same
+ * attempt could create a marker of its own; putting the first one back then fails and two
+ * dispatches both hold one. The second transaction still records only one attempt, but the loser's
+ * cleanup may remove the shared worktree (doctor then reports the live attempt's worktree missing).
  */
 export function removeDeadMarker(m: DispatchMarker): boolean {
   const aside = `${m.path}.${process.pid}.${nonce()}`;
