@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectJsonError, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { dirState, expectJsonError, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input through the built CLI: the exact exit code, one JSON error object on stderr
@@ -382,18 +382,6 @@ describe('lease lost (exit 5)', () => {
 // ---------------------------------------------------------------------------------------------
 // --db pointing at things that are not an inbox database (exit 6).
 
-/** Every file name in `dir` with its bytes, to show nothing was created, removed or changed. */
-function dirState(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    fs
-      .readdirSync(dir)
-      .sort()
-      .map((name) => {
-        const full = path.join(dir, name);
-        return [name, fs.statSync(full).isDirectory() ? '<dir>' : fs.readFileSync(full).toString('base64')];
-      }),
-  );
-}
 
 function foreignDb(): { dir: string; file: string } {
   const dir = tempDir();

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,4 +165,22 @@ export function makeGitRepo(dir: string): string {
   const r = git('commit', '-q', '-m', 'init');
   if (r.status !== 0) throw new Error(`git commit failed: ${r.stderr}`);
   return repo;
+}
+
+/**
+ * Every name in `dir` with its bytes' hash (or <dir>, or <link target>), to show nothing appeared,
+ * vanished or changed there.
+ */
+export function dirState(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    fs
+      .readdirSync(dir)
+      .sort()
+      .map((name) => {
+        const full = path.join(dir, name);
+        const st = fs.lstatSync(full);
+        const hash = () => crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex');
+        return [name, st.isSymbolicLink() ? `<link ${fs.readlinkSync(full)}>` : st.isDirectory() ? '<dir>' : hash()];
+      }),
+  );
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectJsonError, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { dirState, expectJsonError, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input to the orch CLI: the documented exit code, one JSON error line on stderr (with
@@ -326,18 +326,6 @@ describe('command line problems (exit 2)', () => {
 // ---------------------------------------------------------------------------------------------
 // --db that is not a usable orchestration database (exit 6).
 
-/** Every file name in `dir` with its bytes, to show nothing was created, removed or changed. */
-function dirState(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    fs
-      .readdirSync(dir)
-      .sort()
-      .map((name) => {
-        const full = path.join(dir, name);
-        return [name, fs.statSync(full).isDirectory() ? '<dir>' : fs.readFileSync(full).toString('base64')];
-      }),
-  );
-}
 
 const DB_COMMANDS: string[][] = [
   ['run', 'list'],

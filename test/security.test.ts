@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INBOX_BIN, ORCH_BIN, expectJsonError, inbox, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun, type JsonError } from './helpers.ts';
+import { dirState, expectJsonError, inbox, INBOX_BIN, initDb, json, ok, orch, ORCH_BIN, orchOk, rows, snapshot, tempDir, type CliRun, type JsonError } from './helpers.ts';
 
 /**
  * Hostile input through the built CLIs (issue 8): ids and refs that try to escape the workspace
@@ -65,19 +65,6 @@ function repoState(repo: string) {
 
 const sha256 = (file: string): string => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-/** Every name in `dir` with its bytes' hash (or <dir>/<link>), to show nothing appeared, vanished or changed. */
-function dirState(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    fs
-      .readdirSync(dir)
-      .sort()
-      .map((name) => {
-        const full = path.join(dir, name);
-        const st = fs.lstatSync(full);
-        return [name, st.isSymbolicLink() ? `<link ${fs.readlinkSync(full)}>` : st.isDirectory() ? '<dir>' : sha256(full)];
-      }),
-  );
-}
 
 /** `--flag VALUE`, or `--flag=VALUE` when the value starts with "-" (else it is read as a flag). */
 const flag = (name: string, value: string): string[] => (value.startsWith('-') ? [`--${name}=${value}`] : [`--${name}`, value]);
