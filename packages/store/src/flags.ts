@@ -35,11 +35,52 @@ export function labelFlag(max = 500) {
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line without control characters');
 }
 
+/** Deepest nesting of arrays and objects accepted in any JSON we take in. Documented in the README. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deeply `text` (JSON) nests arrays and objects, counted without parsing and without
+ * recursion, so hostile input cannot overflow the stack here. Stops counting past `limit`.
+ */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92 /* \\ */) i++;
+      else if (c === 34 /* " */) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 /* [ */ || c === 123 /* { */) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 93 /* ] */ || c === 125 /* } */) depth--;
+  }
+  return max;
+}
+
+/**
+ * Parses JSON text whose nesting is at most MAX_JSON_DEPTH levels.
+ * @throws Error with a message naming the limit (callers turn it into a validation issue).
+ */
+export function parseBoundedJson(text: string): unknown {
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new Error(`nests deeper than ${MAX_JSON_DEPTH} levels`);
+  return JSON.parse(text) as unknown;
+}
+
 /** A JSON object given as text (`--payload-json`), parsed. */
 export const jsonObjectFlag = z
   .string()
   .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes`)
   .transform((s, ctx) => {
+    if (jsonDepth(s) > MAX_JSON_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `must nest at most ${MAX_JSON_DEPTH} levels of arrays and objects` });
+      return z.NEVER;
+    }
     try {
       const value: unknown = JSON.parse(s);
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -58,6 +99,10 @@ export const jsonValueFlag = z
   .string()
   .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_TEXT_BYTES, `must be at most ${MAX_TEXT_BYTES} bytes`)
   .transform((s, ctx) => {
+    if (jsonDepth(s) > MAX_JSON_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `must nest at most ${MAX_JSON_DEPTH} levels of arrays and objects` });
+      return z.NEVER;
+    }
     try {
       return JSON.parse(s) as unknown;
     } catch (err) {

@@ -343,3 +343,18 @@ describe('flag validation', () => {
     for (const bad of ['{bad', '[1]', '5', 'null', '"s"']) expect(jsonObjectFlag.safeParse(bad).success, bad).toBe(false);
   });
 });
+
+describe('JSON depth bound', () => {
+  it('counts nesting without recursion, ignoring brackets inside strings', async () => {
+    const { jsonDepth, parseBoundedJson, jsonObjectFlag, MAX_JSON_DEPTH } = await import('./flags.ts');
+    expect(jsonDepth('{"a":[1,{"b":"[[[[\\"{"}]}')).toBe(3);
+    expect(jsonDepth('"[[["')).toBe(0);
+    const deep = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    expect(jsonDepth(deep(100_000))).toBe(MAX_JSON_DEPTH + 1);
+    expect(() => parseBoundedJson(deep(MAX_JSON_DEPTH))).not.toThrow();
+    expect(() => parseBoundedJson(deep(MAX_JSON_DEPTH + 1))).toThrow(/deeper than 64/);
+    const r = jsonObjectFlag.safeParse(`{"a":${deep(4000)}}`);
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toMatch(/at most 64 levels/);
+  });
+});
