@@ -17,7 +17,7 @@ import {
 import fs from 'node:fs';
 import path from 'node:path';
 import { settleRunIn } from './events.ts';
-import { branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
+import { branchOwners, branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
 import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
@@ -28,7 +28,8 @@ import { getRun } from './queries/runs.ts';
 import { listTasks, type TaskRow } from './queries/tasks.ts';
 import { reconcile, unfoldedIn } from './reconcile.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
-import { cleanOrphans, ownedPath, workspacePlaces } from './workspace.ts';
+import { databaseId, ownership } from './owner.ts';
+import { ORPHAN_MIN_AGE_MS, cleanOrphans, ownedPath, reportPath, workspacePlaces } from './workspace.ts';
 
 export interface OrchDoctorInput {
   path: string;
@@ -233,8 +234,9 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
   const out: Finding[] = [];
   const add = (p: Omit<Problem, 'repaired' | 'run'>, repaired = false) => out.push({ problem: { ...problem({ run: runId, ...p }), repaired } });
   try {
+    const me = await databaseId(orch);
     for (const o of await cleanOrphans(orch, runId, places, { dryRun: !repair, force: false })) {
-      const why = o.removed ? '' : ` (${o.note})`;
+      const why = o.would_remove ? '' : ` (${o.note})`;
       add(
         {
           kind: 'orphan_worktree',
@@ -242,7 +244,7 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
           path: o.path,
           ...(o.branch ? { branch: o.branch } : {}),
           message: `worktree ${o.path}${o.branch ? ` (branch ${o.branch})` : ''} belongs to no attempt, probably left by an interrupted dispatch${why}`,
-          repair: o.removed ? 'remove the worktree and its branch (they hold no work)' : null,
+          repair: o.would_remove ? 'remove the worktree and its branch (they hold no work)' : null,
         },
         repair && o.removed,
       );
@@ -302,14 +304,21 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
       }
       if (branchesSeen.has(r)) continue;
       branchesSeen.add(r);
+      const owners = await branchOwners(r);
       for (const branch of await branchesUnder(r, `orch/${runId}`)) {
         if (owned.has(branch) || checkedOut.has(branch)) continue;
+        const whose = ownership(owners, branch, me);
+        // Another database's branch (same run id, same repository) is not this run's orphan.
+        if (whose.kind === 'foreign') continue;
         // `worktree add -b` makes the branch before the worktree: a live dispatch may be at that point.
         const rel = branch.slice('orch/'.length).split('/');
         if ([...places].some(([root2, r2]) => r2 === r && beingMade(path.join(root2, ...rel)))) continue;
+        // The branch of a worktree at its place whose HEAD was detached goes (or stays) with that worktree.
+        if ([...places].some(([root2, r2]) => r2 === r && registered.has(path.join(root2, ...rel)))) continue;
         const unmerged = await unmergedCommits(r, branch);
+        const removable = unmerged.length === 0 && whose.kind === 'mine';
         let repaired = false;
-        if (repair && unmerged.length === 0 && !(await branchOwned(orch, runId, branch))) {
+        if (repair && removable && !(await branchOwned(orch, runId, branch))) {
           await deleteBranch(r, branch);
           repaired = true;
         }
@@ -321,16 +330,80 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
             path: r,
             message:
               `branch ${branch} in ${r} belongs to no attempt` +
-              (unmerged.length > 0 ? ` and has ${unmerged.length} commit(s) on no other branch: look at them, then \`git branch -D ${branch}\`` : ''),
-            repair: unmerged.length === 0 ? 'delete the branch (its commits are on other branches)' : null,
+              (unmerged.length > 0 ? ` and has ${unmerged.length} commit(s) on no other branch: look at them, then \`git branch -D ${branch}\`` : '') +
+              (whose.kind === 'unmarked' ? '; it carries no orch owner mark (made before orch recorded owners, or by hand), so it may be another database\'s: left alone' : ''),
+            repair: removable ? 'delete the branch (its commits are on other branches)' : null,
           },
           repaired,
         );
       }
     }
+    for (const [root] of places) out.push(...leftoverFindings(orch, runId, root, attempts, repair));
   } catch (err) {
     if (!(err instanceof GitFailure)) throw err;
     add({ kind: 'git_failed', severity: 'warning', message: `could not look for orphaned worktrees of run ${runId}: ${err.message}`, repair: null });
+  }
+  return out;
+}
+
+/**
+ * What orch's conventions leave under `<root>/<run>/` once worktrees are gone: report files
+ * (`<n>.report.md`) beside no worktree, and empty task (or run) folders. `repair` removes a report
+ * whose attempt's worktree cleanup recorded as removed (what cleanup itself would remove), and
+ * folders that have been empty for at least a minute (a dispatch makes its folder just before
+ * its marker).
+ */
+function leftoverFindings(orch: Orch, runId: string, root: string, attempts: AttemptRow[], repair: boolean): Finding[] {
+  const out: Finding[] = [];
+  const runDir = path.join(root, runId);
+  const add = (p: Omit<Problem, 'repaired' | 'run'>, repaired: boolean) => out.push({ problem: { ...problem({ run: runId, ...p }), repaired } });
+  const byWorktree = new Map(attempts.flatMap((a) => (a.worktree_path ? [[a.worktree_path, a] as const] : [])));
+  for (const t of entries(runDir).filter((e) => e.isDirectory())) {
+    const taskDir = path.join(runDir, t.name);
+    for (const f of entries(taskDir).filter((e) => !e.isDirectory() && e.name.endsWith('.report.md'))) {
+      const file = path.join(taskDir, f.name);
+      const worktree = file.slice(0, -'.report.md'.length);
+      if (reportPath(worktree) !== file || fs.existsSync(worktree)) continue;
+      const a = byWorktree.get(worktree);
+      const cleaned = a !== undefined && a.worktree_removed_at !== null;
+      let repaired = false;
+      if (repair && cleaned) {
+        fs.rmSync(file, { force: true });
+        removeEmptyParents(taskDir, root);
+        repaired = true;
+      }
+      add(
+        {
+          kind: 'leftover_file',
+          severity: 'warning',
+          path: file,
+          message: a
+            ? `${file} is the report of attempt ${a.id} (task ${a.task_id} #${a.number}), whose worktree is gone${cleaned ? '' : `; \`orch cleanup --run ${runId} --attempt ${a.id}\` removes it`}`
+            : `${file} is a report beside no worktree and no attempt's: look at it, then remove it by hand`,
+          repair: cleaned ? 'remove the report file (cleanup removes it with its worktree)' : null,
+        },
+        repaired,
+      );
+    }
+  }
+  for (const dir of [...entries(runDir).filter((e) => e.isDirectory()).map((e) => path.join(runDir, e.name)), runDir]) {
+    if (!fs.existsSync(dir) || entries(dir).length > 0) continue;
+    const old = orch.clock.now() - fs.statSync(dir).mtimeMs >= ORPHAN_MIN_AGE_MS;
+    let repaired = false;
+    if (repair && old) {
+      removeEmptyParents(dir, root);
+      repaired = !fs.existsSync(dir);
+    }
+    add(
+      {
+        kind: 'leftover_directory',
+        severity: 'warning',
+        path: dir,
+        message: `${dir} is an empty folder orch made for worktrees`,
+        repair: old ? 'remove the empty folder' : null,
+      },
+      repaired,
+    );
   }
   return out;
 }

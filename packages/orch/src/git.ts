@@ -202,29 +202,52 @@ function realPathSoFar(dir: string): string {
 }
 
 /**
- * Clears the way for a new attempt worktree at `dir` on `branch` when an interrupted dispatch
- * left them behind: removed only when they hold no work (a clean worktree, no commits on no
- * other branch).
+ * Clears the way for a new attempt worktree at `dir` on `branch` when an interrupted dispatch of
+ * the orch database `owner` left them behind: removed only when they carry that database's owner
+ * mark and hold no work (a clean worktree, no commit that only its branch, its HEAD or its HEAD
+ * reflog reaches).
  *
- * @throws ConflictError (4) when they hold work, saying how to look and remove them by hand.
+ * @throws ConflictError (4) when they belong to another database, carry no owner mark (made
+ *   before orch recorded owners, or by hand: they may be another database's), or hold work,
+ *   saying how to look and remove them by hand.
  */
-export async function reclaimLeftover(repo: string, dir: string, branch: string): Promise<void> {
+export async function reclaimLeftover(repo: string, dir: string, branch: string, owner: string): Promise<void> {
   const hasBranch = await branchExists(repo, branch);
   const hasDir = fs.existsSync(dir);
   if (!hasBranch && !hasDir) return;
   const entry = (await listWorktrees(repo)).find((w) => w.path === dir);
   const registered = entry !== undefined;
+  const byHand = `look at it, then remove it (git worktree remove --force ${dir}; git branch -D ${branch}) and dispatch again`;
+  if (hasBranch || registered) {
+    const owners = await branchOwners(repo);
+    const markedBy = owners.get(entry?.branch ?? branch) ?? owners.get(branch);
+    if (markedBy !== undefined && markedBy !== owner) {
+      throw new ConflictError(
+        `${hasDir ? dir : `branch ${branch}`} belongs to another orch database (id ${markedBy}) that uses the same run id in this repository; ` +
+          'it is left alone: use another run id here',
+        { worktree_path: dir, branch, owner: markedBy },
+      );
+    }
+    if (markedBy === undefined) {
+      throw new ConflictError(
+        `${hasDir ? dir : `branch ${branch}`} is in the way and carries no orch owner mark (made before orch recorded owners, or by hand), ` +
+          `so it may belong to another orch database using this repository; ${byHand}`,
+        { worktree_path: dir, branch, owner: null },
+      );
+    }
+  }
   // A checkout cut short shows its missing files as changes: they are nobody's work.
   const interrupted = entry !== undefined && interruptedAdd(entry);
   const dirty = hasDir && registered && !interrupted ? await uncommitted(dir) : [];
   const foreignDir = hasDir && !registered && fs.readdirSync(dir).length > 0;
   const unmerged = hasBranch ? await unmergedCommits(repo, branch) : [];
-  if (dirty.length > 0 || foreignDir || unmerged.length > 0) {
+  const headOnly = hasDir && registered && !interrupted ? await worktreeOnlyCommits(dir, [branch]) : [];
+  const lost = new Set([...unmerged, ...headOnly]).size;
+  if (dirty.length > 0 || foreignDir || lost > 0) {
     throw new ConflictError(
       `${hasDir ? dir : `branch ${branch}`} was left by an interrupted dispatch and holds work ` +
-        `(${dirty.length} uncommitted change(s), ${unmerged.length} commit(s) on no other branch${foreignDir ? ', files outside git' : ''}); ` +
-        `look at it, then remove it (git worktree remove --force ${dir}; git branch -D ${branch}) and dispatch again`,
-      { worktree_path: dir, branch, uncommitted: dirty, unmerged_commits: unmerged.length },
+        `(${dirty.length} uncommitted change(s), ${lost} commit(s) on no other branch${foreignDir ? ', files outside git' : ''}); ${byHand}`,
+      { worktree_path: dir, branch, uncommitted: dirty, unmerged_commits: lost },
     );
   }
   if (registered && hasDir) await removeWorktree(repo, dir, interrupted);
@@ -265,11 +288,15 @@ export async function ignoreInside(root: string, dir: string): Promise<void> {
 }
 
 /**
- * Creates branch `branch` at `commit` and a worktree for it at `dir`.
+ * Creates branch `branch` at `commit` and a worktree for it at `dir`, the branch marked as owned
+ * by the orch database `owner` first (so even a worktree whose making is cut short says whose it
+ * is). If git fails part-way (a failing post-checkout hook, a full disk), what this call made is
+ * undone: the worktree, its directories, the branch and its mark; then the failure is thrown.
  *
- * @throws ConflictError (4) when the branch or the directory already exists.
+ * @throws ValidationError (2) for a branch name git refuses; ConflictError (4) when the branch or
+ *   the directory already exists; GitFailure (4) when git fails.
  */
-export async function addWorktree(root: string, dir: string, branch: string, commit: string): Promise<void> {
+export async function addWorktree(root: string, dir: string, branch: string, commit: string, owner: string): Promise<void> {
   if ((await probe(root, ['check-ref-format', '--branch', branch])) === undefined) {
     throw new ValidationError(`${branch} is not a valid git branch name (a run or task id git does not accept, such as one ending in ".lock")`, [
       { path: '--task', message: 'not usable in a git branch name' },
@@ -281,8 +308,16 @@ export async function addWorktree(root: string, dir: string, branch: string, com
   if (fs.existsSync(dir)) throw new ConflictError(`${dir} already exists; see \`orch cleanup\``, { worktree_path: dir });
   const made = makeDirs(path.dirname(dir));
   try {
+    await setBranchOwner(root, branch, owner);
     await run(root, ['worktree', 'add', '-b', branch, dir, commit]);
   } catch (err) {
+    // Neither the branch nor the directory existed before (checked above, and the caller's
+    // dispatch marker keeps other orch processes away from this place): all of it is this call's.
+    if ((await listWorktrees(root).catch(() => [])).some((w) => w.path === dir)) await probe(root, ['worktree', 'remove', '--force', '--force', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await probe(root, ['worktree', 'prune']);
+    if ((await branchHead(root, branch)) === commit) await probe(root, ['branch', '-D', branch]);
+    await dropBranchConfig(root, branch);
     // Leave no directory behind: remove what this call created, innermost first.
     for (let d = path.dirname(dir); made !== undefined && d.length >= made.length; d = path.dirname(d)) {
       try {
@@ -309,13 +344,22 @@ export async function deleteBranch(root: string, branch: string): Promise<void> 
   await run(root, ['branch', '-D', branch]);
 }
 
-/** Paths with uncommitted changes (including untracked files) in a worktree. */
+/** Paths with uncommitted changes (including untracked files) in a worktree, exactly as named (read with -z). */
 export async function uncommitted(dir: string): Promise<string[]> {
-  const out = await run(dir, ['status', '--porcelain=v1', '--untracked-files=all']);
-  return out
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => l.slice(3));
+  return statusPaths(await run(dir, ['status', '--porcelain=v1', '-z', '--untracked-files=all']));
+}
+
+/** The paths of `git status --porcelain=v1 -z` output; a rename's or copy's source path is skipped. */
+function statusPaths(out: string): string[] {
+  const fields = out.split('\0');
+  const paths: string[] = [];
+  for (let i = 0; i < fields.length; i += 1) {
+    const f = fields[i] ?? '';
+    if (f.length < 4) continue;
+    paths.push(f.slice(3));
+    if (f[0] === 'R' || f[0] === 'C') i += 1;
+  }
+  return paths;
 }
 
 /** Whether commit `commit` is contained in `ref`. */
@@ -329,6 +373,76 @@ export async function unmergedCommits(root: string, branch: string, alsoGone: st
   const excludes = [branch, ...alsoGone].map((b) => `--exclude=${b}`);
   const out = await run(root, ['rev-list', `refs/heads/${branch}`, '--not', ...excludes, '--branches']);
   return out.split('\n').filter((l) => l.trim() !== '');
+}
+
+/**
+ * Commits that only the worktree at `dir` reaches: its HEAD (a detached HEAD included) and every
+ * commit its HEAD reflog names, with their history, minus what some branch other than `alsoGone`
+ * contains. Removing the worktree removes its HEAD and reflog, so these would be lost with it.
+ */
+export async function worktreeOnlyCommits(dir: string, alsoGone: string[] = []): Promise<string[]> {
+  const tips = new Set<string>();
+  const head = (await probe(dir, ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}']))?.trim();
+  if (head) tips.add(head);
+  // The worktree's own HEAD reflog (each worktree has one); absent when reflogs are off.
+  const log = await probe(dir, ['log', '--walk-reflogs', '--format=%H', 'HEAD', '--']);
+  for (const sha of (log ?? '').split('\n')) if (/^[0-9a-f]{40,64}$/.test(sha)) tips.add(sha);
+  if (tips.size === 0) return [];
+  const excludes = alsoGone.map((b) => `--exclude=${b}`);
+  const found = new Set<string>();
+  const all = [...tips];
+  // In batches, so a long reflog never overflows the argument list.
+  for (let i = 0; i < all.length; i += 500) {
+    const out = await run(dir, ['rev-list', ...all.slice(i, i + 500), '--not', ...excludes, '--branches']);
+    for (const l of out.split('\n')) if (l.trim() !== '') found.add(l.trim());
+  }
+  return [...found];
+}
+
+/** The git config key that names the orch database owning a branch (and the worktree on it). */
+function ownerKey(branch: string): string {
+  return `branch.${branch}.orchDatabase`;
+}
+
+/**
+ * Which orch database owns each branch that carries an owner mark (branch name -> database id),
+ * read from the repository's config in one call. `git branch -D` drops a branch's mark with it.
+ */
+export async function branchOwners(root: string): Promise<Map<string, string>> {
+  const out = (await probe(root, ['config', '-z', '--get-regexp', '^branch\\..*\\.orchdatabase$'])) ?? '';
+  const owners = new Map<string, string>();
+  for (const entry of out.split('\0')) {
+    const nl = entry.indexOf('\n');
+    if (nl < 0) continue;
+    const key = entry.slice(0, nl);
+    if (!key.startsWith('branch.') || !key.endsWith('.orchdatabase')) continue;
+    owners.set(key.slice('branch.'.length, -'.orchdatabase'.length), entry.slice(nl + 1));
+  }
+  return owners;
+}
+
+/** Runs a `git config` write, retrying while another git process holds the config file's lock. */
+async function configWrite(root: string, args: string[]): Promise<void> {
+  for (let round = 0; ; round += 1) {
+    try {
+      await run(root, ['config', ...args]);
+      return;
+    } catch (err) {
+      if (!(err instanceof GitFailure) || !/could not lock config file/i.test(err.gitMessage) || round >= 100) throw err;
+      await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
+    }
+  }
+}
+
+/** Marks `branch` (and the worktree that will hold it) as owned by the orch database `owner`. */
+export async function setBranchOwner(root: string, branch: string, owner: string): Promise<void> {
+  await configWrite(root, [ownerKey(branch), owner]);
+}
+
+/** Drops the config of a branch that does not exist (a failed add's owner mark). */
+async function dropBranchConfig(root: string, branch: string): Promise<void> {
+  if (await branchExists(root, branch)) return;
+  await configWrite(root, ['--remove-section', `branch.${branch}`]).catch(() => undefined);
 }
 
 export interface CommitInfo {
@@ -355,11 +469,11 @@ export interface FileChange {
   deletions: number | null;
 }
 
-/** What changed between two commits, per file. */
+/** What changed between two commits, per file (names exactly as they are: read with -z). */
 export async function diffStat(root: string, base: string, head: string): Promise<FileChange[]> {
-  const out = await run(root, ['diff', '--numstat', '--no-renames', base, head, '--']);
+  const out = await run(root, ['diff', '--numstat', '-z', '--no-renames', base, head, '--']);
   return out
-    .split('\n')
+    .split('\0')
     .filter((l) => l !== '')
     .map((l) => {
       const [a = '-', d = '-', ...p] = l.split('\t');
@@ -421,11 +535,22 @@ export interface MergeOutcome {
   error?: string;
 }
 
+/** The repository's common git directory (shared by all its worktrees), absolute. */
+export async function gitCommonDir(root: string): Promise<string> {
+  return path.resolve(root, (await run(root, ['rev-parse', '--git-common-dir'])).trim());
+}
+
 /**
- * Merges `branch` into `into` (`squash`: one commit). Runs in the worktree that has `into`
- * checked out (refused when it has uncommitted changes to tracked files), otherwise in a temporary
- * detached worktree whose result is then moved onto `into` with a compare-and-swap. A conflict
- * aborts and leaves `into` exactly as it was.
+ * Merges `branch` into `into` (`squash`: one commit). The merge is made in a temporary detached
+ * worktree at `tmpDir`, never in anyone's checkout, so a conflict or a failure has nothing to
+ * restore: `into` is left exactly as it was. The result then moves `into` only if it still points
+ * where the merge started: with a compare-and-swap of the ref, or, when `into` is checked out, a
+ * fast-forward in that checkout (which git refuses if the branch moved or the checkout's changes
+ * are in the way). A checkout of `into` with uncommitted changes to tracked files is refused first.
+ * Callers serialise merges into one target (see `mergeAttempt`).
+ *
+ * @throws ValidationError (2) when `into` does not exist; ConflictError (4) when the branch is gone
+ *   or the checkout of `into` has uncommitted changes.
  */
 export async function mergeBranch(
   root: string,
@@ -439,55 +564,50 @@ export async function mergeBranch(
     return { merged: false, conflicts: [], up_to_date: true, commit: target };
   }
   const checkedOut = (await listWorktrees(root)).find((w) => w.branch === args.into);
-  let dir: string;
-  let temporary = false;
   if (checkedOut) {
-    dir = checkedOut.path;
-    const dirty = (await run(dir, ['status', '--porcelain=v1', '--untracked-files=no'])).split('\n').filter((l) => l.trim() !== '');
+    const dirty = statusPaths(await run(checkedOut.path, ['status', '--porcelain=v1', '-z', '--untracked-files=no']));
     if (dirty.length > 0) {
-      throw new ConflictError(`${args.into} is checked out at ${dir} with uncommitted changes; commit or stash them first`, {
+      throw new ConflictError(`${args.into} is checked out at ${checkedOut.path} with uncommitted changes; commit or stash them first`, {
         into: args.into,
-        files: dirty.map((l) => l.slice(3)),
+        files: dirty,
       });
     }
-  } else {
-    dir = args.tmpDir;
-    temporary = true;
-    makeDirs(path.dirname(dir));
-    await run(root, ['worktree', 'add', '--detach', dir, target]);
   }
+  const dir = args.tmpDir;
+  makeDirs(path.dirname(dir));
   try {
+    // --no-checkout, then reset: orch's own scratch checkout runs no post-checkout hook.
+    await run(root, ['worktree', 'add', '--detach', '--no-checkout', dir, target]);
+    await run(dir, ['reset', '--quiet', '--hard', target]);
     const mergeArgs = args.strategy === 'squash' ? ['merge', '--squash', source] : ['merge', '--no-ff', '--no-edit', '-m', args.message, source];
     let failure: string | undefined;
     try {
       await run(dir, mergeArgs);
       if (args.strategy === 'squash') {
         // Squashing work the target already has (e.g. squash-merged before) stages nothing.
-        if ((await probe(dir, ['diff', '--cached', '--quiet'])) !== undefined) {
-          await run(dir, ['reset', '--hard', target]);
-          return { merged: false, conflicts: [], up_to_date: true, commit: target };
-        }
+        if ((await probe(dir, ['diff', '--cached', '--quiet'])) !== undefined) return { merged: false, conflicts: [], up_to_date: true, commit: target };
         await run(dir, ['commit', '--no-verify', '-m', args.message]);
       }
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;
       failure = err.gitMessage;
     }
-    const conflicts = (await run(dir, ['diff', '--name-only', '--diff-filter=U'])).split('\n').filter((l) => l !== '');
+    const conflicts = (await run(dir, ['diff', '--name-only', '-z', '--diff-filter=U'])).split('\0').filter((l) => l !== '');
     if (failure !== undefined || conflicts.length > 0) {
-      // The checkout was clean before (checked above, or freshly made): going back to `target` loses nothing.
-      await probe(dir, ['merge', '--abort']);
-      await run(dir, ['reset', '--hard', target]);
       return { merged: false, conflicts, up_to_date: false, ...(failure !== undefined ? { error: failure } : {}) };
     }
     const commit = (await run(dir, ['rev-parse', 'HEAD'])).trim();
-    if (temporary) await run(root, ['update-ref', `refs/heads/${args.into}`, commit, target]);
+    try {
+      if (checkedOut) await run(checkedOut.path, ['merge', '--ff-only', '--quiet', commit]);
+      else await run(root, ['update-ref', `refs/heads/${args.into}`, commit, target]);
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      return { merged: false, conflicts: [], up_to_date: false, error: `${args.into} moved or its checkout is in the way (${err.gitMessage.split('\n')[0] ?? ''})` };
+    }
     return { merged: true, commit, conflicts: [], up_to_date: false };
   } finally {
-    if (temporary) {
-      await probe(root, ['worktree', 'remove', '--force', '--force', dir]);
-      fs.rmSync(dir, { recursive: true, force: true });
-      await probe(root, ['worktree', 'prune']);
-    }
+    await probe(root, ['worktree', 'remove', '--force', '--force', dir]);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await probe(root, ['worktree', 'prune']);
   }
 }

@@ -19,6 +19,7 @@ import {
 } from './git.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
 import { dropMarker, takeMarker } from './marker.ts';
+import { databaseId } from './owner.ts';
 import { attemptByWorktree, insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
 import type { RunRow } from './queries/runs.ts';
 import { getTask, setTaskState, type TaskRow } from './queries/tasks.ts';
@@ -283,9 +284,11 @@ async function prepareWorkspace(orch: Orch, plan: Plan): Promise<Workspace> {
       });
     }
     // No attempt owns this number and no live dispatch is making it, so anything already here
-    // was left by an interrupted dispatch.
-    await reclaimLeftover(repo, dir, branch);
-    await addWorktree(repo, dir, branch, baseCommit);
+    // was left by an interrupted dispatch: of this database (taken over if it holds no work), or
+    // of another one sharing the repository and the run id (never touched; see owner.ts).
+    const me = await databaseId(orch);
+    await reclaimLeftover(repo, dir, branch, me);
+    await addWorktree(repo, dir, branch, baseCommit, me);
     await ignoreInside(repo, root);
   } catch (err) {
     dropMarker(marker);

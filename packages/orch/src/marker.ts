@@ -3,9 +3,11 @@
 // leader (which would take it over as a crash's leftover) and cleanup or doctor (which would
 // remove it as an orphan). A marker file beside the worktree, `<dir>.dispatch`, holding the
 // dispatching process's pid and host, tells them apart: while that process lives the worktree is
-// being made; once it is dead, whatever it left is a leftover.
+// being made; once it is dead, whatever it left is a leftover. The same kind of file is the lock
+// that serialises git work on one target (`holdLock`: merges into one branch of one repository).
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { ConflictError } from '@orch/store';
 
 export interface DispatchMarker {
@@ -123,5 +125,43 @@ export function dropMarker(file: string): void {
     fs.rmSync(file, { force: true });
   } catch {
     // A marker left behind names a dead process: it is taken over or reported by doctor.
+  }
+}
+
+/** How long `holdLock` waits for a live holder before giving up. */
+export const LOCK_WAIT_MS = 120_000;
+
+/**
+ * Takes the lock file `file` (pid, host and a nonce, like a dispatch marker; its directory is
+ * made if missing), waiting while a live process holds it and taking it over from a dead one, so a
+ * holder killed outright never blocks the next one. Returns the function that lets it go. The
+ * wait is measured on the monotonic clock.
+ *
+ * @throws ConflictError (4) when a live holder keeps it past `waitMs`, or the file cannot be written.
+ */
+export async function holdLock(file: string, what: string, waitMs = LOCK_WAIT_MS): Promise<() => void> {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const deadline = performance.now() + waitMs;
+  for (;;) {
+    try {
+      fs.writeFileSync(file, `${process.pid} ${os.hostname()} ${nonce()}\n`, { flag: 'wx', mode: 0o600 });
+      return () => dropMarker(file);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'EEXIST') {
+        throw new ConflictError(`cannot write the lock ${file}: ${(err as Error).message}`, { lock: file });
+      }
+    }
+    const m = readMarker(file);
+    if (m && !markerAlive(m)) {
+      removeDeadMarker(m);
+      continue;
+    }
+    if (performance.now() >= deadline) {
+      throw new ConflictError(
+        `${what} is held by another process${m ? ` (pid ${m.pid} on ${m.host})` : ''}; try again once it is done (if no such process is running, remove ${file})`,
+        { lock: file, ...(m ? { pid: m.pid } : {}) },
+      );
+    }
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 80));
   }
 }

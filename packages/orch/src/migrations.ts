@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { MigrationSet } from '@orch/store';
+import { randomPart, type MigrationSet } from '@orch/store';
 
 const list = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -109,6 +109,21 @@ export const orchMigrations: MigrationSet = {
         // task has a live attempt, read from indexes alone.
         await db.schema.createIndex('orch_tasks_run_id_state').on('orch_tasks').columns(['run_id', 'id', 'state']).execute();
         await db.schema.createIndex('orch_attempts_run_task_state').on('orch_attempts').columns(['run_id', 'task_id', 'state']).execute();
+      },
+    },
+    {
+      version: 3,
+      name: 'database_id',
+      async up(db) {
+        // Settings of this database, one row each. `database_id` is made once, here, at random:
+        // worktrees and branches carry it (as git config) so that several databases sharing one
+        // repository never take over or remove each other's.
+        await db.schema
+          .createTable('orch_meta')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .execute();
+        await db.insertInto('orch_meta').values({ key: 'database_id', value: `db_${randomPart()}` }).execute();
       },
     },
   ],

@@ -31,7 +31,7 @@ export function statusText(r: StatusResult): string {
     const a = t.latest_attempt;
     const m = t.latest_message;
     const state = t.ready ? `${t.state} (ready)` : t.waiting_on.length > 0 && t.state === 'pending' ? `pending (waits on ${t.waiting_on.join(',')})` : t.state;
-    const where = a?.worktree_exists === false ? ' (worktree missing)' : '';
+    const where = a?.worktree_exists === false ? (['dispatched', 'running', 'blocked'].includes(a.state) ? ' (worktree missing)' : ' (worktree gone)') : '';
     return [t.id, state, a ? `#${a.number} ${a.assigned_to}${where}` : '-', m ? `${m.kind}: ${oneLine(m.body, 60)}` : '-', t.title];
   });
   const table = rows.length === 0 ? 'no tasks yet' : formatTable([['TASK', 'STATE', 'ATTEMPT', 'LATEST MESSAGE', 'TITLE'], ...rows]);

@@ -49,6 +49,13 @@ export interface OrchDatabase {
   orch_dependencies: OrchDependenciesTable;
   orch_attempts: OrchAttemptsTable;
   orch_events: OrchEventsTable;
+  orch_meta: OrchMetaTable;
+}
+
+/** Settings of the database, one row per key (`database_id`: made once by migration 3). */
+export interface OrchMetaTable {
+  key: string;
+  value: string;
 }
 
 export interface OrchRunsTable {

@@ -13,7 +13,7 @@ import { attemptView, eventView, taskView, type AttemptView, type EventView, typ
 
 export interface StatusTask extends TaskView, Readiness {
   attempts: number;
-  /** `worktree_exists`: code mode only (null otherwise); false means the worktree is gone (see cleanup). */
+  /** `worktree_exists`: code mode only (null otherwise); false means the worktree is gone (removed by cleanup, or by hand). */
   latest_attempt: (AttemptView & { thread: ThreadView; worktree_exists: boolean | null }) | null;
   latest_message: MessageView | null;
 }
@@ -43,7 +43,7 @@ export async function status(orch: Orch, input: { runId: string }): Promise<Stat
       let latestMessage: MessageView | null = null;
       if (a) {
         const thread = threadView(await requireThread(inboxTx(trx), a.thread_id), orch.clock.now());
-        const exists = a.worktree_path === null || a.worktree_removed_at !== null ? null : fs.existsSync(a.worktree_path);
+        const exists = a.worktree_path === null ? null : a.worktree_removed_at === null && fs.existsSync(a.worktree_path);
         latestAttempt = { ...attemptView(a), thread, worktree_exists: exists };
         latestMessage = await latestMessageIn(inboxTx(trx), a.thread_id);
       }

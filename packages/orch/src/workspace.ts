@@ -23,11 +23,15 @@ import {
   unmergedCommits,
   interruptedAdd,
   checkRef,
+  gitCommonDir,
+  branchOwners,
+  worktreeOnlyCommits,
   type CommitInfo,
   type FileChange,
 } from './git.ts';
-import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
+import { holdLock, markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import type { Orch } from './orch.ts';
+import { branchForPath, databaseId, ownership } from './owner.ts';
 import { attemptByWorktree, getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { reconcile } from './reconcile.ts';
 import { requireRun } from './runs.ts';
@@ -116,18 +120,25 @@ export interface MergeResult {
   merged: boolean;
   /** The target already contained every commit of the branch. */
   up_to_date: boolean;
-  /** The target branch's head afterwards. */
+  /** An earlier `orch merge` already merged this attempt, as it is now, into `into` (nothing done). */
+  already_merged: boolean;
+  /** The target branch's head afterwards (for an attempt already merged: its merge commit). */
   commit: string | null;
   /** Commits brought in. */
   commits: CommitInfo[];
 }
 
 /**
- * `orch merge`: merges the attempt's branch into `into` in the main repository. A conflict leaves
- * `into` exactly as it was and is reported with the conflicting files (ConflictError, exit 4).
+ * `orch merge`: merges the attempt's branch into `into` in the main repository. Merges into one
+ * target branch of one repository are serialised by a lock file in the repository's git common
+ * directory (taken over from a holder that died), held from the check whether the attempt is
+ * already merged until the merge is recorded: so each attempt is merged, and `attempt_merged`
+ * logged, once. A conflict or failure leaves `into` exactly as it was and is reported with the
+ * conflicting files (ConflictError, exit 4).
  *
  * @throws NotFoundError (3); ValidationError (2) when no target can be chosen; ConflictError (4)
- *   for a live attempt, a conflict, or a target checked out with uncommitted changes.
+ *   for a live attempt, a conflict, a target checked out with uncommitted changes, or a lock held
+ *   by a live process for longer than `LOCK_WAIT_MS`.
  */
 export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<MergeResult> {
   const a = await codeAttempt(orch, input);
@@ -146,8 +157,41 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
   }
   checkRef(into, '--into');
   const strategy = input.strategy ?? 'merge';
-  const before = await branchHead(repo, into);
+  const lock = path.join(await gitCommonDir(repo), 'orch', `merge-${nameHash(into)}.lock`);
+  const release = await holdLock(lock, `the merge lock of ${into} in ${repo}`);
+  try {
+    return await mergeLocked(orch, a.id, { repo, branch, into, strategy });
+  } finally {
+    release();
+  }
+}
+
+/** A file-name-safe hash of a branch name (FNV-1a, twice): two names sharing one only share a lock. */
+function nameHash(name: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (const byte of Buffer.from(name, 'utf8')) {
+    a = Math.imul(a ^ byte, 0x01000193) >>> 0;
+    b = Math.imul(b ^ byte, 0x811c9dc5) >>> 0;
+  }
+  return `${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
+}
+
+async function mergeLocked(orch: Orch, attemptId: string, m: { repo: string; branch: string; into: string; strategy: 'merge' | 'squash' }): Promise<MergeResult> {
+  const { repo, branch, into, strategy } = m;
+  // Read again under the lock: another merge of this attempt may have finished while this one waited.
+  const a = await readTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => (await getAttempt(trx, attemptId)) as AttemptRow);
   const head = await branchHead(repo, branch);
+  if (
+    a.merged_at !== null &&
+    a.merged_into === into &&
+    a.merge_commit !== null &&
+    a.merged_head === (head ?? null) &&
+    (await isAncestor(repo, a.merge_commit, `refs/heads/${into}`))
+  ) {
+    return { attempt: attemptView(a), into, strategy, merged: false, up_to_date: true, already_merged: true, commit: a.merge_commit, commits: [] };
+  }
+  const before = await branchHead(repo, into);
   const commits = before && head ? await commitsBetween(repo, before, head) : [];
   const mergeRoot = a.workspace_root ?? path.join(repo, '.orch', 'worktrees');
   const outcome = await mergeBranch(repo, {
@@ -193,6 +237,7 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
     strategy,
     merged: outcome.merged,
     up_to_date: outcome.up_to_date,
+    already_merged: false,
     commit: outcome.commit ?? null,
     commits: outcome.merged ? commits : [],
   };
@@ -215,15 +260,21 @@ export interface CleanupEntry {
   execution_mode: ExecutionMode;
   worktree_path: string | null;
   branch: string | null;
-  /** The worktree was (with --dry-run: would be) removed. */
+  /** The worktree was removed (always false with --dry-run: see would_remove). */
   removed: boolean;
-  /** The branch was (would be) deleted. */
+  /** The branch was deleted (always false with --dry-run: see would_delete_branch). */
   branch_deleted: boolean;
+  /** The decision: the worktree is (or with --dry-run would be) removed. */
+  would_remove: boolean;
+  /** The decision: the branch is (or with --dry-run would be) deleted. */
+  would_delete_branch: boolean;
   /** Uncommitted files found in the worktree. */
   uncommitted: string[];
   /** Commits on the branch that no other branch has. */
   unmerged_commits: number;
-  /** What was done or kept, and why. */
+  /** Commits only the worktree's HEAD or its HEAD reflog reach (a detached HEAD, a reset): lost with the worktree. */
+  worktree_only_commits: number;
+  /** What was (with --dry-run: would be) done or kept, and why. */
   note: string;
   /** git's refusal, if a step failed (what was done before it is still recorded). */
   error: string | null;
@@ -233,7 +284,10 @@ export interface OrphanEntry {
   /** A worktree directory under the workspace root that no attempt owns (e.g. a crash mid-dispatch). */
   path: string;
   branch: string | null;
+  /** Removed (always false with --dry-run). */
   removed: boolean;
+  /** The decision: removed, or with --dry-run would be. */
+  would_remove: boolean;
   note: string;
 }
 
@@ -249,15 +303,37 @@ export interface CleanupResult {
 /** Orphans younger than this may belong to a dispatch that is recording its attempt right now. */
 export const ORPHAN_MIN_AGE_MS = 60_000;
 
+/** What one cleanup knows and decides across attempts. */
+interface CleanContext {
+  dryRun: boolean;
+  force: boolean;
+  /** Branches this call deletes (or, dry, would delete): their commits no longer count as "elsewhere". */
+  gone: string[];
+  /** This database's id: the owner mark of its branches. */
+  me: string;
+  /** Owner marks per repository (branch -> database id), read once. */
+  owners: (repo: string) => Promise<Map<string, string>>;
+}
+
+/** The report a code worker writes beside its worktree, by orch's convention. */
+export function reportPath(worktree: string): string {
+  return `${worktree}.report.md`;
+}
+
 /**
  * `orch cleanup`: removes the worktrees of finished attempts (done, failed, cancelled, expired) and
- * prunes git's records. Keeps, and says why, a worktree with uncommitted changes and a branch whose
- * commits are on no other branch, unless `force`. Branches whose commits live elsewhere (merged),
- * or that `merge --strategy squash` took and that have not moved since, are deleted. Each
- * attempt's outcome is recorded as soon as its git work is done; a git refusal is reported on that
- * attempt and the others go on. With `allCompleted`, also handles orphans: worktrees under the
- * run's workspace roots that no attempt owns and that are at least a minute old. Analysis attempts
- * have nothing on disk.
+ * prunes git's records. Keeps, and says why, a worktree with uncommitted changes or with commits
+ * that only its HEAD or HEAD reflog reach (a detached HEAD), and a branch whose commits are on no
+ * other branch, unless `force`. Branches whose commits live elsewhere (merged), or that `merge
+ * --strategy squash` took and that have not moved since, are deleted. Never touches a worktree or
+ * branch another database's owner mark names, even with `force`. Once a worktree is gone, what
+ * orch's conventions put beside it goes too: `<worktree>.report.md`, a dead dispatch marker, and
+ * the `<run>/<task>/` folders once empty. Each attempt's outcome is recorded as soon as its git work
+ * is done; a git refusal is reported on that attempt and the others go on. With `allCompleted`,
+ * also handles orphans: worktrees under the run's workspace roots that no attempt owns and that
+ * are at least a minute old. `dryRun` decides the same and changes nothing (`removed` and
+ * `branch_deleted` stay false; `would_remove`, `would_delete_branch` and the note say what would
+ * happen). Analysis attempts have nothing on disk.
  *
  * @throws NotFoundError (3) for an unknown run or attempt; ConflictError (4) for a live attempt.
  */
@@ -274,20 +350,27 @@ export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupR
     }
     return { attempts: [a], all };
   });
-  const dryRun = input.dryRun === true;
-  const force = input.force === true;
+  const ctx: CleanContext = { dryRun: input.dryRun === true, force: input.force === true, gone: [], me: await databaseId(orch), owners: ownerCache() };
   const entries: CleanupEntry[] = [];
-  // Branches this call deletes (or, dry, would delete): their commits no longer count as "elsewhere".
-  const gone: string[] = [];
   for (const a of attempts) {
-    const entry = await cleanAttempt(a, { dryRun, force, gone });
+    const entry = await cleanAttempt(a, ctx);
     entries.push(entry);
-    if (entry.branch_deleted && a.branch) gone.push(a.branch);
+    if (entry.would_delete_branch && a.branch) ctx.gone.push(a.branch);
     failpoint('cleanup:before-record');
-    if (!dryRun) await recordCleanup(orch, a, entry);
+    if (!ctx.dryRun) await recordCleanup(orch, a, entry);
   }
-  const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, workspacePlaces(all), { dryRun, force }) : [];
-  return { run: input.runId, dry_run: dryRun, attempts: entries, orphans, errors: entries.filter((e) => e.error !== null).length };
+  const orphans = input.allCompleted ? await cleanOrphans(orch, input.runId, workspacePlaces(all), { dryRun: ctx.dryRun, force: ctx.force }) : [];
+  return { run: input.runId, dry_run: ctx.dryRun, attempts: entries, orphans, errors: entries.filter((e) => e.error !== null).length };
+}
+
+/** Owner marks per repository, read on first use. */
+function ownerCache(): (repo: string) => Promise<Map<string, string>> {
+  const cache = new Map<string, Promise<Map<string, string>>>();
+  return (repo) => {
+    let owners = cache.get(repo);
+    if (!owners) cache.set(repo, (owners = branchOwners(repo)));
+    return owners;
+  };
 }
 
 async function recordCleanup(orch: Orch, a: AttemptRow, e: CleanupEntry): Promise<void> {
@@ -312,7 +395,7 @@ async function recordCleanup(orch: Orch, a: AttemptRow, e: CleanupEntry): Promis
   });
 }
 
-async function cleanAttempt(a: AttemptRow, opts: { dryRun: boolean; force: boolean; gone: string[] }): Promise<CleanupEntry> {
+async function cleanAttempt(a: AttemptRow, ctx: CleanContext): Promise<CleanupEntry> {
   const entry: CleanupEntry = {
     attempt: a.id,
     task: a.task_id,
@@ -323,8 +406,11 @@ async function cleanAttempt(a: AttemptRow, opts: { dryRun: boolean; force: boole
     branch: a.branch,
     removed: false,
     branch_deleted: false,
+    would_remove: false,
+    would_delete_branch: false,
     uncommitted: [],
     unmerged_commits: 0,
+    worktree_only_commits: 0,
     note: '',
     error: null,
   };
@@ -338,7 +424,7 @@ async function cleanAttempt(a: AttemptRow, opts: { dryRun: boolean; force: boole
   }
   const notes: string[] = [];
   try {
-    await cleanCodeAttempt(a, a.repo_path, a.worktree_path, a.branch, entry, notes, opts);
+    await cleanCodeAttempt(a, a.repo_path, a.worktree_path, a.branch, entry, notes, ctx);
   } catch (err) {
     if (!(err instanceof GitFailure)) throw err;
     entry.error = err.gitMessage.split('\n')[0] ?? err.message;
@@ -348,34 +434,42 @@ async function cleanAttempt(a: AttemptRow, opts: { dryRun: boolean; force: boole
   return entry;
 }
 
-async function cleanCodeAttempt(
-  a: AttemptRow,
-  repo: string,
-  worktree: string,
-  branch: string,
-  entry: CleanupEntry,
-  notes: string[],
-  { dryRun, force, gone }: { dryRun: boolean; force: boolean; gone: string[] },
-): Promise<void> {
+async function cleanCodeAttempt(a: AttemptRow, repo: string, worktree: string, branch: string, entry: CleanupEntry, notes: string[], ctx: CleanContext): Promise<void> {
+  const { dryRun, force, gone } = ctx;
+  const say = (done: string, would: string) => notes.push(dryRun ? would : done);
+  const owner = (await ctx.owners(repo)).get(branch);
+  if (owner !== undefined && owner !== ctx.me) {
+    // Only possible when another database made the same branch after this one let go of it.
+    notes.push(`left alone: ${branch} now belongs to another orch database (id ${owner})`);
+    return;
+  }
   let worktreeGone = a.worktree_removed_at !== null;
   if (worktreeGone) {
     notes.push('worktree already removed');
   } else if (!fs.existsSync(worktree)) {
     if (!dryRun) await pruneWorktrees(repo);
-    entry.removed = true;
+    entry.would_remove = true;
+    entry.removed = !dryRun;
     worktreeGone = true;
-    notes.push('worktree was already gone (git records pruned)');
+    say('worktree was already gone (git records pruned)', "worktree is already gone (would prune git's records)");
   } else {
     entry.uncommitted = await uncommitted(worktree);
-    if (entry.uncommitted.length > 0 && !force) {
-      notes.push(`kept worktree: ${entry.uncommitted.length} uncommitted change(s) (commit them, or --force to discard)`);
+    entry.worktree_only_commits = (await worktreeOnlyCommits(worktree, gone)).length;
+    const why: string[] = [];
+    if (entry.uncommitted.length > 0) why.push(`${entry.uncommitted.length} uncommitted change(s)`);
+    if (entry.worktree_only_commits > 0) why.push(`${entry.worktree_only_commits} commit(s) on no branch that only its HEAD or HEAD reflog reach (a detached HEAD, or work reset away)`);
+    if (why.length > 0 && !force) {
+      notes.push(`kept worktree: ${why.join(', ')} (${entry.worktree_only_commits > 0 ? 'put them on a branch' : 'commit them'}, or --force to discard)`);
     } else {
-      if (!dryRun) await removeWorktree(repo, worktree, entry.uncommitted.length > 0);
-      entry.removed = true;
+      if (!dryRun) await removeWorktree(repo, worktree, why.length > 0);
+      entry.would_remove = true;
+      entry.removed = !dryRun;
       worktreeGone = true;
-      notes.push(entry.uncommitted.length > 0 ? `removed worktree, discarding ${entry.uncommitted.length} uncommitted change(s)` : 'removed worktree');
+      const discarding = why.length > 0 ? `, discarding ${why.join(', ')}` : '';
+      say(`removed worktree${discarding}`, `would remove worktree${discarding}`);
     }
   }
+  if (worktreeGone) removeLeftovers(a, worktree, dryRun, notes);
   if (a.branch_deleted_at !== null || !(await branchExists(repo, branch))) {
     notes.push('branch already deleted');
     return;
@@ -397,15 +491,42 @@ async function cleanCodeAttempt(
   entry.unmerged_commits = squashed ? 0 : unmerged.length;
   if (squashed) {
     if (!dryRun) await deleteBranch(repo, branch);
-    entry.branch_deleted = true;
-    notes.push(`deleted branch (squash-merged into ${a.merged_into ?? 'its target'})`);
+    entry.would_delete_branch = true;
+    entry.branch_deleted = !dryRun;
+    say(`deleted branch (squash-merged into ${a.merged_into ?? 'its target'})`, `would delete branch (squash-merged into ${a.merged_into ?? 'its target'})`);
   } else if (unmerged.length > 0 && !force) {
     notes.push(`kept branch ${branch}: ${unmerged.length} commit(s) on no other branch (merge it, or --force to delete)`);
   } else {
     if (!dryRun) await deleteBranch(repo, branch);
-    entry.branch_deleted = true;
-    notes.push(unmerged.length > 0 ? `deleted branch, dropping ${unmerged.length} unmerged commit(s)` : 'deleted branch (its commits are on other branches)');
+    entry.would_delete_branch = true;
+    entry.branch_deleted = !dryRun;
+    if (unmerged.length > 0) say(`deleted branch, dropping ${unmerged.length} unmerged commit(s)`, `would delete branch, dropping ${unmerged.length} unmerged commit(s)`);
+    else say('deleted branch (its commits are on other branches)', 'would delete branch (its commits are on other branches)');
   }
+}
+
+/**
+ * Once an attempt's worktree is gone: its report file (`<worktree>.report.md`), a dispatch
+ * marker whose process is dead, and the `<run>/<task>/` folders under the workspace root once
+ * nothing else is in them. Only while no directory is at the worktree's path (another attempt's).
+ */
+function removeLeftovers(a: AttemptRow, worktree: string, dryRun: boolean, notes: string[]): void {
+  if (fs.existsSync(worktree)) return;
+  const report = reportPath(worktree);
+  let st: fs.Stats | undefined;
+  try {
+    st = fs.lstatSync(report);
+  } catch {
+    st = undefined;
+  }
+  if (st && (st.isFile() || st.isSymbolicLink())) {
+    if (!dryRun) fs.rmSync(report, { force: true });
+    notes.push(dryRun ? `would remove ${path.basename(report)}` : `removed ${path.basename(report)}`);
+  }
+  if (dryRun) return;
+  const marker = readMarker(markerPath(worktree));
+  if (marker && !markerAlive(marker)) removeDeadMarker(marker);
+  if (a.workspace_root !== null) removeEmptyParents(path.dirname(worktree), a.workspace_root);
 }
 
 /** Where a run's worktrees live: each workspace root its attempts used, with its repository. */
@@ -417,20 +538,28 @@ export function workspacePlaces(attempts: AttemptRow[]): Map<string, string> {
 
 /**
  * Worktrees under `<workspace root>/<run>/` that no attempt of the run owns, for each root in
- * `places` (root -> repository). Removes those at least a minute old that hold no work (unless
- * `dryRun`; `force` also removes those that do). A git refusal is noted on that orphan.
+ * `places` (root -> repository). Removes those at least a minute old that this database's owner
+ * mark names and that hold no work (unless `dryRun`; `force` also removes those that hold work).
+ * Worktrees another database marked are not this run's orphans and are left out; unmarked ones
+ * (made before orch recorded owners, or by hand) are kept and listed, removed only with `force`.
+ * A git refusal is noted on that orphan.
  */
 export async function cleanOrphans(orch: Orch, runId: string, places: Map<string, string>, opts: { dryRun: boolean; force: boolean }): Promise<OrphanEntry[]> {
   const out: OrphanEntry[] = [];
+  const me = await databaseId(orch);
   for (const [root, repo] of places) {
     const runDir = path.join(root, runId);
     const candidates = (await listWorktrees(repo)).filter((w) => w.path.startsWith(`${runDir}${path.sep}`));
+    if (candidates.length === 0) continue;
+    const owners = await branchOwners(repo);
     for (const w of candidates) {
+      const whose = ownership(owners, w.branch ?? branchForPath(root, w.path), me);
+      if (whose.kind === 'foreign') continue;
       // Read again for each one: a dispatch may have recorded it since this cleanup started.
       if (await ownedPath(orch, w.path)) continue;
-      const entry: OrphanEntry = { path: w.path, branch: w.branch, removed: false, note: '' };
+      const entry: OrphanEntry = { path: w.path, branch: w.branch, removed: false, would_remove: false, note: '' };
       try {
-        await cleanOrphan(orch, repo, w, entry, opts);
+        await cleanOrphan(orch, repo, root, w, whose.kind === 'unmarked', entry, opts);
       } catch (err) {
         if (!(err instanceof GitFailure)) throw err;
         entry.removed = false;
@@ -445,30 +574,42 @@ export async function cleanOrphans(orch: Orch, runId: string, places: Map<string
 async function cleanOrphan(
   orch: Orch,
   repo: string,
+  root: string,
   w: { path: string; branch: string | null; locked: string | null },
+  unmarked: boolean,
   entry: OrphanEntry,
   opts: { dryRun: boolean; force: boolean },
 ): Promise<void> {
   const marker = readMarker(markerPath(w.path));
   const age = fs.existsSync(w.path) ? orch.clock.now() - fs.statSync(w.path).mtimeMs : Infinity;
   // A checkout cut short shows its missing files as changes: they are nobody's work.
-  const dirty = fs.existsSync(w.path) && !interruptedAdd(w) ? await uncommitted(w.path) : [];
+  const live = fs.existsSync(w.path) && !interruptedAdd(w);
+  const dirty = live ? await uncommitted(w.path) : [];
   const unmerged = w.branch && (await branchExists(repo, w.branch)) ? await unmergedCommits(repo, w.branch) : [];
+  const headOnly = live ? await worktreeOnlyCommits(w.path, w.branch ? [w.branch] : []) : [];
+  const lost = new Set([...unmerged, ...headOnly]).size;
   if (marker && markerAlive(marker)) {
     entry.note = `kept: a dispatch (pid ${marker.pid}) is making it right now`;
   } else if (age < ORPHAN_MIN_AGE_MS) {
     entry.note = 'kept: made less than a minute ago, perhaps by a dispatch still recording its attempt (run cleanup again later)';
-  } else if ((dirty.length > 0 || unmerged.length > 0) && !opts.force) {
-    entry.note = `kept: ${dirty.length} uncommitted change(s), ${unmerged.length} unmerged commit(s) (--force to remove)`;
+  } else if (unmarked && !opts.force) {
+    entry.note =
+      'kept: it carries no orch owner mark (made before orch recorded owners, or by hand), so it may belong to another orch database ' +
+      'using this repository; look at it, then remove it by hand or with --force';
+  } else if ((dirty.length > 0 || lost > 0) && !opts.force) {
+    entry.note = `kept: ${dirty.length} uncommitted change(s), ${lost} commit(s) on no other branch (--force to remove)`;
   } else {
     if (!opts.dryRun) {
       if (fs.existsSync(w.path)) await removeWorktree(repo, w.path, true);
       else await pruneWorktrees(repo);
       if (w.branch && (await branchExists(repo, w.branch))) await deleteBranch(repo, w.branch);
       if (marker) removeDeadMarker(marker);
+      removeEmptyParents(path.dirname(w.path), root);
     }
-    entry.removed = true;
-    entry.note = 'removed worktree no attempt owns (left by an interrupted dispatch)';
+    entry.would_remove = true;
+    entry.removed = !opts.dryRun;
+    const what = unmarked ? 'worktree with no owner mark that no attempt owns (--force)' : 'worktree no attempt owns (left by an interrupted dispatch)';
+    entry.note = `${opts.dryRun ? 'would remove' : 'removed'} ${what}`;
   }
 }
 
