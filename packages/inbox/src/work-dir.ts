@@ -10,6 +10,8 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW, O_NONBLOCK } 
 /** The files of one claim: `<workDir>/<agent>/<thread>/<claim>/{output.log, result.md, scratch/}`. */
 export interface ClaimFiles {
   dir: string;
+  /** The claim directory as made (device and inode), to tell it from anything put in its place. */
+  dirId: { dev: number; ino: number };
   logFile: string;
   resultFile: string;
   scratch: string;
@@ -68,8 +70,10 @@ export function makeClaimDir(workDir: string, agent: string, threadId: string, c
   const dir = path.join(threadDir, String(claim));
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { mode: 0o700 });
+  const made = fs.lstatSync(dir);
   const files: ClaimFiles = {
     dir,
+    dirId: { dev: made.dev, ino: made.ino },
     logFile: path.join(dir, 'output.log'),
     resultFile: path.join(dir, 'result.md'),
     scratch: path.join(dir, 'scratch'),
@@ -125,10 +129,13 @@ export type ResultFile =
   | { kind: 'refused'; why: string };
 
 /**
- * Reads the result file only if it is a regular file owned by this user with one link, opened
- * without following links and without blocking, and at most MAX_TEXT_BYTES + 1 bytes of it.
+ * Reads the result file only if it is a regular file owned by this user with one link, in the
+ * claim directory the runner made (no directory on the way replaced by a link), opened without
+ * following links and without blocking, and at most MAX_TEXT_BYTES + 1 bytes of it.
  */
-export function readResultFile(file: string): ResultFile {
+export function readResultFile(files: ClaimFiles): ResultFile {
+  const file = files.resultFile;
+  if (!sameDir(files)) return { kind: 'refused', why: 'is not in the claim directory the runner made (a directory on its path was moved or replaced)' };
   let st: fs.Stats;
   try {
     st = fs.lstatSync(file);
@@ -191,6 +198,16 @@ function notOurs(st: fs.Stats, file: string): string | undefined {
   return undefined;
 }
 
+/** Whether the claim directory is still the one the runner made, reached through no link. */
+export function sameDir(files: ClaimFiles): boolean {
+  try {
+    const st = fs.lstatSync(files.dir);
+    return st.isDirectory() && st.dev === files.dirId.dev && st.ino === files.dirId.ino && fs.realpathSync(files.dir) === files.dir;
+  } catch {
+    return false;
+  }
+}
+
 /** Removes `p` whatever it is (a link is removed, not followed). Returns the error message, if any. */
 export function removeAny(p: string): string | undefined {
   try {
@@ -218,6 +235,8 @@ export function removeScratch(workDir: string, agent: string, threadId: string, 
   const threadDir = path.join(workDir, agent, threadId);
   let entries: string[] = [];
   try {
+    // Only through real directories: a link put in place of one is not followed.
+    if (!fs.lstatSync(threadDir).isDirectory() || fs.realpathSync(threadDir) !== threadDir) return [];
     entries = fs.readdirSync(threadDir);
   } catch {
     return [];

@@ -2,12 +2,13 @@
 // subprocess: brief on stdin, lease kept alive, output logged, outcome posted back.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { ConflictError, LeaseLostError, isoTime, readNow } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
 import { requireThreadNow, showThread, type ThreadRow } from './threads.ts';
 import type { MessageView, ThreadView } from './views.ts';
-import { isOddEntry, makeClaimDir, makeScratch, prepareWorkDir, readResultFile, removeAny, removeScratch, type ClaimFiles } from './work-dir.ts';
+import { isOddEntry, makeClaimDir, makeScratch, prepareWorkDir, readResultFile, removeAny, removeScratch, sameDir, type ClaimFiles } from './work-dir.ts';
 import { processesLeft } from './work-procs.ts';
 
 /** How long children get between SIGTERM and SIGKILL when the runner stops or a command times out. */
@@ -266,7 +267,7 @@ class Job {
     let leftPids: number[] = [];
     const finish = async (outcome: Outcome, exit: Exit): Promise<HandledThread> => {
       const thread = (await showThread(inbox, { threadId: this.threadId })).thread;
-      if (isOddEntry(files.resultFile)) removeAny(files.resultFile);
+      if (sameDir(files) && isOddEntry(files.resultFile)) removeAny(files.resultFile);
       if (thread.state === 'done' || thread.state === 'failed' || thread.state === 'cancelled') {
         for (const why of removeScratch(options.workDir, options.agent, this.threadId, this.claimNumber)) options.log?.(`${this.threadId}: could not remove a scratch directory: ${why}`);
       }
@@ -360,13 +361,13 @@ class Job {
     clearTimeout(this.killTimer);
     await closeStream(logStream);
     if (this.child?.pid !== undefined) leftPids = await this.leftovers(this.child.pid);
-    return this.after(exit, { stdout, stderr, resultFile: files.resultFile, leftPids, finish });
+    return this.after(exit, { stdout, stderr, files, leftPids, finish });
   }
 
   /** The claim's directory could not be made: the command never starts and the thread fails, saying why. */
   private async unprepared(started: number, why: string): Promise<HandledThread> {
     const { inbox, options } = this;
-    const dir = `${options.workDir}/${options.agent}/${this.threadId}/${this.claimNumber}`;
+    const dir = path.join(options.workDir, options.agent, this.threadId, String(this.claimNumber));
     options.log?.(`${this.threadId}: cannot prepare ${dir}: ${why}`);
     let outcome: Outcome = 'failed';
     try {
@@ -389,8 +390,8 @@ class Job {
       exit_code: null,
       signal: null,
       timed_out: false,
-      work_dir: `${dir}/scratch`,
-      log_file: `${dir}/output.log`,
+      work_dir: path.join(dir, 'scratch'),
+      log_file: path.join(dir, 'output.log'),
       left_pids: [],
       started_at: isoTime(started),
       ended_at: isoTime(inbox.clock.now()),
@@ -410,9 +411,10 @@ class Job {
 
   private async after(
     exit: Exit,
-    io: { stdout: Tail; stderr: Tail; resultFile: string; leftPids: number[]; finish: (o: Outcome, e: Exit) => Promise<HandledThread> },
+    io: { stdout: Tail; stderr: Tail; files: ClaimFiles; leftPids: number[]; finish: (o: Outcome, e: Exit) => Promise<HandledThread> },
   ): Promise<HandledThread> {
     const { inbox } = this;
+    const resultFile = io.files.resultFile;
     const thread = (await showThread(inbox, { threadId: this.threadId })).thread;
     if (this.leaseLost || thread.state === 'cancelled' || thread.claim_count !== this.claimNumber) return io.finish('lease_lost', exit);
     if (thread.state === 'done' || thread.state === 'failed') return io.finish('posted', exit);
@@ -423,28 +425,28 @@ class Job {
         return io.finish('released', exit);
       }
       if (exit.code === 0 && !this.timedOut) {
-        const file = readResultFile(io.resultFile);
+        const file = readResultFile(io.files);
         if (file.kind === 'refused') {
           // Unlinked, not followed: a link or a hard link goes, what it pointed at stays.
-          removeAny(io.resultFile);
+          if (sameDir(io.files)) removeAny(resultFile);
           await postFailure(inbox, {
             threadId: this.threadId,
             lease: this.lease,
-            body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${io.resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
-            payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, result_file: io.resultFile, ...left },
+            body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
+            payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, result_file: resultFile, ...left },
           });
           return io.finish('failed', exit);
         }
         const out = io.stdout.text();
         const body =
           file.kind === 'unfit'
-            ? `The result is in ${io.resultFile} (${file.size} bytes: ${file.why}).`
+            ? `The result is in ${resultFile} (${file.size} bytes: ${file.why}).`
             : file.kind === 'text'
               ? file.text
               : out.trim() !== ''
                 ? out
                 : '(the command exited 0 and printed nothing)';
-        const payload = { runner: 'inbox work', exit_code: 0, ...(file.kind === 'unfit' ? { result_file: io.resultFile, result_bytes: file.size } : {}), ...left };
+        const payload = { runner: 'inbox work', exit_code: 0, ...(file.kind === 'unfit' ? { result_file: resultFile, result_bytes: file.size } : {}), ...left };
         await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
         return io.finish('done', exit);
       }
