@@ -311,6 +311,7 @@ class Job {
     }
 
     let unsupervise = (): void => undefined;
+    let heldOpen = false;
     const exit = await new Promise<Exit>((resolve) => {
       let child: ChildProcess;
       try {
@@ -351,7 +352,10 @@ class Job {
           killGroup(child, 'SIGTERM');
           resolve({ code, signal });
         };
-        const drained = setTimeout(done, DRAIN_MS);
+        const drained = setTimeout(() => {
+          heldOpen = true;
+          done();
+        }, DRAIN_MS);
         child.once('close', done);
       });
       if (this.hurried) killGroup(child, 'SIGKILL');
@@ -360,7 +364,10 @@ class Job {
     unsupervise();
     clearTimeout(this.killTimer);
     await closeStream(logStream);
-    if (this.child?.pid !== undefined) leftPids = await this.leftovers(this.child.pid);
+    // Look for leftovers (a scan of /proc) only when there is a sign of them: the output still held
+    // open after the drain, or members left in the process group.
+    const pid = this.child?.pid;
+    if (pid !== undefined && (heldOpen || groupAlive(pid))) leftPids = await this.leftovers(pid);
     return this.after(exit, { stdout, stderr, files, leftPids, finish });
   }
 
@@ -528,6 +535,16 @@ function closeStream(stream: fs.WriteStream): Promise<void> {
     stream.once('close', () => resolve());
     if (!stream.destroyed) stream.end();
   });
+}
+
+/** Whether the process group `pgid` has any member left (a zombie not yet reaped counts). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
