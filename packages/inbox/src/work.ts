@@ -242,8 +242,13 @@ class Job {
     let logFd: number;
     try {
       ({ files, logFd } = makeClaimDir(options.workDir, options.agent, this.threadId, this.claimNumber));
+    } catch (err) {
+      return this.unprepared(started, (err as Error).message);
+    }
+    try {
       if (worktree === null) makeScratch(files);
     } catch (err) {
+      fs.closeSync(logFd);
       return this.unprepared(started, (err as Error).message);
     }
     const cwd = worktree ?? files.scratch;
