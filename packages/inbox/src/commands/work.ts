@@ -24,7 +24,8 @@ export const workCommand = defineCommand({
   description:
     'Claims threads assigned to --agent (waiting cheaply when there are none), up to --concurrency at a time, and for ' +
     'each runs COMMAND without a shell: in the attempt\'s git worktree for code mode, else in a scratch directory ' +
-    '(<work-dir>/<agent>/<thread>/<claim number>/scratch, fresh for every claim; removed once the thread is finished). The work ' +
+    '(<work-dir>/<agent>/<thread>/<claim number>/scratch, fresh for every claim; removed once the thread is finished, while the ' +
+    'claim\'s output.log is kept until you delete it). The work ' +
     'directory is created owner-only (0700); one that belongs to someone else or that group or others may write to is ' +
     'refused (exit 2) before anything is claimed, and no link inside it is followed. The command gets a brief on stdin (the task as the leader wrote it and how ' +
     'to report) and in its environment INBOX_DB, INBOX_BIN (this inbox CLI), INBOX_AGENT, INBOX_THREAD_ID, INBOX_LEASE, ' +
