@@ -188,8 +188,13 @@ function taskStates(db: string, run: string): Record<string, string> {
   return Object.fromEntries(status.tasks.map((t) => [t.id, t.state]));
 }
 
-function scratch(workDir: string, agent: string, threadId: string): string {
-  return path.join(workDir, agent, threadId, 'scratch');
+/** The directory of one claim of a thread: its log, result file, the agents' records, and scratch/. */
+function claimDir(workDir: string, agent: string, threadId: string, claim = 1): string {
+  return path.join(workDir, agent, threadId, String(claim));
+}
+
+function scratch(workDir: string, agent: string, threadId: string, claim = 1): string {
+  return path.join(claimDir(workDir, agent, threadId, claim), 'scratch');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -216,22 +221,26 @@ describe('inbox work: a command that exits 0', () => {
       exit_code: 0,
       signal: null,
       timed_out: false,
+      claim: 1,
       work_dir: scratch(workDir, 'writer', tid),
-      log_file: path.join(workDir, 'writer', tid, 'output.log'),
+      log_file: path.join(claimDir(workDir, 'writer', tid), 'output.log'),
+      left_pids: [],
     });
     expect(h.subject).toContain('title of T1');
     expect(Date.parse(h.ended_at)).toBeGreaterThanOrEqual(Date.parse(h.started_at));
 
     // The brief on stdin: the task as the leader wrote it, the thread, how to report.
-    const brief = fs.readFileSync(path.join(h.work_dir, 'brief.txt'), 'utf8');
+    // The agent recorded what it saw beside its log: the scratch directory is gone once the thread is done.
+    expect(fs.existsSync(h.work_dir)).toBe(false);
+    const brief = fs.readFileSync(path.join(claimDir(workDir, 'writer', tid), 'brief.txt'), 'utf8');
     expect(brief).toContain('Summarise the flaky-test logs (marker: zebra-42).');
     expect(brief).toContain(tid);
     expect(brief).toContain('You are writer');
     expect(brief).toContain('INBOX_RESULT_FILE');
 
     // The environment and working directory the agent saw.
-    const seen = JSON.parse(fs.readFileSync(path.join(h.work_dir, 'env.json'), 'utf8')) as { cwd: string; env: Record<string, string> };
-    expect(fs.realpathSync(seen.cwd)).toBe(fs.realpathSync(h.work_dir));
+    const seen = JSON.parse(fs.readFileSync(path.join(claimDir(workDir, 'writer', tid), 'env.json'), 'utf8')) as { cwd: string; env: Record<string, string> };
+    expect(seen.cwd).toBe(h.work_dir);
     expect(seen.env).toEqual({
       INBOX_DB: db,
       INBOX_BIN,
@@ -244,7 +253,7 @@ describe('inbox work: a command that exits 0', () => {
       INBOX_ATTEMPT_NUMBER: '1',
       INBOX_WORKTREE: '',
       INBOX_WORK_DIR: h.work_dir,
-      INBOX_RESULT_FILE: path.join(workDir, 'writer', tid, 'result.md'),
+      INBOX_RESULT_FILE: path.join(claimDir(workDir, 'writer', tid), 'result.md'),
       INBOX_LOG_FILE: h.log_file,
     });
     // INBOX_BIN is runnable as a program (node shebang, executable).
@@ -300,7 +309,7 @@ describe('inbox work: a command that exits 0', () => {
     expect(fs.readFileSync(output(b).handled[0]!.log_file, 'utf8')).toContain('filler line 00000');
 
     // A thread sent with plain `inbox send` has no orch context.
-    const env = (JSON.parse(fs.readFileSync(path.join(scratch(workDir, 'filer', withFile), 'env.json'), 'utf8')) as { env: Record<string, string> }).env;
+    const env = (JSON.parse(fs.readFileSync(path.join(claimDir(workDir, 'filer', withFile), 'env.json'), 'utf8')) as { env: Record<string, string> }).env;
     expect(env).toMatchObject({ INBOX_RUN: '', INBOX_TASK: '', INBOX_ATTEMPT: '', INBOX_ATTEMPT_NUMBER: '', INBOX_WORKTREE: '' });
     expect([withFile, longOut].map((id) => thread(db, id).state)).toEqual(['done', 'done']);
   });
@@ -357,7 +366,7 @@ describe('inbox work: a command that exits 0', () => {
     expect(r.code, r.stderr).toBe(0);
     const h = output(r).handled[0]!;
     expect(h).toMatchObject({ thread_id: attempt.thread_id, outcome: 'done', work_dir: attempt.worktree_path });
-    const seen = JSON.parse(fs.readFileSync(path.join(attempt.worktree_path, 'env.json'), 'utf8')) as { cwd: string; env: Record<string, string> };
+    const seen = JSON.parse(fs.readFileSync(path.join(path.dirname(h.log_file), 'env.json'), 'utf8')) as { cwd: string; env: Record<string, string> };
     expect(fs.realpathSync(seen.cwd)).toBe(fs.realpathSync(attempt.worktree_path));
     expect(seen.env.INBOX_WORKTREE).toBe(attempt.worktree_path);
     expect(seen.env.INBOX_WORK_DIR).toBe(attempt.worktree_path);
@@ -387,7 +396,7 @@ describe('inbox work: a command that fails', () => {
     const workDir = path.join(dir, 'work');
     const tid = send(db, 'slowpoke', 'never ends');
     const running = runWork(db, ['--agent', 'slowpoke', '--once', '--max-seconds', '1', '--work-dir', workDir, '--', agentPath('grandchild.sh')]);
-    const here = scratch(workDir, 'slowpoke', tid);
+    const here = claimDir(workDir, 'slowpoke', tid);
     const agentPid = await pidFile(path.join(here, 'agent.pid'));
     const childPid = await pidFile(path.join(here, 'child.pid'));
 
@@ -551,10 +560,10 @@ describe('inbox work: stopping and losing the runner', () => {
     const workDir = path.join(dir, 'work');
     const tid = send(db, 'crashy', 'survives a crash');
     const first = startWork(db, ['--agent', 'crashy', '--once', '--lease-seconds', '3', '--work-dir', workDir, '--', agentPath('sleeper.sh'), '20']);
-    const agentPid = await pidFile(path.join(scratch(workDir, 'crashy', tid), 'agent.pid'));
+    const agentPid = await pidFile(path.join(claimDir(workDir, 'crashy', tid), 'agent.pid'));
     expect(thread(db, tid)).toMatchObject({ state: 'claimed', claim_count: 1 });
     // The runner copies the agent's output into the log as it comes: wait for the first line.
-    const logFile = path.join(workDir, 'crashy', tid, 'output.log');
+    const logFile = path.join(claimDir(workDir, 'crashy', tid), 'output.log');
     await until('the agent output in the log', () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`sleeping in ${tid}`), 10_000);
 
     first.child.kill('SIGKILL');
@@ -572,13 +581,15 @@ describe('inbox work: stopping and losing the runner', () => {
     );
     const second = await runWork(db, ['--agent', 'crashy', '--once', '--work-dir', workDir, '--', NODE, agentPath('echo.mjs')]);
     expect(second.code, second.stderr).toBe(0);
-    expect(output(second).handled).toMatchObject([{ thread_id: tid, outcome: 'done', thread_state: 'done', exit_code: 0 }]);
+    expect(output(second).handled).toMatchObject([
+      { thread_id: tid, claim: 2, outcome: 'done', thread_state: 'done', exit_code: 0, log_file: path.join(claimDir(workDir, 'crashy', tid, 2), 'output.log') },
+    ]);
     expect(thread(db, tid)).toMatchObject({ state: 'done', claim_count: 2 });
     expect(messages(db, tid).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`working on ${tid}\nfinal answer for ${tid}\n`]);
-    // Both attempts appended to the same log.
-    const log = fs.readFileSync(logFile, 'utf8');
-    expect(log).toContain(`sleeping in ${tid}`);
-    expect(log).toContain(`final answer for ${tid}`);
+    // Each claim has its own directory and log; both logs stay, and the thread being done removed both scratch directories.
+    expect(fs.readFileSync(logFile, 'utf8')).toContain(`sleeping in ${tid}`);
+    expect(fs.readFileSync(path.join(claimDir(workDir, 'crashy', tid, 2), 'output.log'), 'utf8')).toContain(`final answer for ${tid}`);
+    expect([1, 2].map((n) => fs.existsSync(scratch(workDir, 'crashy', tid, n)))).toEqual([false, false]);
   });
 
   it.each(['SIGTERM', 'SIGINT'] as const)(
@@ -590,7 +601,7 @@ describe('inbox work: stopping and losing the runner', () => {
       const busy = send(db, agent, 'interrupted');
       const queued = send(db, agent, 'never started');
       const runner = startWork(db, ['--agent', agent, '--concurrency', '1', '--work-dir', workDir, '--', NODE, agentPath('tree.mjs')]);
-      const here = scratch(workDir, agent, busy);
+      const here = claimDir(workDir, agent, busy);
       const agentPid = await pidFile(path.join(here, 'agent.pid'));
       const childPid = await pidFile(path.join(here, 'child.pid'));
       expect(alive(agentPid) && alive(childPid)).toBe(true);
@@ -621,7 +632,7 @@ describe('inbox work: stopping and losing the runner', () => {
       const tid = attempt!.thread_id;
       // --max-seconds only bounds the test: the runner must notice the lost lease long before it.
       const runner = startWork(db, ['--agent', 'victim', '--once', '--lease-seconds', '3', '--max-seconds', '20', '--work-dir', workDir, '--', agentPath('sleeper.sh'), '40']);
-      const agentPid = await pidFile(path.join(scratch(workDir, 'victim', tid), 'agent.pid'));
+      const agentPid = await pidFile(path.join(claimDir(workDir, 'victim', tid), 'agent.pid'));
       await until('the runner start message', () => messages(db, tid).some((m) => m.kind === 'progress'));
 
       let newThread: string | undefined;
@@ -679,7 +690,7 @@ describe('inbox work: a command that leaves a background job', () => {
     const workDir = path.join(dir, 'work');
     const tid = send(db, 'leaver', 'leaves a job behind');
     const r = await runWork(db, ['--agent', 'leaver', '--once', '--max-seconds', '2', '--work-dir', workDir, '--', agentPath('background.sh'), '5']);
-    const leftover = path.join(scratch(workDir, 'leaver', tid), 'child.pid');
+    const leftover = path.join(claimDir(workDir, 'leaver', tid), 'child.pid');
     if (fs.existsSync(leftover)) strayPids.push(Number(fs.readFileSync(leftover, 'utf8')));
     expect(output(r).handled).toMatchObject([{ thread_id: tid, outcome: 'done', exit_code: 0, timed_out: false }]);
     expect(thread(db, tid).state).toBe('done');

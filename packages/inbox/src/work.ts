@@ -3,11 +3,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError, LeaseLostError, MAX_TEXT_BYTES, ValidationError, isoTime } from '@orch/store';
+import { ConflictError, LeaseLostError, isoTime, readNow } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
-import { showThread } from './threads.ts';
+import { requireThreadNow, showThread, type ThreadRow } from './threads.ts';
 import type { MessageView, ThreadView } from './views.ts';
+import { isOddEntry, makeClaimDir, makeScratch, prepareWorkDir, readResultFile, removeAny, removeScratch, sameDir, type ClaimFiles } from './work-dir.ts';
+import { processesLeft } from './work-procs.ts';
 
 /** How long children get between SIGTERM and SIGKILL when the runner stops or a command times out. */
 export const GRACE_SECONDS = 10;
@@ -15,6 +17,8 @@ export const GRACE_SECONDS = 10;
 export const OUTPUT_PROGRESS_SECONDS = 30;
 /** How much of a command's output is kept for its result or failure message. */
 const TAIL_BYTES = 16 * 1024;
+/** After the command exits, how long its output may still drain before the runner stops reading. */
+const DRAIN_MS = 500;
 
 export interface WorkOptions {
   agent: string;
@@ -24,7 +28,7 @@ export interface WorkOptions {
   concurrency?: number;
   /** Handle at most one thread, then exit. */
   once?: boolean;
-  /** Exit after this long with nothing to do (default: keep waiting). */
+  /** Exit after this long with nothing to do (default: keep waiting). Measured on the monotonic clock. */
   idleExitSeconds?: number | undefined;
   /** Kill a command (its whole process group) that runs longer, and fail its thread. */
   maxSeconds?: number | undefined;
@@ -34,12 +38,16 @@ export interface WorkOptions {
   dbPath: string;
   /** How commands run the inbox CLI ($INBOX_BIN). */
   inboxBin: string;
-  /** Where logs and scratch directories go: `<workDir>/<agent>/<thread>/`. */
+  /** Where logs and scratch directories go: `<workDir>/<agent>/<thread>/<claim>/`. Made owner-only; refused if others can write to it. */
   workDir: string;
   /** Between SIGTERM and SIGKILL. Default GRACE_SECONDS. */
-  graceSeconds?: number;
+  graceSeconds?: number | undefined;
   /** Aborting stops the runner: no new claims, children signalled, held threads released. */
   signal?: AbortSignal;
+  /** Aborting (after `signal`) ends the grace period at once: commands get SIGKILL now; threads are still released. */
+  hurry?: AbortSignal;
+  /** Milliseconds on a monotonic clock, for deadlines. Default `performance.now()`. */
+  monotonic?: () => number;
   /** The runner's own messages (to stderr in the CLI). */
   log?: (line: string) => void;
 }
@@ -49,10 +57,12 @@ export type Outcome = 'done' | 'failed' | 'posted' | 'released' | 'lease_lost';
 export interface HandledThread {
   thread_id: string;
   subject: string;
+  /** Which claim of the thread this was (1, 2, ...); it names the claim's directory. */
+  claim: number;
   /**
    * done / failed: the runner posted the result or failure; posted: the command posted it itself;
    * released: the runner was stopped and gave the thread back; lease_lost: the thread was
-   * cancelled, reassigned or its lease ran out, so nothing was posted.
+   * cancelled, reassigned, claimed again or its lease ran out, so nothing was posted.
    */
   outcome: Outcome;
   /** The thread's state when the runner let go of it (done, failed, open, cancelled, ...). */
@@ -62,6 +72,8 @@ export interface HandledThread {
   timed_out: boolean;
   work_dir: string;
   log_file: string;
+  /** Processes the command left running that the runner did not stop (a daemon in a session of its own, or ones ignoring SIGTERM). */
+  left_pids: number[];
   started_at: string;
   ended_at: string;
 }
@@ -73,25 +85,26 @@ export interface WorkResult {
   stopped: 'once' | 'idle' | 'stopped';
 }
 
-/** Runs until `once` is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a command's failure. */
-export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResult> {
-  // A work directory that cannot be created (a file, too long, a NUL byte) is refused before anything is claimed.
-  try {
-    fs.mkdirSync(path.join(options.workDir, options.agent), { recursive: true });
-  } catch (err) {
-    const why = (err as Error).message;
-    throw new ValidationError(`--work-dir ${options.workDir}: ${why}`, [{ path: '--work-dir', message: why }]);
-  }
+/**
+ * Runs until `once` is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a
+ * command's failure.
+ *
+ * @throws ValidationError (2) when the work directory cannot be made, is not a directory, belongs
+ *   to someone else or is writable by group or others; nothing is claimed then.
+ */
+export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult> {
+  const options: WorkOptions = { ...input, workDir: prepareWorkDir(input.workDir) };
   const concurrency = options.concurrency ?? 1;
   const log = options.log ?? (() => undefined);
+  const monotonic = options.monotonic ?? (() => performance.now());
   const active = new Map<string, Promise<void>>();
   const jobs = new Set<Job>();
   const handled: HandledThread[] = [];
   let claimedAny = false;
-  let idleSince = inbox.clock.now();
+  let idleSince = monotonic();
   let stopped: WorkResult['stopped'] | undefined;
   let lastVersion = -1;
-  let lastLook = 0;
+  let lastLook = -Infinity;
 
   const aborted = new Promise<void>((resolve) => {
     if (options.signal?.aborted) resolve();
@@ -100,8 +113,16 @@ export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResu
   options.signal?.addEventListener(
     'abort',
     () => {
-      log(`stopping: no new claims; signalling ${jobs.size} command(s)`);
+      log(`stopping: no new claims; signalling ${jobs.size} command(s) (a second signal kills them at once)`);
       for (const job of jobs) job.stop(options.graceSeconds ?? GRACE_SECONDS);
+    },
+    { once: true },
+  );
+  options.hurry?.addEventListener(
+    'abort',
+    () => {
+      log(`stopping now: killing ${jobs.size} command(s)`);
+      for (const job of jobs) job.kill();
     },
     { once: true },
   );
@@ -114,7 +135,7 @@ export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResu
     // Claim while there is room. Skip the query when nothing was committed since the last look,
     // except once a second (a lease running out makes a thread claimable without a commit).
     const version = inbox.store.dataVersion();
-    const now = inbox.clock.now();
+    const now = monotonic();
     if (version !== lastVersion || now - lastLook >= 1000) {
       lastVersion = version;
       lastLook = now;
@@ -128,7 +149,7 @@ export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResu
         claimedAny = true;
         const job = new Job(inbox, options, c);
         jobs.add(job);
-        log(`claimed ${c.thread.id}: ${c.thread.subject}`);
+        log(`claimed ${c.thread.id} (claim ${c.thread.claim_count}): ${c.thread.subject}`);
         active.set(
           c.thread.id,
           job.run().then((h) => {
@@ -136,16 +157,17 @@ export async function work(inbox: Inbox, options: WorkOptions): Promise<WorkResu
             jobs.delete(job);
             active.delete(c.thread.id);
             log(`${h.thread_id}: ${h.outcome}${h.exit_code !== null ? ` (exit ${h.exit_code})` : h.signal ? ` (${h.signal})` : ''}`);
+            if (h.left_pids.length > 0) log(`${h.thread_id}: the command left processes running: ${h.left_pids.join(', ')}`);
           }),
         );
       }
     }
-    if (active.size > 0) idleSince = inbox.clock.now();
+    if (active.size > 0) idleSince = monotonic();
     if (options.once && active.size === 0) {
       stopped = 'once';
       break;
     }
-    if (active.size === 0 && options.idleExitSeconds !== undefined && inbox.clock.now() - idleSince >= options.idleExitSeconds * 1000) {
+    if (active.size === 0 && options.idleExitSeconds !== undefined && monotonic() - idleSince >= options.idleExitSeconds * 1000) {
       stopped = 'idle';
       break;
     }
@@ -159,15 +181,19 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+type Exit = { code: number | null; signal: string | null };
+
 /** One claimed thread and the command running for it. */
 class Job {
   private child: ChildProcess | undefined;
   private stopping = false;
+  private hurried = false;
   private leaseLost = false;
   private timedOut = false;
   private killTimer: NodeJS.Timeout | undefined;
   private readonly threadId: string;
   private readonly lease: string;
+  private readonly claimNumber: number;
 
   constructor(
     private readonly inbox: Inbox,
@@ -176,12 +202,22 @@ class Job {
   ) {
     this.threadId = claimed.thread.id;
     this.lease = claimed.lease.token;
+    this.claimNumber = claimed.thread.claim_count;
   }
 
   /** SIGTERM the command's process group now, SIGKILL it after `graceSeconds`. */
   stop(graceSeconds: number): void {
     this.stopping = true;
     this.terminate(graceSeconds);
+  }
+
+  /** SIGKILL the command's process group now (the end of the grace period, brought forward). */
+  kill(): void {
+    this.stopping = true;
+    this.hurried = true;
+    clearTimeout(this.killTimer);
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) killGroup(child, 'SIGKILL');
   }
 
   private terminate(graceSeconds: number): void {
@@ -191,18 +227,31 @@ class Job {
     this.killTimer ??= setTimeout(() => killGroup(child, 'SIGKILL'), graceSeconds * 1000);
   }
 
+  private loseLease(): void {
+    if (this.leaseLost) return;
+    this.leaseLost = true;
+    this.terminate(this.options.graceSeconds ?? GRACE_SECONDS);
+  }
+
   async run(): Promise<HandledThread> {
     const { options, inbox, claimed } = this;
     const started = inbox.clock.now();
-    const dir = path.join(options.workDir, options.agent, this.threadId);
-    fs.mkdirSync(dir, { recursive: true });
-    const logFile = path.join(dir, 'output.log');
-    const resultFile = path.join(dir, 'result.md');
-    fs.rmSync(resultFile, { force: true });
     const task = taskInfo(claimed.messages);
     const worktree = task.worktree_path !== null && fs.existsSync(task.worktree_path) ? task.worktree_path : null;
-    const cwd = worktree ?? path.join(dir, 'scratch');
-    fs.mkdirSync(cwd, { recursive: true });
+    let files: ClaimFiles;
+    let logFd: number;
+    try {
+      ({ files, logFd } = makeClaimDir(options.workDir, options.agent, this.threadId, this.claimNumber));
+    } catch (err) {
+      return this.unprepared(started, (err as Error).message);
+    }
+    try {
+      if (worktree === null) makeScratch(files);
+    } catch (err) {
+      fs.closeSync(logFd);
+      return this.unprepared(started, (err as Error).message);
+    }
+    const cwd = worktree ?? files.scratch;
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -217,24 +266,39 @@ class Job {
       INBOX_ATTEMPT_NUMBER: task.attemptNumber === null ? '' : String(task.attemptNumber),
       INBOX_WORKTREE: worktree ?? '',
       INBOX_WORK_DIR: cwd,
-      INBOX_RESULT_FILE: resultFile,
-      INBOX_LOG_FILE: logFile,
+      INBOX_RESULT_FILE: files.resultFile,
+      INBOX_LOG_FILE: files.logFile,
     };
-    const finish = async (outcome: Outcome, exit: { code: number | null; signal: string | null }): Promise<HandledThread> => ({
-      thread_id: this.threadId,
-      subject: claimed.thread.subject,
-      outcome,
-      thread_state: (await showThread(inbox, { threadId: this.threadId })).thread.state,
-      exit_code: exit.code,
-      signal: exit.signal,
-      timed_out: this.timedOut,
-      work_dir: cwd,
-      log_file: logFile,
-      started_at: isoTime(started),
-      ended_at: isoTime(inbox.clock.now()),
-    });
+    let leftPids: number[] = [];
+    const finish = async (outcome: Outcome, exit: Exit): Promise<HandledThread> => {
+      const thread = (await showThread(inbox, { threadId: this.threadId })).thread;
+      if (sameDir(files) && isOddEntry(files.resultFile)) removeAny(files.resultFile);
+      if (thread.state === 'done' || thread.state === 'failed' || thread.state === 'cancelled') {
+        for (const why of removeScratch(options.workDir, options.agent, this.threadId, this.claimNumber)) options.log?.(`${this.threadId}: could not remove a scratch directory: ${why}`);
+      }
+      return {
+        thread_id: this.threadId,
+        subject: claimed.thread.subject,
+        claim: this.claimNumber,
+        outcome,
+        thread_state: thread.state,
+        exit_code: exit.code,
+        signal: exit.signal,
+        timed_out: this.timedOut,
+        work_dir: cwd,
+        log_file: files.logFile,
+        left_pids: leftPids,
+        started_at: isoTime(started),
+        ended_at: isoTime(inbox.clock.now()),
+      };
+    };
 
-    const logStream = fs.createWriteStream(logFile, { flags: 'a' });
+    // A log that cannot be written (a full disk, say) stops being written; the command runs on.
+    const logStream = fs.createWriteStream('', { fd: logFd });
+    logStream.on('error', (err) => options.log?.(`${this.threadId}: cannot write ${files.logFile} (${err.message}); the command's output is no longer logged`));
+    const toLog = (d: Buffer) => {
+      if (!logStream.destroyed) logStream.write(d);
+    };
     const stdout = new Tail();
     const stderr = new Tail();
     const [program = '', ...args] = options.command;
@@ -242,16 +306,18 @@ class Job {
       await progress(inbox, {
         threadId: this.threadId,
         lease: this.lease,
-        body: `inbox work (${options.agent}) started: ${options.command.join(' ')}\nworking in ${cwd}\nlog: ${logFile}`,
-        payload: { runner: 'inbox work', log_file: logFile, work_dir: cwd, pid: process.pid },
+        body: `inbox work (${options.agent}) started: ${options.command.join(' ')}\nworking in ${cwd}\nlog: ${files.logFile}`,
+        payload: { runner: 'inbox work', log_file: files.logFile, work_dir: cwd, claim: this.claimNumber, pid: process.pid },
       });
     } catch (err) {
+      await closeStream(logStream);
       if (err instanceof LeaseLostError || err instanceof ConflictError) return finish('lease_lost', { code: null, signal: null });
       throw err;
     }
 
     let unsupervise = (): void => undefined;
-    const exit = await new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    let heldOpen = false;
+    const exit = await new Promise<Exit>((resolve) => {
       let child: ChildProcess;
       try {
         // detached: the command leads its own process group, so stopping it reaches its children too.
@@ -268,60 +334,131 @@ class Job {
         resolve({ code: 127, signal: null });
       });
       child.stdin?.on('error', () => undefined); // a command that never reads its brief is fine
-      child.stdin?.end(brief(claimed.thread, claimed.messages, { ...options, cwd, worktree, resultFile }));
+      child.stdin?.end(brief(claimed.thread, claimed.messages, { ...options, cwd, worktree, resultFile: files.resultFile }));
       child.stdout?.on('data', (d: Buffer) => {
         stdout.push(d);
-        logStream.write(d);
+        toLog(d);
       });
       child.stderr?.on('data', (d: Buffer) => {
         stderr.push(d);
-        logStream.write(d);
+        toLog(d);
       });
-      // The command's exit is what counts, not its pipes closing: a background job it started may
-      // hold them open. Let the output drain briefly, then stop whatever is left of its process group.
+      // The command's exit ends its turn, not its pipes closing: a background job or a daemon it
+      // started may hold them open for ever. Let the output drain briefly, then stop reading and
+      // SIGTERM whatever is left of its process group.
       child.on('exit', (code, signal) => {
+        let ended = false;
         const done = () => {
+          if (ended) return;
+          ended = true;
+          clearTimeout(drained);
+          child.stdout?.destroy();
+          child.stderr?.destroy();
           killGroup(child, 'SIGTERM');
           resolve({ code, signal });
         };
-        const drained = setTimeout(done, 500);
-        child.once('close', () => {
-          clearTimeout(drained);
+        const drained = setTimeout(() => {
+          heldOpen = true;
           done();
-        });
+        }, DRAIN_MS);
+        child.once('close', done);
       });
-      if (this.stopping) this.terminate(options.graceSeconds ?? GRACE_SECONDS);
+      if (this.hurried) killGroup(child, 'SIGKILL');
+      else if (this.stopping) this.terminate(options.graceSeconds ?? GRACE_SECONDS);
     });
     unsupervise();
-    return this.after(exit, { stdout, stderr, resultFile, finish, logStream });
+    clearTimeout(this.killTimer);
+    await closeStream(logStream);
+    // Look for leftovers (a scan of /proc) only when there is a sign of them: the output still held
+    // open after the drain, or members left in the process group.
+    const pid = this.child?.pid;
+    if (pid !== undefined && (heldOpen || groupAlive(pid))) leftPids = await this.leftovers(pid);
+    return this.after(exit, { stdout, stderr, files, leftPids, finish });
+  }
+
+  /** The claim's directory could not be made: the command never starts and the thread fails, saying why. */
+  private async unprepared(started: number, why: string): Promise<HandledThread> {
+    const { inbox, options } = this;
+    const dir = path.join(options.workDir, options.agent, this.threadId, String(this.claimNumber));
+    options.log?.(`${this.threadId}: cannot prepare ${dir}: ${why}`);
+    let outcome: Outcome = 'failed';
+    try {
+      await postFailure(inbox, {
+        threadId: this.threadId,
+        lease: this.lease,
+        body: `inbox work could not prepare the directory for this claim (${dir}), so the command was not started: ${why}`,
+        payload: { runner: 'inbox work', exit_code: null, signal: null, timed_out: false },
+      });
+    } catch (err) {
+      if (!(err instanceof LeaseLostError || err instanceof ConflictError)) throw err;
+      outcome = 'lease_lost';
+    }
+    return {
+      thread_id: this.threadId,
+      subject: this.claimed.thread.subject,
+      claim: this.claimNumber,
+      outcome,
+      thread_state: (await showThread(inbox, { threadId: this.threadId })).thread.state,
+      exit_code: null,
+      signal: null,
+      timed_out: false,
+      work_dir: path.join(dir, 'scratch'),
+      log_file: path.join(dir, 'output.log'),
+      left_pids: [],
+      started_at: isoTime(started),
+      ended_at: isoTime(inbox.clock.now()),
+    };
+  }
+
+  /** Processes still running from the command, once what was left in its process group had a moment to end after SIGTERM. */
+  private async leftovers(leader: number): Promise<number[]> {
+    const marker = `INBOX_LEASE=${this.lease}`;
+    let left = processesLeft(leader, marker);
+    for (let i = 0; i < 10 && left.some((p) => p.inGroup); i++) {
+      await sleep(50);
+      left = processesLeft(leader, marker);
+    }
+    return left.map((p) => p.pid).sort((a, b) => a - b);
   }
 
   private async after(
-    exit: { code: number | null; signal: string | null },
-    io: { stdout: Tail; stderr: Tail; resultFile: string; finish: (o: Outcome, e: typeof exit) => Promise<HandledThread>; logStream: fs.WriteStream },
+    exit: Exit,
+    io: { stdout: Tail; stderr: Tail; files: ClaimFiles; leftPids: number[]; finish: (o: Outcome, e: Exit) => Promise<HandledThread> },
   ): Promise<HandledThread> {
-    clearTimeout(this.killTimer);
-    await new Promise<void>((resolve) => io.logStream.end(resolve));
     const { inbox } = this;
-    const state = (await showThread(inbox, { threadId: this.threadId })).thread.state;
-    if (this.leaseLost || state === 'cancelled') return io.finish('lease_lost', exit);
-    if (state === 'done' || state === 'failed') return io.finish('posted', exit);
+    const resultFile = io.files.resultFile;
+    const thread = (await showThread(inbox, { threadId: this.threadId })).thread;
+    if (this.leaseLost || thread.state === 'cancelled' || thread.claim_count !== this.claimNumber) return io.finish('lease_lost', exit);
+    if (thread.state === 'done' || thread.state === 'failed') return io.finish('posted', exit);
+    const left = io.leftPids.length > 0 ? { left_pids: io.leftPids } : {};
     try {
       if (this.stopping) {
         await release(inbox, { threadId: this.threadId, lease: this.lease });
         return io.finish('released', exit);
       }
       if (exit.code === 0 && !this.timedOut) {
-        const file = readResultFile(io.resultFile);
+        const file = readResultFile(io.files);
+        if (file.kind === 'refused') {
+          // Unlinked, not followed: a link or a hard link goes, what it pointed at stays.
+          if (sameDir(io.files)) removeAny(resultFile);
+          await postFailure(inbox, {
+            threadId: this.threadId,
+            lease: this.lease,
+            body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
+            payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, result_file: resultFile, ...left },
+          });
+          return io.finish('failed', exit);
+        }
+        const out = io.stdout.text();
         const body =
-          file.unfit !== undefined
-            ? `The result is in ${io.resultFile} (${file.size} bytes: ${file.unfit}).`
-            : file.text.trim() !== ''
+          file.kind === 'unfit'
+            ? `The result is in ${resultFile} (${file.size} bytes: ${file.why}).`
+            : file.kind === 'text'
               ? file.text
-              : io.stdout.text().trim() !== ''
-                ? io.stdout.text()
+              : out.trim() !== ''
+                ? out
                 : '(the command exited 0 and printed nothing)';
-        const payload = { runner: 'inbox work', exit_code: 0, ...(file.unfit !== undefined ? { result_file: io.resultFile, result_bytes: file.size } : {}) };
+        const payload = { runner: 'inbox work', exit_code: 0, ...(file.kind === 'unfit' ? { result_file: resultFile, result_bytes: file.size } : {}), ...left };
         await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
         return io.finish('done', exit);
       }
@@ -335,7 +472,7 @@ class Job {
         threadId: this.threadId,
         lease: this.lease,
         body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}`,
-        payload: { runner: 'inbox work', exit_code: exit.code, signal: exit.signal, timed_out: this.timedOut },
+        payload: { runner: 'inbox work', exit_code: exit.code, signal: exit.signal, timed_out: this.timedOut, ...left },
       });
       return io.finish('failed', exit);
     } catch (err) {
@@ -344,32 +481,30 @@ class Job {
     }
   }
 
-  /** Heartbeats, output progress and the time limit, for as long as the command runs. */
+  /** Whether the thread row says this claim's lease is gone: claimed again, cancelled, released, or run out by the wall clock. */
+  private lostIn(row: ThreadRow): boolean {
+    if (row.claim_count !== this.claimNumber || row.state === 'cancelled' || row.state === 'open') return true;
+    if (row.state === 'done' || row.state === 'failed') return false; // the command posted it itself
+    return row.lease_token !== this.lease || row.lease_expires_at === null || row.lease_expires_at <= this.inbox.clock.now();
+  }
+
+  /** Heartbeats, the lease watch, output progress and the time limit, for as long as the command runs. */
   private supervise(stdout: Tail): () => void {
     const { inbox, options } = this;
     const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     const beat = setInterval(() => {
       heartbeat(inbox, { threadId: this.threadId, lease: this.lease }).catch((err: unknown) => {
-        if (err instanceof LeaseLostError) {
-          this.leaseLost = true;
-          this.terminate(options.graceSeconds ?? GRACE_SECONDS);
-        }
+        if (err instanceof LeaseLostError) this.loseLease();
         // ConflictError: the command posted its result or failure itself; the lease ended with it.
       });
     }, Math.max(1000, (leaseSeconds * 1000) / 3));
-    // A cancelled (reassigned) thread stops the command within about a second: look at the thread
-    // whenever another process has committed.
-    let version = inbox.store.dataVersion();
+    // A lease lost any way (cancelled, reassigned, run out after a clock jump or a pause, claimed
+    // by another runner) stops the command within about a second, not at the next heartbeat: the
+    // thread row is one indexed read.
     const watch = setInterval(() => {
-      const now = inbox.store.dataVersion();
-      if (now === version) return;
-      version = now;
-      showThread(inbox, { threadId: this.threadId })
-        .then((r) => {
-          if (r.thread.state === 'cancelled') {
-            this.leaseLost = true;
-            this.terminate(options.graceSeconds ?? GRACE_SECONDS);
-          }
+      readNow(inbox.store, (s) => requireThreadNow(s, this.threadId))
+        .then((row) => {
+          if (this.lostIn(row)) this.loseLease();
         })
         .catch(() => undefined);
     }, 1000);
@@ -398,6 +533,25 @@ class Job {
   }
 }
 
+/** Ends a write stream and waits until its file is closed (at once if it already failed). */
+function closeStream(stream: fs.WriteStream): Promise<void> {
+  if (stream.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    if (!stream.destroyed) stream.end();
+  });
+}
+
+/** Whether the process group `pgid` has any member left (a zombie not yet reaped counts). */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
@@ -411,7 +565,10 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** The last TAIL_BYTES of a stream, plus how many bytes were seen. */
+/**
+ * The last TAIL_BYTES of a stream, plus how many bytes were seen. Text taken from it has NUL
+ * replaced by U+FFFD (as invalid UTF-8 is), since a message may not hold NUL.
+ */
 class Tail {
   private chunks: Buffer[] = [];
   private size = 0;
@@ -426,7 +583,10 @@ class Tail {
 
   text(): string {
     const all = Buffer.concat(this.chunks);
-    return all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('utf8');
+    return all
+      .subarray(Math.max(0, all.length - TAIL_BYTES))
+      .toString('utf8')
+      .replaceAll('\u0000', '\uFFFD');
   }
 
   lastLine(): string {
@@ -501,21 +661,3 @@ export function brief(
   return `${lines.join('\n')}\n`;
 }
 
-/**
- * The command's result file, if it wrote one that fits in a message: at most MAX_TEXT_BYTES once
- * decoded, no NUL. Anything else is left where it is and only named (`unfit` says why), so nothing
- * is lost and nothing huge is loaded.
- */
-function readResultFile(file: string): { text: string; size: number; unfit?: string } {
-  let size = 0;
-  try {
-    size = fs.statSync(file).size;
-  } catch {
-    return { text: '', size: 0 };
-  }
-  if (size > MAX_TEXT_BYTES) return { text: '', size, unfit: `more than a message may hold, ${MAX_TEXT_BYTES} bytes` };
-  const text = fs.readFileSync(file, 'utf8');
-  if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) return { text: '', size, unfit: `more than a message may hold once decoded as UTF-8, ${MAX_TEXT_BYTES} bytes` };
-  if (text.includes('\u0000')) return { text: '', size, unfit: 'it holds NUL characters, which a message may not' };
-  return { text, size };
-}

@@ -12,6 +12,7 @@ export const workInput = z.object({
   idleExitSeconds: intFlag(0, MAX_LEASE_SECONDS).optional(),
   maxSeconds: intFlag(1, 7 * MAX_LEASE_SECONDS).optional(),
   leaseSeconds: intFlag(3, MAX_LEASE_SECONDS).optional(),
+  graceSeconds: intFlag(0, 3600).optional(),
   workDir: z.string().min(1, 'must not be empty').optional(),
   command: z.array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
 });
@@ -23,19 +24,28 @@ export const workCommand = defineCommand({
   description:
     'Claims threads assigned to --agent (waiting cheaply when there are none), up to --concurrency at a time, and for ' +
     'each runs COMMAND without a shell: in the attempt\'s git worktree for code mode, else in a scratch directory ' +
-    '(<work-dir>/<agent>/<thread>/scratch). The command gets a brief on stdin (the task as the leader wrote it and how ' +
+    '(<work-dir>/<agent>/<thread>/<claim number>/scratch, fresh for every claim; removed once the thread is finished, while the ' +
+    'claim\'s output.log is kept until you delete it). The work ' +
+    'directory is created owner-only (0700); one that belongs to someone else or that group or others may write to is ' +
+    'refused (exit 2) before anything is claimed, and no link inside it is followed. The command gets a brief on stdin (the task as the leader wrote it and how ' +
     'to report) and in its environment INBOX_DB, INBOX_BIN (this inbox CLI), INBOX_AGENT, INBOX_THREAD_ID, INBOX_LEASE, ' +
     'INBOX_RUN, INBOX_TASK, INBOX_ATTEMPT (id), INBOX_ATTEMPT_NUMBER, INBOX_WORKTREE, INBOX_WORK_DIR, INBOX_RESULT_FILE and INBOX_LOG_FILE, so it ' +
     'can post progress, ask and wait itself. The runner heartbeats the lease (every third of --lease-seconds) while ' +
-    'the command runs, also while it waits for an answer; logs stdout and stderr to <work-dir>/<agent>/<thread>/output.log ' +
+    'the command runs, also while it waits for an answer; logs stdout and stderr to <work-dir>/<agent>/<thread>/<claim>/output.log ' +
     `(posted as progress) and posts the last output line as progress at most every ${OUTPUT_PROGRESS_SECONDS} s. ` +
-    'When the command exits, background jobs it left in its process group get SIGTERM. ' +
+    'When the command exits its output drains for half a second, then the runner stops reading it and background jobs ' +
+    'left in its process group get SIGTERM; processes it left running elsewhere (a daemon in a session of its own) are ' +
+    'not stopped but listed (left_pids). ' +
     'Outcome: a result or failure the command posted itself stands; otherwise exit 0 posts the result (the file ' +
-    '$INBOX_RESULT_FILE if written, else the end of stdout; a file over 1 MiB is named, not copied) and anything else posts a failure with the exit status ' +
+    '$INBOX_RESULT_FILE if written, else the end of stdout with NUL shown as U+FFFD; a file over 1 MiB or holding NUL is named, not ' +
+    'copied; a result file that is not a regular file of the runner\'s user with one link - a directory, FIFO, device or link - is ' +
+    'never read, and fails the thread naming it) and anything else posts a failure with the exit status ' +
     'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
-    'thread is cancelled or reassigned, the command is stopped within about a second and nothing is posted. ' +
-    `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after ${GRACE_SECONDS} s; their threads ` +
-    'are released (open again for the next claim); then it exits 0. If the runner is killed outright, its leases ' +
+    'thread is cancelled, reassigned, or claimed again after its lease ran out (a paused runner, a clock jump), the ' +
+    'command is stopped within about a second and nothing is posted. ' +
+    `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after --grace-seconds (default ${GRACE_SECONDS}); a ` +
+    'second SIGINT or SIGTERM sends SIGKILL at once; either way their threads are released (open again for the next ' +
+    'claim); then it exits 0. If the runner is killed outright, its leases ' +
     'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled ended failed (whoever ' +
     'posted the failure) or lost its lease.',
   flags: {
@@ -45,7 +55,8 @@ export const workCommand = defineCommand({
     'idle-exit-seconds': { type: 'string', describe: 'Exit after this long with nothing to do (default: keep waiting)' },
     'max-seconds': { type: 'string', describe: 'Kill a command running longer than this and fail its thread' },
     'lease-seconds': { type: 'string', describe: `Lease length (default ${DEFAULT_LEASE_SECONDS}); the runner heartbeats at a third of it` },
-    'work-dir': { type: 'string', describe: 'Where logs and scratch directories go (default: .inbox-work beside the database)' },
+    'work-dir': { type: 'string', describe: 'Where logs and scratch directories go (default: .inbox-work beside the database); must be yours and not writable by others' },
+    'grace-seconds': { type: 'string', describe: `Between SIGTERM and SIGKILL when stopping or timing out a command (default ${GRACE_SECONDS}, max 3600)` },
   },
   examples: [
     '--db ./coord.db work --agent qa-worker --once -- claude -p --permission-mode acceptEdits',
@@ -56,9 +67,12 @@ export const workCommand = defineCommand({
   run: (ctx, input) => {
     const dbPath = path.resolve(ctx.cwd, ctx.dbPath);
     const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const hurry = new AbortController();
+    // The first signal stops gracefully; the next one ends the grace period. Neither kills the
+    // runner itself: it always releases what it holds before exiting.
+    const stop = () => (controller.signal.aborted ? hurry.abort() : controller.abort());
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
     return withInbox(ctx, (inbox) =>
       work(inbox, {
         agent: input.agent,
@@ -69,10 +83,12 @@ export const workCommand = defineCommand({
         idleExitSeconds: input.idleExitSeconds,
         maxSeconds: input.maxSeconds,
         leaseSeconds: input.leaseSeconds,
+        graceSeconds: input.graceSeconds,
         dbPath,
         inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
         workDir: path.resolve(ctx.cwd, input.workDir ?? path.join(path.dirname(dbPath), '.inbox-work')),
         signal: controller.signal,
+        hurry: hurry.signal,
         log: (line) => process.stderr.write(`inbox work: ${line}\n`),
       }),
     ).finally(() => {
@@ -82,7 +98,10 @@ export const workCommand = defineCommand({
   },
   text: (r) =>
     [
-      ...r.handled.map((h) => `${h.thread_id}  ${h.outcome}${h.exit_code !== null ? ` (exit ${h.exit_code})` : h.signal ? ` (${h.signal})` : ''}  log ${h.log_file}`),
+      ...r.handled.flatMap((h) => [
+        `${h.thread_id}  ${h.outcome}${h.exit_code !== null ? ` (exit ${h.exit_code})` : h.signal ? ` (${h.signal})` : ''}  log ${h.log_file}`,
+        ...(h.left_pids.length > 0 ? [`  left running: ${h.left_pids.join(', ')} (the runner did not stop them)`] : []),
+      ]),
       `${r.handled.length} thread(s) handled; stopped: ${r.stopped}`,
     ].join('\n'),
   exitCode: (r) => (r.handled.some((h) => h.outcome === 'failed' || h.outcome === 'lease_lost' || h.thread_state === 'failed') ? 4 : 0),
