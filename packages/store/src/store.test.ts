@@ -324,6 +324,43 @@ describe('waitForChange', () => {
     // Once at the start, then only on the 1 s rechecks: not on every 10 ms poll.
     expect(checks).toBe(4);
   });
+
+  it('measures its timeout and rechecks on monotonic time: the wall clock set back an hour changes nothing', async () => {
+    const s = fresh();
+    const clock = new ManualClock();
+    const start = clock.monotonicMs();
+    let checks = 0;
+    const found = await waitForChange(
+      s,
+      async () => {
+        // The system clock is set back an hour while the wait has begun.
+        if (checks++ === 0) clock.setWall(clock.now() - 3_600_000);
+        return undefined;
+      },
+      { timeoutMs: 3000, clock, pollMs: 10, recheckMs: 1000 },
+    );
+    expect(found).toBeUndefined();
+    expect(clock.monotonicMs() - start).toBe(3000);
+    expect(checks).toBe(4);
+  });
+
+  it('a wall clock set forward does not cut the wait short', async () => {
+    const s = fresh();
+    const clock = new ManualClock();
+    const start = clock.monotonicMs();
+    let checks = 0;
+    const found = await waitForChange(
+      s,
+      async () => {
+        if (checks++ === 0) clock.setWall(clock.now() + 3_600_000);
+        return undefined;
+      },
+      { timeoutMs: 3000, clock, pollMs: 10, recheckMs: 1000 },
+    );
+    expect(found).toBeUndefined();
+    expect(clock.monotonicMs() - start).toBe(3000);
+    expect(checks).toBe(4);
+  });
 });
 
 describe('flag validation', () => {
