@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { FIXTURES, inbox, inboxAsync, initDb, json, ok, rows, tempDir } from './helpers.ts';
+import { FIXTURES, inbox, inboxAsync, initDb, json, ok, orchAsync, orchOk, rows, tempDir } from './helpers.ts';
 
 interface ClaimerReport {
   pid: number;
@@ -149,4 +149,41 @@ describe('migrations across processes', () => {
     const { db } = initDb();
     expect(fs.statSync(db).mode & 0o777).toBe(0o600);
   });
+});
+
+describe('16 parallel CLI writers (slow)', () => {
+  it('16 processes dispatching from one 2,000-task run, 4 calls each: no DB_BUSY, every task dispatched once', async () => {
+    const { db } = initDb();
+    orchOk(db, ['run', 'init', '--run', 'big', '--goal', 'contention']);
+    const conn = new Database(db);
+    const now = Date.now();
+    const add = conn.prepare(
+      "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('big', ?, ?, null, 'w', null, 0, 'pending', ?, ?)",
+    );
+    conn.transaction(() => {
+      for (let i = 0; i < 2000; i++) add.run(`T${i}`, `task ${i}`, now, now);
+    })();
+    conn.close();
+    const WRITERS = 16;
+    const CALLS = 4;
+    // Each writer is a chain of CLI processes, so 16 processes are writing at any moment. Their
+    // transactions are short; only a lock held past the 5 s timeout may give DB_BUSY.
+    const outcomes = await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        const mine: { task: string; code: number; stderr: string }[] = [];
+        for (let k = 0; k < CALLS; k++) {
+          const task = `T${w * CALLS + k}`;
+          const r = await orchAsync(['--db', db, '--json', 'dispatch', '--run', 'big', '--task', task, '--execution-mode', 'analysis', '--body', 'go']);
+          mine.push({ task, code: r.code, stderr: r.stderr });
+        }
+        return mine;
+      }),
+    );
+    const all = outcomes.flat();
+    expect(all.filter((o) => o.stderr.includes('DB_BUSY'))).toEqual([]);
+    expect(all.filter((o) => o.code !== 0)).toEqual([]);
+    const attempts = rows<{ task_id: string; n: number }>(db, "select task_id, count(*) as n from orch_attempts where run_id = 'big' group by task_id");
+    expect(attempts).toHaveLength(WRITERS * CALLS);
+    expect(attempts.every((a) => a.n === 1)).toBe(true);
+  }, 600_000);
 });

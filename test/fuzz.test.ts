@@ -77,6 +77,9 @@ class JumpingClock implements Clock {
   now(): number {
     return this.start + this.offset;
   }
+  monotonicMs(): number {
+    return this.offset;
+  }
   async sleep(ms: number): Promise<void> {
     this.offset += Math.max(ms, 60_000);
     await new Promise((resolve) => setImmediate(resolve));

@@ -11,12 +11,17 @@ import { sendCommand } from './commands/send.ts';
 import { showCommand } from './commands/show.ts';
 import { waitCommand } from './commands/wait.ts';
 import { workCommand } from './commands/work.ts';
+import type { ClaimResult, PostResult } from './leases.ts';
+import type { SendResult } from './threads.ts';
+import type { WorkResult } from './work.ts';
 
 /** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
 export const EXIT_CODES_HELP = [
   'Exit codes: 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·',
   '4 conflict or invalid state · 5 lease lost · 6 database unavailable (missing, not initialised,',
-  'newer than this tool, or busy past the timeout).',
+  'newer than this tool, hard-linked, or busy past the timeout) · 7 output failed: the command',
+  'finished (a change it makes is committed: the message says how to see it) but its output could',
+  'not be written (a full disk, a closed pipe).',
   'With --json: exactly one JSON document on stdout; an error is one line on stderr:',
   '{"error": {"code": "...", "message": "...", "details": ...}}.',
 ].join('\n');
@@ -29,6 +34,17 @@ export const inboxCli: CliSpec = {
     'with a lease, posts progress, asks blocking questions and waits for answers, then posts a result.\n' +
     'Start with `inbox --db PATH init`; every command takes --db PATH, and --json for scripts.',
   epilogue: EXIT_CODES_HELP,
+  afterCommit: {
+    send: (r: SendResult) => `show --thread ${r.thread.id}`,
+    reply: (r: SendResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
+    claim: (r: ClaimResult) => (r.claimed ? `show --thread ${r.thread.id}` : undefined),
+    progress: (r: PostResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
+    ask: (r: PostResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
+    result: (r: PostResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
+    fail: (r: PostResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
+    release: (r: { thread: { id: string } }) => `show --thread ${r.thread.id}`,
+    work: (r: WorkResult) => (r.handled.length > 0 ? `list --agent ${r.agent}` : undefined),
+  },
   commands: [
     initCommand,
     sendCommand,

@@ -3,6 +3,7 @@ import {
   assertSchemaCurrent,
   ensureWal,
   foreignKeyErrors,
+  hardLinkProblem,
   integrityErrors,
   isoTime,
   journalMode,
@@ -58,11 +59,13 @@ export interface Finding {
  * an outdated schema, broken or stray leases (the thread goes back to open, as a release would),
  * and a blocked thread with nothing to wait for. Never deletes a row.
  *
+ * A database file with several hard links is reported (`db_hard_linked`) and nothing is repaired.
+ *
  * @throws DatabaseUnavailableError (exit 6) when the file is missing, not SQLite, not an inbox
  *   database, or newer than this code.
  */
 export async function inboxDoctor(options: DoctorOptions): Promise<DoctorReport> {
-  const store = openStore({ path: options.path, create: false, initHint: initHint(options.path), ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
+  const store = openStore({ path: options.path, create: false, allowHardLinks: true, initHint: initHint(options.path), ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
   try {
     const base = await checkFile(store, options.repair === true, options.clock ?? systemClock);
     if (base.stop) return base.report;
@@ -92,6 +95,9 @@ export async function checkFile(store: Store, repair: boolean, clock: Clock): Pr
     repaired: 0,
     ok: true,
   };
+  // A second hard link loses writes: reported, and nothing is repaired through either name.
+  const linked = hardLinkProblem(store);
+  if (linked) report.problems.push(linked);
   if (integrity.length > 0) {
     report.integrity = integrity;
     report.problems.push(
@@ -104,6 +110,7 @@ export async function checkFile(store: Store, repair: boolean, clock: Clock): Pr
     );
     return { report: finishReport(report, {}, []), stop: true };
   }
+  if (linked) return { report: finishReport(report, {}, []), stop: true };
   for (const fk of foreignKeyErrors(store)) {
     report.problems.push(
       problem({ kind: 'foreign_key', severity: 'error', message: `row ${fk.rowid ?? '?'} of ${fk.table} points at a missing row of ${fk.parent}`, repair: null }),

@@ -180,6 +180,26 @@ describe('questions', () => {
     await expect(progress(inbox, { threadId: t, lease: c.lease.token, body: 'still here' })).resolves.toBeDefined();
   });
 
+  it('wait with a lease heartbeats on monotonic time: the wall clock set back an hour mid-wait does not stop it', async () => {
+    const t = await openThread();
+    const c = await claimed('w1', 30);
+    const sleep = clock.sleep.bind(clock);
+    let stepped = false;
+    clock.sleep = async (ms: number) => {
+      if (!stepped) {
+        stepped = true;
+        clock.setWall(clock.now() - 3_600_000);
+      }
+      return sleep(ms);
+    };
+    const w = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 120, lease: c.lease.token });
+    expect(w.timed_out).toBe(true);
+    // The last heartbeat was at most a third of the lease ago, on the clock as it now reads.
+    const left = Date.parse(w.thread.lease_expires_at ?? '') - clock.now();
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(30_000);
+  });
+
   it('wait wakes when the thread is cancelled', async () => {
     const t = await openThread();
     await claimed();

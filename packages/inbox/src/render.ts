@@ -1,4 +1,4 @@
-import { formatTable } from '@orch/store';
+import { formatTable, visible } from '@orch/store';
 import type { MessageView, ThreadView } from './views.ts';
 
 /** One line per thread, aligned: id, state, agent, claimer, subject. */
@@ -10,10 +10,10 @@ export function threadTable(threads: ThreadView[]): string {
   ]);
 }
 
-/** A thread's header followed by its messages. */
+/** A thread's header followed by its messages. Stored text is shown with control characters made visible. */
 export function threadText(thread: ThreadView, messages: MessageView[]): string {
   const lines = [
-    `thread ${thread.id}: ${thread.subject}`,
+    `thread ${thread.id}: ${visible(thread.subject)}`,
     `  state ${stateLabel(thread)} · assigned to ${thread.assigned_to} · opened by ${thread.created_by} · claims ${thread.claim_count}`,
   ];
   if (thread.claimed_by && thread.lease_expires_at) lines.push(`  held by ${thread.claimed_by}, lease until ${thread.lease_expires_at}`);
@@ -25,13 +25,17 @@ export function messagesText(messages: MessageView[]): string {
   return messages.map(messageText).join('\n\n');
 }
 
+/**
+ * A message: its header, then its body indented, on as many lines as it has (control characters
+ * other than newline and tab made visible: a worker's text cannot drive the reader's terminal).
+ */
 export function messageText(m: MessageView): string {
-  const head = `#${m.id} ${m.kind} from ${m.author} at ${m.created_at}`;
-  const body = m.body
+  const head = `#${m.id} ${m.kind} from ${visible(m.author)} at ${m.created_at}`;
+  const body = visible(m.body, { multiline: true })
     .split('\n')
     .map((l) => `  ${l}`)
     .join('\n');
-  const payload = m.payload === null ? '' : `\n  payload: ${JSON.stringify(m.payload)}`;
+  const payload = m.payload === null ? '' : `\n  payload: ${visible(JSON.stringify(m.payload))}`;
   return `${head}\n${body}${payload}`;
 }
 

@@ -49,7 +49,7 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     return { caller, cursor: own > 0 ? own : await lastMessageId(trx, thread.id) };
   });
   let leaseMs = 0;
-  let lastBeat = inbox.clock.now();
+  let lastBeat = inbox.clock.monotonicMs();
   if (input.lease !== undefined) {
     const beat = await heartbeat(inbox, { threadId: input.threadId, lease: input.lease });
     leaseMs = beat.lease.seconds * 1000;
@@ -66,9 +66,9 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
         last_message_id: rows.at(-1)?.id ?? start.cursor,
       };
     });
-    if (!found && input.lease !== undefined && inbox.clock.now() - lastBeat >= leaseMs / 3) {
+    if (!found && input.lease !== undefined && inbox.clock.monotonicMs() - lastBeat >= leaseMs / 3) {
       await heartbeat(inbox, { threadId: input.threadId, lease: input.lease });
-      lastBeat = inbox.clock.now();
+      lastBeat = inbox.clock.monotonicMs();
     }
     return found;
   };

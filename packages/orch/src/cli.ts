@@ -1,5 +1,7 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
+import type { DispatchResult } from './attempts.ts';
+import type { RunResult } from './runs.ts';
 import { diffCommand, mergeCommand } from './commands/code.ts';
 import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
 import { doctorCommand } from './commands/doctor.ts';
@@ -17,6 +19,14 @@ export const orchCli: CliSpec = {
     'cancel / cleanup until the run is done. Initialise the database once with `inbox --db PATH init`; every\n' +
     'command takes --db PATH, and --json for scripts.',
   epilogue: EXIT_CODES_HELP,
+  afterCommit: {
+    'run init': (r: RunResult) => `run show --run ${r.run.id}`,
+    'task add': (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
+    dispatch: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
+    retry: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
+    reassign: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
+    answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
+  },
   commands: [
     runInitCommand,
     runShowCommand,

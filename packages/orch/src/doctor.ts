@@ -67,7 +67,7 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
   const clock = input.clock ?? systemClock;
   const repair = input.repair === true;
   const repo = input.repoPath === undefined ? undefined : await repoRoot(input.repoPath);
-  const store = openStore({ path: input.path, create: false, initHint: initHint(input.path), ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}) });
+  const store = openStore({ path: input.path, create: false, allowHardLinks: true, initHint: initHint(input.path), ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}) });
   const orch: Orch = { store, clock, ids: randomIds, close: () => store.close() };
   try {
     const base = await checkFile(store, repair, clock);

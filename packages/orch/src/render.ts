@@ -1,5 +1,5 @@
 import { messageText } from '@orch/inbox';
-import { formatTable } from '@orch/store';
+import { formatTable, truncateToWidth, visible } from '@orch/store';
 import type { DispatchResult } from './attempts.ts';
 import type { StatusResult } from './status.ts';
 import type { EventView, RunView, StateCounts } from './views.ts';
@@ -12,8 +12,8 @@ export function countsText(counts: StateCounts): string {
 }
 
 export function runText(run: RunView, counts: StateCounts, lastEvent: number): string {
-  const lines = [`run ${run.id} [${run.state}]: ${run.goal}`];
-  if (run.summary) lines.push(`  ${run.summary}`);
+  const lines = [`run ${run.id} [${run.state}]: ${visible(run.goal)}`];
+  if (run.summary) lines.push(`  ${visible(run.summary, { multiline: true })}`);
   lines.push(`  ${countsText(counts)} · last event ${lastEvent}`);
   return lines.join('\n');
 }
@@ -56,9 +56,12 @@ function eventDetail(e: EventView): string {
   return '';
 }
 
+/**
+ * `text` on one line (runs of white space become one space, control characters are made visible),
+ * cut to `max` terminal cells.
+ */
 export function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return truncateToWidth(visible(text.replace(/\s+/g, ' ').trim()), max);
 }
 
 export { messageText };

@@ -3,9 +3,10 @@ import path from 'node:path';
 import type { Argv, Options } from 'yargs';
 import type { z } from 'zod';
 import { systemClock, type Clock } from './clock.ts';
-import { AppError, ExitCode, UsageError, ValidationError, toAppError, type ErrorJson, type ExitCodeValue } from './errors.ts';
+import { AppError, ExitCode, OutputFailedError, UsageError, ValidationError, toAppError, type ErrorJson, type ExitCodeValue } from './errors.ts';
 import { MAX_TEXT_BYTES } from './flags.ts';
 import { randomIds, type IdGenerator } from './ids.ts';
+import { displayWidth, padToWidth, visible } from './text.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
 export interface CommandContext {
@@ -65,8 +66,20 @@ export interface CliSpec {
   /** Shown at the bottom of every --help (exit codes, JSON contract). */
   epilogue: string;
   commands: CommandDefinition[];
+  /**
+   * The commands whose change a second call would make again (a second thread, a second attempt),
+   * by name, each with how to see what a call did: the arguments after `--db PATH`, e.g.
+   * `show --thread th_1` (undefined: this call changed nothing). When such a command's output cannot
+   * be written, the error says the change is committed and quotes this. Commands not listed are
+   * safe to run again.
+   */
+  afterCommit?: Record<string, (result: any) => string | undefined>;
 }
 
+/**
+ * Where a CLI writes. `write` may return a promise: it then resolves once the text is written and
+ * rejects when it cannot be (a full disk, a closed pipe), which the CLI reports (exit 7).
+ */
 export interface CliIo {
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown };
@@ -78,8 +91,10 @@ export interface CliIo {
 
 /**
  * Parses `args`, runs the chosen command and writes its result: JSON with `--json` (exactly one
- * document on stdout), text otherwise. Errors become one line on stderr (a JSON object with
- * `--json`). Returns the exit code; this is the only place errors turn into exit codes.
+ * document on stdout), text otherwise (control characters made visible, see `visible`). Errors
+ * become one line on stderr (a JSON object with `--json`). Output that cannot be written after
+ * the command finished is OUTPUT_FAILED (exit 7), saying whether its change was committed and how
+ * to see it. Returns the exit code; this is the only place errors turn into exit codes.
  */
 export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<number> {
   const dashdash = args.indexOf('--');
@@ -111,22 +126,62 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
     };
     const result = await def.run(ctx, input);
-    io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : ensureNewline(def.text(result)));
+    const text = json ? `${JSON.stringify(result, null, 2)}\n` : visible(ensureNewline(def.text(result)), { multiline: true });
+    try {
+      await io.stdout.write(text);
+    } catch (writeErr) {
+      throw outputFailed(spec, def.name, dbPath, result, writeErr);
+    }
     return def.exitCode?.(result) ?? ExitCode.ok;
   } catch (err) {
     const appError = toAppError(err);
+    // stderr may be as unwritable as stdout: the exit code is all that is left to say it then.
+    const say = async (text: string) => {
+      try {
+        await io.stderr.write(text);
+      } catch {
+        // nowhere left to write
+      }
+    };
     if (json) {
       const body: ErrorJson = { error: { code: appError.code, message: appError.message } };
       if (appError.details !== undefined) body.error.details = appError.details;
-      io.stderr.write(`${JSON.stringify(body)}\n`);
+      await say(`${JSON.stringify(body)}\n`);
     } else {
-      io.stderr.write(`${spec.program}: ${appError.message}\n`);
+      await say(`${spec.program}: ${visible(appError.message)}\n`);
     }
     if (appError.exitCode === ExitCode.internal && !(err instanceof AppError) && err instanceof Error && err.stack) {
-      io.stderr.write(`${err.stack}\n`);
+      await say(`${visible(err.stack, { multiline: true })}\n`);
     }
     return appError.exitCode;
   }
+}
+
+/**
+ * The error for output that could not be written after `command` finished: committed or not, and
+ * for a command listed in `afterCommit`, the command line that shows what it did.
+ */
+function outputFailed(spec: CliSpec, command: string, dbPath: string, result: unknown, err: unknown): OutputFailedError {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const why = code === 'EPIPE' ? 'the reader closed the pipe (EPIPE)' : err instanceof Error ? err.message : String(err);
+  const name = `${spec.program} ${command}`;
+  const see = spec.afterCommit?.[command]?.(result);
+  if (see === undefined) {
+    return new OutputFailedError(`\`${name}\` finished but its output could not be written: ${why}; it is safe to run again`, {
+      committed: false,
+      cause: typeof code === 'string' ? code : null,
+    });
+  }
+  const look = `${spec.program} --db ${shellWord(dbPath)} ${see}`;
+  return new OutputFailedError(
+    `\`${name}\` succeeded and its change is committed, but its output could not be written: ${why}; do not run it again: see what it did with \`${look}\``,
+    { committed: true, see: look, cause: typeof code === 'string' ? code : null },
+  );
+}
+
+/** `word` quoted for a POSIX shell when it needs to be. */
+export function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -174,21 +229,38 @@ function assertKnownCommand(spec: CliSpec, args: string[]): void {
 
 /**
  * The whole body of a bundled CLI's entry file: the native SQLite addon shipped beside the bundle
- * in `bundleDir`, a reader that stops early (`| head`) treated as success, and the exit code.
+ * in `bundleDir`, stdout and stderr whose failures (a full disk, a closed pipe) become OUTPUT_FAILED
+ * (exit 7) instead of a crash, and the exit code.
  */
 export function runMain(spec: CliSpec, bundleDir: string): void {
   const addon = path.join(bundleDir, 'better_sqlite3.node');
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
-  });
+  // A failed write is reported through its callback (below); the stream's 'error' event would
+  // otherwise crash the process with a stack after the command committed.
+  let stdoutFailed: unknown;
+  process.stdout.on('error', (err) => (stdoutFailed ??= err));
+  process.stderr.on('error', () => undefined);
   void runCli(spec, process.argv.slice(2), {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: { write: (text: string) => writeStream(process.stdout, text) },
+    stderr: { write: (text: string) => writeStream(process.stderr, text) },
     cwd: process.cwd(),
     ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
-  }).then((code) => {
+  }).then(async (code) => {
+    // Help and version text are printed by yargs itself (console.log): a failure there is only
+    // seen here, once the stream has reported it.
+    if (code === ExitCode.ok) await new Promise((resolve) => setImmediate(resolve));
+    if (code === ExitCode.ok && stdoutFailed !== undefined) {
+      const why = (stdoutFailed as { code?: unknown }).code === 'EPIPE' ? 'the reader closed the pipe (EPIPE)' : String((stdoutFailed as Error).message);
+      await writeStream(process.stderr, `${spec.program}: its output could not be written: ${why}\n`).catch(() => undefined);
+      code = ExitCode.outputFailed;
+    }
     process.exitCode = code;
+  });
+}
+
+/** Writes `text` to `stream`; resolves once it is written, rejects when it cannot be. */
+function writeStream(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (err) => (err ? reject(err) : resolve()));
   });
 }
 
@@ -399,12 +471,17 @@ export function readTextFile(cwd: string, file: string, flag: string, maxBytes =
   }
 }
 
-/** Aligns rows into columns separated by two spaces; the first row is the header. */
+/**
+ * Aligns rows into columns separated by two spaces; the first row is the header. Cells are one
+ * line each with control characters made visible (`visible`), and columns are measured in terminal
+ * cells (`displayWidth`: CJK and emoji take two).
+ */
 export function formatTable(rows: string[][]): string {
+  const cells = rows.map((row) => row.map((cell) => visible(cell)));
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows
-    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd())
+  for (const row of cells) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, displayWidth(cell))));
+  return cells
+    .map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : padToWidth(cell, widths[i] ?? 0))).join('  ').trimEnd())
     .join('\n');
 }
 

@@ -4,7 +4,9 @@
  *
  * Exit codes (documented in the README and in every CLI's --help):
  * 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·
- * 4 conflict or invalid state · 5 lease lost · 6 database unavailable.
+ * 4 conflict or invalid state · 5 lease lost · 6 database unavailable ·
+ * 7 output failed (the command finished, and committed whatever it changes, but its output could
+ * not be written).
  */
 export const ExitCode = {
   ok: 0,
@@ -14,6 +16,7 @@ export const ExitCode = {
   conflict: 4,
   leaseLost: 5,
   unavailable: 6,
+  outputFailed: 7,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -83,12 +86,24 @@ export type UnavailableReason =
   | 'DB_BUSY'
   | 'DB_CORRUPT'
   | 'DB_CANNOT_OPEN'
+  | 'DB_HARD_LINKED'
   | 'DB_NATIVE_MODULE';
 
 /** The database is missing, uninitialised, newer than this code, busy past the timeout, ...: exit 6. */
 export class DatabaseUnavailableError extends AppError {
   constructor(reason: UnavailableReason, message: string, options: { details?: unknown; cause?: unknown } = {}) {
     super(reason, ExitCode.unavailable, message, options);
+  }
+}
+
+/**
+ * The command finished (a writing command has committed its change) but its output could not be
+ * written: stdout is a full disk, a closed pipe, ...: exit 7. The message says whether anything
+ * was committed and how to see it, so nobody repeats a command that already took effect.
+ */
+export class OutputFailedError extends AppError {
+  constructor(message: string, details?: unknown, cause?: unknown) {
+    super('OUTPUT_FAILED', ExitCode.outputFailed, message, { details, cause });
   }
 }
 

@@ -1,4 +1,4 @@
-import type { Store } from './open.ts';
+import { hardLinkCount, hardLinkedMessage, type Store } from './open.ts';
 
 /** How bad a problem `doctor` found is: errors break a guarantee; warnings are recoverable as they stand. */
 export type Severity = 'error' | 'warning';
@@ -59,6 +59,16 @@ export function foreignKeyErrors(store: Store): { table: string; rowid: number |
 
 export function journalMode(store: Store): string {
   return String(store.sqlite.pragma('journal_mode', { simple: true }));
+}
+
+/**
+ * The database file has more than one hard link (every other command refuses it): an error with
+ * no automatic repair, since only a person knows which name the participants should use.
+ */
+export function hardLinkProblem(store: Store): Problem | undefined {
+  const links = hardLinkCount(store.path);
+  if (links <= 1) return undefined;
+  return problem({ kind: 'db_hard_linked', severity: 'error', message: hardLinkedMessage(store.path, links), repair: null, path: store.path });
 }
 
 /** Builds a problem record (not yet repaired). */

@@ -10,3 +10,4 @@ export * from './flags.ts';
 export * from './cli.ts';
 export * from './health.ts';
 export * from './failpoint.ts';
+export * from './text.ts';

@@ -15,6 +15,8 @@ export interface Store {
   readonly sqlite: Database.Database;
   /** Statements prepared once on this connection, by SQL text (Kysely's queries and prepared queries). */
   readonly statements: StatementCache;
+  /** How long a writer waits for the write lock while no other writer commits (see writeTransaction). */
+  readonly busyTimeoutMs: number;
   /** `PRAGMA data_version`: changes whenever another connection commits. Costs microseconds. */
   dataVersion(): number;
   close(): Promise<void>;
@@ -28,15 +30,30 @@ export interface OpenStoreOptions {
    * Default false: a missing file is refused with DB_MISSING.
    */
   create?: boolean;
-  /** How long a writer waits for another writer's lock before failing with DB_BUSY. Default 5000 ms. */
+  /**
+   * How long a writer waits for the write lock while no other writer commits before failing with
+   * DB_BUSY (one transaction held the lock that long), and how long SQLite's own busy handler waits
+   * for anything else. Default 5000 ms.
+   */
   busyTimeoutMs?: number;
   /** Path to `better_sqlite3.node`, for bundled CLIs that ship the addon beside themselves. */
   nativeBinding?: string;
   /** The command that initialises a database, quoted in error messages. Default `inbox --db PATH init`. */
   initHint?: string;
+  /**
+   * Open a file that has more than one hard link instead of refusing it (DB_HARD_LINKED). Only for
+   * `doctor`, which reports it: nothing else may use such a file.
+   */
+  allowHardLinks?: boolean;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * The connection's own `busy_timeout`: how long SQLite's busy handler waits in one statement (a
+ * read while another process recovers the WAL, one try of a write transaction's BEGIN IMMEDIATE).
+ */
+export const TRY_BUSY_MS = 100;
 
 /**
  * Opens a database file with the pragmas every connection needs: an explicit busy_timeout,
@@ -46,19 +63,20 @@ export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
  * never writes to it.
  *
  * @throws DatabaseUnavailableError (exit 6) when the path is missing (without `create`), is a
- *   directory, is not a SQLite database, or the native SQLite module cannot load.
+ *   directory, is not a SQLite database, has more than one hard link (DB_HARD_LINKED, unless
+ *   `allowHardLinks`), or the native SQLite module cannot load.
  */
 export function openStore(options: OpenStoreOptions): Store {
   const file = options.path;
   const hint = options.initHint ?? `inbox --db ${file} init`;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  prepareFile(file, options.create === true, hint);
+  prepareFile(file, options.create === true, hint, options.allowHardLinks === true);
 
   let sqlite: Database.Database;
   try {
     sqlite = new Database(file, {
       fileMustExist: true,
-      timeout: busyTimeoutMs,
+      timeout: Math.min(busyTimeoutMs, TRY_BUSY_MS),
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     });
   } catch (err) {
@@ -66,7 +84,9 @@ export function openStore(options: OpenStoreOptions): Store {
   }
 
   try {
-    sqlite.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    // SQLite's own busy handler waits only briefly: a writer's longer wait is writeTransaction's,
+    // which keeps trying often and counts its timeout from the last commit of another writer.
+    sqlite.pragma(`busy_timeout = ${Math.trunc(Math.min(busyTimeoutMs, TRY_BUSY_MS))}`);
     // Reading the schema cookie is the cheapest statement that fails on a file that is not SQLite.
     sqlite.pragma('schema_version');
     sqlite.pragma('foreign_keys = ON');
@@ -90,6 +110,7 @@ export function openStore(options: OpenStoreOptions): Store {
     db,
     sqlite,
     statements,
+    busyTimeoutMs,
     dataVersion: () => dataVersion.get() as number,
     close: () => db.destroy(),
   };
@@ -99,7 +120,7 @@ export function openStore(options: OpenStoreOptions): Store {
  * Checks the path and creates an empty owner-only file when allowed. An empty file left behind by
  * a failed init is harmless: SQLite treats it as an empty database and the next init fills it.
  */
-function prepareFile(file: string, create: boolean, hint: string): void {
+function prepareFile(file: string, create: boolean, hint: string, allowHardLinks: boolean): void {
   if (file.length === 0) {
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', 'the database path is empty');
   }
@@ -116,6 +137,9 @@ function prepareFile(file: string, create: boolean, hint: string): void {
   }
   if (stat && !stat.isFile()) {
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${file} is not a regular file`);
+  }
+  if (stat && stat.nlink > 1 && !allowHardLinks) {
+    throw new DatabaseUnavailableError('DB_HARD_LINKED', hardLinkedMessage(file, stat.nlink), { details: { links: stat.nlink } });
   }
   if (stat) {
     // An empty file is about to become the database: it gets the same owner-only mode as one made here.
@@ -152,6 +176,29 @@ function prepareFile(file: string, create: boolean, hint: string): void {
 }
 
 /**
+ * Why a database file with several hard links is refused. SQLite finds a database's `-wal` and
+ * `-shm` files by the name it was opened under, so two hard-linked names keep two write-ahead logs
+ * of one file: commits made through one name are lost when the other is checkpointed, and nothing
+ * reports an error. A symbolic link is safe (SQLite follows it to the real name).
+ */
+export function hardLinkedMessage(file: string, links: number): string {
+  return (
+    `${file} has ${links} hard links: SQLite keeps a separate write-ahead log for each name of one file, ` +
+    `so writes made through one name are silently lost; give every participant one path ` +
+    `(or a symbolic link to it) and remove the other names (\`find / -xdev -samefile ${file}\` lists them)`
+  );
+}
+
+/** How many hard links the file at `file` (followed through symbolic links) has; 1 when it cannot be read. */
+export function hardLinkCount(file: string): number {
+  try {
+    return fs.statSync(file).nlink;
+  } catch {
+    return 1;
+  }
+}
+
+/**
  * Puts a database this tool has accepted as its own into WAL mode (persistent in the file).
  * Does nothing when it already is. Must not run inside a transaction.
  */
@@ -165,7 +212,7 @@ export function ensureWal(store: Store, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS)
  * retry until the busy timeout.
  */
 function enableWal(sqlite: Database.Database, busyTimeoutMs: number): void {
-  const deadline = Date.now() + busyTimeoutMs;
+  const deadline = performance.now() + busyTimeoutMs;
   for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
     try {
       const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
@@ -174,7 +221,7 @@ function enableWal(sqlite: Database.Database, busyTimeoutMs: number): void {
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const busy = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-      if (!busy || Date.now() >= deadline) throw err;
+      if (!busy || performance.now() >= deadline) throw err;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, delay);
     }
   }

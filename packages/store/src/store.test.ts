@@ -3,17 +3,20 @@ import { sql, type Kysely } from 'kysely';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, systemClock } from './clock.ts';
 import { AppError, DatabaseUnavailableError } from './errors.ts';
 import { intFlag, jsonObjectFlag } from './flags.ts';
 import { idSchema, randomIds, randomPart } from './ids.ts';
 import { assertSchemaCurrent, migrate, schemaVersions, type MigrationSet } from './migrations.ts';
-import { openStore, type Store } from './open.ts';
+import { openStore, TRY_BUSY_MS, type Store } from './open.ts';
 import { preparedQuery } from './prepared.ts';
 import { readNow, writeNow, writeTransaction } from './transaction.ts';
 import { waitForChange } from './wait.ts';
 
+const require = createRequire(import.meta.url);
 let dir: string;
 const open: Store[] = [];
 beforeEach(() => {
@@ -53,7 +56,9 @@ describe('openStore', () => {
     expect(fs.statSync(s.path).mode & 0o777).toBe(0o600);
     expect(s.sqlite.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(s.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
-    expect(s.sqlite.pragma('busy_timeout', { simple: true })).toBe(5000);
+    // SQLite's handler waits briefly per statement; a writer's whole wait is writeTransaction's.
+    expect(s.sqlite.pragma('busy_timeout', { simple: true })).toBe(TRY_BUSY_MS);
+    expect(s.busyTimeoutMs).toBe(5000);
     expect(s.sqlite.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
   });
 
@@ -230,6 +235,37 @@ describe('writeNow', () => {
     await expect(writeNow(s, () => 2)).resolves.toBe(2);
   });
 
+  it('waits past the busy timeout while other writers keep committing: DB_BUSY only for one lock held that long', async () => {
+    const s = fresh('busy-stream.db', 300);
+    await migrate(s, notes, systemClock);
+    // Another thread takes the lock in back-to-back transactions of 100 ms each for about 2 s:
+    // no single one is held past 300 ms, so the writer here must wait, not fail.
+    const other = new Worker(
+      `const Database = require(${JSON.stringify(require.resolve('better-sqlite3'))});
+       const { parentPort, workerData } = require('node:worker_threads');
+       const db = new Database(workerData);
+       db.pragma('busy_timeout = 5000');
+       const hold = new Int32Array(new SharedArrayBuffer(4));
+       db.exec('begin immediate');
+       parentPort.postMessage('holding');
+       for (let i = 0; i < 20; i++) {
+         Atomics.wait(hold, 0, 0, 100);
+         db.prepare("insert into notes (text) values ('other')").run();
+         db.exec('commit');
+         db.exec('begin immediate');
+       }
+       db.exec('commit');
+       db.close();`,
+      { eval: true, workerData: s.path },
+    );
+    const exited = new Promise((resolve) => other.once('exit', resolve));
+    await new Promise((resolve) => other.once('message', resolve));
+    const err = await writeNow(s, (st) => st.sqlite.prepare("insert into notes (text) values ('mine')").run()).catch((e: unknown) => e);
+    await exited;
+    expect(err instanceof AppError ? err.code : err).not.toBe('DB_BUSY');
+    expect(s.sqlite.prepare("select count(*) as n from notes where text = 'mine'").get()).toEqual({ n: 1 });
+  });
+
   it('queues behind a transaction of the same process that is still open, instead of joining it', async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
@@ -322,6 +358,43 @@ describe('waitForChange', () => {
     expect(found).toBeUndefined();
     expect(clock.now() - start).toBe(3000);
     // Once at the start, then only on the 1 s rechecks: not on every 10 ms poll.
+    expect(checks).toBe(4);
+  });
+
+  it('measures its timeout and rechecks on monotonic time: the wall clock set back an hour changes nothing', async () => {
+    const s = fresh();
+    const clock = new ManualClock();
+    const start = clock.monotonicMs();
+    let checks = 0;
+    const found = await waitForChange(
+      s,
+      async () => {
+        // The system clock is set back an hour while the wait has begun.
+        if (checks++ === 0) clock.setWall(clock.now() - 3_600_000);
+        return undefined;
+      },
+      { timeoutMs: 3000, clock, pollMs: 10, recheckMs: 1000 },
+    );
+    expect(found).toBeUndefined();
+    expect(clock.monotonicMs() - start).toBe(3000);
+    expect(checks).toBe(4);
+  });
+
+  it('a wall clock set forward does not cut the wait short', async () => {
+    const s = fresh();
+    const clock = new ManualClock();
+    const start = clock.monotonicMs();
+    let checks = 0;
+    const found = await waitForChange(
+      s,
+      async () => {
+        if (checks++ === 0) clock.setWall(clock.now() + 3_600_000);
+        return undefined;
+      },
+      { timeoutMs: 3000, clock, pollMs: 10, recheckMs: 1000 },
+    );
+    expect(found).toBeUndefined();
+    expect(clock.monotonicMs() - start).toBe(3000);
     expect(checks).toBe(4);
   });
 });

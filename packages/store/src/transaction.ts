@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { Kysely } from 'kysely';
-import { AppError, ExitCode, mapSqliteError } from './errors.ts';
+import { AppError, DatabaseUnavailableError, ExitCode, mapSqliteError } from './errors.ts';
 import type { Store } from './open.ts';
 
 /**
@@ -13,8 +13,8 @@ import type { Store } from './open.ts';
  * `fn` must use the `trx` it is given (never `store.db`, which would wait for itself) and must not
  * await anything but the database: no git, subprocess, network or timers inside.
  *
- * @throws DatabaseUnavailableError (DB_BUSY, exit 6) when the lock stays taken past the busy timeout;
- *   whatever `fn` throws, after rolling back.
+ * @throws DatabaseUnavailableError (DB_BUSY, exit 6) when another writer holds the lock past the busy
+ *   timeout without committing (see beginWrite); whatever `fn` throws, after rolling back.
  */
 export function writeTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   return runTransaction(store, 'write', fn);
@@ -82,12 +82,80 @@ function assertNotNested(store: Store, c: Control): void {
   }
 }
 
-/** BEGIN; on failure (the lock stayed taken past the busy timeout, say) the mapped error. */
-function begin(c: Control, mode: Mode): void {
+/** BEGIN; for a write, waits for the lock (see beginWrite); on failure the mapped error. */
+function begin(store: Store, c: Control, mode: Mode): void {
   try {
-    c.begin[mode].run();
+    if (mode === 'write') beginWrite(store, c);
+    else c.begin.read.run();
   } catch (err) {
     throw mapSqliteError(err);
+  }
+}
+
+/** The whole wait, however many writers keep committing, is bounded by this many busy timeouts. */
+export const MAX_BUSY_WAIT_FACTOR = 10;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** `PRAGMA data_version`, or `previous` when even that read is refused for the moment. */
+function commitCount(store: Store, previous: number): number {
+  try {
+    return store.dataVersion();
+  } catch {
+    return previous;
+  }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/**
+ * `BEGIN IMMEDIATE`, waiting for another writer's lock. SQLite's own busy handler backs off to one
+ * try per 100 ms, so under many writers a waiter keeps missing the short moments the lock is free
+ * and fails although no transaction held it long (waiters starve). Instead each try lets SQLite's
+ * handler wait only a short while (the connection's busy_timeout, TRY_BUSY_MS), then pauses a
+ * random 1 to 8 ms and tries again. The deadline is the busy timeout counted from the last commit
+ * of another writer (`PRAGMA data_version` moves): so DB_BUSY means one lock was held past the
+ * timeout, not that the waiter was unlucky. Bounded overall by MAX_BUSY_WAIT_FACTOR timeouts.
+ * Monotonic time; the pauses block like SQLite's own do.
+ */
+function beginWrite(store: Store, c: Control): void {
+  try {
+    c.begin.write.run();
+    return;
+  } catch (err) {
+    if (!isBusy(err)) throw err;
+  }
+  // Counted from the end of the first try (at most TRY_BUSY_MS late): the hot path reads no clock.
+  const start = performance.now();
+  const cap = start + MAX_BUSY_WAIT_FACTOR * store.busyTimeoutMs;
+  let deadline = Math.min(cap, start + store.busyTimeoutMs);
+  let version = commitCount(store, 0);
+  for (;;) {
+    Atomics.wait(pause, 0, 0, 1 + Math.random() * 7);
+    try {
+      c.begin.write.run();
+      return;
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      const now = performance.now();
+      const current = commitCount(store, version);
+      if (current !== version) {
+        version = current;
+        deadline = Math.min(cap, now + store.busyTimeoutMs);
+      }
+      if (now >= deadline) {
+        const waited = Math.round(now - start);
+        throw new DatabaseUnavailableError(
+          'DB_BUSY',
+          now >= cap
+            ? `database is busy: other writers kept the write lock for ${waited} ms in all (the limit); try again`
+            : `database is busy: another writer held the write lock for more than the busy timeout (${store.busyTimeoutMs} ms) without committing; try again`,
+          { cause: err, details: { waited_ms: waited, busy_timeout_ms: store.busyTimeoutMs } },
+        );
+      }
+    }
   }
 }
 
@@ -108,7 +176,7 @@ function runTransaction<DB, T>(store: Store, mode: Mode, fn: (trx: Kysely<DB>) =
   // Holding Kysely's connection keeps this process's other queries out until the transaction ends.
   return store.db.connection().execute((conn) =>
     insideTransaction.run(store, async () => {
-      begin(c, mode);
+      begin(store, c, mode);
       try {
         const result = await fn(conn as Kysely<DB>);
         c.commit.run();
@@ -135,7 +203,7 @@ function runNow<T>(store: Store, mode: Mode, fn: (store: Store) => T): Promise<T
 }
 
 function runSync<T>(store: Store, c: Control, mode: Mode, fn: (store: Store) => T): T {
-  begin(c, mode);
+  begin(store, c, mode);
   c.inSyncFn = true;
   try {
     const result = fn(store);

@@ -3,7 +3,7 @@ import type { Clock } from './clock.ts';
 import type { Store } from './open.ts';
 
 export interface WaitForChangeOptions {
-  /** Give up after this long (clock time). */
+  /** Give up after this long (the clock's monotonic time: a wall clock set back or forward changes nothing). */
   timeoutMs: number;
   clock: Clock;
   /**
@@ -11,7 +11,7 @@ export interface WaitForChangeOptions {
    * file is being watched (a commit then wakes the waiter at once; the poll is only a safety net).
    */
   pollMs?: number;
-  /** Re-run `check` at least this often even without a commit (time-based conditions such as lease expiry). Default 1000 ms. */
+  /** Re-run `check` at least this often (monotonic time) even without a commit (time-based conditions such as lease expiry). Default 1000 ms. */
   recheckMs?: number;
 }
 
@@ -29,28 +29,28 @@ export async function waitForChange<T>(
 ): Promise<T | undefined> {
   const { clock, timeoutMs } = options;
   const recheckMs = options.recheckMs ?? 1000;
-  const deadline = clock.now() + timeoutMs;
+  const deadline = clock.monotonicMs() + timeoutMs;
   const watch = watchCommits(store);
   const pollMs = options.pollMs ?? (watch ? 250 : 25);
   try {
     // Read the version before checking: a commit landing in between is seen by the check or by the next poll.
     let version = store.dataVersion();
-    let lastCheck = clock.now();
+    let lastCheck = clock.monotonicMs();
     let found = await check();
     while (found === undefined) {
-      const now = clock.now();
+      const now = clock.monotonicMs();
       if (now >= deadline) return undefined;
       // The WAL is written before the commit becomes visible (the shared-memory index is updated
       // last, and that makes no file event): right after a file event, poll closely for a moment.
-      const step = watch && Date.now() - watch.lastEvent() < 50 ? 2 : pollMs;
+      const step = watch && performance.now() - watch.lastEvent() < 50 ? 2 : pollMs;
       // The sleep that loses the race is cancelled: a pending timer would hold the process open.
       const nap = new AbortController();
       await Promise.race([clock.sleep(Math.min(step, deadline - now), nap.signal), ...(watch ? [watch.next()] : [])]);
       nap.abort();
       const current = store.dataVersion();
-      if (current !== version || clock.now() - lastCheck >= recheckMs) {
+      if (current !== version || clock.monotonicMs() - lastCheck >= recheckMs) {
         version = current;
-        lastCheck = clock.now();
+        lastCheck = clock.monotonicMs();
         found = await check();
       }
     }
@@ -70,7 +70,7 @@ function watchCommits(store: Store): { next(): Promise<void>; lastEvent(): numbe
   let watcher: fs.FSWatcher;
   try {
     watcher = fs.watch(wal, { persistent: false }, () => {
-      last = Date.now();
+      last = performance.now();
       if (wake) {
         wake();
         wake = undefined;

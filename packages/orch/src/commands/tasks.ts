@@ -1,4 +1,4 @@
-import { defineCommand, formatTable, idSchema, intFlag, jsonValueFlag, labelFlag, textFlag } from '@orch/store';
+import { defineCommand, formatTable, idSchema, intFlag, jsonValueFlag, labelFlag, textFlag, visible } from '@orch/store';
 import { z } from 'zod';
 import { messageText } from '../render.ts';
 import { addDependency, addTask, readyTasks, showTask } from '../tasks.ts';
@@ -60,10 +60,10 @@ export const taskShowCommand = defineCommand({
   text: (r) => {
     const t = r.task;
     const lines = [
-      `task ${t.run}/${t.id} [${t.state}${t.ready ? ', ready' : ''}]: ${t.title}`,
-      ...(t.summary ? [`  ${t.summary}`] : []),
+      `task ${t.run}/${t.id} [${t.state}${t.ready ? ', ready' : ''}]: ${visible(t.title)}`,
+      ...(t.summary ? [`  ${visible(t.summary, { multiline: true })}`] : []),
       `  priority ${t.priority} · default agent ${t.default_to ?? '-'} · depends on ${t.depends_on.join(', ') || '-'} · needed by ${t.dependents.join(', ') || '-'}`,
-      ...(t.acceptance !== null ? [`  acceptance: ${JSON.stringify(t.acceptance)}`] : []),
+      ...(t.acceptance !== null ? [`  acceptance: ${visible(JSON.stringify(t.acceptance))}`] : []),
     ];
     if (t.waiting_on.length > 0) lines.push(`  waiting on: ${t.waiting_on.join(', ')}`);
     for (const a of r.attempts) {
