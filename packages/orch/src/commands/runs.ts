@@ -28,7 +28,7 @@ export const runShowCommand = defineCommand({
   examples: ['--db ./coord.db --json run show --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
   run: (ctx, input) => withRun(ctx, input.run, (orch) => showRun(orch, { runId: input.run })),
-  text: (r) => runText(r.run, r.counts, r.last_event),
+  text: (r) => runText(r.run, r.counts, r.last_event, r.unmerged_tasks),
 });
 
 export const runListCommand = defineCommand({
