@@ -82,7 +82,7 @@ export function retryReopens(task: TaskRow, previous: AttemptRow | undefined): b
       : (LIVE_ATTEMPT_STATES as readonly string[]).includes(task.state)
         ? '; use reassign to replace a live attempt'
         : '';
-  throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks, or done code tasks whose attempt was not merged, can be retried${hint}`, where);
+  throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried (and done code tasks whose attempt was not merged)${hint}`, where);
 }
 
 /** Logs that a done task is open again (`retry` of an unmerged code attempt); the new attempt sets its state. */
