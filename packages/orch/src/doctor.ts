@@ -225,9 +225,9 @@ function settleFinding(orch: Orch, runId: string, all: Finding[]): Finding {
 
 /**
  * An attempt whose thread no longer exists. A finished one only lost its history (a warning); a
- * live one can never be claimed, fold or end, so the repair closes it: it becomes failed with a
- * task_failed event (and its task too, when it is the task's latest attempt), so the task can be
- * retried or reassigned.
+ * live one can never be claimed, fold or end, so the repair closes it: the task's latest attempt
+ * becomes failed with a task_failed event (and so does the task, which can then be retried); an
+ * older one is cancelled as superseded.
  */
 function missingThreadFinding(orch: Orch, a: AttemptRow, latest: AttemptRow | undefined): Finding {
   const live = LIVE_ATTEMPT_STATES.includes(a.state);
@@ -248,16 +248,21 @@ function missingThreadFinding(orch: Orch, a: AttemptRow, latest: AttemptRow | un
 async function closeOrphanedAttemptIn(trx: Tx, orch: Orch, attemptId: string, isLatest: boolean): Promise<boolean> {
   const a = await getAttempt(trx, attemptId);
   if (!a || !LIVE_ATTEMPT_STATES.includes(a.state)) return false;
-  const now = orch.clock.now();
   const reason = `thread ${a.thread_id} no longer exists; orch doctor closed attempt ${a.number}`;
+  // A newer attempt replaced it: cancelled, as any superseded attempt is.
+  if (!isLatest) {
+    await cancelAttemptIn(trx, orch, a, reason);
+    return true;
+  }
+  const now = orch.clock.now();
   await updateAttempt(trx, a.id, { state: 'failed', updated_at: now, ended_at: now });
-  if (isLatest) await setTaskState(trx, { runId: a.run_id, id: a.task_id, state: 'failed', now });
+  await setTaskState(trx, { runId: a.run_id, id: a.task_id, state: 'failed', now });
   await emitIn(trx, orch, {
     runId: a.run_id,
     taskId: a.task_id,
     attemptId: a.id,
     type: 'task_failed',
-    ...(isLatest ? { taskState: 'failed' as const } : {}),
+    taskState: 'failed',
     data: { thread_id: a.thread_id, reason, thread_missing: true },
   });
   return true;
@@ -291,7 +296,7 @@ function staleLiveAttemptFinding(orch: Orch, t: TaskRow, own: AttemptRow[]): Fin
       const latest = now.at(-1);
       const left = now.filter((a) => a !== latest && LIVE_ATTEMPT_STATES.includes(a.state));
       for (const a of left) await cancelAttemptIn(trx, orch, a, `superseded by attempt ${latest?.number ?? '?'} (orch doctor --repair)`);
-      return left.length > 0;
+      return true; // none is left live (another repair may have closed some already)
     });
   return { problem: p, fix };
 }
