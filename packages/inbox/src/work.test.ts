@@ -10,7 +10,7 @@ let dir: string;
 let inbox: Inbox;
 let wallOffset = 0;
 /** Wall time that the test can set back (as `date -s` would), while timers run on. */
-const jumpyClock: Clock = { now: () => Date.now() + wallOffset, sleep: systemClock.sleep };
+const jumpyClock: Clock = { now: () => Date.now() + wallOffset, monotonicMs: systemClock.monotonicMs, sleep: systemClock.sleep };
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inbox-work-'));

@@ -46,7 +46,7 @@ export interface WorkOptions {
   signal?: AbortSignal;
   /** Aborting (after `signal`) ends the grace period at once: commands get SIGKILL now; threads are still released. */
   hurry?: AbortSignal;
-  /** Milliseconds on a monotonic clock, for deadlines. Default `performance.now()`. */
+  /** Milliseconds on a monotonic clock, for deadlines. Default: the inbox clock's `monotonicMs()`. */
   monotonic?: () => number;
   /** The runner's own messages (to stderr in the CLI). */
   log?: (line: string) => void;
@@ -96,7 +96,7 @@ export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult
   const options: WorkOptions = { ...input, workDir: prepareWorkDir(input.workDir) };
   const concurrency = options.concurrency ?? 1;
   const log = options.log ?? (() => undefined);
-  const monotonic = options.monotonic ?? (() => performance.now());
+  const monotonic = options.monotonic ?? (() => inbox.clock.monotonicMs());
   const active = new Map<string, Promise<void>>();
   const jobs = new Set<Job>();
   const handled: HandledThread[] = [];

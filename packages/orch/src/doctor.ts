@@ -16,16 +16,17 @@ import {
 } from '@orch/store';
 import fs from 'node:fs';
 import path from 'node:path';
-import { settleRunIn } from './events.ts';
+import { cancelAttemptIn } from './attempts.ts';
+import { emitIn, settleRunIn } from './events.ts';
 import { branchOwners, branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
 import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
-import { inboxTx, type Orch } from './orch.ts';
-import { listAttempts, type AttemptRow } from './queries/attempts.ts';
+import { inboxTx, type Orch, type Tx } from './orch.ts';
+import { getAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
 import { allRunIds, eventSeqSpan, latestTaskStateEvents } from './queries/health.ts';
 import { getRun } from './queries/runs.ts';
-import { listTasks, type TaskRow } from './queries/tasks.ts';
+import { listTasks, setTaskState, type TaskRow } from './queries/tasks.ts';
 import { reconcile, unfoldedIn } from './reconcile.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
 import { databaseId, ownership } from './owner.ts';
@@ -133,18 +134,12 @@ async function runFindings(orch: Orch, runId: string, out: Finding[]): Promise<{
     const byTask = new Map<string, AttemptRow[]>();
     for (const a of attempts) byTask.set(a.task_id, [...(byTask.get(a.task_id) ?? []), a]);
     const threads = await existingThreadIds(inboxTx(trx), attempts.map((a) => a.thread_id));
-    for (const a of attempts) {
-      if (!threads.has(a.thread_id)) {
-        add({ kind: 'attempt_thread_missing', severity: 'error', task: a.task_id, attempt: a.id, thread: a.thread_id, message: `attempt ${a.id} (task ${a.task_id} #${a.number}) names thread ${a.thread_id}, which does not exist`, repair: null });
-      }
-    }
+    for (const a of attempts) if (!threads.has(a.thread_id)) out.push(missingThreadFinding(orch, a, byTask.get(a.task_id)?.at(-1)));
     const events = await latestTaskStateEvents(trx, runId);
     for (const t of tasks) {
       const own = byTask.get(t.id) ?? [];
-      const live = own.filter((a) => LIVE_ATTEMPT_STATES.includes(a.state));
-      if (live.length > 1) {
-        add({ kind: 'several_live_attempts', severity: 'error', task: t.id, message: `task ${t.id} has ${live.length} live attempts (${live.map((a) => `#${a.number} ${a.state}`).join(', ')})`, repair: null });
-      }
+      const stale = staleLiveAttemptFinding(orch, t, own);
+      if (stale) out.push(stale);
       const mismatch = taskAttemptMismatch(t, own.at(-1));
       if (mismatch) add({ kind: 'task_state_mismatch', severity: 'error', task: t.id, ...(own.at(-1) ? { attempt: own.at(-1)?.id } : {}), message: mismatch, repair: null });
       const e = events.get(t.id);
@@ -170,8 +165,8 @@ async function runFindings(orch: Orch, runId: string, out: Finding[]): Promise<{
       return true;
     };
     // Activity not folded in yet is normal (status, wait and reconcile fold it); a lease that ran out is worth saying.
-    // Folding needs every live attempt's thread: with one missing (reported above) this check is skipped.
-    const unfolded = attempts.every((a) => threads.has(a.thread_id)) ? await unfoldedIn(trx, orch, runId) : [];
+    // (An attempt whose thread is missing has nothing to fold; it is reported above.)
+    const unfolded = await unfoldedIn(trx, orch, runId);
     for (const u of unfolded.filter((x) => x.events.includes('attempt_expired'))) {
       const a = u.attempt;
       add(
@@ -186,12 +181,6 @@ async function runFindings(orch: Orch, runId: string, out: Finding[]): Promise<{
         },
         reconcileOnce,
       );
-    }
-    if (run.state === 'active' && finished) {
-      add({ kind: 'run_not_settled', severity: 'warning', message: `every task of run ${runId} is finished but the run is still active`, repair: 'mark the run done' }, async () => {
-        await writeTransaction<OrchDatabase, void>(orch.store, (w) => settleRunIn(w, orch, runId));
-        return true;
-      });
     }
     for (const a of attempts) {
       if (a.execution_mode !== 'code' || a.worktree_path === null || a.worktree_removed_at !== null || fs.existsSync(a.worktree_path)) continue;
@@ -208,8 +197,109 @@ async function runFindings(orch: Orch, runId: string, out: Finding[]): Promise<{
         repair: null,
       });
     }
+    // Last, so its repair runs after the run's other repairs and sees what is left.
+    if (run.state === 'active' && finished) out.push(settleFinding(orch, runId, out));
     return { tasks: tasks.length, attempts, events: span.count };
   });
+}
+
+/**
+ * A run whose tasks are all finished but which is still active. The repair marks it done, but only
+ * once nothing else about the run is still wrong: it runs after the run's other repairs and
+ * refuses (saying so) while any error of the run is left, since settling a damaged run would hide
+ * the damage behind `done`.
+ */
+function settleFinding(orch: Orch, runId: string, all: Finding[]): Finding {
+  const p = problem({ run: runId, kind: 'run_not_settled', severity: 'warning', message: `every task of run ${runId} is finished but the run is still active`, repair: 'mark the run done' });
+  const fix = async (): Promise<boolean> => {
+    const left = all.filter((f) => f.problem.run === runId && f.problem.severity === 'error' && !f.problem.repaired);
+    if (left.length > 0) {
+      p.repair = null;
+      p.message += `; not marked done while ${left.length} error(s) of the run remain (${[...new Set(left.map((f) => f.problem.kind))].join(', ')})`;
+      return false;
+    }
+    await writeTransaction<OrchDatabase, void>(orch.store, (w) => settleRunIn(w, orch, runId));
+    return true;
+  };
+  return { problem: p, fix };
+}
+
+/**
+ * An attempt whose thread no longer exists. A finished one only lost its history (a warning); a
+ * live one can never be claimed, fold or end, so the repair closes it: the task's latest attempt
+ * becomes failed with a task_failed event (and so does the task, which can then be retried); an
+ * older one is cancelled as superseded.
+ */
+function missingThreadFinding(orch: Orch, a: AttemptRow, latest: AttemptRow | undefined): Finding {
+  const live = LIVE_ATTEMPT_STATES.includes(a.state);
+  const p = problem({
+    run: a.run_id,
+    kind: 'attempt_thread_missing',
+    severity: live ? 'error' : 'warning',
+    task: a.task_id,
+    attempt: a.id,
+    thread: a.thread_id,
+    message: `attempt ${a.id} (task ${a.task_id} #${a.number}, ${a.state}) names thread ${a.thread_id}, which does not exist`,
+    repair: live ? 'close the attempt as failed (nobody can work on it), so the task can be retried' : null,
+  });
+  if (!live) return { problem: p };
+  return { problem: p, fix: () => writeTransaction<OrchDatabase, boolean>(orch.store, (trx) => closeOrphanedAttemptIn(trx, orch, a.id, latest?.id === a.id)) };
+}
+
+async function closeOrphanedAttemptIn(trx: Tx, orch: Orch, attemptId: string, isLatest: boolean): Promise<boolean> {
+  const a = await getAttempt(trx, attemptId);
+  if (!a || !LIVE_ATTEMPT_STATES.includes(a.state)) return false;
+  const reason = `thread ${a.thread_id} no longer exists; orch doctor closed attempt ${a.number}`;
+  // A newer attempt replaced it: cancelled, as any superseded attempt is.
+  if (!isLatest) {
+    await cancelAttemptIn(trx, orch, a, reason);
+    return true;
+  }
+  const now = orch.clock.now();
+  await updateAttempt(trx, a.id, { state: 'failed', updated_at: now, ended_at: now });
+  await setTaskState(trx, { runId: a.run_id, id: a.task_id, state: 'failed', now });
+  await emitIn(trx, orch, {
+    runId: a.run_id,
+    taskId: a.task_id,
+    attemptId: a.id,
+    type: 'task_failed',
+    taskState: 'failed',
+    data: { thread_id: a.thread_id, reason, thread_missing: true },
+  });
+  return true;
+}
+
+/**
+ * Live attempts of a task other than its newest attempt (several live at once, or one left live
+ * after a newer one replaced it): their workers could still write. The repair cancels them,
+ * fencing those workers out; the task follows its newest attempt, which is left as it is.
+ */
+function staleLiveAttemptFinding(orch: Orch, t: TaskRow, own: AttemptRow[]): Finding | undefined {
+  const newest = own.at(-1);
+  const live = own.filter((a) => LIVE_ATTEMPT_STATES.includes(a.state));
+  const stale = live.filter((a) => a !== newest);
+  if (stale.length === 0) return undefined;
+  const list = (xs: AttemptRow[]) => xs.map((a) => `#${a.number} ${a.state}`).join(', ');
+  const p = problem({
+    run: t.run_id,
+    kind: live.length > 1 ? 'several_live_attempts' : 'superseded_live_attempt',
+    severity: 'error',
+    task: t.id,
+    message:
+      live.length > 1
+        ? `task ${t.id} has ${live.length} live attempts (${list(live)})`
+        : `task ${t.id}'s attempt ${list(stale)} is still live although attempt #${newest?.number ?? '?'} replaced it`,
+    repair: `cancel the older live attempt(s) ${stale.map((a) => `#${a.number}`).join(', ')}, fencing their workers out`,
+  });
+  const fix = () =>
+    writeTransaction<OrchDatabase, boolean>(orch.store, async (trx) => {
+      const now = await listAttempts(trx, { runId: t.run_id, taskId: t.id });
+      const latest = now.at(-1);
+      const left = now.filter((a) => a !== latest && LIVE_ATTEMPT_STATES.includes(a.state));
+      for (const a of left) await cancelAttemptIn(trx, orch, a, `superseded by attempt ${latest?.number ?? '?'} (orch doctor --repair)`);
+      return true; // none is left live (another repair may have closed some already)
+    });
+  return { problem: p, fix };
 }
 
 /** Why a task's state cannot follow from its latest attempt, or undefined when it can. */

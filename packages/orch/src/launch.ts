@@ -1,8 +1,8 @@
 import { openThreadIn } from '@orch/inbox';
 import { ConflictError, NotFoundError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
 import path from 'node:path';
-import { LEADER, cancelAttemptIn, liveAttempt, type DispatchResult } from './attempts.ts';
-import { emitIn } from './events.ts';
+import { LEADER, cancelLiveAttemptsIn, liveAttempt, reopenTaskIn, retryReopens, type DispatchResult } from './attempts.ts';
+import { emitIn, settleRunIn } from './events.ts';
 import {
   addWorktree,
   checkRef,
@@ -23,7 +23,7 @@ import { databaseId } from './owner.ts';
 import { attemptByWorktree, insertAttempt, latestAttempt, type AttemptRow } from './queries/attempts.ts';
 import type { RunRow } from './queries/runs.ts';
 import { getTask, setTaskState, type TaskRow } from './queries/tasks.ts';
-import { reconcileIn } from './reconcile.ts';
+import { reconcileIn, writeOrRollBack } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type ExecutionMode, type OrchDatabase } from './schema.ts';
 import { requireTask, taskReadinessIn } from './tasks.ts';
@@ -62,9 +62,11 @@ interface Plan {
   mode: ExecutionMode;
   body: string;
   code: CodeOptions | undefined;
-  /** reassign: the live attempt to cancel first. */
+  /** reassign: the live attempt to cancel first (with any other live attempt of the task). */
   replaces: AttemptRow | undefined;
   reason: 'dispatch' | 'retry' | 'reassign';
+  /** retry of a done task whose code attempt (this one) was never merged: the task reopens. */
+  reopens?: AttemptRow | undefined;
 }
 
 /** A worktree made for a plan, before the attempt row exists. */
@@ -134,16 +136,10 @@ export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResu
     const run = await requireRun(trx, input.runId);
     const task = await requireTask(trx, run.id, input.taskId);
     assertRunOpen(run, `retry task ${task.id}`);
-    if (task.state !== 'failed' && task.state !== 'expired') {
-      const hint = task.state === 'pending' ? '; dispatch it instead' : (LIVE_ATTEMPT_STATES as readonly string[]).includes(task.state) ? '; use reassign to replace a live attempt' : '';
-      throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried${hint}`, {
-        run: run.id,
-        task: task.id,
-        state: task.state,
-      });
-    }
+    const previous = await latestAttempt(trx, run.id, task.id);
+    const reopens = retryReopens(task, previous);
     await assertDependenciesDone(trx, run.id, task.id);
-    const previous = await requirePrevious(trx, run.id, task.id);
+    if (previous === undefined) throw new NotFoundError(`task ${task.id} has no previous attempt`);
     return {
       run,
       task,
@@ -154,6 +150,7 @@ export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResu
       code: codeFrom(previous, input.baseRef),
       replaces: undefined,
       reason: 'retry',
+      reopens: reopens ? previous : undefined,
     };
   });
 }
@@ -222,13 +219,23 @@ async function launch(
   onCancelled?: (a: AttemptView) => void,
 ): Promise<DispatchResult> {
   const record = async (trx: Tx, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> => {
-    if (plan.replaces) onCancelled?.(attemptView(await cancelAttemptIn(trx, orch, plan.replaces, `reassigned to ${plan.to}`)));
-    return createAttemptIn(trx, orch, plan, ws);
+    if (plan.replaces) {
+      const cancelled = await cancelLiveAttemptsIn(trx, orch, plan.run.id, plan.task.id, `reassigned to ${plan.to}`);
+      const newest = cancelled.at(-1);
+      if (newest) onCancelled?.(attemptView(newest));
+    }
+    if (plan.reopens) await reopenTaskIn(trx, orch, plan.task, plan.reopens);
+    const done = await createAttemptIn(trx, orch, plan, ws);
+    if (!plan.reopens) return done;
+    await settleRunIn(trx, orch, plan.run.id); // a done run is active again
+    return { ...done, run: runView(await requireRun(trx, plan.run.id)) };
   };
-  const first = await writeTransaction<OrchDatabase, { plan: Plan; done?: DispatchResult }>(orch.store, async (trx) => {
+  const first = await writeOrRollBack<{ plan: Plan; done?: DispatchResult }>(orch, async (trx, rollBack) => {
     await reconcileIn(trx, orch, runId);
     const plan = await decide(trx);
-    if (plan.mode === 'code' && plan.code) return { plan };
+    // Code mode records in a second transaction, after the git work, that reconciles again: this
+    // one keeps nothing, so a refusal at any later step leaves the database as it was.
+    if (plan.mode === 'code' && plan.code) return rollBack({ plan });
     return { plan, done: await record(trx, plan, undefined) };
   });
   if (first.done) return first.done;

@@ -167,7 +167,7 @@ async function snapshot(runId = RUN) {
       id: t.id,
       state: t.state,
       ready: t.ready,
-      attempts: shown.attempts.map((a) => ({ id: a.id, number: a.number, state: a.state, thread: a.thread.state, to: a.assigned_to })),
+      attempts: shown.attempts.map((a) => ({ id: a.id, number: a.number, state: a.state, thread: a.thread?.state, to: a.assigned_to })),
     });
   }
   return {

@@ -1,4 +1,4 @@
-import { attachInbox, initHint, type InboxDatabase } from '@orch/inbox';
+import { attachInbox, existingThreadIds, initHint, requireThread, threadView, type InboxDatabase, type ThreadView } from '@orch/inbox';
 import {
   AppError,
   assertSchemaCurrent,
@@ -31,6 +31,12 @@ export type Tx = Kysely<OrchDatabase>;
 /** The same transaction, typed for the inbox library's in-transaction functions. */
 export function inboxTx(trx: Tx): Kysely<InboxDatabase> {
   return trx as unknown as Kysely<InboxDatabase>;
+}
+
+/** The thread's view, or null when it no longer exists (an attempt whose thread was deleted: damage doctor reports). */
+export async function threadOrNull(trx: Tx, threadId: string, now: number): Promise<ThreadView | null> {
+  if (!(await existingThreadIds(inboxTx(trx), [threadId])).has(threadId)) return null;
+  return threadView(await requireThread(inboxTx(trx), threadId), now);
 }
 
 export interface OpenOrchOptions {

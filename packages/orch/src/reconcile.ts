@@ -1,4 +1,4 @@
-import { cancelThreadIn, threadActivityIn, type MessageKind, type ThreadActivity } from '@orch/inbox';
+import { cancelThreadIn, existingThreadIds, threadActivityIn, type MessageKind, type ThreadActivity } from '@orch/inbox';
 import { isoTime, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn, settleRunIn } from './events.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
@@ -45,6 +45,73 @@ export async function reconcile(orch: Orch, runId: string): Promise<ReconcileRes
   }));
 }
 
+/**
+ * Runs `fn` on the run as reconcile leaves it, and commits the reconcile writes only if `fn`
+ * succeeds: a command that looks something up or checks a state after reconciling, and refuses,
+ * writes nothing (rule 12). With nothing to fold in, `fn` runs in a read transaction (no write lock).
+ * `fn` must not await anything but the database (it may run inside a write transaction).
+ *
+ * @throws NotFoundError (3) for an unknown run; whatever `fn` throws.
+ */
+export async function reconcileThen<T>(orch: Orch, runId: string, fn: (trx: Tx) => Promise<T>): Promise<T> {
+  const quiet = await quietRead(orch, runId, fn);
+  if (quiet) return quiet.value;
+  return writeTransaction<OrchDatabase, T>(orch.store, async (trx) => {
+    await reconcileIn(trx, orch, runId);
+    return fn(trx);
+  });
+}
+
+/**
+ * Runs `fn` on the run as reconcile would leave it, and never commits: the reconcile writes are
+ * rolled back whatever `fn` does. For commands that must decide before work outside the database
+ * (git) and record afterwards in a transaction of their own, which reconciles again: a refusal
+ * at any step then leaves the database as it was.
+ *
+ * @throws NotFoundError (3) for an unknown run; whatever `fn` throws.
+ */
+export async function reconciledView<T>(orch: Orch, runId: string, fn: (trx: Tx) => Promise<T>): Promise<T> {
+  const quiet = await quietRead(orch, runId, fn);
+  if (quiet) return quiet.value;
+  return writeOrRollBack<T>(orch, async (trx, rollBack) => {
+    await reconcileIn(trx, orch, runId);
+    return rollBack(await fn(trx));
+  });
+}
+
+/**
+ * A write transaction that `fn` may end with `rollBack(value)`: then nothing it wrote is kept and
+ * `value` is returned. For deciding in the state reconcile would leave, without keeping it.
+ */
+export async function writeOrRollBack<T>(orch: Orch, fn: (trx: Tx, rollBack: (value: T) => never) => Promise<T>): Promise<T> {
+  try {
+    return await writeTransaction<OrchDatabase, T>(orch.store, (trx) =>
+      fn(trx, (value) => {
+        throw new RolledBack(value);
+      }),
+    );
+  } catch (err) {
+    if (err instanceof RolledBack) return err.value as T;
+    throw err;
+  }
+}
+
+/** Carries a value out of a write transaction that must roll back. */
+class RolledBack extends Error {
+  constructor(readonly value: unknown) {
+    super('rolled back on purpose');
+  }
+}
+
+/** `fn` in a read transaction when there is nothing to fold in; undefined otherwise. */
+async function quietRead<T>(orch: Orch, runId: string, fn: (trx: Tx) => Promise<T>): Promise<{ value: T } | undefined> {
+  return readTransaction<OrchDatabase, { value: T } | undefined>(orch.store, async (trx) => {
+    await requireRun(trx, runId);
+    if ((await planIn(trx, orch, runId)).length > 0) return undefined;
+    return { value: await fn(trx) };
+  });
+}
+
 /** Reconcile inside the caller's write transaction; returns the number of events written. */
 export async function reconcileIn(trx: Tx, env: OrchEnv, runId: string): Promise<number> {
   const folds = await planIn(trx, env, runId);
@@ -85,8 +152,12 @@ export async function unfoldedIn(trx: Tx, env: OrchEnv, runId: string): Promise<
 
 async function planIn(trx: Tx, env: OrchEnv, runId: string): Promise<Fold[]> {
   const live = await listAttempts(trx, { runId, states: LIVE_ATTEMPT_STATES });
+  // An attempt whose thread was deleted (damage) has nothing to fold: it is left as it is, so the
+  // rest of the run stays manageable; `status` shows it, `cancel` closes it, and doctor reports it.
+  const threads = await existingThreadIds(inboxTx(trx), live.map((a) => a.thread_id));
   const folds: Fold[] = [];
   for (const attempt of live) {
+    if (!threads.has(attempt.thread_id)) continue;
     const activity = await threadActivityIn(inboxTx(trx), env, attempt.thread_id, attempt.last_message_id);
     const fold = foldAttempt(attempt, activity);
     if (fold.events.length > 0 || fold.state !== attempt.state || fold.lastMessageId !== attempt.last_message_id || fold.claimsSeen !== attempt.claims_seen) {

@@ -11,10 +11,13 @@ export function countsText(counts: StateCounts): string {
   return `${counts.total} task${counts.total === 1 ? '' : 's'}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`;
 }
 
-export function runText(run: RunView, counts: StateCounts, lastEvent: number): string {
+export function runText(run: RunView, counts: StateCounts, lastEvent: number, unmergedTasks: string[] = []): string {
   const lines = [`run ${run.id} [${run.state}]: ${visible(run.goal)}`];
   if (run.summary) lines.push(`  ${visible(run.summary, { multiline: true })}`);
   lines.push(`  ${countsText(counts)} · last event ${lastEvent}`);
+  if (unmergedTasks.length > 0) {
+    lines.push(`  ${unmergedTasks.length} done code task(s) not merged yet: ${unmergedTasks.join(', ')} (\`orch merge\`, or \`orch retry\` after a conflict)`);
+  }
   return lines.join('\n');
 }
 
@@ -31,11 +34,20 @@ export function statusText(r: StatusResult): string {
     const a = t.latest_attempt;
     const m = t.latest_message;
     const state = t.ready ? `${t.state} (ready)` : t.waiting_on.length > 0 && t.state === 'pending' ? `pending (waits on ${t.waiting_on.join(',')})` : t.state;
-    const where = a?.worktree_exists === false ? (['dispatched', 'running', 'blocked'].includes(a.state) ? ' (worktree missing)' : ' (worktree gone)') : '';
+    const where =
+      a?.thread === null
+        ? ' (thread missing)'
+        : a?.worktree_exists === false
+          ? ['dispatched', 'running', 'blocked'].includes(a.state)
+            ? ' (worktree missing)'
+            : ' (worktree gone)'
+          : a?.merged_into
+            ? ` (merged into ${visible(a.merged_into)})`
+            : '';
     return [t.id, state, a ? `#${a.number} ${a.assigned_to}${where}` : '-', m ? `${m.kind}: ${oneLine(m.body, 60)}` : '-', t.title];
   });
   const table = rows.length === 0 ? 'no tasks yet' : formatTable([['TASK', 'STATE', 'ATTEMPT', 'LATEST MESSAGE', 'TITLE'], ...rows]);
-  return `${runText(r.run, r.counts, r.last_event)}\n\n${table}`;
+  return `${runText(r.run, r.counts, r.last_event, r.unmerged_tasks)}\n\n${table}`;
 }
 
 export function eventsText(events: EventView[]): string {

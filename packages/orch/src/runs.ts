@@ -3,6 +3,7 @@ import { emitIn } from './events.ts';
 import type { Orch, OrchEnv, Tx } from './orch.ts';
 import { lastEventSeq } from './queries/events.ts';
 import { getRun, insertRun, listRuns as queryRuns, taskCounts, type RunRow } from './queries/runs.ts';
+import { unmergedDoneTasks } from './queries/tasks.ts';
 import type { OrchDatabase, RunState } from './schema.ts';
 import { countsView, runView, type RunView, type StateCounts } from './views.ts';
 
@@ -29,7 +30,11 @@ export interface InitRunInput {
 export interface RunResult {
   run: RunView;
   counts: StateCounts;
+  /** The run's newest event number: pass it as `wait --after-event` to wait for what comes next. */
   last_event: number;
+  /** How many done tasks ended with a code attempt that was not merged (`orch merge`), and which. */
+  unmerged: number;
+  unmerged_tasks: string[];
 }
 
 /** `orch run init`: creates a run. @throws ConflictError (4) when the id is taken. */
@@ -41,7 +46,7 @@ export async function initRun(orch: Orch, input: InitRunInput): Promise<RunResul
     const now = orch.clock.now();
     const run = await insertRun(trx, { id: input.runId, goal: input.goal, summary: input.summary ?? null, state: 'active', created_at: now, updated_at: now });
     const event = await emitIn(trx, orch, { runId: run.id, type: 'run_created', data: { goal: run.goal } });
-    return { run: runView(run), counts: { total: 0 }, last_event: event.seq };
+    return { run: runView(run), counts: { total: 0 }, last_event: event.seq, unmerged: 0, unmerged_tasks: [] };
   });
 }
 
@@ -52,7 +57,14 @@ export async function showRun(orch: Orch, input: { runId: string }): Promise<Run
 
 export async function runSummaryIn(trx: Tx, _env: OrchEnv, runId: string): Promise<RunResult> {
   const run = await requireRun(trx, runId);
-  return { run: runView(run), counts: countsView(await taskCounts(trx, [run.id])), last_event: await lastEventSeq(trx, run.id) };
+  const unmerged = await unmergedDoneTasks(trx, run.id);
+  return {
+    run: runView(run),
+    counts: countsView(await taskCounts(trx, [run.id])),
+    last_event: await lastEventSeq(trx, run.id),
+    unmerged: unmerged.length,
+    unmerged_tasks: unmerged,
+  };
 }
 
 export interface ListRunsResult {

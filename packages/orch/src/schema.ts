@@ -32,6 +32,7 @@ export const EVENT_TYPES = [
   'task_done',
   'task_failed',
   'task_cancelled',
+  'task_reopened',
   'attempt_expired',
   'attempt_cancelled',
   'attempt_merged',

@@ -1,7 +1,7 @@
-import { latestMessageIn, requireThread, threadView, type MessageView, type ThreadView } from '@orch/inbox';
+import { latestMessageIn, type MessageView, type ThreadView } from '@orch/inbox';
 import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn, settleRunIn } from './events.ts';
-import { inboxTx, type Orch, type Tx } from './orch.ts';
+import { inboxTx, threadOrNull, type Orch, type Tx } from './orch.ts';
 import { listAttempts } from './queries/attempts.ts';
 import {
   dependencyStates,
@@ -10,12 +10,13 @@ import {
   insertDependency,
   insertTask,
   listDependencies,
+  listDependents,
   listReadyTaskEdges,
   listTasks,
   type DependencyRow,
   type TaskRow,
 } from './queries/tasks.ts';
-import { reconcile } from './reconcile.ts';
+import { reconcile, reconcileThen } from './reconcile.ts';
 import { assertRunOpen, requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
 import { attemptView, taskView, type AttemptView, type TaskView } from './views.ts';
@@ -125,26 +126,39 @@ export async function addDependency(orch: Orch, input: AddDependencyInput): Prom
   });
 }
 
-/** A path from `from` to `to` along "depends on" edges (both ends included), if one exists. */
+/**
+ * A path from `from` to `to` along "depends on" edges (both ends included), if one exists. A
+ * breadth-first search with an explicit queue, so a chain of any length cannot overflow the stack;
+ * the path found is a shortest one.
+ */
 function findPath(edges: DependencyRow[], from: string, to: string): string[] | undefined {
   const next = adjacency(edges);
-  const seen = new Set<string>();
-  const walk = (node: string): string[] | undefined => {
-    if (node === to) return [node];
-    if (seen.has(node)) return undefined;
-    seen.add(node);
-    for (const n of next.get(node) ?? []) {
-      const rest = walk(n);
-      if (rest) return [node, ...rest];
+  const parent = new Map<string, string | null>([[from, null]]);
+  const queue = [from];
+  for (let head = 0; head < queue.length; head++) {
+    const node = queue[head] as string;
+    if (node === to) {
+      const path: string[] = [];
+      for (let n: string | null = node; n !== null; n = parent.get(n) ?? null) path.push(n);
+      return path.reverse();
     }
-    return undefined;
-  };
-  return walk(from);
+    for (const n of next.get(node) ?? []) {
+      if (parent.has(n)) continue;
+      parent.set(n, node);
+      queue.push(n);
+    }
+  }
+  return undefined;
 }
 
+/** task -> the tasks it depends on, in edge order. */
 function adjacency(edges: DependencyRow[]): Map<string, string[]> {
   const next = new Map<string, string[]>();
-  for (const e of edges) next.set(e.task_id, [...(next.get(e.task_id) ?? []), e.depends_on]);
+  for (const e of edges) {
+    const list = next.get(e.task_id);
+    if (list) list.push(e.depends_on);
+    else next.set(e.task_id, [e.depends_on]);
+  }
   return next;
 }
 
@@ -222,7 +236,8 @@ export async function readyTasks(orch: Orch, input: { runId: string }): Promise<
 }
 
 export interface TaskAttemptDetail extends AttemptView {
-  thread: ThreadView;
+  /** Null when the attempt's thread no longer exists (damage doctor reports). */
+  thread: ThreadView | null;
   latest_message: MessageView | null;
 }
 
@@ -233,27 +248,19 @@ export interface ShowTaskResult {
 
 /** `orch task show`: reconciles, then the task, its dependencies and every attempt with its thread's latest message. @throws NotFoundError (3). */
 export async function showTask(orch: Orch, input: { runId: string; taskId: string }): Promise<ShowTaskResult> {
-  // An unknown task is refused before reconciling, so the failed call writes nothing.
-  await readTransaction<OrchDatabase, void>(orch.store, async (trx) => {
-    await requireTask(trx, (await requireRun(trx, input.runId)).id, input.taskId);
-  });
-  await reconcile(orch, input.runId);
-  return readTransaction<OrchDatabase, ShowTaskResult>(orch.store, async (trx) => {
+  // An unknown task is refused inside the reconcile's transaction, so the failed call writes nothing.
+  return reconcileThen(orch, input.runId, async (trx) => {
     const run = await requireRun(trx, input.runId);
-    await requireTask(trx, run.id, input.taskId);
-    const { tasks, readiness: r } = await readinessIn(trx, run.id);
-    const task = tasks.find((t) => t.id === input.taskId);
-    if (!task) throw new NotFoundError(`no task ${input.taskId} in run ${run.id}`);
-    const edges = await listDependencies(trx, run.id);
+    const task = await requireTask(trx, run.id, input.taskId);
     const attempts = await listAttempts(trx, { runId: run.id, taskId: task.id });
     const details: TaskAttemptDetail[] = [];
     for (const a of attempts) {
-      const thread = threadView(await requireThread(inboxTx(trx), a.thread_id), orch.clock.now());
-      details.push({ ...attemptView(a), thread, latest_message: await latestMessageIn(inboxTx(trx), a.thread_id) });
+      const thread = await threadOrNull(trx, a.thread_id, orch.clock.now());
+      details.push({ ...attemptView(a), thread, latest_message: thread === null ? null : await latestMessageIn(inboxTx(trx), a.thread_id) });
     }
-    const ready = r.get(task.id) ?? { depends_on: [], waiting_on: [], ready: false };
+    const ready = await taskReadinessIn(trx, task);
     return {
-      task: { ...taskView(task), ...ready, dependents: edges.filter((e) => e.depends_on === task.id).map((e) => e.task_id) },
+      task: { ...taskView(task), ...ready, dependents: await listDependents(trx, run.id, task.id) },
       attempts: details,
     };
   });

@@ -47,6 +47,10 @@ export interface AttemptView {
   branch: string | null;
   /** The worker's result (or failure) message: its body and payload. */
   result: { body: string; payload: Record<string, unknown> | null } | null;
+  /** Code mode: the branch `orch merge` brought this attempt into, the commit it made, and when; null until merged. */
+  merged_into: string | null;
+  merge_commit: string | null;
+  merged_at: string | null;
   created_at: string;
   updated_at: string;
   ended_at: string | null;
@@ -110,6 +114,9 @@ export function attemptView(row: AttemptRow): AttemptView {
     worktree_path: row.worktree_path,
     branch: row.branch,
     result: row.result === null ? null : (JSON.parse(row.result) as AttemptView['result']),
+    merged_into: row.merged_into,
+    merge_commit: row.merge_commit,
+    merged_at: row.merged_at === null ? null : isoTime(row.merged_at),
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     ended_at: row.ended_at === null ? null : isoTime(row.ended_at),

@@ -33,7 +33,7 @@ import { holdLock, markerAlive, markerPath, readMarker, removeDeadMarker } from 
 import type { Orch } from './orch.ts';
 import { branchForPath, databaseId, ownership } from './owner.ts';
 import { attemptByWorktree, getAttempt, latestAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
-import { reconcile } from './reconcile.ts';
+import { reconcileIn, reconcileThen, reconciledView } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 import { LIVE_ATTEMPT_STATES, type AttemptState, type ExecutionMode, type OrchDatabase } from './schema.ts';
 import { requireTask } from './tasks.ts';
@@ -48,8 +48,8 @@ interface AttemptRef {
 
 /** The chosen code-mode attempt of a task. @throws NotFoundError (3); ConflictError (4) for an analysis attempt. */
 async function codeAttempt(orch: Orch, ref: AttemptRef): Promise<AttemptRow> {
-  await reconcile(orch, ref.runId);
-  return readTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => {
+  // As reconcile would leave it, keeping nothing: a refusal here or later writes nothing.
+  return reconciledView(orch, ref.runId, async (trx) => {
     const run = await requireRun(trx, ref.runId);
     const task = await requireTask(trx, run.id, ref.taskId);
     const attempt = ref.attemptId !== undefined ? await getAttempt(trx, ref.attemptId) : await latestAttempt(trx, run.id, task.id);
@@ -213,6 +213,7 @@ async function mergeLocked(orch: Orch, attemptId: string, m: { repo: string; bra
   }
   const now = orch.clock.now();
   const updated = await writeTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => {
+    await reconcileIn(trx, orch, a.run_id);
     const row = await updateAttempt(trx, a.id, {
       merged_at: now,
       merged_into: into,
@@ -338,8 +339,8 @@ export function reportPath(worktree: string): string {
  * @throws NotFoundError (3) for an unknown run or attempt; ConflictError (4) for a live attempt.
  */
 export async function cleanup(orch: Orch, input: CleanupInput): Promise<CleanupResult> {
-  await reconcile(orch, input.runId);
-  const { attempts, all } = await readTransaction<OrchDatabase, { attempts: AttemptRow[]; all: AttemptRow[] }>(orch.store, async (trx) => {
+  // Looked up inside the reconcile's transaction: an unknown or live attempt is refused with nothing written.
+  const { attempts, all } = await reconcileThen(orch, input.runId, async (trx) => {
     const run = await requireRun(trx, input.runId);
     const all = await listAttempts(trx, { runId: run.id });
     if (input.attemptId === undefined) return { attempts: all.filter((a) => !LIVE_ATTEMPT_STATES.includes(a.state)), all };

@@ -42,7 +42,7 @@ export const cancelCommand = defineCommand({
   name: 'cancel',
   summary: 'Cancel one task (and its live attempt), or the whole run',
   description:
-    'With --task, cancels that task; its live attempt\'s thread is cancelled, so the worker\'s next write fails with ' +
+    'With --task, cancels that task; every live attempt\'s thread is cancelled, so the worker\'s next write fails with ' +
     'exit 5. Without --task, cancels every unfinished task and the run. Already cancelled: nothing changes. A done ' +
     'task or run cannot be cancelled (exit 4). `stranded` lists unfinished tasks that depend on a cancelled one and so ' +
     'can never become ready: cancel them too, or re-plan.',

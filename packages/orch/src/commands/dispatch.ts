@@ -95,9 +95,11 @@ function optionalBodyText(ctx: CommandContext, v: { body?: string | undefined; b
 
 export const retryCommand = defineCommand({
   name: 'retry',
-  summary: 'Give a failed or expired task a fresh attempt (new thread)',
+  summary: 'Give a failed or expired task (or a done code task not merged) a fresh attempt (new thread)',
   description:
-    'Only for tasks that are failed or expired (exit 4 otherwise). Reuses the previous attempt\'s agent, execution ' +
+    'For tasks that are failed or expired, and for a done task whose latest attempt is a code attempt that was never ' +
+    'merged (its merge conflicted, say): that task reopens (events task_reopened, and run_reopened if the run was ' +
+    'done). A merged attempt\'s task is not reopened (exit 4), nor is any other state. Reuses the previous attempt\'s agent, execution ' +
     'mode and body unless --to / --body / --body-file say otherwise. In code mode the new attempt gets a fresh ' +
     'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch.',
   flags: {

@@ -8,11 +8,13 @@ export const doctorCommand = defineCommand({
   summary: 'Check the database, every run, attempt and worktree; --repair fixes what is safe',
   description:
     'Runs everything `inbox doctor` checks (SQLite integrity, foreign keys, leases), then for each run (or --run): event ' +
-    'numbers without gaps, at most one live attempt per task, every attempt\'s thread exists, each task\'s state agrees ' +
+    'numbers without gaps, at most one live attempt per task and none but its newest, every attempt\'s thread exists, each task\'s state agrees ' +
     'with its latest attempt and latest event, the run\'s state agrees with its tasks, leases that ran out on live attempts, ' +
     'code-mode worktrees that are gone, and worktrees, directories, branches and stale dispatch markers ' +
     '(<worktree>.dispatch, naming a dead process) under the workspace roots that no attempt owns (left by an interrupted dispatch; --repo-path adds a repository no attempt names yet). ' +
-    '--repair fixes only what is safe: it reconciles, settles a finished run, removes orphaned worktrees at least a ' +
+    '--repair fixes only what is safe: it reconciles, cancels live attempts a newer attempt replaced, closes a live ' +
+    'attempt whose thread is gone (failed, so the task can be retried), settles a finished run (never while an error ' +
+    'of the run is left), removes orphaned worktrees at least a ' +
     'minute old that hold no work, empty orphaned directories and orphaned branches whose commits are on other branches, ' +
     'and marks each problem it fixed. It never removes anything that holds work. Exits 4 when an error is left, 0 ' +
     'otherwise (warnings alone are fine).',

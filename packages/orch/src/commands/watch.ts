@@ -15,7 +15,9 @@ export const statusCommand = defineCommand({
   summary: 'The main operational view: reconcile, then the run, every task, its latest attempt and message',
   description:
     'Folds new worker activity in first (like reconcile), then shows the run, task counts, every task with its state, ' +
-    'readiness, latest attempt (and thread) and latest message, and last_event: pass it to `wait --after-event`.',
+    'readiness, latest attempt (and thread, null if it was deleted; merged_into/merge_commit for code) and latest ' +
+    'message, unmerged (done code tasks not merged yet, named in unmerged_tasks), and last_event (the run\'s newest ' +
+    'event): pass it to `wait --after-event`.',
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json status --run blog_mvp_001'],
   input: z.object({ run: idSchema }),
@@ -54,14 +56,16 @@ export const waitCommand = defineCommand({
   description:
     'Reconciles, then returns every event of the --for types with a number greater than --after-event, waiting for ' +
     'one if there is none yet. Returns early when the run is done or cancelled. On timeout prints ' +
-    '{"events": [], "timed_out": true, ...} with exit 0. Pass last_event from the output (or from status) as ' +
-    '--after-event next time; without --after-event only events after the call starts count. Cheap while waiting ' +
+    '{"events": [], "timed_out": true, ...} with exit 0. last_event is the newest event number examined (every event ' +
+    'after --after-event up to it was returned or is not of the --for types): pass it (or status\'s last_event) as ' +
+    '--after-event next time; without --after-event only events after the call starts count. An --after-event past the ' +
+    'run\'s newest event is refused (exit 2, naming the newest). Cheap while waiting ' +
     '(a commit wakes it through a file watch on the WAL file, backed by polling PRAGMA data_version, never the tables). Event types: ' +
     `${EVENT_TYPES.join(', ')}.`,
   flags: {
     run: runFlag,
     for: { type: 'string', describe: 'Comma-separated event types, e.g. task_blocked,task_done,task_failed (default: all)' },
-    'after-event': { type: 'string', describe: 'Only events numbered after this (default: the last event when wait starts)' },
+    'after-event': { type: 'string', describe: "Only events numbered after this, at most the run's newest (default: the newest event when wait starts)" },
     'timeout-seconds': { type: 'string', describe: `Give up after this long (default ${DEFAULT_WAIT_SECONDS}, max ${MAX_WAIT_SECONDS})` },
   },
   examples: ['--db ./coord.db --json wait --run blog_mvp_001 --for task_blocked,task_done,task_failed --after-event 0 --timeout-seconds 900'],

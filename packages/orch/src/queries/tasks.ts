@@ -33,6 +33,19 @@ export async function listDependencies(db: Db, runId: string): Promise<Dependenc
   return db.selectFrom('orch_dependencies').selectAll().where('run_id', '=', runId).orderBy('created_at').execute();
 }
 
+/** The tasks that depend directly on `taskId`, in the order the edges were added. */
+export async function listDependents(db: Db, runId: string, taskId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('orch_dependencies')
+    .select('task_id')
+    .where('run_id', '=', runId)
+    .where('depends_on', '=', taskId)
+    .orderBy('created_at')
+    .orderBy('task_id')
+    .execute();
+  return rows.map((r) => r.task_id);
+}
+
 /** Adds an edge; returns false when it already existed. */
 export async function insertDependency(db: Db, row: DependencyRow): Promise<boolean> {
   const result = await db.insertInto('orch_dependencies').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
@@ -138,4 +151,29 @@ export async function listReadyTaskEdges(db: Db, runId: string): Promise<(TaskRo
     .orderBy('d.created_at')
     .orderBy('d.depends_on')
     .execute() as Promise<(TaskRow & { depends_on: string | null; attempts: number })[]>;
+}
+
+/**
+ * Done tasks whose latest attempt is a code attempt `orch merge` has not recorded (their work has
+ * not landed anywhere yet), in insertion order.
+ */
+export async function unmergedDoneTasks(db: Db, runId: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('orch_tasks as t')
+    .innerJoin('orch_attempts as a', (j) => j.onRef('a.run_id', '=', 't.run_id').onRef('a.task_id', '=', 't.id'))
+    .select('t.id')
+    .where('t.run_id', '=', runId)
+    .where('t.state', '=', 'done')
+    .where('a.execution_mode', '=', 'code')
+    .where('a.merged_at', 'is', null)
+    .where('a.number', '=', (eb) =>
+      eb
+        .selectFrom('orch_attempts as m')
+        .select((m) => m.fn.max('m.number').as('n'))
+        .whereRef('m.run_id', '=', 't.run_id')
+        .whereRef('m.task_id', '=', 't.id'),
+    )
+    .orderBy('t.seq')
+    .execute();
+  return rows.map((r) => r.id);
 }
