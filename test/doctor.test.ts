@@ -75,7 +75,7 @@ describe('doctor on a healthy database', () => {
   it('reports schemas an older release left (an error), checks the runs once --repair has upgraded them', () => {
     const { db } = planned();
     // What the previous release's files look like: orch schema 1 (no readiness indexes).
-    exec(db, "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; delete from schema_migrations where package = 'orch' and version = 2");
+    exec(db, "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; drop table orch_meta; delete from schema_migrations where package = 'orch' and version in (2, 3)");
     const r = report(orchDoctor(db), 4);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', severity: 'error', repaired: false })]);
     expect(r.problems[0]?.message).toMatch(/doctor --repair/);
@@ -255,6 +255,11 @@ describe('orch doctor in code mode', () => {
     fs.utimesSync(p, t, t);
   };
   const branches = (repo: string) => git(repo, 'branch', '--format=%(refname:short)').split('\n').sort();
+  /** Marks branches as this database's, as dispatch does before making them: hand-made leftovers of its own dispatches. */
+  const markOurs = (db: string, repo: string, ...names: string[]) => {
+    const [meta] = rows<{ value: string }>(db, "select value from orch_meta where key = 'database_id'");
+    for (const b of names) git(repo, 'config', `branch.${b}.orchDatabase`, meta?.value ?? '');
+  };
   const worktreeList = (repo: string) =>
     git(repo, 'worktree', 'list', '--porcelain')
       .split('\n')
@@ -281,6 +286,7 @@ describe('orch doctor in code mode', () => {
     git(repo, 'add', '.');
     git(repo, 'commit', '-q', '-m', 'own work');
     git(repo, 'checkout', '-q', 'main'); // a branch with a commit of its own
+    markOurs(db, repo, 'orch/r/b/1', 'orch/r/c/1', 'orch/r/c/2', 'orch/r/b/9', 'orch/r/c/9');
 
     const before = snapshot(db);
     const seen = report(orchDoctor(db), 0);
@@ -317,6 +323,7 @@ describe('orch doctor in code mode', () => {
     const wt = path.join(root, 'r/b/1');
     git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/b/1', wt, 'main');
     git(repo, 'worktree', 'lock', '--reason', 'initializing', wt);
+    markOurs(db, repo, 'orch/r/b/1');
     fs.rmSync(path.join(wt, 'README')); // the checkout never finished: files look deleted
     old(wt);
     const seen = report(orchDoctor(db, '--repo-path', repo), 0);
@@ -332,6 +339,7 @@ describe('orch doctor in code mode', () => {
     const { db, repo, root } = setup();
     const wt = path.join(root, 'r/b/1');
     git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/b/1', wt, 'main');
+    markOurs(db, repo, 'orch/r/b/1');
     old(wt);
     // This test process is alive: its pid in the marker means "a dispatch is making this worktree now".
     fs.writeFileSync(`${wt}.dispatch`, `${process.pid} ${os.hostname()} live\n`);

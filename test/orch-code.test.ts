@@ -135,6 +135,15 @@ function work(db: string, task: string, a: Attempt, fn: (wt: string) => void = (
   result(db, a, lease);
 }
 
+/**
+ * Marks branches as this database's (as dispatch does before it makes them), so a worktree or
+ * branch made by hand here stands for a leftover of this database's interrupted dispatch.
+ */
+function markOurs(db: string, repo: string, ...branchNames: string[]): void {
+  const [meta] = rows<{ value: string }>(db, "select value from orch_meta where key = 'database_id'");
+  for (const b of branchNames) git(repo, 'config', `branch.${b}.orchDatabase`, meta?.value ?? '');
+}
+
 /** orch --json that is expected to fail: exit code, nothing on stdout, the JSON error. */
 function orchErr(db: string, args: string[], exit: number, cwd?: string): { code: string; message: string; details?: any } {
   const r = orch(['--db', db, '--json', ...args], cwd ? { cwd } : {});
@@ -549,23 +558,27 @@ describe('cleanup', () => {
     expect(dry.dry_run).toBe(true);
     expect(dry.orphans).toEqual([]);
 
-    const check = (out: any): Record<string, any> => {
+    // A dry run decides the same (would_*) but reports nothing as done, in the conditional.
+    const decided = (dry: boolean, removed: boolean, deleted: boolean) =>
+      dry ? { removed: false, branch_deleted: false, would_remove: removed, would_delete_branch: deleted } : { removed, branch_deleted: deleted, would_remove: removed, would_delete_branch: deleted };
+    const check = (out: any, dry: boolean): Record<string, any> => {
       const by: Record<string, any> = Object.fromEntries(out.attempts.map((x: { task: string }) => [x.task, x]));
       expect(Object.keys(by).sort()).toEqual(['A', 'B', 'C', 'D']); // not the live E
-      expect(by.A).toMatchObject({ attempt: a.id, removed: true, branch_deleted: true, uncommitted: [], unmerged_commits: 0, worktree_path: a.worktree_path, branch: a.branch });
-      expect(by.B).toMatchObject({ attempt: b.id, removed: true, branch_deleted: false, uncommitted: [], unmerged_commits: 1 });
+      expect(by.A).toMatchObject({ attempt: a.id, ...decided(dry, true, true), uncommitted: [], unmerged_commits: 0, worktree_path: a.worktree_path, branch: a.branch });
+      expect(by.A.note).toMatch(dry ? /^would remove worktree; would delete branch/ : /^removed worktree; deleted branch/);
+      expect(by.B).toMatchObject({ attempt: b.id, ...decided(dry, true, false), uncommitted: [], unmerged_commits: 1 });
       expect(by.B.note).toMatch(/kept branch/);
-      expect(by.C).toMatchObject({ attempt: c.id, removed: false, branch_deleted: false, uncommitted: ['scratch.txt'] });
+      expect(by.C).toMatchObject({ attempt: c.id, ...decided(dry, false, false), uncommitted: ['scratch.txt'] });
       expect(by.C.note).toMatch(/uncommitted/);
-      expect(by.D).toMatchObject({ attempt: d.id, execution_mode: 'analysis', removed: false, branch_deleted: false, worktree_path: null, branch: null });
+      expect(by.D).toMatchObject({ attempt: d.id, execution_mode: 'analysis', ...decided(dry, false, false), worktree_path: null, branch: null });
       return by;
     };
-    check(dry);
+    check(dry, true);
 
     // For real.
     const real = orchOk(db, ['cleanup', '--run', RUN, '--all-completed']);
     expect(real.dry_run).toBe(false);
-    check(real);
+    check(real, false);
     expect(fs.existsSync(a.worktree_path as string)).toBe(false);
     expect(fs.existsSync(b.worktree_path as string)).toBe(false);
     expect(read(path.join(c.worktree_path as string, 'scratch.txt'))).toBe('unsaved\n');
@@ -596,7 +609,7 @@ describe('cleanup', () => {
 
     // --force --dry-run still changes nothing.
     const forceDry = orchOk(db, ['cleanup', '--run', RUN, '--all-completed', '--force', '--dry-run']);
-    expect(forceDry.attempts.find((x: { task: string }) => x.task === 'C')).toMatchObject({ removed: true });
+    expect(forceDry.attempts.find((x: { task: string }) => x.task === 'C')).toMatchObject({ removed: false, would_remove: true });
     expect(state().branches).toEqual(mid.branches);
     expect(state().worktrees).toEqual(mid.worktrees);
     expect(fs.existsSync(path.join(c.worktree_path as string, 'scratch.txt'))).toBe(true);
@@ -648,6 +661,7 @@ describe('cleanup', () => {
     for (const d of [orphan, dirty, otherRun]) fs.utimesSync(d, old, old);
     const fresh = path.join(root, RUN, 'T7', '1');
     git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/T7/1', fresh, 'main');
+    markOurs(db, repo, 'orch/r/T9/1', 'orch/r/T8/1', 'orch/r/T7/1');
 
     orchOk(db, ['status', '--run', RUN]); // folds the worker's result in first, so cleanup itself has nothing to record
     const dbBefore = snapshot(db);
@@ -655,7 +669,7 @@ describe('cleanup', () => {
     expect(dry.orphans.sort((x: { path: string }, y: { path: string }) => x.path.localeCompare(y.path))).toMatchObject([
       { path: fresh, branch: 'orch/r/T7/1', removed: false, note: expect.stringMatching(/less than a minute/) },
       { path: dirty, branch: 'orch/r/T8/1', removed: false },
-      { path: orphan, branch: 'orch/r/T9/1', removed: true },
+      { path: orphan, branch: 'orch/r/T9/1', removed: false, would_remove: true, note: expect.stringMatching(/^would remove/) },
     ]);
     expect(snapshot(db)).toEqual(dbBefore);
     expect(fs.existsSync(orphan)).toBe(true);
@@ -795,6 +809,7 @@ describe('never losing work (review findings)', () => {
     const dirty = path.join(root, RUN, 'T2', '1');
     git(repo, 'worktree', 'add', '-q', '-b', 'orch/r/T2/1', dirty, 'main');
     fs.writeFileSync(path.join(dirty, 'wip.txt'), 'wip\n');
+    markOurs(db, repo, 'orch/r/T1/1', 'orch/r/T2/1');
 
     const a = dispatchCode(db, repo, 'T1');
     expect(a).toMatchObject({ number: 1, branch: 'orch/r/T1/1', worktree_path: path.join(root, RUN, 'T1', '1') });

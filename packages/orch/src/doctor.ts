@@ -381,6 +381,7 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
         // A worktree no attempt owns is reported above, and removing it removes its marker.
         if (registered.has(dir) && !(await ownedPath(orch, dir))) continue;
         const repaired = repair && removeDeadMarker(m);
+        if (repaired) removeEmptyParents(path.dirname(file), root);
         add(
           {
             kind: 'stale_marker',
@@ -476,8 +477,10 @@ function leftoverFindings(orch: Orch, runId: string, root: string, attempts: Att
       );
     }
   }
+  // A task folder holding a live attempt's missing worktree is reported as that (worktree_missing).
+  const holding = new Set(attempts.flatMap((a) => (a.worktree_path && a.worktree_removed_at === null ? [path.dirname(a.worktree_path)] : [])));
   for (const dir of [...entries(runDir).filter((e) => e.isDirectory()).map((e) => path.join(runDir, e.name)), runDir]) {
-    if (!fs.existsSync(dir) || entries(dir).length > 0) continue;
+    if (!fs.existsSync(dir) || entries(dir).length > 0 || holding.has(dir)) continue;
     const old = orch.clock.now() - fs.statSync(dir).mtimeMs >= ORPHAN_MIN_AGE_MS;
     let repaired = false;
     if (repair && old) {
