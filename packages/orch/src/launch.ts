@@ -51,7 +51,7 @@ export interface DispatchInput {
   body: string;
   /** Required for code mode (the CLI defaults repoPath to the current directory). */
   code?: CodeOptions | undefined;
-  /** How the stored brief reaches the database and the inbox CLI (default: see launchSettings). */
+  /** How the brief rendered into the task message reaches the database and the inbox CLI (default: the database's path made absolute, and `inbox` on PATH). */
   brief?: BriefSettings | undefined;
 }
 

@@ -33,8 +33,9 @@ export function briefCli(options: BriefCliOptions): CliSpec {
       inbox: { type: 'string', describe: 'How the worker runs the inbox CLI (default: as in the brief orch stored at dispatch)' },
     },
     examples: [
-      '--dispatch-json /tmp/t2-dispatch.json --db ./coord.db > /tmp/t2-worker-brief.txt',
-      '--dispatch-json /tmp/t1-dispatch.json --db ./coord.db --format json',
+      '--dispatch-json .orch/t2-dispatch.json --db .orch/coord.db > .orch/t2-brief.txt',
+      '--dispatch-json .orch/t1-dispatch.json --db .orch/coord.db --format json',
+      '--dispatch-json .orch/t1-dispatch.json --db .orch/coord.db --inbox /opt/tools/inbox',
     ],
     input: z.object({
       dispatchJson: z.string().min(1, 'must not be empty'),

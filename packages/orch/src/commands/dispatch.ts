@@ -9,6 +9,7 @@ import { EXECUTION_MODES } from '../schema.ts';
 import { runFlag, taskFlag, withRun } from './shared.ts';
 
 const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef'] as const;
+const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
 
 /** What the CLI knows that the library cannot: how the workers it briefs should run the inbox CLI. */
 export interface DispatchCommandOptions {
@@ -20,7 +21,6 @@ export interface DispatchCommandOptions {
 function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
   return { db: path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
 }
-const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
 
 export const dispatchCommand = (options: DispatchCommandOptions) => defineCommand({
   name: 'dispatch',
@@ -113,7 +113,8 @@ export const retryCommand = (options: DispatchCommandOptions) => defineCommand({
   description:
     'Only for tasks that are failed or expired (exit 4 otherwise). Reuses the previous attempt\'s agent, execution ' +
     'mode and body unless --to / --body / --body-file say otherwise. In code mode the new attempt gets a fresh ' +
-    'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch.',
+    'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch; the new ' +
+    'thread\'s task message carries the new attempt\'s brief.',
   flags: {
     run: runFlag,
     task: taskFlag,
