@@ -915,7 +915,8 @@ describe('the skills copied outside the repository', () => {
     expect(fs.existsSync(db)).toBe(true);
     expect(git(c.repo, 'status', '--porcelain')).toBe('');
     expect(git(c.repo, 'ls-files')).toBe('README.md\napp.js');
-  });
+    // About forty processes in a row: on a loaded machine that outlasts the default minute.
+  }, 180_000);
 
   it('run our inbox "Typical Commands" literally from the copied inbox skill directory', () => {
     const c = copySkills();
