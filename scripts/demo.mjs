@@ -12,8 +12,9 @@
 //             D  write the summary           (analysis: fails once, the leader retries it)
 //
 // The runner claims the thread, runs the command (in the attempt's git worktree for code mode, else
-// in a scratch directory) with a brief on stdin and INBOX_* in its environment, keeps the lease
-// alive, and posts the outcome when it exits. The scripted agents use each way of reporting: the
+// in a scratch directory) with the attempt's brief on stdin (the one orch rendered at dispatch and
+// orch-worker-brief prints) and INBOX_* in its environment, keeps the lease alive, and posts the
+// outcome when it exits. The scripted agents use each way of reporting: the
 // planner writes $INBOX_RESULT_FILE, the coder commits in its worktree and prints its result, the
 // reviewer asks, waits for the answer and posts its result itself with "$INBOX_BIN", and the writer
 // exits 1 on its first attempt (the runner posts the failure) and writes its result on the second.
@@ -79,15 +80,17 @@ function agentStep() {
   const home = path.dirname(env.INBOX_DB);
   const here = path.relative(home, process.cwd());
 
-  // The brief on stdin: the task as the leader wrote it, then its details as JSON.
+  // The brief on stdin is prose for an agent. A script takes the same facts as data from the
+  // runner's environment (INBOX_TASK, INBOX_ATTEMPT_NUMBER, INBOX_WORKTREE, read by inbox work from
+  // the task payload's one schema), and keeps the brief for the leader to compare with what
+  // orch-worker-brief printed.
   const brief = fs.readFileSync(0, 'utf8');
   const lines = brief.split('\n');
-  const from = lines.indexOf('Details:');
-  const to = lines.indexOf('}', from);
-  if (from < 0 || to < 0) throw new Error('the brief on stdin has no details');
-  const { task: info, attempt } = JSON.parse(lines.slice(from + 1, to + 1).join('\n'));
-  const where = attempt.execution_mode === 'code' ? `its worktree ${here} (branch ${attempt.branch})` : here;
-  say(`\n  (${agent}) started by inbox work in ${where}; read its brief on stdin (${lines.length - 1} lines): ${task} "${info.title}", attempt ${attempt.number}, ${attempt.execution_mode}`);
+  const number = Number(env.INBOX_ATTEMPT_NUMBER);
+  const mode = env.INBOX_WORKTREE ? 'code' : 'analysis';
+  fs.writeFileSync(path.join(home, `stdin-${task}-${number}.txt`), brief);
+  const where = mode === 'code' ? `its worktree ${here} (branch ${git('.', ['branch', '--show-current']).trim()})` : here;
+  say(`\n  (${agent}) started by inbox work in ${where}; read its brief on stdin (${lines.length - 1} lines): task ${task}, attempt ${number}, ${mode}`);
 
   /** "$INBOX_BIN" on this thread with this lease, exactly as the brief says to call it. */
   const inbox = (command, args, summary, { before } = {}) => {
@@ -126,8 +129,8 @@ function agentStep() {
     if (woke.timed_out || woke.messages.length === 0) throw new Error(`${agent} got no answer`);
     inbox('result', ['--body', `Plan approved. API: ${woke.messages[0].body}`], (o) => `thread ${o.thread.state}; a result the command posts itself stands`);
   } else if (task === 'D') {
-    inbox('progress', ['--body', `Attempt ${attempt.number}: collecting the results of A and B`], () => 'progress posted');
-    if (attempt.number === 1) {
+    inbox('progress', ['--body', `Attempt ${number}: collecting the results of A and B`], () => 'progress posted');
+    if (number === 1) {
       const crash = 'make-changelog: crashed (a simulated flaky failure)';
       say(`\n${agent}$ make-changelog   # a flaky tool: it crashes on attempt 1\n  -> "${crash}" on stderr; exit 1, so inbox work posts a failure`);
       process.stderr.write(`${crash}\n`);
@@ -302,6 +305,7 @@ async function leader() {
     B: 'Review the plan and the greet() API before it lands.',
     D: 'Write a short summary of what the run changed, for the changelog.',
   };
+  const briefs = new Map(); // task -> what orch-worker-brief printed for its code attempt
   const dispatch = (task) => {
     const mode = modes[task] ?? 'analysis';
     const extra = mode === 'code' ? ['--repo-path', 'repo', '--base-ref', 'main'] : [];
@@ -315,12 +319,13 @@ async function leader() {
       const saved = path.join(dir, `dispatch-${task}.json`);
       fs.writeFileSync(saved, JSON.stringify(out));
       const brief = cli('orch-worker-brief', ['--dispatch-json', path.basename(saved)], { cwd: dir });
+      briefs.set(task, brief);
       console.log(`\nleader$ orch-worker-brief --db ${DB} --dispatch-json ${path.basename(saved)}`);
       const lines = brief.split('\n');
       const where = lines.findIndex((l) => l.startsWith('## Where to work'));
       const excerpt = [...lines.slice(0, 6), '  ...', ...lines.slice(where, where + 5), '  ...'];
       console.log(excerpt.map((l) => `  | ${l}`).join('\n'));
-      console.log(`  -> the prompt for an agent launched by hand (${lines.length} lines); inbox work gives its command a brief like it on stdin`);
+      console.log(`  -> the prompt orch rendered at dispatch (${lines.length} lines), for an agent launched by hand; inbox work hands its command the same text on stdin`);
     }
     startRunner(task, out.attempt);
     return out;
@@ -453,6 +458,10 @@ async function leader() {
     for (const t of ['task_blocked', 'task_answered', 'task_failed', 'attempt_merged', 'attempt_cleaned', 'run_done']) if (!types.has(t)) problems.push(`no ${t} event`);
     if (final.tasks.find((t) => t.id === 'D')?.attempts !== 2) problems.push('D did not take two attempts');
     if (spawnSync('git', ['cat-file', '-e', 'main:greet.js'], { cwd: repo }).status !== 0) problems.push('greet.js is not on main');
+    for (const [task, brief] of briefs) {
+      const stdin = path.join(dir, `stdin-${task}-1.txt`);
+      if (!fs.existsSync(stdin) || !fs.readFileSync(stdin, 'utf8').startsWith(brief)) problems.push(`${task}'s agent did not get the brief orch-worker-brief printed`);
+    }
     if (problems.length) throw new Error(problems.join('; '));
     console.log(`\nRun ${RUN} is ${final.run.state}: 4 tasks run by inbox work, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`);
     console.log('\ndemo: ok');

@@ -79,6 +79,8 @@ describe('doctor on a healthy database', () => {
     const r = report(orchDoctor(db), 4);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', severity: 'error', repaired: false })]);
     expect(r.problems[0]?.message).toMatch(/doctor --repair/);
+    // The hint names the command that upgrades orch's tables, given as such (no rewritten inbox message).
+    expect(r.problems[0]?.message).toContain(`upgrade it with \`orch --db ${db} doctor --repair\``);
     expect(r.checked.runs).toBe(0);
     expect(report(orchDoctor(db, '--run', 'r'), 4).problems.map((p) => p.kind)).toEqual(['schema_outdated']); // not "no run r"
     const fixed = report(orchDoctor(db, '--repair'), 0);

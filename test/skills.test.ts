@@ -14,7 +14,8 @@ import { ROOT, tempDir, type CliRun } from './helpers.ts';
  * - the skills are copied outside the repository, and from that copy the seed skill's "Typical
  *   Commands" (../shared/seeds/001_ec13869c17fc0525.txt, copied to test/fixtures/), our own orch "Typical Commands" and our
  *   inbox "Typical Commands" are run line by line, in a temporary git repository, with the worker
- *   steps played through the copied inbox;
+ *   steps played through the copied inbox; our orch ones by a real shell (bash), exactly as
+ *   written but for the skill folder and LAST_EVENT, and the repository is left clean;
  * - the copied assets run with PATH holding nothing but `node`, NODE_PATH unset, from a directory
  *   outside the repository, and the commands the worker brief prints work as printed.
  */
@@ -96,11 +97,21 @@ function bashLines(text: string, file = ''): BashLine[] {
   return out;
 }
 
+/** The shell variables the orch skill sets once (Quick Start) and its command lines use. */
+const SKILL_VARS = ['SKILL_DIR', 'ORCH', 'BRIEF', 'INBOX', 'DB'] as const;
+
+/** `$NAME` at `i` for one of SKILL_VARS: the name, or null. */
+function skillVarAt(line: string, i: number): string | null {
+  const m = /^\$([A-Z_]+)/.exec(line.slice(i));
+  return m && (SKILL_VARS as readonly string[]).includes(m[1]!) ? m[1]! : null;
+}
+
 /**
  * Splits a command line like a POSIX shell would, for the subset the skills use: words, '...'
- * and "..." quoting (backslash escapes inside double quotes), and `>` / `2>` redirections as
- * separate tokens. Anything needing expansion ($, backticks, pipes, ;, &) is refused, so no line
- * can slip past these checks by meaning something else to a real shell.
+ * and "..." quoting (backslash escapes inside double quotes), `$NAME` / "$NAME" for the skill's
+ * own variables (SKILL_VARS, kept as the literal `$NAME`), and `>` / `2>` redirections as
+ * separate tokens. Any other expansion ($, backticks, pipes, ;, &) is refused, so no line can slip
+ * past these checks by meaning something else to a real shell.
  */
 function shellWords(line: string): string[] {
   const words: string[] = [];
@@ -123,6 +134,12 @@ function shellWords(line: string): string[] {
     } else if (c === '"') {
       i++;
       while (i < line.length && line[i] !== '"') {
+        const v = line[i] === '$' ? skillVarAt(line, i) : null;
+        if (v !== null) {
+          cur += `$${v}`;
+          i += v.length + 1;
+          continue;
+        }
         if (line[i] === '$' || line[i] === '`') throw new Error(`expansion in double quotes is not supported: ${line}`);
         if (line[i] === '\\' && '"\\$`'.includes(line[i + 1] ?? '')) i++;
         cur += line[i];
@@ -138,6 +155,11 @@ function shellWords(line: string): string[] {
       cur = '';
       have = false;
       i += op.length;
+    } else if (c === '$' && skillVarAt(line, i) !== null) {
+      const v = skillVarAt(line, i)!;
+      cur += `$${v}`;
+      have = true;
+      i += v.length + 1;
     } else if ('$`|;&<()'.includes(c)) {
       throw new Error(`shell syntax ${c} is not supported in a skill command line: ${line}`);
     } else {
@@ -157,6 +179,9 @@ type Tool = 'orch' | 'inbox' | 'orch-worker-brief';
 
 /** How a skill command line may start, longest first, and which tool that is. */
 const INVOCATIONS: [string, Tool][] = [
+  ['$ORCH', 'orch'],
+  ['$BRIEF', 'orch-worker-brief'],
+  ['$INBOX', 'inbox'],
   ['./assets/orch-worker-brief', 'orch-worker-brief'],
   ['../inbox/assets/inbox', 'inbox'],
   ['./assets/inbox', 'inbox'],
@@ -171,6 +196,15 @@ const SOURCE_BIN: Record<Tool, string> = {
   inbox: path.join(ROOT, 'skills/inbox/assets/inbox'),
   'orch-worker-brief': path.join(ROOT, 'skills/orch/assets/orch-worker-brief'),
 };
+
+/**
+ * The orch skill's set-up lines, the only lines in its bash fences that are not tool commands:
+ * the variables of Quick Start, making `.orch/` (ignored by git as a whole), and writing a task
+ * file there.
+ */
+function isSetupLine(text: string): boolean {
+  return /^(SKILL_DIR|ORCH|BRIEF|INBOX|DB)=\S+$/.test(text) || /^mkdir -p \.orch$/.test(text) || /^echo '[^']*' > \.orch\/[\w.-]+$/.test(text);
+}
 
 /** orch commands that group subcommands. */
 const GROUPS = new Set(['run', 'task', 'dep']);
@@ -453,6 +487,7 @@ describe('the skill documents', () => {
     const seen = new Set<string>();
     for (const l of all) {
       const where = `${l.file}:${l.lineNo}`;
+      if (l.file.startsWith('skills/orch/') && isSetupLine(l.text)) continue;
       let inv: Invocation | null;
       try {
         inv = parseInvocation(l.text);
@@ -467,7 +502,7 @@ describe('the skill documents', () => {
       for (const p of inv.problems) problems.push(`${where}: ${p}: ${l.text}`);
       // The invocation must match where the file lives (relative to its skill directory).
       const inOrchSkill = l.file.startsWith('skills/orch/');
-      const allowed = inOrchSkill ? ['./assets/orch', './assets/orch-worker-brief', '../inbox/assets/inbox'] : ['./assets/inbox'];
+      const allowed = inOrchSkill ? ['$ORCH', '$BRIEF', '$INBOX'] : ['./assets/inbox'];
       if (!allowed.includes(inv.prefix)) problems.push(`${where}: ${inv.prefix} is not how ${l.file} reaches its tools`);
       if (!inv.flags.includes('json') && inv.tool !== 'orch-worker-brief') problems.push(`${where}: no --json`);
       seen.add(`${inv.tool} ${inv.command.join(' ')}`.trim());
@@ -512,6 +547,17 @@ describe('the skill documents', () => {
     }
   });
 
+  it('the orch skill sets its variables one way: Typical Commands starts with the Quick Start set-up, and .orch/ is ignored as a whole', () => {
+    const md = read(path.join(ROOT, 'skills/orch/SKILL.md'));
+    const quick = firstBashBlock(section(md, 'Quick Start')).map((l) => l.text);
+    const typical = firstBashBlock(section(md, 'Typical Commands')).map((l) => l.text);
+    expect(quick.every(isSetupLine)).toBe(true);
+    expect(quick.map((l) => l.split('=')[0])).toEqual(expect.arrayContaining(['SKILL_DIR', 'ORCH', 'BRIEF', 'INBOX', 'DB']));
+    expect(typical.slice(0, quick.length)).toEqual(quick);
+    expect(quick).toContain("echo '*' > .orch/.gitignore");
+    expect(quick).toContain('DB="$PWD/.orch/coord.db"');
+  });
+
   it('the line checker itself rejects unknown commands, unknown flags and stray arguments', () => {
     expect(parseInvocation('./assets/orch --db ./c.db --json status --run R')!.problems).toEqual([]);
     expect(parseInvocation('./assets/orch --db ./c.db --json statuss --run R')!.problems.join()).toMatch(/no such command/);
@@ -521,7 +567,13 @@ describe('the skill documents', () => {
     expect(parseInvocation('./assets/orch --json ready --run R')!.problems.join()).toMatch(/no --db/);
     expect(parseInvocation('./assets/orch-worker-brief --db x --dispatch-json d.json --inbox')!.problems.join()).toMatch(/needs a value/);
     expect(parseInvocation('ls -la')).toBeNull();
-    expect(() => shellWords('./assets/orch --db $DB status')).toThrow(/not supported/);
+    expect(() => shellWords('./assets/orch --db $HOME/c.db status')).toThrow(/not supported/);
+    expect(() => shellWords('"$ORCH" --db "$(pwd)/c.db" status')).toThrow(/not supported/);
+    expect(shellWords('"$ORCH" --db "$DB" --json status > .orch/s.json')).toEqual(['$ORCH', '--db', '$DB', '--json', 'status', '>', '.orch/s.json']);
+    expect(parseInvocation('"$ORCH" --db "$DB" --json status --run R')!.problems).toEqual([]);
+    expect(parseInvocation('"$BRIEF" --db "$DB" --dispatch-json .orch/d.json --format json')!.problems).toEqual([]);
+    expect(isSetupLine('DB="$PWD/.orch/coord.db"')).toBe(true);
+    expect(isSetupLine('rm -rf .orch')).toBe(false);
     expect(shellWords(`a --b "x \\"y\\"" --c '{"k":1}' > out.json`)).toEqual(['a', '--b', 'x "y"', '--c', '{"k":1}', '>', 'out.json']);
   });
 
@@ -711,47 +763,73 @@ describe('the skills copied outside the repository', () => {
     expect(status.tasks.map((t: any) => `${t.id}:${t.state}`)).toEqual(['T1:done', 'T2:done', 'T7a:done']);
   });
 
-  it('run our orch "Typical Commands" line by line (code task merged, question answered, failure retried, then reassigned)', () => {
+  it('run our orch "Typical Commands" as written, pasted line by line into bash in the repository (code merged, question answered, failure retried, reassigned), leaving git status clean', () => {
     const c = copySkills();
-    const lines = firstBashBlock(section(read(path.join(ROOT, 'skills/orch/SKILL.md')), 'Typical Commands'));
-    const db = path.join(c.repo, 'coord.db');
+    // Only what the block itself makes may appear in the repository.
+    fs.rmSync(path.join(c.repo, 'tasks'), { recursive: true, force: true });
+    const lines = firstBashBlock(section(read(path.join(c.orchSkill, 'SKILL.md')), 'Typical Commands'));
+    // The one thing a reader fills in before pasting: where this skill is.
+    expect(lines[0]!.text).toBe('SKILL_DIR=/path/to/skills/orch');
+    const db = path.join(c.repo, '.orch/coord.db');
     const w = (args: string[]): any => tool(c, 'inbox', db, args);
     const values: Record<string, string> = {};
+    const assignments: string[] = [];
     const workers: Record<string, { thread: string; lease: string; question?: number }> = {};
     let waits = 0;
     let t1Worktree = '';
     let t1Branch = '';
     let retryAttempt = '';
-
     let cleaned = false;
+
     for (const l of lines) {
-      const r = runLine(c, l.text, c.repo, values);
-      const o = r.out;
-      expect(r.code, `${l.text}\n${r.stderr}`).toBe(0);
+      let text = l.text.replace('=/path/to/skills/orch', `=${c.orchSkill}`);
+      for (const [k, v] of Object.entries(values)) text = text.replace(new RegExp(`\\b${k}\\b`, 'g'), v);
+      // Assignments stay in force for the lines after them, as in one shell session.
+      if (/^[A-Z_]+=/.test(text)) {
+        assignments.push(text);
+        continue;
+      }
+      const r = spawnSync('bash', ['-euc', [...assignments, text].join('\n')], { cwd: c.repo, encoding: 'utf8', env: cleanEnv(), timeout: 30_000, killSignal: 'SIGKILL' });
+      expect(r.status, `${l.text}\n${r.stderr}`).toBe(0);
+      if (isSetupLine(l.text)) continue;
+      const inv = parseInvocation(l.text)!;
+      const target = inv.stdoutTo ? path.resolve(c.repo, inv.stdoutTo) : null;
+      const printed = target ? read(target) : r.stdout;
+      let o: any = null;
+      try {
+        o = JSON.parse(printed);
+      } catch {
+        o = null;
+      }
       if (o && typeof o.last_event === 'number') values.LAST_EVENT = String(o.last_event);
-      const cmd = `${r.inv.tool} ${r.inv.command.join(' ')}`.trim();
-      const file = r.inv.stdoutTo ? path.basename(r.inv.stdoutTo) : '';
+      const cmd = `${inv.tool} ${inv.command.join(' ')}`.trim();
+      const file = target ? path.basename(target) : '';
       if (cmd === 'orch dispatch' && o.attempt.task === 'T1') {
         t1Worktree = o.attempt.worktree_path;
         t1Branch = o.attempt.branch;
         expect(o.attempt.repo_path).toBe(c.repo);
+        expect(t1Worktree).toBe(path.join(c.repo, '.orch/worktrees', RUN, 'T1', '1'));
+        expect(o.attempt.body).toBe('Create the app skeleton: an index page and the database wiring.\n');
       }
       if (cmd === 'orch-worker-brief') {
-        const src = JSON.parse(read(path.join(c.work, path.basename(r.inv.args[r.inv.args.indexOf('--dispatch-json') + 1]!))));
-        const brief = read(path.join(c.work, file));
+        const src = JSON.parse(read(path.resolve(c.repo, inv.args[inv.args.indexOf('--dispatch-json') + 1]!)));
+        const brief = printed;
         const a = src.attempt;
         expect(brief).toContain(`Your thread is ${a.thread_id}.`);
         expect(brief).toContain(`You are ${a.assigned_to},`);
-        if (file === 't1-worker-brief.txt') {
-          // T1's worker commits in its worktree and reports (report written outside the worktree).
+        // The brief names the copied inbox and the database under .orch/ by absolute path.
+        expect(brief).toContain(`    ${c.bins.inbox} --db ${db} --json claim --agent ${a.assigned_to} --thread ${a.thread_id}`);
+        if (file === 't1-brief.txt') {
+          // T1's worker commits in its worktree and reports from the file the brief names beside it.
           const claim = w(['claim', '--agent', a.assigned_to, '--thread', a.thread_id]);
           w(['progress', '--thread', a.thread_id, '--lease', claim.lease.token, '--body', 'Writing the skeleton']);
           fs.writeFileSync(path.join(a.worktree_path, 'app.js'), 'console.log("blog");\n');
           git(a.worktree_path, 'add', 'app.js');
           git(a.worktree_path, 'commit', '-q', '-m', 'Skeleton');
-          fs.writeFileSync(path.join(c.work, 'report.md'), 'Added app.js.\n');
-          w(['result', '--thread', a.thread_id, '--lease', claim.lease.token, '--body-file', path.join(c.work, 'report.md')]);
-        } else if (file === 't2-worker-brief.txt') {
+          expect(brief).toContain(`--body-file ${a.worktree_path}.report.md`);
+          fs.writeFileSync(`${a.worktree_path}.report.md`, 'Added app.js.\n');
+          w(['result', '--thread', a.thread_id, '--lease', claim.lease.token, '--body-file', `${a.worktree_path}.report.md`]);
+        } else if (file === 't2-brief.txt') {
           const claim = w(['claim', '--agent', a.assigned_to, '--thread', a.thread_id]);
           const ask = w(['ask', '--thread', a.thread_id, '--lease', claim.lease.token, '--body', 'Which post states?']);
           workers.T2 = { thread: a.thread_id, lease: claim.lease.token, question: ask.message.id };
@@ -766,6 +844,8 @@ describe('the skills copied outside the repository', () => {
           expect(JSON.parse(stale.stderr).error.code).toBe('LEASE_LOST');
           const claim = w(['claim', '--agent', 'qa-worker-2', '--thread', a.thread_id]);
           w(['result', '--thread', a.thread_id, '--lease', claim.lease.token, '--body', 'Root cause: the cache warm-up race.']);
+        } else {
+          throw new Error(`unexpected brief file ${file}`);
         }
       }
       switch (cmd) {
@@ -830,7 +910,13 @@ describe('the skills copied outside the repository', () => {
     }
     expect(cleaned).toBe(true);
     expect(waits).toBe(4);
-  });
+    // The database, the saved outputs, the briefs and the worktrees all lived in .orch/, which git
+    // ignores as a whole: the repository holds only the merged work, and git status is clean.
+    expect(fs.existsSync(db)).toBe(true);
+    expect(git(c.repo, 'status', '--porcelain')).toBe('');
+    expect(git(c.repo, 'ls-files')).toBe('README.md\napp.js');
+    // About forty processes in a row: on a loaded machine that outlasts the default minute.
+  }, 180_000);
 
   it('run our inbox "Typical Commands" literally from the copied inbox skill directory', () => {
     const c = copySkills();

@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -5,14 +6,14 @@ import path from 'node:path';
 import { ManualClock } from '@orch/store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderBrief } from '../packages/worker-brief/src/index.ts';
-import { ROOT, initDb, json, ok, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { ORCH_SKILL_BIN, ROOT, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
 /**
- * orch-worker-brief end to end: the bundled skill asset and the package build render the worker's
- * prompt from a saved dispatch output plus the database. Golden files pin the exact text for an
- * analysis and a code-mode dispatch (temporary paths, generated ids and commit shas replaced by
- * placeholders first). Set UPDATE_GOLDEN=1 to rewrite them after an intended change, and review
- * the diff.
+ * orch-worker-brief end to end: the bundled skill asset and the package build print the worker's
+ * prompt orch rendered at dispatch into the attempt's task message, found from a saved dispatch
+ * output plus the database. Golden files pin the exact text for an analysis and a code-mode
+ * dispatch (temporary paths, generated ids and commit shas replaced by placeholders first). Set
+ * UPDATE_GOLDEN=1 to rewrite them after an intended change, and review the diff.
  */
 
 const BRIEF_SKILL = path.join(ROOT, 'skills/orch/assets/orch-worker-brief');
@@ -21,6 +22,13 @@ const SKILL_INBOX = path.join(ROOT, 'skills/inbox/assets/inbox');
 const DIST_INBOX = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
 const GOLDEN = path.join(ROOT, 'test/golden');
 const RUN = 'blog_mvp_001';
+
+/** Runs the orch skill asset (which points the briefs it renders at the inbox skill beside it) and expects success. */
+function skillOrchOk(db: string, args: string[], options: { cwd?: string } = {}): any {
+  const r = orch(['--db', db, '--json', ...args], { ...options, bin: ORCH_SKILL_BIN });
+  if (r.code !== 0) throw new Error(`orch ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return json(r);
+}
 
 /** Runs the brief CLI: the skill asset (an executable) or the package build (through node). */
 function brief(args: string[], options: { cwd?: string; dist?: boolean } = {}): CliRun {
@@ -47,9 +55,9 @@ interface Fixture {
 }
 
 /**
- * One database with run blog_mvp_001 and two dispatched tasks: T1 in code mode (a worktree of a
- * fresh repository, body from a file, no acceptance criteria) and T2 in analysis mode (acceptance
- * criteria, a multi-line body with characters a shell would care about).
+ * One database with run blog_mvp_001 and two tasks dispatched by the orch skill asset: T1 in code
+ * mode (a worktree of a fresh repository, body from a file, no acceptance criteria) and T2 in
+ * analysis mode (acceptance criteria, a multi-line body with characters a shell would care about).
  */
 function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
   const dir = fs.realpathSync(makeDir('orch-brief-db-'));
@@ -72,8 +80,8 @@ function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
     'task', 'add', '--run', RUN, '--task', 'T2', '--title', 'Summarize flaky tests', '--summary', 'Read logs and report next steps',
     '--default-to', 'qa-worker', '--acceptance-json', '{"kind":"analysis","must_cover":["root cause","next steps"]}',
   ]);
-  const code = orchOk(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--to', 'foundation-worker', '--base-ref', 'main', '--workspace-root', '.orch/worktrees', '--body-file', 'tasks/t1.md'], { cwd: repo });
-  const analysis = orchOk(db, [
+  const code = skillOrchOk(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--to', 'foundation-worker', '--base-ref', 'main', '--workspace-root', '.orch/worktrees', '--body-file', 'tasks/t1.md'], { cwd: repo });
+  const analysis = skillOrchOk(db, [
     'dispatch', '--run', RUN, '--task', 'T2', '--execution-mode', 'analysis', '--to', 'qa-worker',
     '--body', 'Read the failing test logs and summarize the root cause.\nQuote the "flaky" ones; ignore $HOME and `tmp`.',
   ]);
@@ -164,11 +172,47 @@ describe('orch-worker-brief', () => {
     expect(text).toContain(`${SKILL_INBOX} --db ${f.db} --json claim --agent qa-worker --thread ${f.analysis.attempt.thread_id}`);
     golden('worker-brief-analysis.txt', normalise(text, f));
 
-    // The package build defaults to the package's inbox build; with the same --inbox it renders the same bytes.
+    // The package build prints the same stored brief; --inbox renders it again for another inbox command.
     const dist = brief(['--dispatch-json', f.analysisJson, '--db', f.db], { dist: true });
     expect(dist.code, dist.stderr).toBe(0);
-    expect(dist.stdout).toBe(text.split(SKILL_INBOX).join(DIST_INBOX));
+    expect(dist.stdout).toBe(text);
+    expect(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', DIST_INBOX], { dist: true }).stdout).toBe(text.split(SKILL_INBOX).join(DIST_INBOX));
     expect(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', SKILL_INBOX], { dist: true }).stdout).toBe(text);
+  });
+
+  it('prints the brief stored in the task message at dispatch, not a new rendering', () => {
+    const f = fixture();
+    for (const d of [f.analysis, f.code]) {
+      const stored = ok(f.db, ['show', '--thread', d.attempt.thread_id]).messages[0].payload.brief;
+      expect(stored.inbox).toBe(SKILL_INBOX);
+      expect(stored.db).toBe(f.db);
+      const file = d === f.analysis ? f.analysisJson : f.codeJson;
+      expect(brief(['--dispatch-json', file, '--db', f.db]).stdout).toBe(stored.text);
+      expect(brief(['--dispatch-json', file, '--db', f.db], { dist: true }).stdout).toBe(stored.text);
+    }
+    // The package's orch points its briefs at the package's inbox build.
+    orchOk(f.db, ['task', 'add', '--run', RUN, '--task', 'T3', '--title', 'Another', '--default-to', 'w3']);
+    const d3 = orchOk(f.db, ['dispatch', '--run', RUN, '--task', 'T3', '--execution-mode', 'analysis', '--body', 'Look.']);
+    fs.writeFileSync(path.join(f.dir, 't3.json'), JSON.stringify(d3));
+    const r3 = json(brief(['--dispatch-json', path.join(f.dir, 't3.json'), '--db', f.db, '--format', 'json']));
+    expect(r3.inbox).toBe(DIST_INBOX);
+    expect(r3.brief).toContain(`${DIST_INBOX} --db ${f.db} --json claim --agent w3 --thread ${d3.attempt.thread_id}`);
+  });
+
+  it('an attempt dispatched before briefs were stored gets one rendered from its task message, with the default inbox', () => {
+    const f = fixture();
+    const stored = ok(f.db, ['show', '--thread', f.analysis.attempt.thread_id]).messages[0].payload.brief.text;
+    const conn = new Database(f.db);
+    try {
+      conn.prepare("update inbox_messages set payload = json_remove(payload, '$.brief') where thread_id = ?").run(f.analysis.attempt.thread_id);
+    } finally {
+      conn.close();
+    }
+    const r = brief(['--dispatch-json', f.analysisJson, '--db', f.db]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(stored);
+    const dist = brief(['--dispatch-json', f.analysisJson, '--db', f.db], { dist: true });
+    expect(dist.stdout).toBe(stored.split(SKILL_INBOX).join(DIST_INBOX));
   });
 
   it('renders a code-mode dispatch exactly as the golden file says: worktree, branch, base ref and commit', () => {
@@ -263,14 +307,14 @@ describe('orch-worker-brief', () => {
     const t = f.analysis.attempt.thread_id;
     const claim = ok(f.db, ['claim', '--agent', 'qa-worker', '--thread', t]);
     ok(f.db, ['fail', '--thread', t, '--lease', claim.lease.token, '--body', 'no logs']);
-    const retried = orchOk(f.db, ['retry', '--run', RUN, '--task', 'T2']);
+    const retried = skillOrchOk(f.db, ['retry', '--run', RUN, '--task', 'T2']);
     fs.writeFileSync(path.join(f.dir, 'retry.json'), JSON.stringify(retried));
     const r = brief(['--dispatch-json', path.join(f.dir, 'retry.json'), '--db', f.db]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('# Your task: T2 (attempt 2)');
     expect(r.stdout).toContain(`Your thread is ${retried.attempt.thread_id}.`);
     expect(retried.attempt.thread_id).not.toBe(t);
-    const moved = orchOk(f.db, ['reassign', '--run', RUN, '--task', 'T2', '--to', 'qa-worker-2']);
+    const moved = skillOrchOk(f.db, ['reassign', '--run', RUN, '--task', 'T2', '--to', 'qa-worker-2']);
     fs.writeFileSync(path.join(f.dir, 'reassign.json'), JSON.stringify(moved));
     const m = brief(['--dispatch-json', path.join(f.dir, 'reassign.json'), '--db', f.db]);
     expect(m.code, m.stderr).toBe(0);

@@ -22,6 +22,8 @@ type Db = Kysely<InboxDatabase>;
 export type InboxEnv = { clock: Clock; ids: IdGenerator };
 
 export interface OpenThreadInput {
+  /** The new thread's id (default: a generated one); orch picks it first to name it in the task message. */
+  id?: string | undefined;
   to: string;
   subject: string;
   from: string;
@@ -63,7 +65,7 @@ export interface SendResult {
 export async function openThreadIn(db: Db, env: InboxEnv, input: OpenThreadInput): Promise<SendResult> {
   const now = env.clock.now();
   const thread = await insertThread(db, {
-    id: env.ids.next('th'),
+    id: input.id ?? env.ids.next('th'),
     subject: input.subject,
     assigned_to: input.to,
     created_by: input.from,

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ConflictError, LeaseLostError, isoTime, readNow } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
+import { readTaskPayload } from './task-payload.ts';
 import { requireThreadNow, showThread, type ThreadRow } from './threads.ts';
 import type { MessageView, ThreadView } from './views.ts';
 import { isOddEntry, makeClaimDir, makeScratch, prepareWorkDir, readResultFile, removeAny, removeScratch, sameDir, type ClaimFiles } from './work-dir.ts';
@@ -608,22 +609,23 @@ interface TaskInfo {
   worktree_path: string | null;
 }
 
-/** What orch put in the thread's first message (run, task, attempt, worktree), if anything. */
+/** What orch put in the thread's first message (run, task, attempt, worktree); all null for a thread orch did not open. */
 function taskInfo(messages: MessageView[]): TaskInfo {
-  const p = messages[0]?.payload ?? null;
-  const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-  const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {});
-  const attempt = obj(p?.attempt);
+  const p = readTaskPayload(messages[0]?.payload ?? null);
   return {
-    run: str(obj(p?.run).id),
-    task: str(obj(p?.task).id),
-    attempt: str(attempt.id),
-    attemptNumber: typeof attempt.number === 'number' ? attempt.number : null,
-    worktree_path: str(attempt.worktree_path),
+    run: p?.run.id ?? null,
+    task: p?.task.id ?? null,
+    attempt: p?.attempt.id ?? null,
+    attemptNumber: p?.attempt.number ?? null,
+    worktree_path: p?.attempt.execution_mode === 'code' ? p.attempt.worktree_path : null,
   };
 }
 
-/** The prompt a command gets on stdin: the task as the leader wrote it, and how to report. */
+/**
+ * The prompt a command gets on stdin. For a thread orch dispatched: the brief orch rendered into
+ * the task message (the text orch-worker-brief prints), then what is different under this runner.
+ * For any other thread: the task as its author wrote it, and how to report.
+ */
 export function brief(
   thread: ThreadView,
   messages: MessageView[],
@@ -631,6 +633,27 @@ export function brief(
 ): string {
   const first = messages[0];
   const later = messages.slice(1).filter((m) => m.kind === 'answer' || m.kind === 'note');
+  const earlier = later.flatMap((m) => ['', `Earlier ${m.kind} from ${m.author}:`, m.body.trimEnd()]);
+  const where = o.worktree
+    ? `Your current directory is your own git worktree (${o.worktree}). Commit your work there, on its branch; uncommitted changes are not part of your result.`
+    : `Your current directory (${o.cwd}) is a scratch directory for this task; change no repository.`;
+  const outcome = [
+    `- exit 0: your result is the file $INBOX_RESULT_FILE (${o.resultFile}) if you write it, otherwise the end of your output;`,
+    '- a non-zero exit: the task fails, with the end of your stderr as the reason.',
+  ];
+  const stored = readTaskPayload(first?.payload ?? null)?.brief;
+  if (stored) {
+    const runner = [
+      '# Started by inbox work',
+      `The runner \`inbox work\` has claimed thread ${thread.id} for you and keeps its lease alive while you run: skip`,
+      'step 1 above, and use "$INBOX_LEASE" wherever it says LEASE. $INBOX_BIN, $INBOX_DB and $INBOX_THREAD_ID hold the rest.',
+      where,
+      'When you exit, the runner reports for you, unless you posted a result or failure yourself (that one stands):',
+      ...outcome,
+      ...earlier,
+    ];
+    return `${stored.text.endsWith('\n') ? stored.text : `${stored.text}\n`}\n${runner.join('\n')}\n`;
+  }
   const lines = [
     `You are ${o.agent}. You are working on inbox thread ${thread.id}: ${thread.subject}`,
     '',
@@ -638,18 +661,15 @@ export function brief(
     first ? first.body.trimEnd() : '(no task message)',
   ];
   if (first?.payload) lines.push('', 'Details:', JSON.stringify(first.payload, null, 2));
-  for (const m of later) lines.push('', `Earlier ${m.kind} from ${m.author}:`, m.body.trimEnd());
   lines.push(
+    ...earlier,
     '',
     '# Where to work',
-    o.worktree
-      ? `Your current directory is your own git worktree (${o.worktree}). Commit your work there, on its branch; uncommitted changes are not part of your result.`
-      : `Your current directory (${o.cwd}) is a scratch directory for this task; change no repository.`,
+    where,
     '',
     '# How your work is reported',
     'A runner (inbox work) keeps your lease alive while you run and reports for you when you exit:',
-    `- exit 0: your result is the file $INBOX_RESULT_FILE (${o.resultFile}) if you write it, otherwise the end of your output;`,
-    '- a non-zero exit: the task fails, with the end of your stderr as the reason.',
+    ...outcome,
     'You can also report yourself with the inbox CLI (all values are in your environment):',
     '  "$INBOX_BIN" --db "$INBOX_DB" --json progress --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" --body "what is done"',
     'If only the leader can unblock you, ask, note the question\'s message id, and wait for the answer:',

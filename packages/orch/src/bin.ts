@@ -1,5 +1,6 @@
 import { runMain } from '@orch/store';
-import { orchCli } from './cli.ts';
+import { defaultWorkerInbox } from './brief.ts';
+import { createOrchCli } from './cli.ts';
 
 // git's messages untranslated: orch reads some of what git writes, such as the "initializing" lock
 // a `git worktree add` leaves when it is killed mid-checkout. (simple-git refuses a custom
@@ -7,4 +8,4 @@ import { orchCli } from './cli.ts';
 process.env.LC_ALL = 'C';
 delete process.env.LANGUAGE;
 
-runMain(orchCli, __dirname);
+runMain(createOrchCli({ workerInbox: defaultWorkerInbox(__dirname) }), __dirname);

@@ -10,7 +10,13 @@ import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.
 import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
 import { blockedCommand, reconcileCommand, statusCommand, waitCommand } from './commands/watch.ts';
 
-export const orchCli: CliSpec = {
+export interface OrchCliOptions {
+  /** How the briefs orch renders at dispatch tell workers to run the inbox CLI (see defaultWorkerInbox). */
+  workerInbox: string;
+}
+
+/** The orch CLI; the bundled executable points workers at the inbox executable beside it. */
+export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
   program: 'orch',
   version: '0.1.0',
   about:
@@ -35,18 +41,21 @@ export const orchCli: CliSpec = {
     taskShowCommand,
     depAddCommand,
     readyCommand,
-    dispatchCommand,
+    dispatchCommand(options),
     reconcileCommand,
     statusCommand,
     waitCommand,
     blockedCommand,
     answerCommand,
-    retryCommand,
-    reassignCommand,
+    retryCommand(options),
+    reassignCommand(options),
     cancelCommand,
     diffCommand,
     mergeCommand,
     cleanupCommand,
     doctorCommand,
   ],
-};
+});
+
+/** The orch CLI with briefs that run `inbox` from PATH. */
+export const orchCli: CliSpec = createOrchCli({ workerInbox: 'inbox' });

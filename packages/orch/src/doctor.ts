@@ -103,12 +103,13 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
 /** Whether the orch tables are current (or were upgraded by `repair`), missing, or outdated. */
 async function orchSchema(orch: Orch, repair: boolean, findings: Finding[]): Promise<'current' | 'missing' | 'outdated'> {
   try {
-    await assertSchemaCurrent(orch.store, orchMigrations, initHint(orch.store.path));
+    // Outdated orch tables are upgraded by this very command, so that is the hint to give.
+    await assertSchemaCurrent(orch.store, orchMigrations, `orch --db ${orch.store.path} doctor --repair`);
     return 'current';
   } catch (err) {
     if (err instanceof AppError && err.code === 'DB_NOT_INITIALISED') return 'missing';
     if (!(err instanceof AppError && err.code === 'DB_OUTDATED')) throw err;
-    const p = problem({ kind: 'schema_outdated', severity: 'error', message: err.message.replace('inbox --db', 'orch --db').replace(' init`', ' doctor --repair`'), repair: 'apply the missing orch migrations' });
+    const p = problem({ kind: 'schema_outdated', severity: 'error', message: err.message, repair: 'apply the missing orch migrations' });
     findings.push({ problem: p });
     if (!repair) return 'outdated';
     await migrate(orch.store, orchMigrations, orch.clock);

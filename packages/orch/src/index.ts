@@ -12,4 +12,5 @@ export * from './workspace.ts';
 export * from './status.ts';
 export { GitFailure } from './git.ts';
 export * from './doctor.ts';
-export { orchCli } from './cli.ts';
+export * from './brief.ts';
+export { orchCli, createOrchCli, type OrchCliOptions } from './cli.ts';

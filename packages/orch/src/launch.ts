@@ -1,7 +1,8 @@
-import { openThreadIn } from '@orch/inbox';
+import { openThreadIn, type TaskPayload, type TaskPayloadAttempt } from '@orch/inbox';
 import { ConflictError, NotFoundError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
 import path from 'node:path';
 import { LEADER, cancelLiveAttemptsIn, liveAttempt, reopenTaskIn, retryReopens, type DispatchResult } from './attempts.ts';
+import { renderWorkerBrief, type BriefSettings } from './brief.ts';
 import { emitIn, settleRunIn } from './events.ts';
 import {
   addWorktree,
@@ -51,6 +52,8 @@ export interface DispatchInput {
   body: string;
   /** Required for code mode (the CLI defaults repoPath to the current directory). */
   code?: CodeOptions | undefined;
+  /** How the brief rendered into the task message reaches the database and the inbox CLI (default: the database's path made absolute, and `inbox` on PATH). */
+  brief?: BriefSettings | undefined;
 }
 
 /** A new attempt, fully decided except for the git work. */
@@ -100,7 +103,7 @@ export async function dispatch(orch: Orch, input: DispatchInput): Promise<Dispat
   }
   // A bad repository or ref is refused before anything is written.
   if (input.code) await resolveBase(input.code);
-  return launch(orch, input.runId, async (trx) => {
+  return launch(orch, input.runId, input.brief, async (trx) => {
     const run = await requireRun(trx, input.runId);
     const task = await requireTask(trx, run.id, input.taskId);
     assertRunOpen(run, `dispatch task ${task.id}`);
@@ -122,6 +125,8 @@ export interface RetryInput {
   body?: string | undefined;
   /** Code mode: base the new worktree on this ref instead of the previous attempt's (re-resolved). */
   baseRef?: string | undefined;
+  /** As for dispatch. */
+  brief?: BriefSettings | undefined;
 }
 
 /**
@@ -132,7 +137,7 @@ export interface RetryInput {
  * @throws NotFoundError (3); ConflictError (4) when the task is not failed or expired.
  */
 export async function retry(orch: Orch, input: RetryInput): Promise<DispatchResult> {
-  return launch(orch, input.runId, async (trx) => {
+  return launch(orch, input.runId, input.brief, async (trx) => {
     const run = await requireRun(trx, input.runId);
     const task = await requireTask(trx, run.id, input.taskId);
     assertRunOpen(run, `retry task ${task.id}`);
@@ -161,6 +166,8 @@ export interface ReassignInput {
   to: string;
   body?: string | undefined;
   baseRef?: string | undefined;
+  /** As for dispatch. */
+  brief?: BriefSettings | undefined;
 }
 
 /**
@@ -175,6 +182,7 @@ export async function reassign(orch: Orch, input: ReassignInput): Promise<Dispat
   const result = await launch(
     orch,
     input.runId,
+    input.brief,
     async (trx) => {
       const run = await requireRun(trx, input.runId);
       const task = await requireTask(trx, run.id, input.taskId);
@@ -215,9 +223,11 @@ export async function reassign(orch: Orch, input: ReassignInput): Promise<Dispat
 async function launch(
   orch: Orch,
   runId: string,
+  brief: BriefSettings | undefined,
   decide: (trx: Tx) => Promise<Plan>,
   onCancelled?: (a: AttemptView) => void,
 ): Promise<DispatchResult> {
+  const settings = brief ?? { db: path.resolve(orch.store.path), inbox: 'inbox' };
   const record = async (trx: Tx, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> => {
     if (plan.replaces) {
       const cancelled = await cancelLiveAttemptsIn(trx, orch, plan.run.id, plan.task.id, `reassigned to ${plan.to}`);
@@ -225,7 +235,7 @@ async function launch(
       if (newest) onCancelled?.(attemptView(newest));
     }
     if (plan.reopens) await reopenTaskIn(trx, orch, plan.task, plan.reopens);
-    const done = await createAttemptIn(trx, orch, plan, ws);
+    const done = await createAttemptIn(trx, orch, plan, ws, settings);
     if (!plan.reopens) return done;
     await settleRunIn(trx, orch, plan.run.id); // a done run is active again
     return { ...done, run: runView(await requireRun(trx, plan.run.id)) };
@@ -363,11 +373,16 @@ async function assertReady(trx: Tx, runId: string, taskId: string): Promise<void
   throw new ConflictError(`task ${taskId} is not ready: ${why}`, { run: runId, task: taskId, state: task.state, waiting_on: r.waiting_on });
 }
 
-/** Opens the thread, records attempt N, marks the task dispatched and logs task_dispatched. */
-async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> {
+/**
+ * Opens the thread, records attempt N, marks the task dispatched and logs task_dispatched. The
+ * thread's task message carries the task payload (see @orch/inbox's task-payload.ts) with the
+ * worker's brief rendered into it.
+ */
+async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace | undefined, settings: BriefSettings): Promise<DispatchResult> {
   const now = env.clock.now();
   const { run, task, number } = plan;
   const id = env.ids.next('at');
+  const threadId = env.ids.next('th');
   const worktree = {
     repo_path: ws?.repo ?? null,
     workspace_root: ws?.root ?? null,
@@ -376,21 +391,24 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     worktree_path: ws?.dir ?? null,
     branch: ws?.branch ?? null,
   };
+  const payload: Omit<TaskPayload, 'brief'> = {
+    run: { id: run.id, goal: run.goal, summary: run.summary },
+    task: {
+      id: task.id,
+      title: task.title,
+      summary: task.summary,
+      acceptance: task.acceptance === null ? null : (JSON.parse(task.acceptance) as unknown),
+    },
+    attempt: taskAttempt(plan, id, ws),
+  };
+  const brief = renderWorkerBrief({ payload, agent: plan.to, threadId, body: plan.body, settings });
   const { thread, message } = await openThreadIn(inboxTx(trx), env, {
+    id: threadId,
     to: plan.to,
     from: LEADER,
     subject: `${task.title} [${run.id}/${task.id} attempt ${number}]`,
     body: plan.body,
-    payload: {
-      run: { id: run.id, goal: run.goal, summary: run.summary },
-      task: {
-        id: task.id,
-        title: task.title,
-        summary: task.summary,
-        acceptance: task.acceptance === null ? null : (JSON.parse(task.acceptance) as unknown),
-      },
-      attempt: { id, number, execution_mode: plan.mode, ...(ws ? worktree : {}) },
-    },
+    payload: { ...payload, brief: { text: brief, ...settings } } satisfies TaskPayload,
   });
   const attempt = await insertAttempt(trx, {
     id,
@@ -434,4 +452,26 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     },
   });
   return { run: runView(run), task: taskView(updated), attempt: attemptView(attempt) };
+}
+
+/** The attempt part of the task payload; a code attempt always has its worktree by now. */
+function taskAttempt(plan: Plan, id: string, ws: Workspace | undefined): TaskPayloadAttempt {
+  if (plan.mode === 'analysis') return { id, number: plan.number, execution_mode: 'analysis' };
+  if (!ws) {
+    throw new ConflictError(
+      `attempt ${plan.number} of task ${plan.task.id} would be a code attempt without a worktree (the previous attempt records no repository); dispatch a new task instead`,
+      { task: plan.task.id },
+    );
+  }
+  return {
+    id,
+    number: plan.number,
+    execution_mode: 'code',
+    repo_path: ws.repo,
+    workspace_root: ws.root,
+    base_ref: ws.baseRef,
+    base_commit: ws.baseCommit,
+    worktree_path: ws.dir,
+    branch: ws.branch,
+  };
 }

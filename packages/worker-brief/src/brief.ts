@@ -1,8 +1,9 @@
-import { DEFAULT_LEASE_SECONDS } from '@orch/inbox';
-import { NoOrchTablesError, openOrch, showAttempt, type DispatchResult } from '@orch/orch';
+import { NoOrchTablesError, attemptBrief, openOrch, renderWorkerBrief, type AttemptBrief } from '@orch/orch';
 import { ConflictError, NotFoundError, ValidationError, idSchema, type Clock } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
+
+export { shellQuote } from '@orch/orch';
 
 /** The parts of a saved `orch dispatch --json` output the brief needs (extra fields are ignored). */
 export const dispatchJsonSchema = z.object({
@@ -20,10 +21,15 @@ export const dispatchJsonSchema = z.object({
 export interface BriefInput {
   /** The dispatch output, parsed but not yet validated. */
   dispatch: unknown;
-  /** Database path, as the worker should pass it (made absolute). */
+  /** The database to read (made absolute). */
   dbPath: string;
-  /** How the worker runs the inbox CLI (a path to the bundled executable, or `inbox`). */
-  inbox: string;
+  /**
+   * How the worker runs the inbox CLI. Default: as in the brief stored at dispatch. Another value
+   * renders that brief again with this command in every command line.
+   */
+  inbox?: string | undefined;
+  /** For an attempt dispatched before briefs were stored: how its brief runs the inbox CLI. */
+  defaultInbox?: string | undefined;
   clock?: Clock;
   nativeBinding?: string;
 }
@@ -43,9 +49,10 @@ export interface BriefResult {
 }
 
 /**
- * Renders the worker's prompt for a saved dispatch result. The database is the source of truth
- * (goal, task, acceptance, body, worktree); the dispatch JSON only names the attempt, and must
- * agree with the database. The same input always renders the same text.
+ * The worker's prompt for a saved dispatch result: the brief orch rendered into the attempt's task
+ * message at dispatch (the text `inbox work` hands its command), or that brief rendered again with
+ * another `inbox` command. The database is the source of truth; the dispatch JSON only names the
+ * attempt, and must agree with the database. The same input always gives the same text.
  *
  * @throws ValidationError (2) for a dispatch JSON missing fields; NotFoundError (3) when the
  *   database has no such attempt; ConflictError (4) when the JSON and the database disagree.
@@ -61,7 +68,7 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
   }
   const want = parsed.data;
   const db = path.resolve(input.dbPath);
-  let found: DispatchResult;
+  let found: AttemptBrief;
   try {
     const orch = await openOrch({
       path: db,
@@ -70,7 +77,7 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
       ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}),
     });
     try {
-      found = await showAttempt(orch, { attemptId: want.attempt.id });
+      found = await attemptBrief(orch, { attemptId: want.attempt.id });
     } finally {
       await orch.close();
     }
@@ -95,6 +102,10 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
       { mismatches: mismatch.map(([field, json, database]) => ({ field, json, database })) },
     );
   }
+  const stored = found.stored;
+  const inbox = input.inbox ?? stored?.inbox ?? input.defaultInbox ?? 'inbox';
+  const settings = { db: stored?.db ?? db, inbox };
+  const brief = stored !== null && stored.inbox === inbox ? stored.text : renderWorkerBrief({ ...found.source, settings });
   return {
     worker: a.assigned_to,
     run: found.run.id,
@@ -103,88 +114,8 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
     thread_id: a.thread_id,
     execution_mode: a.execution_mode,
     worktree_path: a.worktree_path,
-    db,
-    inbox: input.inbox,
-    brief: briefText(found, db, input.inbox),
+    db: settings.db,
+    inbox,
+    brief,
   };
-}
-
-/** Quotes a value for a POSIX shell command line, only when it needs it. */
-export function shellQuote(value: string): string {
-  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-function briefText(d: DispatchResult, db: string, inbox: string): string {
-  const { run, task, attempt: a } = d;
-  const thread = a.thread_id;
-  const agent = a.assigned_to;
-  const cli = `${shellQuote(inbox)} --db ${shellQuote(db)} --json`;
-  const acceptance = task.acceptance === null ? 'None given: use the instructions above.' : JSON.stringify(task.acceptance, null, 2);
-  const where =
-    a.execution_mode === 'code'
-      ? [
-          `This is a code task. Work only in your own git worktree:`,
-          ``,
-          `    cd ${shellQuote(a.worktree_path ?? '(missing worktree path)')}`,
-          ``,
-          `It is checked out on branch ${a.branch ?? '?'}, created for this attempt from ${a.base_ref ?? '?'} at commit ${a.base_commit ?? '?'}.`,
-          `Commit your work on that branch, in that directory. Do not switch branches, and do not touch the main`,
-          `checkout or other worktrees. Only committed work counts: the leader reviews and merges your branch`,
-          `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind. Keep your report file outside`,
-          `the worktree (step 4 names one), where it would be an uncommitted change.`,
-        ]
-      : [
-          `This is an analysis task: read, run and investigate as needed, but change no repository.`,
-          `Your findings go in your result.`,
-        ];
-  const lines = [
-    `You are ${agent}, a worker on run ${run.id}.`,
-    ``,
-    `# The run`,
-    `Goal: ${run.goal}`,
-    ...(run.summary ? [run.summary] : []),
-    ``,
-    `# Your task: ${task.id} (attempt ${a.number})`,
-    task.title,
-    ...(task.summary ? ['', task.summary] : []),
-    ``,
-    `## Instructions from the leader`,
-    a.body.trimEnd(),
-    ``,
-    `## Acceptance criteria`,
-    acceptance,
-    ``,
-    `## Where to work`,
-    ...where,
-    ``,
-    `# Reporting through the inbox`,
-    `Your thread is ${thread}. Use exactly these commands (they print JSON):`,
-    ``,
-    `1. Claim the thread, once, before you start. Keep the lease token it returns ("lease": {"token": ...}):`,
-    `    ${cli} claim --agent ${agent} --thread ${thread}`,
-    `   If it answers {"claimed": false}, another worker holds it: stop.`,
-    ``,
-    `2. Post progress as you go; it also keeps your lease alive (${DEFAULT_LEASE_SECONDS / 60} minutes unless you claimed with --lease-seconds):`,
-    `    ${cli} progress --thread ${thread} --lease LEASE --body "what is done, what is next"`,
-    `   During long silent stretches, renew the lease instead:`,
-    `    ${cli} heartbeat --thread ${thread} --lease LEASE`,
-    ``,
-    `3. If only the leader can unblock you, ask, then wait for the answer (note the question's message id):`,
-    `    ${cli} ask --thread ${thread} --lease LEASE --body "your question, with the options you see"`,
-    `    ${cli} wait --thread ${thread} --lease LEASE --after-message QUESTION_ID --timeout-seconds 900`,
-    `   wait keeps the lease alive; if it times out ({"timed_out": true}), run it again.`,
-    ``,
-    `4. When the work is done, post the result as your last step (a report file is easiest):`,
-    `    ${cli} result --thread ${thread} --lease LEASE --body-file ${shellQuote(a.execution_mode === 'code' ? `${a.worktree_path ?? a.id}.report.md` : 'report.md')}`,
-    ``,
-    `5. If you cannot do the task, say why instead:`,
-    `    ${cli} fail --thread ${thread} --lease LEASE --body "what blocked you"`,
-    ``,
-    `# Rules`,
-    `- Exit code 5 (lease lost) means the task was cancelled, reassigned, or your lease ran out: stop working on it.`,
-    `- Exit code 4 on result or fail means the thread is already finished: do not post again.`,
-    `- Values that start with "-" must be attached: --body="- item". Bodies and payloads are at most 1 MiB.`,
-    `- Write only to your own thread (${thread}).`,
-  ];
-  return `${lines.join('\n')}\n`;
 }

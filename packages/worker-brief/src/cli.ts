@@ -1,5 +1,6 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
 import { ValidationError, defineCommand, readTextFile, type CliSpec } from '@orch/store';
+import path from 'node:path';
 import { z } from 'zod';
 import { renderBrief } from './brief.ts';
 
@@ -9,7 +10,7 @@ const FORMAT = Symbol('format');
 const DISPATCH_JSON_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface BriefCliOptions {
-  /** How the brief tells the worker to run the inbox CLI when --inbox is not given. */
+  /** How the brief of an attempt dispatched before briefs were stored runs the inbox CLI when --inbox is not given. */
   defaultInbox: string;
 }
 
@@ -18,20 +19,23 @@ export function briefCli(options: BriefCliOptions): CliSpec {
     name: '$0',
     summary: 'Render the prompt for the worker of a dispatched attempt',
     description:
-      'Reads a saved `orch --json dispatch` (or retry / reassign) output and the database, and prints a complete, ' +
-      'stable worker prompt: who the worker is, the run goal, the task, the leader\'s instructions, acceptance ' +
-      'criteria, where to work (for code mode the worktree, branch, base ref and base commit), and the exact inbox ' +
-      'commands to claim, report progress, ask and wait, and post the result or failure, with --db, --thread and ' +
-      '--agent filled in. The database is the source of truth: a dispatch JSON that does not parse or lacks fields ' +
-      'is exit 2, an attempt the database does not have is exit 3, one that disagrees with it is exit 4.',
+      'Reads a saved `orch --json dispatch` (or retry / reassign) output and the database, and prints the worker ' +
+      'prompt orch rendered for that attempt when it dispatched it (stored in the task message of its thread; ' +
+      '`inbox work` hands the same text to its command): who the worker is, the run goal, the task, the leader\'s ' +
+      'instructions, acceptance criteria, where to work (for code mode the worktree, branch, base ref and base ' +
+      'commit), and the exact inbox commands to claim, report progress, ask and wait, and post the result or ' +
+      'failure, with --db, --thread and --agent filled in. --inbox renders that brief again with another inbox ' +
+      'command. The database is the source of truth: a dispatch JSON that does not parse or lacks fields is exit 2, ' +
+      'an attempt the database does not have is exit 3, one that disagrees with it is exit 4.',
     flags: {
       'dispatch-json': { type: 'string', describe: 'The saved output of `orch --json dispatch`', required: true },
       format: { type: 'string', describe: 'text (default: the prompt itself) or json ({worker, thread_id, ..., brief})' },
-      inbox: { type: 'string', describe: `How the worker runs the inbox CLI (default: ${options.defaultInbox})` },
+      inbox: { type: 'string', describe: 'How the worker runs the inbox CLI (default: as in the brief orch stored at dispatch)' },
     },
     examples: [
-      '--dispatch-json /tmp/t2-dispatch.json --db ./coord.db > /tmp/t2-worker-brief.txt',
-      '--dispatch-json /tmp/t1-dispatch.json --db ./coord.db --format json',
+      '--dispatch-json .orch/t2-dispatch.json --db .orch/coord.db > .orch/t2-brief.txt',
+      '--dispatch-json .orch/t1-dispatch.json --db .orch/coord.db --format json',
+      '--dispatch-json .orch/t1-dispatch.json --db .orch/coord.db --inbox /opt/tools/inbox',
     ],
     input: z.object({
       dispatchJson: z.string().min(1, 'must not be empty'),
@@ -50,8 +54,9 @@ export function briefCli(options: BriefCliOptions): CliSpec {
       }
       const result = await renderBrief({
         dispatch,
-        dbPath: ctx.dbPath,
-        inbox: input.inbox ?? options.defaultInbox,
+        dbPath: path.resolve(ctx.cwd, ctx.dbPath),
+        inbox: input.inbox,
+        defaultInbox: options.defaultInbox,
         clock: ctx.clock,
         ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
       });

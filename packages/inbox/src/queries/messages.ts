@@ -23,6 +23,11 @@ export function listMessagesNow(target: QueryTarget, threadId: string, afterId =
   return messagesAfter.all(target, { threadId, afterId });
 }
 
+/** The first message of a thread (the task that opened it), or undefined for an unknown thread. */
+export async function firstMessage(db: Db, threadId: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('inbox_messages').selectAll().where('thread_id', '=', threadId).orderBy('id').limit(1).executeTakeFirst();
+}
+
 /** Messages after `afterId` written by anyone but `author`. */
 export async function messagesFromOthers(db: Db, threadId: string, afterId: number, author: string): Promise<MessageRow[]> {
   return db

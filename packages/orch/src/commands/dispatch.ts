@@ -3,6 +3,7 @@ import { defineCommand, idSchema, type CommandContext } from '@orch/store';
 import { z } from 'zod';
 import { DEFAULT_WORKSPACE_ROOT, dispatch, reassign, retry } from '../launch.ts';
 import path from 'node:path';
+import type { BriefSettings } from '../brief.ts';
 import { dispatchText } from '../render.ts';
 import { EXECUTION_MODES } from '../schema.ts';
 import { runFlag, taskFlag, withRun } from './shared.ts';
@@ -10,7 +11,18 @@ import { runFlag, taskFlag, withRun } from './shared.ts';
 const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef'] as const;
 const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
 
-export const dispatchCommand = defineCommand({
+/** What the CLI knows that the library cannot: how the workers it briefs should run the inbox CLI. */
+export interface DispatchCommandOptions {
+  /** Written into every brief (see defaultWorkerInbox). */
+  workerInbox: string;
+}
+
+/** The brief's settings for a command: the --db path made absolute, and the CLI's worker inbox. */
+function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
+  return { db: path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
+}
+
+export const dispatchCommand = (options: DispatchCommandOptions) => defineCommand({
   name: 'dispatch',
   summary: 'Hand a ready task to a worker: a new attempt and an inbox thread',
   description:
@@ -22,8 +34,9 @@ export const dispatchCommand = defineCommand({
     `creates branch orch/<run>/<task>/<attempt> there and a worktree for it at <workspace-root>/<run>/<task>/<attempt> ` +
     `(default workspace root: ${DEFAULT_WORKSPACE_ROOT} inside the repository, which git is told to ignore). A missing ` +
     'ref, a directory that is not a git repository, or a repository without commits is refused with nothing written. ' +
-    '--repo-path, --workspace-root and --base-ref apply to code only. Save the JSON output: it is the input of ' +
-    'orch-worker-brief.',
+    '--repo-path, --workspace-root and --base-ref apply to code only. The task message also carries the worker\'s ' +
+    'brief, rendered once here with the absolute --db path and this orch\'s inbox executable: save the JSON output ' +
+    'and `orch-worker-brief` prints that brief for a worker you launch; `inbox work` hands the same text to its command.',
   flags: {
     run: runFlag,
     task: taskFlag,
@@ -75,6 +88,7 @@ export const dispatchCommand = defineCommand({
                 baseRef: input.baseRef,
               }
             : undefined,
+        brief: briefSettings(ctx, options),
       }),
     );
   },
@@ -93,7 +107,7 @@ function optionalBodyText(ctx: CommandContext, v: { body?: string | undefined; b
   return v.body === undefined && v.bodyFile === undefined ? undefined : resolveBody(ctx, v);
 }
 
-export const retryCommand = defineCommand({
+export const retryCommand = (options: DispatchCommandOptions) => defineCommand({
   name: 'retry',
   summary: 'Give a failed or expired task (or a done code task not merged) a fresh attempt (new thread)',
   description:
@@ -101,7 +115,8 @@ export const retryCommand = defineCommand({
     'merged (its merge conflicted, say): that task reopens (events task_reopened, and run_reopened if the run was ' +
     'done). A merged attempt\'s task is not reopened (exit 4), nor is any other state. Reuses the previous attempt\'s agent, execution ' +
     'mode and body unless --to / --body / --body-file say otherwise. In code mode the new attempt gets a fresh ' +
-    'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch.',
+    'worktree and branch from the previous base ref, resolved again (or --base-ref). Output is like dispatch; the new ' +
+    'thread\'s task message carries the new attempt\'s brief.',
   flags: {
     run: runFlag,
     task: taskFlag,
@@ -114,12 +129,14 @@ export const retryCommand = defineCommand({
   input: optionalBody,
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withRun(ctx, input.run, (orch) => retry(orch, { runId: input.run, taskId: input.task, to: input.to, body, baseRef: input.baseRef }));
+    return withRun(ctx, input.run, (orch) =>
+      retry(orch, { runId: input.run, taskId: input.task, to: input.to, body, baseRef: input.baseRef, brief: briefSettings(ctx, options) }),
+    );
   },
   text: (r) => dispatchText(r, 'retried'),
 });
 
-export const reassignCommand = defineCommand({
+export const reassignCommand = (options: DispatchCommandOptions) => defineCommand({
   name: 'reassign',
   summary: "Cancel a task's live attempt and dispatch a new one to another agent",
   description:
@@ -139,7 +156,9 @@ export const reassignCommand = defineCommand({
   input: optionalBody.refine((v) => v.to !== undefined, { path: ['to'], message: 'is required' }),
   run: (ctx, input) => {
     const body = optionalBodyText(ctx, input);
-    return withRun(ctx, input.run, (orch) => reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body, baseRef: input.baseRef }));
+    return withRun(ctx, input.run, (orch) =>
+      reassign(orch, { runId: input.run, taskId: input.task, to: input.to ?? '', body, baseRef: input.baseRef, brief: briefSettings(ctx, options) }),
+    );
   },
   text: (r) => `${r.cancelled_attempt ? `cancelled attempt ${r.cancelled_attempt.number} (${r.cancelled_attempt.assigned_to})\n` : ''}${dispatchText(r, 'reassigned')}`,
 });
