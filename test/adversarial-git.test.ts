@@ -193,7 +193,7 @@ describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
 });
 
 describe('cleanup never deletes commits only a worktree reaches', { timeout: 600_000 }, () => {
-  it('a commit on a detached HEAD keeps its worktree (and says why) unless --force', () => {
+  it('a commit on a detached HEAD keeps its worktree, and the note says why', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
     const a = dispatch(db, repo, 'T1');
