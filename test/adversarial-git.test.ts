@@ -169,8 +169,31 @@ describe('concurrent merges into one target (slow)', { timeout: 600_000 }, () =>
   });
 });
 
+describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
+  it('leaves a lock naming a dead process, which the next merge takes over', () => {
+    const repo = makeRepo();
+    const db = newDb(['T1']);
+    const a = dispatch(db, repo, 'T1');
+    work(db, 'T1', a, (wt) => {
+      fs.writeFileSync(path.join(wt, 'b.txt'), 'b\n');
+      commitAll(wt, 'b');
+    });
+    const main = git(repo, 'rev-parse', 'main');
+    const killed = run('orch', ['--db', db, '--json', 'merge', '--run', RUN, '--task', 'T1'], { cwd: repo, env: { ORCH_FAILPOINT: 'merge:locked' } });
+    expect(killed.stdout).toBe('');
+    expect(killed.code).not.toBe(0);
+    const locks = () => (fs.existsSync(path.join(repo, '.git', 'orch')) ? fs.readdirSync(path.join(repo, '.git', 'orch')).filter((f) => f.endsWith('.lock')) : []);
+    expect(locks()).toHaveLength(1);
+    expect(git(repo, 'rev-parse', 'main')).toBe(main);
+    const m = ok('orch', db, ['merge', '--run', RUN, '--task', 'T1'], repo);
+    expect(m).toMatchObject({ merged: true });
+    expect(locks()).toEqual([]);
+    expect(git(repo, 'status', '--porcelain', '--untracked-files=all')).toBe('');
+  });
+});
+
 describe('cleanup never deletes commits only a worktree reaches', { timeout: 600_000 }, () => {
-  it('a commit on a detached HEAD keeps its worktree (and says why) unless --force', () => {
+  it('a commit on a detached HEAD keeps its worktree, and the note says why', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
     const a = dispatch(db, repo, 'T1');

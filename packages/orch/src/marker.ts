@@ -101,6 +101,11 @@ export function takeMarker(dir: string): string {
       fs.writeFileSync(file, `${process.pid} ${os.hostname()} ${nonce()}\n`, { flag: 'wx', mode: 0o600 });
       return file;
     } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT' && round < 2) {
+        // A cleanup removed the (then empty) task folder just now: make it again.
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        continue;
+      }
       if ((err as { code?: string }).code !== 'EEXIST') {
         throw new ConflictError(`cannot write ${file}: ${(err as Error).message}`, { worktree_path: dir, marker: file });
       }

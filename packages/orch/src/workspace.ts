@@ -160,6 +160,7 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
   const lock = path.join(await gitCommonDir(repo), 'orch', `merge-${nameHash(into)}.lock`);
   const release = await holdLock(lock, `the merge lock of ${into} in ${repo}`);
   try {
+    failpoint('merge:locked');
     return await mergeLocked(orch, a.id, { repo, branch, into, strategy });
   } finally {
     release();
