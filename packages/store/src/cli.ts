@@ -6,6 +6,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { AppError, ExitCode, UsageError, ValidationError, toAppError, type ErrorJson, type ExitCodeValue } from './errors.ts';
 import { MAX_TEXT_BYTES } from './flags.ts';
 import { randomIds, type IdGenerator } from './ids.ts';
+import { writeJson } from './json-stream.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
 export interface CommandContext {
@@ -111,7 +112,13 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
     };
     const result = await def.run(ctx, input);
-    io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : ensureNewline(def.text(result)));
+    // JSON is written in chunks: a large answer never has to fit in one string.
+    if (json) {
+      writeJson(io.stdout, result);
+      io.stdout.write('\n');
+    } else {
+      io.stdout.write(ensureNewline(def.text(result)));
+    }
     return def.exitCode?.(result) ?? ExitCode.ok;
   } catch (err) {
     const appError = toAppError(err);
