@@ -1,4 +1,4 @@
-import { isoTime } from '@orch/store';
+import { isoTime, parseStoredJson } from '@orch/store';
 import type { AttemptRow } from './queries/attempts.ts';
 import type { EventRow } from './queries/events.ts';
 import type { RunRow } from './queries/runs.ts';
@@ -84,7 +84,7 @@ export function taskView(row: TaskRow): TaskView {
     title: row.title,
     summary: row.summary,
     default_to: row.default_to,
-    acceptance: row.acceptance === null ? null : (JSON.parse(row.acceptance) as unknown),
+    acceptance: row.acceptance === null ? null : parseStoredJson(row.acceptance),
     priority: row.priority,
     state: row.state,
     created_at: isoTime(row.created_at),
@@ -109,7 +109,7 @@ export function attemptView(row: AttemptRow): AttemptView {
     base_commit: row.base_commit,
     worktree_path: row.worktree_path,
     branch: row.branch,
-    result: row.result === null ? null : (JSON.parse(row.result) as AttemptView['result']),
+    result: row.result === null ? null : (parseStoredJson(row.result) as AttemptView['result']),
     created_at: isoTime(row.created_at),
     updated_at: isoTime(row.updated_at),
     ended_at: row.ended_at === null ? null : isoTime(row.ended_at),
@@ -123,7 +123,7 @@ export function eventView(row: EventRow): EventView {
     task: row.task_id,
     attempt: row.attempt_id,
     type: row.type,
-    data: JSON.parse(row.data) as Record<string, unknown>,
+    data: parseStoredJson(row.data) as Record<string, unknown>,
     created_at: isoTime(row.created_at),
   };
 }
