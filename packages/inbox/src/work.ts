@@ -244,6 +244,7 @@ class Job {
         lease: this.lease,
         body: `inbox work (${options.agent}) started: ${options.command.join(' ')}\nworking in ${cwd}\nlog: ${logFile}`,
         payload: { runner: 'inbox work', log_file: logFile, work_dir: cwd, pid: process.pid },
+        role: 'runner',
       });
     } catch (err) {
       if (err instanceof LeaseLostError || err instanceof ConflictError) return finish('lease_lost', { code: null, signal: null });
@@ -322,7 +323,7 @@ class Job {
                 ? io.stdout.text()
                 : '(the command exited 0 and printed nothing)';
         const payload = { runner: 'inbox work', exit_code: 0, ...(file.unfit !== undefined ? { result_file: io.resultFile, result_bytes: file.size } : {}) };
-        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
+        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload, role: 'runner' });
         return io.finish('done', exit);
       }
       const why = this.timedOut
@@ -336,6 +337,7 @@ class Job {
         lease: this.lease,
         body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}`,
         payload: { runner: 'inbox work', exit_code: exit.code, signal: exit.signal, timed_out: this.timedOut },
+        role: 'runner',
       });
       return io.finish('failed', exit);
     } catch (err) {
@@ -378,7 +380,7 @@ class Job {
       const line = stdout.lastLine();
       if (stdout.received === posted || line === '') return;
       posted = stdout.received;
-      progress(inbox, { threadId: this.threadId, lease: this.lease, body: line.slice(0, 500) }).catch(() => undefined);
+      progress(inbox, { threadId: this.threadId, lease: this.lease, body: line.slice(0, 500), role: 'runner' }).catch(() => undefined);
     }, OUTPUT_PROGRESS_SECONDS * 1000);
     const limit =
       options.maxSeconds !== undefined
