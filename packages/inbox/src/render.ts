@@ -25,8 +25,9 @@ export function messagesText(messages: MessageView[]): string {
   return messages.map(messageText).join('\n\n');
 }
 
-export function messageText(m: MessageView): string {
-  const head = `#${m.id} ${m.kind} from ${m.author} at ${m.created_at}`;
+/** One message: a head line (id, kind, author and its role, time), the body indented, the payload. */
+export function messageText(m: Omit<MessageView, 'role'> & { role?: MessageView['role'] }): string {
+  const head = `#${m.id} ${m.kind} from ${m.author}${m.role !== undefined ? ` (${m.role})` : ''} at ${m.created_at}`;
   const body = m.body
     .split('\n')
     .map((l) => `  ${l}`)
