@@ -320,7 +320,7 @@ describe('who wrote a message is its recorded role, never its author name', () =
     expect(run('inbox', ['--db', db, 'show', '--thread', thread]).stdout).toMatch(/question from leader \(worker\)/);
     // The leader's side of the wait: it gets what the worker side wrote, though the names match.
     const progress = inboxOk(db, ['progress', '--thread', thread, '--lease', token, '--body', 'spaces it is']);
-    const leaderWait = inboxOk(db, ['wait', '--thread', thread, '--timeout-seconds', '5']);
+    const leaderWait = inboxOk(db, ['wait', '--thread', thread, '--as', 'leader', '--timeout-seconds', '5']);
     expect(leaderWait.messages.map((m: { id: number }) => m.id)).toEqual([progress.message.id]);
   });
 

@@ -154,13 +154,12 @@ describe('questions', () => {
     expect(q.thread.state).toBe('blocked');
     const a = await reply(inbox, { threadId: t, from: 'leader', body: 'v2', payload: { choice: 'v2' } });
     expect(a.thread.state).toBe('claimed');
-    // The worker waits with its lease (without one, a wait is the leader's and waits for the worker side).
-    const w = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token });
+    const w = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0 });
     expect(w.timed_out).toBe(false);
     expect(w.messages.map((m) => [m.kind, m.body])).toEqual([['answer', 'v2']]);
     expect(w.last_message_id).toBe(a.message.id);
     // Continuing from the cursor: nothing new, so the wait times out.
-    const again = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 1, lease: c.lease.token, afterMessage: w.last_message_id });
+    const again = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 1, afterMessage: w.last_message_id });
     expect(again).toMatchObject({ timed_out: true, messages: [], last_message_id: a.message.id });
   });
 
@@ -217,9 +216,12 @@ describe('roles and delivery marks', () => {
     // The holder (named `leader`) waits for the leader side: the note and the answer, not its own or its runner's.
     const w = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token });
     expect(w.messages.map((m) => m.id)).toEqual([note.message.id, a.message.id]);
-    // The leader's wait (no lease) gets the worker side: the question and the runner's line.
-    const l = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0 });
+    // The leader's wait gets the worker side: the question and the runner's line.
+    const l = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, as: 'leader' });
     expect(l.messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
+    // Named, the leader is anyone but the thread's agent; the agent itself (named `leader` here) is the worker side.
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, agent: 'boss' })).messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: q.message.id, agent: 'leader' })).messages.map((m) => m.id)).toEqual([note.message.id, a.message.id]);
   });
 
   it('claim, wait and show --lease advance what the lease was given; a new claim starts from the newest message', async () => {

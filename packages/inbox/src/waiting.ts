@@ -11,24 +11,32 @@ import { messageView, threadView, type MessageView, type ThreadView } from './vi
 export interface WaitInput {
   threadId: string;
   /**
-   * Only messages with a larger id count. Default: with `lease`, after what that lease was already
-   * given (by claim, and by earlier waits and shows with it); without, after the leader side's
-   * last message on the thread.
+   * Only messages with a larger id count. Default: for the worker side, after what the current
+   * lease was already given (by claim, and by earlier waits and shows with it); for the leader
+   * side, after the leader side's last message on the thread.
    */
   afterMessage?: number | undefined;
-  /** Kept for old callers; ignored: who is waiting follows from `lease`, not from a name. */
+  /**
+   * Which side waits, when there is no `lease`: `worker` waits for what the leader side (roles
+   * leader and person) writes, `leader` for what the worker side (roles worker and runner) writes.
+   * Default: from `agent`, else `worker`.
+   */
+  as?: WaitSide | undefined;
+  /** Who is waiting, when neither `lease` nor `as` says: anyone but the thread's agent waits as the leader. */
   agent?: string | undefined;
   timeoutSeconds: number;
   /**
-   * The waiter's lease. With it, the wait is the lease holder's: it returns what the leader side
-   * (roles leader and person) wrote, checks the lease at once and whenever the thread changes
-   * (LeaseLostError when it is lost, e.g. the thread was cancelled) and keeps it alive. Without
-   * it, the wait is the leader's: it returns what the worker side (roles worker and runner) wrote.
+   * The waiter's lease. With it, the wait is the lease holder's (the worker side): the lease is
+   * checked at once and whenever the thread changes (LeaseLostError when it is lost, e.g. the
+   * thread was cancelled) and kept alive, and what the wait returns counts as given to the lease.
    */
   lease?: string | undefined;
   /** At most about this many bytes of bodies and payloads (at least one message). Default DEFAULT_MESSAGE_BYTES. */
   maxBytes?: number | undefined;
 }
+
+/** The side of a thread a waiter is on. */
+export type WaitSide = 'worker' | 'leader';
 
 export interface WaitResult {
   timed_out: boolean;
@@ -53,7 +61,6 @@ export interface WaitResult {
  */
 export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<WaitResult> {
   const lease = input.lease;
-  const side: Side = lease === undefined ? 'worker' : 'leader';
   const maxBytes = input.maxBytes ?? DEFAULT_MESSAGE_BYTES;
   let leaseMs = 0;
   let lastBeat = inbox.clock.now();
@@ -61,11 +68,16 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     const beat = await heartbeat(inbox, { threadId: input.threadId, lease });
     leaseMs = beat.lease.seconds * 1000;
   }
-  const cursor = await readNow(inbox.store, (tx) => {
+  const { cursor, side } = await readNow(inbox.store, (tx) => {
     const thread = requireThreadNow(tx, input.threadId);
-    if (input.afterMessage !== undefined) return input.afterMessage;
-    if (lease !== undefined) return thread.delivered_message_id ?? lastMessageIdNow(tx, thread.id);
-    return lastMessageIdNow(tx, thread.id, 'leader');
+    const waiter: WaitSide =
+      lease !== undefined ? 'worker' : (input.as ?? (input.agent !== undefined && input.agent !== thread.assigned_to ? 'leader' : 'worker'));
+    // A waiter reads what the other side wrote.
+    const side: Side = waiter === 'worker' ? 'leader' : 'worker';
+    if (input.afterMessage !== undefined) return { cursor: input.afterMessage, side };
+    // Never claimed: after the worker side's last message, or (if it wrote none) the newest one.
+    if (waiter === 'worker') return { cursor: thread.delivered_message_id ?? (lastMessageIdNow(tx, thread.id, 'worker') || lastMessageIdNow(tx, thread.id)), side };
+    return { cursor: lastMessageIdNow(tx, thread.id, 'leader'), side };
   });
   const check = async (): Promise<WaitResult | undefined> => {
     const found = await readNow(inbox.store, (tx): WaitResult | undefined => {

@@ -12,9 +12,14 @@ export const waitInput = z.object({
   thread: idSchema,
   afterMessage: intFlag(0, Number.MAX_SAFE_INTEGER).optional(),
   agent: idSchema.optional(),
+  as: z.enum(['worker', 'leader'], { error: 'must be worker or leader' }).optional(),
   timeoutSeconds: intFlag(0, MAX_LEASE_SECONDS).default(DEFAULT_WAIT_SECONDS),
   lease: idSchema.optional(),
   maxBytes: maxBytesField,
+}).superRefine((v, ctx) => {
+  if (v.lease !== undefined && v.as === 'leader') {
+    ctx.addIssue({ code: 'custom', path: ['as'], message: 'a lease holder waits as the worker side; drop --as leader or --lease' });
+  }
 });
 
 export const waitCommand = defineCommand({
@@ -28,21 +33,24 @@ export const waitCommand = defineCommand({
     'wait returns at once, even after you posted progress since. The lease is checked at once and whenever the thread ' +
     'changes, and kept alive while waiting: if the thread is cancelled or the lease lost, wait exits 5 (stop working; ' +
     '`show` has the leader\'s note), and 4 once the thread is done or failed. ' +
-    'Without --lease you wait as the leader: you get what the worker side (worker, runner) wrote after the leader side\'s ' +
-    'last message, and wait also returns when the thread ends (done, failed, cancelled). ' +
+    'Without --lease, --as says which side you wait as (default: the leader side when --agent names someone other than ' +
+    'the thread\'s agent, else the worker side). The leader side gets what the worker side (worker, runner) wrote after ' +
+    'the leader side\'s last message; either side\'s wait without --lease also returns when the thread ends (done, failed, ' +
+    'cancelled). ' +
     '--after-message N overrides where "new" starts. Pass last_message_id from the output as --after-message to continue; ' +
     '"more": true means messages over --max-bytes were left for the next wait.',
   flags: {
     thread: threadFlag,
     'after-message': { type: 'string', describe: 'Only messages with an id greater than this (default: see above)' },
-    agent: { type: 'string', describe: 'Ignored (kept for old scripts): --lease decides who is waiting' },
+    agent: { type: 'string', describe: 'Who is waiting, without --lease or --as: anyone but the thread\'s agent waits as the leader side' },
+    as: { type: 'string', describe: 'Without --lease: wait as the worker side (for the leader\'s messages) or the leader side (for the worker\'s)' },
     'timeout-seconds': { type: 'string', describe: `Give up after this long (default ${DEFAULT_WAIT_SECONDS}, max ${MAX_LEASE_SECONDS})` },
     lease: { type: 'string', describe: 'Your lease token: wait as its holder and keep it alive while waiting' },
     'max-bytes': maxBytesFlag,
   },
   examples: [
     '--db ./coord.db --json wait --thread th_123 --lease ls_abc --timeout-seconds 900',
-    '--db ./coord.db --json wait --thread th_123 --after-message 41',
+    '--db ./coord.db --json wait --thread th_123 --as leader --after-message 41',
   ],
   input: waitInput,
   run: (ctx, input) =>
@@ -51,6 +59,7 @@ export const waitCommand = defineCommand({
         threadId: input.thread,
         afterMessage: input.afterMessage,
         agent: input.agent,
+        as: input.as,
         timeoutSeconds: input.timeoutSeconds,
         lease: input.lease,
         maxBytes: input.maxBytes,

@@ -35,7 +35,8 @@ export const workCommand = defineCommand({
     'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
     'thread is cancelled or reassigned, the command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after ${GRACE_SECONDS} s; their threads ` +
-    'are released (open again for the next claim); then it exits 0. If the runner is killed outright, its leases ' +
+    'are released (open again for the next claim; a blocked one stays blocked, its question pending); then it exits 0. ' +
+    'If the runner is killed outright, its leases ' +
     'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled ended failed (whoever ' +
     'posted the failure) or lost its lease.',
   flags: {
