@@ -165,7 +165,7 @@ describe('unknown flags and commands (exit 2)', () => {
     ['unknown flag on claim', ['claim', '--agent', 'w1', '--bogus', '1'], 2, 'USAGE', /bogus/],
     ['typo of a flag', ['list', '--agnet', 'w1'], 2, 'USAGE', /agnet/],
     ['a flag of another command (progress --body-file)', progressOn(['--body-file', '{DIR}/body.txt']), 2, 'USAGE', /body-file/],
-    ['--lease on show', ['show', '--thread', '{CLAIMED}', '--lease', '{LEASE}'], 2, 'USAGE', /lease/],
+    ['--wait-seconds on show', ['show', '--thread', '{CLAIMED}', '--wait-seconds', '5'], 2, 'USAGE', /wait-seconds/],
     ['unknown command', ['frobnicate'], 2, 'USAGE', /frobnicate/],
     // yargs answers a near miss with only "Did you mean claim?" (the word "claims" is not echoed).
     ['near-miss command', ['claims', '--agent', 'w1'], 2, 'USAGE', /claim/],
@@ -262,6 +262,11 @@ describe('bad ids (exit 2)', () => {
     ['heartbeat --lease=-x', ['heartbeat', '--thread', '{CLAIMED}', '--lease=-x'], 2, 'VALIDATION', /--lease/],
     ['list --agent with ..', ['list', '--agent', '..'], 2, 'VALIDATION', /--agent/],
     ['wait --agent with a space', ['wait', '--thread', '{CLAIMED}', '--agent', 'a b', '--timeout-seconds', '0'], 2, 'VALIDATION', /--agent/],
+    ['wait --as bogus', ['wait', '--thread', '{CLAIMED}', '--as', 'boss', '--timeout-seconds', '0'], 2, 'VALIDATION', /--as: must be worker or leader/],
+    ['wait --as leader with --lease', ['wait', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--as', 'leader', '--timeout-seconds', '0'], 2, 'VALIDATION', /--as/],
+    ['show --limit 0', ['show', '--thread', '{CLAIMED}', '--limit', '0'], 2, 'VALIDATION', /--limit/],
+    ['claim --max-bytes 0', ['claim', '--agent', 'w1', '--max-bytes', '0'], 2, 'VALIDATION', /--max-bytes/],
+    ['show --max-bytes over 64 MiB', ['show', '--thread', '{CLAIMED}', '--max-bytes', '67108865'], 2, 'VALIDATION', /--max-bytes/],
   ]);
 });
 

@@ -53,11 +53,12 @@ describe('--json: one full flow', () => {
     // init, and init again (idempotent).
     const init = j(db, ['init']);
     expect(init.path).toBe(db);
-    expect(init.schema_version).toEqual({ inbox: 3 });
+    expect(init.schema_version).toEqual({ inbox: 4 });
     expect(init.applied).toEqual([
       { package: 'inbox', version: 1, name: expect.any(String) },
       { package: 'inbox', version: 2, name: expect.any(String) },
       { package: 'inbox', version: 3, name: expect.any(String) },
+      { package: 'inbox', version: 4, name: expect.any(String) },
     ]);
     expect(j(db, ['init']).applied).toEqual([]);
 
@@ -123,7 +124,7 @@ describe('--json: one full flow', () => {
 
     // progress: a message by the claimer; the lease is extended by its (new) length.
     const prog = j(db, ['progress', '--thread', t1, '--lease', lease, '--body', 'half way', '--payload-json', '{"files": 3}']);
-    expect(prog.message).toMatchObject({ thread_id: t1, author: 'w1', kind: 'progress', body: 'half way', payload: { files: 3 } });
+    expect(prog.message).toMatchObject({ thread_id: t1, author: 'w1', role: 'worker', kind: 'progress', body: 'half way', payload: { files: 3 } });
     expect(prog.thread.state).toBe('claimed');
     expect(prog.lease).toMatchObject({ token: lease, seconds: 600 });
 
@@ -138,7 +139,7 @@ describe('--json: one full flow', () => {
     const answer = j(db, ['reply', '--thread', t1, '--body', 'Drop it.', '--payload-json', '{"decision": "drop"}']);
     expect(answer.created).toBe(false);
     expect(answer.thread).toMatchObject({ id: t1, state: 'claimed', claimed_by: 'w1' });
-    expect(answer.message).toMatchObject({ kind: 'answer', author: 'leader', body: 'Drop it.', payload: { decision: 'drop' } });
+    expect(answer.message).toMatchObject({ kind: 'answer', author: 'leader', role: 'leader', body: 'Drop it.', payload: { decision: 'drop' } });
     expect(answer.message.id).toBeGreaterThan(asked.message.id);
     expect(threadRow(db, t1)).toMatchObject({ state: 'claimed', lease_token: lease });
 
@@ -155,6 +156,7 @@ describe('--json: one full flow', () => {
     // show --after-message: only later messages.
     const later = j(db, ['show', '--thread', t1, '--after-message', String(prog.message.id)]);
     expect(later.messages.map((m: { id: number }) => m.id)).toEqual([asked.message.id, answer.message.id]);
+    expect(later).toMatchObject({ more: false, last_message_id: answer.message.id });
     expect(kinds(later.messages)).toEqual(['question', 'answer']);
     expect(j(db, ['show', '--thread', t1, '--after-message', String(answer.message.id)]).messages).toEqual([]);
 
@@ -251,7 +253,7 @@ describe('without --json: human text', () => {
       return m![1]!;
     };
 
-    expect(out(['init'])).toMatch(/schema inbox v3; applied inbox 1 .*, inbox 2 .*, inbox 3 /);
+    expect(out(['init'])).toMatch(/schema inbox v4; applied inbox 1 .*, inbox 2 .*, inbox 3 .*, inbox 4 /);
     expect(out(['init'])).toMatch(/already up to date/);
 
     const sent = out(['send', '--to', 'w1', '--subject', 'first task', '--body', 'do A']);

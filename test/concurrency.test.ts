@@ -107,13 +107,15 @@ describe('migrations across processes', () => {
       { package: 'inbox', version: 1, name: 'threads_and_messages' },
       { package: 'inbox', version: 2, name: 'held_threads_by_lease_expiry' },
       { package: 'inbox', version: 3, name: 'drop_threads_by_state' },
+      { package: 'inbox', version: 4, name: 'message_roles_and_delivery_marks' },
     ]);
     const second = ok(db, ['init']);
-    expect(second).toMatchObject({ schema_version: { inbox: 3 }, applied: [] });
+    expect(second).toMatchObject({ schema_version: { inbox: 4 }, applied: [] });
     expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
       { package: 'inbox', version: 1 },
       { package: 'inbox', version: 2 },
       { package: 'inbox', version: 3 },
+      { package: 'inbox', version: 4 },
     ]);
   });
 
@@ -123,11 +125,12 @@ describe('migrations across processes', () => {
       const db = path.join(dir, 'coord.db');
       const runs = await Promise.all(Array.from({ length: 4 }, () => inboxAsync(['--db', db, '--json', 'init'])));
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
-      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 3]);
+      expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 4]);
       expect(rows(db, 'select package, version from schema_migrations order by version')).toEqual([
         { package: 'inbox', version: 1 },
         { package: 'inbox', version: 2 },
         { package: 'inbox', version: 3 },
+        { package: 'inbox', version: 4 },
       ]);
       expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
     }

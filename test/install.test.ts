@@ -23,7 +23,7 @@ describe('what the set-up command leaves behind', () => {
     const db = path.join(dir, 'coord.db');
     const init = spawnSync(bin, ['--db', db, '--json', 'init'], { cwd: dir, encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
     expect(init.status, init.stderr).toBe(0);
-    expect(JSON.parse(init.stdout).schema_version).toEqual({ inbox: 3 });
+    expect(JSON.parse(init.stdout).schema_version).toEqual({ inbox: 4 });
     const send = spawnSync(bin, ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], { cwd: dir, encoding: 'utf8' });
     expect(send.status, send.stderr).toBe(0);
   });

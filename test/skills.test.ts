@@ -654,7 +654,7 @@ describe('the skills copied outside the repository', () => {
       expect(r.stderr).toBe('');
       switch (cmd) {
         case 'inbox init':
-          expect(o.schema_version).toEqual({ inbox: 3 });
+          expect(o.schema_version).toEqual({ inbox: 4 });
           break;
         case 'orch run init':
           expect(o.run).toMatchObject({ id: RUN, goal: 'Build blog MVP', summary: 'Public blog plus admin CRUD', state: 'active' });
@@ -972,7 +972,7 @@ describe('the skills copied outside the repository', () => {
     };
     for (const t of ['orch', 'inbox', 'orch-worker-brief'] as const) expect(run(t, ['--help'])).toContain('Exit codes');
     const db = 'coord.db';
-    expect(run('inbox', ['--db', db, '--json', 'init']).schema_version).toEqual({ inbox: 3 });
+    expect(run('inbox', ['--db', db, '--json', 'init']).schema_version).toEqual({ inbox: 4 });
     run('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r', '--goal', 'portable']);
     run('orch', ['--db', db, '--json', 'task', 'add', '--run', 'r', '--task', 'A', '--title', 'a', '--default-to', 'w']);
     const d = run('orch', ['--db', db, '--json', 'dispatch', '--run', 'r', '--task', 'A', '--execution-mode', 'analysis', '--body', 'Summarise.']);

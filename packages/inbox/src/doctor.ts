@@ -185,7 +185,7 @@ export async function inboxFindings(store: Store, clock: Clock): Promise<Finding
           severity: 'error',
           thread: t.id,
           message: `thread ${t.id} is blocked but has no unanswered question`,
-          repair: 'mark it claimed again (its lease is kept)',
+          repair: t.lease_token === null ? 'mark it open again (nobody holds it)' : 'mark it claimed again (its lease is kept)',
         }),
         fix: (db, at) => unblockThread(db, t.id, at),
       });

@@ -1,9 +1,12 @@
-import { ConflictError, LeaseLostError, ManualClock, NotFoundError, sequentialIds, writeTransaction } from '@orch/store';
+import { ConflictError, LeaseLostError, ManualClock, NotFoundError, ValidationError, migrate, openStore, sequentialIds, writeTransaction } from '@orch/store';
+import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { initInbox, openInbox, type Inbox } from './inbox.ts';
+import { claimPick, firstPage } from './message-pages.ts';
+import { inboxMigrations } from './migrations.ts';
 import { ask, cancelThreadIn, claim, heartbeat, postFailure, postResult, progress, release, reply } from './leases.ts';
 import type { InboxDatabase } from './schema.ts';
 import { send, showThread } from './threads.ts';
@@ -218,5 +221,141 @@ describe('send', () => {
     const c = await claimed();
     await postResult(inbox, { threadId: t, lease: c.lease.token, body: 'ok' });
     await expect(send(inbox, { threadId: t, from: 'leader', body: 'x' })).rejects.toBeInstanceOf(ConflictError);
+  });
+});
+
+describe('roles and delivery marks', () => {
+  it('records who wrote each message by the call that wrote it, whatever the author names', async () => {
+    const t = (await send(inbox, { to: 'leader', subject: 's', from: 'leader', body: 'task' })).thread.id;
+    const c = await claimed('leader');
+    const q = await ask(inbox, { threadId: t, lease: c.lease.token, body: 'q?' });
+    const note = await send(inbox, { threadId: t, from: 'ana', body: 'a person writes', role: 'person' });
+    const a = await reply(inbox, { threadId: t, from: 'leader', body: 'a' });
+    const r = await progress(inbox, { threadId: t, lease: c.lease.token, body: 'log line', role: 'runner' });
+    expect([q.message.role, note.message.role, a.message.role, r.message.role]).toEqual(['worker', 'person', 'leader', 'runner']);
+    // The holder (named `leader`) waits for the leader side: the note and the answer, not its own or its runner's.
+    const w = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token });
+    expect(w.messages.map((m) => m.id)).toEqual([note.message.id, a.message.id]);
+    // The leader's wait gets the worker side: the question and the runner's line.
+    const l = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, as: 'leader' });
+    expect(l.messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
+    // Named, the leader is anyone but the thread's agent; the agent itself (named `leader` here) is the worker side.
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, agent: 'boss' })).messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: q.message.id, agent: 'leader' })).messages.map((m) => m.id)).toEqual([note.message.id, a.message.id]);
+  });
+
+  it('claim, wait and show --lease advance what the lease was given; a new claim starts from the newest message', async () => {
+    const t = await openThread();
+    const c = await claimed();
+    const n1 = await send(inbox, { threadId: t, from: 'leader', body: 'n1' });
+    const shown = await showThread(inbox, { threadId: t, lease: c.lease.token });
+    expect(shown.last_message_id).toBe(n1.message.id);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token })).timed_out).toBe(true);
+    // A page that starts past what was given leaves the mark where it was.
+    const n2 = await send(inbox, { threadId: t, from: 'leader', body: 'n2' });
+    const n3 = await send(inbox, { threadId: t, from: 'leader', body: 'n3' });
+    await showThread(inbox, { threadId: t, lease: c.lease.token, afterMessage: n2.message.id });
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token })).messages.map((m) => m.id)).toEqual([n2.message.id, n3.message.id]);
+    await release(inbox, { threadId: t, lease: c.lease.token });
+    const again = await claimed();
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: again.lease.token })).timed_out).toBe(true);
+    // A stale lease cannot read with show --lease.
+    await expect(showThread(inbox, { threadId: t, lease: c.lease.token })).rejects.toBeInstanceOf(LeaseLostError);
+  });
+
+  it('a release keeps a blocked thread blocked, nobody holding it; an answer then opens it', async () => {
+    const t = await openThread();
+    const c = await claimed();
+    const q = await ask(inbox, { threadId: t, lease: c.lease.token, body: 'which?' });
+    const r = await release(inbox, { threadId: t, lease: c.lease.token });
+    expect(r.thread).toMatchObject({ state: 'blocked', claimed_by: null, lease_expires_at: null, lease_expired: false });
+    const a = await reply(inbox, { threadId: t, from: 'leader', body: 'this one' });
+    expect(a.thread.state).toBe('open');
+    const next = await claimed();
+    expect(next.thread).toMatchObject({ id: t, state: 'claimed', claim_count: 2 });
+    expect(next.messages.map((m) => m.id)).toEqual([next.messages[0]?.id, q.message.id, a.message.id]);
+  });
+
+  it('a library caller cannot store a payload deeper than 64 levels; stored rows that are read back as a marker', async () => {
+    const t = await openThread();
+    const c = await claimed();
+    let deep: unknown = {};
+    for (let i = 0; i < 100_000; i++) deep = { d: deep };
+    const before = await showThread(inbox, { threadId: t });
+    await expect(progress(inbox, { threadId: t, lease: c.lease.token, body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(ValidationError);
+    await expect(send(inbox, { threadId: t, from: 'leader', body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(ValidationError);
+    expect(await showThread(inbox, { threadId: t })).toEqual(before);
+    const raw = new Database(path.join(dir, 'coord.db'));
+    raw.prepare('update inbox_messages set payload = ? where thread_id = ?').run('[1, 2]', t);
+    raw.close();
+    expect((await showThread(inbox, { threadId: t })).messages[0]?.payload).toEqual({ unreadable_json: { reason: 'not a JSON object', bytes: 6, raw: '[1, 2]' } });
+  });
+});
+
+describe('message pages', () => {
+  const sizes = (...bytes: number[]) => bytes.map((b, i) => ({ id: i + 1, kind: i === 0 ? ('task' as const) : ('note' as const), bytes: b }));
+
+  it('firstPage: the longest prefix within the budget and the limit, never empty', () => {
+    expect(firstPage(sizes(5, 5, 5), { maxBytes: 10 })).toEqual({ count: 2, throughId: 2, more: true });
+    expect(firstPage(sizes(50, 5), { maxBytes: 10 })).toEqual({ count: 1, throughId: 1, more: true });
+    expect(firstPage(sizes(1, 1, 1), { maxBytes: 10, limit: 2 })).toEqual({ count: 2, throughId: 2, more: true });
+    expect(firstPage(sizes(1, 1), { maxBytes: 10 })).toEqual({ count: 2, throughId: 2, more: false });
+    expect(firstPage([], { maxBytes: 10 })).toEqual({ count: 0, throughId: undefined, more: false });
+  });
+
+  it('claimPick: the task and a pending question always, then the newest that fit', () => {
+    expect(claimPick(sizes(1, 1, 1), { maxBytes: 100, blocked: false })).toEqual({ pinned: [], recentFrom: 1, omitted: null });
+    expect(claimPick(sizes(1, 5, 5, 5, 5), { maxBytes: 11, blocked: false })).toEqual({ pinned: [1], recentFrom: 4, omitted: { count: 2, first_id: 2, last_id: 3 } });
+    // The newest is returned even when it alone is over the budget.
+    expect(claimPick(sizes(1, 5, 50), { maxBytes: 10, blocked: false })).toEqual({ pinned: [1], recentFrom: 3, omitted: { count: 1, first_id: 2, last_id: 2 } });
+    const withQuestion = [...sizes(1, 5), { id: 3, kind: 'question' as const, bytes: 5 }, ...sizes(0, 5, 5, 5).slice(1).map((m, i) => ({ ...m, id: 4 + i }))];
+    expect(claimPick(withQuestion, { maxBytes: 16, blocked: true })).toEqual({ pinned: [1, 3], recentFrom: 5, omitted: { count: 2, first_id: 2, last_id: 4 } });
+  });
+});
+
+describe('migration v4', () => {
+  it('backfills roles by kind and the held lease\'s delivery mark from a v3 database; running it again changes nothing', async () => {
+    const file = path.join(dir, 'old.db');
+    const store = openStore({ path: file, create: true, initHint: 'init' });
+    await migrate(store, { ...inboxMigrations, migrations: inboxMigrations.migrations.slice(0, 3) }, clock);
+    await store.close();
+    const raw = new Database(file);
+    const thread = raw.prepare('insert into inbox_threads (id, subject, assigned_to, created_by, state, claimed_by, lease_token, lease_expires_at, lease_ms, claim_count, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    thread.run('th_held', 's', 'w', 'leader', 'claimed', 'w', 'ls_x', clock.now() + 60_000, 60_000, 1, 1, 1);
+    thread.run('th_open', 's', 'w', 'leader', 'open', null, null, null, null, 0, 1, 1);
+    const msg = raw.prepare('insert into inbox_messages (thread_id, author, kind, body, created_at) values (?, ?, ?, ?, 1)');
+    for (const [t, author, kind] of [
+      ['th_held', 'leader', 'task'],
+      ['th_held', 'w', 'question'],
+      ['th_held', 'leader', 'answer'],
+      ['th_held', 'w', 'progress'],
+      ['th_held', 'leader', 'note'],
+      ['th_open', 'leader', 'task'],
+    ] as const) msg.run(t, author, kind, 'b');
+    raw.close();
+    const first = await initInbox({ path: file, clock });
+    expect(first.applied).toEqual([{ package: 'inbox', version: 4, name: 'message_roles_and_delivery_marks' }]);
+    const check = new Database(file, { readonly: true });
+    expect(check.prepare('select kind, role from inbox_messages order by id').all()).toEqual([
+      { kind: 'task', role: 'leader' },
+      { kind: 'question', role: 'worker' },
+      { kind: 'answer', role: 'leader' },
+      { kind: 'progress', role: 'worker' },
+      { kind: 'note', role: 'leader' },
+      { kind: 'task', role: 'leader' },
+    ]);
+    expect(check.prepare('select id, delivered_message_id as d from inbox_threads order by seq').all()).toEqual([
+      { id: 'th_held', d: 4 },
+      { id: 'th_open', d: null },
+    ]);
+    check.close();
+    expect((await initInbox({ path: file, clock })).applied).toEqual([]);
+    // The worker that held the lease across the upgrade gets the note it had not seen, not the answer it had.
+    const old = await openInbox({ path: file, clock });
+    try {
+      expect((await waitForMessages(old, { threadId: 'th_held', timeoutSeconds: 0, lease: 'ls_x' })).messages.map((m) => m.kind)).toEqual(['note']);
+    } finally {
+      await old.close();
+    }
   });
 });

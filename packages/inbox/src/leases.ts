@@ -1,10 +1,20 @@
 import { ConflictError, LeaseLostError, isoTime, waitForChange, writeNow, writeTransaction } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
-import { insertMessage, listMessagesNow } from './queries/messages.ts';
+import { DEFAULT_MESSAGE_BYTES, claimPick, type ClaimPick } from './message-pages.ts';
+import { insertMessage, messageSizesNow, messagesInRangeNow, type MessageRow } from './queries/messages.ts';
 import { claimOne, extendLease, findClaimable, setThreadState, type ThreadRow } from './queries/threads.ts';
-import type { InboxDatabase, MessageKind, ThreadState } from './schema.ts';
-import { appendMessageIn, assertLive, messageRow, requireThread, requireThreadNow, type InboxEnv, type SendResult } from './threads.ts';
+import type { InboxDatabase, MessageKind, MessageRole, ThreadState } from './schema.ts';
+import {
+  appendMessageIn,
+  assertLive,
+  messageRow,
+  requireThread,
+  requireThreadNow,
+  type InboxEnv,
+  type LeaderSideRole,
+  type SendResult,
+} from './threads.ts';
 import { messageView, threadView, type LeaseView, type MessageView, type ThreadView } from './views.ts';
 
 type Db = Kysely<InboxDatabase>;
@@ -22,23 +32,31 @@ export interface ClaimInput {
   leaseSeconds?: number | undefined;
   /** Wait up to this long for something claimable. Default 0 (answer at once). */
   waitSeconds?: number | undefined;
+  /** At most about this many bytes of message bodies and payloads in the answer. Default DEFAULT_MESSAGE_BYTES. */
+  maxBytes?: number | undefined;
 }
 
 export type ClaimResult =
-  | { claimed: true; thread: ThreadView; messages: MessageView[]; lease: LeaseView }
+  | { claimed: true; thread: ThreadView; messages: MessageView[]; omitted: ClaimPick['omitted']; lease: LeaseView }
   | { claimed: false; agent: string; thread_id: string | null; reason: string };
 
 /**
  * `inbox claim`: atomically claims the oldest open thread assigned to `agent` (or the given one)
  * and issues a new lease token. A thread whose lease ran out counts as open again (its claim count
- * goes up). Nothing claimable is not an error: `{claimed: false}`.
+ * goes up); so does a blocked thread released with its question pending (it stays blocked).
+ * Nothing claimable is not an error: `{claimed: false}`.
+ *
+ * Returns the thread's first message (the task), its pending question if it is blocked, and its
+ * most recent messages within `maxBytes`; `omitted` counts what was left out (page it with
+ * `show`). Everything up to the newest message counts as delivered to the new lease.
  *
  * @throws NotFoundError (3) for an unknown `threadId`; ConflictError (4) when that thread is
  *   assigned to another agent or finished.
  */
 export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResult> {
   const leaseMs = (input.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000;
-  const attempt = () => claimNow(inbox, input.agent, input.threadId, leaseMs);
+  const maxBytes = input.maxBytes ?? DEFAULT_MESSAGE_BYTES;
+  const attempt = () => claimNow(inbox, input.agent, input.threadId, leaseMs, maxBytes);
   let won = await attempt();
   if (!won && (input.waitSeconds ?? 0) > 0) {
     // Poll with reads; take the write lock only once something looks claimable.
@@ -61,7 +79,13 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
 
 // Synchronous (prepared queries in writeNow): a claim is the hot path of every worker loop. Only
 // database work happens while the write lock is held; the views are built after the commit.
-async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number): Promise<ClaimResult | undefined> {
+async function claimNow(
+  inbox: Inbox,
+  agent: string,
+  threadId: string | undefined,
+  leaseMs: number,
+  maxBytes: number,
+): Promise<ClaimResult | undefined> {
   const token = inbox.ids.next('ls');
   const won = await writeNow(inbox.store, (tx) => {
     if (threadId !== undefined) {
@@ -71,14 +95,20 @@ async function claimNow(inbox: Inbox, agent: string, threadId: string | undefine
     }
     const now = inbox.clock.now();
     const row = claimOne(tx, { agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
-    return row && { row, now, messages: listMessagesNow(tx, row.id) };
+    if (!row) return undefined;
+    const pick = claimPick(messageSizesNow(tx, row.id, 0), { maxBytes, blocked: row.state === 'blocked' });
+    const messages: MessageRow[] = [];
+    for (const id of pick.pinned) messages.push(...messagesInRangeNow(tx, row.id, id - 1, id));
+    messages.push(...messagesInRangeNow(tx, row.id, pick.recentFrom - 1, Number.MAX_SAFE_INTEGER));
+    return { row, now, messages, omitted: pick.omitted };
   });
   if (!won) return undefined;
-  const { row, now, messages } = won;
+  const { row, now, messages, omitted } = won;
   return {
     claimed: true as const,
     thread: threadView(row, now),
     messages: messages.map(messageView),
+    omitted,
     lease: { token, expires_at: isoTime(now + leaseMs), seconds: leaseMs / 1000 },
   };
 }
@@ -178,6 +208,8 @@ export async function heartbeat(inbox: Inbox, input: LeaseInput & { leaseSeconds
 export interface PostInput extends LeaseInput {
   body: string;
   payload?: Record<string, unknown> | undefined;
+  /** Who writes under the lease: the worker itself (default), or `inbox work` for its command. */
+  role?: Extract<MessageRole, 'worker' | 'runner'> | undefined;
 }
 
 export interface PostResult {
@@ -210,7 +242,7 @@ export async function postFailure(inbox: Inbox, input: PostInput): Promise<PostR
 async function post(inbox: Inbox, input: PostInput, kind: MessageKind, nextState: ThreadState | undefined): Promise<PostResult> {
   return underLease(inbox, input.threadId, input.lease, async (trx, thread, now) => {
     const author = thread.claimed_by ?? thread.assigned_to;
-    const message = await insertMessage(trx, messageRow(thread.id, author, kind, input.body, input.payload, now));
+    const message = await insertMessage(trx, messageRow(thread.id, author, input.role ?? 'worker', kind, input.body, input.payload, now));
     if (nextState === 'done' || nextState === 'failed') {
       const updated = await setThreadState(trx, { id: thread.id, state: nextState, now, endLease: true });
       return { thread: threadView(updated, now), message: messageView(message) };
@@ -221,10 +253,17 @@ async function post(inbox: Inbox, input: PostInput, kind: MessageKind, nextState
   });
 }
 
-/** `inbox release`: gives the thread back (open again, claimable by its agent). @throws as progress. */
+/**
+ * `inbox release`: gives the thread back unfinished; its agent can claim it again. A claimed thread
+ * is open again; a blocked one stays blocked with nobody holding it, so its question stays pending:
+ * the leader can still answer it, and the next claimer sees it.
+ *
+ * @throws as progress.
+ */
 export async function release(inbox: Inbox, input: LeaseInput): Promise<{ thread: ThreadView }> {
   return underLease(inbox, input.threadId, input.lease, async (trx, thread, now) => {
-    const updated = await setThreadState(trx, { id: thread.id, state: 'open', now, endLease: true, forgetClaimer: true });
+    const state = thread.state === 'blocked' ? 'blocked' : 'open';
+    const updated = await setThreadState(trx, { id: thread.id, state, now, endLease: true, forgetClaimer: true });
     return { thread: threadView(updated, now) };
   });
 }
@@ -234,16 +273,26 @@ export interface ReplyInput {
   from: string;
   body: string;
   payload?: Record<string, unknown> | undefined;
+  /** Who writes it. Default `leader`. */
+  role?: LeaderSideRole | undefined;
 }
 
 /**
- * `inbox reply`: the leader's answer to the worker; a blocked thread goes back to claimed.
+ * `inbox reply`: the leader's answer to the worker; a blocked thread goes back to claimed (or to
+ * open, when it was released with the question pending).
  *
  * @throws NotFoundError (3); ConflictError (4) when the thread is finished.
  */
 export async function reply(inbox: Inbox, input: ReplyInput): Promise<SendResult> {
   return writeTransaction<InboxDatabase, SendResult>(inbox.store, (trx) =>
-    appendMessageIn(trx, inbox, { threadId: input.threadId, from: input.from, body: input.body, payload: input.payload, kind: 'answer' }),
+    appendMessageIn(trx, inbox, {
+      threadId: input.threadId,
+      from: input.from,
+      body: input.body,
+      payload: input.payload,
+      kind: 'answer',
+      role: input.role,
+    }),
   );
 }
 
@@ -256,13 +305,13 @@ export async function reply(inbox: Inbox, input: ReplyInput): Promise<SendResult
 export async function cancelThreadIn(
   db: Db,
   env: InboxEnv,
-  input: { threadId: string; by: string; reason?: string | undefined },
+  input: { threadId: string; by: string; reason?: string | undefined; role?: LeaderSideRole | undefined },
 ): Promise<ThreadView> {
   const now = env.clock.now();
   const thread = await requireThread(db, input.threadId);
   if (thread.state === 'cancelled') return threadView(thread, now);
   assertLive(thread, 'cancel');
-  if (input.reason !== undefined) await insertMessage(db, messageRow(thread.id, input.by, 'note', input.reason, undefined, now));
+  if (input.reason !== undefined) await insertMessage(db, messageRow(thread.id, input.by, input.role ?? 'leader', 'note', input.reason, undefined, now));
   return threadView(await setThreadState(db, { id: thread.id, state: 'cancelled', now, endLease: true }), now);
 }
 

@@ -68,5 +68,28 @@ export const inboxMigrations: MigrationSet = {
         await db.schema.dropIndex('inbox_threads_state').execute();
       },
     },
+    {
+      version: 4,
+      name: 'message_roles_and_delivery_marks',
+      async up(db) {
+        // Who wrote a message, recorded by the call that wrote it. The default only serves rows
+        // inserted by hand; every insert of this code names the role.
+        await db.schema
+          .alterTable('inbox_messages')
+          .addColumn('role', 'text', (c) => c.notNull().defaultTo('worker').check(sql`role in ('leader', 'worker', 'runner', 'person')`))
+          .execute();
+        // Before roles, only a lease holder wrote progress, questions, results and failures; tasks,
+        // answers and notes came from the leader's side.
+        await db.updateTable('inbox_messages').set({ role: 'leader' }).where('kind', 'in', ['task', 'answer', 'note']).execute();
+        await db.schema.alterTable('inbox_threads').addColumn('delivered_message_id', 'integer').execute();
+        // A lease held across the upgrade: what the holder was given is what the old default cursor
+        // assumed, its own last message (or, if it wrote nothing, the newest one).
+        await sql`
+          update inbox_threads set delivered_message_id = coalesce(
+            (select max(m.id) from inbox_messages m where m.thread_id = inbox_threads.id and m.author = inbox_threads.claimed_by and m.role = 'worker'),
+            (select max(m.id) from inbox_messages m where m.thread_id = inbox_threads.id))
+          where lease_token is not null`.execute(db);
+      },
+    },
   ],
 };

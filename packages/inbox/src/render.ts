@@ -26,11 +26,12 @@ export function messagesText(messages: MessageView[]): string {
 }
 
 /**
- * A message: its header, then its body indented, on as many lines as it has (control characters
- * other than newline and tab made visible: a worker's text cannot drive the reader's terminal).
+ * One message: a head line (id, kind, author and its role, time), then its body indented, on as
+ * many lines as it has (control characters other than newline and tab made visible: a worker's
+ * text cannot drive the reader's terminal), then the payload.
  */
-export function messageText(m: MessageView): string {
-  const head = `#${m.id} ${m.kind} from ${visible(m.author)} at ${m.created_at}`;
+export function messageText(m: Omit<MessageView, 'role'> & { role?: MessageView['role'] }): string {
+  const head = `#${m.id} ${m.kind} from ${visible(m.author)}${m.role !== undefined ? ` (${m.role})` : ''} at ${m.created_at}`;
   const body = visible(m.body, { multiline: true })
     .split('\n')
     .map((l) => `  ${l}`)

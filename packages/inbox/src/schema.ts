@@ -9,6 +9,17 @@ export const TERMINAL_STATES: readonly ThreadState[] = ['done', 'failed', 'cance
 export const MESSAGE_KINDS = ['task', 'progress', 'question', 'answer', 'result', 'failure', 'note'] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
+/**
+ * Who wrote a message, set by the library call that wrote it (never read from a free-text author
+ * name): `leader` (orch, `inbox send`/`reply`), `worker` (a lease holder's progress, ask, result,
+ * fail), `runner` (what `inbox work` posts under the lease it holds for its command), `person`.
+ */
+export const MESSAGE_ROLES = ['leader', 'worker', 'runner', 'person'] as const;
+export type MessageRole = (typeof MESSAGE_ROLES)[number];
+
+/** Roles that write under a lease: the worker side of a thread. */
+export const WORKER_ROLES: readonly MessageRole[] = ['worker', 'runner'];
+
 /** Mirrors the inbox tables exactly. Times are milliseconds since the epoch. */
 export interface InboxDatabase {
   inbox_threads: InboxThreadsTable;
@@ -30,6 +41,11 @@ export interface InboxThreadsTable {
   /** Length of the current lease, reused by heartbeat and progress when they extend it. */
   lease_ms: number | null;
   claim_count: number;
+  /**
+   * The newest message id given to the current lease holder (by claim, and by wait and show with
+   * its lease): a wait with the lease returns what others wrote after it. Null when never claimed.
+   */
+  delivered_message_id: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -39,6 +55,7 @@ export interface InboxMessagesTable {
   id: Generated<number>;
   thread_id: string;
   author: string;
+  role: MessageRole;
   kind: MessageKind;
   body: string;
   /** JSON text of an object, or null. */

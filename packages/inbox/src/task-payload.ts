@@ -3,7 +3,7 @@
 // (`inbox work`, orch-worker-brief). Both sides import this schema, so renaming a field is a type
 // error on the writing side instead of a runner that silently starts a code agent outside its
 // worktree.
-import { idSchema, readTransaction, type Store } from '@orch/store';
+import { idSchema, parseStoredJson, readTransaction, type Store } from '@orch/store';
 import { z } from 'zod';
 import { firstMessage } from './queries/messages.ts';
 import type { InboxDatabase } from './schema.ts';
@@ -73,5 +73,5 @@ export async function readTaskMessage(
 ): Promise<{ body: string; payload: ReturnType<typeof readTaskPayload> } | undefined> {
   const row = await readTransaction<InboxDatabase, Awaited<ReturnType<typeof firstMessage>>>(store, (trx) => firstMessage(trx, threadId));
   if (!row) return undefined;
-  return { body: row.body, payload: readTaskPayload(row.payload === null ? null : JSON.parse(row.payload)) };
+  return { body: row.body, payload: readTaskPayload(row.payload === null ? null : parseStoredJson(row.payload)) };
 }

@@ -1,8 +1,12 @@
 import {
   ConflictError,
+  MAX_JSON_DEPTH,
+  MAX_TEXT_BYTES,
   NotFoundError,
   ValidationError,
-  readTransaction,
+  jsonValueDepth,
+  readNow,
+  writeNow,
   writeTransaction,
   type Clock,
   type IdGenerator,
@@ -10,9 +14,19 @@ import {
 } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
-import { insertMessage, latestMessage, listMessages } from './queries/messages.ts';
-import { getThread, getThreadNow, insertThread, listThreads as queryThreads, setThreadState, type ThreadRow } from './queries/threads.ts';
-import { TERMINAL_STATES, type InboxDatabase, type MessageKind, type ThreadState } from './schema.ts';
+import { assertLease } from './leases.ts';
+import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
+import { insertMessage, latestMessage, listMessages, messageSizesNow, messagesInRangeNow } from './queries/messages.ts';
+import {
+  getThread,
+  getThreadNow,
+  insertThread,
+  markDeliveredNow,
+  listThreads as queryThreads,
+  setThreadState,
+  type ThreadRow,
+} from './queries/threads.ts';
+import { TERMINAL_STATES, type InboxDatabase, type MessageKind, type MessageRole, type ThreadState } from './schema.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
 export type { ThreadRow };
@@ -20,6 +34,9 @@ export type { ThreadRow };
 type Db = Kysely<InboxDatabase>;
 /** What in-transaction operations need besides the transaction. */
 export type InboxEnv = { clock: Clock; ids: IdGenerator };
+
+/** Roles that write without a lease (the leader's side of a thread). */
+export type LeaderSideRole = Extract<MessageRole, 'leader' | 'person'>;
 
 export interface OpenThreadInput {
   /** The new thread's id (default: a generated one); orch picks it first to name it in the task message. */
@@ -31,6 +48,8 @@ export interface OpenThreadInput {
   payload?: Record<string, unknown> | undefined;
   /** Kind of the first message. Default `task`. */
   kind?: MessageKind;
+  /** Who writes it. Default `leader`. */
+  role?: LeaderSideRole | undefined;
 }
 
 export interface AppendMessageInput {
@@ -41,6 +60,8 @@ export interface AppendMessageInput {
   kind: MessageKind;
   /** When set, the thread must be assigned to this agent. */
   to?: string | undefined;
+  /** Who writes it. Default `leader`. */
+  role?: LeaderSideRole | undefined;
 }
 
 export interface SendInput {
@@ -53,6 +74,8 @@ export interface SendInput {
   payload?: Record<string, unknown> | undefined;
   /** Append to this thread instead of opening a new one. */
   threadId?: string | undefined;
+  /** Who writes it. Default `leader`. */
+  role?: LeaderSideRole | undefined;
 }
 
 export interface SendResult {
@@ -75,16 +98,18 @@ export async function openThreadIn(db: Db, env: InboxEnv, input: OpenThreadInput
     lease_expires_at: null,
     lease_ms: null,
     claim_count: 0,
+    delivered_message_id: null,
     created_at: now,
     updated_at: now,
   });
-  const message = await insertMessage(db, messageRow(thread.id, input.from, input.kind ?? 'task', input.body, input.payload, now));
+  const message = await insertMessage(db, messageRow(thread.id, input.from, input.role ?? 'leader', input.kind ?? 'task', input.body, input.payload, now));
   return { created: true, thread: threadView(thread, now), message: messageView(message) };
 }
 
 /**
  * Appends a message to a live thread inside the caller's write transaction. An `answer` to a
- * blocked thread unblocks it (back to claimed).
+ * blocked thread unblocks it: back to claimed, or to open when nobody holds it (it was released
+ * with its question pending).
  *
  * @throws NotFoundError (3) for an unknown thread; ConflictError (4) for a finished thread or one
  *   assigned to someone other than `to`.
@@ -99,9 +124,9 @@ export async function appendMessageIn(db: Db, env: InboxEnv, input: AppendMessag
       assigned_to: thread.assigned_to,
     });
   }
-  const message = await insertMessage(db, messageRow(thread.id, input.from, input.kind, input.body, input.payload, now));
+  const message = await insertMessage(db, messageRow(thread.id, input.from, input.role ?? 'leader', input.kind, input.body, input.payload, now));
   if (input.kind === 'answer' && thread.state === 'blocked') {
-    thread = await setThreadState(db, { id: thread.id, state: 'claimed', now });
+    thread = await setThreadState(db, { id: thread.id, state: thread.lease_token === null ? 'open' : 'claimed', now });
   }
   return { created: false, thread: threadView(thread, now), message: messageView(message) };
 }
@@ -123,12 +148,13 @@ export async function send(inbox: Inbox, input: SendInput): Promise<SendResult> 
         payload: input.payload,
         kind: 'note',
         to: input.to,
+        role: input.role,
       });
     }
     if (input.to === undefined || input.subject === undefined) {
       throw new ValidationError('`to` and `subject` are required to open a thread (or give a thread id)');
     }
-    return openThreadIn(trx, inbox, { to: input.to, subject: input.subject, from: input.from, body: input.body, payload: input.payload });
+    return openThreadIn(trx, inbox, { to: input.to, subject: input.subject, from: input.from, body: input.body, payload: input.payload, role: input.role });
   });
 }
 
@@ -154,21 +180,58 @@ export async function listThreads(inbox: Inbox, input: ListInput): Promise<ListR
   return { threads: rows.map((r) => threadView(r, now)) };
 }
 
+export interface ShowInput {
+  threadId: string;
+  /** Only messages with a larger id. Default 0 (from the start). */
+  afterMessage?: number | undefined;
+  /** At most this many messages. Default: as many as fit `maxBytes`. */
+  limit?: number | undefined;
+  /** At most about this many bytes of bodies and payloads (at least one message). Default DEFAULT_MESSAGE_BYTES. */
+  maxBytes?: number | undefined;
+  /**
+   * The caller's lease: checked (exit 5 when lost), and what the page gives it counts as delivered,
+   * so its next `wait` starts after it.
+   */
+  lease?: string | undefined;
+}
+
 export interface ShowResult {
   thread: ThreadView;
+  /** Oldest first, after `afterMessage`, up to `limit` and `maxBytes`. */
   messages: MessageView[];
+  /** Whether later messages were left out: pass `last_message_id` as `--after-message` for the next page. */
+  more: boolean;
+  /** Id of the last message returned (or `afterMessage` when none was). */
+  last_message_id: number;
 }
 
 /**
- * `inbox show`: the thread and its messages (only those after `afterMessage` when given).
+ * `inbox show`: the thread and a page of its messages, oldest first after `afterMessage`, bounded
+ * by `limit` and `maxBytes` so that no thread makes the answer too large to print.
  *
- * @throws NotFoundError (3) for an unknown thread.
+ * @throws NotFoundError (3) for an unknown thread; with `lease`, LeaseLostError (5) or
+ *   ConflictError (4) as for heartbeat.
  */
-export async function showThread(inbox: Inbox, input: { threadId: string; afterMessage?: number | undefined }): Promise<ShowResult> {
-  return readTransaction<InboxDatabase, ShowResult>(inbox.store, async (trx) => {
-    const thread = await requireThread(trx, input.threadId);
-    const messages = await listMessages(trx, thread.id, input.afterMessage ?? 0);
-    return { thread: threadView(thread, inbox.clock.now()), messages: messages.map(messageView) };
+export async function showThread(inbox: Inbox, input: ShowInput): Promise<ShowResult> {
+  const after = input.afterMessage ?? 0;
+  const page = (target: QueryTarget, thread: ThreadRow, now: number): ShowResult => {
+    const sizes = messageSizesNow(target, thread.id, after);
+    const p = firstPage(sizes, { maxBytes: input.maxBytes ?? DEFAULT_MESSAGE_BYTES, limit: input.limit });
+    const rows = p.throughId === undefined ? [] : messagesInRangeNow(target, thread.id, after, p.throughId);
+    return { thread: threadView(thread, now), messages: rows.map(messageView), more: p.more, last_message_id: p.throughId ?? after };
+  };
+  const lease = input.lease;
+  if (lease === undefined) {
+    return readNow(inbox.store, (tx) => page(tx, requireThreadNow(tx, input.threadId), inbox.clock.now()));
+  }
+  return writeNow(inbox.store, (tx) => {
+    const thread = requireThreadNow(tx, input.threadId);
+    const now = inbox.clock.now();
+    assertLease(thread, lease, now);
+    const shown = page(tx, thread, now);
+    // A page that starts where the holder's delivered messages end (or before) extends them.
+    if (after <= (thread.delivered_message_id ?? 0)) markDeliveredNow(tx, { id: thread.id, token: lease, throughId: shown.last_message_id });
+    return shown;
   });
 }
 
@@ -193,15 +256,35 @@ export function assertLive(thread: ThreadRow, action: string): void {
   }
 }
 
+/**
+ * A message row to insert. The payload is checked as the CLI checks `--payload-json` (so a caller
+ * of the library cannot store what a later read could not give back).
+ *
+ * @throws ValidationError (2) for a payload nested deeper than MAX_JSON_DEPTH or larger than MAX_TEXT_BYTES.
+ */
 export function messageRow(
   threadId: string,
   author: string,
+  role: MessageRole,
   kind: MessageKind,
   body: string,
   payload: Record<string, unknown> | undefined,
   now: number,
 ) {
-  return { thread_id: threadId, author, kind, body, payload: payload === undefined ? null : JSON.stringify(payload), created_at: now };
+  return { thread_id: threadId, author, role, kind, body, payload: payload === undefined ? null : payloadText(payload), created_at: now };
+}
+
+function payloadText(payload: Record<string, unknown>): string {
+  if (jsonValueDepth(payload) > MAX_JSON_DEPTH) {
+    const message = `must nest at most ${MAX_JSON_DEPTH} levels of arrays and objects`;
+    throw new ValidationError(`payload: ${message}`, [{ path: 'payload', message }]);
+  }
+  const text = JSON.stringify(payload);
+  if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) {
+    const message = `must be at most ${MAX_TEXT_BYTES} bytes`;
+    throw new ValidationError(`payload: ${message}`, [{ path: 'payload', message }]);
+  }
+  return text;
 }
 
 export interface ThreadActivity {

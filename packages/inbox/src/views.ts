@@ -1,7 +1,7 @@
-import { isoTime } from '@orch/store';
+import { isoTime, parseStoredJson } from '@orch/store';
 import type { MessageRow } from './queries/messages.ts';
 import type { ThreadRow } from './queries/threads.ts';
-import type { MessageKind, ThreadState } from './schema.ts';
+import type { MessageKind, MessageRole, ThreadState } from './schema.ts';
 
 /** A thread as every command prints it. The lease token is never shown, only given to the claimer. */
 export interface ThreadView {
@@ -23,8 +23,15 @@ export interface MessageView {
   id: number;
   thread_id: string;
   author: string;
+  /** Who wrote it: leader, worker, runner or person (set by the call that wrote it). */
+  role: MessageRole;
   kind: MessageKind;
   body: string;
+  /**
+   * The payload object, or null. Stored text that cannot be given back safely (nested deeper than
+   * the JSON depth limit, written before that limit existed) reads as `{unreadable_json: {reason,
+   * bytes, raw}}` instead of failing the whole read.
+   */
   payload: Record<string, unknown> | null;
   created_at: string;
 }
@@ -59,9 +66,16 @@ export function messageView(row: MessageRow): MessageView {
     id: row.id,
     thread_id: row.thread_id,
     author: row.author,
+    role: row.role,
     kind: row.kind,
     body: row.body,
-    payload: row.payload === null ? null : (JSON.parse(row.payload) as Record<string, unknown>),
+    payload: row.payload === null ? null : payloadView(row.payload),
     created_at: isoTime(row.created_at),
   };
+}
+
+function payloadView(text: string): Record<string, unknown> {
+  const value = parseStoredJson(text);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  return { unreadable_json: { reason: 'not a JSON object', bytes: Buffer.byteLength(text, 'utf8'), raw: text } };
 }

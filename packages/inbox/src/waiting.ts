@@ -1,73 +1,97 @@
-import { readTransaction, waitForChange } from '@orch/store';
-import type { Kysely } from 'kysely';
+import { readNow, waitForChange, writeNow } from '@orch/store';
 import type { Inbox } from './inbox.ts';
-import { heartbeat } from './leases.ts';
-import { lastMessageId, lastMessageIdBy, messagesFromOthers } from './queries/messages.ts';
-import { TERMINAL_STATES, type InboxDatabase } from './schema.ts';
-import { requireThread } from './threads.ts';
+import { assertLease, heartbeat } from './leases.ts';
+import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
+import { lastMessageIdNow, messageSizesNow, messagesInRangeNow, type Side } from './queries/messages.ts';
+import { getThreadNow, markDeliveredNow } from './queries/threads.ts';
+import { TERMINAL_STATES } from './schema.ts';
+import { requireThreadNow } from './threads.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
-
-type Db = Kysely<InboxDatabase>;
 
 export interface WaitInput {
   threadId: string;
   /**
-   * Only messages with a larger id count. Default: the caller's own last message on the thread,
-   * or, if the caller never wrote there, the thread's newest message when the wait starts.
+   * Only messages with a larger id count. Default: for the worker side, after what the current
+   * lease was already given (by claim, and by earlier waits and shows with it); for the leader
+   * side, after the leader side's last message on the thread.
    */
   afterMessage?: number | undefined;
-  /** Who is waiting; their own messages never wake them. Default: the claimer, else the assignee. */
+  /**
+   * Which side waits, when there is no `lease`: `worker` waits for what the leader side (roles
+   * leader and person) writes, `leader` for what the worker side (roles worker and runner) writes.
+   * Default: from `agent`, else `worker`.
+   */
+  as?: WaitSide | undefined;
+  /** Who is waiting, when neither `lease` nor `as` says: anyone but the thread's agent waits as the leader. */
   agent?: string | undefined;
   timeoutSeconds: number;
-  /** When given, the lease is checked at once and kept alive while waiting. */
+  /**
+   * The waiter's lease. With it, the wait is the lease holder's (the worker side): the lease is
+   * checked at once and whenever the thread changes (LeaseLostError when it is lost, e.g. the
+   * thread was cancelled) and kept alive, and what the wait returns counts as given to the lease.
+   */
   lease?: string | undefined;
+  /** At most about this many bytes of bodies and payloads (at least one message). Default DEFAULT_MESSAGE_BYTES. */
+  maxBytes?: number | undefined;
 }
+
+/** The side of a thread a waiter is on. */
+export type WaitSide = 'worker' | 'leader';
 
 export interface WaitResult {
   timed_out: boolean;
   thread: ThreadView;
-  /** New messages from others, oldest first (empty on timeout or when the thread ended). */
+  /** New messages from the other side, oldest first (empty on timeout or when the thread ended). */
   messages: MessageView[];
+  /** Whether more new messages were left out (over `maxBytes`): wait again to get them. */
+  more: boolean;
   /** Pass as `--after-message` to continue from here. */
   last_message_id: number;
 }
 
 /**
- * `inbox wait`: blocks until someone other than the caller writes on the thread (e.g. the answer
- * to a question), the thread ends (done, failed, cancelled), or the timeout passes. An answer that
- * arrived before the call returns at once. Cheap: polls `PRAGMA data_version`, not the tables.
+ * `inbox wait`: blocks until the other side writes on the thread (e.g. the answer to a question),
+ * the thread ends (done, failed, cancelled), or the timeout passes. Who wrote what is the role each
+ * message was recorded with, never an author name. An answer that arrived before the call returns
+ * at once. Cheap: polls `PRAGMA data_version`, not the tables.
  *
- * @throws NotFoundError (3); LeaseLostError (5) when `lease` is given and is not (or stops being) live.
+ * @throws NotFoundError (3); with `lease`, LeaseLostError (5) when the lease is not (or stops
+ *   being) live, including when the thread is cancelled, and ConflictError (4) once it is done or
+ *   failed.
  */
 export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<WaitResult> {
-  const start = await readTransaction<InboxDatabase, { caller: string; cursor: number }>(inbox.store, async (trx) => {
-    const thread = await requireThread(trx, input.threadId);
-    const caller = input.agent ?? thread.claimed_by ?? thread.assigned_to;
-    if (input.afterMessage !== undefined) return { caller, cursor: input.afterMessage };
-    // A caller who never wrote here has seen everything so far (claim returns all messages).
-    const own = await lastMessageIdBy(trx, thread.id, caller);
-    return { caller, cursor: own > 0 ? own : await lastMessageId(trx, thread.id) };
-  });
+  const lease = input.lease;
+  const maxBytes = input.maxBytes ?? DEFAULT_MESSAGE_BYTES;
   let leaseMs = 0;
   let lastBeat = inbox.clock.monotonicMs();
-  if (input.lease !== undefined) {
-    const beat = await heartbeat(inbox, { threadId: input.threadId, lease: input.lease });
+  if (lease !== undefined) {
+    const beat = await heartbeat(inbox, { threadId: input.threadId, lease });
     leaseMs = beat.lease.seconds * 1000;
   }
+  const { cursor, side } = await readNow(inbox.store, (tx) => {
+    const thread = requireThreadNow(tx, input.threadId);
+    const waiter: WaitSide =
+      lease !== undefined ? 'worker' : (input.as ?? (input.agent !== undefined && input.agent !== thread.assigned_to ? 'leader' : 'worker'));
+    // A waiter reads what the other side wrote.
+    const side: Side = waiter === 'worker' ? 'leader' : 'worker';
+    if (input.afterMessage !== undefined) return { cursor: input.afterMessage, side };
+    // Never claimed: after the worker side's last message, or (if it wrote none) the newest one.
+    if (waiter === 'worker') return { cursor: thread.delivered_message_id ?? (lastMessageIdNow(tx, thread.id, 'worker') || lastMessageIdNow(tx, thread.id)), side };
+    return { cursor: lastMessageIdNow(tx, thread.id, 'leader'), side };
+  });
   const check = async (): Promise<WaitResult | undefined> => {
-    const found = await readTransaction<InboxDatabase, WaitResult | undefined>(inbox.store, async (trx: Db) => {
-      const thread = await requireThread(trx, input.threadId);
-      const rows = await messagesFromOthers(trx, thread.id, start.cursor, start.caller);
-      if (rows.length === 0 && !TERMINAL_STATES.includes(thread.state)) return undefined;
-      return {
-        timed_out: false,
-        thread: threadView(thread, inbox.clock.now()),
-        messages: rows.map(messageView),
-        last_message_id: rows.at(-1)?.id ?? start.cursor,
-      };
+    const found = await readNow(inbox.store, (tx): WaitResult | undefined => {
+      const thread = requireThreadNow(tx, input.threadId);
+      const now = inbox.clock.now();
+      if (lease !== undefined) assertLease(thread, lease, now);
+      const sizes = messageSizesNow(tx, thread.id, cursor, side);
+      if (sizes.length === 0 && !TERMINAL_STATES.includes(thread.state)) return undefined;
+      const page = firstPage(sizes, { maxBytes });
+      const rows = page.throughId === undefined ? [] : messagesInRangeNow(tx, thread.id, cursor, page.throughId, side);
+      return { timed_out: false, thread: threadView(thread, now), messages: rows.map(messageView), more: page.more, last_message_id: page.throughId ?? cursor };
     });
-    if (!found && input.lease !== undefined && inbox.clock.monotonicMs() - lastBeat >= leaseMs / 3) {
-      await heartbeat(inbox, { threadId: input.threadId, lease: input.lease });
+    if (!found && lease !== undefined && inbox.clock.monotonicMs() - lastBeat >= leaseMs / 3) {
+      await heartbeat(inbox, { threadId: input.threadId, lease });
       lastBeat = inbox.clock.monotonicMs();
     }
     return found;
@@ -77,7 +101,19 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     clock: inbox.clock,
     ...(leaseMs > 0 ? { recheckMs: Math.max(10, Math.min(1000, leaseMs / 3)) } : {}),
   });
-  if (result) return result;
-  const thread = await requireThread(inbox.store.db as Db, input.threadId);
-  return { timed_out: true, thread: threadView(thread, inbox.clock.now()), messages: [], last_message_id: start.cursor };
+  if (result) {
+    if (lease !== undefined && result.messages.length > 0) await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
+    return result;
+  }
+  const thread = await readNow(inbox.store, (tx) => requireThreadNow(tx, input.threadId));
+  return { timed_out: true, thread: threadView(thread, inbox.clock.now()), messages: [], more: false, last_message_id: cursor };
+}
+
+// What this wait returned counts as given to the lease holder when it continues what the holder
+// had already been given (a wait from a later --after-message would leave a gap).
+async function markDelivered(inbox: Inbox, threadId: string, lease: string, from: number, through: number): Promise<void> {
+  await writeNow(inbox.store, (tx) => {
+    const thread = getThreadNow(tx, threadId);
+    if (thread?.lease_token === lease && from <= (thread.delivered_message_id ?? 0)) markDeliveredNow(tx, { id: threadId, token: lease, throughId: through });
+  });
 }

@@ -309,6 +309,7 @@ class Job {
         lease: this.lease,
         body: `inbox work (${options.agent}) started: ${options.command.join(' ')}\nworking in ${cwd}\nlog: ${files.logFile}`,
         payload: { runner: 'inbox work', log_file: files.logFile, work_dir: cwd, claim: this.claimNumber, pid: process.pid },
+        role: 'runner',
       });
     } catch (err) {
       await closeStream(logStream);
@@ -460,7 +461,7 @@ class Job {
                 ? out
                 : '(the command exited 0 and printed nothing)';
         const payload = { runner: 'inbox work', exit_code: 0, ...(file.kind === 'unfit' ? { result_file: resultFile, result_bytes: file.size } : {}), ...left };
-        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload });
+        await postResult(inbox, { threadId: this.threadId, lease: this.lease, body, payload, role: 'runner' });
         return io.finish('done', exit);
       }
       const why = this.timedOut
@@ -474,6 +475,7 @@ class Job {
         lease: this.lease,
         body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}`,
         payload: { runner: 'inbox work', exit_code: exit.code, signal: exit.signal, timed_out: this.timedOut, ...left },
+        role: 'runner',
       });
       return io.finish('failed', exit);
     } catch (err) {
@@ -514,7 +516,7 @@ class Job {
       const line = stdout.lastLine();
       if (stdout.received === posted || line === '') return;
       posted = stdout.received;
-      progress(inbox, { threadId: this.threadId, lease: this.lease, body: line.slice(0, 500) }).catch(() => undefined);
+      progress(inbox, { threadId: this.threadId, lease: this.lease, body: line.slice(0, 500), role: 'runner' }).catch(() => undefined);
     }, OUTPUT_PROGRESS_SECONDS * 1000);
     const limit =
       options.maxSeconds !== undefined

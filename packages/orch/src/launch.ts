@@ -1,5 +1,5 @@
 import { openThreadIn, type TaskPayload, type TaskPayloadAttempt } from '@orch/inbox';
-import { ConflictError, NotFoundError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
+import { ConflictError, NotFoundError, ValidationError, failpoint, parseStoredJson, readTransaction, writeTransaction } from '@orch/store';
 import path from 'node:path';
 import { LEADER, cancelLiveAttemptsIn, liveAttempt, reopenTaskIn, retryReopens, type DispatchResult } from './attempts.ts';
 import { renderWorkerBrief, type BriefSettings } from './brief.ts';
@@ -397,7 +397,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
       id: task.id,
       title: task.title,
       summary: task.summary,
-      acceptance: task.acceptance === null ? null : (JSON.parse(task.acceptance) as unknown),
+      acceptance: task.acceptance === null ? null : parseStoredJson(task.acceptance),
     },
     attempt: taskAttempt(plan, id, ws),
   };

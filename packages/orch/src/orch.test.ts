@@ -1023,25 +1023,37 @@ describe('release of a blocked thread', () => {
     return threadId;
   }
 
-  it('reconciled before the re-claim: dispatched (task_released), then running, no pending question', async () => {
+  // The question stays pending across a release (issue 13 item 10): the thread stays blocked with
+  // nobody holding it, so `blocked` lists it and the next claimer sees it.
+  it('reconciled before the re-claim: still blocked with its question; the re-claim is task_released then task_claimed', async () => {
     const threadId = await askThenRelease();
-    expect(await taskState('a')).toBe('dispatched');
+    expect(await taskState('a')).toBe('blocked');
+    expect((await blocked(orch, { runId: RUN })).tasks).toHaveLength(1);
     const token = await claimAs('w1', threadId);
     await progress(inbox, { threadId, lease: token, body: 'working again' });
-    expect((await showThread(inbox, { threadId })).thread.state).toBe('claimed');
-    expect(await taskState('a')).toBe('running');
-    expect((await blocked(orch, { runId: RUN })).tasks).toEqual([]);
+    expect((await showThread(inbox, { threadId })).thread.state).toBe('blocked');
+    expect(await taskState('a')).toBe('blocked');
+    expect((await blocked(orch, { runId: RUN })).tasks).toHaveLength(1);
     expect((await eventTypes()).slice(-4)).toEqual(['task_blocked', 'task_released', 'task_claimed', 'task_progress']);
   });
 
-  // The thread is claimed, not blocked, so the question was dropped by a release and a new claim
-  // after it: reconcile must reach the same state as if it had run in between.
-  it('re-claimed before any reconcile: the same outcome (running, nothing blocked)', async () => {
+  it('re-claimed before any reconcile: the same outcome (blocked, the question pending)', async () => {
     const threadId = await askThenRelease();
     // No reconcile between the release and the new claim.
     const token = await claimAs('w1', threadId);
     await progress(inbox, { threadId, lease: token, body: 'working again' });
-    expect((await showThread(inbox, { threadId })).thread.state).toBe('claimed');
+    expect((await showThread(inbox, { threadId })).thread.state).toBe('blocked');
+    expect(await taskState('a')).toBe('blocked');
+    expect((await blocked(orch, { runId: RUN })).tasks).toHaveLength(1);
+  });
+
+  it('answered while nobody holds it: the thread opens, the task waits for a claim, the next claimer runs with the answer', async () => {
+    const threadId = await askThenRelease();
+    await answer(orch, { runId: RUN, taskId: 'a', body: 'yes' });
+    expect((await showThread(inbox, { threadId })).thread.state).toBe('open');
+    expect(await taskState('a')).toBe('dispatched');
+    const token = await claimAs('w1', threadId);
+    await progress(inbox, { threadId, lease: token, body: 'going on' });
     expect(await taskState('a')).toBe('running');
     expect((await blocked(orch, { runId: RUN })).tasks).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { isoTime } from '@orch/store';
+import { isoTime, parseStoredJson } from '@orch/store';
 import type { AttemptRow } from './queries/attempts.ts';
 import type { EventRow } from './queries/events.ts';
 import type { RunRow } from './queries/runs.ts';
@@ -88,7 +88,7 @@ export function taskView(row: TaskRow): TaskView {
     title: row.title,
     summary: row.summary,
     default_to: row.default_to,
-    acceptance: row.acceptance === null ? null : (JSON.parse(row.acceptance) as unknown),
+    acceptance: row.acceptance === null ? null : parseStoredJson(row.acceptance),
     priority: row.priority,
     state: row.state,
     created_at: isoTime(row.created_at),
@@ -113,7 +113,7 @@ export function attemptView(row: AttemptRow): AttemptView {
     base_commit: row.base_commit,
     worktree_path: row.worktree_path,
     branch: row.branch,
-    result: row.result === null ? null : (JSON.parse(row.result) as AttemptView['result']),
+    result: row.result === null ? null : (parseStoredJson(row.result) as AttemptView['result']),
     merged_into: row.merged_into,
     merge_commit: row.merge_commit,
     merged_at: row.merged_at === null ? null : isoTime(row.merged_at),
@@ -130,7 +130,7 @@ export function eventView(row: EventRow): EventView {
     task: row.task_id,
     attempt: row.attempt_id,
     type: row.type,
-    data: JSON.parse(row.data) as Record<string, unknown>,
+    data: parseStoredJson(row.data) as Record<string, unknown>,
     created_at: isoTime(row.created_at),
   };
 }

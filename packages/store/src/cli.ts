@@ -6,6 +6,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { AppError, ExitCode, OutputFailedError, UsageError, ValidationError, toAppError, type ErrorJson, type ExitCodeValue } from './errors.ts';
 import { MAX_TEXT_BYTES } from './flags.ts';
 import { randomIds, type IdGenerator } from './ids.ts';
+import { writeJson } from './json-stream.ts';
 import { displayWidth, padToWidth, visible } from './text.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
@@ -126,9 +127,16 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
     };
     const result = await def.run(ctx, input);
-    const text = json ? `${JSON.stringify(result, null, 2)}\n` : visible(ensureNewline(def.text(result)), { multiline: true });
     try {
-      await io.stdout.write(text);
+      if (json) {
+        // JSON is written in chunks: a large answer never has to fit in one string.
+        const writes: Promise<unknown>[] = [];
+        writeJson({ write: (chunk: string) => writes.push(Promise.resolve(io.stdout.write(chunk))) }, result);
+        writes.push(Promise.resolve(io.stdout.write('\n')));
+        await Promise.all(writes);
+      } else {
+        await io.stdout.write(visible(ensureNewline(def.text(result)), { multiline: true }));
+      }
     } catch (writeErr) {
       throw outputFailed(spec, def.name, dbPath, result, writeErr);
     }

@@ -110,3 +110,47 @@ export const jsonValueFlag = z
       return z.NEVER;
     }
   });
+
+/**
+ * How deeply a parsed value nests arrays and objects, counted without recursion (so a hostile
+ * value cannot overflow the stack here). Stops counting past `limit`.
+ */
+export function jsonValueDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
+  let max = 0;
+  const stack: { v: unknown; d: number }[] = [{ v: value, d: 0 }];
+  while (stack.length > 0) {
+    const { v, d } = stack.pop() as { v: unknown; d: number };
+    if (v === null || typeof v !== 'object') continue;
+    const depth = d + 1;
+    if (depth > max) {
+      max = depth;
+      if (max > limit) return max;
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === 'object') stack.push({ v: child, d: depth });
+    }
+  }
+  return max;
+}
+
+/** What a view shows in place of stored JSON it cannot safely give back (too deep, not JSON). */
+export interface UnreadableJson {
+  unreadable_json: { reason: string; bytes: number; raw: string };
+}
+
+/**
+ * Parses JSON text read back from the database. Rows written before the depth bound (or by hand)
+ * may nest deeper than MAX_JSON_DEPTH or not parse at all: instead of crashing every later read,
+ * such text comes back as an `{unreadable_json: {reason, bytes, raw}}` marker holding the raw text.
+ */
+export function parseStoredJson(text: string): unknown {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    return { unreadable_json: { reason: `nests deeper than ${MAX_JSON_DEPTH} levels`, bytes, raw: text } } satisfies UnreadableJson;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    return { unreadable_json: { reason: `not valid JSON (${(err as Error).message})`, bytes, raw: text } } satisfies UnreadableJson;
+  }
+}

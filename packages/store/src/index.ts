@@ -7,6 +7,7 @@ export * from './transaction.ts';
 export * from './migrations.ts';
 export * from './wait.ts';
 export * from './flags.ts';
+export * from './json-stream.ts';
 export * from './cli.ts';
 export * from './health.ts';
 export * from './failpoint.ts';

@@ -1,5 +1,5 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
-import { ValidationError, defineCommand, readTextFile, type CliSpec } from '@orch/store';
+import { ValidationError, defineCommand, parseBoundedJson, readTextFile, type CliSpec } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { renderBrief } from './brief.ts';
@@ -46,7 +46,7 @@ export function briefCli(options: BriefCliOptions): CliSpec {
       const text = readTextFile(ctx.cwd, input.dispatchJson, 'dispatch-json', DISPATCH_JSON_MAX_BYTES);
       let dispatch: unknown;
       try {
-        dispatch = JSON.parse(text);
+        dispatch = parseBoundedJson(text);
       } catch (err) {
         throw new ValidationError(`--dispatch-json ${input.dispatchJson} is not valid JSON (${(err as Error).message})`, [
           { path: '--dispatch-json', message: 'not valid JSON' },

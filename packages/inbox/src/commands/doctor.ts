@@ -9,7 +9,8 @@ export const doctorCommand = defineCommand({
   summary: 'Check the database file and every thread\'s lease; --repair fixes what is safe',
   description:
     'Runs SQLite\'s integrity and foreign-key checks, checks the journal mode and schema version, and the inbox\'s rules: ' +
-    'every claimed or blocked thread has a whole lease, no open or finished thread keeps a lease token, every thread has ' +
+    'every claimed or blocked thread has a whole lease (a blocked one released with its question pending has none), no open ' +
+    'or finished thread keeps a lease token, every thread has ' +
     'its first message, a blocked thread has a question pending. Lists expired leases (warnings: the thread is claimable ' +
     'again). --repair fixes only what is safe (WAL mode, an outdated schema, a broken or stray lease, a blocked thread with ' +
     'nothing to wait for), never deletes anything, and marks each problem it fixed. Exits 4 when an error is left, 0 ' +

@@ -1,6 +1,7 @@
-import { ValidationError, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
+import { ValidationError, intFlag, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
 import { z } from 'zod';
 import { openInbox, type Inbox } from '../inbox.ts';
+import { DEFAULT_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../message-pages.ts';
 
 /** Opens the inbox named by `--db`, runs `fn`, and always closes it. */
 export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>): Promise<T> {
@@ -19,6 +20,12 @@ export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Pr
 
 export const threadFlag: FlagSpec = { type: 'string', describe: 'Thread id (from send, list or claim)', required: true };
 export const leaseFlag: FlagSpec = { type: 'string', describe: 'Lease token returned by claim', required: true };
+/** `--max-bytes N`: bounds the messages one answer carries. */
+export const maxBytesFlag: FlagSpec = {
+  type: 'string',
+  describe: `At most about this many bytes of message bodies and payloads, 1-${MAX_MESSAGE_BYTES} (default ${DEFAULT_MESSAGE_BYTES}, 8 MiB); one message is always returned`,
+};
+export const maxBytesField = intFlag(1, MAX_MESSAGE_BYTES).optional();
 export const payloadFlag: FlagSpec = { type: 'string', describe: 'Structured data as a JSON object, e.g. \'{"files": 3}\'' };
 
 /** `--body TEXT | --body-file PATH`: exactly one of them. */

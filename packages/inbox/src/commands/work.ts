@@ -45,7 +45,7 @@ export const workCommand = defineCommand({
     'command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after --grace-seconds (default ${GRACE_SECONDS}); a ` +
     'second SIGINT or SIGTERM sends SIGKILL at once; either way their threads are released (open again for the next ' +
-    'claim); then it exits 0. If the runner is killed outright, its leases ' +
+    'claim; a blocked one stays blocked, its question pending); then it exits 0. If the runner is killed outright, its leases ' +
     'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled ended failed (whoever ' +
     'posted the failure) or lost its lease.',
   flags: {

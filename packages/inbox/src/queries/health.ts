@@ -11,10 +11,26 @@ export async function inboxCounts(db: Db): Promise<{ threads: number; messages: 
   return { threads: Number(t.n), messages: Number(m.n) };
 }
 
+// A blocked thread with no lease at all was released with its question pending: whole, not broken.
 const incompleteLease = (eb: ExpressionBuilder<InboxDatabase, 'inbox_threads'>) =>
-  eb.or([eb('claimed_by', 'is', null), eb('lease_token', 'is', null), eb('lease_expires_at', 'is', null), eb('lease_ms', 'is', null), eb('claim_count', '<', 1)]);
+  eb.and([
+    eb.or([eb('claimed_by', 'is', null), eb('lease_token', 'is', null), eb('lease_expires_at', 'is', null), eb('lease_ms', 'is', null), eb('claim_count', '<', 1)]),
+    eb.not(
+      eb.and([
+        eb('state', '=', 'blocked'),
+        eb('claimed_by', 'is', null),
+        eb('lease_token', 'is', null),
+        eb('lease_expires_at', 'is', null),
+        eb('lease_ms', 'is', null),
+        eb('claim_count', '>=', 1),
+      ]),
+    ),
+  ]);
 
-/** Claimed or blocked threads missing part of their lease (holder, token, expiry or length). */
+/**
+ * Claimed or blocked threads missing part of their lease (holder, token, expiry or length). A
+ * blocked thread with none of them was released with its question pending, which is fine.
+ */
 export async function heldWithoutLease(db: Db): Promise<ThreadRow[]> {
   return db
     .selectFrom('inbox_threads')
@@ -112,8 +128,19 @@ export async function existingThreadIds(db: Db, ids: readonly string[]): Promise
   return found;
 }
 
-/** A blocked thread with no question pending goes back to claimed (its lease is kept). */
+/**
+ * A blocked thread with no question pending goes back to claimed (its lease is kept), or to open
+ * when nobody holds it.
+ */
 export async function unblockThread(db: Db, id: string, now: number): Promise<boolean> {
-  const r = await db.updateTable('inbox_threads').set({ state: 'claimed', updated_at: now }).where('id', '=', id).where('state', '=', 'blocked').executeTakeFirst();
+  const r = await db
+    .updateTable('inbox_threads')
+    .set((eb) => ({
+      state: eb.case().when('lease_token', 'is', null).then('open' as const).else('claimed' as const).end(),
+      updated_at: now,
+    }))
+    .where('id', '=', id)
+    .where('state', '=', 'blocked')
+    .executeTakeFirst();
   return Number(r.numUpdatedRows) > 0;
 }

@@ -1,6 +1,6 @@
 import { preparedQuery, type QueryTarget } from '@orch/store';
-import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { InboxDatabase } from '../schema.ts';
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import type { InboxDatabase, MessageKind } from '../schema.ts';
 
 export type MessageRow = Selectable<InboxDatabase['inbox_messages']>;
 type Db = Kysely<InboxDatabase>;
@@ -28,27 +28,80 @@ export async function firstMessage(db: Db, threadId: string): Promise<MessageRow
   return db.selectFrom('inbox_messages').selectAll().where('thread_id', '=', threadId).orderBy('id').limit(1).executeTakeFirst();
 }
 
-/** Messages after `afterId` written by anyone but `author`. */
-export async function messagesFromOthers(db: Db, threadId: string, afterId: number, author: string): Promise<MessageRow[]> {
-  return db
-    .selectFrom('inbox_messages')
-    .selectAll()
-    .where('thread_id', '=', threadId)
-    .where('id', '>', afterId)
-    .where('author', '!=', author)
-    .orderBy('id')
-    .execute();
+/** A message's id, kind and size (bytes of UTF-8 of its body and payload), without loading either. */
+export interface MessageSize {
+  id: number;
+  kind: MessageKind;
+  bytes: number;
 }
 
-/** Id of the last message `author` wrote on the thread, or 0. */
-export async function lastMessageIdBy(db: Db, threadId: string, author: string): Promise<number> {
-  const row = await db
-    .selectFrom('inbox_messages')
-    .select((eb) => eb.fn.max('id').as('id'))
-    .where('thread_id', '=', threadId)
-    .where('author', '=', author)
-    .executeTakeFirst();
-  return Number(row?.id ?? 0);
+/**
+ * Which messages a reader wants: all of them, those of the worker side (roles worker and runner:
+ * what the leader waits for), or those of the leader side (every other role: what a lease holder
+ * waits for). Written as literals so each side is its own prepared statement.
+ */
+export type Side = 'all' | 'worker' | 'leader';
+
+const sideFilter = {
+  all: sql<boolean>`1 = 1`,
+  worker: sql<boolean>`role in ('worker', 'runner')`,
+  leader: sql<boolean>`role not in ('worker', 'runner')`,
+};
+
+function bySide<Q>(make: (side: Side) => Q): Record<Side, Q> {
+  return { all: make('all'), worker: make('worker'), leader: make('leader') };
+}
+
+// octet_length reads the stored length, not the text: sizing a thread of large messages is cheap.
+const sizesAfter = bySide((side) =>
+  preparedQuery((db: Db, p: { threadId: string; afterId: number }) =>
+    db
+      .selectFrom('inbox_messages')
+      .select(['id', 'kind'])
+      .select(sql<number>`octet_length(body) + coalesce(octet_length(payload), 0)`.as('bytes'))
+      .where('thread_id', '=', p.threadId)
+      .where('id', '>', p.afterId)
+      .where(sideFilter[side])
+      .orderBy('id'),
+  ),
+);
+
+/** Sizes of the thread's messages after `afterId` (of one side, or all), oldest first. Synchronous. */
+export function messageSizesNow(target: QueryTarget, threadId: string, afterId: number, side: Side = 'all'): MessageSize[] {
+  return sizesAfter[side].all(target, { threadId, afterId });
+}
+
+const messagesInRange = bySide((side) =>
+  preparedQuery((db: Db, p: { threadId: string; afterId: number; throughId: number }) =>
+    db
+      .selectFrom('inbox_messages')
+      .selectAll()
+      .where('thread_id', '=', p.threadId)
+      .where('id', '>', p.afterId)
+      .where('id', '<=', p.throughId)
+      .where(sideFilter[side])
+      .orderBy('id'),
+  ),
+);
+
+/** The thread's messages (of one side, or all) with `afterId < id <= throughId`, oldest first. Synchronous. */
+export function messagesInRangeNow(target: QueryTarget, threadId: string, afterId: number, throughId: number, side: Side = 'all'): MessageRow[] {
+  return messagesInRange[side].all(target, { threadId, afterId, throughId });
+}
+
+const lastIdOfSide = bySide((side) =>
+  preparedQuery((db: Db, p: { threadId: string }) =>
+    db
+      .selectFrom('inbox_messages')
+      .select((eb) => eb.fn.max('id').as('id'))
+      .where('thread_id', '=', p.threadId)
+      .where(sideFilter[side]),
+  ),
+);
+
+/** Id of the newest message of the thread (of one side, or all), or 0. Synchronous. */
+export function lastMessageIdNow(target: QueryTarget, threadId: string, side: Side = 'all'): number {
+  return Number(lastIdOfSide[side].first(target, { threadId })?.id ?? 0);
 }
 
 /** Id of the newest message of the thread, or 0. */

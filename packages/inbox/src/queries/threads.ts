@@ -31,21 +31,33 @@ export async function listThreads(
   return q.orderBy('seq', 'desc').limit(filter.limit).execute();
 }
 
-/** Open, or held under a lease that has run out (a blocked thread keeps its pending question). */
+/**
+ * Open; blocked with nobody holding it (released with its question pending); or held under a
+ * lease that has run out. A blocked thread stays blocked for its next claimer, who sees the
+ * pending question.
+ */
 function claimable(now: number) {
   return (eb: ExpressionBuilder<InboxDatabase, 'inbox_threads'>) =>
     eb.or([
       eb('state', '=', 'open'),
+      eb.and([eb('state', '=', 'blocked'), eb('lease_token', 'is', null)]),
       eb.and([eb('state', 'in', ['claimed', 'blocked']), eb('lease_expires_at', '<=', now)]),
     ]);
 }
 
-// The `seq` of the oldest thread `agent` could claim now, from two indexed lookups, one per half of
-// `claimable`: the oldest open thread (by agent, state, seq) and the oldest held thread whose lease
-// ran out (a partial index by agent and lease expiry), so the cost does not grow with the number
-// of threads the agent already holds.
+// The `seq` of the oldest thread `agent` could claim now, from indexed lookups, one per part of
+// `claimable`: the oldest open thread (by agent, state, seq), the oldest released blocked thread
+// (the same index; an agent has few blocked threads) and the oldest held thread whose lease ran
+// out (a partial index by agent and lease expiry), so the cost does not grow with the number of
+// threads the agent already holds.
 function oldestClaimableSeq(db: Db, p: { agent: string; now: number }) {
   const open = db.selectFrom('inbox_threads').select((eb) => eb.fn.min('seq').as('seq')).where('assigned_to', '=', p.agent).where('state', '=', 'open');
+  const released = db
+    .selectFrom('inbox_threads')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .where('assigned_to', '=', p.agent)
+    .where(sql<boolean>`state = 'blocked'`)
+    .where('lease_token', 'is', null);
   const expired = db
     .selectFrom('inbox_threads')
     .select((eb) => eb.fn.min('seq').as('seq'))
@@ -53,7 +65,7 @@ function oldestClaimableSeq(db: Db, p: { agent: string; now: number }) {
     // Written as literals, not bound values: only then can SQLite see the partial index applies.
     .where(sql<boolean>`state in ('claimed', 'blocked')`)
     .where('lease_expires_at', '<=', p.now);
-  return db.selectFrom(open.unionAll(expired).as('candidates')).select((eb) => eb.fn.min('seq').as('seq'));
+  return db.selectFrom(open.unionAll(released).unionAll(expired).as('candidates')).select((eb) => eb.fn.min('seq').as('seq'));
 }
 
 const oldestClaimable = preparedQuery((db: Db, p: { agent: string; now: number }) =>
@@ -81,6 +93,8 @@ function claimUpdate(db: Db, p: ClaimParams) {
       lease_expires_at: p.expiresAt,
       lease_ms: p.leaseMs,
       claim_count: eb('claim_count', '+', 1),
+      // The claim gives its holder every message so far (the newest always among them).
+      delivered_message_id: sql<number | null>`(select max(m.id) from inbox_messages m where m.thread_id = inbox_threads.id)`,
       updated_at: p.now,
     }))
     .where('assigned_to', '=', p.agent)
@@ -116,6 +130,22 @@ export async function extendLease(
     .where('lease_token', '=', args.token)
     .returningAll()
     .executeTakeFirst();
+}
+
+const markDeliveredQuery = preparedQuery((db: Db, p: { id: string; token: string; throughId: number }) =>
+  db
+    .updateTable('inbox_threads')
+    .set({ delivered_message_id: sql<number>`max(coalesce(delivered_message_id, 0), ${p.throughId})` })
+    .where('id', '=', p.id)
+    .where('lease_token', '=', p.token),
+);
+
+/**
+ * Records that the holder of `token` has been given the messages through `throughId` (the mark
+ * only moves forward). Synchronous (inside writeNow). Changes nothing once the token is stale.
+ */
+export function markDeliveredNow(target: QueryTarget, args: { id: string; token: string; throughId: number }): void {
+  markDeliveredQuery.run(target, args);
 }
 
 /** Sets a thread's state; `endLease` drops the lease (and, with `forget`, who held it). */
