@@ -4,8 +4,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Process-heavy suites share 2 cores in CI; keep file-level parallelism modest.
     maxWorkers: 2,
     // CI reads the JSON report (see .ci/run), not the console summary.
