@@ -12,7 +12,8 @@ import { showCommand } from './commands/show.ts';
 import { waitCommand } from './commands/wait.ts';
 import { workCommand } from './commands/work.ts';
 import type { ClaimResult, PostResult } from './leases.ts';
-import type { SendResult } from './threads.ts';
+import type { SendResult, ShowResult } from './threads.ts';
+import type { WaitResult } from './waiting.ts';
 import type { WorkResult } from './work.ts';
 
 /** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
@@ -25,6 +26,12 @@ export const EXIT_CODES_HELP = [
   'With --json: exactly one JSON document on stdout; an error is one line on stderr:',
   '{"error": {"code": "...", "message": "...", "details": ...}}.',
 ].join('\n');
+
+/** `show` from just before the first of `messages` (none: nothing to see again). */
+function since(threadId: string, messages: { id: number }[]): string | undefined {
+  const first = messages[0];
+  return first === undefined ? undefined : `show --thread ${threadId} --after-message ${first.id - 1}`;
+}
 
 export const inboxCli: CliSpec = {
   program: 'inbox',
@@ -44,6 +51,9 @@ export const inboxCli: CliSpec = {
     fail: (r: PostResult) => `show --thread ${r.thread.id} --after-message ${r.message.id - 1}`,
     release: (r: { thread: { id: string } }) => `show --thread ${r.thread.id}`,
     work: (r: WorkResult) => (r.handled.length > 0 ? `list --agent ${r.agent}` : undefined),
+    // With --lease these advance the lease's delivery mark: what they returned counts as given.
+    wait: (r: WaitResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
+    show: (r: ShowResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
   },
   commands: [
     initCommand,

@@ -1,3 +1,4 @@
+import { MAX_JSON_DEPTH, MAX_TEXT_BYTES } from '@orch/store';
 import type { Generated } from 'kysely';
 
 export const THREAD_STATES = ['open', 'claimed', 'blocked', 'done', 'failed', 'cancelled'] as const;
@@ -62,3 +63,12 @@ export interface InboxMessagesTable {
   payload: string | null;
   created_at: number;
 }
+
+/**
+ * Limits of a task message's payload (the one that opens a thread). orch fills it with the
+ * attempt's facts and its rendered brief, which quotes the leader's body (up to MAX_TEXT_BYTES)
+ * and the task's acceptance JSON (up to MAX_TEXT_BYTES and MAX_JSON_DEPTH, here a few levels
+ * down): so anything `task add` and `dispatch` accept fits. Documented in the README.
+ */
+export const MAX_TASK_PAYLOAD_BYTES = 8 * MAX_TEXT_BYTES;
+export const MAX_TASK_PAYLOAD_DEPTH = MAX_JSON_DEPTH + 8;

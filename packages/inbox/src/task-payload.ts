@@ -6,7 +6,7 @@
 import { idSchema, parseStoredJson, readTransaction, type Store } from '@orch/store';
 import { z } from 'zod';
 import { firstMessage } from './queries/messages.ts';
-import type { InboxDatabase } from './schema.ts';
+import { MAX_TASK_PAYLOAD_DEPTH, type InboxDatabase } from './schema.ts';
 
 const attemptFields = {
   id: idSchema,
@@ -73,5 +73,5 @@ export async function readTaskMessage(
 ): Promise<{ body: string; payload: ReturnType<typeof readTaskPayload> } | undefined> {
   const row = await readTransaction<InboxDatabase, Awaited<ReturnType<typeof firstMessage>>>(store, (trx) => firstMessage(trx, threadId));
   if (!row) return undefined;
-  return { body: row.body, payload: readTaskPayload(row.payload === null ? null : parseStoredJson(row.payload)) };
+  return { body: row.body, payload: readTaskPayload(row.payload === null ? null : parseStoredJson(row.payload, MAX_TASK_PAYLOAD_DEPTH)) };
 }

@@ -26,7 +26,7 @@ import {
   setThreadState,
   type ThreadRow,
 } from './queries/threads.ts';
-import { TERMINAL_STATES, type InboxDatabase, type MessageKind, type MessageRole, type ThreadState } from './schema.ts';
+import { MAX_TASK_PAYLOAD_BYTES, MAX_TASK_PAYLOAD_DEPTH, TERMINAL_STATES, type InboxDatabase, type MessageKind, type MessageRole, type ThreadState } from './schema.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
 export type { ThreadRow };
@@ -260,7 +260,8 @@ export function assertLive(thread: ThreadRow, action: string): void {
  * A message row to insert. The payload is checked as the CLI checks `--payload-json` (so a caller
  * of the library cannot store what a later read could not give back).
  *
- * @throws ValidationError (2) for a payload nested deeper than MAX_JSON_DEPTH or larger than MAX_TEXT_BYTES.
+ * @throws ValidationError (2) for a payload nested deeper than MAX_JSON_DEPTH or larger than
+ *   MAX_TEXT_BYTES (for a task message: MAX_TASK_PAYLOAD_DEPTH and MAX_TASK_PAYLOAD_BYTES).
  */
 export function messageRow(
   threadId: string,
@@ -271,17 +272,20 @@ export function messageRow(
   payload: Record<string, unknown> | undefined,
   now: number,
 ) {
-  return { thread_id: threadId, author, role, kind, body, payload: payload === undefined ? null : payloadText(payload), created_at: now };
+  return { thread_id: threadId, author, role, kind, body, payload: payload === undefined ? null : payloadText(kind, payload), created_at: now };
 }
 
-function payloadText(payload: Record<string, unknown>): string {
-  if (jsonValueDepth(payload) > MAX_JSON_DEPTH) {
-    const message = `must nest at most ${MAX_JSON_DEPTH} levels of arrays and objects`;
+
+function payloadText(kind: MessageKind, payload: Record<string, unknown>): string {
+  const maxDepth = kind === 'task' ? MAX_TASK_PAYLOAD_DEPTH : MAX_JSON_DEPTH;
+  const maxBytes = kind === 'task' ? MAX_TASK_PAYLOAD_BYTES : MAX_TEXT_BYTES;
+  if (jsonValueDepth(payload, maxDepth) > maxDepth) {
+    const message = `must nest at most ${maxDepth} levels of arrays and objects`;
     throw new ValidationError(`payload: ${message}`, [{ path: 'payload', message }]);
   }
   const text = JSON.stringify(payload);
-  if (Buffer.byteLength(text, 'utf8') > MAX_TEXT_BYTES) {
-    const message = `must be at most ${MAX_TEXT_BYTES} bytes`;
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    const message = `must be at most ${maxBytes} bytes`;
     throw new ValidationError(`payload: ${message}`, [{ path: 'payload', message }]);
   }
   return text;

@@ -1,7 +1,7 @@
 import { isoTime, parseStoredJson } from '@orch/store';
 import type { MessageRow } from './queries/messages.ts';
 import type { ThreadRow } from './queries/threads.ts';
-import type { MessageKind, MessageRole, ThreadState } from './schema.ts';
+import { MAX_TASK_PAYLOAD_DEPTH, type MessageKind, type MessageRole, type ThreadState } from './schema.ts';
 
 /** A thread as every command prints it. The lease token is never shown, only given to the claimer. */
 export interface ThreadView {
@@ -69,13 +69,13 @@ export function messageView(row: MessageRow): MessageView {
     role: row.role,
     kind: row.kind,
     body: row.body,
-    payload: row.payload === null ? null : payloadView(row.payload),
+    payload: row.payload === null ? null : payloadView(row.payload, row.kind === 'task' ? MAX_TASK_PAYLOAD_DEPTH : undefined),
     created_at: isoTime(row.created_at),
   };
 }
 
-function payloadView(text: string): Record<string, unknown> {
-  const value = parseStoredJson(text);
+function payloadView(text: string, maxDepth?: number): Record<string, unknown> {
+  const value = parseStoredJson(text, maxDepth);
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
   return { unreadable_json: { reason: 'not a JSON object', bytes: Buffer.byteLength(text, 'utf8'), raw: text } };
 }

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConflictError, LeaseLostError, isoTime, readNow } from '@orch/store';
+import { ConflictError, LeaseLostError, isoTime, readNow, visible } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, heartbeat, postFailure, postResult, progress, release, type ClaimResult } from './leases.ts';
 import { readTaskPayload } from './task-payload.ts';
@@ -150,7 +150,7 @@ export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult
         claimedAny = true;
         const job = new Job(inbox, options, c);
         jobs.add(job);
-        log(`claimed ${c.thread.id} (claim ${c.thread.claim_count}): ${c.thread.subject}`);
+        log(`claimed ${c.thread.id} (claim ${c.thread.claim_count}): ${visible(c.thread.subject)}`);
         active.set(
           c.thread.id,
           job.run().then((h) => {
@@ -390,6 +390,7 @@ class Job {
         lease: this.lease,
         body: `inbox work could not prepare the directory for this claim (${dir}), so the command was not started: ${why}`,
         payload: { runner: 'inbox work', exit_code: null, signal: null, timed_out: false },
+        role: 'runner',
       });
     } catch (err) {
       if (!(err instanceof LeaseLostError || err instanceof ConflictError)) throw err;
@@ -448,6 +449,7 @@ class Job {
             lease: this.lease,
             body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
             payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, result_file: resultFile, ...left },
+            role: 'runner',
           });
           return io.finish('failed', exit);
         }
@@ -636,6 +638,18 @@ export function brief(
   const first = messages[0];
   const later = messages.slice(1).filter((m) => m.kind === 'answer' || m.kind === 'note');
   const earlier = later.flatMap((m) => ['', `Earlier ${m.kind} from ${m.author}:`, m.body.trimEnd()]);
+  // A blocked thread (its last holder was stopped while waiting) keeps its question pending: say
+  // so, or the agent would start over while the leader's answer is on its way.
+  const question = thread.state === 'blocked' ? messages.findLast((m) => m.kind === 'question') : undefined;
+  if (question) {
+    earlier.push(
+      '',
+      `A question is pending on this thread (message ${question.id}, asked before this claim by ${question.author}); the answer has not come yet:`,
+      question.body.trimEnd(),
+      'Wait for the answer before you start over:',
+      '  "$INBOX_BIN" --db "$INBOX_DB" --json wait --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" --timeout-seconds 900',
+    );
+  }
   const where = o.worktree
     ? `Your current directory is your own git worktree (${o.worktree}). Commit your work there, on its branch; uncommitted changes are not part of your result.`
     : `Your current directory (${o.cwd}) is a scratch directory for this task; change no repository.`;

@@ -51,6 +51,11 @@ export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result 
   text(result: Result): string;
   /** The exit code for a result that was printed normally (default 0). */
   exitCode?(result: Result): ExitCodeValue;
+  /**
+   * The text output is a document to hand on byte for byte (a worker's brief): printed as it is
+   * when stdout is not a terminal, with control characters made visible only on a terminal.
+   */
+  verbatimText?: boolean;
 }
 
 /** Keeps the schema/result types of a definition checked while storing it in a plain list. */
@@ -74,7 +79,7 @@ export interface CliSpec {
    * be written, the error says the change is committed and quotes this. Commands not listed are
    * safe to run again.
    */
-  afterCommit?: Record<string, (result: any) => string | undefined>;
+  afterCommit?: Record<string, (result: any, input: any) => string | undefined>;
 }
 
 /**
@@ -82,7 +87,8 @@ export interface CliSpec {
  * rejects when it cannot be (a full disk, a closed pipe), which the CLI reports (exit 7).
  */
 export interface CliIo {
-  stdout: { write(text: string): unknown };
+  /** `isTTY`: stdout is a terminal (only `verbatimText` commands look at it). */
+  stdout: { write(text: string): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown };
   cwd: string;
   clock?: Clock;
@@ -127,18 +133,27 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
     };
     const result = await def.run(ctx, input);
+    // JSON is written in chunks: a large answer never has to fit in one string. Making the text
+    // can only fail by a bug (exit 1); writing it fails when the output is unwritable (exit 7).
+    const writes: Promise<unknown>[] = [];
+    const write = (chunk: string) => writes.push(Promise.resolve().then(() => io.stdout.write(chunk)));
     try {
       if (json) {
-        // JSON is written in chunks: a large answer never has to fit in one string.
-        const writes: Promise<unknown>[] = [];
-        writeJson({ write: (chunk: string) => writes.push(Promise.resolve(io.stdout.write(chunk))) }, result);
-        writes.push(Promise.resolve(io.stdout.write('\n')));
-        await Promise.all(writes);
+        writeJson({ write }, result);
+        write('\n');
       } else {
-        await io.stdout.write(visible(ensureNewline(def.text(result)), { multiline: true }));
+        const text = ensureNewline(def.text(result));
+        write(def.verbatimText && io.stdout.isTTY !== true ? text : visible(text, { multiline: true }));
       }
+    } catch (err) {
+      for (const w of writes) w.catch(() => undefined);
+      throw err;
+    }
+    try {
+      await Promise.all(writes);
     } catch (writeErr) {
-      throw outputFailed(spec, def.name, dbPath, result, writeErr);
+      for (const w of writes) w.catch(() => undefined);
+      throw outputFailed(spec, def.name, dbPath, result, input, writeErr);
     }
     return def.exitCode?.(result) ?? ExitCode.ok;
   } catch (err) {
@@ -169,11 +184,11 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
  * The error for output that could not be written after `command` finished: committed or not, and
  * for a command listed in `afterCommit`, the command line that shows what it did.
  */
-function outputFailed(spec: CliSpec, command: string, dbPath: string, result: unknown, err: unknown): OutputFailedError {
+function outputFailed(spec: CliSpec, command: string, dbPath: string, result: unknown, input: unknown, err: unknown): OutputFailedError {
   const code = (err as { code?: unknown } | undefined)?.code;
   const why = code === 'EPIPE' ? 'the reader closed the pipe (EPIPE)' : err instanceof Error ? err.message : String(err);
   const name = `${spec.program} ${command}`;
-  const see = spec.afterCommit?.[command]?.(result);
+  const see = spec.afterCommit?.[command]?.(result, input);
   if (see === undefined) {
     return new OutputFailedError(`\`${name}\` finished but its output could not be written: ${why}; it is safe to run again`, {
       committed: false,
@@ -248,7 +263,7 @@ export function runMain(spec: CliSpec, bundleDir: string): void {
   process.stdout.on('error', (err) => (stdoutFailed ??= err));
   process.stderr.on('error', () => undefined);
   void runCli(spec, process.argv.slice(2), {
-    stdout: { write: (text: string) => writeStream(process.stdout, text) },
+    stdout: { write: (text: string) => writeStream(process.stdout, text), isTTY: process.stdout.isTTY === true },
     stderr: { write: (text: string) => writeStream(process.stderr, text) },
     cwd: process.cwd(),
     ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),

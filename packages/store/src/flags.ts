@@ -143,10 +143,10 @@ export interface UnreadableJson {
  * may nest deeper than MAX_JSON_DEPTH or not parse at all: instead of crashing every later read,
  * such text comes back as an `{unreadable_json: {reason, bytes, raw}}` marker holding the raw text.
  */
-export function parseStoredJson(text: string): unknown {
+export function parseStoredJson(text: string, maxDepth = MAX_JSON_DEPTH): unknown {
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (jsonDepth(text) > MAX_JSON_DEPTH) {
-    return { unreadable_json: { reason: `nests deeper than ${MAX_JSON_DEPTH} levels`, bytes, raw: text } } satisfies UnreadableJson;
+  if (jsonDepth(text, maxDepth) > maxDepth) {
+    return { unreadable_json: { reason: `nests deeper than ${maxDepth} levels`, bytes, raw: text } } satisfies UnreadableJson;
   }
   try {
     return JSON.parse(text) as unknown;

@@ -64,6 +64,7 @@ export function briefCli(options: BriefCliOptions): CliSpec {
       return Object.assign({ ...result }, { [FORMAT]: input.format });
     },
     text: (r) => (r[FORMAT] === 'json' ? `${JSON.stringify(r, null, 2)}\n` : r.brief),
+    verbatimText: true,
   });
   return {
     program: 'orch-worker-brief',
