@@ -77,10 +77,19 @@ describe('crash injection (slow)', () => {
         const child = spawn(process.execPath, [DRIVER, db, role, 'r', journal, String(cycle * 7 + roles.indexOf(role))], { stdio: 'ignore' });
         return { role, child, exited: new Promise<void>((resolve) => child.on('exit', () => resolve())) };
       });
-      // Each is killed at its own moment: often during start-up and opening, mostly mid-work.
+      // Each is killed at its own moment: a quarter during start-up and opening (counted from the
+      // spawn), the rest mid-work (counted from when the driver has opened the database, so a
+      // loaded machine's slow start-up cannot starve the test of acknowledged work).
       await Promise.all(
         children.map(async ({ child, exited }) => {
-          await sleep(40 + rng() * 400);
+          const midWork = rng() < 0.75;
+          const delay = 40 + rng() * 400;
+          if (midWork) {
+            const marker = `${journal}.open.${child.pid}`;
+            const started = performance.now();
+            while (!fs.existsSync(marker) && child.exitCode === null && performance.now() - started < 20_000) await sleep(5);
+          }
+          await sleep(delay);
           if (child.exitCode === null && child.signalCode === null) {
             child.kill('SIGKILL');
             kills += 1;
