@@ -98,13 +98,15 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
     conn.prepare("update orch_events set data = ? where type = 'task_blocked'").run(deep);
     conn.close();
     const marker = { unreadable_json: { reason: 'nests deeper than 64 levels', bytes: Buffer.byteLength(deep), raw: deep } };
+    // The task message's payload (orch's brief and facts) may nest 72 levels (MAX_TASK_PAYLOAD_DEPTH).
+    const taskMarker = { unreadable_json: { reason: 'nests deeper than 72 levels', bytes: Buffer.byteLength(deep), raw: deep } };
 
     const shown = inboxOk(db, ['show', '--thread', thread]);
-    expect(shown.messages.map((m: { payload: unknown }) => m.payload)).toEqual([marker, marker]);
+    expect(shown.messages.map((m: { payload: unknown }) => m.payload)).toEqual([taskMarker, marker]);
     const text = run('inbox', ['--db', db, 'show', '--thread', thread]);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain('unreadable_json');
-    expect(inboxOk(db, ['wait', '--thread', thread, '--after-message', '0', '--timeout-seconds', '0']).messages.at(-1).payload).toEqual(marker);
+    expect(inboxOk(db, ['wait', '--thread', thread, '--after-message', '0', '--timeout-seconds', '0']).messages.at(-1).payload).toEqual(taskMarker); // the leader side's last: the task message
 
     const blocked = orchOk(db, ['blocked', '--run', 'r']);
     expect(blocked.tasks[0].question).toMatchObject({ message_id: question, payload: marker });
@@ -125,7 +127,7 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
     conn2.prepare('update inbox_threads set lease_expires_at = 1 where id = ?').run(thread);
     conn2.close();
     const reclaimed = inboxOk(db, ['claim', '--agent', 'w', '--thread', thread]);
-    expect(reclaimed.messages.map((m: { payload: unknown }) => m.payload)).toEqual([marker, marker]);
+    expect(reclaimed.messages.map((m: { payload: unknown }) => m.payload)).toEqual([taskMarker, marker]);
   });
 });
 
