@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { commitAll, git, gitRun, rows, snapshot, tempDir } from './helpers.ts';
 import { run, runAsync } from './outside.ts';
 
 /**
@@ -14,16 +13,7 @@ import { run, runAsync } from './outside.ts';
 
 const RUN = 'r1';
 
-function gitRun(cwd: string, args: string[]): CliRun {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-function git(cwd: string, ...args: string[]): string {
-  const r = gitRun(cwd, args);
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.replace(/\n$/, '');
-}
 
 function makeRepo(): string {
   const repo = fs.realpathSync(tempDir('orch-adv-git-'));
@@ -37,11 +27,6 @@ function makeRepo(): string {
   return repo;
 }
 
-function commitAll(dir: string, message: string): string {
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', message);
-  return git(dir, 'rev-parse', 'HEAD');
-}
 
 const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();
 const worktreePaths = (repo: string): string[] =>

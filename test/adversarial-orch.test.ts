@@ -1,10 +1,9 @@
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectJsonError, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { expectJsonError, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { run } from './outside.ts';
 
 /**
@@ -45,11 +44,6 @@ function newDb(): { dir: string; db: string } {
   return { dir, db };
 }
 
-function git(cwd: string, ...args: string[]): string {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
 
 /** Dispatches an analysis task and claims it as `agent`: the attempt id, thread and lease. */
 function dispatchAndClaim(db: string, runId: string, task: string, agent: string): { attempt: string; thread: string; lease: string } {

@@ -155,6 +155,26 @@ export function expectJsonError(r: CliRun, exit: number, code?: string, message?
 }
 
 /** A git repository at `<dir>/repo` (path resolved) on branch main, with one commit holding README. */
+/** Runs git (arguments as an array; never a shell) and returns what it did. */
+export function gitRun(cwd: string, args: string[]): CliRun {
+  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs git and expects success; returns stdout without the trailing newline. */
+export function git(cwd: string, ...args: string[]): string {
+  const r = gitRun(cwd, args);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.replace(/\n$/, '');
+}
+
+/** Commits everything in `dir`; returns the new commit. */
+export function commitAll(dir: string, message: string): string {
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', message);
+  return git(dir, 'rev-parse', 'HEAD');
+}
+
 export function makeGitRepo(dir: string): string {
   fs.mkdirSync(path.join(dir, 'repo'));
   const repo = fs.realpathSync(path.join(dir, 'repo'));

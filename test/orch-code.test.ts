@@ -1,8 +1,7 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { initDb, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { commitAll, git, gitRun, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 /**
  * Code mode end to end through the built CLIs: dispatch makes a branch and a worktree per attempt,
@@ -16,17 +15,7 @@ const RUN = 'r';
 // ---------------------------------------------------------------------------------------------
 // git helpers (arguments as arrays; never a shell)
 
-function gitRun(cwd: string, args: string[]): CliRun {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
-/** Runs git and expects success; returns stdout without the trailing newline. */
-function git(cwd: string, ...args: string[]): string {
-  const r = gitRun(cwd, args);
-  if (r.code !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} exited ${r.code}: ${r.stderr}`);
-  return r.stdout.replace(/\n$/, '');
-}
 
 /** A fresh repository on branch main with one commit holding a.txt (three lines). */
 function makeRepo(): string {
@@ -41,11 +30,6 @@ function makeRepo(): string {
   return repo;
 }
 
-function commitAll(dir: string, message: string): string {
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', message);
-  return git(dir, 'rev-parse', 'HEAD');
-}
 
 const sha = (repo: string, ref: string): string => git(repo, 'rev-parse', '--verify', `${ref}^{commit}`);
 const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();
