@@ -177,6 +177,49 @@ describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
   });
 });
 
+describe('a dispatch killed inside git leaves git lock files', { timeout: 600_000 }, () => {
+  /** Dispatches T1 with the process killed right after its worktree was made; returns that worktree. */
+  function killedDispatch(db: string, repo: string): string[] {
+    const killed = run('orch', ['--db', db, '--json', 'dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], {
+      cwd: repo,
+      env: { ORCH_FAILPOINT: 'dispatch:after-worktree' },
+    });
+    expect(killed.code).not.toBe(0);
+    return worktreePaths(repo).filter((p) => p !== repo);
+  }
+  const refLock = (repo: string) => path.join(repo, '.git', 'refs', 'heads', 'orch', RUN, 'T1', '1.lock');
+
+  it('the next dispatch clears the dead locks on its own branch and worktree and takes the place over', () => {
+    const repo = makeRepo();
+    const db = newDb(['T1']);
+    const [wt] = killedDispatch(db, repo) as [string];
+    // What git leaves when killed while updating the branch or the worktree's index.
+    fs.writeFileSync(refLock(repo), '');
+    const admin = path.resolve(wt, /^gitdir: (.+)$/m.exec(fs.readFileSync(path.join(wt, '.git'), 'utf8'))![1]!.trim());
+    fs.writeFileSync(path.join(admin, 'index.lock'), '');
+    const a = dispatch(db, repo, 'T1');
+    expect(a).toMatchObject({ number: 1, branch: `orch/${RUN}/T1/1` });
+    expect(fs.existsSync(refLock(repo))).toBe(false);
+    expect(git(a.worktree_path, 'status', '--porcelain')).toBe('');
+    expect(branches(repo)).toEqual(['main', `orch/${RUN}/T1/1`]);
+  });
+
+  it('doctor --repair deletes an orphan branch whose ref a killed git left locked', () => {
+    const repo = makeRepo();
+    const db = newDb(['T0', 'T1']);
+    dispatch(db, repo, 'T0'); // so doctor knows the repository
+    const wt = killedDispatch(db, repo).find((p) => p.includes(`${path.sep}T1${path.sep}`))!;
+    fs.rmSync(wt, { recursive: true, force: true });
+    git(repo, 'worktree', 'prune');
+    fs.writeFileSync(refLock(repo), '');
+    const r = ok('orch', db, ['doctor', '--repair'], repo);
+    const repaired = r.problems.filter((p: any) => p.repaired).map((p: any) => p.kind);
+    expect(repaired.sort(), JSON.stringify(r.problems).slice(0, 2000)).toEqual(['orphan_branch', 'stale_marker']);
+    expect(branches(repo)).toEqual(['main', `orch/${RUN}/T0/1`]);
+    expect(fs.existsSync(refLock(repo))).toBe(false);
+  });
+});
+
 describe('cleanup never deletes commits only a worktree reaches', { timeout: 600_000 }, () => {
   it('a commit on a detached HEAD keeps its worktree, and the note says why', () => {
     const repo = makeRepo();

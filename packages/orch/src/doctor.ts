@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cancelAttemptIn } from './attempts.ts';
 import { emitIn, settleRunIn } from './events.ts';
-import { branchOwners, branchesUnder, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
+import { branchOwners, branchesUnder, clearDeadGitLocks, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
 import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
@@ -411,6 +411,7 @@ async function worktreeFindings(orch: Orch, runId: string, attempts: AttemptRow[
         const removable = unmerged.length === 0 && whose.kind === 'mine';
         let repaired = false;
         if (repair && removable && !(await branchOwned(orch, runId, branch))) {
+          await clearDeadGitLocks(r, branch);
           await deleteBranch(r, branch);
           repaired = true;
         }

@@ -215,6 +215,7 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string,
   const hasBranch = await branchExists(repo, branch);
   const hasDir = fs.existsSync(dir);
   if (!hasBranch && !hasDir) return;
+  await clearDeadGitLocks(repo, branch, dir);
   const entry = (await listWorktrees(repo)).find((w) => w.path === dir);
   const registered = entry !== undefined;
   const byHand = `look at it, then remove it (git worktree remove --force ${dir}; git branch -D ${branch}) and dispatch again`;
@@ -255,6 +256,46 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string,
   else if (hasDir) fs.rmdirSync(dir);
   await probe(repo, ['worktree', 'prune']);
   if (hasBranch) await deleteBranch(repo, branch);
+}
+
+/**
+ * Removes the lock files a killed git process left on `branch`'s ref and in the worktree `dir`'s
+ * private git directory (git never clears them itself: "Unable to create '....lock': File exists").
+ * Only for a branch and worktree that no live process is making or using: orch's attempt branches
+ * and worktrees are its own (the owner mark), and the caller holds the place's dispatch marker
+ * taken over from a dead process, or has checked that no live dispatch is making it. A lock held
+ * right now by someone's git on that branch would lose that one git command, never work.
+ */
+export async function clearDeadGitLocks(repo: string, branch: string, dir?: string): Promise<string[]> {
+  const common = await gitCommonDir(repo);
+  const candidates = [path.join(common, 'refs', 'heads', ...branch.split('/')) + '.lock'];
+  if (dir !== undefined) {
+    const admin = worktreeAdminDir(dir);
+    if (admin !== undefined && isInside(path.join(common, 'worktrees'), admin)) {
+      candidates.push(path.join(admin, 'index.lock'), path.join(admin, 'HEAD.lock'));
+    }
+  }
+  const removed: string[] = [];
+  for (const f of candidates) {
+    try {
+      if (!fs.lstatSync(f).isFile()) continue;
+      fs.unlinkSync(f);
+      removed.push(f);
+    } catch {
+      // Not there (the usual case), or gone meanwhile.
+    }
+  }
+  return removed;
+}
+
+/** The private git directory of the linked worktree at `dir` (from its `.git` file), if any. */
+function worktreeAdminDir(dir: string): string | undefined {
+  try {
+    const m = /^gitdir: (.+)$/m.exec(fs.readFileSync(path.join(dir, '.git'), 'utf8'));
+    return m?.[1] === undefined ? undefined : path.resolve(dir, m[1].trim());
+  } catch {
+    return undefined;
+  }
 }
 
 /** Removes `dir` and its parents while they are empty, stopping at `stop` (never removed). */
