@@ -10,7 +10,7 @@ export const replyInput = z.object({
   payloadJson: jsonObjectFlag.optional(),
 });
 
-export const replyCommand = defineCommand({
+export const command = defineCommand({
   name: 'reply',
   summary: "Answer the worker on a thread (a blocked thread goes back to claimed)",
   description: 'The leader side of ask/wait: posts an answer message, which wakes `inbox wait` on the worker side. Needs no lease.',

@@ -17,7 +17,7 @@ export const workInput = z.object({
   command: z.array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
 });
 
-export const workCommand = defineCommand({
+export const command = defineCommand({
   name: 'work',
   summary: 'Run a command for each thread assigned to an agent, as a supervised subprocess',
   rest: { key: 'command', usage: 'COMMAND [ARG...]' },
