@@ -1,7 +1,6 @@
 import { defineCommand } from '@orch/store';
 import { ask } from '../leases.ts';
-import { leasedBodyInput, leasedFlags, runPost } from './leased-post.ts';
-import { payloadFlag } from './shared.ts';
+import { leasedBodyInput, leasedFlags, payloadFlag, runPost } from './shared.ts';
 
 export const askInput = leasedBodyInput;
 

@@ -1,8 +1,7 @@
 import { defineCommand } from '@orch/store';
 import { z } from 'zod';
 import { postResult } from '../leases.ts';
-import { leased, leasedFlags, runPost } from './leased-post.ts';
-import { bodyFields, bodyFlags, checkBodyChoice, payloadFlag } from './shared.ts';
+import { bodyFields, bodyFlags, checkBodyChoice, leased, leasedFlags, payloadFlag, runPost } from './shared.ts';
 
 export const resultInput = z.object({ ...leased, ...bodyFields }).superRefine(checkBodyChoice);
 
