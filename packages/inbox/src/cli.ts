@@ -17,7 +17,7 @@ import { command as workCommand } from './commands/work.ts';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
-import type { WorkResult } from './work.ts';
+import type { WorkResult } from './work-options.ts';
 
 /** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
 export const EXIT_CODES_HELP = [

@@ -9,6 +9,8 @@ export { inboxCli, EXIT_CODES_HELP } from './cli.ts';
 export { bodyFields, bodyFlags, checkBodyChoice, payloadFlag, resolveBody } from './commands/shared.ts';
 export { messageText, messagesText } from './render.ts';
 export * from './work.ts';
+export * from './work-options.ts';
+export { brief } from './work-brief.ts';
 export * from './task-payload.ts';
 export * from './doctor.ts';
 export { existingThreadIds, inboxCounts } from './queries/health.ts';

@@ -2,7 +2,8 @@ import { defineCommand, idSchema, intFlag } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
-import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS, work } from '../work.ts';
+import { work } from '../work.ts';
+import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS } from '../work-options.ts';
 import { withInbox } from './shared.ts';
 
 export const workInput = z.object({
