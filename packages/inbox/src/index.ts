@@ -4,6 +4,7 @@ export * from './inbox.ts';
 export * from './views.ts';
 export * from './threads.ts';
 export * from './leases.ts';
+export * from './leader-side.ts';
 export * from './waiting.ts';
 export { inboxCli, EXIT_CODES_HELP } from './cli.ts';
 export { bodyFields, bodyFlags, checkBodyChoice, payloadFlag, resolveBody } from './commands/shared.ts';

@@ -1,6 +1,6 @@
 import { defineCommand, idSchema, jsonObjectFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
-import { reply } from '../leases.ts';
+import { reply } from '../leader-side.ts';
 import { payloadFlag, threadFlag, withInbox } from './shared.ts';
 
 export const replyInput = z.object({
