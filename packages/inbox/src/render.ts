@@ -12,6 +12,7 @@ export function threadText(thread: ThreadView, messages: MessageView[]): string 
   return lines.join('\n');
 }
 
+/** Messages one after another, a blank line between them. */
 export function messagesText(messages: MessageView[]): string {
   return messages.map(messageText).join('\n\n');
 }
