@@ -1,20 +1,23 @@
 import type { CliSpec } from '@orch/store';
-import { claimCommand } from './commands/claim.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { heartbeatCommand } from './commands/heartbeat.ts';
-import { initCommand } from './commands/init.ts';
-import { listCommand } from './commands/list.ts';
-import { askCommand, failCommand, progressCommand, resultCommand } from './commands/post.ts';
-import { releaseCommand } from './commands/release.ts';
-import { replyCommand } from './commands/reply.ts';
-import { sendCommand } from './commands/send.ts';
-import { showCommand } from './commands/show.ts';
-import { waitCommand } from './commands/wait.ts';
-import { workCommand } from './commands/work.ts';
+import { command as askCommand } from './commands/ask.ts';
+import { command as claimCommand } from './commands/claim.ts';
+import { command as doctorCommand } from './commands/doctor.ts';
+import { command as failCommand } from './commands/fail.ts';
+import { command as heartbeatCommand } from './commands/heartbeat.ts';
+import { command as initCommand } from './commands/init.ts';
+import { command as listCommand } from './commands/list.ts';
+import { command as progressCommand } from './commands/progress.ts';
+import { command as releaseCommand } from './commands/release.ts';
+import { command as replyCommand } from './commands/reply.ts';
+import { command as resultCommand } from './commands/result.ts';
+import { command as sendCommand } from './commands/send.ts';
+import { command as showCommand } from './commands/show.ts';
+import { command as waitCommand } from './commands/wait.ts';
+import { command as workCommand } from './commands/work.ts';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
-import type { WorkResult } from './work.ts';
+import type { WorkResult } from './work-options.ts';
 
 /** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
 export const EXIT_CODES_HELP = [

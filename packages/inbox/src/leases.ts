@@ -5,16 +5,7 @@ import { DEFAULT_MESSAGE_BYTES, claimPick, type ClaimPick } from './message-page
 import { insertMessage, messageSizesNow, messagesInRangeNow, type MessageRow } from './queries/messages.ts';
 import { claimOne, extendLease, findClaimable, setThreadState, type ThreadRow } from './queries/threads.ts';
 import type { InboxDatabase, MessageKind, MessageRole, ThreadState } from './schema.ts';
-import {
-  appendMessageIn,
-  assertLive,
-  messageRow,
-  requireThread,
-  requireThreadNow,
-  type InboxEnv,
-  type LeaderSideRole,
-  type SendResult,
-} from './threads.ts';
+import { assertLive, messageRow, requireThread, requireThreadNow } from './threads.ts';
 import { messageView, threadView, type LeaseView, type MessageView, type ThreadView } from './views.ts';
 
 type Db = Kysely<InboxDatabase>;
@@ -266,53 +257,6 @@ export async function release(inbox: Inbox, input: LeaseInput): Promise<{ thread
     const updated = await setThreadState(trx, { id: thread.id, state, now, endLease: true, forgetClaimer: true });
     return { thread: threadView(updated, now) };
   });
-}
-
-export interface ReplyInput {
-  threadId: string;
-  from: string;
-  body: string;
-  payload?: Record<string, unknown> | undefined;
-  /** Who writes it. Default `leader`. */
-  role?: LeaderSideRole | undefined;
-}
-
-/**
- * `inbox reply`: the leader's answer to the worker; a blocked thread goes back to claimed (or to
- * open, when it was released with the question pending).
- *
- * @throws NotFoundError (3); ConflictError (4) when the thread is finished.
- */
-export async function reply(inbox: Inbox, input: ReplyInput): Promise<SendResult> {
-  return writeTransaction<InboxDatabase, SendResult>(inbox.store, (trx) =>
-    appendMessageIn(trx, inbox, {
-      threadId: input.threadId,
-      from: input.from,
-      body: input.body,
-      payload: input.payload,
-      kind: 'answer',
-      role: input.role,
-    }),
-  );
-}
-
-/**
- * Cancels a thread inside the caller's write transaction: its lease is revoked, so the worker's
- * later writes fail with LeaseLostError. Cancelling a cancelled thread changes nothing.
- *
- * @throws NotFoundError (3); ConflictError (4) when the thread is done or failed.
- */
-export async function cancelThreadIn(
-  db: Db,
-  env: InboxEnv,
-  input: { threadId: string; by: string; reason?: string | undefined; role?: LeaderSideRole | undefined },
-): Promise<ThreadView> {
-  const now = env.clock.now();
-  const thread = await requireThread(db, input.threadId);
-  if (thread.state === 'cancelled') return threadView(thread, now);
-  assertLive(thread, 'cancel');
-  if (input.reason !== undefined) await insertMessage(db, messageRow(thread.id, input.by, input.role ?? 'leader', 'note', input.reason, undefined, now));
-  return threadView(await setThreadState(db, { id: thread.id, state: 'cancelled', now, endLease: true }), now);
 }
 
 async function renewLease(trx: Db, thread: ThreadRow, token: string, now: number, leaseSeconds: number | undefined): Promise<ThreadRow> {

@@ -1,14 +1,5 @@
-import { formatTable, visible } from '@orch/store';
+import { visible } from '@orch/store';
 import type { MessageView, ThreadView } from './views.ts';
-
-/** One line per thread, aligned: id, state, agent, claimer, subject. */
-export function threadTable(threads: ThreadView[]): string {
-  if (threads.length === 0) return 'no threads';
-  return formatTable([
-    ['THREAD', 'STATE', 'ASSIGNED', 'CLAIMED BY', 'CREATED', 'SUBJECT'],
-    ...threads.map((t) => [t.id, stateLabel(t), t.assigned_to, t.claimed_by ?? '-', t.created_at, t.subject]),
-  ]);
-}
 
 /** A thread's header followed by its messages. Stored text is shown with control characters made visible. */
 export function threadText(thread: ThreadView, messages: MessageView[]): string {
@@ -21,6 +12,7 @@ export function threadText(thread: ThreadView, messages: MessageView[]): string 
   return lines.join('\n');
 }
 
+/** Messages one after another, a blank line between them. */
 export function messagesText(messages: MessageView[]): string {
   return messages.map(messageText).join('\n\n');
 }
@@ -40,6 +32,7 @@ export function messageText(m: Omit<MessageView, 'role'> & { role?: MessageView[
   return `${head}\n${body}${payload}`;
 }
 
-function stateLabel(t: ThreadView): string {
+/** A thread's state, marked when its lease has run out. */
+export function stateLabel(t: ThreadView): string {
   return t.lease_expired ? `${t.state} (lease expired)` : t.state;
 }

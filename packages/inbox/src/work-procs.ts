@@ -1,4 +1,6 @@
-// Finding what a command left running, through /proc (Linux). Elsewhere nothing is found.
+// A command's process group: signalling it, and finding what the command left running, through
+// /proc (Linux; elsewhere nothing is found).
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 
 /**
@@ -40,4 +42,27 @@ export function processesLeft(leader: number, marker: string): { pid: number; in
     }
   }
   return found;
+}
+
+/** Whether the process group `pgid` has any member left (a zombie not yet reaped counts). */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // already gone
+    }
+  }
 }

@@ -12,7 +12,7 @@ export const claimInput = z.object({
   maxBytes: maxBytesField,
 });
 
-export const claimCommand = defineCommand({
+export const command = defineCommand({
   name: 'claim',
   summary: 'Claim the oldest open thread assigned to an agent (or a given one) and get a lease',
   description:

@@ -4,7 +4,7 @@ import { inboxDoctor } from '../doctor.ts';
 
 export const doctorInput = z.object({ repair: z.boolean().optional() });
 
-export const doctorCommand = defineCommand({
+export const command = defineCommand({
   name: 'doctor',
   summary: 'Check the database file and every thread\'s lease; --repair fixes what is safe',
   description:

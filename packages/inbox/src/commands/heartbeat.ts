@@ -9,7 +9,7 @@ export const heartbeatInput = z.object({
   leaseSeconds: intFlag(1, MAX_LEASE_SECONDS).optional(),
 });
 
-export const heartbeatCommand = defineCommand({
+export const command = defineCommand({
   name: 'heartbeat',
   summary: 'Extend your lease on a thread',
   description: 'Sets the lease to expire --lease-seconds from now (default: the length it was claimed with). A stale, foreign or expired token changes nothing and exits 5 (on a done or failed thread: 4).',

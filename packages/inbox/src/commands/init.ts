@@ -4,7 +4,7 @@ import { initInbox, type InitResult } from '../inbox.ts';
 
 export const initInput = z.object({});
 
-export const initCommand = defineCommand({
+export const command = defineCommand({
   name: 'init',
   summary: 'Create the database, or upgrade it to this version; safe to run again',
   description:

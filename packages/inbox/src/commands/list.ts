@@ -1,8 +1,9 @@
-import { defineCommand, idSchema, intFlag } from '@orch/store';
+import { defineCommand, formatTable, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
-import { threadTable } from '../render.ts';
+import { stateLabel } from '../render.ts';
 import { THREAD_STATES } from '../schema.ts';
 import { listThreads } from '../threads.ts';
+import type { ThreadView } from '../views.ts';
 import { withInbox } from './shared.ts';
 
 export const listInput = z.object({
@@ -11,7 +12,7 @@ export const listInput = z.object({
   limit: intFlag(1, 10_000).optional(),
 });
 
-export const listCommand = defineCommand({
+export const command = defineCommand({
   name: 'list',
   summary: 'List threads, newest first',
   flags: {
@@ -24,3 +25,12 @@ export const listCommand = defineCommand({
   run: (ctx, input) => withInbox(ctx, (inbox) => listThreads(inbox, input)),
   text: (r) => threadTable(r.threads),
 });
+
+/** One line per thread, aligned: id, state, agent, claimer, subject. */
+export function threadTable(threads: ThreadView[]): string {
+  if (threads.length === 0) return 'no threads';
+  return formatTable([
+    ['THREAD', 'STATE', 'ASSIGNED', 'CLAIMED BY', 'CREATED', 'SUBJECT'],
+    ...threads.map((t) => [t.id, stateLabel(t), t.assigned_to, t.claimed_by ?? '-', t.created_at, t.subject]),
+  ]);
+}

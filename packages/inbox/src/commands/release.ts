@@ -5,7 +5,7 @@ import { leaseFlag, threadFlag, withInbox } from './shared.ts';
 
 export const releaseInput = z.object({ thread: idSchema, lease: idSchema });
 
-export const releaseCommand = defineCommand({
+export const command = defineCommand({
   name: 'release',
   summary: 'Give a thread back unfinished: it is open again for its agent to claim',
   flags: { thread: threadFlag, lease: leaseFlag },

@@ -1,6 +1,6 @@
 import { defineCommand, idSchema, jsonObjectFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
-import { reply } from '../leases.ts';
+import { reply } from '../leader-side.ts';
 import { payloadFlag, threadFlag, withInbox } from './shared.ts';
 
 export const replyInput = z.object({
@@ -10,7 +10,7 @@ export const replyInput = z.object({
   payloadJson: jsonObjectFlag.optional(),
 });
 
-export const replyCommand = defineCommand({
+export const command = defineCommand({
   name: 'reply',
   summary: "Answer the worker on a thread (a blocked thread goes back to claimed)",
   description: 'The leader side of ask/wait: posts an answer message, which wakes `inbox wait` on the worker side. Needs no lease.',

@@ -21,7 +21,7 @@ export const sendInput = z
     }
   });
 
-export const sendCommand = defineCommand({
+export const command = defineCommand({
   name: 'send',
   summary: 'Open a thread assigned to an agent, or add a message to one (--thread)',
   description:

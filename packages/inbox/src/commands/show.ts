@@ -12,7 +12,7 @@ export const showInput = z.object({
   lease: idSchema.optional(),
 });
 
-export const showCommand = defineCommand({
+export const command = defineCommand({
   name: 'show',
   summary: 'Show a thread and its messages (a page at a time)',
   description:

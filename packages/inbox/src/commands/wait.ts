@@ -22,7 +22,7 @@ export const waitInput = z.object({
   }
 });
 
-export const waitCommand = defineCommand({
+export const command = defineCommand({
   name: 'wait',
   summary: 'Block until the other side writes on the thread (e.g. the answer to your question)',
   description:

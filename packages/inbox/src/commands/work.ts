@@ -2,7 +2,8 @@ import { defineCommand, idSchema, intFlag } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
-import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS, work } from '../work.ts';
+import { work } from '../work.ts';
+import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS } from '../work-options.ts';
 import { withInbox } from './shared.ts';
 
 export const workInput = z.object({
@@ -17,7 +18,7 @@ export const workInput = z.object({
   command: z.array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
 });
 
-export const workCommand = defineCommand({
+export const command = defineCommand({
   name: 'work',
   summary: 'Run a command for each thread assigned to an agent, as a supervised subprocess',
   rest: { key: 'command', usage: 'COMMAND [ARG...]' },
