@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildBaseline } from './bench/baseline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INBOX = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
@@ -23,6 +24,10 @@ const ROUNDS = quick ? 5 : 15;
 // `--only=cli,throughput,wake,scale` runs some parts (figures are still written to bench.json).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const part = (name) => only === undefined || only.includes(name);
+// `--baseline=REF` also times the CLIs built from REF (e.g. a commit before a change), interleaved
+// with the current ones (latency part only).
+const baselineRef = process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+const BEFORE = 'baseline: ';
 
 for (const bin of [INBOX, ORCH]) {
   if (!fs.existsSync(bin)) {
@@ -30,6 +35,8 @@ for (const bin of [INBOX, ORCH]) {
     process.exit(1);
   }
 }
+if (baselineRef) console.log(`bench: building ${baselineRef} ...`);
+const baseline = baselineRef ? buildBaseline(ROOT, baselineRef) : undefined;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-'));
 const figures = [];
 
@@ -62,42 +69,59 @@ const orch = (db, ...args) => [ORCH, '--db', db, '--json', ...args];
 const ok = (args) => JSON.parse(timed(args).stdout);
 
 // ---------------------------------------------------------------------------------------------
-// 1. CLI latency and memory, small run, interleaved with `node -e 0`
+// 1. CLI latency and memory, small run, interleaved with `node -e 0` (and with the CLIs of
+//    --baseline=REF, each on its own database, when given)
+
+/**
+ * A small run on a fresh database through the CLIs `bins`; returns each timed command line.
+ */
+function latencyOps(bins, db) {
+  const inbox = (...args) => [bins.inbox, '--db', db, '--json', ...args];
+  const orch = (...args) => [bins.orch, '--db', db, '--json', ...args];
+  ok(inbox('init'));
+  ok(orch('run', 'init', '--run', 'r', '--goal', 'bench'));
+  for (let i = 1; i <= 20; i++) ok(orch('task', 'add', '--run', 'r', '--task', `T${i}`, '--title', `task ${i}`, '--default-to', 'w'));
+  for (let i = 2; i <= 20; i++) ok(orch('dep', 'add', '--run', 'r', '--task', `T${i}`, '--depends-on', `T${Math.floor(i / 2)}`));
+  ok(orch('run', 'init', '--run', 'd', '--goal', 'dispatch targets'));
+  for (let i = 1; i <= ROUNDS; i++) ok(orch('task', 'add', '--run', 'd', '--task', `D${i}`, '--title', `d ${i}`, '--default-to', 'w'));
+  for (let i = 1; i <= ROUNDS; i++) ok(inbox('send', '--to', 'bench', '--subject', `job ${i}`, '--body', 'x'));
+  ok(inbox('send', '--to', 'p', '--subject', 'progress target', '--body', 'x'));
+  const held = ok(inbox('claim', '--agent', 'p', '--lease-seconds', '3600'));
+  let d = 0;
+  return {
+    'inbox claim': () => inbox('claim', '--agent', 'bench'),
+    'inbox progress': () => inbox('progress', '--thread', held.thread.id, '--lease', held.lease.token, '--body', 'step'),
+    'orch ready': () => orch('ready', '--run', 'r'),
+    'orch dispatch': () => orch('dispatch', '--run', 'd', '--task', `D${++d}`, '--execution-mode', 'analysis', '--body', 'go'),
+    'orch status (20 tasks)': () => orch('status', '--run', 'r'),
+    'orch wait (existing event)': () => orch('wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '5'),
+  };
+}
 
 function cliLatency() {
-  const db = path.join(tmp, 'small.db');
-  ok(inbox(db, 'init'));
-  ok(orch(db, 'run', 'init', '--run', 'r', '--goal', 'bench'));
-  for (let i = 1; i <= 20; i++) ok(orch(db, 'task', 'add', '--run', 'r', '--task', `T${i}`, '--title', `task ${i}`, '--default-to', 'w'));
-  for (let i = 2; i <= 20; i++) ok(orch(db, 'dep', 'add', '--run', 'r', '--task', `T${i}`, '--depends-on', `T${Math.floor(i / 2)}`));
-  ok(orch(db, 'run', 'init', '--run', 'd', '--goal', 'dispatch targets'));
-  for (let i = 1; i <= ROUNDS; i++) ok(orch(db, 'task', 'add', '--run', 'd', '--task', `D${i}`, '--title', `d ${i}`, '--default-to', 'w'));
-  for (let i = 1; i <= ROUNDS; i++) ok(inbox(db, 'send', '--to', 'bench', '--subject', `job ${i}`, '--body', 'x'));
-  ok(inbox(db, 'send', '--to', 'p', '--subject', 'progress target', '--body', 'x'));
-  const held = ok(inbox(db, 'claim', '--agent', 'p', '--lease-seconds', '3600'));
-  let d = 0;
-  const ops = {
-    'node -e 0': () => ['-e', '0'],
-    'inbox claim': () => inbox(db, 'claim', '--agent', 'bench'),
-    'inbox progress': () => inbox(db, 'progress', '--thread', held.thread.id, '--lease', held.lease.token, '--body', 'step'),
-    'orch ready': () => orch(db, 'ready', '--run', 'r'),
-    'orch dispatch': () => orch(db, 'dispatch', '--run', 'd', '--task', `D${++d}`, '--execution-mode', 'analysis', '--body', 'go'),
-    'orch status (20 tasks)': () => orch(db, 'status', '--run', 'r'),
-    'orch wait (existing event)': () => orch(db, 'wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '5'),
-  };
+  const current = latencyOps({ inbox: INBOX, orch: ORCH }, path.join(tmp, 'small.db'));
+  const before = baseline ? latencyOps(baseline, path.join(tmp, 'baseline.db')) : {};
+  const ops = { 'node -e 0': () => ['-e', '0'], ...current, ...Object.fromEntries(Object.entries(before).map(([k, f]) => [`${BEFORE}${k}`, f])) };
   const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = Object.keys(ops).sort(() => Math.random() - 0.5);
     for (const k of order) samples[k].push(timed(ops[k]()));
   }
-  const base = median(samples['node -e 0'].map((s) => s.ms));
-  const baseRss = median(samples['node -e 0'].map((s) => s.rssKiB));
+  const ms = (k) => median(samples[k].map((s) => s.ms));
+  const rss = (k) => median(samples[k].map((s) => s.rssKiB));
+  const base = ms('node -e 0');
+  const baseRss = rss('node -e 0');
   figure('cli', 'node -e 0 (the floor)', base, 'ms', '', null, `peak RSS ${Math.round(baseRss / 1024)} MiB`);
-  for (const k of Object.keys(ops).filter((k) => k !== 'node -e 0')) {
-    const ms = median(samples[k].map((s) => s.ms));
-    const rss = median(samples[k].map((s) => s.rssKiB));
-    figure('cli', `${k}: time / node -e 0`, ms / base, 'x', '<= 1.5', ms / base <= 1.5, `${ms.toFixed(0)} ms`);
-    if (TIME) figure('memory', `${k}: peak RSS / node -e 0`, rss / baseRss, 'x', '<= 1.5', rss / baseRss <= 1.5, `${Math.round(rss / 1024)} MiB`);
+  for (const k of Object.keys(current)) {
+    figure('cli', `${k}: time / node -e 0`, ms(k) / base, 'x', '<= 1.5', ms(k) / base <= 1.5, `${ms(k).toFixed(0)} ms`);
+    if (TIME) figure('memory', `${k}: peak RSS / node -e 0`, rss(k) / baseRss, 'x', '<= 1.5', rss(k) / baseRss <= 1.5, `${Math.round(rss(k) / 1024)} MiB`);
+  }
+  if (!baseline) return;
+  for (const k of Object.keys(current)) {
+    const then = ms(`${BEFORE}${k}`) / base;
+    const now = ms(k) / base;
+    const note = `${then.toFixed(2)}x -> ${now.toFixed(2)}x node -e 0 (${ms(`${BEFORE}${k}`).toFixed(0)} -> ${ms(k).toFixed(0)} ms)`;
+    figure(`cli vs ${baseline.ref} (${baseline.commit})`, `${k}: now / then`, now / then, 'x', '<= 1', now <= then, note);
   }
 }
 
@@ -361,6 +385,7 @@ try {
   if (part('scale')) scale();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
+  if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });
 }
 const seconds = (performance.now() - started) / 1000;
 const fmt = (v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
