@@ -1,16 +1,4 @@
 import type { CliSpec } from '@orch/store';
-import { claimCommand } from './commands/claim.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { heartbeatCommand } from './commands/heartbeat.ts';
-import { initCommand } from './commands/init.ts';
-import { listCommand } from './commands/list.ts';
-import { askCommand, failCommand, progressCommand, resultCommand } from './commands/post.ts';
-import { releaseCommand } from './commands/release.ts';
-import { replyCommand } from './commands/reply.ts';
-import { sendCommand } from './commands/send.ts';
-import { showCommand } from './commands/show.ts';
-import { waitCommand } from './commands/wait.ts';
-import { workCommand } from './commands/work.ts';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
@@ -56,20 +44,20 @@ export const inboxCli: CliSpec = {
     show: (r: ShowResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
   },
   commands: [
-    initCommand,
-    sendCommand,
-    listCommand,
-    showCommand,
-    claimCommand,
-    heartbeatCommand,
-    progressCommand,
-    askCommand,
-    replyCommand,
-    waitCommand,
-    resultCommand,
-    failCommand,
-    releaseCommand,
-    workCommand,
-    doctorCommand,
+    { name: 'init', load: () => import('./commands/init.ts').then((m) => m.initCommand) },
+    { name: 'send', load: () => import('./commands/send.ts').then((m) => m.sendCommand) },
+    { name: 'list', load: () => import('./commands/list.ts').then((m) => m.listCommand) },
+    { name: 'show', load: () => import('./commands/show.ts').then((m) => m.showCommand) },
+    { name: 'claim', load: () => import('./commands/claim.ts').then((m) => m.claimCommand) },
+    { name: 'heartbeat', load: () => import('./commands/heartbeat.ts').then((m) => m.heartbeatCommand) },
+    { name: 'progress', load: () => import('./commands/post.ts').then((m) => m.progressCommand) },
+    { name: 'ask', load: () => import('./commands/post.ts').then((m) => m.askCommand) },
+    { name: 'reply', load: () => import('./commands/reply.ts').then((m) => m.replyCommand) },
+    { name: 'wait', load: () => import('./commands/wait.ts').then((m) => m.waitCommand) },
+    { name: 'result', load: () => import('./commands/post.ts').then((m) => m.resultCommand) },
+    { name: 'fail', load: () => import('./commands/post.ts').then((m) => m.failCommand) },
+    { name: 'release', load: () => import('./commands/release.ts').then((m) => m.releaseCommand) },
+    { name: 'work', load: () => import('./commands/work.ts').then((m) => m.workCommand) },
+    { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.doctorCommand) },
   ],
 };

@@ -1,5 +1,5 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
-import { ValidationError, defineCommand, parseBoundedJson, readTextFile, type CliSpec } from '@orch/store';
+import { ValidationError, defineCommand, loadedCommand, parseBoundedJson, readTextFile, type CliSpec } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { renderBrief } from './brief.ts';
@@ -71,6 +71,6 @@ export function briefCli(options: BriefCliOptions): CliSpec {
     version: '0.1.0',
     about: 'orch-worker-brief: turn a saved `orch --json dispatch` output into the prompt for the worker that will do it.',
     epilogue: EXIT_CODES_HELP,
-    commands: [command],
+    commands: [loadedCommand(command)],
   };
 }
