@@ -128,8 +128,12 @@ function makeCodeCache(launcher, id, steps) {
       "const fs = require('node:fs'), path = require('node:path'), { Script } = require('node:vm');",
       `const [launcher, id, args] = ${JSON.stringify([launcher, id, last[1]])};`,
       "const script = new Script(fs.readFileSync(launcher + '.bundle', 'utf8'), { filename: launcher + '.bundle' });",
-      'process.argv = [process.argv[0], launcher, ...args];',
       "process.on('exit', () => fs.writeFileSync(launcher + '.v8cache', Buffer.concat([script.createCachedData(), Buffer.from(id, 'latin1')])));",
+      // `--help` first, in the same process: it loads every command, so the cache holds each
+      // command module's initialisation (commands load lazily; the last step runs only one).
+      "process.argv = [process.argv[0], launcher, '--help'];",
+      'script.runInThisContext()({}, require, { exports: {} }, launcher, path.dirname(launcher));',
+      'process.argv = [process.argv[0], launcher, ...args];',
       'script.runInThisContext()(exports, require, module, launcher, path.dirname(launcher));',
     ].join('\n');
     const r = spawnSync(process.execPath, ['-e', producer], { cwd: scratch, encoding: 'utf8' });
