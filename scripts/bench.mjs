@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { buildBaseline } from './bench/baseline.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const INBOX = path.join(ROOT, 'packages/inbox/dist/inbox.cjs');
@@ -22,7 +23,11 @@ const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 5 : 15;
 // `--only=cli,throughput,wake,scale` runs some parts (figures are still written to bench.json).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const part = (name) => only === undefined || only.includes(name);
+const part = (/** @type {string} */ name) => only === undefined || only.includes(name);
+// `--baseline=REF` also times the CLIs built from REF (e.g. a commit before a change), interleaved
+// with the current ones (latency part only).
+const baselineRef = process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
+const BEFORE = 'baseline: ';
 
 for (const bin of [INBOX, ORCH]) {
   if (!fs.existsSync(bin)) {
@@ -30,23 +35,57 @@ for (const bin of [INBOX, ORCH]) {
     process.exit(1);
   }
 }
+if (baselineRef) console.log(`bench: building ${baselineRef} ...`);
+const baseline = baselineRef ? buildBaseline(ROOT, baselineRef) : undefined;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bench-'));
+/**
+ * @typedef {{ group: string, name: string, value: number, unit: string, target: string, met: boolean | null, note: string }} Figure
+ * @typedef {{ ms: number, rssKiB: number, cpu: number, stdout: string }} Timing
+ */
+/** @type {Figure[]} */
 const figures = [];
 
+/**
+ * @param {string} group
+ * @param {string} name
+ * @param {number} value
+ * @param {string} unit
+ * @param {string} target
+ * @param {boolean | null} met
+ * @param {string} [note]
+ */
 function figure(group, name, value, unit, target, met, note = '') {
   figures.push({ group, name, value, unit, target, met, note });
 }
 
-const median = (xs) => {
+/**
+ * `record[key]`, which must be there.
+ * @template T
+ * @param {Record<string, T>} record
+ * @param {string} key
+ * @returns {T}
+ */
+function at(record, key) {
+  const value = record[key];
+  if (value === undefined) throw new Error(`bench: no ${key}`);
+  return value;
+}
+
+const median = (/** @type {number[]} */ xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const percentile = (xs, p) => {
+const percentile = (/** @type {number[]} */ xs, /** @type {number} */ p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
 
 /** Runs node with args; returns wall ms and (with /usr/bin/time) peak RSS in KiB and CPU seconds. */
+/**
+ * @param {string[]} args
+ * @param {{ cwd?: string, expect?: number }} [options]
+ * @returns {Timing}
+ */
 function timed(args, { cwd = tmp, expect = 0 } = {}) {
   const argv = TIME ? [TIME, '-f', '@@%M %U %S', process.execPath, ...args] : [process.execPath, ...args];
   const t0 = performance.now();
@@ -57,47 +96,70 @@ function timed(args, { cwd = tmp, expect = 0 } = {}) {
   return { ms, rssKiB: m ? Number(m[1]) : NaN, cpu: m ? Number(m[2]) + Number(m[3]) : NaN, stdout: r.stdout };
 }
 
-const inbox = (db, ...args) => [INBOX, '--db', db, '--json', ...args];
-const orch = (db, ...args) => [ORCH, '--db', db, '--json', ...args];
-const ok = (args) => JSON.parse(timed(args).stdout);
+const inbox = (/** @type {string} */ db, /** @type {string[]} */ ...args) => [INBOX, '--db', db, '--json', ...args];
+const orch = (/** @type {string} */ db, /** @type {string[]} */ ...args) => [ORCH, '--db', db, '--json', ...args];
+const ok = (/** @type {string[]} */ args) => JSON.parse(timed(args).stdout);
 
 // ---------------------------------------------------------------------------------------------
-// 1. CLI latency and memory, small run, interleaved with `node -e 0`
+// 1. CLI latency and memory, small run, interleaved with `node -e 0` (and with the CLIs of
+//    --baseline=REF, each on its own database, when given)
+
+/**
+ * A small run on a fresh database through the CLIs `bins`; returns each timed command line.
+ *
+ * @param {{ inbox: string, orch: string }} bins
+ * @param {string} db
+ * @returns {Record<string, () => string[]>}
+ */
+function latencyOps(bins, db) {
+  const inbox = (/** @type {string[]} */ ...args) => [bins.inbox, '--db', db, '--json', ...args];
+  const orch = (/** @type {string[]} */ ...args) => [bins.orch, '--db', db, '--json', ...args];
+  ok(inbox('init'));
+  ok(orch('run', 'init', '--run', 'r', '--goal', 'bench'));
+  for (let i = 1; i <= 20; i++) ok(orch('task', 'add', '--run', 'r', '--task', `T${i}`, '--title', `task ${i}`, '--default-to', 'w'));
+  for (let i = 2; i <= 20; i++) ok(orch('dep', 'add', '--run', 'r', '--task', `T${i}`, '--depends-on', `T${Math.floor(i / 2)}`));
+  ok(orch('run', 'init', '--run', 'd', '--goal', 'dispatch targets'));
+  for (let i = 1; i <= ROUNDS; i++) ok(orch('task', 'add', '--run', 'd', '--task', `D${i}`, '--title', `d ${i}`, '--default-to', 'w'));
+  for (let i = 1; i <= ROUNDS; i++) ok(inbox('send', '--to', 'bench', '--subject', `job ${i}`, '--body', 'x'));
+  ok(inbox('send', '--to', 'p', '--subject', 'progress target', '--body', 'x'));
+  const held = ok(inbox('claim', '--agent', 'p', '--lease-seconds', '3600'));
+  let d = 0;
+  return {
+    'inbox claim': () => inbox('claim', '--agent', 'bench'),
+    'inbox progress': () => inbox('progress', '--thread', held.thread.id, '--lease', held.lease.token, '--body', 'step'),
+    'orch ready': () => orch('ready', '--run', 'r'),
+    'orch dispatch': () => orch('dispatch', '--run', 'd', '--task', `D${++d}`, '--execution-mode', 'analysis', '--body', 'go'),
+    'orch status (20 tasks)': () => orch('status', '--run', 'r'),
+    'orch wait (existing event)': () => orch('wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '5'),
+  };
+}
 
 function cliLatency() {
-  const db = path.join(tmp, 'small.db');
-  ok(inbox(db, 'init'));
-  ok(orch(db, 'run', 'init', '--run', 'r', '--goal', 'bench'));
-  for (let i = 1; i <= 20; i++) ok(orch(db, 'task', 'add', '--run', 'r', '--task', `T${i}`, '--title', `task ${i}`, '--default-to', 'w'));
-  for (let i = 2; i <= 20; i++) ok(orch(db, 'dep', 'add', '--run', 'r', '--task', `T${i}`, '--depends-on', `T${Math.floor(i / 2)}`));
-  ok(orch(db, 'run', 'init', '--run', 'd', '--goal', 'dispatch targets'));
-  for (let i = 1; i <= ROUNDS; i++) ok(orch(db, 'task', 'add', '--run', 'd', '--task', `D${i}`, '--title', `d ${i}`, '--default-to', 'w'));
-  for (let i = 1; i <= ROUNDS; i++) ok(inbox(db, 'send', '--to', 'bench', '--subject', `job ${i}`, '--body', 'x'));
-  ok(inbox(db, 'send', '--to', 'p', '--subject', 'progress target', '--body', 'x'));
-  const held = ok(inbox(db, 'claim', '--agent', 'p', '--lease-seconds', '3600'));
-  let d = 0;
-  const ops = {
-    'node -e 0': () => ['-e', '0'],
-    'inbox claim': () => inbox(db, 'claim', '--agent', 'bench'),
-    'inbox progress': () => inbox(db, 'progress', '--thread', held.thread.id, '--lease', held.lease.token, '--body', 'step'),
-    'orch ready': () => orch(db, 'ready', '--run', 'r'),
-    'orch dispatch': () => orch(db, 'dispatch', '--run', 'd', '--task', `D${++d}`, '--execution-mode', 'analysis', '--body', 'go'),
-    'orch status (20 tasks)': () => orch(db, 'status', '--run', 'r'),
-    'orch wait (existing event)': () => orch(db, 'wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '5'),
-  };
+  const current = latencyOps({ inbox: INBOX, orch: ORCH }, path.join(tmp, 'small.db'));
+  const before = baseline ? latencyOps(baseline, path.join(tmp, 'baseline.db')) : {};
+  /** @type {Record<string, () => string[]>} */
+  const ops = { 'node -e 0': () => ['-e', '0'], ...current, ...Object.fromEntries(Object.entries(before).map(([k, f]) => [`${BEFORE}${k}`, f])) };
+  /** @type {Record<string, Timing[]>} */
   const samples = Object.fromEntries(Object.keys(ops).map((k) => [k, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = Object.keys(ops).sort(() => Math.random() - 0.5);
-    for (const k of order) samples[k].push(timed(ops[k]()));
+    for (const k of order) samples[k]?.push(timed(at(ops, k)()));
   }
-  const base = median(samples['node -e 0'].map((s) => s.ms));
-  const baseRss = median(samples['node -e 0'].map((s) => s.rssKiB));
+  const ms = (/** @type {string} */ k) => median(at(samples, k).map((s) => s.ms));
+  const rss = (/** @type {string} */ k) => median(at(samples, k).map((s) => s.rssKiB));
+  const base = ms('node -e 0');
+  const baseRss = rss('node -e 0');
   figure('cli', 'node -e 0 (the floor)', base, 'ms', '', null, `peak RSS ${Math.round(baseRss / 1024)} MiB`);
-  for (const k of Object.keys(ops).filter((k) => k !== 'node -e 0')) {
-    const ms = median(samples[k].map((s) => s.ms));
-    const rss = median(samples[k].map((s) => s.rssKiB));
-    figure('cli', `${k}: time / node -e 0`, ms / base, 'x', '<= 1.5', ms / base <= 1.5, `${ms.toFixed(0)} ms`);
-    if (TIME) figure('memory', `${k}: peak RSS / node -e 0`, rss / baseRss, 'x', '<= 1.5', rss / baseRss <= 1.5, `${Math.round(rss / 1024)} MiB`);
+  for (const k of Object.keys(current)) {
+    figure('cli', `${k}: time / node -e 0`, ms(k) / base, 'x', '<= 1.5', ms(k) / base <= 1.5, `${ms(k).toFixed(0)} ms`);
+    if (TIME) figure('memory', `${k}: peak RSS / node -e 0`, rss(k) / baseRss, 'x', '<= 1.5', rss(k) / baseRss <= 1.5, `${Math.round(rss(k) / 1024)} MiB`);
+  }
+  if (!baseline) return;
+  for (const k of Object.keys(current)) {
+    const then = ms(`${BEFORE}${k}`) / base;
+    const now = ms(k) / base;
+    const note = `${then.toFixed(2)}x -> ${now.toFixed(2)}x node -e 0 (${ms(`${BEFORE}${k}`).toFixed(0)} -> ${ms(k).toFixed(0)} ms)`;
+    figure(`cli vs ${baseline.ref} (${baseline.commit})`, `${k}: now / then`, now / then, 'x', '<= 1', now <= then, note);
   }
 }
 
@@ -121,6 +183,11 @@ async function bundleWorker() {
   return out;
 }
 
+/**
+ * @param {string} mode
+ * @param {string} db
+ * @param {number} n
+ */
 function seedJobs(mode, db, n) {
   if (mode === 'lib') {
     ok(inbox(db, 'init'));
@@ -145,6 +212,10 @@ function seedJobs(mode, db, n) {
   }
 }
 
+/**
+ * @param {string} db
+ * @param {number} n
+ */
 async function seedPlainjob(db, n) {
   const { better, defineQueue } = await import('plainjob');
   const conn = new Database(db);
@@ -154,11 +225,19 @@ async function seedPlainjob(db, n) {
   conn.close();
 }
 
+/**
+ * @param {string} worker
+ * @param {string} mode
+ * @param {string} db
+ * @param {number} procs
+ * @returns {Promise<{ claimed: number, ms: number }[]>}
+ */
 function runWorkers(worker, mode, db, procs) {
   const go = path.join(tmp, `go-${mode}-${procs}-${Date.now()}`);
   let ready = 0;
-  let release;
-  const allReady = new Promise((r) => (release = r));
+  /** @type {() => void} */
+  let release = () => undefined;
+  const allReady = new Promise((r) => (release = () => r(undefined)));
   const done = Array.from({ length: procs }, () => {
     const child = spawn(process.execPath, [worker, mode, db, go], { cwd: ROOT });
     let out = '';
@@ -172,7 +251,7 @@ function runWorkers(worker, mode, db, procs) {
     return new Promise((resolve, reject) =>
       child.on('close', (code) => {
         if (code !== 0) reject(new Error(`${mode} worker exited ${code}: ${err}`));
-        else resolve(JSON.parse(out.trim().split('\n').at(-1)));
+        else resolve(JSON.parse(out.trim().split('\n').at(-1) ?? ''));
       }),
     );
   });
@@ -188,8 +267,10 @@ async function throughput() {
   // Other work on this shared machine comes and goes: each rate is the median of several rounds,
   // the three modes taking turns in a new order each round.
   const rounds = quick ? 3 : 5;
+  /** @type {Record<string, number>} */
   const rate = {};
   for (const procs of [1, 4]) {
+    /** @type {Record<string, number[]>} */
     const rates = { raw: [], lib: [], plainjob: [] };
     for (let round = 0; round < rounds; round++) {
       for (const mode of Object.keys(rates).sort(() => Math.random() - 0.5)) {
@@ -199,16 +280,16 @@ async function throughput() {
         const reports = await runWorkers(worker, mode, db, procs);
         const claimed = reports.reduce((a, r) => a + r.claimed, 0);
         if (claimed !== n) throw new Error(`${mode} x${procs}: claimed ${claimed} of ${n}`);
-        rates[mode].push(claimed / (Math.max(...reports.map((r) => r.ms)) / 1000));
+        at(rates, mode).push(claimed / (Math.max(...reports.map((r) => r.ms)) / 1000));
         for (const suffix of ['', '-wal', '-shm']) fs.rmSync(`${db}${suffix}`, { force: true });
       }
     }
-    for (const mode of Object.keys(rates)) rate[`${mode}${procs}`] = median(rates[mode]);
-    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: raw better-sqlite3`, rate[`raw${procs}`], '/s', '', null);
-    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: plainjob`, rate[`plainjob${procs}`], '/s', '', null);
-    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: inbox library`, rate[`lib${procs}`], '/s', '', null);
-    const vsRaw = rate[`lib${procs}`] / rate[`raw${procs}`];
-    const vsPeer = rate[`lib${procs}`] / rate[`plainjob${procs}`];
+    for (const mode of Object.keys(rates)) rate[`${mode}${procs}`] = median(at(rates, mode));
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: raw better-sqlite3`, at(rate, `raw${procs}`), '/s', '', null);
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: plainjob`, at(rate, `plainjob${procs}`), '/s', '', null);
+    figure('throughput', `claims/s, ${procs} process${procs > 1 ? 'es' : ''}: inbox library`, at(rate, `lib${procs}`), '/s', '', null);
+    const vsRaw = at(rate, `lib${procs}`) / at(rate, `raw${procs}`);
+    const vsPeer = at(rate, `lib${procs}`) / at(rate, `plainjob${procs}`);
     figure('throughput', `inbox library / raw, ${procs} process${procs > 1 ? 'es' : ''}`, vsRaw, 'x', '>= 0.5', vsRaw >= 0.5);
     figure('throughput', `inbox library / plainjob, ${procs} process${procs > 1 ? 'es' : ''}`, vsPeer, 'x', '>= 1.0', vsPeer >= 1.0);
   }
@@ -217,15 +298,19 @@ async function throughput() {
 // ---------------------------------------------------------------------------------------------
 // 3. Wake-up latency and idle cost of the waits
 
+/**
+ * @param {import('node:child_process').ChildProcessWithoutNullStreams} child
+ * @returns {Promise<{ code: number | null, out: string, at: number }>}
+ */
 function waitFor(child) {
   return new Promise((resolve) => {
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.on('close', (code) => resolve({ code, out, at: performance.now() }));
+    child.stdout.on('data', (/** @type {Buffer} */ d) => (out += d));
+    child.on('close', (/** @type {number | null} */ code) => resolve({ code, out, at: performance.now() }));
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
 async function wakeups() {
   const db = path.join(tmp, 'wake.db');
@@ -249,7 +334,7 @@ async function wakeups() {
     },
     'inbox wait': {
       args: () => {
-        const last = conn.prepare('select max(id) as id from inbox_messages').get().id;
+        const last = /** @type {{ id: number }} */ (conn.prepare('select max(id) as id from inbox_messages').get()).id;
         return inbox(db, 'wait', '--thread', att.thread_id, '--agent', 'worker', '--after-message', String(last), '--timeout-seconds', '20');
       },
       commit: () => message.run(att.thread_id, 'leader', 'note', Date.now()),
@@ -279,10 +364,12 @@ async function wakeups() {
   if (TIME) {
     // The cost of waiting, without start-up: CPU of a long wait minus that of a 1-second one.
     const long = quick ? 6 : 11;
-    for (const [name, argsFor] of [
+    /** @type {[string, (s: number) => string[]][]} */
+    const waits = [
       ['inbox wait', (s) => inbox(db, 'wait', '--thread', held.thread.id, '--agent', 'worker', '--timeout-seconds', String(s))],
       ['orch wait', (s) => orch(db, 'wait', '--run', 'w', '--for', 'run_done', '--timeout-seconds', String(s))],
-    ]) {
+    ];
+    for (const [name, argsFor] of waits) {
       // One pair is noisy here (V8 collects garbage once the process goes idle, at varying cost):
       // the median of three pairs.
       const pairs = Array.from({ length: quick ? 1 : 3 }, () => Math.max(0, timed(argsFor(long)).cpu - timed(argsFor(1)).cpu) / (long - 1));
@@ -319,6 +406,7 @@ function scale() {
   })();
   conn.close();
   let k = 0;
+  /** @type {Record<string, () => string[]>} */
   const ops = {
     'node -e 0': () => ['-e', '0'],
     ready: () => orch(db, 'ready', '--run', 'big'),
@@ -329,22 +417,24 @@ function scale() {
     },
     dispatch: () => orch(db, 'dispatch', '--run', 'big', '--task', `T${k}`, '--execution-mode', 'analysis', '--body', 'go'),
   };
+  /** @type {Record<string, Timing[]>} */
   const samples = Object.fromEntries(Object.keys(ops).map((x) => [x, []]));
   for (let round = 0; round < (quick ? 3 : 5); round++) {
-    for (const x of Object.keys(ops)) samples[x].push(timed(ops[x]()));
+    for (const x of Object.keys(ops)) at(samples, x).push(timed(at(ops, x)()));
   }
-  const base = median(samples['node -e 0'].map((s) => s.ms));
+  const base = median(at(samples, 'node -e 0').map((s) => s.ms));
+  /** @type {Record<string, number>} */
   const targets = { ready: 2, 'status --json': 10, 'dep add': 2, dispatch: 2 };
-  for (const x of Object.keys(targets)) {
-    const ms = median(samples[x].map((s) => s.ms));
-    const rss = median(samples[x].map((s) => s.rssKiB));
+  for (const [x, target] of Object.entries(targets)) {
+    const ms = median(at(samples, x).map((s) => s.ms));
+    const rss = median(at(samples, x).map((s) => s.rssKiB));
     figure(
       'scale',
       `${x} (${tasks} tasks, ${edges} edges) / node -e 0`,
       ms / base,
       'x',
-      x === 'dep add' ? '(none)' : `<= ${targets[x]}`,
-      x === 'dep add' ? null : ms / base <= targets[x],
+      x === 'dep add' ? '(none)' : `<= ${target}`,
+      x === 'dep add' ? null : ms / base <= target,
       `${ms.toFixed(0)} ms${TIME ? `, peak RSS ${Math.round(rss / 1024)} MiB` : ''}`,
     );
   }
@@ -361,12 +451,13 @@ try {
   if (part('scale')) scale();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
+  if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });
 }
 const seconds = (performance.now() - started) / 1000;
-const fmt = (v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmt = (/** @type {number} */ v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const rows = [['FIGURE', 'VALUE', 'TARGET', 'MET', 'NOTE'], ...figures.map((f) => [f.name, `${fmt(f.value)} ${f.unit}`, f.target, f.met === null ? '' : f.met ? 'yes' : 'NO', f.note])];
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-const line = (r) => r.map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j]))).join('  ').trimEnd();
+const line = (/** @type {string[]} */ r) => r.map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j] ?? 0))).join('  ').trimEnd();
 console.log(`\n${line(rows[0])}`);
 for (const g of [...new Set(figures.map((f) => f.group))]) {
   console.log(`[${g}]`);

@@ -40,6 +40,10 @@ if (!fs.existsSync(addon)) {
  * Puts `from`'s bytes at `to` by writing a temporary file beside it and renaming it into place:
  * a CLI that is running (a long `inbox work`, say) keeps its old, still valid file instead of
  * crashing on one overwritten under it.
+ *
+ * @param {string} from
+ * @param {string} to
+ * @param {number} [mode]
  */
 function install(from, to, mode) {
   const tmp = `${to}.tmp-${process.pid}`;
@@ -77,6 +81,7 @@ new (require('node:vm').Script)(source, { filename: bundle, cachedData }).runInT
  * English messages only (zod's default, which it imports directly), so the bundle gets the English
  * locale alone. Less to load at start-up.
  */
+/** @type {import('esbuild').Plugin} */
 const englishZodOnly = {
   name: 'english-zod-only',
   setup(b) {
@@ -90,7 +95,13 @@ const englishZodOnly = {
   },
 };
 
-/** Runs `bin` (a launcher) with `args` in `cwd`; throws when it fails. */
+/**
+ * Runs `bin` (a launcher) with `args` in `cwd`; throws when it fails.
+ *
+ * @param {string} bin
+ * @param {string[]} args
+ * @param {string} cwd
+ */
 function runStep(bin, args, cwd) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`build: warming ${path.basename(bin)} ${args.join(' ')} failed: ${r.stderr}`);
@@ -100,19 +111,29 @@ function runStep(bin, args, cwd) {
  * Makes `launcher`.v8cache: the steps prepare a scratch database through the launcher (no cache
  * yet), then the last one runs the bundle in a process that writes V8's cache of everything it
  * compiled, followed by the bundle's id.
+ *
+ * @param {string} launcher
+ * @param {string} id
+ * @param {(db: string) => WarmUpStep[]} steps
  */
 function makeCodeCache(launcher, id, steps) {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-build-'));
   try {
     const db = path.join(scratch, 'warm.db');
     const all = steps(db);
+    const last = all.at(-1);
+    if (last === undefined) throw new Error(`build: no warm-up step for ${launcher}`);
     for (const [bin, args] of all.slice(0, -1)) runStep(bin ?? launcher, args, scratch);
     const producer = [
       "const fs = require('node:fs'), path = require('node:path'), { Script } = require('node:vm');",
-      `const [launcher, id, args] = ${JSON.stringify([launcher, id, all.at(-1)[1]])};`,
+      `const [launcher, id, args] = ${JSON.stringify([launcher, id, last[1]])};`,
       "const script = new Script(fs.readFileSync(launcher + '.bundle', 'utf8'), { filename: launcher + '.bundle' });",
-      'process.argv = [process.argv[0], launcher, ...args];',
       "process.on('exit', () => fs.writeFileSync(launcher + '.v8cache', Buffer.concat([script.createCachedData(), Buffer.from(id, 'latin1')])));",
+      // `--help` first, in the same process: it loads every command, so the cache holds each
+      // command module's initialisation (commands load lazily; the last step runs only one).
+      "process.argv = [process.argv[0], launcher, '--help'];",
+      'script.runInThisContext()({}, require, { exports: {} }, launcher, path.dirname(launcher));',
+      'process.argv = [process.argv[0], launcher, ...args];',
       'script.runInThisContext()(exports, require, module, launcher, path.dirname(launcher));',
     ].join('\n');
     const r = spawnSync(process.execPath, ['-e', producer], { cwd: scratch, encoding: 'utf8' });
@@ -123,7 +144,15 @@ function makeCodeCache(launcher, id, steps) {
 }
 
 const inboxBin = path.join(root, clis[0].outputs[0]);
-/** What each CLI runs once at build time, on a scratch database, to make its code cache (the last step). */
+/**
+ * One warm-up call: the executable (undefined: the CLI being built) and its arguments.
+ * @typedef {[string | undefined, string[]]} WarmUpStep
+ */
+
+/**
+ * What each CLI runs once at build time, on a scratch database, to make its code cache (the last step).
+ * @type {Record<string, (db: string) => WarmUpStep[]>}
+ */
 const warmUps = {
   inbox: (db) => [
     [undefined, ['--db', db, 'init']],
@@ -169,7 +198,9 @@ for (const cli of clis) {
   const id = crypto.createHash('sha256').update(code).digest('hex').slice(0, 24);
   fs.writeFileSync(`${built}.bundle`, `//${id}\n(function (exports, require, module, __filename, __dirname) {${code}\n})`);
   fs.writeFileSync(built, LAUNCHER, { mode: 0o755 });
-  makeCodeCache(built, id, warmUps[cli.name]);
+  const warmUp = warmUps[cli.name];
+  if (warmUp === undefined) throw new Error(`build: no warm-up for ${cli.name}`);
+  makeCodeCache(built, id, warmUp);
   for (const out of [first, ...copies]) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     // The bundle and cache first: a launcher starting meanwhile finds a matching pair or no cache.

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
-import { MAX_TEXT_BYTES, runCli, systemClock, type CliSpec, type Clock, type CommandDefinition } from '@orch/store';
+import { MAX_TEXT_BYTES, loadCommands, runCli, systemClock, type CliSpec, type Clock, type CommandDefinition } from '@orch/store';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inboxCli } from '../packages/inbox/src/cli.ts';
 import { THREAD_STATES } from '../packages/inbox/src/schema.ts';
@@ -457,8 +457,8 @@ function commandWords(def: CommandDefinition, clean: boolean): fc.Arbitrary<stri
   );
 }
 
-function vectors(spec: CliSpec, f: Fixture, mode: 'inProcess' | 'process'): fc.Arbitrary<Case> {
-  const perCommand = spec.commands.map((def) =>
+function vectors(defs: CommandDefinition[], f: Fixture, mode: 'inProcess' | 'process'): fc.Arbitrary<Case> {
+  const perCommand = defs.map((def) =>
     fc
       .boolean()
       .chain((clean) => fc.tuple(globals(f, clean), commandWords(def, clean), flagGroups(def, f, mode, clean).chain((groups) => fc.shuffledSubarray(groups, { minLength: groups.length }))))
@@ -487,14 +487,14 @@ const EXIT_CODES = [0, 2, 3, 4, 5, 6];
 /** Help and version print yargs' own text, not JSON (a short-flag cluster such as `-sth` holds -h). */
 const asksForHelp = (args: string[]) => args.some((a) => /^--(help|version)(=|$)/.test(a) || /^-[^-]*h/.test(a));
 
-function checkContract(spec: CliSpec, c: Case, r: CliRun, json: boolean): 'ok' | 'error' | 'reported' {
+function checkContract(spec: CliSpec, defs: CommandDefinition[], c: Case, r: CliRun, json: boolean): 'ok' | 'error' | 'reported' {
   const where = `${spec.program} ${JSON.stringify(c.args).slice(0, 2000)}\n-> exit ${r.code}\nstdout=${JSON.stringify(r.stdout.slice(0, 2000))}\nstderr=${JSON.stringify(r.stderr.slice(0, 4000))}`;
   expect(r.code, where).not.toBe(1);
   expect(EXIT_CODES, where).toContain(r.code);
   if (r.code === 0 && asksForHelp(c.args)) return 'ok';
   if (r.code === 0 || r.stdout !== '') {
     // Ran: one JSON document on stdout with --json (a command may report a non-zero outcome, e.g. work's 4).
-    if (r.code !== 0) expect(spec.commands.find((d) => d.name === c.command)?.exitCode, where).toBeDefined();
+    if (r.code !== 0) expect(defs.find((d) => d.name === c.command)?.exitCode, where).toBeDefined();
     expect(r.stderr, where).toBe('');
     if (json) expect(() => JSON.parse(r.stdout), where).not.toThrow();
     else expect(r.stdout.length, where).toBeGreaterThan(0);
@@ -545,11 +545,13 @@ function expectUnchanged(f: Fixture, before: string, c: Case, r: CliRun): void {
 
 async function fuzzInProcess(name: keyof typeof RUNS, spec: CliSpec, f: Fixture): Promise<void> {
   let reference = dbState(f);
+  const defs = await loadCommands(spec);
+  expect(defs.map((d) => d.name)).toEqual(spec.commands.map((c) => c.name));
   await fc.assert(
-    fc.asyncProperty(vectors(spec, f, 'inProcess'), async (c) => {
+    fc.asyncProperty(vectors(defs, f, 'inProcess'), async (c) => {
       const r = await call(spec, c.args, f.dir);
       record(name, 'inProcess', c.command, r.code);
-      const outcome = checkContract(spec, c, r, wantsJson(c.args));
+      const outcome = checkContract(spec, defs, c, r, wantsJson(c.args));
       if (outcome === 'error') expectUnchanged(f, reference, c, r);
       else reference = dbState(f);
     }),
@@ -567,14 +569,15 @@ function forProcess(args: string[]): string[] {
 
 async function fuzzProcesses(name: keyof typeof RUNS, spec: CliSpec, bin: string, f: Fixture, seed: number): Promise<void> {
   let reference = dbState(f);
+  const defs = await loadCommands(spec);
   await fc.assert(
-    fc.asyncProperty(vectors(spec, f, 'process'), async (raw) => {
+    fc.asyncProperty(vectors(defs, f, 'process'), async (raw) => {
       const c = { ...raw, args: forProcess(raw.args) };
       const p = spawnSync(process.execPath, [bin, ...c.args], { cwd: f.dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       const r: CliRun = { code: p.status ?? -1, stdout: p.stdout, stderr: p.stderr };
       if (p.error) throw p.error;
       record(name, 'processes', c.command, r.code);
-      const outcome = checkContract(spec, c, r, wantsJson(c.args));
+      const outcome = checkContract(spec, defs, c, r, wantsJson(c.args));
       if (outcome === 'error') expectUnchanged(f, reference, c, r);
       else reference = dbState(f);
     }),

@@ -1,19 +1,4 @@
 import type { CliSpec } from '@orch/store';
-import { command as askCommand } from './commands/ask.ts';
-import { command as claimCommand } from './commands/claim.ts';
-import { command as doctorCommand } from './commands/doctor.ts';
-import { command as failCommand } from './commands/fail.ts';
-import { command as heartbeatCommand } from './commands/heartbeat.ts';
-import { command as initCommand } from './commands/init.ts';
-import { command as listCommand } from './commands/list.ts';
-import { command as progressCommand } from './commands/progress.ts';
-import { command as releaseCommand } from './commands/release.ts';
-import { command as replyCommand } from './commands/reply.ts';
-import { command as resultCommand } from './commands/result.ts';
-import { command as sendCommand } from './commands/send.ts';
-import { command as showCommand } from './commands/show.ts';
-import { command as waitCommand } from './commands/wait.ts';
-import { command as workCommand } from './commands/work.ts';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
@@ -59,20 +44,20 @@ export const inboxCli: CliSpec = {
     show: (r: ShowResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
   },
   commands: [
-    initCommand,
-    sendCommand,
-    listCommand,
-    showCommand,
-    claimCommand,
-    heartbeatCommand,
-    progressCommand,
-    askCommand,
-    replyCommand,
-    waitCommand,
-    resultCommand,
-    failCommand,
-    releaseCommand,
-    workCommand,
-    doctorCommand,
+    { name: 'init', load: () => import('./commands/init.ts').then((m) => m.command) },
+    { name: 'send', load: () => import('./commands/send.ts').then((m) => m.command) },
+    { name: 'list', load: () => import('./commands/list.ts').then((m) => m.command) },
+    { name: 'show', load: () => import('./commands/show.ts').then((m) => m.command) },
+    { name: 'claim', load: () => import('./commands/claim.ts').then((m) => m.command) },
+    { name: 'heartbeat', load: () => import('./commands/heartbeat.ts').then((m) => m.command) },
+    { name: 'progress', load: () => import('./commands/progress.ts').then((m) => m.command) },
+    { name: 'ask', load: () => import('./commands/ask.ts').then((m) => m.command) },
+    { name: 'reply', load: () => import('./commands/reply.ts').then((m) => m.command) },
+    { name: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
+    { name: 'result', load: () => import('./commands/result.ts').then((m) => m.command) },
+    { name: 'fail', load: () => import('./commands/fail.ts').then((m) => m.command) },
+    { name: 'release', load: () => import('./commands/release.ts').then((m) => m.command) },
+    { name: 'work', load: () => import('./commands/work.ts').then((m) => m.command) },
+    { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
   ],
 };

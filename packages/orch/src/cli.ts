@@ -2,13 +2,6 @@ import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
 import type { DispatchResult } from './attempts.ts';
 import type { RunResult } from './runs.ts';
-import { diffCommand, mergeCommand } from './commands/code.ts';
-import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
-import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
-import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
-import { blockedCommand, reconcileCommand, statusCommand, waitCommand } from './commands/watch.ts';
 
 export interface OrchCliOptions {
   /** How the briefs orch renders at dispatch tell workers to run the inbox CLI (see defaultWorkerInbox). */
@@ -34,26 +27,26 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
   },
   commands: [
-    runInitCommand,
-    runShowCommand,
-    runListCommand,
-    taskAddCommand,
-    taskShowCommand,
-    depAddCommand,
-    readyCommand,
-    dispatchCommand(options),
-    reconcileCommand,
-    statusCommand,
-    waitCommand,
-    blockedCommand,
-    answerCommand,
-    retryCommand(options),
-    reassignCommand(options),
-    cancelCommand,
-    diffCommand,
-    mergeCommand,
-    cleanupCommand,
-    doctorCommand,
+    { name: 'run init', load: () => import('./commands/runs.ts').then((m) => m.runInitCommand) },
+    { name: 'run show', load: () => import('./commands/runs.ts').then((m) => m.runShowCommand) },
+    { name: 'run list', load: () => import('./commands/runs.ts').then((m) => m.runListCommand) },
+    { name: 'task add', load: () => import('./commands/tasks.ts').then((m) => m.taskAddCommand) },
+    { name: 'task show', load: () => import('./commands/tasks.ts').then((m) => m.taskShowCommand) },
+    { name: 'dep add', load: () => import('./commands/tasks.ts').then((m) => m.depAddCommand) },
+    { name: 'ready', load: () => import('./commands/tasks.ts').then((m) => m.readyCommand) },
+    { name: 'dispatch', load: () => import('./commands/dispatch.ts').then((m) => m.dispatchCommand(options)) },
+    { name: 'reconcile', load: () => import('./commands/watch.ts').then((m) => m.reconcileCommand) },
+    { name: 'status', load: () => import('./commands/watch.ts').then((m) => m.statusCommand) },
+    { name: 'wait', load: () => import('./commands/watch.ts').then((m) => m.waitCommand) },
+    { name: 'blocked', load: () => import('./commands/watch.ts').then((m) => m.blockedCommand) },
+    { name: 'answer', load: () => import('./commands/control.ts').then((m) => m.answerCommand) },
+    { name: 'retry', load: () => import('./commands/dispatch.ts').then((m) => m.retryCommand(options)) },
+    { name: 'reassign', load: () => import('./commands/dispatch.ts').then((m) => m.reassignCommand(options)) },
+    { name: 'cancel', load: () => import('./commands/control.ts').then((m) => m.cancelCommand) },
+    { name: 'diff', load: () => import('./commands/code.ts').then((m) => m.diffCommand) },
+    { name: 'merge', load: () => import('./commands/code.ts').then((m) => m.mergeCommand) },
+    { name: 'cleanup', load: () => import('./commands/control.ts').then((m) => m.cleanupCommand) },
+    { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.doctorCommand) },
   ],
 });
 

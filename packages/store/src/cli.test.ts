@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineCommand, quickParse, runCli, yargsParse, type CliSpec } from './cli.ts';
+import { parseCommandLine } from './cli.ts';
+import { defineCommand, loadedCommand, type CliSpec } from './command.ts';
 import { ConflictError } from './errors.ts';
 import { intFlag } from './flags.ts';
 import { idSchema } from './ids.ts';
+import { runCli } from './main.ts';
 
 const seen: unknown[] = [];
 
@@ -37,7 +39,7 @@ const spec: CliSpec = {
       run: async (_ctx, input) => ({ run: input.run }),
       text: (r) => `run ${r.run}`,
     }),
-  ],
+  ].map(loadedCommand),
 };
 
 async function cli(...args: string[]) {
@@ -114,52 +116,38 @@ describe('runCli', () => {
   });
 });
 
-describe('quickParse (the command line without yargs)', () => {
-  const io = { stdout: { write: () => true }, stderr: { write: () => true }, cwd: '/' };
-  const accepted = [
-    ['--db', 'x.db', '--json', 'claim', '--agent', 'w1', '--lease-seconds', '30', '--force'],
-    ['claim', '--agent', 'w1', '--db', 'x.db'],
-    ['--json', '--db=x.db', 'claim', '--agent=-w1', '--force'],
-    ['--db', 'x.db', 'claim', '--force', '--agent', 'true', '--lease-seconds', '007'],
-    ['--db', 'x.db', 'run', 'init', '--run', 'r1', '--json'],
-    ['--db', 'x.db', 'claim', '--agent', 'a b', '--lease-seconds', '1e3'],
-    ['claim', '--db', 'x.db'],
-  ];
-  const refused = [
-    ['--help'],
-    ['claim', '--help'],
-    ['--version'],
-    ['-h'],
-    ['--db', 'x.db', 'claim', '--agent', 'a', '--agent', 'b'],
-    ['--db', 'x.db', 'claim', '--agent', 'a', '--bogus'],
-    ['--db', 'x.db', 'claim', '--agent', '-w1'],
-    ['--db', 'x.db', 'claim', '--agent'],
-    ['--db', 'x.db', 'claim', '--agent='],
-    ['--db', 'x.db', 'claim', '--force=yes'],
-    ['--db', 'x.db', 'claim', '--force=true'],
-    ['--db', 'x.db', 'claim', '--agent', 'a', 'extra'],
-    ['--db', 'x.db', 'claim', '--force', 'extra'],
-    ['--db', 'x.db', 'run', '--run', 'r1', 'init'],
-    ['--db', 'x.db', 'run'],
-    ['--db', 'x.db', 'bogus'],
-    ['--db', 'x.db'],
-    ['--db', 'x.db', '-x', 'claim'],
-    ['--json', 'true', '--db', 'x.db', 'claim', '--agent', 'a'],
+describe('parseCommandLine (yargs)', () => {
+  const cases: [string[], string, Record<string, unknown>][] = [
+    [['--db', 'x.db', '--json', 'claim', '--agent', 'w1', '--lease-seconds', '30', '--force'], 'claim', { db: 'x.db', json: true, agent: 'w1', 'lease-seconds': '30', force: true }],
+    [['claim', '--agent', 'w1', '--db', 'x.db'], 'claim', { db: 'x.db', agent: 'w1' }],
+    [['--json', '--db=x.db', 'claim', '--agent=-w1', '--force'], 'claim', { db: 'x.db', json: true, agent: '-w1', force: true }],
+    [['--db', 'x.db', 'claim', '--force', '--agent', 'true', '--lease-seconds', '007'], 'claim', { db: 'x.db', force: true, agent: 'true', 'lease-seconds': '007' }],
+    [['--db', 'x.db', 'run', 'init', '--run', 'r1', '--json'], 'run init', { db: 'x.db', json: true, run: 'r1' }],
+    [['--db', 'x.db', 'claim', '--agent', 'a b', '--lease-seconds', '1e3'], 'claim', { db: 'x.db', agent: 'a b', 'lease-seconds': '1e3' }],
+    [['claim', '--db', 'x.db'], 'claim', { db: 'x.db' }],
+    [['--db', 'x.db', 'claim', '--agent', 'a', '--agent', 'b'], 'claim', { db: 'x.db', agent: ['a', 'b'] }],
+    [['--db', 'x.db', 'claim', '--force=true'], 'claim', { db: 'x.db', force: true }],
   ];
 
-  it('gives what yargs gives for every command line it accepts', async () => {
-    for (const args of accepted) {
-      const quick = quickParse(spec, args);
-      expect(quick, args.join(' ')).toBeDefined();
-      const slow = await yargsParse(spec, args, io);
-      expect(quick?.def, args.join(' ')).toBe(slow?.def);
-      const keys = ['db', 'json', ...Object.keys(quick?.def.flags ?? {})];
-      const pick = (argv: Record<string, unknown> | undefined) => Object.fromEntries(keys.map((k) => [k, argv?.[k]]));
-      expect(pick(quick?.argv), args.join(' ')).toEqual(pick(slow?.argv));
+  it('chooses the command and reads its flags as strings and booleans, nothing else', async () => {
+    for (const [args, name, flags] of cases) {
+      const parsed = await parseCommandLine(spec, args);
+      expect(parsed?.def.name, args.join(' ')).toBe(name);
+      const keys = ['db', 'json', ...Object.keys(parsed?.def.flags ?? {})];
+      const picked = Object.fromEntries(keys.filter((k) => parsed?.argv[k] !== undefined).map((k) => [k, parsed?.argv[k]]));
+      expect(picked, args.join(' ')).toEqual(flags);
     }
   });
 
-  it('leaves everything else to yargs', () => {
-    for (const args of refused) expect(quickParse(spec, args), args.join(' ')).toBeUndefined();
+  it('refuses a boolean flag given a value other than true or false', async () => {
+    await expect(parseCommandLine(spec, ['--db', 'x.db', 'claim', '--force=yes'])).rejects.toThrow('--force takes no value');
+    await expect(parseCommandLine(spec, ['--db', 'x.db', '--json=maybe', 'claim'])).rejects.toThrow('--json takes no value');
+  });
+
+  it('loads only the command it runs', async () => {
+    const loads: string[] = [];
+    const lazy: CliSpec = { ...spec, commands: spec.commands.map((c) => ({ name: c.name, load: () => (loads.push(c.name), c.load()) })) };
+    expect((await parseCommandLine(lazy, ['--db', 'x.db', 'run', 'init', '--run', 'r1']))?.def.name).toBe('run init');
+    expect(loads).toEqual(['run init']);
   });
 });

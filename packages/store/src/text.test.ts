@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTable } from './cli.ts';
+import { formatTable } from './table.ts';
 import { displayWidth, padToWidth, truncateToWidth, visible } from './text.ts';
 
 describe('visible', () => {

@@ -1,5 +1,5 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
-import type { CliSpec } from '@orch/store';
+import { loadedCommand, type CliSpec } from '@orch/store';
 import { command as briefCommand, type BriefCliOptions } from './commands/brief.ts';
 
 export type { BriefCliOptions };
@@ -10,6 +10,6 @@ export function briefCli(options: BriefCliOptions): CliSpec {
     version: '0.1.0',
     about: 'orch-worker-brief: turn a saved `orch --json dispatch` output into the prompt for the worker that will do it.',
     epilogue: EXIT_CODES_HELP,
-    commands: [briefCommand(options)],
+    commands: [loadedCommand(briefCommand(options))],
   };
 }

@@ -1,0 +1,100 @@
+import type { z } from 'zod';
+import type { Clock } from './clock.ts';
+import type { ExitCodeValue } from './errors.ts';
+import type { IdGenerator } from './ids.ts';
+
+/** What a command needs from the outside world, injected by the CLI front end (or a test). */
+export interface CommandContext {
+  /** The `--db` path. */
+  dbPath: string;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Directory relative paths (e.g. `--body-file`) are resolved against. */
+  cwd: string;
+  /** Where a bundled CLI keeps `better_sqlite3.node`, if it ships one. */
+  nativeBinding?: string;
+}
+
+export interface FlagSpec {
+  type: 'string' | 'boolean';
+  describe: string;
+  /** Shown as required in --help; the zod schema is what enforces it. */
+  required?: boolean;
+}
+
+/**
+ * A command defined once: its flags, a zod schema over the flag values (camelCase keys), one
+ * function returning plain data, and a text renderer. The yargs CLI is one front end over these.
+ */
+export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result = unknown> {
+  /** `claim`, or `run init` for a subcommand. */
+  name: string;
+  summary: string;
+  /** Longer help shown by `<command> --help`. */
+  description?: string;
+  flags: Record<string, FlagSpec>;
+  /** Command lines shown under Examples in --help, without the program name. */
+  examples?: string[];
+  /**
+   * The command takes `-- COMMAND [ARG...]`: everything after the first `--` goes, as a string
+   * array, to this input key (and is never parsed as flags).
+   */
+  rest?: { key: string; usage: string };
+  input: Schema;
+  run(ctx: CommandContext, input: z.output<Schema>): Promise<Result>;
+  text(result: Result): string;
+  /** The exit code for a result that was printed normally (default 0). */
+  exitCode?(result: Result): ExitCodeValue;
+  /**
+   * The text output is a document to hand on byte for byte (a worker's brief): printed as it is
+   * when stdout is not a terminal, with control characters made visible only on a terminal.
+   */
+  verbatimText?: boolean;
+}
+
+/** Keeps the schema/result types of a definition checked while storing it in a plain list. */
+export function defineCommand<Schema extends z.ZodType, Result>(def: CommandDefinition<Schema, Result>): CommandDefinition {
+  return def as unknown as CommandDefinition;
+}
+
+/**
+ * A command in a CLI's registry: its name, and how to load its definition. A call loads only the
+ * command it runs (its module, schemas and logic); `--help` at the top level loads them all. Write
+ * `load` as a dynamic import, which the bundler turns into a module initialised on first use:
+ * `{ name: 'claim', load: () => import('./commands/claim.ts').then((m) => m.claimCommand) }`.
+ */
+export interface CommandEntry {
+  /** As the definition's `name`: `claim`, `run init`, or `$0` for a program that is one command. */
+  name: string;
+  load(): Promise<CommandDefinition>;
+}
+
+export interface CliSpec {
+  /** Program name, e.g. `inbox`. */
+  program: string;
+  version: string;
+  /** Shown at the top of the top-level --help. */
+  about: string;
+  /** Shown at the bottom of every --help (exit codes, JSON contract). */
+  epilogue: string;
+  /** The commands in help order. */
+  commands: CommandEntry[];
+  /**
+   * The commands whose change a second call would make again (a second thread, a second attempt),
+   * by name, each with how to see what a call did: the arguments after `--db PATH`, e.g.
+   * `show --thread th_1` (undefined: this call changed nothing). When such a command's output cannot
+   * be written, the error says the change is committed and quotes this. Commands not listed are
+   * safe to run again.
+   */
+  afterCommit?: Record<string, (result: any, input: any) => string | undefined>;
+}
+
+/** Every command definition of `spec`, in help order (loads them all). */
+export function loadCommands(spec: CliSpec): Promise<CommandDefinition[]> {
+  return Promise.all(spec.commands.map((c) => c.load()));
+}
+
+/** A registry entry for a definition that is already loaded (tests, a program of one command). */
+export function loadedCommand(def: CommandDefinition): CommandEntry {
+  return { name: def.name, load: async () => def };
+}
