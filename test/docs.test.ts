@@ -17,6 +17,9 @@ describe('docs/cli.md', () => {
     const rendered = await renderCliReference();
     if (update) fs.writeFileSync(CLI_MD, rendered);
     const onDisk = fs.existsSync(CLI_MD) ? fs.readFileSync(CLI_MD, 'utf8') : '';
-    expect(onDisk, 'docs/cli.md is stale: run `npm run docs` and commit the result').toBe(rendered);
+    const [disk, want] = [onDisk.split('\n'), rendered.split('\n')];
+    const line = want.findIndex((l, i) => disk[i] !== l);
+    const where = line < 0 ? 'it is longer than the rendering' : `line ${line + 1} should read: ${want[line]}`;
+    expect(onDisk === rendered, `docs/cli.md is stale (${where}): run \`npm run docs\` and commit the result`).toBe(true);
   });
 });
