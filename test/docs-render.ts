@@ -15,7 +15,7 @@ export function cliSpecs(): CliSpec[] {
 }
 
 /** A spec's command definitions, in help order. */
-async function definitions(spec: CliSpec): Promise<CommandDefinition[]> {
+export async function definitions(spec: CliSpec): Promise<CommandDefinition[]> {
   return spec.commands;
 }
 

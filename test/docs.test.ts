@@ -1,15 +1,22 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderCliReference } from './docs-render.ts';
+import { realOutputs } from './docs-flow.ts';
+import { cliSpecs, definitions, renderCliReference } from './docs-render.ts';
+import { mismatches, shapeTables } from './docs-shapes.ts';
 import { ROOT } from './helpers.ts';
 
 /**
- * docs/cli.md is generated from the command definitions (test/docs-render.ts): this test fails
- * when the file is stale. `npm run docs` (UPDATE_DOCS=1) writes it instead.
+ * The reference docs cannot drift from the code:
+ * - docs/cli.md is generated from the command definitions (test/docs-render.ts): this test fails
+ *   when the file is stale, and `npm run docs` (UPDATE_DOCS=1) writes it instead;
+ * - docs/json.md documents every command's --json output as a shape; every shape is held against
+ *   the real output of the built executables (test/docs-flow.ts), keys and their order included,
+ *   and every command must have one.
  */
 
 const CLI_MD = path.join(ROOT, 'docs/cli.md');
+const JSON_MD = path.join(ROOT, 'docs/json.md');
 const update = process.env.UPDATE_DOCS === '1';
 
 describe('docs/cli.md', () => {
@@ -21,5 +28,29 @@ describe('docs/cli.md', () => {
     const line = want.findIndex((l, i) => disk[i] !== l);
     const where = line < 0 ? 'it is longer than the rendering' : `line ${line + 1} should read: ${want[line]}`;
     expect(onDisk === rendered, `docs/cli.md is stale (${where}): run \`npm run docs\` and commit the result`).toBe(true);
+  });
+});
+
+describe('docs/json.md', () => {
+  const { objects, outputs } = shapeTables(fs.readFileSync(JSON_MD, 'utf8'));
+
+  it('documents the --json output of every command', async () => {
+    const documented = new Set([...outputs.keys()].map((label) => label.replace(/ \(.*\)$/, '')));
+    const missing: string[] = [];
+    for (const spec of cliSpecs()) {
+      for (const def of await definitions(spec)) {
+        const label = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
+        if (!documented.has(label)) missing.push(label);
+      }
+    }
+    expect(missing, 'commands with no shape in docs/json.md').toEqual([]);
+  });
+
+  it('every documented shape is what the command really prints', () => {
+    const real = realOutputs();
+    expect([...outputs.keys()].filter((label) => !(label in real)), 'documented but not run by test/docs-flow.ts').toEqual([]);
+    expect(Object.keys(real).filter((label) => !outputs.has(label)), 'run but not documented in docs/json.md').toEqual([]);
+    const problems = [...outputs].flatMap(([label, shape]) => mismatches(shape, real[label], objects, label));
+    expect(problems).toEqual([]);
   });
 });
