@@ -28,7 +28,7 @@ const GLOBAL_FLAGS: [string, string][] = [
 ];
 
 /** A heading's anchor as the usual code hosts make it (lower case, punctuation dropped, spaces to hyphens). */
-function anchor(heading: string): string {
+export function anchor(heading: string): string {
   return heading
     .toLowerCase()
     .replace(/[^a-z0-9 _-]/g, '')

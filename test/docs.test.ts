@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { realOutputs } from './docs-flow.ts';
-import { cliSpecs, definitions, renderCliReference } from './docs-render.ts';
+import { anchor, cliSpecs, definitions, renderCliReference } from './docs-render.ts';
 import { mismatches, shapeTables } from './docs-shapes.ts';
 import { ROOT } from './helpers.ts';
 
@@ -12,7 +12,8 @@ import { ROOT } from './helpers.ts';
  *   when the file is stale, and `npm run docs` (UPDATE_DOCS=1) writes it instead;
  * - docs/json.md documents every command's --json output as a shape; every shape is held against
  *   the real output of the built executables (test/docs-flow.ts), keys and their order included,
- *   and every command must have one.
+ *   and every command must have one;
+ * - every relative link in README.md and docs/ leads to a file, and to a heading in it.
  */
 
 const CLI_MD = path.join(ROOT, 'docs/cli.md');
@@ -52,5 +53,26 @@ describe('docs/json.md', () => {
     expect(Object.keys(real).filter((label) => !outputs.has(label)), 'run but not documented in docs/json.md').toEqual([]);
     const problems = [...outputs].flatMap(([label, shape]) => mismatches(shape, real[label], objects, label));
     expect(problems).toEqual([]);
+  });
+});
+
+describe('links', () => {
+  it('every relative link in README.md and docs/ leads to an existing file and heading', () => {
+    const pages = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+    const headings = (file: string): Set<string> =>
+      new Set([...fs.readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => anchor(m[1]!)));
+    const broken: string[] = [];
+    for (const page of pages) {
+      const text = fs.readFileSync(path.join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const link = m[1]!;
+        if (/^[a-z]+:/.test(link)) continue;
+        const [file, hash] = link.split('#');
+        const target = file ? path.resolve(path.dirname(path.join(ROOT, page)), file) : path.join(ROOT, page);
+        if (!fs.existsSync(target)) broken.push(`${page}: ${link} (no file)`);
+        else if (hash !== undefined && !headings(target).has(hash)) broken.push(`${page}: ${link} (no heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 });
