@@ -1,7 +1,7 @@
 import { briefCli } from '../packages/worker-brief/src/cli.ts';
 import { inboxCli } from '../packages/inbox/src/cli.ts';
 import { createOrchCli } from '../packages/orch/src/cli.ts';
-import type { CliSpec, CommandDefinition } from '@orch/store';
+import { loadCommands, type CliSpec, type CommandDefinition } from '@orch/store';
 
 /**
  * Renders docs/cli.md from the command definitions the CLIs are built from, so the reference can
@@ -15,11 +15,11 @@ export function cliSpecs(): CliSpec[] {
 }
 
 /** A spec's command definitions, in help order. */
-export async function definitions(spec: CliSpec): Promise<CommandDefinition[]> {
-  return spec.commands;
+export function definitions(spec: CliSpec): Promise<CommandDefinition[]> {
+  return loadCommands(spec);
 }
 
-/** The flags every command takes (declared once in packages/store/src/cli.ts). */
+/** The flags every command takes (declared once in packages/store/src/cli.ts, the yargs wiring). */
 const GLOBAL_FLAGS: [string, string][] = [
   ['--db PATH', 'Path of the SQLite database file (required)'],
   ['--json', 'Print exactly one JSON document on stdout (errors as JSON on stderr)'],
