@@ -1,7 +1,7 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
-import type { DispatchResult } from './attempts.ts';
-import type { RunResult } from './runs.ts';
+import type { DispatchResult } from './ops/dispatch.ts';
+import type { RunResult } from './ops/runs.ts';
 import { diffCommand, mergeCommand } from './commands/code.ts';
 import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
 import { doctorCommand } from './commands/doctor.ts';

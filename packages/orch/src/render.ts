@@ -1,7 +1,7 @@
 import { messageText } from '@orch/inbox';
 import { formatTable, truncateToWidth, visible } from '@orch/store';
-import type { DispatchResult } from './attempts.ts';
-import type { StatusResult } from './status.ts';
+import type { DispatchResult } from './ops/dispatch.ts';
+import type { StatusResult } from './ops/status.ts';
 import type { EventView, RunView, StateCounts } from './views.ts';
 
 export function countsText(counts: StateCounts): string {

@@ -1,6 +1,7 @@
 import { defineCommand, formatTable, idSchema } from '@orch/store';
 import { z } from 'zod';
-import { diffAttempt, mergeAttempt } from '../workspace.ts';
+import { diffAttempt } from '../ops/diff.ts';
+import { mergeAttempt } from '../ops/merge.ts';
 import { runFlag, taskFlag, withRun } from './shared.ts';
 
 const attemptFlag = { type: 'string' as const, describe: "Attempt id (default: the task's latest attempt)" };

@@ -1,8 +1,9 @@
 import { bodyFields, payloadFlag, resolveBody } from '@orch/inbox';
 import { defineCommand, formatTable, idSchema, jsonObjectFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
-import { answer, cancel } from '../attempts.ts';
-import { cleanup } from '../workspace.ts';
+import { answer } from '../ops/answer.ts';
+import { cancel } from '../ops/cancel.ts';
+import { cleanup } from '../ops/cleanup.ts';
 import { runFlag, taskFlag, withRun } from './shared.ts';
 
 export const answerCommand = defineCommand({

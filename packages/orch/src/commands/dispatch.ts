@@ -1,7 +1,10 @@
 import { bodyFields, bodyFlags, checkBodyChoice, resolveBody } from '@orch/inbox';
 import { defineCommand, idSchema, type CommandContext } from '@orch/store';
 import { z } from 'zod';
-import { DEFAULT_WORKSPACE_ROOT, dispatch, reassign, retry } from '../launch.ts';
+import { dispatch } from '../ops/dispatch.ts';
+import { DEFAULT_WORKSPACE_ROOT } from '../ops/dispatch-worktree.ts';
+import { reassign } from '../ops/reassign.ts';
+import { retry } from '../ops/retry.ts';
 import path from 'node:path';
 import type { BriefSettings } from '../brief.ts';
 import { dispatchText } from '../render.ts';

@@ -1,7 +1,7 @@
 import { defineCommand, formatTable, idSchema, intFlag, labelFlag, textFlag } from '@orch/store';
 import { z } from 'zod';
 import { countsText, runText } from '../render.ts';
-import { initRun, listRuns, showRun } from '../runs.ts';
+import { initRun, listRuns, showRun } from '../ops/runs.ts';
 import { RUN_STATES } from '../schema.ts';
 import { runFlag, withOrch, withRun } from './shared.ts';
 

@@ -1,7 +1,9 @@
 import { defineCommand, formatTable, idSchema, intFlag, jsonValueFlag, labelFlag, textFlag, visible } from '@orch/store';
 import { z } from 'zod';
 import { messageText } from '../render.ts';
-import { addDependency, addTask, readyTasks, showTask } from '../tasks.ts';
+import { addDependency } from '../ops/dependencies.ts';
+import { readyTasks } from '../ops/readiness.ts';
+import { addTask, showTask } from '../ops/tasks.ts';
 import { runFlag, taskFlag, withRun } from './shared.ts';
 
 export const taskAddCommand = defineCommand({

@@ -1,9 +1,11 @@
 import { defineCommand, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
-import { reconcile } from '../reconcile.ts';
+import { reconcile } from '../ops/reconcile.ts';
 import { eventsText, messageText, statusText } from '../render.ts';
 import { EVENT_TYPES, type EventType } from '../schema.ts';
-import { blocked, status, waitEvents } from '../status.ts';
+import { blocked } from '../ops/blocked.ts';
+import { status } from '../ops/status.ts';
+import { waitEvents } from '../ops/wait.ts';
 import { runFlag, withRun } from './shared.ts';
 
 /** How long `orch wait` waits when no --timeout-seconds is given. */
