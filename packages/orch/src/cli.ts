@@ -2,13 +2,26 @@ import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
 import type { DispatchResult } from './ops/dispatch.ts';
 import type { RunResult } from './ops/runs.ts';
-import { diffCommand, mergeCommand } from './commands/code.ts';
-import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
-import { doctorCommand } from './commands/doctor.ts';
-import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
-import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
-import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
-import { blockedCommand, reconcileCommand, statusCommand, waitCommand } from './commands/watch.ts';
+import { command as answer } from './commands/answer.ts';
+import { command as blocked } from './commands/blocked.ts';
+import { command as cancel } from './commands/cancel.ts';
+import { command as cleanup } from './commands/cleanup.ts';
+import { command as depAdd } from './commands/dep-add.ts';
+import { command as diff } from './commands/diff.ts';
+import { command as dispatch } from './commands/dispatch.ts';
+import { doctorCommand as doctor } from './commands/doctor.ts';
+import { command as merge } from './commands/merge.ts';
+import { command as ready } from './commands/ready.ts';
+import { command as reassign } from './commands/reassign.ts';
+import { command as reconcile } from './commands/reconcile.ts';
+import { command as retry } from './commands/retry.ts';
+import { command as runInit } from './commands/run-init.ts';
+import { command as runList } from './commands/run-list.ts';
+import { command as runShow } from './commands/run-show.ts';
+import { command as status } from './commands/status.ts';
+import { command as taskAdd } from './commands/task-add.ts';
+import { command as taskShow } from './commands/task-show.ts';
+import { command as wait } from './commands/wait.ts';
 
 export interface OrchCliOptions {
   /** How the briefs orch renders at dispatch tell workers to run the inbox CLI (see defaultWorkerInbox). */
@@ -33,27 +46,28 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     reassign: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
     answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
   },
+  // The registry, in help order.
   commands: [
-    runInitCommand,
-    runShowCommand,
-    runListCommand,
-    taskAddCommand,
-    taskShowCommand,
-    depAddCommand,
-    readyCommand,
-    dispatchCommand(options),
-    reconcileCommand,
-    statusCommand,
-    waitCommand,
-    blockedCommand,
-    answerCommand,
-    retryCommand(options),
-    reassignCommand(options),
-    cancelCommand,
-    diffCommand,
-    mergeCommand,
-    cleanupCommand,
-    doctorCommand,
+    runInit,
+    runShow,
+    runList,
+    taskAdd,
+    taskShow,
+    depAdd,
+    ready,
+    dispatch(options),
+    reconcile,
+    status,
+    wait,
+    blocked,
+    answer,
+    retry(options),
+    reassign(options),
+    cancel,
+    diff,
+    merge,
+    cleanup,
+    doctor,
   ],
 });
 

@@ -1,70 +1,9 @@
-import { bodyFields, payloadFlag, resolveBody } from '@orch/inbox';
-import { defineCommand, formatTable, idSchema, jsonObjectFlag, textFlag } from '@orch/store';
+import { defineCommand, formatTable, idSchema } from '@orch/store';
 import { z } from 'zod';
-import { answer } from '../ops/answer.ts';
-import { cancel } from '../ops/cancel.ts';
 import { cleanup } from '../ops/cleanup.ts';
-import { runFlag, taskFlag, withRun } from './shared.ts';
+import { runFlag, withRun } from './shared.ts';
 
-export const answerCommand = defineCommand({
-  name: 'answer',
-  summary: "Answer a blocked task's pending question; the task goes back to running",
-  description:
-    'Replies on the blocked attempt\'s thread (the worker\'s `inbox wait` returns with it). Give --body, --body-file, ' +
-    '--payload-json for a structured decision, or a body plus a payload. Exit 4 when the task is not blocked; see `blocked`.',
-  flags: {
-    run: runFlag,
-    task: taskFlag,
-    body: { type: 'string', describe: 'The answer text' },
-    'body-file': { type: 'string', describe: 'Read the answer text from this file' },
-    'payload-json': payloadFlag,
-  },
-  examples: [
-    '--db ./coord.db --json answer --run blog_mvp_001 --task T2 --body "MVP supports draft and published only."',
-    '--db ./coord.db --json answer --run blog_mvp_001 --task T2 --payload-json \'{"decision": "draft_and_published"}\'',
-  ],
-  input: z
-    .object({ run: idSchema, task: idSchema, ...bodyFields, payloadJson: jsonObjectFlag.optional() })
-    .superRefine((v, ctx) => {
-      if (v.body !== undefined && v.bodyFile !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
-      } else if (v.body === undefined && v.bodyFile === undefined && v.payloadJson === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['body'], message: 'is required (or --body-file PATH, or --payload-json JSON)' });
-      }
-    }),
-  run: (ctx, input) => {
-    const body = input.body === undefined && input.bodyFile === undefined ? undefined : resolveBody(ctx, input);
-    return withRun(ctx, input.run, (orch) => answer(orch, { runId: input.run, taskId: input.task, body, payload: input.payloadJson }));
-  },
-  text: (r) => `answered ${r.task.run}/${r.task.id} on thread ${r.attempt.thread_id} (message #${r.message.id}); the task is ${r.task.state}`,
-});
-
-export const cancelCommand = defineCommand({
-  name: 'cancel',
-  summary: 'Cancel one task (and its live attempt), or the whole run',
-  description:
-    'With --task, cancels that task; every live attempt\'s thread is cancelled, so the worker\'s next write fails with ' +
-    'exit 5. Without --task, cancels every unfinished task and the run. Already cancelled: nothing changes. A done ' +
-    'task or run cannot be cancelled (exit 4). `stranded` lists unfinished tasks that depend on a cancelled one and so ' +
-    'can never become ready: cancel them too, or re-plan.',
-  flags: {
-    run: runFlag,
-    task: { type: 'string', describe: 'Cancel only this task' },
-    reason: { type: 'string', describe: 'Why (posted to the worker\'s thread and logged)' },
-  },
-  examples: ['--db ./coord.db --json cancel --run blog_mvp_001 --task T3 --reason "Out of scope"', '--db ./coord.db --json cancel --run blog_mvp_001'],
-  input: z.object({ run: idSchema, task: idSchema.optional(), reason: textFlag('the reason').optional() }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => cancel(orch, { runId: input.run, taskId: input.task, reason: input.reason })),
-  text: (r) => {
-    const lines = [r.cancelled.length === 0 ? 'nothing to cancel (already cancelled)' : `cancelled ${r.cancelled.join(', ')}`];
-    if (r.cancelled_attempts.length > 0) lines.push(`revoked attempts ${r.cancelled_attempts.join(', ')}`);
-    if (r.stranded.length > 0) lines.push(`stranded (depend on a cancelled task): ${r.stranded.join(', ')}`);
-    lines.push(`run ${r.run.id} is ${r.run.state}`);
-    return lines.join('\n');
-  },
-});
-
-export const cleanupCommand = defineCommand({
+export const command = defineCommand({
   name: 'cleanup',
   summary: 'Remove the worktrees of finished attempts without losing work; --dry-run to preview',
   description:
