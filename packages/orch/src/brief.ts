@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_LEASE_SECONDS, readTaskMessage, type TaskBrief, type TaskPayload } from '@orch/inbox';
 import { NotFoundError } from '@orch/store';
-import { showAttempt, type DispatchResult } from './attempts.ts';
+import { showAttempt } from './ops/attempts.ts';
+import type { DispatchResult } from './ops/dispatch.ts';
 import type { Orch } from './orch.ts';
 
 /** How the brief tells the worker to reach the database and the inbox CLI. */

@@ -1,7 +1,7 @@
 import { EXIT_CODES_HELP } from '@orch/inbox';
 import type { CliSpec } from '@orch/store';
-import type { DispatchResult } from './attempts.ts';
-import type { RunResult } from './runs.ts';
+import type { DispatchResult } from './ops/dispatch.ts';
+import type { RunResult } from './ops/runs.ts';
 
 export interface OrchCliOptions {
   /** How the briefs orch renders at dispatch tell workers to run the inbox CLI (see defaultWorkerInbox). */
@@ -26,26 +26,27 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     reassign: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
     answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
   },
+  // The registry, in help order.
   commands: [
-    { name: 'run init', load: () => import('./commands/runs.ts').then((m) => m.runInitCommand) },
-    { name: 'run show', load: () => import('./commands/runs.ts').then((m) => m.runShowCommand) },
-    { name: 'run list', load: () => import('./commands/runs.ts').then((m) => m.runListCommand) },
-    { name: 'task add', load: () => import('./commands/tasks.ts').then((m) => m.taskAddCommand) },
-    { name: 'task show', load: () => import('./commands/tasks.ts').then((m) => m.taskShowCommand) },
-    { name: 'dep add', load: () => import('./commands/tasks.ts').then((m) => m.depAddCommand) },
-    { name: 'ready', load: () => import('./commands/tasks.ts').then((m) => m.readyCommand) },
-    { name: 'dispatch', load: () => import('./commands/dispatch.ts').then((m) => m.dispatchCommand(options)) },
-    { name: 'reconcile', load: () => import('./commands/watch.ts').then((m) => m.reconcileCommand) },
-    { name: 'status', load: () => import('./commands/watch.ts').then((m) => m.statusCommand) },
-    { name: 'wait', load: () => import('./commands/watch.ts').then((m) => m.waitCommand) },
-    { name: 'blocked', load: () => import('./commands/watch.ts').then((m) => m.blockedCommand) },
-    { name: 'answer', load: () => import('./commands/control.ts').then((m) => m.answerCommand) },
-    { name: 'retry', load: () => import('./commands/dispatch.ts').then((m) => m.retryCommand(options)) },
-    { name: 'reassign', load: () => import('./commands/dispatch.ts').then((m) => m.reassignCommand(options)) },
-    { name: 'cancel', load: () => import('./commands/control.ts').then((m) => m.cancelCommand) },
-    { name: 'diff', load: () => import('./commands/code.ts').then((m) => m.diffCommand) },
-    { name: 'merge', load: () => import('./commands/code.ts').then((m) => m.mergeCommand) },
-    { name: 'cleanup', load: () => import('./commands/control.ts').then((m) => m.cleanupCommand) },
+    { name: 'run init', load: () => import('./commands/run-init.ts').then((m) => m.command) },
+    { name: 'run show', load: () => import('./commands/run-show.ts').then((m) => m.command) },
+    { name: 'run list', load: () => import('./commands/run-list.ts').then((m) => m.command) },
+    { name: 'task add', load: () => import('./commands/task-add.ts').then((m) => m.command) },
+    { name: 'task show', load: () => import('./commands/task-show.ts').then((m) => m.command) },
+    { name: 'dep add', load: () => import('./commands/dep-add.ts').then((m) => m.command) },
+    { name: 'ready', load: () => import('./commands/ready.ts').then((m) => m.command) },
+    { name: 'dispatch', load: () => import('./commands/dispatch.ts').then((m) => m.command(options)) },
+    { name: 'reconcile', load: () => import('./commands/reconcile.ts').then((m) => m.command) },
+    { name: 'status', load: () => import('./commands/status.ts').then((m) => m.command) },
+    { name: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
+    { name: 'blocked', load: () => import('./commands/blocked.ts').then((m) => m.command) },
+    { name: 'answer', load: () => import('./commands/answer.ts').then((m) => m.command) },
+    { name: 'retry', load: () => import('./commands/retry.ts').then((m) => m.command(options)) },
+    { name: 'reassign', load: () => import('./commands/reassign.ts').then((m) => m.command(options)) },
+    { name: 'cancel', load: () => import('./commands/cancel.ts').then((m) => m.command) },
+    { name: 'diff', load: () => import('./commands/diff.ts').then((m) => m.command) },
+    { name: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
+    { name: 'cleanup', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.doctorCommand) },
   ],
 });

@@ -16,10 +16,10 @@ import {
 } from '@orch/store';
 import fs from 'node:fs';
 import path from 'node:path';
-import { cancelAttemptIn } from './attempts.ts';
+import { cancelAttemptIn } from './ops/cancel.ts';
 import { emitIn, settleRunIn } from './events.ts';
 import { branchOwners, branchesUnder, clearDeadGitLocks, deleteBranch, listWorktrees, repoRoot, unmergedCommits, GitFailure, removeEmptyParents } from './git.ts';
-import { DEFAULT_WORKSPACE_ROOT } from './launch.ts';
+import { DEFAULT_WORKSPACE_ROOT } from './ops/dispatch-worktree.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import { orchMigrations } from './migrations.ts';
 import { inboxTx, type Orch, type Tx } from './orch.ts';
@@ -27,10 +27,11 @@ import { getAttempt, listAttempts, updateAttempt, type AttemptRow } from './quer
 import { allRunIds, eventSeqSpan, latestTaskStateEvents } from './queries/health.ts';
 import { getRun } from './queries/runs.ts';
 import { listTasks, setTaskState, type TaskRow } from './queries/tasks.ts';
-import { reconcile, unfoldedIn } from './reconcile.ts';
+import { reconcile, unfoldedIn } from './ops/reconcile.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
 import { databaseId, ownership } from './owner.ts';
-import { ORPHAN_MIN_AGE_MS, cleanOrphans, ownedPath, reportPath, workspacePlaces } from './workspace.ts';
+import { reportPath } from './ops/cleanup.ts';
+import { ORPHAN_MIN_AGE_MS, cleanOrphans, ownedPath, workspacePlaces } from './ops/orphans.ts';
 
 export interface OrchDoctorInput {
   path: string;

@@ -1,8 +1,8 @@
+// Text renderings more than one command uses (each command's own rendering is in commands/<name>.ts).
 import { messageText } from '@orch/inbox';
-import { formatTable, truncateToWidth, visible } from '@orch/store';
-import type { DispatchResult } from './attempts.ts';
-import type { StatusResult } from './status.ts';
-import type { EventView, RunView, StateCounts } from './views.ts';
+import { truncateToWidth, visible } from '@orch/store';
+import type { DispatchResult } from './ops/dispatch.ts';
+import type { RunView, StateCounts } from './views.ts';
 
 export function countsText(counts: StateCounts): string {
   const parts = Object.entries(counts)
@@ -27,45 +27,6 @@ export function dispatchText(r: DispatchResult, verb = 'dispatched'): string {
     `${verb} ${r.run.id}/${r.task.id} attempt ${a.number} (${a.id}) to ${a.assigned_to} [${a.execution_mode}]`,
     `  thread ${a.thread_id}: the worker claims it with \`inbox --db PATH claim --agent ${a.assigned_to} --thread ${a.thread_id}\``,
   ].join('\n');
-}
-
-export function statusText(r: StatusResult): string {
-  const rows = r.tasks.map((t) => {
-    const a = t.latest_attempt;
-    const m = t.latest_message;
-    const state = t.ready ? `${t.state} (ready)` : t.waiting_on.length > 0 && t.state === 'pending' ? `pending (waits on ${t.waiting_on.join(',')})` : t.state;
-    const where =
-      a?.thread === null
-        ? ' (thread missing)'
-        : a?.worktree_exists === false
-          ? ['dispatched', 'running', 'blocked'].includes(a.state)
-            ? ' (worktree missing)'
-            : ' (worktree gone)'
-          : a?.merged_into
-            ? ` (merged into ${visible(a.merged_into)})`
-            : '';
-    return [t.id, state, a ? `#${a.number} ${a.assigned_to}${where}` : '-', m ? `${m.kind}: ${oneLine(m.body, 60)}` : '-', t.title];
-  });
-  const table = rows.length === 0 ? 'no tasks yet' : formatTable([['TASK', 'STATE', 'ATTEMPT', 'LATEST MESSAGE', 'TITLE'], ...rows]);
-  return `${runText(r.run, r.counts, r.last_event, r.unmerged_tasks)}\n\n${table}`;
-}
-
-export function eventsText(events: EventView[]): string {
-  return formatTable([
-    ['EVENT', 'TYPE', 'TASK', 'TIME', 'DETAIL'],
-    ...events.map((e) => [String(e.seq), e.type, e.task ?? '-', e.created_at, eventDetail(e)]),
-  ]);
-}
-
-function eventDetail(e: EventView): string {
-  const d = e.data;
-  if (typeof d.body === 'string') return oneLine(d.body, 70);
-  if (typeof d.assigned_to === 'string') return `attempt ${String(d.number)} to ${d.assigned_to}`;
-  if (typeof d.claimed_by === 'string') return `by ${d.claimed_by}`;
-  if (typeof d.reason === 'string') return d.reason;
-  if (typeof d.depends_on === 'string') return `depends on ${d.depends_on}`;
-  if (typeof d.title === 'string') return d.title;
-  return '';
 }
 
 /**

@@ -1,4 +1,10 @@
+// What several command modules share: opening the database, the common flags, and the CLI options
+// and input schema of the commands that make a new attempt (dispatch, retry, reassign).
+import { bodyFields, resolveBody } from '@orch/inbox';
 import { NotFoundError, idSchema, type CommandContext, type FlagSpec } from '@orch/store';
+import path from 'node:path';
+import { z } from 'zod';
+import type { BriefSettings } from '../brief.ts';
 import { NoOrchTablesError, openOrch, type Orch } from '../orch.ts';
 
 export interface WithOrchOptions<T> {
@@ -44,4 +50,31 @@ export const runField = { run: idSchema };
 /** withOrch for a command about one run. */
 export function withRun<T>(ctx: CommandContext, run: string, fn: (orch: Orch) => Promise<T>): Promise<T> {
   return withOrch(ctx, fn, { run });
+}
+
+export const attemptFlag = { type: 'string' as const, describe: "Attempt id (default: the task's latest attempt)" };
+
+/** What the CLI knows that the library cannot: how the workers it briefs should run the inbox CLI. */
+export interface DispatchCommandOptions {
+  /** Written into every brief (see defaultWorkerInbox). */
+  workerInbox: string;
+}
+
+/** The brief's settings for a command: the --db path made absolute, and the CLI's worker inbox. */
+export function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
+  return { db: path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
+}
+
+/** The input of retry and reassign: the body, agent and base ref default to the previous attempt's. */
+export const optionalBody = z
+  .object({ run: idSchema, task: idSchema, to: idSchema.optional(), ...bodyFields, baseRef: z.string().min(1, 'must not be empty').optional() })
+  .superRefine((v, ctx) => {
+    if (v.body !== undefined && v.bodyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
+    }
+  });
+
+/** The body retry or reassign was given, if any (from --body or --body-file). */
+export function optionalBodyText(ctx: CommandContext, v: { body?: string | undefined; bodyFile?: string | undefined }): string | undefined {
+  return v.body === undefined && v.bodyFile === undefined ? undefined : resolveBody(ctx, v);
 }

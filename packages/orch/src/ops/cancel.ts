@@ -1,31 +1,16 @@
-import { appendMessageIn, cancelThreadIn, type MessageView } from '@orch/inbox';
-import { ConflictError, NotFoundError, ValidationError, readTransaction, writeTransaction } from '@orch/store';
-import { emitIn, settleRunIn } from './events.ts';
-import { inboxTx, threadOrNull, type Orch, type OrchEnv, type Tx } from './orch.ts';
-import { getAttempt, listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
-import { setRunState, type RunRow } from './queries/runs.ts';
-import { listDependencies, listTasks, setTaskState, type TaskRow } from './queries/tasks.ts';
+import { cancelThreadIn } from '@orch/inbox';
+import { ConflictError, NotFoundError, writeTransaction } from '@orch/store';
+import { emitIn, settleRunIn } from '../events.ts';
+import { inboxTx, threadOrNull, type Orch, type OrchEnv, type Tx } from '../orch.ts';
+import { listAttempts, updateAttempt, type AttemptRow } from '../queries/attempts.ts';
+import { setRunState, type RunRow } from '../queries/runs.ts';
+import { listDependencies, listTasks, setTaskState, type TaskRow } from '../queries/tasks.ts';
+import { LIVE_ATTEMPT_STATES, type OrchDatabase } from '../schema.ts';
+import { runView, type RunView } from '../views.ts';
+import { LEADER } from './attempts.ts';
 import { reconcileIn } from './reconcile.ts';
 import { requireRun } from './runs.ts';
-import { LIVE_ATTEMPT_STATES, type OrchDatabase } from './schema.ts';
 import { requireTask } from './tasks.ts';
-import { attemptView, runView, taskView, type AttemptView, type RunView, type TaskView } from './views.ts';
-
-/** Who orch writes as on threads (the leader). */
-export const LEADER = 'leader';
-
-/** What `dispatch`, `retry` and `reassign` print: the input of `orch-worker-brief`. */
-export interface DispatchResult {
-  run: RunView;
-  task: TaskView;
-  attempt: AttemptView;
-}
-
-/** The task's newest live attempt, if it has one (there is at most one, unless the run was damaged). */
-export async function liveAttempt(trx: Tx, runId: string, taskId: string): Promise<AttemptRow | undefined> {
-  const live = await listAttempts(trx, { runId, taskId, states: LIVE_ATTEMPT_STATES });
-  return live.at(-1);
-}
 
 /**
  * Cancels a live attempt and its thread (fencing the worker out) and logs attempt_cancelled. A
@@ -56,95 +41,6 @@ export async function cancelLiveAttemptsIn(trx: Tx, env: OrchEnv, runId: string,
   const out: AttemptRow[] = [];
   for (const a of await listAttempts(trx, { runId, taskId, states: LIVE_ATTEMPT_STATES })) out.push(await cancelAttemptIn(trx, env, a, reason));
   return out;
-}
-
-/**
- * Whether `retry` may give `task` a new attempt, and whether that reopens it: a failed or expired
- * task may be retried; so may a done task whose latest attempt is a code attempt that was never
- * merged (its merge conflicted, say), which reopens it.
- *
- * @throws ConflictError (4) otherwise, saying why (a merged attempt's task is not reopened).
- */
-export function retryReopens(task: TaskRow, previous: AttemptRow | undefined): boolean {
-  if (task.state === 'failed' || task.state === 'expired') return false;
-  const where = { run: task.run_id, task: task.id, state: task.state };
-  if (task.state === 'done' && previous !== undefined && previous.execution_mode === 'code' && previous.state === 'done') {
-    if (previous.merged_at === null) return true;
-    throw new ConflictError(
-      `task ${task.id} is done and attempt ${previous.number} was merged into ${previous.merged_into ?? 'its target'}` +
-        `${previous.merge_commit ? ` (${previous.merge_commit.slice(0, 12)})` : ''}; a merged task is not reopened: add a new task for more work`,
-      { ...where, attempt: previous.id, merged_into: previous.merged_into, merge_commit: previous.merge_commit },
-    );
-  }
-  const hint =
-    task.state === 'pending'
-      ? '; dispatch it instead'
-      : (LIVE_ATTEMPT_STATES as readonly string[]).includes(task.state)
-        ? '; use reassign to replace a live attempt'
-        : '';
-  throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried (and done code tasks whose attempt was not merged)${hint}`, where);
-}
-
-/** Logs that a done task is open again (`retry` of an unmerged code attempt); the new attempt sets its state. */
-export async function reopenTaskIn(trx: Tx, env: OrchEnv, task: TaskRow, previous: AttemptRow): Promise<void> {
-  await emitIn(trx, env, {
-    runId: task.run_id,
-    taskId: task.id,
-    attemptId: previous.id,
-    type: 'task_reopened',
-    taskState: 'pending',
-    data: { reason: `attempt ${previous.number} was never merged`, number: previous.number, branch: previous.branch },
-  });
-  await setTaskState(trx, { runId: task.run_id, id: task.id, state: 'pending', now: env.clock.now() });
-}
-
-export interface AnswerInput {
-  runId: string;
-  taskId: string;
-  body?: string | undefined;
-  payload?: Record<string, unknown> | undefined;
-}
-
-export interface AnswerResult {
-  task: TaskView;
-  attempt: AttemptView;
-  message: MessageView;
-}
-
-/**
- * `orch answer`: replies on the blocked attempt's thread; the task goes back to running.
- *
- * @throws NotFoundError (3); ValidationError (2) without body and payload; ConflictError (4) when
- *   the task is not blocked.
- */
-export async function answer(orch: Orch, input: AnswerInput): Promise<AnswerResult> {
-  if (input.body === undefined && input.payload === undefined) {
-    throw new ValidationError('give --body TEXT or --payload-json JSON (or both)', [{ path: '--body', message: 'is required (or --payload-json)' }]);
-  }
-  return writeTransaction<OrchDatabase, AnswerResult>(orch.store, async (trx) => {
-    const run = await requireRun(trx, input.runId);
-    const task = await requireTask(trx, run.id, input.taskId);
-    await reconcileIn(trx, orch, run.id);
-    const live = await liveAttempt(trx, run.id, task.id);
-    if (!live || live.state !== 'blocked') {
-      const state = (await requireTask(trx, run.id, task.id)).state;
-      throw new ConflictError(`task ${task.id} is ${state}, not blocked; there is no question to answer`, { run: run.id, task: task.id, state });
-    }
-    const body = input.body ?? JSON.stringify(input.payload);
-    const { message } = await appendMessageIn(inboxTx(trx), orch, { threadId: live.thread_id, from: LEADER, kind: 'answer', body, payload: input.payload });
-    const now = orch.clock.now();
-    const attempt = await updateAttempt(trx, live.id, { state: 'running', last_message_id: message.id, updated_at: now });
-    const updated = await setTaskState(trx, { runId: run.id, id: task.id, state: 'running', now });
-    await emitIn(trx, orch, {
-      runId: run.id,
-      taskId: task.id,
-      attemptId: live.id,
-      type: 'task_answered',
-      taskState: 'running',
-      data: { thread_id: live.thread_id, message_id: message.id, author: LEADER, body: message.body, payload: message.payload },
-    });
-    return { task: taskView(updated), attempt: attemptView(attempt), message };
-  });
 }
 
 export interface CancelInput {
@@ -242,19 +138,4 @@ export async function strandedIn(trx: Tx, runId: string): Promise<string[]> {
     }
   }
   return tasks.filter((t) => dead.has(t.id) && t.state !== 'cancelled').map((t) => t.id);
-}
-
-/**
- * One attempt with its run and task, read-only (no reconcile): what orch-worker-brief renders.
- *
- * @throws NotFoundError (3) for an unknown attempt.
- */
-export async function showAttempt(orch: Orch, input: { attemptId: string }): Promise<DispatchResult> {
-  return readTransaction<OrchDatabase, DispatchResult>(orch.store, async (trx) => {
-    const attempt = await getAttempt(trx, input.attemptId);
-    if (!attempt) throw new NotFoundError(`no attempt ${input.attemptId} in this database`, { attempt: input.attemptId });
-    const run = await requireRun(trx, attempt.run_id);
-    const task = await requireTask(trx, run.id, attempt.task_id);
-    return { run: runView(run), task: taskView(task), attempt: attemptView(attempt) };
-  });
 }

@@ -1,42 +1,14 @@
-import { defineCommand, idSchema, intFlag } from '@orch/store';
+import { defineCommand, formatTable, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
-import { reconcile } from '../reconcile.ts';
-import { eventsText, messageText, statusText } from '../render.ts';
+import { waitEvents } from '../ops/wait.ts';
+import { oneLine } from '../render.ts';
 import { EVENT_TYPES, type EventType } from '../schema.ts';
-import { blocked, status, waitEvents } from '../status.ts';
+import type { EventView } from '../views.ts';
 import { runFlag, withRun } from './shared.ts';
 
 /** How long `orch wait` waits when no --timeout-seconds is given. */
 export const DEFAULT_WAIT_SECONDS = 300;
 const MAX_WAIT_SECONDS = 86_400;
-
-export const statusCommand = defineCommand({
-  name: 'status',
-  summary: 'The main operational view: reconcile, then the run, every task, its latest attempt and message',
-  description:
-    'Folds new worker activity in first (like reconcile), then shows the run, task counts, every task with its state, ' +
-    'readiness, latest attempt (and thread, null if it was deleted; merged_into/merge_commit for code) and latest ' +
-    'message, unmerged (done code tasks not merged yet, named in unmerged_tasks), and last_event (the run\'s newest ' +
-    'event): pass it to `wait --after-event`.',
-  flags: { run: runFlag },
-  examples: ['--db ./coord.db --json status --run blog_mvp_001'],
-  input: z.object({ run: idSchema }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => status(orch, { runId: input.run })),
-  text: statusText,
-});
-
-export const reconcileCommand = defineCommand({
-  name: 'reconcile',
-  summary: 'Fold new worker activity (claims, progress, questions, results, expired leases) into task state and events',
-  description:
-    'Idempotent: running it again writes nothing new. status, wait, ready, blocked and the commands that change tasks ' +
-    'reconcile by themselves; this command is for doing it explicitly.',
-  flags: { run: runFlag },
-  examples: ['--db ./coord.db --json reconcile --run blog_mvp_001'],
-  input: z.object({ run: idSchema }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => reconcile(orch, input.run)),
-  text: (r) => (r.events_written === 0 ? `run ${r.run}: nothing new` : `run ${r.run}: ${r.events_written} new event(s)`),
-});
 
 const typeList = z
   .string()
@@ -50,7 +22,7 @@ const typeList = z
     return types as EventType[];
   });
 
-export const waitCommand = defineCommand({
+export const command = defineCommand({
   name: 'wait',
   summary: 'Block until the run has new events of the given types (instead of sleep loops)',
   description:
@@ -86,24 +58,20 @@ export const waitCommand = defineCommand({
   },
 });
 
-export const blockedCommand = defineCommand({
-  name: 'blocked',
-  summary: 'List blocked tasks with their pending questions',
-  description: 'Reconciles first. Each entry has the task, its blocked attempt, and the question: body, payload, who asked and when. Answer with `answer`.',
-  flags: { run: runFlag },
-  examples: ['--db ./coord.db --json blocked --run blog_mvp_001'],
-  input: z.object({ run: idSchema }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => blocked(orch, { runId: input.run })),
-  text: (r) =>
-    r.tasks.length === 0
-      ? `no blocked tasks in run ${r.run}`
-      : r.tasks
-          .map((b) => {
-            const q = b.question;
-            const head = `${b.task.id} (attempt ${b.attempt.number}, ${b.attempt.assigned_to}, thread ${b.attempt.thread_id}): ${b.task.title}`;
-            return q
-              ? `${head}\n${messageText({ id: q.message_id, thread_id: b.attempt.thread_id, author: q.asked_by, kind: 'question', body: q.body, payload: q.payload, created_at: q.asked_at }).replace(/^/gm, '  ')}`
-              : head;
-          })
-          .join('\n\n'),
-});
+function eventsText(events: EventView[]): string {
+  return formatTable([
+    ['EVENT', 'TYPE', 'TASK', 'TIME', 'DETAIL'],
+    ...events.map((e) => [String(e.seq), e.type, e.task ?? '-', e.created_at, eventDetail(e)]),
+  ]);
+}
+
+function eventDetail(e: EventView): string {
+  const d = e.data;
+  if (typeof d.body === 'string') return oneLine(d.body, 70);
+  if (typeof d.assigned_to === 'string') return `attempt ${String(d.number)} to ${d.assigned_to}`;
+  if (typeof d.claimed_by === 'string') return `by ${d.claimed_by}`;
+  if (typeof d.reason === 'string') return d.reason;
+  if (typeof d.depends_on === 'string') return `depends on ${d.depends_on}`;
+  if (typeof d.title === 'string') return d.title;
+  return '';
+}

@@ -1,11 +1,11 @@
 import { cancelThreadIn, existingThreadIds, threadActivityIn, type MessageKind, type ThreadActivity } from '@orch/inbox';
 import { isoTime, readTransaction, writeTransaction } from '@orch/store';
-import { emitIn, settleRunIn } from './events.ts';
-import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
-import { listAttempts, updateAttempt, type AttemptRow } from './queries/attempts.ts';
-import { setTaskState } from './queries/tasks.ts';
+import { emitIn, settleRunIn } from '../events.ts';
+import { inboxTx, type Orch, type OrchEnv, type Tx } from '../orch.ts';
+import { listAttempts, updateAttempt, type AttemptRow } from '../queries/attempts.ts';
+import { setTaskState } from '../queries/tasks.ts';
 import { requireRun } from './runs.ts';
-import { LIVE_ATTEMPT_STATES, type AttemptState, type EventType, type OrchDatabase } from './schema.ts';
+import { LIVE_ATTEMPT_STATES, type AttemptState, type EventType, type OrchDatabase } from '../schema.ts';
 
 /** What folding one attempt's thread activity would change. */
 interface Fold {

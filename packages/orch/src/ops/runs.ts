@@ -1,11 +1,11 @@
 import { ConflictError, NotFoundError, readTransaction, writeTransaction } from '@orch/store';
-import { emitIn } from './events.ts';
-import type { Orch, OrchEnv, Tx } from './orch.ts';
-import { lastEventSeq } from './queries/events.ts';
-import { getRun, insertRun, listRuns as queryRuns, taskCounts, type RunRow } from './queries/runs.ts';
-import { unmergedDoneTasks } from './queries/tasks.ts';
-import type { OrchDatabase, RunState } from './schema.ts';
-import { countsView, runView, type RunView, type StateCounts } from './views.ts';
+import { emitIn } from '../events.ts';
+import type { Orch, OrchEnv, Tx } from '../orch.ts';
+import { lastEventSeq } from '../queries/events.ts';
+import { getRun, insertRun, listRuns as queryRuns, taskCounts, type RunRow } from '../queries/runs.ts';
+import { unmergedDoneTasks } from '../queries/tasks.ts';
+import type { OrchDatabase, RunState } from '../schema.ts';
+import { countsView, runView, type RunView, type StateCounts } from '../views.ts';
 
 /** @throws NotFoundError (3) */
 export async function requireRun(db: Tx, id: string): Promise<RunRow> {
