@@ -4,20 +4,11 @@ import path from 'node:path';
 import { LEADER, cancelLiveAttemptsIn, liveAttempt, reopenTaskIn, retryReopens, type DispatchResult } from './attempts.ts';
 import { renderWorkerBrief, type BriefSettings } from './brief.ts';
 import { emitIn, settleRunIn } from './events.ts';
-import {
-  addWorktree,
-  checkRef,
-  checkWorkspaceRoot,
-  currentBranch,
-  deleteBranch,
-  ignoreInside,
-  makeDirs,
-  reclaimLeftover,
-  removeEmptyParents,
-  removeWorktree,
-  repoRoot,
-  resolveCommit,
-} from './git.ts';
+import { addWorktree } from './attempt-worktree.ts';
+import { makeDirs, removeEmptyParents } from './dirs.ts';
+import { checkRef, currentBranch, deleteBranch, removeWorktree, repoRoot, resolveCommit } from './git.ts';
+import { reclaimLeftover } from './leftovers.ts';
+import { checkWorkspaceRoot, ignoreInside } from './workspace-root.ts';
 import { inboxTx, type Orch, type OrchEnv, type Tx } from './orch.ts';
 import { dropMarker, takeMarker } from './marker.ts';
 import { databaseId } from './owner.ts';

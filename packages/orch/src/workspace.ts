@@ -10,7 +10,6 @@ import {
   branchExists,
   branchHead,
   isAncestor,
-  removeEmptyParents,
   commitsBetween,
   deleteBranch,
   diffPatch,
@@ -24,11 +23,12 @@ import {
   interruptedAdd,
   checkRef,
   gitCommonDir,
-  branchOwners,
   worktreeOnlyCommits,
   type CommitInfo,
   type FileChange,
 } from './git.ts';
+import { branchOwners } from './branch-owner.ts';
+import { removeEmptyParents } from './dirs.ts';
 import { holdLock, markerAlive, markerPath, readMarker, removeDeadMarker } from './marker.ts';
 import type { Orch } from './orch.ts';
 import { branchForPath, databaseId, ownership } from './owner.ts';
