@@ -4,7 +4,7 @@ import type { DispatchResult } from './attempts.ts';
 import type { RunResult } from './runs.ts';
 import { diffCommand, mergeCommand } from './commands/code.ts';
 import { answerCommand, cancelCommand, cleanupCommand } from './commands/control.ts';
-import { doctorCommand } from './commands/doctor.ts';
+import { command as doctorCommand } from './commands/doctor.ts';
 import { dispatchCommand, reassignCommand, retryCommand } from './commands/dispatch.ts';
 import { runInitCommand, runListCommand, runShowCommand } from './commands/runs.ts';
 import { depAddCommand, readyCommand, taskAddCommand, taskShowCommand } from './commands/tasks.ts';
