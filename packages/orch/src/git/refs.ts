@@ -62,6 +62,7 @@ export async function branchesUnder(root: string, dir: string): Promise<string[]
     .map((l) => l.slice('refs/heads/'.length));
 }
 
+/** Deletes a local branch even when unmerged (`git branch -D`); git drops its config section with it. */
 export async function deleteBranch(root: string, branch: string): Promise<void> {
   await run(root, ['branch', '-D', branch]);
 }
