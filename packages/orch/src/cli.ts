@@ -47,7 +47,7 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     { name: 'diff', load: () => import('./commands/diff.ts').then((m) => m.command) },
     { name: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
     { name: 'cleanup', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
-    { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.doctorCommand) },
+    { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
   ],
 });
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { orchDoctor } from '../doctor.ts';
 
-export const doctorCommand = defineCommand({
+export const command = defineCommand({
   name: 'doctor',
   summary: 'Check the database, every run, attempt and worktree; --repair fixes what is safe',
   description:

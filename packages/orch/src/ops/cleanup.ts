@@ -4,20 +4,9 @@ import { ConflictError, NotFoundError, failpoint, writeTransaction } from '@orch
 import fs from 'node:fs';
 import path from 'node:path';
 import { emitIn } from '../events.ts';
-import {
-  GitFailure,
-  branchExists,
-  branchHead,
-  branchOwners,
-  deleteBranch,
-  isAncestor,
-  pruneWorktrees,
-  removeEmptyParents,
-  removeWorktree,
-  uncommitted,
-  unmergedCommits,
-  worktreeOnlyCommits,
-} from '../git.ts';
+import { GitFailure, branchExists, branchHead, deleteBranch, isAncestor, pruneWorktrees, removeWorktree, uncommitted, unmergedCommits, worktreeOnlyCommits } from '../git.ts';
+import { branchOwners } from '../branch-owner.ts';
+import { removeEmptyParents } from '../dirs.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from '../marker.ts';
 import type { Orch } from '../orch.ts';
 import { databaseId } from '../owner.ts';

@@ -2,7 +2,11 @@
 // the base it starts from, the dispatch marker held while it is made, and undoing it.
 import { ConflictError, ValidationError, readTransaction } from '@orch/store';
 import path from 'node:path';
-import { addWorktree, checkRef, checkWorkspaceRoot, currentBranch, deleteBranch, ignoreInside, makeDirs, reclaimLeftover, removeEmptyParents, removeWorktree, repoRoot, resolveCommit } from '../git.ts';
+import { checkRef, currentBranch, deleteBranch, removeWorktree, repoRoot, resolveCommit } from '../git.ts';
+import { addWorktree } from '../attempt-worktree.ts';
+import { makeDirs, removeEmptyParents } from '../dirs.ts';
+import { reclaimLeftover } from '../leftovers.ts';
+import { checkWorkspaceRoot, ignoreInside } from '../workspace-root.ts';
 import { dropMarker, takeMarker } from '../marker.ts';
 import type { Orch } from '../orch.ts';
 import { databaseId } from '../owner.ts';

@@ -2,7 +2,8 @@
 import { ConflictError, ValidationError, failpoint, readTransaction, writeTransaction } from '@orch/store';
 import path from 'node:path';
 import { emitIn } from '../events.ts';
-import { branchExists, branchHead, checkRef, commitsBetween, gitCommonDir, isAncestor, mergeBranch, removeEmptyParents, type CommitInfo } from '../git.ts';
+import { branchExists, branchHead, checkRef, commitsBetween, gitCommonDir, isAncestor, mergeBranch, type CommitInfo } from '../git.ts';
+import { removeEmptyParents } from '../dirs.ts';
 import { holdLock } from '../marker.ts';
 import type { Orch } from '../orch.ts';
 import { getAttempt, updateAttempt, type AttemptRow } from '../queries/attempts.ts';

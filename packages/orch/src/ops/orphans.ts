@@ -3,7 +3,9 @@
 import { readTransaction } from '@orch/store';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GitFailure, branchExists, branchOwners, deleteBranch, interruptedAdd, listWorktrees, pruneWorktrees, removeEmptyParents, removeWorktree, uncommitted, unmergedCommits, worktreeOnlyCommits } from '../git.ts';
+import { GitFailure, branchExists, deleteBranch, interruptedAdd, listWorktrees, pruneWorktrees, removeWorktree, uncommitted, unmergedCommits, worktreeOnlyCommits } from '../git.ts';
+import { branchOwners } from '../branch-owner.ts';
+import { removeEmptyParents } from '../dirs.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from '../marker.ts';
 import type { Orch } from '../orch.ts';
 import { branchForPath, databaseId, ownership } from '../owner.ts';
