@@ -204,6 +204,17 @@ describe('a dispatch killed inside git leaves git lock files', { timeout: 600_00
     expect(branches(repo)).toEqual(['main', `orch/${RUN}/T1/1`]);
   });
 
+  it("a config.lock a killed git left behind does not stop every later dispatch: it is taken for dead once it has not changed for seconds", () => {
+    const repo = makeRepo();
+    const db = newDb(['T1']);
+    const lock = path.join(repo, '.git', 'config.lock');
+    fs.writeFileSync(lock, '[core]\n');
+    const a = dispatch(db, repo, 'T1');
+    expect(a).toMatchObject({ number: 1 });
+    expect(fs.existsSync(lock)).toBe(false);
+    expect(git(repo, 'config', `branch.orch/${RUN}/T1/1.orchdatabase`)).not.toBe('');
+  });
+
   it('doctor --repair deletes an orphan branch whose ref a killed git left locked', () => {
     const repo = makeRepo();
     const db = newDb(['T0', 'T1']);

@@ -1,6 +1,9 @@
 // Per-branch values in the repository's config (`branch.<name>.<variable>`), written with a retry
 // while another git process holds the config file's lock. `git branch -D` drops a branch's section.
+import fs from 'node:fs';
+import path from 'node:path';
 import { branchExists } from './refs.ts';
+import { gitCommonDir } from './repo.ts';
 import { GitFailure, probe, run } from './run.ts';
 
 /**
@@ -31,14 +34,36 @@ export async function dropBranchConfig(root: string, branch: string): Promise<vo
   await configWrite(root, ['--remove-section', `branch.${branch}`]).catch(() => undefined);
 }
 
-/** Runs a `git config` write, retrying while another git process holds the config file's lock. */
+/** How long one `config.lock` may stay unchanged before it is taken for a killed git's (see configWrite). */
+export const DEAD_CONFIG_LOCK_MS = 3000;
+
+/**
+ * Runs a `git config` write, retrying while another git process holds the config file's lock.
+ * git never removes the lock of a process killed while writing (a leader's dispatch killed with
+ * its process group, say), and every later config write would then fail until someone deleted
+ * it by hand. A write takes milliseconds and each one makes a new lock file, so a lock that is
+ * the very same file (inode and mtime) after DEAD_CONFIG_LOCK_MS of retrying is a dead process's
+ * and is removed; a live writer's lock never stays that long.
+ */
 async function configWrite(root: string, args: string[]): Promise<void> {
+  let seen: { ino: number; mtimeMs: number; since: number } | undefined;
   for (let round = 0; ; round += 1) {
     try {
       await run(root, ['config', ...args]);
       return;
     } catch (err) {
-      if (!(err instanceof GitFailure) || !/could not lock config file/i.test(err.gitMessage) || round >= 100) throw err;
+      if (!(err instanceof GitFailure) || !/could not lock config file/i.test(err.gitMessage) || round >= 400) throw err;
+      const lock = path.join(await gitCommonDir(root), 'config.lock');
+      const st = fs.statSync(lock, { throwIfNoEntry: false });
+      if (st === undefined || seen === undefined || st.ino !== seen.ino || st.mtimeMs !== seen.mtimeMs) {
+        seen = st === undefined ? undefined : { ino: st.ino, mtimeMs: st.mtimeMs, since: performance.now() };
+      } else if (performance.now() - seen.since >= DEAD_CONFIG_LOCK_MS) {
+        // Looked at once more just before: the window in which another process could swap it is tiny.
+        const now = fs.statSync(lock, { throwIfNoEntry: false });
+        if (now !== undefined && now.ino === seen.ino && now.mtimeMs === seen.mtimeMs) fs.rmSync(lock, { force: true });
+        seen = undefined;
+        continue;
+      }
       await new Promise((r) => setTimeout(r, 10 + Math.random() * 40));
     }
   }
