@@ -19,7 +19,6 @@ function cli(which: Which, db: string, args: string[], cwd?: string): CliRun {
   return run(which, ['--db', db, '--json', ...args], cwd ? { cwd } : {});
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function okJson<T = any>(which: Which, db: string, args: string[], cwd?: string): T {
   const r = cli(which, db, args, cwd);
   expect(r.code, `${which} ${args.join(' ')}: ${r.stderr}`).toBe(0);

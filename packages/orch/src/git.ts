@@ -90,7 +90,6 @@ export function makeDirs(dir: string): string | undefined {
 
 /** A ref or revision given by a user: no option look-alikes, control characters or whitespace. */
 export function checkRef(ref: string, flag: string): void {
-  // eslint-disable-next-line no-control-regex
   if (ref === '' || ref.startsWith('-') || /[\u0000-\u0020\u007f]/.test(ref) || ref.includes('..') || ref.length > 250) {
     throw new ValidationError(`${flag} ${JSON.stringify(ref)} is not an acceptable git ref (no leading "-", spaces, control characters or "..")`, [
       { path: flag, message: 'is not an acceptable git ref' },
@@ -153,7 +152,6 @@ export async function branchExists(root: string, name: string): Promise<boolean>
  * @throws ValidationError (2)
  */
 export async function checkWorkspaceRoot(repo: string, dir: string): Promise<string> {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(dir)) {
     throw new ValidationError('--workspace-root must not contain control characters', [{ path: '--workspace-root', message: 'control characters' }]);
   }
