@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // After every test file: no stray child processes, temp dirs or open harness databases (see the file).
+    setupFiles: ['test/leak-check.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Process-heavy suites share 2 cores in CI; keep file-level parallelism modest.
