@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitAll, git, gitRun, rows, snapshot, tempDir } from './helpers.ts';
+import { commitAll, git, gitRun, newGitRepo, rows, snapshot, tempDir } from './helpers.ts';
 import { run, runAsync } from './outside.ts';
 
 /**
@@ -15,17 +15,8 @@ const RUN = 'r1';
 
 
 
-function makeRepo(): string {
-  const repo = fs.realpathSync(tempDir('orch-adv-git-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Test User');
-  git(repo, 'config', 'user.email', 'test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'a.txt'), 'one\n');
-  git(repo, 'add', 'a.txt');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return repo;
-}
+/** A fresh repository on branch main with one commit holding a.txt. */
+const makeRepo = (): string => newGitRepo('orch-adv-git-', { 'a.txt': 'one\n' });
 
 
 const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();

@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectJsonError, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectJsonError, fileTempDir, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { run } from './outside.ts';
 
 /**
@@ -112,14 +111,10 @@ describe('a refused command writes nothing, not even reconcile writes', () => {
    */
   let template: { dir: string; db: string; repo: string; vars: Record<string, string> };
   beforeAll(() => {
-    // Not tempDir(): that one is removed after the first test, and the template is shared.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-adv-refusals-'));
+    const dir = fileTempDir('orch-adv-refusals-'); // shared by the describe's tests
     const db = path.join(dir, 'coord.db');
     okJson('inbox', db, ['init']);
     template = build(dir, db);
-  });
-  afterAll(() => {
-    if (template) fs.rmSync(template.dir, { recursive: true, force: true });
   });
 
   /** A private copy of the template database (the repository is shared: no case changes it). */

@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirState, expectJsonError, fileTempDir, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input through the built CLI: the exact exit code, one JSON error object on stderr
@@ -33,8 +32,7 @@ interface Fixture {
 let template: Fixture;
 
 beforeAll(() => {
-  // Not tempDir(): that one is removed after the first test, and the template is shared.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inbox-bad-input-'));
+  const dir = fileTempDir('inbox-bad-input-'); // shared by the file's tests
   const db = path.join(dir, 'coord.db');
   ok(db, ['init']);
 
@@ -91,10 +89,6 @@ beforeAll(() => {
       RECLAIMED_NEW: c4b.lease.token as string,
     },
   };
-});
-
-afterAll(() => {
-  if (template) fs.rmSync(template.dir, { recursive: true, force: true });
 });
 
 /** A private copy of the template database (the CLI checkpoints and removes the WAL on close). */

@@ -218,7 +218,7 @@ export function initGitRepo(
 }
 
 /** A fresh git repository in its own temporary directory (see initGitRepo), removed after the test. */
-export function makeRepo(prefix: string, files: Record<string, string>): string {
+export function newGitRepo(prefix: string, files: Record<string, string>): string {
   return initGitRepo(tempDir(prefix), files);
 }
 

@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirState, expectJsonError, fileTempDir, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input to the orch CLI: the documented exit code, one JSON error line on stderr (with
@@ -39,8 +38,7 @@ interface Fixture {
 let template: Fixture;
 
 beforeAll(() => {
-  // Not tempDir(): that one is removed after the first test, and the template is shared.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bad-input-'));
+  const dir = fileTempDir('orch-bad-input-'); // shared by the file's tests
   const db = path.join(dir, 'coord.db');
   ok(db, ['init']);
 
@@ -81,10 +79,6 @@ beforeAll(() => {
   fs.mkdirSync(path.join(dir, 'adir'));
 
   template = { dir, db, vars: { DIR: dir, A_AT: a.attempt, B_AT: b.attempt, LONG: 'x'.repeat(200) } };
-});
-
-afterAll(() => {
-  if (template) fs.rmSync(template.dir, { recursive: true, force: true });
 });
 
 /** A private copy of the template database (the CLIs checkpoint and remove the WAL on close). */

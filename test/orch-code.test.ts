@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitAll, git, gitRun, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
+import { commitAll, git, gitRun, initDb, json, newGitRepo, ok, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 /**
  * Code mode end to end through the built CLIs: dispatch makes a branch and a worktree per attempt,
@@ -18,17 +18,7 @@ const RUN = 'r';
 
 
 /** A fresh repository on branch main with one commit holding a.txt (three lines). */
-function makeRepo(): string {
-  const repo = fs.realpathSync(tempDir('orch-code-repo-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Test User');
-  git(repo, 'config', 'user.email', 'test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'a.txt'), 'one\ntwo\nthree\n');
-  git(repo, 'add', 'a.txt');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return repo;
-}
+const makeRepo = (): string => newGitRepo('orch-code-repo-', { 'a.txt': 'one\ntwo\nthree\n' });
 
 
 const sha = (repo: string, ref: string): string => git(repo, 'rev-parse', '--verify', `${ref}^{commit}`);
