@@ -145,7 +145,7 @@ describe('concurrent merges into one target (slow)', { timeout: 600_000 }, () =>
   });
 });
 
-describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
+describe('a merge killed while holding its lock (slow)', { timeout: 600_000 }, () => {
   it('leaves a lock naming a dead process, which the next merge takes over', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
@@ -168,7 +168,7 @@ describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
   });
 });
 
-describe('a dispatch killed inside git leaves git lock files', { timeout: 600_000 }, () => {
+describe('a dispatch killed inside git leaves git lock files (slow)', { timeout: 600_000 }, () => {
   /** Dispatches T1 with the process killed right after its worktree was made; returns that worktree. */
   function killedDispatch(db: string, repo: string): string[] {
     const killed = run('orch', ['--db', db, '--json', 'dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], {
@@ -211,7 +211,7 @@ describe('a dispatch killed inside git leaves git lock files', { timeout: 600_00
   });
 });
 
-describe('cleanup never deletes commits only a worktree reaches', { timeout: 600_000 }, () => {
+describe('cleanup never deletes commits only a worktree reaches (slow)', { timeout: 600_000 }, () => {
   it('a commit on a detached HEAD keeps its worktree, and the note says why', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
@@ -269,7 +269,7 @@ describe('cleanup never deletes commits only a worktree reaches', { timeout: 600
   });
 });
 
-describe('git edges', { timeout: 600_000 }, () => {
+describe('git edges (slow)', { timeout: 600_000 }, () => {
   it('a failing post-checkout hook: dispatch exits 4 and leaves no branch, worktree, directory or config behind', () => {
     const repo = makeRepo();
     const hooks = tempDir('orch-adv-hooks-');
@@ -307,7 +307,7 @@ describe('git edges', { timeout: 600_000 }, () => {
   });
 });
 
-describe('two databases, one repository, one run id', { timeout: 600_000 }, () => {
+describe('two databases, one repository, one run id (slow)', { timeout: 600_000 }, () => {
   it("neither cleanup, doctor --repair nor dispatch of another database touches a database's live worktree and branch", () => {
     const repo = makeRepo();
     const dbA = newDb(['T1', 'T2']);
@@ -379,7 +379,7 @@ describe('two databases, one repository, one run id', { timeout: 600_000 }, () =
   });
 });
 
-describe('cleanup leaves nothing of its own conventions behind', { timeout: 600_000 }, () => {
+describe('cleanup leaves nothing of its own conventions behind (slow)', { timeout: 600_000 }, () => {
   it('--dry-run speaks in the conditional; cleanup removes the report file and empty folders; worktree_exists is false after', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);

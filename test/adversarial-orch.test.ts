@@ -51,7 +51,7 @@ function dispatchAndClaim(db: string, runId: string, task: string, agent: string
 }
 
 // ---------------------------------------------------------------------------------------------
-describe('a 20,000-task chain (no graph walk may recurse)', () => {
+describe('a 20,000-task chain (no graph walk may recurse) (slow)', () => {
   const N = 20_000;
   const id = (i: number) => `T${i}`;
 
@@ -104,7 +104,7 @@ describe('a 20,000-task chain (no graph walk may recurse)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('a refused command writes nothing, not even reconcile writes', () => {
+describe('a refused command writes nothing, not even reconcile writes (slow)', () => {
   /**
    * Run r holds work reconcile would fold in: E's lease ran out (attempt_expired, its thread
    * cancelled, a note), and R's worker posted progress. Every refusal below must leave it all unfolded.
@@ -180,7 +180,7 @@ describe('a refused command writes nothing, not even reconcile writes', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('wait: the cursor and last_event', () => {
+describe('wait: the cursor and last_event (slow)', () => {
   it('refuses --after-event past the newest event (exit 2 naming it), and accepts the newest', () => {
     const { db } = newDb();
     okJson('orch', db, ['run', 'init', '--run', 'r', '--goal', 'g']);
@@ -212,7 +212,7 @@ describe('wait: the cursor and last_event', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('doctor and the control commands on damaged runs', () => {
+describe('doctor and the control commands on damaged runs (slow)', () => {
   it('repair never marks a run done while it still reports errors for it (tasks finished by hand, attempts live)', () => {
     const { db } = newDb();
     okJson('orch', db, ['run', 'init', '--run', 'r', '--goal', 'g']);
@@ -338,7 +338,7 @@ describe('doctor and the control commands on damaged runs', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('redo after a merge conflict (real git, real processes)', () => {
+describe('redo after a merge conflict (real git, real processes) (slow)', () => {
   it('retry reopens a done code task whose merge conflicted; a merged one is refused; status counts unmerged work', () => {
     const dir = tempDir('orch-adv-git-');
     const db = path.join(dir, 'coord.db');

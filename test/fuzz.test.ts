@@ -581,7 +581,7 @@ async function fixture(prefix: string): Promise<Fixture> {
   return f;
 }
 
-describe('fuzz: inbox', () => {
+describe('fuzz: inbox (slow)', () => {
   let f: Fixture;
   beforeAll(async () => {
     f = await fixture('orch-fuzz-inbox-');
@@ -617,7 +617,7 @@ describe('fuzz: inbox', () => {
   });
 });
 
-describe('fuzz: orch', () => {
+describe('fuzz: orch (slow)', () => {
   let f: Fixture;
   beforeAll(async () => {
     f = await fixture('orch-fuzz-orch-');
@@ -655,7 +655,7 @@ describe('fuzz: orch', () => {
   });
 });
 
-describe('fuzz: orch-worker-brief', () => {
+describe('fuzz: orch-worker-brief (slow)', () => {
   let f: Fixture;
   const spec = briefCli({ defaultInbox: 'inbox' });
   beforeAll(async () => {

@@ -33,7 +33,7 @@ function okBig<T = any>(r: CliRun): T {
   return JSON.parse(r.stdout) as T;
 }
 
-describe('a 10 MB body is refused with the limit named, through every route (exit 2, nothing written)', () => {
+describe('a 10 MB body is refused with the limit named, through every route (exit 2, nothing written) (slow)', () => {
   it('--body-file, --body-file /dev/stdin, and a file that never ends (/dev/zero), for send, result and dispatch', () => {
     const { dir, db } = initDb();
     const big = path.join(dir, 'big.txt');

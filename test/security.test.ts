@@ -59,7 +59,7 @@ function sentinel(): string {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('ids that try to escape or pass options (exit 2, nothing written)', () => {
+describe('ids that try to escape or pass options (exit 2, nothing written) (slow)', () => {
   const pwned = path.join(os.tmpdir(), `orch-sec-pwned-${process.pid}`);
   /** Ids that would escape a path, be read as an option, or break a line; argv cannot carry NUL at all. */
   const BAD_IDS: string[] = [
@@ -127,7 +127,7 @@ describe('ids that try to escape or pass options (exit 2, nothing written)', () 
   });
 });
 
-describe('code mode: refs and workspace roots that try to escape (nothing written anywhere)', () => {
+describe('code mode: refs and workspace roots that try to escape (nothing written anywhere) (slow)', () => {
   function setup(...tasks: string[]) {
     const { dir, db } = initDb();
     const repo = makeRepo();
@@ -276,7 +276,7 @@ const NASTY_BODIES: string[] = [
   'a\\\u0001\u001b[31mred\u001b[0m',
 ];
 
-describe('SQL metacharacters in every free-text field are stored and read back byte for byte', () => {
+describe('SQL metacharacters in every free-text field are stored and read back byte for byte (slow)', () => {
   const tables = (db: string) => rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' order by name").map((r) => r.name);
 
   it('inbox: subjects, bodies and payload strings through send, progress, ask, reply, result, show, list, claim, wait', () => {
@@ -385,7 +385,7 @@ describe('SQL metacharacters in every free-text field are stored and read back b
 
 // ---------------------------------------------------------------------------------------------
 
-describe('foreign or stale lease tokens on every worker command (exit 5, nothing changed)', () => {
+describe('foreign or stale lease tokens on every worker command (exit 5, nothing changed) (slow)', () => {
   /**
    * Threads: HELD (claimed now, token LIVE), OTHER (claimed by another agent, OTHER_LIVE),
    * AGAIN (claimed, released, claimed again: AGAIN_OLD is stale, AGAIN_NEW live), MOVED (an orch
@@ -475,7 +475,7 @@ describe('foreign or stale lease tokens on every worker command (exit 5, nothing
 
 // ---------------------------------------------------------------------------------------------
 
-describe('--db that is not an inbox database (exit 6, the file byte for byte unchanged)', () => {
+describe('--db that is not an inbox database (exit 6, the file byte for byte unchanged) (slow)', () => {
   const COMMANDS: [bin: 'inbox' | 'orch', args: string[]][] = [
     ['inbox', ['init']],
     ['inbox', ['list']],
@@ -608,7 +608,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
   });
 });
 
-describe('owner-only permissions', () => {
+describe('owner-only permissions (slow)', () => {
   /** Runs the inbox CLI under `umask 000`, so any file it creates without an explicit mode would be world-writable. */
   function inboxUmask0(args: string[]): CliRun {
     const r = spawnSync('sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, INBOX_BIN, ...args], { encoding: 'utf8' });

@@ -413,7 +413,7 @@ function seedTypicalCommands(): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('the skill documents', () => {
+describe('the skill documents (slow)', () => {
   it('have front matter with name and description, and the required sections', () => {
     for (const rel of SKILL_FILES) {
       const fm = frontMatter(read(path.join(ROOT, rel)));
@@ -600,7 +600,7 @@ describe('the skill documents', () => {
   });
 });
 
-describe('the skills copied outside the repository', () => {
+describe('the skills copied outside the repository (slow)', () => {
   it('run the seed skill\'s "Typical Commands" as written, with workers played through the copied inbox', () => {
     const c = copySkills();
     const lines = seedTypicalCommands();

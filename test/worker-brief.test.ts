@@ -136,7 +136,7 @@ beforeAll(() => {
   shared = fixture(fileTempDir);
 });
 
-describe('orch-worker-brief', () => {
+describe('orch-worker-brief (slow)', () => {
   it('renders an analysis dispatch exactly as the golden file says (skill asset and package build agree)', () => {
     const f = shared;
     const r = brief(['--dispatch-json', f.analysisJson, '--db', f.db]);

@@ -978,7 +978,7 @@ const TERMINAL_THREAD = ['done', 'failed', 'cancelled'];
 /** Thread state of a live attempt once reconciled. */
 const THREAD_OF_LIVE: Record<string, string> = { dispatched: 'open', running: 'claimed', blocked: 'blocked' };
 
-describe('event log property test', () => {
+describe('event log property test (slow)', () => {
   const SEEDS = 30;
   const STEPS = 40;
   const AGENTS = ['w1', 'w2'];
