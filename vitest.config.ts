@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // A describe whose name contains "(slow)" is left out by `npm run test:fast` (the in-process suites,
+    // under a minute); the suites that drive the built CLIs as real processes carry it. `npm test` runs all.
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     // After every test file: no stray child processes, temp dirs or open harness databases (see the file).
