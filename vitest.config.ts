@@ -2,8 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // A describe whose name contains "(slow)" is left out by `npm run test:fast` (the in-process suites,
+    // under a minute); the suites that drive the built CLIs as real processes carry it. `npm test` runs all.
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // After every test file: no stray child processes, temp dirs or open harness databases (see the file).
+    setupFiles: ['test/leak-check.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Process-heavy suites share 2 cores in CI; keep file-level parallelism modest.

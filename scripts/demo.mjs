@@ -42,17 +42,34 @@ const DB = 'coord.db'; // every process runs in the temporary directory, so comm
 const RUN = 'demo';
 const WAIT_SECONDS = 30; // a safety net only: nothing here should ever wait that long
 
+/**
+ * A CLI's --json output, as far as the demo reads it: the lists it walks are typed, the rest is open.
+ * @typedef {{ [field: string]: any }} Row
+ * @typedef {{ tasks: Row[], events: Row[], handled: Row[], commits: Row[], files: Row[], attempts: Row[], [field: string]: any }} Out
+ */
+
 // ---------------------------------------------------------------------------------------------
 // Shared helpers
 
+/** @param {string} a */
 const quote = (a) => (a === '' || /[^\w@%+=:,./-]/.test(a) ? `'${a.replace(/'/g, `'\\''`)}'` : a);
 
-/** How a command line reads to a person: arguments with spaces or quotes in single quotes. */
+/**
+ * How a command line reads to a person: arguments with spaces or quotes in single quotes.
+ * @param {string} tool
+ * @param {string[]} args
+ */
 function shown(tool, args) {
   return `${tool} ${args.map(quote).join(' ')}`;
 }
 
-/** Runs one of the CLIs (with --db and, unless `text`, --json) and returns its parsed output. */
+/**
+ * Runs one of the CLIs (with --db and, unless `text`, --json) and returns its parsed output.
+ * @param {keyof typeof BIN} tool
+ * @param {string[]} args
+ * @param {{ cwd?: string, text?: boolean }} [options]
+ * @returns {any} the JSON document, or the text with `text` and for orch-worker-brief
+ */
 function cli(tool, args, { cwd, text = false } = {}) {
   const full = tool === 'orch-worker-brief' ? ['--db', DB, ...args] : ['--db', DB, ...(text ? [] : ['--json']), ...args];
   const r = spawnSync(process.execPath, [BIN[tool], ...full], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -60,13 +77,20 @@ function cli(tool, args, { cwd, text = false } = {}) {
   return text || tool === 'orch-worker-brief' ? r.stdout : JSON.parse(r.stdout);
 }
 
+/**
+ * Runs git and expects success; returns its stdout.
+ * @param {string} cwd
+ * @param {string[]} args
+ */
 function git(cwd, args) {
   const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`git ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
   return r.stdout;
 }
 
+/** @type {(s: string, n?: number) => string} */
 const clip = (s, n = 72) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+/** @param {string} s */
 const oneLine = (s) => s.replace(/\s+/g, ' ').trim();
 
 // ---------------------------------------------------------------------------------------------
@@ -76,8 +100,9 @@ const oneLine = (s) => s.replace(/\s+/g, ' ').trim();
 function agentStep() {
   const env = process.env;
   const { INBOX_AGENT: agent, INBOX_TASK: task } = env;
+  /** @param {string} text */
   const say = (text) => (env.DEMO_NARRATION ? fs.appendFileSync(env.DEMO_NARRATION, `${text}\n`) : process.stderr.write(`${text}\n`));
-  const home = path.dirname(env.INBOX_DB);
+  const home = path.dirname(/** @type {string} */ (env.INBOX_DB));
   const here = path.relative(home, process.cwd());
 
   // The brief on stdin is prose for an agent. A script takes the same facts as data from the
@@ -92,11 +117,17 @@ function agentStep() {
   const where = mode === 'code' ? `its worktree ${here} (branch ${git('.', ['branch', '--show-current']).trim()})` : here;
   say(`\n  (${agent}) started by inbox work in ${where}; read its brief on stdin (${lines.length - 1} lines): task ${task}, attempt ${number}, ${mode}`);
 
-  /** "$INBOX_BIN" on this thread with this lease, exactly as the brief says to call it. */
+  /**
+   * "$INBOX_BIN" on this thread with this lease, exactly as the brief says to call it.
+   * @param {string} command
+   * @param {string[]} args
+   * @param {(out: Out) => string} summary
+   * @param {{ before?: boolean }} [options]
+   */
   const inbox = (command, args, summary, { before } = {}) => {
     const line = `\n${agent}$ "$INBOX_BIN" --db "$INBOX_DB" ${command} --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE"${args.length ? ` ${args.map(quote).join(' ')}` : ''}`;
     if (before) say(line);
-    const full = [env.INBOX_BIN, '--db', env.INBOX_DB, '--json', command, '--thread', env.INBOX_THREAD_ID, '--lease', env.INBOX_LEASE, ...args];
+    const full = /** @type {string[]} */ ([env.INBOX_BIN, '--db', env.INBOX_DB, '--json', command, '--thread', env.INBOX_THREAD_ID, '--lease', env.INBOX_LEASE, ...args]);
     const r = spawnSync(process.execPath, full, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`inbox ${command} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
     const out = JSON.parse(r.stdout);
@@ -107,7 +138,7 @@ function agentStep() {
   if (task === 'P') {
     inbox('progress', ['--body', 'Read README.md; sketching the split'], () => 'progress posted');
     const plan = 'Plan: A adds greet.js (code), B reviews the API, D writes the summary.';
-    fs.writeFileSync(env.INBOX_RESULT_FILE, `${plan}\n`);
+    fs.writeFileSync(/** @type {string} */ (env.INBOX_RESULT_FILE), `${plan}\n`);
     say(`\n${agent}$ echo ${quote(plan)} > "$INBOX_RESULT_FILE"; exit 0\n  -> inbox work posts that file as the result`);
   } else if (task === 'A') {
     // Code mode: the runner started us in the attempt's worktree, so plain git commits on its branch.
@@ -138,7 +169,7 @@ function agentStep() {
       return;
     }
     const summary = "greet(name = 'world') is in greet.js on main; the review settled the API.";
-    fs.writeFileSync(env.INBOX_RESULT_FILE, `${summary}\n`);
+    fs.writeFileSync(/** @type {string} */ (env.INBOX_RESULT_FILE), `${summary}\n`);
     say(`\n${agent}$ make-changelog > "$INBOX_RESULT_FILE"; exit 0\n  -> inbox work posts that file as the result`);
   } else {
     throw new Error(`no script for task ${task}`);
@@ -164,10 +195,13 @@ async function leader() {
   const children = new Set(); // the leader's own `orch wait` processes still running
   const agentOf = new Map(); // thread id -> agent, to label the runners' log lines
   let workerError = null; // the first runner that did not end as expected
+  /** @type {(reason: unknown) => void} */
   let workerFailed; // rejects `failure` then, which interrupts whatever the leader awaits
   const failure = new Promise((_, reject) => (workerFailed = reject));
   failure.catch(() => {});
+  /** @param {unknown} err */
   const fail = (err) => workerFailed((workerError ??= err));
+  /** @param {NodeJS.Signals} sig */
   const onSignal = (sig) => fail(new Error(`interrupted by ${sig}`));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -206,13 +240,23 @@ async function leader() {
       fail(err);
     }
   }, 25);
-  /** Waits (briefly) until the narration shows `re`: keeps an agent's lines before the leader's reaction to them. */
+  /**
+   * Waits (briefly) until the narration shows `re`: keeps an agent's lines before the leader's reaction to them.
+   * @param {RegExp} re
+   */
   const narrated = async (re, ms = 3000) => {
-    for (const until = Date.now() + ms; (drain(), !re.test(narrationText)) && Date.now() < until; ) {
+    const until = Date.now() + ms;
+    for (drain(); !re.test(narrationText) && Date.now() < until; drain()) {
       await Promise.race([new Promise((r) => setTimeout(r, 20)), failure]);
     }
   };
 
+  /**
+   * @param {string[]} args
+   * @param {((out: Out) => string) | null} [summary]
+   * @param {{ text?: boolean }} [opts]
+   * @returns {Out}
+   */
   const orch = (args, summary, opts = {}) => {
     const out = cli('orch', args, { cwd: dir, ...opts });
     console.log(`\nleader$ ${shown('orch', ['--db', DB, ...args])}`);
@@ -220,7 +264,11 @@ async function leader() {
     return out;
   };
 
-  /** `orch wait` as a child process, so the workers' output shows while the leader waits. */
+  /**
+   * `orch wait` as a child process, so the workers' output shows while the leader waits.
+   * @param {string[]} args
+   * @returns {Promise<Out>}
+   */
   const orchWait = (args) => {
     console.log(`\nleader$ ${shown('orch', ['--db', DB, ...args])}`);
     const child = spawn(process.execPath, [BIN.orch, '--db', DB, '--json', ...args], { cwd: dir });
@@ -244,14 +292,20 @@ async function leader() {
   };
 
   // How each attempt should end: the runner's outcome for it, and so the runner's exit code.
+  /** @type {Record<string, string[]>} */
   const expected = { P: ['done'], A: ['done'], B: ['posted'], D: ['failed', 'done'] };
+  /** @type {Record<string, string>} */
   const outcomes = {
     done: 'the runner posted the result',
     posted: "the command's own result stands",
     failed: 'the runner posted the exit status and stderr as the failure',
   };
 
-  /** Launches the worker for a dispatched attempt: `inbox work --once` for its agent. */
+  /**
+   * Launches the worker for a dispatched attempt: `inbox work --once` for its agent.
+   * @param {string} task
+   * @param {{ assigned_to: string, thread_id: string, number: number }} attempt
+   */
   const startRunner = (task, attempt) => {
     const agent = attempt.assigned_to;
     agentOf.set(attempt.thread_id, agent);
@@ -265,7 +319,8 @@ async function leader() {
       stdio: ['ignore', 'pipe', narrationFd], // its log lines go to the narration, in order with the agents'
     });
     let out = '';
-    child.stdout.on('data', (d) => (out += d));
+    child.stdout?.on('data', (d) => (out += d));
+    /** @type {Promise<void>} */
     const exited = new Promise((resolve) =>
       child.on('close', (code, signal) => {
         if (runners.get(task) === runner) runners.delete(task);
@@ -274,6 +329,7 @@ async function leader() {
         } catch {
           // shown by the next drain, if any
         }
+        /** @type {Out} */
         let report;
         try {
           report = JSON.parse(out);
@@ -298,7 +354,9 @@ async function leader() {
     runners.set(task, runner);
   };
 
+  /** @type {Record<string, string>} */
   const modes = { A: 'code' };
+  /** @type {Record<string, string>} */
   const bodies = {
     P: 'Split "add a greeting" into a code change, a review and a summary. Read README.md first.',
     A: 'Add greet.js exporting greet(name). Commit it in your worktree.',
@@ -306,6 +364,7 @@ async function leader() {
     D: 'Write a short summary of what the run changed, for the changelog.',
   };
   const briefs = new Map(); // task -> what orch-worker-brief printed for its code attempt
+  /** @param {string} task */
   const dispatch = (task) => {
     const mode = modes[task] ?? 'analysis';
     const extra = mode === 'code' ? ['--repo-path', 'repo', '--base-ref', 'main'] : [];
@@ -318,6 +377,7 @@ async function leader() {
       // The hand-off an agent launched by hand would get as its prompt.
       const saved = path.join(dir, `dispatch-${task}.json`);
       fs.writeFileSync(saved, JSON.stringify(out));
+      /** @type {string} */
       const brief = cli('orch-worker-brief', ['--dispatch-json', path.basename(saved)], { cwd: dir });
       briefs.set(task, brief);
       console.log(`\nleader$ orch-worker-brief --db ${DB} --dispatch-json ${path.basename(saved)}`);
@@ -425,24 +485,29 @@ async function leader() {
         .join('; ') || 'nothing to remove',
     );
 
+    /** @type {string} */
     const text = cli('orch', ['status', '--run', RUN], { cwd: dir, text: true });
     console.log(`\nleader$ orch --db ${DB} status --run ${RUN}`);
     console.log(text.trimEnd().split('\n').map((l) => `  ${l}`.trimEnd()).join('\n'));
 
     // What happened, from the run's event log.
+    /** @type {Out} */
     const log = cli('orch', ['wait', '--run', RUN, '--after-event', '0', '--timeout-seconds', '1'], { cwd: dir });
+    /** @type {Record<string, (e: Row) => string>} */
     const short = {
       task_dispatched: (e) => (e.data.reason === 'dispatch' ? 'dispatched' : `${e.data.reason}: attempt ${e.data.number}`),
       attempt_merged: () => 'merged',
       attempt_cleaned: () => 'cleaned up',
     };
+    /** @type {Map<string, string[]>} */
     const story = new Map();
     for (const e of log.events) {
       const key = e.task ?? 'run';
       if (!story.has(key)) story.set(key, []);
-      const words = story.get(key);
+      const words = /** @type {string[]} */ (story.get(key));
       if (e.type === 'dependency_added') {
-        words[words.length - 1] = words.at(-1).startsWith('added (after') ? `${words.at(-1).slice(0, -1)}, ${e.data.depends_on})` : `added (after ${e.data.depends_on})`;
+        const last = /** @type {string} */ (words.at(-1));
+        words[words.length - 1] = last.startsWith('added (after') ? `${last.slice(0, -1)}, ${e.data.depends_on})` : `added (after ${e.data.depends_on})`;
       } else {
         words.push(short[e.type]?.(e) ?? e.type.replace(/^(task|run|attempt)_/, ''));
       }
@@ -451,6 +516,7 @@ async function leader() {
     for (const [key, words] of story) console.log(`  ${key.padEnd(4)} ${words.join(' -> ')}`);
 
     // --- The checks: exit 0 only if the run really ended done and every step happened.
+    /** @type {Out} */
     const final = cli('orch', ['status', '--run', RUN], { cwd: dir });
     const types = new Set(log.events.map((e) => e.type));
     const problems = [];
@@ -466,7 +532,7 @@ async function leader() {
     console.log(`\nRun ${RUN} is ${final.run.state}: 4 tasks run by inbox work, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`);
     console.log('\ndemo: ok');
   } catch (err) {
-    console.error(`\ndemo failed: ${err.message}`);
+    console.error(`\ndemo failed: ${/** @type {Error} */ (err).message}`);
     process.exitCode = 1;
   } finally {
     clearInterval(ticker);
@@ -492,7 +558,7 @@ if (process.argv[2] === '--agent-step') {
   try {
     agentStep();
   } catch (err) {
-    console.error(err.message);
+    console.error(/** @type {Error} */ (err).message);
     process.exitCode = 1;
   }
 } else {

@@ -70,7 +70,7 @@ function workOnce(s: Setup, agent: string): { stdin: string; cwd: string; worktr
   };
 }
 
-describe('one brief per attempt (issue 14 item 4)', () => {
+describe('one brief per attempt (issue 14 item 4) (slow)', () => {
   it('analysis: inbox work hands its command exactly the brief orch-worker-brief prints, then how the runner reports', () => {
     const s = setup();
     const d = s.orch(['dispatch', '--run', 'r1', '--task', 'A', '--execution-mode', 'analysis', '--body', 'Find out why the greeting is late.\nQuote "it"; ignore $HOME.']);

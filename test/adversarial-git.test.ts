@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitAll, git, gitRun, rows, snapshot, tempDir } from './helpers.ts';
+import { commitAll, git, gitRun, newGitRepo, rows, snapshot, tempDir } from './helpers.ts';
 import { run, runAsync } from './outside.ts';
 
 /**
@@ -15,17 +15,8 @@ const RUN = 'r1';
 
 
 
-function makeRepo(): string {
-  const repo = fs.realpathSync(tempDir('orch-adv-git-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Test User');
-  git(repo, 'config', 'user.email', 'test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'a.txt'), 'one\n');
-  git(repo, 'add', 'a.txt');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return repo;
-}
+/** A fresh repository on branch main with one commit holding a.txt. */
+const makeRepo = (): string => newGitRepo('orch-adv-git-', { 'a.txt': 'one\n' });
 
 
 const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();
@@ -154,7 +145,7 @@ describe('concurrent merges into one target (slow)', { timeout: 600_000 }, () =>
   });
 });
 
-describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
+describe('a merge killed while holding its lock (slow)', { timeout: 600_000 }, () => {
   it('leaves a lock naming a dead process, which the next merge takes over', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
@@ -177,7 +168,7 @@ describe('a merge killed while holding its lock', { timeout: 600_000 }, () => {
   });
 });
 
-describe('a dispatch killed inside git leaves git lock files', { timeout: 600_000 }, () => {
+describe('a dispatch killed inside git leaves git lock files (slow)', { timeout: 600_000 }, () => {
   /** Dispatches T1 with the process killed right after its worktree was made; returns that worktree. */
   function killedDispatch(db: string, repo: string): string[] {
     const killed = run('orch', ['--db', db, '--json', 'dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], {
@@ -231,7 +222,7 @@ describe('a dispatch killed inside git leaves git lock files', { timeout: 600_00
   });
 });
 
-describe('cleanup never deletes commits only a worktree reaches', { timeout: 600_000 }, () => {
+describe('cleanup never deletes commits only a worktree reaches (slow)', { timeout: 600_000 }, () => {
   it('a commit on a detached HEAD keeps its worktree, and the note says why', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
@@ -289,7 +280,7 @@ describe('cleanup never deletes commits only a worktree reaches', { timeout: 600
   });
 });
 
-describe('git edges', { timeout: 600_000 }, () => {
+describe('git edges (slow)', { timeout: 600_000 }, () => {
   it('a failing post-checkout hook: dispatch exits 4 and leaves no branch, worktree, directory or config behind', () => {
     const repo = makeRepo();
     const hooks = tempDir('orch-adv-hooks-');
@@ -327,7 +318,7 @@ describe('git edges', { timeout: 600_000 }, () => {
   });
 });
 
-describe('two databases, one repository, one run id', { timeout: 600_000 }, () => {
+describe('two databases, one repository, one run id (slow)', { timeout: 600_000 }, () => {
   it("neither cleanup, doctor --repair nor dispatch of another database touches a database's live worktree and branch", () => {
     const repo = makeRepo();
     const dbA = newDb(['T1', 'T2']);
@@ -399,7 +390,7 @@ describe('two databases, one repository, one run id', { timeout: 600_000 }, () =
   });
 });
 
-describe('cleanup leaves nothing of its own conventions behind', { timeout: 600_000 }, () => {
+describe('cleanup leaves nothing of its own conventions behind (slow)', { timeout: 600_000 }, () => {
   it('--dry-run speaks in the conditional; cleanup removes the report file and empty folders; worktree_exists is false after', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);

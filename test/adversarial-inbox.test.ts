@@ -48,7 +48,7 @@ function claimThread(db: string, agent: string, thread: string): { token: string
   return { token: claim.lease.token as string, claim };
 }
 
-describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored JSON never breaks a read', () => {
+describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored JSON never breaks a read (slow)', () => {
   it('a ~4,000-deep payload is refused with exit 2 naming the limit on every command that takes JSON, and nothing is written', () => {
     const { dir, db } = freshDb();
     const thread = dispatched(db, 'w');
@@ -228,7 +228,7 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
   }, 600_000);
 });
 
-describe('stopping `inbox work` while its agent waits for an answer keeps the question', () => {
+describe('stopping `inbox work` while its agent waits for an answer keeps the question (slow)', () => {
   it('SIGTERM to the runner: the thread stays blocked, orch blocked lists the question, answer works, the next claimer sees both', async () => {
     const { dir, db } = freshDb();
     const thread = dispatched(db, 'w');
@@ -302,7 +302,7 @@ call(['wait', '--timeout-seconds', '600']);
   });
 });
 
-describe('who wrote a message is its recorded role, never its author name', () => {
+describe('who wrote a message is its recorded role, never its author name (slow)', () => {
   it('an agent named `leader` gets the answer `orch answer` posts as `leader`', () => {
     const { db } = freshDb();
     const thread = dispatched(db, 'leader');
@@ -348,7 +348,7 @@ console.log('all done');
   });
 });
 
-describe('a lease holder’s wait returns what it has not been given yet', () => {
+describe('a lease holder’s wait returns what it has not been given yet (slow)', () => {
   it('ask, answer, then progress: a wait without --after-message still returns the answer', () => {
     const { db } = freshDb();
     const thread = dispatched(db, 'w');

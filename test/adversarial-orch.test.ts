@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectJsonError, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { expectJsonError, fileTempDir, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { run } from './outside.ts';
 
 /**
@@ -19,7 +18,6 @@ function cli(which: Which, db: string, args: string[], cwd?: string): CliRun {
   return run(which, ['--db', db, '--json', ...args], cwd ? { cwd } : {});
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 function okJson<T = any>(which: Which, db: string, args: string[], cwd?: string): T {
   const r = cli(which, db, args, cwd);
   expect(r.code, `${which} ${args.join(' ')}: ${r.stderr}`).toBe(0);
@@ -53,7 +51,7 @@ function dispatchAndClaim(db: string, runId: string, task: string, agent: string
 }
 
 // ---------------------------------------------------------------------------------------------
-describe('a 20,000-task chain (no graph walk may recurse)', () => {
+describe('a 20,000-task chain (no graph walk may recurse) (slow)', () => {
   const N = 20_000;
   const id = (i: number) => `T${i}`;
 
@@ -106,21 +104,17 @@ describe('a 20,000-task chain (no graph walk may recurse)', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('a refused command writes nothing, not even reconcile writes', () => {
+describe('a refused command writes nothing, not even reconcile writes (slow)', () => {
   /**
    * Run r holds work reconcile would fold in: E's lease ran out (attempt_expired, its thread
    * cancelled, a note), and R's worker posted progress. Every refusal below must leave it all unfolded.
    */
   let template: { dir: string; db: string; repo: string; vars: Record<string, string> };
   beforeAll(() => {
-    // Not tempDir(): that one is removed after the first test, and the template is shared.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-adv-refusals-'));
+    const dir = fileTempDir('orch-adv-refusals-'); // shared by the describe's tests
     const db = path.join(dir, 'coord.db');
     okJson('inbox', db, ['init']);
     template = build(dir, db);
-  });
-  afterAll(() => {
-    if (template) fs.rmSync(template.dir, { recursive: true, force: true });
   });
 
   /** A private copy of the template database (the repository is shared: no case changes it). */
@@ -186,7 +180,7 @@ describe('a refused command writes nothing, not even reconcile writes', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('wait: the cursor and last_event', () => {
+describe('wait: the cursor and last_event (slow)', () => {
   it('refuses --after-event past the newest event (exit 2 naming it), and accepts the newest', () => {
     const { db } = newDb();
     okJson('orch', db, ['run', 'init', '--run', 'r', '--goal', 'g']);
@@ -218,7 +212,7 @@ describe('wait: the cursor and last_event', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('doctor and the control commands on damaged runs', () => {
+describe('doctor and the control commands on damaged runs (slow)', () => {
   it('repair never marks a run done while it still reports errors for it (tasks finished by hand, attempts live)', () => {
     const { db } = newDb();
     okJson('orch', db, ['run', 'init', '--run', 'r', '--goal', 'g']);
@@ -344,7 +338,7 @@ describe('doctor and the control commands on damaged runs', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-describe('redo after a merge conflict (real git, real processes)', () => {
+describe('redo after a merge conflict (real git, real processes) (slow)', () => {
   it('retry reopens a done code task whose merge conflicted; a merged one is refused; status counts unmerged work', () => {
     const dir = tempDir('orch-adv-git-');
     const db = path.join(dir, 'coord.db');

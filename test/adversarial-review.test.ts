@@ -26,7 +26,7 @@ function setup() {
   return { dir, db, orch, inbox };
 }
 
-describe('the brief in the task message fits whatever task add and dispatch accept', () => {
+describe('the brief in the task message fits whatever task add and dispatch accept (slow)', () => {
   it('a 900 KB body with acceptance criteria nested 64 levels deep dispatches (the brief quotes both), and the worker reads it back', () => {
     const s = setup();
     const deep = `${'['.repeat(62)}{"k":"${'x'.repeat(100)}"}${']'.repeat(62)}`; // 64 levels with the outer object
@@ -47,7 +47,7 @@ describe('the brief in the task message fits whatever task add and dispatch acce
   });
 });
 
-describe('output that cannot be written after a leased wait advanced the delivery mark', () => {
+describe('output that cannot be written after a leased wait advanced the delivery mark (slow)', () => {
   it('exits 7 saying what was delivered and how to read it again; the answer is not lost', () => {
     const s = setup();
     const t = s.inbox(['send', '--to', 'w', '--subject', 's', '--body', 'do it']);
@@ -84,7 +84,7 @@ describe('output that cannot be written after a leased wait advanced the deliver
   });
 });
 
-describe('a runner that claims a thread released while blocked', () => {
+describe('a runner that claims a thread released while blocked (slow)', () => {
   it('tells its command the question is pending, and records its own posts with role runner', () => {
     const s = setup();
     const t = s.inbox(['send', '--to', 'w', '--subject', 's', '--body', 'do it']);
@@ -105,7 +105,7 @@ describe('a runner that claims a thread released while blocked', () => {
   });
 });
 
-describe('orch-worker-brief prints the stored brief byte for byte when piped', () => {
+describe('orch-worker-brief prints the stored brief byte for byte when piped (slow)', () => {
   it('a body with CRLF line ends and an escape sequence comes out exactly as inbox work hands it on', () => {
     const s = setup();
     s.orch(['task', 'add', '--run', 'r1', '--task', 'T', '--title', 't', '--default-to', 'w']);

@@ -156,7 +156,7 @@ const claimDir = (workDir: string, agent: string, tid: string, claim = 1): strin
 
 // ---------------------------------------------------------------------------------------------
 
-describe('adversarial runner: the result file is whatever the agent made of it', () => {
+describe('adversarial runner: the result file is whatever the agent made of it (slow)', () => {
   it('a directory, a FIFO, a link to /dev/zero, a link or hard link to a secret: named in a failure, never read, cleaned up; the runner survives', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -230,7 +230,7 @@ describe('adversarial runner: the result file is whatever the agent made of it',
   });
 });
 
-describe('adversarial runner: the work directory', () => {
+describe('adversarial runner: the work directory (slow)', () => {
   it('links and directories planted at output.log, scratch or a thread directory are never followed; the command runs in a fresh directory', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -338,7 +338,7 @@ describe('adversarial runner: the work directory', () => {
   });
 });
 
-describe('adversarial runner: processes the command leaves', () => {
+describe('adversarial runner: processes the command leaves (slow)', () => {
   it('--once exits when the command exits, although a daemonised child holds its stdout; the output names the pid left running', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -386,7 +386,7 @@ describe('adversarial runner: processes the command leaves', () => {
   });
 });
 
-describe('adversarial runner: clocks', () => {
+describe('adversarial runner: clocks (slow)', () => {
   it('a lease lost while the runner was stopped: the next claim runs in its own directory, the first runner stops its command and posts nothing', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -468,7 +468,7 @@ describe('adversarial runner: clocks', () => {
   });
 });
 
-describe('adversarial runner: what the agent prints', () => {
+describe('adversarial runner: what the agent prints (slow)', () => {
   it('NUL bytes in stdout and stderr become U+FFFD in the result, the failure and progress; never stored raw', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');

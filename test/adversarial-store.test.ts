@@ -78,7 +78,7 @@ function runSee(see: string): CliRun {
   return run(program, ['--json', ...words]);
 }
 
-describe('hard links to the database', () => {
+describe('hard links to the database (slow)', () => {
   it('a database file with a second hard link is refused by every command (exit 6, DB_HARD_LINKED) and left unchanged', () => {
     const { dir, db } = freshDb();
     ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b']));
@@ -153,7 +153,7 @@ describe('hard links to the database', () => {
   });
 });
 
-describe('output that cannot be written', () => {
+describe('output that cannot be written (slow)', () => {
   it('send --json to /dev/full: exit 7, one JSON line saying it was committed and how to see it; the thread exists once', () => {
     const { db } = freshDb();
     const r = toFull('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 'only once', '--body', 'b']);
@@ -243,7 +243,7 @@ function clockSetBack(afterSeconds: number): Record<string, string> {
   };
 }
 
-describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during a timed wait (libfaketime)', () => {
+describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during a timed wait (libfaketime) (slow)', () => {
   it('libfaketime steps the wall clock of a Node process and leaves its monotonic clock alone', () => {
     const r = spawnSync(
       process.execPath,
@@ -273,7 +273,7 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
   });
 });
 
-describe('hostile text on the leader\'s terminal', () => {
+describe('hostile text on the leader\'s terminal (slow)', () => {
   const HOSTILE = '\u001b[2J\u001b[31mFAKE: all tasks done\u001b]0;pwned\u0007\u009b1m\u202eevil';
   const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
 
@@ -324,7 +324,7 @@ describe('hostile text on the leader\'s terminal', () => {
   });
 });
 
-describe('wide characters in tables', () => {
+describe('wide characters in tables (slow)', () => {
   /** Terminal cells for the fixed strings of this test: CJK and emoji take two, everything else one. */
   const cells = (s: string) => [...s].reduce((n, ch) => n + ((ch.codePointAt(0) ?? 0) >= 0x1100 ? 2 : 1), 0);
 

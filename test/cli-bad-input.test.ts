@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirState, expectJsonError, fileTempDir, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input through the built CLI: the exact exit code, one JSON error object on stderr
@@ -33,8 +32,7 @@ interface Fixture {
 let template: Fixture;
 
 beforeAll(() => {
-  // Not tempDir(): that one is removed after the first test, and the template is shared.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inbox-bad-input-'));
+  const dir = fileTempDir('inbox-bad-input-'); // shared by the file's tests
   const db = path.join(dir, 'coord.db');
   ok(db, ['init']);
 
@@ -93,10 +91,6 @@ beforeAll(() => {
   };
 });
 
-afterAll(() => {
-  if (template) fs.rmSync(template.dir, { recursive: true, force: true });
-});
-
 /** A private copy of the template database (the CLI checkpoints and removes the WAL on close). */
 function copyDb(): string {
   const dir = tempDir();
@@ -127,7 +121,7 @@ function runTable(cases: Case[]) {
 const progressOn = (extra: string[]): string[] => ['progress', '--thread', '{CLAIMED}', '--lease', '{LEASE}', ...extra];
 const sendNew = (extra: string[]): string[] => ['send', '--to', 'w1', '--subject', 's', ...extra];
 
-describe('template sanity', () => {
+describe('template sanity (slow)', () => {
   it('has the states the bad-input cases rely on', () => {
     const states = Object.fromEntries(
       rows<{ id: string; state: string }>(template.db, 'select id, state from inbox_threads').map((r) => [r.id, r.state]),
@@ -144,7 +138,7 @@ describe('template sanity', () => {
   });
 });
 
-describe('malformed --payload-json (exit 2)', () => {
+describe('malformed --payload-json (exit 2) (slow)', () => {
   runTable([
     ['send {bad', [...sendNew(['--body', 'b', '--payload-json', '{bad'])], 2, 'VALIDATION', /--payload-json: is not valid JSON/],
     ['send [1,2]', [...sendNew(['--body', 'b', '--payload-json', '[1,2]'])], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
@@ -160,7 +154,7 @@ describe('malformed --payload-json (exit 2)', () => {
   ]);
 });
 
-describe('unknown flags and commands (exit 2)', () => {
+describe('unknown flags and commands (exit 2) (slow)', () => {
   runTable([
     ['unknown flag on claim', ['claim', '--agent', 'w1', '--bogus', '1'], 2, 'USAGE', /bogus/],
     ['typo of a flag', ['list', '--agnet', 'w1'], 2, 'USAGE', /agnet/],
@@ -181,7 +175,7 @@ describe('unknown flags and commands (exit 2)', () => {
   });
 });
 
-describe('missing required flags (exit 2)', () => {
+describe('missing required flags (exit 2) (slow)', () => {
   runTable([
     ['claim without --agent', ['claim'], 2, 'VALIDATION', /--agent: is required/],
     ['progress without --lease', ['progress', '--thread', '{CLAIMED}', '--body', 'b'], 2, 'VALIDATION', /--lease: is required/],
@@ -202,7 +196,7 @@ describe('missing required flags (exit 2)', () => {
   ]);
 });
 
-describe('empty bodies and --body/--body-file (exit 2)', () => {
+describe('empty bodies and --body/--body-file (exit 2) (slow)', () => {
   runTable([
     ["send --body ''", sendNew(['--body', '']), 2, 'VALIDATION', /--body: .*must not be empty/],
     ["send --body '   '", sendNew(['--body', '   ']), 2, 'VALIDATION', /--body: .*must not be empty/],
@@ -238,7 +232,7 @@ describe('empty bodies and --body/--body-file (exit 2)', () => {
   });
 });
 
-describe('bad ids (exit 2)', () => {
+describe('bad ids (exit 2) (slow)', () => {
   runTable([
     ['--agent with /', ['claim', '--agent', 'a/b'], 2, 'VALIDATION', /--agent/],
     ['--agent with ..', ['claim', '--agent', 'a..b'], 2, 'VALIDATION', /--agent: must not contain "\.\."/],
@@ -270,7 +264,7 @@ describe('bad ids (exit 2)', () => {
   ]);
 });
 
-describe('control characters in --subject (exit 2)', () => {
+describe('control characters in --subject (exit 2) (slow)', () => {
   runTable([
     ['a newline', ['send', '--to', 'w1', '--subject', 'line one\nline two', '--body', 'b'], 2, 'VALIDATION', /--subject: must be one line/],
     ['a carriage return', ['send', '--to', 'w1', '--subject', 'a\rb', '--body', 'b'], 2, 'VALIDATION', /--subject/],
@@ -282,7 +276,7 @@ describe('control characters in --subject (exit 2)', () => {
   ]);
 });
 
-describe('absurd numbers (exit 2)', () => {
+describe('absurd numbers (exit 2) (slow)', () => {
   const claimWith = (flag: string, value: string): string[] => ['claim', '--agent', 'w1', '--thread', '{OPEN}', flag, value];
   runTable([
     ['--lease-seconds -5', claimWith('--lease-seconds', '-5'), 2, 'VALIDATION', /--lease-seconds: must be a whole number from 1 to 86400/],
@@ -312,7 +306,7 @@ describe('absurd numbers (exit 2)', () => {
   ]);
 });
 
-describe('flags given twice, bad --state (exit 2)', () => {
+describe('flags given twice, bad --state (exit 2) (slow)', () => {
   runTable([
     ['--agent twice (same value)', ['claim', '--agent', 'w1', '--agent', 'w1'], 2, 'VALIDATION', /--agent was given more than once/],
     ['--body twice', sendNew(['--body', 'a', '--body', 'b']), 2, 'VALIDATION', /--body was given more than once/],
@@ -333,7 +327,7 @@ describe('flags given twice, bad --state (exit 2)', () => {
   });
 });
 
-describe('not found (exit 3)', () => {
+describe('not found (exit 3) (slow)', () => {
   runTable([
     ['show unknown thread', ['show', '--thread', 'th_nope'], 3, 'NOT_FOUND', /th_nope/],
     ['reply unknown thread', ['reply', '--thread', 'th_nope', '--body', 'b'], 3, 'NOT_FOUND', /th_nope/],
@@ -347,7 +341,7 @@ describe('not found (exit 3)', () => {
   ]);
 });
 
-describe('conflicts (exit 4)', () => {
+describe('conflicts (exit 4) (slow)', () => {
   runTable([
     ['result on a done thread', ['result', '--thread', '{DONE}', '--lease', '{DONE_LEASE}', '--body', 'again'], 4, 'CONFLICT', /done/],
     ['progress on a done thread', ['progress', '--thread', '{DONE}', '--lease', '{DONE_LEASE}', '--body', 'b'], 4, 'CONFLICT', /done/],
@@ -361,7 +355,7 @@ describe('conflicts (exit 4)', () => {
   ]);
 });
 
-describe('lease lost (exit 5)', () => {
+describe('lease lost (exit 5) (slow)', () => {
   runTable([
     ['progress with a wrong token', ['progress', '--thread', '{CLAIMED}', '--lease', 'ls_wrongtoken123', '--body', 'b'], 5, 'LEASE_LOST'],
     ["progress with another thread's token", ['progress', '--thread', '{CLAIMED}', '--lease', '{RECLAIMED_NEW}', '--body', 'b'], 5, 'LEASE_LOST'],
@@ -397,7 +391,7 @@ function foreignDb(): { dir: string; file: string } {
   return { dir, file };
 }
 
-describe('--db that is not usable (exit 6)', () => {
+describe('--db that is not usable (exit 6) (slow)', () => {
   it('a directory: every command (init included) exits 6 and creates nothing inside it', () => {
     const dir = tempDir();
     const target = path.join(dir, 'a-dir');

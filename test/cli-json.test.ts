@@ -46,7 +46,7 @@ function threadRow(db: string, id: string) {
   return row;
 }
 
-describe('--json: one full flow', () => {
+describe('--json: one full flow (slow)', () => {
   it('every command exits 0 with exactly one JSON document and the right fields', () => {
     const db = path.join(tempDir(), 'coord.db');
 
@@ -243,7 +243,7 @@ describe('--json: one full flow', () => {
   });
 });
 
-describe('without --json: human text', () => {
+describe('without --json: human text (slow)', () => {
   it('every command in the same flow exits 0 and prints non-empty text', () => {
     const db = path.join(tempDir(), 'coord.db');
     const out = (args: string[]) => text(db, args);
@@ -310,7 +310,7 @@ describe('without --json: human text', () => {
   });
 });
 
-describe('--help', () => {
+describe('--help (slow)', () => {
   const commands: [string, string[]][] = [
     ['init', []],
     ['send', ['--to', '--subject', '--body', '--body-file', '--from', '--thread', '--payload-json']],

@@ -45,7 +45,7 @@ async function runClaimers(n: number, db: string, agent: string, dir: string): P
   return Promise.all(done);
 }
 
-describe('concurrent claims (real OS processes)', () => {
+describe('concurrent claims (real OS processes) (slow)', () => {
   it('8 processes claiming from 200 open threads: every thread claimed exactly once, no errors, no SQLITE_BUSY', async () => {
     const { dir, db } = initDb();
     const conn = new Database(db);
@@ -98,7 +98,7 @@ describe('concurrent claims (real OS processes)', () => {
   });
 });
 
-describe('migrations across processes', () => {
+describe('migrations across processes (slow)', () => {
   it('init twice is a no-op the second time', () => {
     const dir = tempDir();
     const db = path.join(dir, 'coord.db');

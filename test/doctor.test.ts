@@ -43,7 +43,7 @@ function planned(): { db: string; dir: string; thread: string; lease: string; at
   return { db, dir, thread: d.attempt.thread_id, lease: c.lease.token, attempt: d.attempt.id };
 }
 
-describe('doctor on a healthy database', () => {
+describe('doctor on a healthy database (slow)', () => {
   it('finds nothing, exits 0 and writes nothing (both CLIs, text and JSON)', () => {
     const { db, thread, lease } = planned();
     ok(db, ['progress', '--thread', thread, '--lease', lease, '--body', 'half way']);
@@ -100,7 +100,7 @@ describe('doctor on a healthy database', () => {
   });
 });
 
-describe('inbox doctor', () => {
+describe('inbox doctor (slow)', () => {
   it('finds a lease that lost its token (error, exit 4), and --repair gives the thread back to its agent', () => {
     const { db, thread } = planned();
     exec(db, `update inbox_threads set lease_token = null where id = '${thread}'`);
@@ -179,7 +179,7 @@ describe('inbox doctor', () => {
   });
 });
 
-describe('orch doctor', () => {
+describe('orch doctor (slow)', () => {
   it('sees a lease that ran out on a live attempt; --repair reconciles (attempt and task expired, worker fenced out)', () => {
     const { db, thread, lease, attempt } = planned();
     exec(db, `update inbox_threads set lease_expires_at = 1000 where id = '${thread}'`);
@@ -240,7 +240,7 @@ describe('orch doctor', () => {
   });
 });
 
-describe('orch doctor in code mode', () => {
+describe('orch doctor in code mode (slow)', () => {
   function git(cwd: string, ...args: string[]): string {
     return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   }

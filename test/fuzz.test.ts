@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { MAX_TEXT_BYTES, loadCommands, runCli, systemClock, type CliSpec, type Clock, type CommandDefinition } from '@orch/store';
@@ -10,7 +9,7 @@ import { THREAD_STATES } from '../packages/inbox/src/schema.ts';
 import { orchCli } from '../packages/orch/src/cli.ts';
 import { EVENT_TYPES, RUN_STATES } from '../packages/orch/src/schema.ts';
 import { briefCli } from '../packages/worker-brief/src/cli.ts';
-import { INBOX_BIN, ORCH_BIN, ROOT, snapshot, type CliRun } from './helpers.ts';
+import { INBOX_BIN, ORCH_BIN, ROOT, fileTempDir, initGitRepo, snapshot, type CliRun } from './helpers.ts';
 
 /**
  * Fuzzing (issue 8): generated argument vectors for every command of inbox, orch and
@@ -113,11 +112,6 @@ async function must<T = any>(spec: CliSpec, db: string, cwd: string, args: strin
   return JSON.parse(r.stdout) as T;
 }
 
-function git(cwd: string, ...args: string[]): void {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-}
-
 // ---------------------------------------------------------------------------------------------
 // The fixture: real ids for the generators to hit.
 
@@ -143,18 +137,10 @@ interface Fixture {
  * files for orch-worker-brief.
  */
 async function buildFixture(prefix: string): Promise<Fixture> {
-  // Not tempDir(): that one is removed after the first test; this one lives for the describe.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fileTempDir(prefix); // lives for the whole file
   const db = path.join(dir, 'coord.db');
   const repo = path.join(dir, 'repo');
-  fs.mkdirSync(repo);
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Fuzz');
-  git(repo, 'config', 'user.email', 'fuzz@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'README.md'), '# fuzz\n');
-  git(repo, 'add', 'README.md');
-  git(repo, 'commit', '-q', '-m', 'initial');
+  initGitRepo(repo, { 'README.md': '# fuzz\n' }, { user: ['Fuzz', 'fuzz@example.com'] });
 
   const inbox = (args: string[]) => must(inboxCli, db, dir, args);
   const orch = (args: string[]) => must(orchCli, db, dir, args);
@@ -598,7 +584,7 @@ async function fixture(prefix: string): Promise<Fixture> {
   return f;
 }
 
-describe('fuzz: inbox', () => {
+describe('fuzz: inbox (slow)', () => {
   let f: Fixture;
   beforeAll(async () => {
     f = await fixture('orch-fuzz-inbox-');
@@ -634,7 +620,7 @@ describe('fuzz: inbox', () => {
   });
 });
 
-describe('fuzz: orch', () => {
+describe('fuzz: orch (slow)', () => {
   let f: Fixture;
   beforeAll(async () => {
     f = await fixture('orch-fuzz-orch-');
@@ -672,7 +658,7 @@ describe('fuzz: orch', () => {
   });
 });
 
-describe('fuzz: orch-worker-brief', () => {
+describe('fuzz: orch-worker-brief (slow)', () => {
   let f: Fixture;
   const spec = briefCli({ defaultInbox: 'inbox' });
   beforeAll(async () => {

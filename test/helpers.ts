@@ -4,7 +4,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, expect } from 'vitest';
+import { afterAll, afterEach, expect } from 'vitest';
+import { trackTempDir } from './leaks.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 /** The bundled inbox CLI, exactly as `npx inbox` runs it. */
@@ -21,11 +22,27 @@ const cleanups: (() => void)[] = [];
 afterEach(() => {
   while (cleanups.length > 0) cleanups.pop()?.();
 });
+const fileCleanups: (() => void)[] = [];
+afterAll(() => {
+  while (fileCleanups.length > 0) fileCleanups.pop()?.();
+});
 
-/** A fresh temporary directory, removed after the current test. */
+/** A fresh temporary directory, removed after the current test (the leak check fails the file if it is not). */
 export function tempDir(prefix = 'orch-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  trackTempDir(dir);
   cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * A fresh temporary directory that lives until the end of the test file: for a fixture built once
+ * in a `beforeAll` and shared by several tests (tempDir's would be gone after the first test).
+ */
+export function fileTempDir(prefix = 'orch-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  trackTempDir(dir);
+  fileCleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -154,7 +171,6 @@ export function expectJsonError(r: CliRun, exit: number, code?: string, message?
   return body.error;
 }
 
-/** A git repository at `<dir>/repo` (path resolved) on branch main, with one commit holding README. */
 /** Runs git (arguments as an array; never a shell) and returns what it did. */
 export function gitRun(cwd: string, args: string[]): CliRun {
   const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
@@ -175,16 +191,40 @@ export function commitAll(dir: string, message: string): string {
   return git(dir, 'rev-parse', 'HEAD');
 }
 
-export function makeGitRepo(dir: string): string {
-  fs.mkdirSync(path.join(dir, 'repo'));
-  const repo = fs.realpathSync(path.join(dir, 'repo'));
-  const git = (...args: string[]) => spawnSync('git', args, { cwd: repo, encoding: 'utf8' });
-  for (const args of [['init', '-q', '-b', 'main'], ['config', 'user.name', 'T'], ['config', 'user.email', 't@example.com'], ['config', 'commit.gpgsign', 'false']]) git(...args);
-  fs.writeFileSync(path.join(repo, 'README'), 'hi\n');
-  git('add', '.');
-  const r = git('commit', '-q', '-m', 'init');
-  if (r.status !== 0) throw new Error(`git commit failed: ${r.stderr}`);
+/**
+ * Makes `dir` (created if missing) a git repository on branch main whose one commit ("initial"
+ * unless told) holds `files` (paths relative to `dir`; parent folders are made). Returns the
+ * resolved path.
+ */
+export function initGitRepo(
+  dir: string,
+  files: Record<string, string>,
+  options: { message?: string; user?: [name: string, email: string] } = {},
+): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const repo = fs.realpathSync(dir);
+  const [name, email] = options.user ?? ['Test User', 'test@example.com'];
+  git(repo, 'init', '-q', '-b', 'main');
+  git(repo, 'config', 'user.name', name);
+  git(repo, 'config', 'user.email', email);
+  git(repo, 'config', 'commit.gpgsign', 'false');
+  for (const [file, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(repo, file)), { recursive: true });
+    fs.writeFileSync(path.join(repo, file), text);
+  }
+  git(repo, 'add', '-A');
+  git(repo, 'commit', '-q', '-m', options.message ?? 'initial');
   return repo;
+}
+
+/** A fresh git repository in its own temporary directory (see initGitRepo), removed after the test. */
+export function newGitRepo(prefix: string, files: Record<string, string>): string {
+  return initGitRepo(tempDir(prefix), files);
+}
+
+/** A git repository at `<dir>/repo` (path resolved) on branch main, with one commit holding README. */
+export function makeGitRepo(dir: string): string {
+  return initGitRepo(path.join(dir, 'repo'), { README: 'hi\n' }, { message: 'init', user: ['T', 't@example.com'] });
 }
 
 /**

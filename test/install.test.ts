@@ -5,7 +5,7 @@ import vm from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { INBOX_SKILL_BIN, ROOT, tempDir } from './helpers.ts';
 
-describe('what the set-up command leaves behind', () => {
+describe('what the set-up command leaves behind (slow)', () => {
   it('`npx inbox --help` works from the repository root', () => {
     const r = spawnSync('npx', ['--no-install', 'inbox', '--help'], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);

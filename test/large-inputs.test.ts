@@ -1,10 +1,9 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { INBOX_BIN, ORCH_BIN, expectJsonError, initDb, ok, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { INBOX_BIN, ORCH_BIN, expectJsonError, fileTempDir, initDb, ok, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
 /**
  * Large inputs (issue 8): a 10 MB body, a run with 10,000 tasks, a thread with 10,000 messages.
@@ -34,7 +33,7 @@ function okBig<T = any>(r: CliRun): T {
   return JSON.parse(r.stdout) as T;
 }
 
-describe('a 10 MB body is refused with the limit named, through every route (exit 2, nothing written)', () => {
+describe('a 10 MB body is refused with the limit named, through every route (exit 2, nothing written) (slow)', () => {
   it('--body-file, --body-file /dev/stdin, and a file that never ends (/dev/zero), for send, result and dispatch', () => {
     const { dir, db } = initDb();
     const big = path.join(dir, 'big.txt');
@@ -96,7 +95,7 @@ describe('large inputs (slow)', () => {
   let db: string;
 
   beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'large-run-'));
+    dir = fileTempDir('large-run-');
     db = path.join(dir, 'coord.db');
     ok(db, ['init']);
     orchOk(db, ['run', 'init', '--run', 'big', '--goal', '10,000 tasks']);
@@ -111,9 +110,6 @@ describe('large inputs (slow)', () => {
       for (let i = 1; i < CHAIN; i++) addEdge.run(id(i), id(i - 1), now);
     })();
     conn.close();
-  });
-  afterAll(() => {
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('10,000 tasks: ready lists the 5,001 dispatchable ones, highest priority first', () => {

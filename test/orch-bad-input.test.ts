@@ -1,9 +1,8 @@
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirState, expectJsonError, fileTempDir, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
 
 /**
  * Every bad input to the orch CLI: the documented exit code, one JSON error line on stderr (with
@@ -39,8 +38,7 @@ interface Fixture {
 let template: Fixture;
 
 beforeAll(() => {
-  // Not tempDir(): that one is removed after the first test, and the template is shared.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-bad-input-'));
+  const dir = fileTempDir('orch-bad-input-'); // shared by the file's tests
   const db = path.join(dir, 'coord.db');
   ok(db, ['init']);
 
@@ -83,10 +81,6 @@ beforeAll(() => {
   template = { dir, db, vars: { DIR: dir, A_AT: a.attempt, B_AT: b.attempt, LONG: 'x'.repeat(200) } };
 });
 
-afterAll(() => {
-  if (template) fs.rmSync(template.dir, { recursive: true, force: true });
-});
-
 /** A private copy of the template database (the CLIs checkpoint and remove the WAL on close). */
 function copyDb(): string {
   const dir = tempDir();
@@ -119,7 +113,7 @@ function runTable(cases: Case[]) {
 const dispatchC = (extra: string[]): string[] => ['dispatch', '--run', 'r1', '--task', 'C', '--to', 'wc', ...extra];
 const analysisC = (extra: string[]): string[] => dispatchC(['--execution-mode', 'analysis', ...extra]);
 
-describe('template sanity', () => {
+describe('template sanity (slow)', () => {
   it('has the states the bad-input cases rely on', () => {
     const states = rows<{ run_id: string; id: string; state: string }>(template.db, 'select run_id, id, state from orch_tasks order by run_id, id');
     expect(states.map((t) => `${t.run_id}/${t.id}:${t.state}`)).toEqual([
@@ -143,7 +137,7 @@ describe('template sanity', () => {
   });
 });
 
-describe('unknown run (exit 3) for every run-scoped command', () => {
+describe('unknown run (exit 3) for every run-scoped command (slow)', () => {
   runTable([
     ['run show', ['run', 'show', '--run', 'nope'], 3, 'NOT_FOUND', /no run nope/],
     ['task add', ['task', 'add', '--run', 'nope', '--task', 'T', '--title', 't'], 3, 'NOT_FOUND', /no run nope/],
@@ -165,7 +159,7 @@ describe('unknown run (exit 3) for every run-scoped command', () => {
   ]);
 });
 
-describe('unknown task or attempt (exit 3)', () => {
+describe('unknown task or attempt (exit 3) (slow)', () => {
   runTable([
     ['task show', ['task', 'show', '--run', 'r1', '--task', 'NOPE'], 3, 'NOT_FOUND', /no task NOPE in run r1/],
     ['dep add --task', ['dep', 'add', '--run', 'r1', '--task', 'NOPE', '--depends-on', 'A'], 3, 'NOT_FOUND', /NOPE/],
@@ -181,7 +175,7 @@ describe('unknown task or attempt (exit 3)', () => {
   ]);
 });
 
-describe('bad ids (exit 2)', () => {
+describe('bad ids (exit 2) (slow)', () => {
   const BAD_IDS: [label: string, id: string][] = [
     ['../x', '../x'],
     ['-x', '-x'],
@@ -207,7 +201,7 @@ describe('bad ids (exit 2)', () => {
   ]);
 });
 
-describe('malformed JSON flags (exit 2)', () => {
+describe('malformed JSON flags (exit 2) (slow)', () => {
   runTable([
     ['--acceptance-json {bad', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', '{bad'], 2, 'VALIDATION', /--acceptance-json: is not valid JSON/],
     ["--acceptance-json ''", ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', ''], 2, 'VALIDATION', /--acceptance-json/],
@@ -221,7 +215,7 @@ describe('malformed JSON flags (exit 2)', () => {
   ]);
 });
 
-describe('dispatch flags (exit 2)', () => {
+describe('dispatch flags (exit 2) (slow)', () => {
   runTable([
     ['missing --body', analysisC([]), 2, 'VALIDATION', /--body: is required/],
     ['both --body and --body-file', analysisC(['--body', 'b', '--body-file', '{DIR}/body.txt']), 2, 'VALIDATION', /not both/],
@@ -245,7 +239,7 @@ describe('dispatch flags (exit 2)', () => {
   ]);
 });
 
-describe('other validation (exit 2)', () => {
+describe('other validation (exit 2) (slow)', () => {
   runTable([
     ['task add --priority abc', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', 'abc'], 2, 'VALIDATION', /--priority: must be a whole number/],
     ['task add --priority 1.5', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', '1.5'], 2, 'VALIDATION', /--priority/],
@@ -273,7 +267,7 @@ describe('other validation (exit 2)', () => {
   ]);
 });
 
-describe('conflicts and invalid states (exit 4)', () => {
+describe('conflicts and invalid states (exit 4) (slow)', () => {
   runTable([
     ['run init of an existing run', ['run', 'init', '--run', 'r1', '--goal', 'again'], 4, 'CONFLICT', /run r1 already exists/],
     ['task add of an existing task', ['task', 'add', '--run', 'r1', '--task', 'A', '--title', 'again'], 4, 'CONFLICT', /task A already exists/],
@@ -300,7 +294,7 @@ describe('conflicts and invalid states (exit 4)', () => {
   ]);
 });
 
-describe('command line problems (exit 2)', () => {
+describe('command line problems (exit 2) (slow)', () => {
   runTable([
     ['unknown command', ['frobnicate'], 2, 'USAGE', /frobnicate/],
     ['near-miss command', ['statu', '--run', 'r1'], 2, 'USAGE', /Did you mean status/],
@@ -334,7 +328,7 @@ const DB_COMMANDS: string[][] = [
   ['dispatch', '--run', 'r', '--task', 'T', '--to', 'w', '--execution-mode', 'analysis', '--body', 'b'],
 ];
 
-describe('--db that is not usable (exit 6)', () => {
+describe('--db that is not usable (exit 6) (slow)', () => {
   it('a file that does not exist: exit 6 naming `inbox init`, and the file is not created', () => {
     const dir = tempDir();
     const file = path.join(dir, 'nothing-here.db');

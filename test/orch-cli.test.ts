@@ -39,7 +39,7 @@ function taskStates(db: string, run: string): Record<string, string> {
   return Object.fromEntries((s.tasks as { id: string; state: string }[]).map((t) => [t.id, t.state]));
 }
 
-describe('the skill\'s Typical Commands, analysis mode, end to end', () => {
+describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () => {
   it('plans, dispatches, blocks, answers and finishes a two-task run through the built CLIs', () => {
     // initDb() runs `inbox init` on <dir>/coord.db; from here on every command runs in <dir>.
     const { dir } = initDb();
@@ -159,7 +159,7 @@ describe('the skill\'s Typical Commands, analysis mode, end to end', () => {
   });
 });
 
-describe('dispatch --execution-mode', () => {
+describe('dispatch --execution-mode (slow)', () => {
   it('is required, and must be analysis or code: missing or bogus is exit 2 and dispatches nothing', () => {
     const { db } = initDb();
     orchOk(db, ['run', 'init', '--run', 'r', '--goal', 'g']);
@@ -177,7 +177,7 @@ describe('dispatch --execution-mode', () => {
   });
 });
 
-describe('wait', () => {
+describe('wait (slow)', () => {
   it('returns when another process writes the matching event (the worker posts its result)', async () => {
     const { db } = initDb();
     const d = runWithDispatchedTask(db, 'r', 'T', 'w');
@@ -215,7 +215,7 @@ describe('wait', () => {
   });
 });
 
-describe('retry and reassign', () => {
+describe('retry and reassign (slow)', () => {
   it('a failed task is retried: a fresh attempt and thread for the same agent, with the same body', () => {
     const { db } = initDb();
     const d1 = runWithDispatchedTask(db, 'r', 'T', 'w');
@@ -286,7 +286,7 @@ describe('retry and reassign', () => {
   });
 });
 
-describe('lease expiry', () => {
+describe('lease expiry (slow)', () => {
   it('an expired lease shows as an expired task and an attempt_expired event; retry dispatches it again', async () => {
     const { db } = initDb();
     const d1 = runWithDispatchedTask(db, 'r', 'T', 'w');
@@ -350,7 +350,7 @@ function help(command: string): CliRun {
   return r;
 }
 
-describe('--help', () => {
+describe('--help (slow)', () => {
   it('orch --help lists every command and ends with the exit codes and the JSON contract', () => {
     const r = orch(['--help']);
     expect(r.code, r.stderr).toBe(0);
@@ -388,7 +388,7 @@ describe('--help', () => {
   });
 });
 
-describe('the skill copy skills/orch/assets/orch', () => {
+describe('the skill copy skills/orch/assets/orch (slow)', () => {
   it('is executable as the skill invokes it (./assets/orch --help)', () => {
     const r = spawnSync(ORCH_SKILL_BIN, ['--help'], {
       encoding: 'utf8',
@@ -417,7 +417,7 @@ describe('the skill copy skills/orch/assets/orch', () => {
   });
 });
 
-describe('text output (no --json)', () => {
+describe('text output (no --json) (slow)', () => {
   it('status, ready and blocked print readable text with task ids and states, never JSON', () => {
     const { db } = initDb();
     orchOk(db, ['run', 'init', '--run', 'txt', '--goal', 'Readable output']);

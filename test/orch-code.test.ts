@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { commitAll, git, gitRun, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
+import { commitAll, git, gitRun, initDb, json, newGitRepo, ok, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 /**
  * Code mode end to end through the built CLIs: dispatch makes a branch and a worktree per attempt,
@@ -18,17 +18,7 @@ const RUN = 'r';
 
 
 /** A fresh repository on branch main with one commit holding a.txt (three lines). */
-function makeRepo(): string {
-  const repo = fs.realpathSync(tempDir('orch-code-repo-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Test User');
-  git(repo, 'config', 'user.email', 'test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'a.txt'), 'one\ntwo\nthree\n');
-  git(repo, 'add', 'a.txt');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return repo;
-}
+const makeRepo = (): string => newGitRepo('orch-code-repo-', { 'a.txt': 'one\ntwo\nthree\n' });
 
 
 const sha = (repo: string, ref: string): string => git(repo, 'rev-parse', '--verify', `${ref}^{commit}`);
@@ -139,7 +129,7 @@ function orchErr(db: string, args: string[], exit: number, cwd?: string): { code
 
 // ---------------------------------------------------------------------------------------------
 
-describe('dispatch in code mode', () => {
+describe('dispatch in code mode (slow)', () => {
   it('two tasks get separate worktrees on separate branches, both at main, and .orch stays out of git status', () => {
     const { db, repo, root } = setup('T1', 'T2');
     const main = sha(repo, 'main');
@@ -216,7 +206,7 @@ describe('dispatch in code mode', () => {
   });
 });
 
-describe('diff and merge', () => {
+describe('diff and merge (slow)', () => {
   it('diff shows the committed work (and lists uncommitted files); merge brings it into main; merging again is up to date', () => {
     const { db, repo } = setup('T1');
     const base = sha(repo, 'main');
@@ -441,7 +431,7 @@ describe('diff and merge', () => {
   });
 });
 
-describe('retry and reassign', () => {
+describe('retry and reassign (slow)', () => {
   it('retry after fail makes attempt 2 with a fresh worktree and branch from main re-resolved; attempt 1 stays until cleanup', () => {
     const { db, repo, root } = setup('T1');
     const a1 = dispatchCode(db, repo, 'T1');
@@ -503,7 +493,7 @@ describe('retry and reassign', () => {
   });
 });
 
-describe('cleanup', () => {
+describe('cleanup (slow)', () => {
   it('removes what is safe, keeps dirty worktrees and unmerged branches unless --force; --dry-run changes nothing', () => {
     const { db, repo } = setup('A', 'B', 'C', 'D', 'E');
     // A: committed, merged. B: committed, not merged. C: uncommitted file only. D: analysis. E: live.
@@ -702,7 +692,7 @@ describe('cleanup', () => {
   });
 });
 
-describe('refusals leave nothing behind', () => {
+describe('refusals leave nothing behind (slow)', () => {
   function fixture() {
     const f = setup('T1');
     const plain = fs.realpathSync(tempDir('orch-code-plain-'));
@@ -770,7 +760,7 @@ describe('refusals leave nothing behind', () => {
   });
 });
 
-describe('never losing work (review findings)', () => {
+describe('never losing work (review findings) (slow)', () => {
   it('a squash merge whose commit is no longer on the target does not let cleanup delete the branch', () => {
     const { db, repo } = setup('T1');
     const main = sha(repo, 'main');

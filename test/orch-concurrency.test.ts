@@ -14,7 +14,7 @@ function eventSeqs(db: string, run: string): number[] {
   return rows<{ seq: number }>(db, 'select seq from orch_events where run_id = ? order by id', run).map((r) => r.seq);
 }
 
-describe('orch under concurrent leaders (real OS processes)', () => {
+describe('orch under concurrent leaders (real OS processes) (slow)', () => {
   it('6 processes creating runs on a database without orch tables: all succeed, the tables are made once', async () => {
     const { db } = initDb();
     const results = await together(

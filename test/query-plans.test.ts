@@ -6,10 +6,9 @@ import { ask, claim, initInbox, openInbox, postResult, progress, send, showThrea
 import { addDependency, addTask, answer, blocked, dispatch, initRun, openOrch, readyTasks, reconcile, showTask, status, waitEvents, type Orch } from '@orch/orch';
 import type { Store } from '@orch/store';
 import type Database from 'better-sqlite3';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileTempDir } from './helpers.ts';
 
 /** Tables whose size grows with use: a full scan of one of these is what this test refuses. */
 const LARGE = ['inbox_threads', 'inbox_messages', 'orch_tasks', 'orch_dependencies', 'orch_attempts', 'orch_events'];
@@ -57,7 +56,7 @@ const log: Recorded[] = [];
 const phase = { name: 'setup' };
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-plans-'));
+  dir = fileTempDir('orch-plans-');
   const db = path.join(dir, 'coord.db');
   await initInbox({ path: db });
   orch = await openOrch({ path: db });
@@ -101,7 +100,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await inbox?.close();
   await orch?.close();
-  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('query plans of the hot paths', () => {

@@ -4,8 +4,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, inbox, INBOX_BIN, initDb, json, ok, orch, ORCH_BIN, orchOk, rows, snapshot, tempDir, type CliRun, type JsonError } from './helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dirState, expectJsonError, fileTempDir, git, inbox, INBOX_BIN, initDb, json, newGitRepo, ok, orch, ORCH_BIN, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
 /**
  * Hostile input through the built CLIs (issue 8): ids and refs that try to escape the workspace
@@ -19,24 +19,7 @@ import { dirState, expectJsonError, inbox, INBOX_BIN, initDb, json, ok, orch, OR
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-function git(cwd: string, ...args: string[]): string {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} exited ${r.status}: ${r.stderr}`);
-  return r.stdout.replace(/\n$/, '');
-}
-
-function makeRepo(): string {
-  const repo = fs.realpathSync(tempDir('sec-repo-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Test User');
-  git(repo, 'config', 'user.email', 'test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.mkdirSync(path.join(repo, 'src'));
-  fs.writeFileSync(path.join(repo, 'src', 'a.txt'), 'one\n');
-  git(repo, 'add', '-A');
-  git(repo, 'commit', '-q', '-m', 'initial');
-  return repo;
-}
+const makeRepo = (): string => newGitRepo('sec-repo-', { 'src/a.txt': 'one\n' });
 
 /** Every path under `dir`, relative and sorted (symbolic links are listed, not followed). */
 function tree(dir: string): string[] {
@@ -76,7 +59,7 @@ function sentinel(): string {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('ids that try to escape or pass options (exit 2, nothing written)', () => {
+describe('ids that try to escape or pass options (exit 2, nothing written) (slow)', () => {
   const pwned = path.join(os.tmpdir(), `orch-sec-pwned-${process.pid}`);
   /** Ids that would escape a path, be read as an option, or break a line; argv cannot carry NUL at all. */
   const BAD_IDS: string[] = [
@@ -99,7 +82,7 @@ describe('ids that try to escape or pass options (exit 2, nothing written)', () 
   let shared: { dir: string; db: string; thread: string; lease: string } | undefined;
   const fixture = () => {
     if (shared && fs.existsSync(shared.db)) return shared;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sec-ids-'));
+    const dir = fileTempDir('sec-ids-');
     const db = path.join(dir, 'coord.db');
     ok(db, ['init']);
     const thread = ok(db, ['send', '--to', 'w1', '--subject', 's', '--body', 'b']).thread.id as string;
@@ -109,9 +92,6 @@ describe('ids that try to escape or pass options (exit 2, nothing written)', () 
     shared = { dir, db, thread, lease };
     return shared;
   };
-  afterAll(() => {
-    if (shared) fs.rmSync(shared.dir, { recursive: true, force: true });
-  });
 
   it.each(cases)('inbox: %s is refused by every command that takes an id', (_label, id) => {
     const { dir, db, thread: t, lease } = fixture();
@@ -147,7 +127,7 @@ describe('ids that try to escape or pass options (exit 2, nothing written)', () 
   });
 });
 
-describe('code mode: refs and workspace roots that try to escape (nothing written anywhere)', () => {
+describe('code mode: refs and workspace roots that try to escape (nothing written anywhere) (slow)', () => {
   function setup(...tasks: string[]) {
     const { dir, db } = initDb();
     const repo = makeRepo();
@@ -296,7 +276,7 @@ const NASTY_BODIES: string[] = [
   'a\\\u0001\u001b[31mred\u001b[0m',
 ];
 
-describe('SQL metacharacters in every free-text field are stored and read back byte for byte', () => {
+describe('SQL metacharacters in every free-text field are stored and read back byte for byte (slow)', () => {
   const tables = (db: string) => rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' order by name").map((r) => r.name);
 
   it('inbox: subjects, bodies and payload strings through send, progress, ask, reply, result, show, list, claim, wait', () => {
@@ -405,7 +385,7 @@ describe('SQL metacharacters in every free-text field are stored and read back b
 
 // ---------------------------------------------------------------------------------------------
 
-describe('foreign or stale lease tokens on every worker command (exit 5, nothing changed)', () => {
+describe('foreign or stale lease tokens on every worker command (exit 5, nothing changed) (slow)', () => {
   /**
    * Threads: HELD (claimed now, token LIVE), OTHER (claimed by another agent, OTHER_LIVE),
    * AGAIN (claimed, released, claimed again: AGAIN_OLD is stale, AGAIN_NEW live), MOVED (an orch
@@ -444,10 +424,7 @@ describe('foreign or stale lease tokens on every worker command (exit 5, nothing
 
   let f: ReturnType<typeof fixture>;
   beforeAll(() => {
-    f = fixture(fs.mkdtempSync(path.join(os.tmpdir(), 'sec-leases-')));
-  });
-  afterAll(() => {
-    if (f) fs.rmSync(f.dir, { recursive: true, force: true });
+    f = fixture(fileTempDir('sec-leases-'));
   });
 
   const TOKENS: [label: string, pick: () => [thread: string, lease: string]][] = [
@@ -498,7 +475,7 @@ describe('foreign or stale lease tokens on every worker command (exit 5, nothing
 
 // ---------------------------------------------------------------------------------------------
 
-describe('--db that is not an inbox database (exit 6, the file byte for byte unchanged)', () => {
+describe('--db that is not an inbox database (exit 6, the file byte for byte unchanged) (slow)', () => {
   const COMMANDS: [bin: 'inbox' | 'orch', args: string[]][] = [
     ['inbox', ['init']],
     ['inbox', ['list']],
@@ -631,7 +608,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
   });
 });
 
-describe('owner-only permissions', () => {
+describe('owner-only permissions (slow)', () => {
   /** Runs the inbox CLI under `umask 000`, so any file it creates without an explicit mode would be world-writable. */
   function inboxUmask0(args: string[]): CliRun {
     const r = spawnSync('sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, INBOX_BIN, ...args], { encoding: 'utf8' });

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, tempDir, type CliRun } from './helpers.ts';
+import { ROOT, git, initGitRepo, tempDir, type CliRun } from './helpers.ts';
 
 /**
  * The agent skills (skills/orch, skills/inbox) are documentation plus bundled executables. These
@@ -303,12 +303,6 @@ function parseInvocation(line: string): Invocation | null {
 // ---------------------------------------------------------------------------------------------
 // A copy of the skills outside the repository, and a git repository to work in
 
-function git(cwd: string, ...args: string[]): string {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} in ${cwd} exited ${r.status}: ${r.stderr}`);
-  return r.stdout.replace(/\n$/, '');
-}
-
 interface Copy {
   /** The temp dir holding orch/, inbox/, repo/ and work/. */
   dir: string;
@@ -327,15 +321,7 @@ function copySkills(): Copy {
   const inboxSkill = path.join(dir, 'inbox');
   fs.cpSync(path.join(ROOT, 'skills/orch'), orchSkill, { recursive: true });
   fs.cpSync(path.join(ROOT, 'skills/inbox'), inboxSkill, { recursive: true });
-  const repo = path.join(dir, 'repo');
-  fs.mkdirSync(repo);
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Skill Test');
-  git(repo, 'config', 'user.email', 'skill-test@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'README.md'), '# blog\n');
-  git(repo, 'add', 'README.md');
-  git(repo, 'commit', '-q', '-m', 'initial');
+  const repo = initGitRepo(path.join(dir, 'repo'), { 'README.md': '# blog\n' }, { user: ['Skill Test', 'skill-test@example.com'] });
   fs.mkdirSync(path.join(repo, 'tasks'));
   fs.writeFileSync(path.join(repo, 'tasks/t1.md'), 'Create the app skeleton: an index page and the database wiring.\n');
   const work = path.join(dir, 'work');
@@ -427,7 +413,7 @@ function seedTypicalCommands(): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('the skill documents', () => {
+describe('the skill documents (slow)', () => {
   it('have front matter with name and description, and the required sections', () => {
     for (const rel of SKILL_FILES) {
       const fm = frontMatter(read(path.join(ROOT, rel)));
@@ -614,7 +600,7 @@ describe('the skill documents', () => {
   });
 });
 
-describe('the skills copied outside the repository', () => {
+describe('the skills copied outside the repository (slow)', () => {
   it('run the seed skill\'s "Typical Commands" as written, with workers played through the copied inbox', () => {
     const c = copySkills();
     const lines = seedTypicalCommands();

@@ -199,7 +199,7 @@ function scratch(workDir: string, agent: string, threadId: string, claim = 1): s
 
 // ---------------------------------------------------------------------------------------------
 
-describe('inbox work: a command that exits 0', () => {
+describe('inbox work: a command that exits 0 (slow)', () => {
   it('gets the brief on stdin and the INBOX_* environment, runs in its scratch dir; stdout becomes the result; output is logged', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -374,7 +374,7 @@ describe('inbox work: a command that exits 0', () => {
   });
 });
 
-describe('inbox work: a command that fails', () => {
+describe('inbox work: a command that fails (slow)', () => {
   it('a non-zero exit fails the thread with the status and the end of stderr; the runner exits 4', async () => {
     const { dir, db } = initDb();
     const tid = send(db, 'failer', 'doomed');
@@ -435,7 +435,7 @@ describe('inbox work: a command that fails', () => {
   });
 });
 
-describe('inbox work: the command reports itself', () => {
+describe('inbox work: the command reports itself (slow)', () => {
   it('a result the command posted stands even when it then exits 1 (outcome posted, no failure posted, exit 0)', async () => {
     const { dir, db } = initDb();
     const tid = send(db, 'selfie', 'reports itself');
@@ -507,7 +507,7 @@ describe('inbox work: the command reports itself', () => {
   });
 });
 
-describe('inbox work: several runners, --once', () => {
+describe('inbox work: several runners, --once (slow)', () => {
   it('two runners with --concurrency 2 share 10 threads: each handled exactly once', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -554,7 +554,7 @@ describe('inbox work: several runners, --once', () => {
   });
 });
 
-describe('inbox work: stopping and losing the runner', () => {
+describe('inbox work: stopping and losing the runner (slow)', () => {
   it('a SIGKILLed runner: its lease runs out and a second runner claims and finishes the thread', async () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
@@ -656,7 +656,7 @@ describe('inbox work: stopping and losing the runner', () => {
   );
 });
 
-describe('inbox work: bad input', () => {
+describe('inbox work: bad input (slow)', () => {
   it('usage errors exit 2 and claim nothing', () => {
     const { db } = initDb();
     const tid = send(db, 'a', 'untouched');
@@ -683,7 +683,7 @@ describe('inbox work: bad input', () => {
   });
 });
 
-describe('inbox work: a command that leaves a background job', () => {
+describe('inbox work: a command that leaves a background job (slow)', () => {
   // The command's exit counts, not its pipes closing; what it left running in its process group is stopped.
   it('a command that exits 0 but leaves a background job holding its stdout is reported done, and the job is stopped', async () => {
     const { dir, db } = initDb();

@@ -1,12 +1,11 @@
 import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ManualClock } from '@orch/store';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { renderBrief } from '../packages/worker-brief/src/index.ts';
-import { ORCH_SKILL_BIN, ROOT, initDb, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { ORCH_SKILL_BIN, ROOT, fileTempDir, git, initDb, initGitRepo, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 
 /**
  * orch-worker-brief end to end: the bundled skill asset and the package build print the worker's
@@ -37,12 +36,6 @@ function brief(args: string[], options: { cwd?: string; dist?: boolean } = {}): 
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function git(cwd: string, ...args: string[]): string {
-  const r = spawnSync('git', args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`git ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
 interface Fixture {
   dir: string;
   db: string;
@@ -63,14 +56,7 @@ function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
   const dir = fs.realpathSync(makeDir('orch-brief-db-'));
   const db = path.join(dir, 'coord.db');
   ok(db, ['init']);
-  const repo = fs.realpathSync(makeDir('orch-brief-repo-'));
-  git(repo, 'init', '-q', '-b', 'main');
-  git(repo, 'config', 'user.name', 'Brief Test');
-  git(repo, 'config', 'user.email', 'brief@example.com');
-  git(repo, 'config', 'commit.gpgsign', 'false');
-  fs.writeFileSync(path.join(repo, 'README.md'), '# blog\n');
-  git(repo, 'add', 'README.md');
-  git(repo, 'commit', '-q', '-m', 'initial');
+  const repo = initGitRepo(makeDir('orch-brief-repo-'), { 'README.md': '# blog\n' }, { user: ['Brief Test', 'brief@example.com'] });
   fs.mkdirSync(path.join(repo, 'tasks'));
   fs.writeFileSync(path.join(repo, 'tasks/t1.md'), 'Create the app skeleton.\n\n- an index page\n- the database wiring\n');
 
@@ -145,22 +131,12 @@ function refused(f: Fixture, args: string[], code: number, errorCode: string): a
  * unchanged); tests that let workers write make their own.
  */
 let shared: Fixture;
-const sharedDirs: string[] = [];
 beforeAll(() => {
-  shared = fixture((prefix) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-    sharedDirs.push(dir);
-    return dir;
-  });
-});
-afterAll(() => {
-  for (const dir of sharedDirs) {
-    // Worktrees live inside the repository directory, so removing it removes them too.
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  // Worktrees live inside the repository directory, so removing it (after the file) removes them too.
+  shared = fixture(fileTempDir);
 });
 
-describe('orch-worker-brief', () => {
+describe('orch-worker-brief (slow)', () => {
   it('renders an analysis dispatch exactly as the golden file says (skill asset and package build agree)', () => {
     const f = shared;
     const r = brief(['--dispatch-json', f.analysisJson, '--db', f.db]);

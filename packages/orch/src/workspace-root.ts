@@ -15,7 +15,6 @@ import { gitCommonDir, gitDir, isIgnored, isTracked } from './git.ts';
  * @throws ValidationError (2)
  */
 export async function checkWorkspaceRoot(repo: string, dir: string): Promise<string> {
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(dir)) {
     throw new ValidationError('--workspace-root must not contain control characters', [{ path: '--workspace-root', message: 'control characters' }]);
   }

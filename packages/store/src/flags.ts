@@ -31,7 +31,6 @@ export function labelFlag(max = 500) {
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
-    // eslint-disable-next-line no-control-regex
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line without control characters');
 }
 

@@ -5,7 +5,6 @@ import { probe, run } from './run.ts';
 
 /** A ref or revision given by a user: no option look-alikes, control characters or whitespace. */
 export function checkRef(ref: string, flag: string): void {
-  // eslint-disable-next-line no-control-regex
   if (ref === '' || ref.startsWith('-') || /[\u0000-\u0020\u007f]/.test(ref) || ref.includes('..') || ref.length > 250) {
     throw new ValidationError(`${flag} ${JSON.stringify(ref)} is not an acceptable git ref (no leading "-", spaces, control characters or "..")`, [
       { path: flag, message: 'is not an acceptable git ref' },
