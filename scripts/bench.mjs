@@ -22,7 +22,10 @@ const TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 5 : 15;
 // `--only=cli,throughput,wake,scale` runs some parts (figures are still written to bench.json).
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const part = (/** @type {string} */ name) => only === undefined || only.includes(name);
 // `--baseline=REF` also times the CLIs built from REF (e.g. a commit before a change), interleaved
 // with the current ones (latency part only).
@@ -220,7 +223,10 @@ async function seedPlainjob(db, n) {
   const { better, defineQueue } = await import('plainjob');
   const conn = new Database(db);
   const queue = defineQueue({ connection: better(conn) });
-  queue.addMany('bench', Array.from({ length: n }, (_, i) => i));
+  queue.addMany(
+    'bench',
+    Array.from({ length: n }, (_, i) => i),
+  );
   queue.close();
   conn.close();
 }
@@ -455,9 +461,16 @@ try {
 }
 const seconds = (performance.now() - started) / 1000;
 const fmt = (/** @type {number} */ v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-const rows = [['FIGURE', 'VALUE', 'TARGET', 'MET', 'NOTE'], ...figures.map((f) => [f.name, `${fmt(f.value)} ${f.unit}`, f.target, f.met === null ? '' : f.met ? 'yes' : 'NO', f.note])];
+const rows = [
+  ['FIGURE', 'VALUE', 'TARGET', 'MET', 'NOTE'],
+  ...figures.map((f) => [f.name, `${fmt(f.value)} ${f.unit}`, f.target, f.met === null ? '' : f.met ? 'yes' : 'NO', f.note]),
+];
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-const line = (/** @type {string[]} */ r) => r.map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j] ?? 0))).join('  ').trimEnd();
+const line = (/** @type {string[]} */ r) =>
+  r
+    .map((c, j) => (j === r.length - 1 ? c : c.padEnd(widths[j] ?? 0)))
+    .join('  ')
+    .trimEnd();
 console.log(`\n${line(rows[0])}`);
 for (const g of [...new Set(figures.map((f) => f.group))]) {
   console.log(`[${g}]`);
@@ -469,4 +482,6 @@ fs.writeFileSync(
   path.join(OUT, 'bench.json'),
   `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick, only: only ?? null, seconds, figures }, null, 2)}\n`,
 );
-console.log(`\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; ${seconds.toFixed(0)} s; figures in test-results/bench.json`);
+console.log(
+  `\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; ${seconds.toFixed(0)} s; figures in test-results/bench.json`,
+);

@@ -127,7 +127,18 @@ function agentStep() {
   const inbox = (command, args, summary, { before } = {}) => {
     const line = `\n${agent}$ "$INBOX_BIN" --db "$INBOX_DB" ${command} --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE"${args.length ? ` ${args.map(quote).join(' ')}` : ''}`;
     if (before) say(line);
-    const full = /** @type {string[]} */ ([env.INBOX_BIN, '--db', env.INBOX_DB, '--json', command, '--thread', env.INBOX_THREAD_ID, '--lease', env.INBOX_LEASE, ...args]);
+    const full = /** @type {string[]} */ ([
+      env.INBOX_BIN,
+      '--db',
+      env.INBOX_DB,
+      '--json',
+      command,
+      '--thread',
+      env.INBOX_THREAD_ID,
+      '--lease',
+      env.INBOX_LEASE,
+      ...args,
+    ]);
     const r = spawnSync(process.execPath, full, { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`inbox ${command} exited ${r.status}: ${(r.stderr || r.stdout).trim()}`);
     const out = JSON.parse(r.stdout);
@@ -151,10 +162,17 @@ function agentStep() {
     console.log(result);
     say(`\n${agent}$ echo "${result}"; exit 0\n  -> inbox work posts the end of stdout as the result`);
   } else if (task === 'B') {
-    const asked = inbox('ask', ['--body', 'Should greet() take a name, or always greet the world?'], (o) => `question #${o.message.id}; thread ${o.thread.state}`);
+    const asked = inbox(
+      'ask',
+      ['--body', 'Should greet() take a name, or always greet the world?'],
+      (o) => `question #${o.message.id}; thread ${o.thread.state}`,
+    );
     // Block until the leader answers; the runner keeps the lease alive meanwhile.
-    const woke = inbox('wait', ['--after-message', String(asked.message.id), '--timeout-seconds', String(WAIT_SECONDS)], (o) =>
-      o.messages.length ? `(${agent}) woke with the ${o.messages[0].kind} from ${o.messages[0].author}: "${o.messages[0].body}"` : `(${agent}) got no answer`,
+    const woke = inbox(
+      'wait',
+      ['--after-message', String(asked.message.id), '--timeout-seconds', String(WAIT_SECONDS)],
+      (o) =>
+        o.messages.length ? `(${agent}) woke with the ${o.messages[0].kind} from ${o.messages[0].author}: "${o.messages[0].body}"` : `(${agent}) got no answer`,
       { before: true },
     );
     if (woke.timed_out || woke.messages.length === 0) throw new Error(`${agent} got no answer`);
@@ -385,7 +403,9 @@ async function leader() {
       const where = lines.findIndex((l) => l.startsWith('## Where to work'));
       const excerpt = [...lines.slice(0, 6), '  ...', ...lines.slice(where, where + 5), '  ...'];
       console.log(excerpt.map((l) => `  | ${l}`).join('\n'));
-      console.log(`  -> the prompt orch rendered at dispatch (${lines.length} lines), for an agent launched by hand; inbox work hands its command the same text on stdin`);
+      console.log(
+        `  -> the prompt orch rendered at dispatch (${lines.length} lines), for an agent launched by hand; inbox work hands its command the same text on stdin`,
+      );
     }
     startRunner(task, out.attempt);
     return out;
@@ -397,7 +417,12 @@ async function leader() {
     fs.mkdirSync(repo);
     git(repo, ['init', '-q']);
     git(repo, ['symbolic-ref', 'HEAD', 'refs/heads/main']);
-    for (const [k, v] of [['user.name', 'Demo'], ['user.email', 'demo@example.invalid'], ['commit.gpgsign', 'false']]) git(repo, ['config', k, v]);
+    for (const [k, v] of [
+      ['user.name', 'Demo'],
+      ['user.email', 'demo@example.invalid'],
+      ['commit.gpgsign', 'false'],
+    ])
+      git(repo, ['config', k, v]);
     fs.writeFileSync(path.join(repo, 'README.md'), '# demo app\n\nSays hello, eventually.\n');
     git(repo, ['add', 'README.md']);
     git(repo, ['commit', '-q', '-m', 'Initial commit']);
@@ -417,12 +442,29 @@ async function leader() {
       ['D', 'Write the summary', 'writer', '{"kind":"analysis"}'],
     ];
     for (const [id, title, to, acceptance] of tasks) {
-      orch(['task', 'add', '--run', RUN, '--task', id, '--title', title, '--default-to', to, '--acceptance-json', acceptance], (o) => `task ${o.task.id} "${o.task.title}" (${o.task.state}, for ${to})`);
+      orch(
+        ['task', 'add', '--run', RUN, '--task', id, '--title', title, '--default-to', to, '--acceptance-json', acceptance],
+        (o) => `task ${o.task.id} "${o.task.title}" (${o.task.state}, for ${to})`,
+      );
     }
-    for (const [task, on] of [['A', 'P'], ['B', 'P'], ['D', 'A'], ['D', 'B']]) {
+    for (const [task, on] of [
+      ['A', 'P'],
+      ['B', 'P'],
+      ['D', 'A'],
+      ['D', 'B'],
+    ]) {
       orch(['dep', 'add', '--run', RUN, '--task', task, '--depends-on', on], (o) => `${task} waits for ${o.dependencies.join(' and ')}`);
     }
-    console.log(['  -> the graph is a diamond:', '         P       plan', '        / \\', '       A   B     A: code, B: analysis (both wait for P)', '        \\ /', '         D       summary (waits for A and B)'].join('\n'));
+    console.log(
+      [
+        '  -> the graph is a diamond:',
+        '         P       plan',
+        '        / \\',
+        '       A   B     A: code, B: analysis (both wait for P)',
+        '        \\ /',
+        '         D       summary (waits for A and B)',
+      ].join('\n'),
+    );
 
     // --- Dispatch what is ready, then follow the run with `orch wait` until it is done.
     const dispatchReady = () => {
@@ -435,7 +477,17 @@ async function leader() {
     let after = orch(['status', '--run', RUN], (o) => `last_event ${o.last_event}; the leader waits for events after it`).last_event;
     let state = 'active';
     while (state === 'active') {
-      const woke = await orchWait(['wait', '--run', RUN, '--for', 'task_blocked,task_done,task_failed,run_done', '--after-event', String(after), '--timeout-seconds', String(WAIT_SECONDS)]);
+      const woke = await orchWait([
+        'wait',
+        '--run',
+        RUN,
+        '--for',
+        'task_blocked,task_done,task_failed,run_done',
+        '--after-event',
+        String(after),
+        '--timeout-seconds',
+        String(WAIT_SECONDS),
+      ]);
       if (woke.timed_out) throw new Error(`orch wait timed out after ${WAIT_SECONDS} s (last event ${woke.last_event})`);
       // Let the workers behind these events finish their story first: a runner that posted an
       // outcome exits right after it, and an agent that asked goes on to wait for the answer.
@@ -453,20 +505,31 @@ async function leader() {
         if (e.type === 'task_blocked') {
           const blocked = orch(['blocked', '--run', RUN], (o) => o.tasks.map((b) => `${b.task.id} asks: "${b.question.body}"`).join('; '));
           if (!blocked.tasks.some((b) => b.task.id === e.task)) throw new Error(`${e.task} is not blocked`);
-          orch(['answer', '--run', RUN, '--task', e.task, '--body', "Take a name, defaulting to 'world'."], (o) => `answered on ${o.attempt.thread_id}; ${e.task} is running again`);
+          orch(
+            ['answer', '--run', RUN, '--task', e.task, '--body', "Take a name, defaulting to 'world'."],
+            (o) => `answered on ${o.attempt.thread_id}; ${e.task} is running again`,
+          );
         } else if (e.type === 'task_failed') {
           console.log(`  -> ${e.task} failed: "${clip(oneLine(e.data.body ?? ''), 120)}"`);
           if (e.task !== 'D') throw new Error(`${e.task} was not meant to fail`);
-          const retried = orch(['retry', '--run', RUN, '--task', e.task], (o) => `attempt ${o.attempt.number} of ${e.task} for ${o.attempt.assigned_to} (same mode and instructions)`);
+          const retried = orch(
+            ['retry', '--run', RUN, '--task', e.task],
+            (o) => `attempt ${o.attempt.number} of ${e.task} for ${o.attempt.assigned_to} (same mode and instructions)`,
+          );
           startRunner(e.task, retried.attempt);
         } else if (e.type === 'task_done') {
           somethingDone = true;
           console.log(`  -> ${e.task} done: "${clip(oneLine(e.data.body ?? ''))}"`);
           if (modes[e.task] === 'code') {
-            orch(['diff', '--run', RUN, '--task', e.task, '--stat'], (o) =>
-              `${o.commits.map((c) => `${c.sha.slice(0, 7)} ${c.subject}`).join(', ')}; ${o.files.map((f) => `${f.path} +${f.additions} -${f.deletions}`).join(', ')}`,
+            orch(
+              ['diff', '--run', RUN, '--task', e.task, '--stat'],
+              (o) =>
+                `${o.commits.map((c) => `${c.sha.slice(0, 7)} ${c.subject}`).join(', ')}; ${o.files.map((f) => `${f.path} +${f.additions} -${f.deletions}`).join(', ')}`,
             );
-            orch(['merge', '--run', RUN, '--task', e.task], (o) => `merged ${o.attempt.branch ?? e.task} into ${o.into} (${o.strategy}): ${o.commit?.slice(0, 7)}`);
+            orch(
+              ['merge', '--run', RUN, '--task', e.task],
+              (o) => `merged ${o.attempt.branch ?? e.task} into ${o.into} (${o.strategy}): ${o.commit?.slice(0, 7)}`,
+            );
             console.log(`\nleader$ git -C repo log --oneline -3 main`);
             console.log(git(repo, ['log', '--oneline', '-3', 'main']).trimEnd().replace(/^/gm, '  | '));
           }
@@ -478,17 +541,27 @@ async function leader() {
     // --- The run is done: clean up the worktrees, then show where things stand.
     await Promise.race([Promise.all([...runners.values()].map((r) => r.exited)), failure]);
     if (workerError) throw workerError;
-    orch(['cleanup', '--run', RUN, '--all-completed'], (o) =>
-      o.attempts
-        .filter((a) => a.execution_mode === 'code')
-        .map((a) => `${a.task} attempt ${a.number}: ${a.note ?? `worktree ${a.removed ? 'removed' : 'kept'}, branch ${a.branch_deleted ? 'deleted' : 'kept'}`}`)
-        .join('; ') || 'nothing to remove',
+    orch(
+      ['cleanup', '--run', RUN, '--all-completed'],
+      (o) =>
+        o.attempts
+          .filter((a) => a.execution_mode === 'code')
+          .map(
+            (a) => `${a.task} attempt ${a.number}: ${a.note ?? `worktree ${a.removed ? 'removed' : 'kept'}, branch ${a.branch_deleted ? 'deleted' : 'kept'}`}`,
+          )
+          .join('; ') || 'nothing to remove',
     );
 
     /** @type {string} */
     const text = cli('orch', ['status', '--run', RUN], { cwd: dir, text: true });
     console.log(`\nleader$ orch --db ${DB} status --run ${RUN}`);
-    console.log(text.trimEnd().split('\n').map((l) => `  ${l}`.trimEnd()).join('\n'));
+    console.log(
+      text
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`.trimEnd())
+        .join('\n'),
+    );
 
     // What happened, from the run's event log.
     /** @type {Out} */
@@ -521,15 +594,19 @@ async function leader() {
     const types = new Set(log.events.map((e) => e.type));
     const problems = [];
     if (final.run.state !== 'done') problems.push(`the run is ${final.run.state}, not done`);
-    for (const t of ['task_blocked', 'task_answered', 'task_failed', 'attempt_merged', 'attempt_cleaned', 'run_done']) if (!types.has(t)) problems.push(`no ${t} event`);
+    for (const t of ['task_blocked', 'task_answered', 'task_failed', 'attempt_merged', 'attempt_cleaned', 'run_done'])
+      if (!types.has(t)) problems.push(`no ${t} event`);
     if (final.tasks.find((t) => t.id === 'D')?.attempts !== 2) problems.push('D did not take two attempts');
     if (spawnSync('git', ['cat-file', '-e', 'main:greet.js'], { cwd: repo }).status !== 0) problems.push('greet.js is not on main');
     for (const [task, brief] of briefs) {
       const stdin = path.join(dir, `stdin-${task}-1.txt`);
-      if (!fs.existsSync(stdin) || !fs.readFileSync(stdin, 'utf8').startsWith(brief)) problems.push(`${task}'s agent did not get the brief orch-worker-brief printed`);
+      if (!fs.existsSync(stdin) || !fs.readFileSync(stdin, 'utf8').startsWith(brief))
+        problems.push(`${task}'s agent did not get the brief orch-worker-brief printed`);
     }
     if (problems.length) throw new Error(problems.join('; '));
-    console.log(`\nRun ${RUN} is ${final.run.state}: 4 tasks run by inbox work, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`);
+    console.log(
+      `\nRun ${RUN} is ${final.run.state}: 4 tasks run by inbox work, a question answered, a failure retried, the code merged into main (${((Date.now() - started) / 1000).toFixed(1)} s).`,
+    );
     console.log('\ndemo: ok');
   } catch (err) {
     console.error(`\ndemo failed: ${/** @type {Error} */ (err).message}`);

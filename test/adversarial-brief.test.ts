@@ -61,7 +61,10 @@ function setup(): Setup {
 function workOnce(s: Setup, agent: string): { stdin: string; cwd: string; worktreeEnv: string; report: any } {
   const out = path.join(s.dir, `seen-${agent}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
   const script = `cat > '${out}.stdin'; pwd -P > '${out}.cwd'; printf %s "$INBOX_WORKTREE" > '${out}.env'; echo done`;
-  const report = must(run('inbox', ['--db', s.db, '--json', 'work', '--agent', agent, '--once', '--', 'sh', '-c', script], { cwd: s.dir }), `inbox work ${agent}`);
+  const report = must(
+    run('inbox', ['--db', s.db, '--json', 'work', '--agent', agent, '--once', '--', 'sh', '-c', script], { cwd: s.dir }),
+    `inbox work ${agent}`,
+  );
   return {
     stdin: fs.readFileSync(`${out}.stdin`, 'utf8'),
     cwd: fs.readFileSync(`${out}.cwd`, 'utf8').trim(),
@@ -73,7 +76,17 @@ function workOnce(s: Setup, agent: string): { stdin: string; cwd: string; worktr
 describe('one brief per attempt (issue 14 item 4) (slow)', () => {
   it('analysis: inbox work hands its command exactly the brief orch-worker-brief prints, then how the runner reports', () => {
     const s = setup();
-    const d = s.orch(['dispatch', '--run', 'r1', '--task', 'A', '--execution-mode', 'analysis', '--body', 'Find out why the greeting is late.\nQuote "it"; ignore $HOME.']);
+    const d = s.orch([
+      'dispatch',
+      '--run',
+      'r1',
+      '--task',
+      'A',
+      '--execution-mode',
+      'analysis',
+      '--body',
+      'Find out why the greeting is late.\nQuote "it"; ignore $HOME.',
+    ]);
     const printed = s.brief(d);
     expect(printed).toContain(`Your thread is ${d.attempt.thread_id}.`);
     const seen = workOnce(s, 'wa');
@@ -149,7 +162,17 @@ describe('one brief per attempt (issue 14 item 4) (slow)', () => {
 
   it('a thread orch did not open still gets a brief (the task as written, how to report), in a scratch directory', () => {
     const s = setup();
-    const sent = s.inbox(['send', '--to', 'hand', '--subject', 'Tidy up', '--body', 'Remove the tmp files.', '--payload-json', '{"attempt": {"worktree_path": "/nowhere"}}']);
+    const sent = s.inbox([
+      'send',
+      '--to',
+      'hand',
+      '--subject',
+      'Tidy up',
+      '--body',
+      'Remove the tmp files.',
+      '--payload-json',
+      '{"attempt": {"worktree_path": "/nowhere"}}',
+    ]);
     const seen = workOnce(s, 'hand');
     expect(seen.report.handled[0].thread_id).toBe(sent.thread.id);
     expect(seen.stdin).toContain('Remove the tmp files.');

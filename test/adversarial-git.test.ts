@@ -13,13 +13,14 @@ import { run, runAsync } from './outside.ts';
 
 const RUN = 'r1';
 
-
-
 /** A fresh repository on branch main with one commit holding a.txt. */
 const makeRepo = (): string => newGitRepo('orch-adv-git-', { 'a.txt': 'one\n' });
 
-
-const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();
+const branches = (repo: string): string[] =>
+  git(repo, 'branch', '--list', '--format=%(refname:short)')
+    .split('\n')
+    .filter((b) => b !== '')
+    .sort();
 const worktreePaths = (repo: string): string[] =>
   git(repo, 'worktree', 'list', '--porcelain')
     .split('\n')
@@ -106,7 +107,10 @@ describe('concurrent merges into one target (slow)', { timeout: 600_000 }, () =>
       const outs = results.map((r) => JSON.parse(r.stdout) as { merged: boolean; commit: string; already_merged?: boolean; attempt: { task: string } });
       // Each task merged exactly once; the repeated merges of T1 say it is already merged.
       for (const t of ['T1', 'T2', 'T3']) expect(outs.filter((o) => o.attempt.task === t && o.merged).length, where).toBe(1);
-      expect(outs.filter((o) => o.attempt.task === 'T1' && !o.merged).every((o) => o.already_merged === true), where).toBe(true);
+      expect(
+        outs.filter((o) => o.attempt.task === 'T1' && !o.merged).every((o) => o.already_merged === true),
+        where,
+      ).toBe(true);
       // main holds every task's file, every reported merge commit is on main, and the checkout is clean.
       const files = git(repo, 'ls-tree', '--name-only', 'main').split('\n').sort();
       expect(files, where).toEqual(['T1.txt', 'T2.txt', 'T3.txt', 'a.txt']);
@@ -114,7 +118,11 @@ describe('concurrent merges into one target (slow)', { timeout: 600_000 }, () =>
       expect(git(repo, 'status', '--porcelain', '--untracked-files=all'), where).toBe('');
       expect(git(repo, 'rev-list', '--merges', '--count', 'main'), where).toBe('3');
       const events = rows<{ attempt_id: string }>(db, "select attempt_id from orch_events where type = 'attempt_merged'");
-      expect(events.map((e) => e.attempt_id).sort(), where).toEqual(Object.values(attempts).map((a) => a.id).sort());
+      expect(events.map((e) => e.attempt_id).sort(), where).toEqual(
+        Object.values(attempts)
+          .map((a) => a.id)
+          .sort(),
+      );
     }
   });
 
@@ -158,7 +166,8 @@ describe('a merge killed while holding its lock (slow)', { timeout: 600_000 }, (
     const killed = run('orch', ['--db', db, '--json', 'merge', '--run', RUN, '--task', 'T1'], { cwd: repo, env: { ORCH_FAILPOINT: 'merge:locked' } });
     expect(killed.stdout).toBe('');
     expect(killed.code).not.toBe(0);
-    const locks = () => (fs.existsSync(path.join(repo, '.git', 'orch')) ? fs.readdirSync(path.join(repo, '.git', 'orch')).filter((f) => f.endsWith('.lock')) : []);
+    const locks = () =>
+      fs.existsSync(path.join(repo, '.git', 'orch')) ? fs.readdirSync(path.join(repo, '.git', 'orch')).filter((f) => f.endsWith('.lock')) : [];
     expect(locks()).toHaveLength(1);
     expect(git(repo, 'rev-parse', 'main')).toBe(main);
     const m = ok('orch', db, ['merge', '--run', RUN, '--task', 'T1'], repo);
@@ -195,7 +204,7 @@ describe('a dispatch killed inside git leaves git lock files (slow)', { timeout:
     expect(branches(repo)).toEqual(['main', `orch/${RUN}/T1/1`]);
   });
 
-  it("a config.lock a killed git left behind does not stop every later dispatch: it is taken for dead once it has not changed for seconds", () => {
+  it('a config.lock a killed git left behind does not stop every later dispatch: it is taken for dead once it has not changed for seconds', () => {
     const repo = makeRepo();
     const db = newDb(['T1']);
     const lock = path.join(repo, '.git', 'config.lock');

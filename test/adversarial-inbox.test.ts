@@ -110,7 +110,9 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
 
     const blocked = orchOk(db, ['blocked', '--run', 'r']);
     expect(blocked.tasks[0].question).toMatchObject({ message_id: question, payload: marker });
-    expect(orchOk(db, ['status', '--run', 'r']).tasks.find((t: { id: string }) => t.id === 'T2').acceptance).toMatchObject({ unreadable_json: { reason: 'nests deeper than 64 levels' } });
+    expect(orchOk(db, ['status', '--run', 'r']).tasks.find((t: { id: string }) => t.id === 'T2').acceptance).toMatchObject({
+      unreadable_json: { reason: 'nests deeper than 64 levels' },
+    });
     expect(orchOk(db, ['task', 'show', '--run', 'r', '--task', 'T1']).attempts[0].latest_message.payload).toEqual(marker);
     const events = orchOk(db, ['wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '0']).events;
     expect(events.find((e: { type: string }) => e.type === 'task_blocked').data).toEqual(marker);
@@ -145,7 +147,9 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
     // (90 processes of 1 MiB each would only make this slower on a shared machine).
     inboxOk(db, ['send', '--thread', thread, '--body-file', body]);
     const conn = new Database(db);
-    const add = conn.prepare("insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'leader', 'leader', 'note', ?, null, ?)");
+    const add = conn.prepare(
+      "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'leader', 'leader', 'note', ?, null, ?)",
+    );
     conn.transaction(() => {
       for (let i = 0; i < NOTES - 2; i++) add.run(thread, text1MiB, Date.now());
     })();
@@ -201,7 +205,9 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
     claimThread(db, 'w', thread);
     // What a worker posting through the library can store (the command line caps --body at the OS's argument size).
     const conn = new Database(db);
-    const add = conn.prepare("insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'w', 'worker', 'progress', ?, null, ?)");
+    const add = conn.prepare(
+      "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'w', 'worker', 'progress', ?, null, ?)",
+    );
     const body = '\u0001'.repeat(1024 * 1024);
     conn.transaction(() => {
       for (let i = 0; i < 90; i++) add.run(thread, body, Date.now());
@@ -251,9 +257,11 @@ call(['wait', '--timeout-seconds', '600']);
     }
     expect(question).toMatchObject({ body: 'Postgres or SQLite?' });
     const pid = Number(
-      (rows<{ payload: string }>(db, "select payload from inbox_messages where thread_id = ? and kind = 'progress' order by id limit 1", thread)[0] as { payload: string }).payload.match(
-        /"pid":(\d+)/,
-      )?.[1],
+      (
+        rows<{ payload: string }>(db, "select payload from inbox_messages where thread_id = ? and kind = 'progress' order by id limit 1", thread)[0] as {
+          payload: string;
+        }
+      ).payload.match(/"pid":(\d+)/)?.[1],
     );
     expect(pid).toBeGreaterThan(0);
     process.kill(pid, 'SIGTERM');
@@ -261,7 +269,9 @@ call(['wait', '--timeout-seconds', '600']);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(JSON.parse(stopped.stdout).handled[0]).toMatchObject({ thread_id: thread, outcome: 'released' });
 
-    expect(rows(db, 'select state, claimed_by, lease_token from inbox_threads where id = ?', thread)).toEqual([{ state: 'blocked', claimed_by: null, lease_token: null }]);
+    expect(rows(db, 'select state, claimed_by, lease_token from inbox_threads where id = ?', thread)).toEqual([
+      { state: 'blocked', claimed_by: null, lease_token: null },
+    ]);
     const blocked = orchOk(db, ['blocked', '--run', 'r']);
     expect(blocked.tasks).toHaveLength(1);
     expect(blocked.tasks[0].question).toMatchObject({ message_id: question.message_id, body: 'Postgres or SQLite?' });
@@ -311,7 +321,9 @@ describe('who wrote a message is its recorded role, never its author name (slow)
     const answer = orchOk(db, ['answer', '--run', 'r', '--task', 'T1', '--body', 'spaces']);
     const waited = inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--timeout-seconds', '5']);
     expect(waited.timed_out).toBe(false);
-    expect(waited.messages.map((m: { id: number; author: string; role: string }) => [m.id, m.author, m.role])).toEqual([[answer.message.id, 'leader', 'leader']]);
+    expect(waited.messages.map((m: { id: number; author: string; role: string }) => [m.id, m.author, m.role])).toEqual([
+      [answer.message.id, 'leader', 'leader'],
+    ]);
     // The roles as recorded, shown by show (and in the text output).
     const shown = inboxOk(db, ['show', '--thread', thread]);
     expect(shown.messages.map((m: { kind: string; author: string; role: string }) => [m.kind, m.author, m.role])).toEqual([
@@ -363,14 +375,18 @@ describe('a lease holder’s wait returns what it has not been given yet (slow)'
     // Delivered now: the next wait has nothing new.
     expect(inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--timeout-seconds', '0'])).toMatchObject({ timed_out: true, messages: [] });
     // --after-message still overrides.
-    expect(inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--after-message', '0', '--timeout-seconds', '0']).messages.map((m: { id: number }) => m.id)).toContain(answer.message.id);
+    expect(
+      inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--after-message', '0', '--timeout-seconds', '0']).messages.map((m: { id: number }) => m.id),
+    ).toContain(answer.message.id);
     // A note the holder read with `show --lease` counts as given; one it did not read is returned.
     const note = inboxOk(db, ['send', '--thread', thread, '--body', 'one more thing']);
     const shown = inboxOk(db, ['show', '--thread', thread, '--lease', token, '--after-message', String(answer.message.id)]);
     expect(shown.messages.map((m: { id: number }) => m.id)).toContain(note.message.id);
     expect(inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--timeout-seconds', '0']).timed_out).toBe(true);
     const later = inboxOk(db, ['send', '--thread', thread, '--body', 'and another']);
-    expect(inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--timeout-seconds', '5']).messages.map((m: { id: number }) => m.id)).toEqual([later.message.id]);
+    expect(inboxOk(db, ['wait', '--thread', thread, '--lease', token, '--timeout-seconds', '5']).messages.map((m: { id: number }) => m.id)).toEqual([
+      later.message.id,
+    ]);
     // show --lease with a stale token is refused like every lease command.
     expectJsonError(run('inbox', ['--db', db, '--json', 'show', '--thread', thread, '--lease', 'ls_nope']), 5, 'LEASE_LOST');
   });

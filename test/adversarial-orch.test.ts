@@ -42,7 +42,6 @@ function newDb(): { dir: string; db: string } {
   return { dir, db };
 }
 
-
 /** Dispatches an analysis task and claims it as `agent`: the attempt id, thread and lease. */
 function dispatchAndClaim(db: string, runId: string, task: string, agent: string): { attempt: string; thread: string; lease: string } {
   const d = okJson('orch', db, ['dispatch', '--run', runId, '--task', task, '--execution-mode', 'analysis', '--to', agent, '--body', `do ${task}`]);
@@ -77,7 +76,12 @@ describe('a 20,000-task chain (no graph walk may recurse) (slow)', () => {
     expect(link).toMatchObject({ created: true, dependencies: [id(N - 1)] });
 
     const before = snapshot(db);
-    const cycle = expectJsonError(cli('orch', db, ['dep', 'add', '--run', 'chain', '--task', id(1), '--depends-on', id(N)]), 4, 'CONFLICT', /would close a cycle/);
+    const cycle = expectJsonError(
+      cli('orch', db, ['dep', 'add', '--run', 'chain', '--task', id(1), '--depends-on', id(N)]),
+      4,
+      'CONFLICT',
+      /would close a cycle/,
+    );
     const loop = (cycle.details as { cycle: string[] }).cycle;
     expect(loop).toHaveLength(N + 1);
     expect([loop[0], loop[1], loop.at(-2), loop.at(-1)]).toEqual([id(1), id(N), id(2), id(1)]);
@@ -164,7 +168,13 @@ describe('a refused command writes nothing, not even reconcile writes (slow)', (
       'CONFLICT',
       /holds work/,
     ],
-    ['wait --after-event past the newest event', () => ['wait', '--run', 'r', '--after-event', '100000', '--timeout-seconds', '30'], 2, 'VALIDATION', /newest event/],
+    [
+      'wait --after-event past the newest event',
+      () => ['wait', '--run', 'r', '--after-event', '100000', '--timeout-seconds', '30'],
+      2,
+      'VALIDATION',
+      /newest event/,
+    ],
   ];
 
   it.each(cases)('%s', (_label, args, exit, code, message) => {
@@ -241,7 +251,10 @@ describe('doctor and the control commands on damaged runs (slow)', () => {
     const second = okJson('orch', db, ['retry', '--run', 'r', '--task', 'T', '--to', 'w2']);
     expect(second.attempt.number).toBe(2);
     sql(db, `update orch_attempts set state = 'running' where id = '${first.attempt}'`);
-    expect(rows(db, "select number from orch_attempts where task_id = 'T' and state in ('dispatched', 'running', 'blocked') order by number")).toEqual([{ number: 1 }, { number: 2 }]);
+    expect(rows(db, "select number from orch_attempts where task_id = 'T' and state in ('dispatched', 'running', 'blocked') order by number")).toEqual([
+      { number: 1 },
+      { number: 2 },
+    ]);
     return { db, w1: first, a1: first.attempt };
   }
 
@@ -297,8 +310,16 @@ describe('doctor and the control commands on damaged runs (slow)', () => {
     const u = dispatchAndClaim(db, 'r', 'U', 'wu');
     okJson('orch', db, ['status', '--run', 'r']);
     okJson('inbox', db, ['progress', '--thread', u.thread, '--lease', u.lease, '--body', 'U goes on']);
-    const owned = rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' and name like 'inbox_%' and name != 'inbox_threads'").map((x) => x.name);
-    sql(db, ...owned.filter((n) => rows(db, `select * from pragma_table_info('${n}') where name = 'thread_id'`).length > 0).map((n) => `delete from ${n} where thread_id = '${t.thread}'`), `delete from inbox_threads where id = '${t.thread}'`);
+    const owned = rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' and name like 'inbox_%' and name != 'inbox_threads'").map(
+      (x) => x.name,
+    );
+    sql(
+      db,
+      ...owned
+        .filter((n) => rows(db, `select * from pragma_table_info('${n}') where name = 'thread_id'`).length > 0)
+        .map((n) => `delete from ${n} where thread_id = '${t.thread}'`),
+      `delete from inbox_threads where id = '${t.thread}'`,
+    );
     return { db, t };
   }
 
@@ -358,7 +379,13 @@ describe('redo after a merge conflict (real git, real processes) (slow)', () => 
       git(wt, '-c', 'user.name=W', '-c', 'user.email=w@example.com', 'commit', '-q', '-am', `${task}: ${line}`);
       okJson('inbox', db, ['result', '--thread', c.thread.id, '--lease', c.lease.token, '--body', `${task} wrote ${line}`]);
     };
-    for (const t of ['T1', 'T2']) okJson('orch', db, ['dispatch', '--run', 'r', '--task', t, '--execution-mode', 'code', '--repo-path', repo, '--base-ref', 'main', '--body', 'edit line two'], repo);
+    for (const t of ['T1', 'T2'])
+      okJson(
+        'orch',
+        db,
+        ['dispatch', '--run', 'r', '--task', t, '--execution-mode', 'code', '--repo-path', repo, '--base-ref', 'main', '--body', 'edit line two'],
+        repo,
+      );
     work('T1', 'TWO by T1');
     work('T2', 'two by T2');
 

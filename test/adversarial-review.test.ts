@@ -76,7 +76,11 @@ describe('output that cannot be written after a leased wait advanced the deliver
     const t = s.inbox(['send', '--to', 'w', '--subject', 's', '--body', 'do it']);
     const before = snapshot(s.db);
     const full = fs.openSync('/dev/full', 'w');
-    const r = spawnSync(outside().inbox, ['--db', s.db, '--json', 'show', '--thread', t.thread.id], { env: outsideEnv(), stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+    const r = spawnSync(outside().inbox, ['--db', s.db, '--json', 'show', '--thread', t.thread.id], {
+      env: outsideEnv(),
+      stdio: ['ignore', full, 'pipe'],
+      encoding: 'utf8',
+    });
     fs.closeSync(full);
     expect(r.status).toBe(7);
     expect(JSON.parse(r.stderr).error.details.committed).toBe(false);
@@ -100,7 +104,11 @@ describe('a runner that claims a thread released while blocked (slow)', () => {
     const stdin = fs.readFileSync(seen, 'utf8');
     expect(stdin).toContain('A question is pending on this thread');
     expect(stdin).toContain('red or blue?');
-    const roles = rows<{ kind: string; role: string }>(s.db, "select kind, role from inbox_messages where thread_id = ? and author = 'w' order by id", t.thread.id);
+    const roles = rows<{ kind: string; role: string }>(
+      s.db,
+      "select kind, role from inbox_messages where thread_id = ? and author = 'w' order by id",
+      t.thread.id,
+    );
     expect(roles.filter((m) => m.kind === 'result')).toEqual([{ kind: 'result', role: 'runner' }]);
   });
 });

@@ -16,9 +16,11 @@ import { outside, outsideEnv, run } from './outside.ts';
 
 const AGENTS = path.join(ROOT, 'test/fixtures/agents');
 const agentPath = (name: string): string => path.join(AGENTS, name);
-const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1', '/usr/local/lib/faketime/libfaketime.so.1'].find((p) =>
-  fs.existsSync(p),
-);
+const LIBFAKETIME = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+  '/usr/local/lib/faketime/libfaketime.so.1',
+].find((p) => fs.existsSync(p));
 
 const runners: ChildProcess[] = [];
 const strayPids: number[] = [];
@@ -84,7 +86,10 @@ function startWork(db: string, args: string[], options: { env?: Record<string, s
   const child =
     options.umask === undefined
       ? spawn(outside().inbox, inboxArgs, { cwd: outside().dir, env: outsideEnv(options.env) })
-      : spawn('/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, outside().inbox, ...inboxArgs], { cwd: outside().dir, env: outsideEnv(options.env) });
+      : spawn('/bin/sh', ['-c', `umask ${options.umask} && exec "$0" "$@"`, outside().inbox, ...inboxArgs], {
+          cwd: outside().dir,
+          env: outsideEnv(options.env),
+        });
   runners.push(child);
   let stdout = '';
   let stderr = '';
@@ -170,7 +175,19 @@ describe('adversarial runner: the result file is whatever the agent made of it (
       fs.writeFileSync(path.join(modes, id), `${mode}\n`);
       return id;
     });
-    const r = await startWork(db, ['--agent', 'hostile', '--concurrency', '2', '--idle-exit-seconds', '1', '--work-dir', workDir, '--', agentPath('hostile-result.sh'), modes]).done;
+    const r = await startWork(db, [
+      '--agent',
+      'hostile',
+      '--concurrency',
+      '2',
+      '--idle-exit-seconds',
+      '1',
+      '--work-dir',
+      workDir,
+      '--',
+      agentPath('hostile-result.sh'),
+      modes,
+    ]).done;
     expect(r.code, r.stderr).toBe(4); // threads failed; not 1 (a crash)
     const out = output(r);
     expect(out.stopped).toBe('idle');
@@ -200,7 +217,16 @@ describe('adversarial runner: the result file is whatever the agent made of it (
       expect(failure?.body).toContain(resultFile);
       expect(failure?.body).toMatch(named[kind]!);
       // The leftover is gone (of whatever type), and the secret is untouched.
-      const left = fs.existsSync(resultFile) || (() => { try { fs.lstatSync(resultFile); return true; } catch { return false; } })();
+      const left =
+        fs.existsSync(resultFile) ||
+        (() => {
+          try {
+            fs.lstatSync(resultFile);
+            return true;
+          } catch {
+            return false;
+          }
+        })();
       expect({ mode, left }).toEqual({ mode, left: false });
     }
     expect(fs.readFileSync(secret, 'utf8')).toBe('TOP-SECRET-42\n');
@@ -226,7 +252,11 @@ describe('adversarial runner: the result file is whatever the agent made of it (
     const r2 = await startWork(db, ['--agent', 'pill', '--once', '--work-dir', workDir, '--', agentPath('hostile-result.sh'), modes]).done;
     expect(r2.code, r2.stderr).toBe(0);
     expect(output(r2).handled).toMatchObject([{ thread_id: id, outcome: 'done', claim: 2 }]);
-    expect(messages(db, id).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`the real result of ${id}\n`]);
+    expect(
+      messages(db, id)
+        .filter((m) => m.kind === 'result')
+        .map((m) => m.body),
+    ).toEqual([`the real result of ${id}\n`]);
   });
 });
 
@@ -253,7 +283,8 @@ describe('adversarial runner: the work directory (slow)', () => {
     fs.mkdirSync(path.join(agentDir, c, '1', 'output.log'), { recursive: true });
     const before = dirState(target);
 
-    const r = await startWork(db, ['--agent', 'planted', '--idle-exit-seconds', '1', '--work-dir', workDir, '--', process.execPath, agentPath('echo.mjs')]).done;
+    const r = await startWork(db, ['--agent', 'planted', '--idle-exit-seconds', '1', '--work-dir', workDir, '--', process.execPath, agentPath('echo.mjs')])
+      .done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).not.toContain('Unhandled');
     const out = output(r);
@@ -274,7 +305,8 @@ describe('adversarial runner: the work directory (slow)', () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
     const id = send(db, 'private', 'under umask 000');
-    const r = await startWork(db, ['--agent', 'private', '--once', '--work-dir', workDir, '--', process.execPath, agentPath('echo.mjs')], { umask: '000' }).done;
+    const r = await startWork(db, ['--agent', 'private', '--once', '--work-dir', workDir, '--', process.execPath, agentPath('echo.mjs')], { umask: '000' })
+      .done;
     expect(r.code, r.stderr).toBe(0);
     const mode = (p: string) => (fs.statSync(p).mode & 0o777).toString(8);
     const here = claimDir(workDir, 'private', id);
@@ -320,10 +352,22 @@ describe('adversarial runner: the work directory (slow)', () => {
     const { dir, db } = initDb();
     const workDir = path.join(dir, 'work');
     const id = send(db, 'tidy', 'leaves files in scratch');
-    const r = await startWork(db, ['--agent', 'tidy', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', 'mkdir -p deep/er && echo x > deep/er/f && ln -s / root-link && echo answer']).done;
+    const r = await startWork(db, [
+      '--agent',
+      'tidy',
+      '--once',
+      '--work-dir',
+      workDir,
+      '--',
+      '/bin/sh',
+      '-c',
+      'mkdir -p deep/er && echo x > deep/er/f && ln -s / root-link && echo answer',
+    ]).done;
     expect(r.code, r.stderr).toBe(0);
     const here = claimDir(workDir, 'tidy', id);
-    expect(output(r).handled).toMatchObject([{ thread_id: id, outcome: 'done', work_dir: path.join(here, 'scratch'), log_file: path.join(here, 'output.log') }]);
+    expect(output(r).handled).toMatchObject([
+      { thread_id: id, outcome: 'done', work_dir: path.join(here, 'scratch'), log_file: path.join(here, 'output.log') },
+    ]);
     expect(fs.existsSync(path.join(here, 'scratch'))).toBe(false);
     expect(fs.readFileSync(path.join(here, 'output.log'), 'utf8')).toContain('answer');
     expect(fs.existsSync('/bin/sh')).toBe(true); // the link to / was removed, not followed
@@ -348,7 +392,11 @@ describe('adversarial runner: processes the command leaves (slow)', () => {
     const r = await runner.done;
     expect(r.code, r.stderr).toBe(0);
     expect(thread(db, id).state).toBe('done');
-    expect(messages(db, id).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`started daemon ${daemon}\n`]);
+    expect(
+      messages(db, id)
+        .filter((m) => m.kind === 'result')
+        .map((m) => m.body),
+    ).toEqual([`started daemon ${daemon}\n`]);
     // Not stopped (it left the command's process group and session on purpose), but reported.
     expect(alive(daemon)).toBe(true);
     expect(r.stdout).toContain(`left running: ${daemon}`);
@@ -451,21 +499,24 @@ describe('adversarial runner: clocks (slow)', () => {
     },
   );
 
-  it.skipIf(LIBFAKETIME === undefined)('--idle-exit-seconds measures with a monotonic clock: a wall clock set back an hour does not keep the runner waiting', async () => {
-    const { dir, db } = initDb();
-    const rc = path.join(dir, 'faketime.rc');
-    fs.writeFileSync(rc, '+0\n');
-    const id = send(db, 'idler', 'one quick job');
-    const runner = startWork(db, ['--agent', 'idler', '--idle-exit-seconds', '3', '--work-dir', path.join(dir, 'work'), '--', '/bin/echo', 'quick'], {
-      env: { LD_PRELOAD: LIBFAKETIME!, FAKETIME_TIMESTAMP_FILE: rc, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
-    });
-    // Once the job is done the runner is idle; then the wall clock goes back an hour.
-    await until('the job to be done', () => thread(db, id).state === 'done');
-    fs.writeFileSync(rc, '-1h\n');
-    const r = await runner.done;
-    expect(r.code, r.stderr).toBe(0);
-    expect(output(r)).toMatchObject({ agent: 'idler', handled: [{ thread_id: id, outcome: 'done' }], stopped: 'idle' });
-  });
+  it.skipIf(LIBFAKETIME === undefined)(
+    '--idle-exit-seconds measures with a monotonic clock: a wall clock set back an hour does not keep the runner waiting',
+    async () => {
+      const { dir, db } = initDb();
+      const rc = path.join(dir, 'faketime.rc');
+      fs.writeFileSync(rc, '+0\n');
+      const id = send(db, 'idler', 'one quick job');
+      const runner = startWork(db, ['--agent', 'idler', '--idle-exit-seconds', '3', '--work-dir', path.join(dir, 'work'), '--', '/bin/echo', 'quick'], {
+        env: { LD_PRELOAD: LIBFAKETIME!, FAKETIME_TIMESTAMP_FILE: rc, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' },
+      });
+      // Once the job is done the runner is idle; then the wall clock goes back an hour.
+      await until('the job to be done', () => thread(db, id).state === 'done');
+      fs.writeFileSync(rc, '-1h\n');
+      const r = await runner.done;
+      expect(r.code, r.stderr).toBe(0);
+      expect(output(r)).toMatchObject({ agent: 'idler', handled: [{ thread_id: id, outcome: 'done' }], stopped: 'idle' });
+    },
+  );
 });
 
 describe('adversarial runner: what the agent prints (slow)', () => {
@@ -480,7 +531,7 @@ describe('adversarial runner: what the agent prints (slow)', () => {
     const r2 = await startWork(db, ['--agent', 'nul', '--once', '--work-dir', workDir, '--', agentPath('nul.sh'), '3']).done;
     expect(r2.code, r2.stderr).toBe(4);
     expect(messages(db, failId).find((m) => m.kind === 'failure')?.body).toContain('err-before\uFFFDerr-after');
-    const stored = rows<{ n: number }>(db, "select count(*) as n from inbox_messages where instr(body, char(0)) > 0")[0]!;
+    const stored = rows<{ n: number }>(db, 'select count(*) as n from inbox_messages where instr(body, char(0)) > 0')[0]!;
     expect(stored.n).toBe(0);
     // Every later read works.
     for (const id of [okId, failId]) expect(run('inbox', ['--db', db, '--json', 'show', '--thread', id]).code).toBe(0);
@@ -499,7 +550,17 @@ describe('adversarial runner: what the agent prints (slow)', () => {
     }
     const viaFile = await startWork(db, ['--agent', 'nester', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', `cp ${file} "$INBOX_RESULT_FILE"`]).done;
     expect(viaFile.code, viaFile.stderr).toBe(0);
-    const viaStdout = await startWork(db, ['--agent', 'nester', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', `printf '[[[[%s' "$(head -c 12000 ${file})"`]).done;
+    const viaStdout = await startWork(db, [
+      '--agent',
+      'nester',
+      '--once',
+      '--work-dir',
+      workDir,
+      '--',
+      '/bin/sh',
+      '-c',
+      `printf '[[[[%s' "$(head -c 12000 ${file})"`,
+    ]).done;
     expect(viaStdout.code, viaStdout.stderr).toBe(0);
     const status = run('orch', ['--db', db, '--json', 'status', '--run', 'rj']);
     expect(status.code, status.stderr).toBe(0);

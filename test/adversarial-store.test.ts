@@ -171,7 +171,9 @@ describe('output that cannot be written (slow)', () => {
     const { db } = freshDb();
     const r = toFull('inbox', ['--db', db, 'send', '--to', 'w', '--subject', 's', '--body', 'b']);
     expect(r.code).toBe(7);
-    expect(r.stderr).toMatch(/^inbox: `inbox send` succeeded and its change is committed, but its output could not be written: ENOSPC.*show --thread th_\w+`\n$/);
+    expect(r.stderr).toMatch(
+      /^inbox: `inbox send` succeeded and its change is committed, but its output could not be written: ENOSPC.*show --thread th_\w+`\n$/,
+    );
     expect(rows(db, 'select id from inbox_threads')).toHaveLength(1);
   });
 
@@ -224,14 +226,18 @@ describe('output that cannot be written (slow)', () => {
     const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body-file', body])).thread.id as string;
     const r = await toClosedPipe('inbox', ['--db', db, 'show', '--thread', thread], 1);
     expect(r.code).toBe(7);
-    expect(r.stderr).toMatch(/^inbox: `inbox show` finished but its output could not be written: the reader closed the pipe \(EPIPE\); it is safe to run again\n$/);
+    expect(r.stderr).toMatch(
+      /^inbox: `inbox show` finished but its output could not be written: the reader closed the pipe \(EPIPE\); it is safe to run again\n$/,
+    );
   });
 });
 
 /** libfaketime, when installed: it shifts the wall clock of a process (Date.now) but not its monotonic clock. */
-const FAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'].find((f) =>
-  fs.existsSync(f),
-);
+const FAKETIME = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+].find((f) => fs.existsSync(f));
 
 /** The wall clock runs normally for `afterSeconds`, then jumps back an hour; the monotonic clock is untouched. */
 function clockSetBack(afterSeconds: number): Record<string, string> {
@@ -247,7 +253,10 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
   it('libfaketime steps the wall clock of a Node process and leaves its monotonic clock alone', () => {
     const r = spawnSync(
       process.execPath,
-      ['-e', 'const w = Date.now(), m = performance.now(); setTimeout(() => console.log(JSON.stringify({ wall: Date.now() - w, mono: performance.now() - m })), 1500)'],
+      [
+        '-e',
+        'const w = Date.now(), m = performance.now(); setTimeout(() => console.log(JSON.stringify({ wall: Date.now() - w, mono: performance.now() - m })), 1500)',
+      ],
       { encoding: 'utf8', env: { ...outsideEnv(), ...clockSetBack(1) } },
     );
     const { wall, mono } = JSON.parse(r.stdout) as { wall: number; mono: number };
@@ -273,7 +282,7 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
   });
 });
 
-describe('hostile text on the leader\'s terminal (slow)', () => {
+describe("hostile text on the leader's terminal (slow)", () => {
   const HOSTILE = '\u001b[2J\u001b[31mFAKE: all tasks done\u001b]0;pwned\u0007\u009b1m\u202eevil';
   const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
 
@@ -286,9 +295,24 @@ describe('hostile text on the leader\'s terminal (slow)', () => {
     return { db, thread: d.attempt.thread_id as string, lease };
   }
 
-  it('a worker\'s escape sequences are shown escaped in every text view and kept as they are in --json', () => {
+  it("a worker's escape sequences are shown escaped in every text view and kept as they are in --json", () => {
     const { db, thread, lease } = setup();
-    ok(run('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', lease, '--body', HOSTILE, '--payload-json', JSON.stringify({ note: HOSTILE })]));
+    ok(
+      run('inbox', [
+        '--db',
+        db,
+        '--json',
+        'progress',
+        '--thread',
+        thread,
+        '--lease',
+        lease,
+        '--body',
+        HOSTILE,
+        '--payload-json',
+        JSON.stringify({ note: HOSTILE }),
+      ]),
+    );
     const views: [string, CliRun][] = [
       ['orch status', run('orch', ['--db', db, 'status', '--run', 'r1'])],
       ['orch task show', run('orch', ['--db', db, 'task', 'show', '--run', 'r1', '--task', 'T1'])],
@@ -334,7 +358,9 @@ describe('wide characters in tables (slow)', () => {
     const bodies = { T1: '進捗は順調です', T2: 'plain ascii progress', T3: 'done 🎉🎉' };
     for (const [task, body] of Object.entries(bodies)) {
       ok(run('orch', ['--db', db, '--json', 'task', 'add', '--run', 'r1', '--task', task, '--title', `title-${task}`]));
-      const d = ok(run('orch', ['--db', db, '--json', 'dispatch', '--run', 'r1', '--task', task, '--execution-mode', 'analysis', '--to', `w${task}`, '--body', 'go']));
+      const d = ok(
+        run('orch', ['--db', db, '--json', 'dispatch', '--run', 'r1', '--task', task, '--execution-mode', 'analysis', '--to', `w${task}`, '--body', 'go']),
+      );
       const lease = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', `w${task}`])).lease.token as string;
       ok(run('inbox', ['--db', db, '--json', 'progress', '--thread', d.attempt.thread_id, '--lease', lease, '--body', body]));
     }

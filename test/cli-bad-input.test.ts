@@ -103,11 +103,13 @@ function copyDb(): string {
 
 /** Replaces {NAME} placeholders with the template's ids, tokens and paths. */
 function fill(args: string[]): string[] {
-  return args.map((a) => a.replace(/\{([A-Z_]+)\}/g, (_, k: string) => {
-    const v = template.vars[k];
-    if (v === undefined) throw new Error(`unknown placeholder {${k}}`);
-    return v;
-  }));
+  return args.map((a) =>
+    a.replace(/\{([A-Z_]+)\}/g, (_, k: string) => {
+      const v = template.vars[k];
+      if (v === undefined) throw new Error(`unknown placeholder {${k}}`);
+      return v;
+    }),
+  );
 }
 
 type Case = [label: string, args: string[], exit: number, code: string, message?: RegExp];
@@ -123,9 +125,7 @@ const sendNew = (extra: string[]): string[] => ['send', '--to', 'w1', '--subject
 
 describe('template sanity (slow)', () => {
   it('has the states the bad-input cases rely on', () => {
-    const states = Object.fromEntries(
-      rows<{ id: string; state: string }>(template.db, 'select id, state from inbox_threads').map((r) => [r.id, r.state]),
-    );
+    const states = Object.fromEntries(rows<{ id: string; state: string }>(template.db, 'select id, state from inbox_threads').map((r) => [r.id, r.state]));
     const v = template.vars;
     expect(states).toEqual({
       [v.CLAIMED!]: 'claimed',
@@ -209,16 +209,34 @@ describe('empty bodies and --body/--body-file (exit 2) (slow)', () => {
     ["fail --body ''", ['fail', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body', ''], 2, 'VALIDATION', /--body/],
     ["send --thread --body ' '", ['send', '--thread', '{OPEN}', '--body', ' '], 2, 'VALIDATION', /--body/],
     ['send with both --body and --body-file', sendNew(['--body', 'b', '--body-file', '{DIR}/body.txt']), 2, 'VALIDATION', /not both/],
-    ['result with both --body and --body-file', ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body', 'b', '--body-file', '{DIR}/body.txt'], 2, 'VALIDATION', /not both/],
+    [
+      'result with both --body and --body-file',
+      ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body', 'b', '--body-file', '{DIR}/body.txt'],
+      2,
+      'VALIDATION',
+      /not both/,
+    ],
     ['--body-file that does not exist', sendNew(['--body-file', '{DIR}/nope.txt']), 2, 'VALIDATION', /--body-file .*no such file/],
     ['--body-file that is a directory', sendNew(['--body-file', '{DIR}/adir']), 2, 'VALIDATION', /--body-file .*is a directory/],
     ['--body-file that is empty', sendNew(['--body-file', '{DIR}/empty.txt']), 2, 'VALIDATION', /--body-file: .*must not be empty/],
     ['--body-file of whitespace only', sendNew(['--body-file', '{DIR}/blank.txt']), 2, 'VALIDATION', /--body-file: .*must not be empty/],
     ['--body-file with a NUL byte', sendNew(['--body-file', '{DIR}/nul.txt']), 2, 'VALIDATION', /--body-file: .*NUL/],
     ["--body-file ''", sendNew(['--body-file', '']), 2, 'VALIDATION', /--body-file/],
-    ['result --body-file that does not exist', ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body-file', '{DIR}/nope.txt'], 2, 'VALIDATION', /no such file/],
+    [
+      'result --body-file that does not exist',
+      ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body-file', '{DIR}/nope.txt'],
+      2,
+      'VALIDATION',
+      /no such file/,
+    ],
     ['a 1 MiB + 1 byte body (send)', sendNew(['--body-file', '{DIR}/big.txt']), 2, 'VALIDATION', /at most 1048576 bytes/],
-    ['a 1 MiB + 1 byte body (result)', ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body-file', '{DIR}/big.txt'], 2, 'VALIDATION', /at most 1048576 bytes/],
+    [
+      'a 1 MiB + 1 byte body (result)',
+      ['result', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--body-file', '{DIR}/big.txt'],
+      2,
+      'VALIDATION',
+      /at most 1048576 bytes/,
+    ],
     ['a body over 1 MiB in UTF-8 bytes but not in characters', sendNew(['--body-file', '{DIR}/big-utf8.txt']), 2, 'VALIDATION', /at most 1048576 bytes/],
   ]);
 
@@ -228,7 +246,9 @@ describe('empty bodies and --body/--body-file (exit 2) (slow)', () => {
     const r = inbox(['--db', db, ...fill(['send', '--to', 'w1', '--subject', 'max', '--body-file', '{DIR}/max.txt'])]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^opened thread th_/);
-    expect(rows(db, "select length(m.body) as n from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject = 'max'")).toEqual([{ n: MiB }]);
+    expect(rows(db, "select length(m.body) as n from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject = 'max'")).toEqual([
+      { n: MiB },
+    ]);
   });
 });
 
@@ -257,7 +277,13 @@ describe('bad ids (exit 2) (slow)', () => {
     ['list --agent with ..', ['list', '--agent', '..'], 2, 'VALIDATION', /--agent/],
     ['wait --agent with a space', ['wait', '--thread', '{CLAIMED}', '--agent', 'a b', '--timeout-seconds', '0'], 2, 'VALIDATION', /--agent/],
     ['wait --as bogus', ['wait', '--thread', '{CLAIMED}', '--as', 'boss', '--timeout-seconds', '0'], 2, 'VALIDATION', /--as: must be worker or leader/],
-    ['wait --as leader with --lease', ['wait', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--as', 'leader', '--timeout-seconds', '0'], 2, 'VALIDATION', /--as/],
+    [
+      'wait --as leader with --lease',
+      ['wait', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--as', 'leader', '--timeout-seconds', '0'],
+      2,
+      'VALIDATION',
+      /--as/,
+    ],
     ['show --limit 0', ['show', '--thread', '{CLAIMED}', '--limit', '0'], 2, 'VALIDATION', /--limit/],
     ['claim --max-bytes 0', ['claim', '--agent', 'w1', '--max-bytes', '0'], 2, 'VALIDATION', /--max-bytes/],
     ['show --max-bytes over 64 MiB', ['show', '--thread', '{CLAIMED}', '--max-bytes', '67108865'], 2, 'VALIDATION', /--max-bytes/],
@@ -291,7 +317,13 @@ describe('absurd numbers (exit 2) (slow)', () => {
     ["--lease-seconds ''", claimWith('--lease-seconds', ''), 2, 'VALIDATION', /--lease-seconds/],
     ['--lease-seconds 9007199254740993', claimWith('--lease-seconds', '9007199254740993'), 2, 'VALIDATION', /--lease-seconds/],
     ['heartbeat --lease-seconds 0', ['heartbeat', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--lease-seconds', '0'], 2, 'VALIDATION', /--lease-seconds/],
-    ['heartbeat --lease-seconds 86401', ['heartbeat', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--lease-seconds', '86401'], 2, 'VALIDATION', /--lease-seconds/],
+    [
+      'heartbeat --lease-seconds 86401',
+      ['heartbeat', '--thread', '{CLAIMED}', '--lease', '{LEASE}', '--lease-seconds', '86401'],
+      2,
+      'VALIDATION',
+      /--lease-seconds/,
+    ],
     ['--wait-seconds -1', claimWith('--wait-seconds', '-1'), 2, 'VALIDATION', /--wait-seconds/],
     ['--wait-seconds 1.5', claimWith('--wait-seconds', '1.5'), 2, 'VALIDATION', /--wait-seconds/],
     ['--timeout-seconds 1e3', ['wait', '--thread', '{CLAIMED}', '--timeout-seconds', '1e3'], 2, 'VALIDATION', /--timeout-seconds/],
@@ -380,7 +412,6 @@ describe('lease lost (exit 5) (slow)', () => {
 
 // ---------------------------------------------------------------------------------------------
 // --db pointing at things that are not an inbox database (exit 6).
-
 
 function foreignDb(): { dir: string; file: string } {
   const dir = tempDir();

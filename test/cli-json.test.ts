@@ -65,7 +65,15 @@ describe('--json: one full flow (slow)', () => {
     // send: three threads for w1, one for w2.
     const s1 = j(db, ['send', '--to', 'w1', '--subject', 'first task', '--body', 'do A', '--payload-json', '{"priority": 1}']);
     expect(s1.created).toBe(true);
-    expect(s1.thread).toMatchObject({ subject: 'first task', assigned_to: 'w1', created_by: 'leader', state: 'open', claimed_by: null, claim_count: 0, lease_expires_at: null });
+    expect(s1.thread).toMatchObject({
+      subject: 'first task',
+      assigned_to: 'w1',
+      created_by: 'leader',
+      state: 'open',
+      claimed_by: null,
+      claim_count: 0,
+      lease_expires_at: null,
+    });
     expect(s1.thread.id).toMatch(/^th_/);
     expect(s1.thread.created_at).toMatch(ISO);
     expect(s1.message).toMatchObject({ thread_id: s1.thread.id, author: 'leader', kind: 'task', body: 'do A', payload: { priority: 1 } });
@@ -166,9 +174,7 @@ describe('--json: one full flow (slow)', () => {
     expect(result.message).toMatchObject({ kind: 'result', author: 'w1', payload: { tests_fixed: 4 } });
     expect(result).not.toHaveProperty('lease');
     expect(threadRow(db, t1)).toMatchObject({ state: 'done', lease_token: null, lease_expires_at: null, claim_count: 1 });
-    expect(
-      rows<{ kind: string; author: string }>(db, 'select kind, author from inbox_messages where thread_id = ? order by id', t1),
-    ).toEqual([
+    expect(rows<{ kind: string; author: string }>(db, 'select kind, author from inbox_messages where thread_id = ? order by id', t1)).toEqual([
       { kind: 'task', author: 'leader' },
       { kind: 'note', author: 'leader' },
       { kind: 'progress', author: 'w1' },

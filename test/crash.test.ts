@@ -123,7 +123,9 @@ describe('crash injection (slow)', () => {
     expect(results.length, 'results acknowledged before their worker was killed').toBeGreaterThan(20);
     for (const r of results) {
       const kind = r.op === 'result' ? 'result' : 'failure';
-      expect(rows(db, 'select body from inbox_messages where thread_id = ? and kind = ?', r.thread, kind), `${r.op} on ${r.thread}`).toEqual([{ body: r.body }]);
+      expect(rows(db, 'select body from inbox_messages where thread_id = ? and kind = ?', r.thread, kind), `${r.op} on ${r.thread}`).toEqual([
+        { body: r.body },
+      ]);
       expect(rows(db, 'select state from inbox_threads where id = ?', r.thread)).toEqual([{ state: r.op === 'result' ? 'done' : 'failed' }]);
     }
     for (const d of lines.filter((l) => l.op === 'dispatch' || l.op === 'retry')) {
@@ -183,7 +185,12 @@ describe('crash injection in code mode (slow)', () => {
   function git(cwd: string, ...args: string[]): string {
     return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   }
-  function orchRun(db: string, cwd: string, args: string[], failpoint?: string): { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+  function orchRun(
+    db: string,
+    cwd: string,
+    args: string[],
+    failpoint?: string,
+  ): { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, [ORCH_BIN, '--db', db, '--json', ...args], {
       cwd,
       encoding: 'utf8',
@@ -253,7 +260,12 @@ describe('crash injection in code mode (slow)', () => {
 
     // A leftover nobody dispatches again is removed by doctor --repair once it is a minute old.
     const last = `c${CYCLES}`;
-    const r = orchRun(db, dir, ['dispatch', '--run', 'r', '--task', last, '--execution-mode', 'code', '--repo-path', repo, '--body', 'x'], 'dispatch:after-worktree');
+    const r = orchRun(
+      db,
+      dir,
+      ['dispatch', '--run', 'r', '--task', last, '--execution-mode', 'code', '--repo-path', repo, '--body', 'x'],
+      'dispatch:after-worktree',
+    );
     expect(r.signal).toBe('SIGKILL');
     const wt = path.join(repo, '.orch/worktrees/r', last, '1');
     const old = new Date(Date.now() - 5 * 60_000);
@@ -271,7 +283,10 @@ describe('crash injection in code mode (slow)', () => {
       await postResult(inbox, { threadId: c.thread.id, lease: c.lease.token, body: 'done' });
     }
     await inbox.close();
-    const done = rows<{ id: string; worktree_path: string }>(db, "select id, worktree_path from orch_attempts where run_id = 'r' and execution_mode = 'code' order by seq limit 1")[0];
+    const done = rows<{ id: string; worktree_path: string }>(
+      db,
+      "select id, worktree_path from orch_attempts where run_id = 'r' and execution_mode = 'code' order by seq limit 1",
+    )[0];
     expect(done).toBeDefined();
     const killed = orchRun(db, dir, ['cleanup', '--run', 'r', '--attempt', done!.id], 'cleanup:before-record');
     expect(killed.signal).toBe('SIGKILL');

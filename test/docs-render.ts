@@ -68,7 +68,8 @@ function renderCommand(spec: CliSpec, def: CommandDefinition): string {
   const flags = Object.entries(def.flags);
   if (flags.length > 0) {
     out.push('| flag | takes | description |', '|---|---|---|');
-    for (const [flag, f] of flags) out.push(`| \`--${flag}\` | ${f.type === 'boolean' ? 'nothing (a switch)' : 'a value'}${f.required ? ', required' : ''} | ${cell(f.describe)} |`);
+    for (const [flag, f] of flags)
+      out.push(`| \`--${flag}\` | ${f.type === 'boolean' ? 'nothing (a switch)' : 'a value'}${f.required ? ', required' : ''} | ${cell(f.describe)} |`);
     out.push('');
   }
   if (def.rest) out.push(`Everything after \`--\` is \`${def.rest.usage}\`, passed on as it is (never read as flags).`, '');
@@ -120,5 +121,8 @@ export async function renderCliReference(specs: CliSpec[] = cliSpecs()): Promise
     '',
   ];
   for (const spec of specs) out.push(await renderProgram(spec));
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
 }

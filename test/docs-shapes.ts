@@ -7,11 +7,7 @@
  * A key without a value may hold anything; `?` marks a key that may be absent (and may come anywhere).
  */
 
-export type Shape =
-  | { kind: 'object'; fields: Field[] }
-  | { kind: 'array'; of: Shape }
-  | { kind: 'ref'; name: string; extra: Field[] }
-  | { kind: 'any' };
+export type Shape = { kind: 'object'; fields: Field[] } | { kind: 'array'; of: Shape } | { kind: 'ref'; name: string; extra: Field[] } | { kind: 'any' };
 
 export interface Field {
   key: string;

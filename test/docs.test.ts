@@ -52,8 +52,14 @@ describe('docs/json.md', () => {
 
   it('every documented shape is what the command really prints', () => {
     const real = realOutputs();
-    expect([...outputs.keys()].filter((label) => !(label in real)), 'documented but not run by test/docs-flow.ts').toEqual([]);
-    expect(Object.keys(real).filter((label) => !outputs.has(label)), 'run but not documented in docs/json.md').toEqual([]);
+    expect(
+      [...outputs.keys()].filter((label) => !(label in real)),
+      'documented but not run by test/docs-flow.ts',
+    ).toEqual([]);
+    expect(
+      Object.keys(real).filter((label) => !outputs.has(label)),
+      'run but not documented in docs/json.md',
+    ).toEqual([]);
     const problems = [...outputs].flatMap(([label, shape]) => mismatches(shape, real[label], objects, label));
     expect(problems).toEqual([]);
   });
@@ -61,7 +67,13 @@ describe('docs/json.md', () => {
 
 /** README.md and every page under docs/, as paths from the root. */
 function pages(): string[] {
-  return ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  return [
+    'README.md',
+    ...fs
+      .readdirSync(path.join(ROOT, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
 }
 
 /** Words of a shell line, for the quoting the docs use ('...', "..."); stops at a redirection or a comment. */
@@ -125,8 +137,7 @@ describe('command lines in the docs', () => {
 
 describe('links', () => {
   it('every relative link in README.md and docs/ leads to an existing file and heading', () => {
-    const headings = (file: string): Set<string> =>
-      new Set([...fs.readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => anchor(m[1]!)));
+    const headings = (file: string): Set<string> => new Set([...fs.readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => anchor(m[1]!)));
     const broken: string[] = [];
     for (const page of pages()) {
       const text = fs.readFileSync(path.join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');

@@ -75,7 +75,10 @@ describe('doctor on a healthy database (slow)', () => {
   it('reports schemas an older release left (an error), checks the runs once --repair has upgraded them', () => {
     const { db } = planned();
     // What the previous release's files look like: orch schema 1 (no readiness indexes).
-    exec(db, "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; drop table orch_meta; delete from schema_migrations where package = 'orch' and version in (2, 3)");
+    exec(
+      db,
+      "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; drop table orch_meta; delete from schema_migrations where package = 'orch' and version in (2, 3)",
+    );
     const r = report(orchDoctor(db), 4);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', severity: 'error', repaired: false })]);
     expect(r.problems[0]?.message).toMatch(/doctor --repair/);
@@ -293,7 +296,11 @@ describe('orch doctor in code mode (slow)', () => {
     const before = snapshot(db);
     const seen = report(orchDoctor(db), 0);
     expect(snapshot(db)).toEqual(before);
-    const byPath = (r: Report, kind: string) => r.problems.filter((p) => p.kind === kind).map((p) => [p.path ?? p.branch, p.repair !== null]).sort();
+    const byPath = (r: Report, kind: string) =>
+      r.problems
+        .filter((p) => p.kind === kind)
+        .map((p) => [p.path ?? p.branch, p.repair !== null])
+        .sort();
     expect(byPath(seen, 'orphan_worktree')).toEqual([
       [path.join(root, 'r/b/1'), true],
       [path.join(root, 'r/c/1'), false],
@@ -303,7 +310,12 @@ describe('orch doctor in code mode (slow)', () => {
       [path.join(root, 'r/b/2'), true],
       [path.join(root, 'r/b/3'), false],
     ]);
-    expect(seen.problems.filter((p) => p.kind === 'orphan_branch').map((p) => [p.branch, p.repair !== null]).sort()).toEqual([
+    expect(
+      seen.problems
+        .filter((p) => p.kind === 'orphan_branch')
+        .map((p) => [p.branch, p.repair !== null])
+        .sort(),
+    ).toEqual([
       ['orch/r/b/9', true],
       ['orch/r/c/9', false],
     ]);

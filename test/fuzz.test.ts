@@ -57,7 +57,11 @@ afterAll(() => {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const total = Object.values(counts).reduce((n, c) => n + c.inProcess + c.processes, 0);
   fs.writeFileSync(out, `${JSON.stringify({ total, seeds: SEEDS, clis: counts }, null, 2)}\n`);
-  console.log(`fuzz: ${total} cases; ${Object.entries(counts).map(([k, c]) => `${k}: ${c.inProcess} in-process + ${c.processes} processes`).join('; ')}`);
+  console.log(
+    `fuzz: ${total} cases; ${Object.entries(counts)
+      .map(([k, c]) => `${k}: ${c.inProcess} in-process + ${c.processes} processes`)
+      .join('; ')}`,
+  );
 });
 
 const SHIFT = Number(process.env.FUZZ_SEED ?? 0);
@@ -146,8 +150,27 @@ async function buildFixture(prefix: string): Promise<Fixture> {
   const orch = (args: string[]) => must(orchCli, db, dir, args);
   await inbox(['init']);
   await orch(['run', 'init', '--run', 'r1', '--goal', 'fuzz target', '--summary', 'a run to hit']);
-  for (const [task, agent] of [['A', 'wa'], ['B', 'wb'], ['C', 'wc'], ['D', 'wd'], ['E', undefined], ['G', 'wg']] as const) {
-    await orch(['task', 'add', '--run', 'r1', '--task', task, '--title', `task ${task}`, ...(agent ? ['--default-to', agent] : []), '--acceptance-json', '{"must":["x"]}']);
+  for (const [task, agent] of [
+    ['A', 'wa'],
+    ['B', 'wb'],
+    ['C', 'wc'],
+    ['D', 'wd'],
+    ['E', undefined],
+    ['G', 'wg'],
+  ] as const) {
+    await orch([
+      'task',
+      'add',
+      '--run',
+      'r1',
+      '--task',
+      task,
+      '--title',
+      `task ${task}`,
+      ...(agent ? ['--default-to', agent] : []),
+      '--acceptance-json',
+      '{"must":["x"]}',
+    ]);
   }
   await orch(['dep', 'add', '--run', 'r1', '--task', 'D', '--depends-on', 'B']);
   await orch(['dep', 'add', '--run', 'r1', '--task', 'E', '--depends-on', 'D']);
@@ -217,11 +240,44 @@ const NESTED_VERY_DEEP = `${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}`;
 
 /** JSON texts that are valid in odd ways or invalid. */
 const JSON_EDGES = [
-  'null', '[]', '{}', '"x"', '0', '-0', 'true', '1e400', '-1e400', '123456789012345678901234567890',
-  '{"a":1e400}', '{"a":null}', '{"__proto__":{"polluted":true}}', '{"constructor":{"prototype":{"x":1}}}',
-  '{"a":1,"a":2}', '{"":""}', '{"a":"\\u0000"}', '{"a":"\\ud800"}', '{"\\u202e":"rtl"}', '[{"kind":"analysis"}]',
-  NESTED_DEEP, NESTED_VERY_DEEP, '\ufeff{}', ' {} ', '{', '}', '{"a":}', "{'a':1}", 'undefined', 'NaN', '{"a":NaN}',
-  '{a:1}', '[1,]', '{"a":1}garbage', '', ' ', '\u0000', '{"a":1}\u0000',
+  'null',
+  '[]',
+  '{}',
+  '"x"',
+  '0',
+  '-0',
+  'true',
+  '1e400',
+  '-1e400',
+  '123456789012345678901234567890',
+  '{"a":1e400}',
+  '{"a":null}',
+  '{"__proto__":{"polluted":true}}',
+  '{"constructor":{"prototype":{"x":1}}}',
+  '{"a":1,"a":2}',
+  '{"":""}',
+  '{"a":"\\u0000"}',
+  '{"a":"\\ud800"}',
+  '{"\\u202e":"rtl"}',
+  '[{"kind":"analysis"}]',
+  NESTED_DEEP,
+  NESTED_VERY_DEEP,
+  '\ufeff{}',
+  ' {} ',
+  '{',
+  '}',
+  '{"a":}',
+  "{'a':1}",
+  'undefined',
+  'NaN',
+  '{"a":NaN}',
+  '{a:1}',
+  '[1,]',
+  '{"a":1}garbage',
+  '',
+  ' ',
+  '\u0000',
+  '{"a":1}\u0000',
 ];
 
 const MB = 1024 * 1024;
@@ -239,21 +295,103 @@ const HUGE = [
 ];
 
 const NUMBERS = [
-  '0', '-0', '1', '-1', '3', '007', ' 5 ', '+5', '1.5', '1e3', '1e400', '-1e400', '0x10', '0b1', 'Infinity', '-Infinity', 'NaN',
-  '9007199254740991', '9007199254740993', '-9007199254740993', '2147483648', '86401', '1000001', '-1000001', '\u0663', '\uff11',
-  '1_000', '1,5', '٣٤', '1 2',
+  '0',
+  '-0',
+  '1',
+  '-1',
+  '3',
+  '007',
+  ' 5 ',
+  '+5',
+  '1.5',
+  '1e3',
+  '1e400',
+  '-1e400',
+  '0x10',
+  '0b1',
+  'Infinity',
+  '-Infinity',
+  'NaN',
+  '9007199254740991',
+  '9007199254740993',
+  '-9007199254740993',
+  '2147483648',
+  '86401',
+  '1000001',
+  '-1000001',
+  '\u0663',
+  '\uff11',
+  '1_000',
+  '1,5',
+  '٣٤',
+  '1 2',
 ];
 
 const UNICODE = [
-  '\u00e9', 'e\u0301', '\u202eevil', '\u05e9\u05dc\u05d5\u05dd', '\u0627\u0644\u0633\u0644\u0627\u0645', '\u{1D518}\u{1F600}', '\ud800', '\udc00x',
-  '\u200b', '\ufeff', '\u{10FFFF}', '\u0000', 'a\u0000b', '\u0007\u001b[31mred\u001b[0m', 'line1\nline2', '\r', '\t', '\u2028', '\u0085',
-  '\u2066x\u2069', 'Z\u0351\u0352\u0353\u0354\u0355\u0356', '\u00a0', '\u3000',
+  '\u00e9',
+  'e\u0301',
+  '\u202eevil',
+  '\u05e9\u05dc\u05d5\u05dd',
+  '\u0627\u0644\u0633\u0644\u0627\u0645',
+  '\u{1D518}\u{1F600}',
+  '\ud800',
+  '\udc00x',
+  '\u200b',
+  '\ufeff',
+  '\u{10FFFF}',
+  '\u0000',
+  'a\u0000b',
+  '\u0007\u001b[31mred\u001b[0m',
+  'line1\nline2',
+  '\r',
+  '\t',
+  '\u2028',
+  '\u0085',
+  '\u2066x\u2069',
+  'Z\u0351\u0352\u0353\u0354\u0355\u0356',
+  '\u00a0',
+  '\u3000',
 ];
 
 const PATHLIKE = [
-  '../../etc', '../../../../etc/passwd', '/', '.', '..', '/etc/hostname', '/dev/null', 'C:\\Windows', '\\\\server\\share', '~', '~/x',
-  '-rf', '-', '--', '---', '--upload-pack=x', '--exec=touch /tmp/pwned', '-h', '--help', '--version', '--json', '--db', 'file:x?mode=rwc',
-  ':memory:', '$(touch x)', '`id`', ';true', '|cat', 'a b', "it's", '"quoted"', '%s%n', '{{x}}', '*', 'HEAD~1', 'refs/heads/main', '@{-1}', 'a..b',
+  '../../etc',
+  '../../../../etc/passwd',
+  '/',
+  '.',
+  '..',
+  '/etc/hostname',
+  '/dev/null',
+  'C:\\Windows',
+  '\\\\server\\share',
+  '~',
+  '~/x',
+  '-rf',
+  '-',
+  '--',
+  '---',
+  '--upload-pack=x',
+  '--exec=touch /tmp/pwned',
+  '-h',
+  '--help',
+  '--version',
+  '--json',
+  '--db',
+  'file:x?mode=rwc',
+  ':memory:',
+  '$(touch x)',
+  '`id`',
+  ';true',
+  '|cat',
+  'a b',
+  "it's",
+  '"quoted"',
+  '%s%n',
+  '{{x}}',
+  '*',
+  'HEAD~1',
+  'refs/heads/main',
+  '@{-1}',
+  'a..b',
 ];
 
 const WHITESPACE = ['', ' ', '  ', '\t', '\n', ' \n\t '];
@@ -277,7 +415,21 @@ const hostile: fc.Arbitrary<string> = fc.oneof(
 /** Values for flags that name a directory to create things in: never outside the fixture. */
 function safeDirs(f: Fixture): fc.Arbitrary<string> {
   return fc.oneof(
-    fc.constantFrom('wt', 'wt/sub', 'w\u00fcrk', '\u{1F600}dir', 'a b', '', ' ', '-rf', path.join(f.dir, 'abs-wt'), 'a\u0000b', 'z'.repeat(300), 'empty.txt', 'a-directory'),
+    fc.constantFrom(
+      'wt',
+      'wt/sub',
+      'w\u00fcrk',
+      '\u{1F600}dir',
+      'a b',
+      '',
+      ' ',
+      '-rf',
+      path.join(f.dir, 'abs-wt'),
+      'a\u0000b',
+      'z'.repeat(300),
+      'empty.txt',
+      'a-directory',
+    ),
     fc.stringMatching(/^[a-z][a-z0-9_-]{0,12}$/),
   );
 }
@@ -310,7 +462,11 @@ function plausible(flag: string, f: Fixture, mode: 'inProcess' | 'process'): fc.
     case 'execution-mode':
       return fc.constantFrom('analysis', 'code', 'Analysis', 'analysis ');
     case 'for':
-      return fc.oneof(fc.constantFrom(...EVENT_TYPES), fc.subarray([...EVENT_TYPES]).map((t) => t.join(',')), fc.constantFrom(',', 'x,', ' , '));
+      return fc.oneof(
+        fc.constantFrom(...EVENT_TYPES),
+        fc.subarray([...EVENT_TYPES]).map((t) => t.join(',')),
+        fc.constantFrom(',', 'x,', ' , '),
+      );
     case 'format':
       return fc.constantFrom('text', 'json', 'JSON', 'yaml');
     case 'strategy':
@@ -342,7 +498,12 @@ function plausible(flag: string, f: Fixture, mode: 'inProcess' | 'process'): fc.
     case 'max-seconds':
       return mode === 'process' ? NO_WAIT : fc.constantFrom('0', '1', '5', '300', '86400', '86401');
     default:
-      if (flag.endsWith('-json')) return fc.oneof(fc.constantFrom(...JSON_EDGES), fc.json({ maxDepth: 4 }), fc.object().map((o) => JSON.stringify(o)));
+      if (flag.endsWith('-json'))
+        return fc.oneof(
+          fc.constantFrom(...JSON_EDGES),
+          fc.json({ maxDepth: 4 }),
+          fc.object().map((o) => JSON.stringify(o)),
+        );
       // Free text: body, subject, title, goal, summary, reason.
       return fc.oneof(fc.constantFrom('plain text', 'x', 'two\nlines', '- item', '# heading'), fc.string({ unit: 'grapheme', maxLength: 60 }));
   }
@@ -421,9 +582,23 @@ function globals(f: Fixture, clean: boolean): fc.Arbitrary<{ before: string[]; a
     { weight: 2, arbitrary: fc.constant(['--db', path.relative(f.dir, f.db)]) },
     { weight: 1, arbitrary: fc.constant([] as string[]) },
     { weight: 1, arbitrary: fc.constant(['--db', f.db, '--db', f.db]) },
-    { weight: 1, arbitrary: fc.constantFrom(['--db', ''], ['--db', ' '], ['--db'], ['--db', f.dir], ['--db', path.join(f.dir, 'body.md')], ['--db', path.join(f.dir, 'missing', 'x.db')]) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        ['--db', ''],
+        ['--db', ' '],
+        ['--db'],
+        ['--db', f.dir],
+        ['--db', path.join(f.dir, 'body.md')],
+        ['--db', path.join(f.dir, 'missing', 'x.db')],
+      ),
+    },
   );
-  const json = fc.oneof({ weight: 12, arbitrary: fc.constant(['--json']) }, { weight: 2, arbitrary: fc.constant([] as string[]) }, { weight: 1, arbitrary: fc.constantFrom(['--json', '--json'], ['--json=true'], ['--json=false', '--json']) });
+  const json = fc.oneof(
+    { weight: 12, arbitrary: fc.constant(['--json']) },
+    { weight: 2, arbitrary: fc.constant([] as string[]) },
+    { weight: 1, arbitrary: fc.constantFrom(['--json', '--json'], ['--json=true'], ['--json=false', '--json']) },
+  );
   return fc.tuple(db, json, fc.boolean(), fc.boolean()).map(([d, j, dbFirst, jsonFirst]) => ({
     before: [...(dbFirst ? d : []), ...(jsonFirst ? j : [])],
     after: [...(dbFirst ? [] : d), ...(jsonFirst ? [] : j)],
@@ -447,7 +622,13 @@ function vectors(defs: CommandDefinition[], f: Fixture, mode: 'inProcess' | 'pro
   const perCommand = defs.map((def) =>
     fc
       .boolean()
-      .chain((clean) => fc.tuple(globals(f, clean), commandWords(def, clean), flagGroups(def, f, mode, clean).chain((groups) => fc.shuffledSubarray(groups, { minLength: groups.length }))))
+      .chain((clean) =>
+        fc.tuple(
+          globals(f, clean),
+          commandWords(def, clean),
+          flagGroups(def, f, mode, clean).chain((groups) => fc.shuffledSubarray(groups, { minLength: groups.length })),
+        ),
+      )
       .map(([g, words, groups]) => {
         let args = [...g.before, ...words, ...groups.flat(), ...g.after];
         if (def.rest) {
@@ -495,7 +676,10 @@ function checkContract(spec: CliSpec, defs: CommandDefinition[], c: Case, r: Cli
     expect(typeof body.error.code, where).toBe('string');
     expect(typeof body.error.message, where).toBe('string');
     expect((body.error.message as string).length, where).toBeGreaterThan(0);
-    expect(Object.keys(body.error).every((k) => ['code', 'message', 'details'].includes(k)), where).toBe(true);
+    expect(
+      Object.keys(body.error).every((k) => ['code', 'message', 'details'].includes(k)),
+      where,
+    ).toBe(true);
   } else {
     expect(r.stderr.startsWith(`${spec.program}: `), where).toBe(true);
   }
@@ -525,7 +709,10 @@ function expectUnchanged(f: Fixture, before: string, c: Case, r: CliRun): void {
     const was = new Map((JSON.parse(before) as Table[]).map((t) => [t.name, JSON.stringify(t)]));
     const changed = (JSON.parse(after) as Table[]).filter((t) => was.get(t.name) !== JSON.stringify(t));
     const what = changed.map((t) => `${t.name}: ${JSON.stringify(t.rows?.slice(-3)).slice(0, 1500)}`).join('\n');
-    expect(JSON.parse(after), `database changed by a failed call: ${JSON.stringify(c.args).slice(0, 2000)} -> exit ${r.code} ${r.stderr.slice(0, 2000)}\nchanged (last rows now):\n${what}`).toEqual(JSON.parse(before));
+    expect(
+      JSON.parse(after),
+      `database changed by a failed call: ${JSON.stringify(c.args).slice(0, 2000)} -> exit ${r.code} ${r.stderr.slice(0, 2000)}\nchanged (last rows now):\n${what}`,
+    ).toEqual(JSON.parse(before));
   }
 }
 
@@ -637,7 +824,11 @@ describe('fuzz: orch (slow)', () => {
 
   it('a boolean flag given a value other than true/false is refused (--dry-run=yes used to read as false: a real cleanup)', async () => {
     const before = dbState(f);
-    for (const args of [['cleanup', '--run', 'r1', '--all-completed', '--dry-run=yes'], ['diff', '--run', 'r1', '--task', 'G', '--stat=1'], ['--json=maybe', 'status', '--run', 'r1']]) {
+    for (const args of [
+      ['cleanup', '--run', 'r1', '--all-completed', '--dry-run=yes'],
+      ['diff', '--run', 'r1', '--task', 'G', '--stat=1'],
+      ['--json=maybe', 'status', '--run', 'r1'],
+    ]) {
       const r = await call(orchCli, ['--db', f.db, '--json', ...args], f.dir);
       expect(r.code, r.stderr).toBe(2);
       expect(JSON.parse(r.stderr).error.code).toBe('USAGE');

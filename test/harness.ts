@@ -9,7 +9,20 @@ import { AppError, ManualClock, sequentialIds, type IdGenerator } from '@orch/st
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { addDependency, addTask, dispatch, initRun, openOrch, readyTasks, reconcile, showTask, status, waitEvents, type EventView, type Orch } from '../packages/orch/src/index.ts';
+import {
+  addDependency,
+  addTask,
+  dispatch,
+  initRun,
+  openOrch,
+  readyTasks,
+  reconcile,
+  showTask,
+  status,
+  waitEvents,
+  type EventView,
+  type Orch,
+} from '../packages/orch/src/index.ts';
 import { fileTempDir } from './helpers.ts';
 import { trackOpen, untrackOpen } from './leaks.ts';
 

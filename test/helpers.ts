@@ -124,9 +124,10 @@ export function snapshot(db: string): unknown {
   if (!fs.existsSync(db)) return { missing: true };
   const conn = new Database(db, { readonly: true, fileMustExist: true });
   try {
-    const tables = conn
-      .prepare("select name, sql from sqlite_master where name not like 'sqlite_%' order by name")
-      .all() as { name: string; sql: string | null }[];
+    const tables = conn.prepare("select name, sql from sqlite_master where name not like 'sqlite_%' order by name").all() as {
+      name: string;
+      sql: string | null;
+    }[];
     return tables.map((t) => ({
       ...t,
       rows: t.sql?.startsWith('CREATE TABLE') ? conn.prepare(`select * from "${t.name}" order by rowid`).all() : undefined,
@@ -196,11 +197,7 @@ export function commitAll(dir: string, message: string): string {
  * unless told) holds `files` (paths relative to `dir`; parent folders are made). Returns the
  * resolved path.
  */
-export function initGitRepo(
-  dir: string,
-  files: Record<string, string>,
-  options: { message?: string; user?: [name: string, email: string] } = {},
-): string {
+export function initGitRepo(dir: string, files: Record<string, string>, options: { message?: string; user?: [name: string, email: string] } = {}): string {
   fs.mkdirSync(dir, { recursive: true });
   const repo = fs.realpathSync(dir);
   const [name, email] = options.user ?? ['Test User', 'test@example.com'];

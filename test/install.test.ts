@@ -66,16 +66,18 @@ describe('what the set-up command leaves behind (slow)', () => {
     expect(runners.map((l) => /--agent (\w+)/.exec(l)?.[1])).toEqual(['planner', 'coder', 'reviewer', 'writer', 'writer']);
     for (const agent of ['planner', 'coder', 'reviewer', 'writer']) expect(out).toMatch(new RegExp(`^  \\[inbox work, ${agent}\\] claimed th_`, 'm'));
     // The agents report through "$INBOX_BIN" themselves (progress, ask + wait, result) or let the runner do it.
-    for (const step of ['progress', 'ask', 'wait', 'result']) expect(out).toMatch(new RegExp(`^\\w+\\$ "\\$INBOX_BIN" --db "\\$INBOX_DB" ${step} --thread "\\$INBOX_THREAD_ID" --lease "\\$INBOX_LEASE"`, 'm'));
+    for (const step of ['progress', 'ask', 'wait', 'result'])
+      expect(out).toMatch(new RegExp(`^\\w+\\$ "\\$INBOX_BIN" --db "\\$INBOX_DB" ${step} --thread "\\$INBOX_THREAD_ID" --lease "\\$INBOX_LEASE"`, 'm'));
     expect(out).toMatch(/\(reviewer\) woke with the answer from leader: "Take a name, defaulting to 'world'\."/);
     expect(out).toMatch(/^coder\$ git add greet\.js && git commit -m 'Add a greeting module'$/m);
     // The runner's outcomes: the result it posted, the result the reviewer posted itself, the failure of D's attempt 1.
-    expect(out).toMatch(/^  -> inbox work \(planner\) exited 0: th_\w+ done: the runner posted the result$/m);
-    expect(out).toMatch(/^  -> inbox work \(reviewer\) exited 0: th_\w+ posted: the command's own result stands$/m);
-    expect(out).toMatch(/^  -> inbox work \(writer\) exited 4: th_\w+ failed: the runner posted the exit status and stderr as the failure$/m);
+    expect(out).toMatch(/^ {2}-> inbox work \(planner\) exited 0: th_\w+ done: the runner posted the result$/m);
+    expect(out).toMatch(/^ {2}-> inbox work \(reviewer\) exited 0: th_\w+ posted: the command's own result stands$/m);
+    expect(out).toMatch(/^ {2}-> inbox work \(writer\) exited 4: th_\w+ failed: the runner posted the exit status and stderr as the failure$/m);
     expect(out).toMatch(/D failed: "The command exited with status 1\. End of its stderr: make-changelog: crashed/);
     // The leader follows it with orch wait and reacts: answer, retry, merge, cleanup.
-    for (const cmd of ['wait', 'blocked', 'answer', 'retry', 'diff', 'merge', 'cleanup', 'status']) expect(out).toMatch(new RegExp(`^leader\\$ orch --db coord\\.db ${cmd} `, 'm'));
+    for (const cmd of ['wait', 'blocked', 'answer', 'retry', 'diff', 'merge', 'cleanup', 'status'])
+      expect(out).toMatch(new RegExp(`^leader\\$ orch --db coord\\.db ${cmd} `, 'm'));
     for (const event of ['task_blocked B', 'task_failed D', 'task_done A', 'run_done']) expect(out).toContain(event);
     expect(out).toMatch(/merged orch\/demo\/A\/1 into main/);
     expect(out).toMatch(/run demo \[done\]/);

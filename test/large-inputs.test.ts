@@ -44,7 +44,11 @@ describe('a 10 MB body is refused with the limit named, through every route (exi
     orchOk(db, ['task', 'add', '--run', 'r', '--task', 'T', '--title', 't', '--default-to', 'w2']);
     const before = snapshot(db);
     const routes: [label: string, bin: 'inbox' | 'orch', args: string[], input?: Buffer][] = [];
-    for (const [source, input] of [[big, undefined], ['/dev/stdin', fs.readFileSync(big)], ['/dev/zero', undefined]] as const) {
+    for (const [source, input] of [
+      [big, undefined],
+      ['/dev/stdin', fs.readFileSync(big)],
+      ['/dev/zero', undefined],
+    ] as const) {
       routes.push(
         [`send ${source}`, 'inbox', ['send', '--to', 'w1', '--subject', 's', '--body-file', source], input],
         [`result ${source}`, 'inbox', ['result', '--thread', t, '--lease', lease, '--body-file', source], input],
@@ -64,7 +68,9 @@ describe('a 10 MB body is refused with the limit named, through every route (exi
     // One argv string is capped by the OS (128 KiB on Linux), so the flag route is tested below that cap ...
     const payload = JSON.stringify({ s: 'p'.repeat(120 * 1024) });
     const sent = ok(db, ['send', '--to', 'w1', '--subject', 'argv', '--body', 'q'.repeat(120 * 1024), '--payload-json', payload]);
-    expect(rows(db, 'select length(body) as n, length(payload) as p from inbox_messages where id = ?', sent.message.id)).toEqual([{ n: 120 * 1024, p: payload.length }]);
+    expect(rows(db, 'select length(body) as n, length(payload) as p from inbox_messages where id = ?', sent.message.id)).toEqual([
+      { n: 120 * 1024, p: payload.length },
+    ]);
     // ... and beyond it the OS refuses to start the process at all: nothing of ours runs, nothing is written.
     const before = snapshot(db);
     const tooLong = spawnSync(process.execPath, [INBOX_BIN, '--db', db, 'send', '--to', 'w1', '--subject', 's', '--body', 'x'.repeat(10 * MiB)]);
@@ -78,7 +84,12 @@ describe('a 10 MB body is refused with the limit named, through every route (exi
     for (const r of [viaFile, viaStdin]) expect(okBig(r).message.body).toBe(exact);
     const over = inboxBig(db, ['send', '--to', 'w1', '--subject', 'over', '--body-file', '/dev/stdin'], { input: `${exact}x` });
     expectJsonError(over, 2, 'VALIDATION', /at most 1048576 bytes/);
-    expect(rows(db, "select t.subject, sum(length(cast(m.body as blob))) as bytes from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject in ('file', 'stdin', 'over') group by t.subject order by t.subject")).toEqual([
+    expect(
+      rows(
+        db,
+        "select t.subject, sum(length(cast(m.body as blob))) as bytes from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject in ('file', 'stdin', 'over') group by t.subject order by t.subject",
+      ),
+    ).toEqual([
       { subject: 'file', bytes: MiB },
       { subject: 'stdin', bytes: MiB },
     ]);
@@ -147,7 +158,12 @@ describe('large inputs (slow)', () => {
     const d = okBig(orchBig(db, ['dispatch', '--run', 'big', '--task', id(0), '--execution-mode', 'analysis', '--body', 'go']));
     expect(d.attempt).toMatchObject({ task: id(0), number: 1, state: 'dispatched' });
     const before = snapshot(db);
-    expectJsonError(orchBig(db, ['dispatch', '--run', 'big', '--task', id(CHAIN - 1), '--execution-mode', 'analysis', '--body', 'go']), 4, 'CONFLICT', /not ready/);
+    expectJsonError(
+      orchBig(db, ['dispatch', '--run', 'big', '--task', id(CHAIN - 1), '--execution-mode', 'analysis', '--body', 'go']),
+      4,
+      'CONFLICT',
+      /not ready/,
+    );
     expect(snapshot(db)).toEqual(before);
     expect(rows(db, "select state, count(*) as n from orch_tasks where run_id = 'big' group by state order by state")).toEqual([
       { state: 'dispatched', n: 1 },
@@ -194,7 +210,9 @@ describe('large inputs (slow)', () => {
     const qdb = path.join(local, 'coord.db');
     ok(qdb, ['init']);
     const conn = new Database(qdb);
-    const add = conn.prepare("insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, ?, 'w', 'leader', 'open', 0, ?, ?)");
+    const add = conn.prepare(
+      "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, ?, 'w', 'leader', 'open', 0, ?, ?)",
+    );
     const first = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, 'leader', 'task', ?, null, ?)");
     conn.transaction(() => {
       for (let i = 0; i < 10_000; i++) {

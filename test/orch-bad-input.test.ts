@@ -43,7 +43,14 @@ beforeAll(() => {
   ok(db, ['init']);
 
   orchOk(db, ['run', 'init', '--run', 'r1', '--goal', 'bad input target']);
-  for (const [task, agent] of [['A', 'wa'], ['B', 'wb'], ['C', undefined], ['D', 'wd'], ['F', 'wf'], ['K', 'wk']] as const) {
+  for (const [task, agent] of [
+    ['A', 'wa'],
+    ['B', 'wb'],
+    ['C', undefined],
+    ['D', 'wd'],
+    ['F', 'wf'],
+    ['K', 'wk'],
+  ] as const) {
     orchOk(db, ['task', 'add', '--run', 'r1', '--task', task, '--title', `task ${task}`, ...(agent ? ['--default-to', agent] : [])]);
   }
   orchOk(db, ['dep', 'add', '--run', 'r1', '--task', 'D', '--depends-on', 'B']);
@@ -189,7 +196,13 @@ describe('bad ids (exit 2) (slow)', () => {
     ...BAD_IDS.flatMap(([label, id]): Case[] => [
       [`status --run ${label}`, ['status', ...flag('run', id)], 2, 'VALIDATION', /--run/],
       [`task add --task ${label}`, ['task', 'add', '--run', 'r1', ...flag('task', id), '--title', 't'], 2, 'VALIDATION', /--task/],
-      [`dispatch --to ${label}`, ['dispatch', '--run', 'r1', '--task', 'C', ...flag('to', id), '--execution-mode', 'analysis', '--body', 'b'], 2, 'VALIDATION', /--to/],
+      [
+        `dispatch --to ${label}`,
+        ['dispatch', '--run', 'r1', '--task', 'C', ...flag('to', id), '--execution-mode', 'analysis', '--body', 'b'],
+        2,
+        'VALIDATION',
+        /--to/,
+      ],
     ]),
     ['run init --run ../x', ['run', 'init', '--run', '../x', '--goal', 'g'], 2, 'VALIDATION', /--run: .*must not contain "\.\."/],
     ['run init --run=-x', ['run', 'init', '--run=-x', '--goal', 'g'], 2, 'VALIDATION', /must not start with "-"/],
@@ -203,14 +216,50 @@ describe('bad ids (exit 2) (slow)', () => {
 
 describe('malformed JSON flags (exit 2) (slow)', () => {
   runTable([
-    ['--acceptance-json {bad', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', '{bad'], 2, 'VALIDATION', /--acceptance-json: is not valid JSON/],
+    [
+      '--acceptance-json {bad',
+      ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', '{bad'],
+      2,
+      'VALIDATION',
+      /--acceptance-json: is not valid JSON/,
+    ],
     ["--acceptance-json ''", ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', ''], 2, 'VALIDATION', /--acceptance-json/],
-    ['--acceptance-json trailing garbage', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', '{"kind":"analysis"} x'], 2, 'VALIDATION', /--acceptance-json/],
+    [
+      '--acceptance-json trailing garbage',
+      ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--acceptance-json', '{"kind":"analysis"} x'],
+      2,
+      'VALIDATION',
+      /--acceptance-json/,
+    ],
     ['answer --payload-json {bad', ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '{bad'], 2, 'VALIDATION', /--payload-json: is not valid JSON/],
-    ['answer --payload-json [1,2] (an array)', ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '[1,2]'], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
-    ['answer --body with --payload-json []', ['answer', '--run', 'r1', '--task', 'K', '--body', 'b', '--payload-json', '[]'], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
-    ['answer --payload-json null', ['answer', '--run', 'r1', '--task', 'K', '--payload-json', 'null'], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
-    ['answer --payload-json "str"', ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '"str"'], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
+    [
+      'answer --payload-json [1,2] (an array)',
+      ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '[1,2]'],
+      2,
+      'VALIDATION',
+      /--payload-json: must be a JSON object/,
+    ],
+    [
+      'answer --body with --payload-json []',
+      ['answer', '--run', 'r1', '--task', 'K', '--body', 'b', '--payload-json', '[]'],
+      2,
+      'VALIDATION',
+      /--payload-json: must be a JSON object/,
+    ],
+    [
+      'answer --payload-json null',
+      ['answer', '--run', 'r1', '--task', 'K', '--payload-json', 'null'],
+      2,
+      'VALIDATION',
+      /--payload-json: must be a JSON object/,
+    ],
+    [
+      'answer --payload-json "str"',
+      ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '"str"'],
+      2,
+      'VALIDATION',
+      /--payload-json: must be a JSON object/,
+    ],
     ['answer --payload-json 5', ['answer', '--run', 'r1', '--task', 'K', '--payload-json', '5'], 2, 'VALIDATION', /--payload-json: must be a JSON object/],
   ]);
 });
@@ -226,22 +275,58 @@ describe('dispatch flags (exit 2) (slow)', () => {
     ['without --execution-mode', dispatchC(['--body', 'b']), 2, 'VALIDATION', /--execution-mode: must be one of analysis, code/],
     ['--execution-mode bogus', dispatchC(['--execution-mode', 'bogus', '--body', 'b']), 2, 'VALIDATION', /--execution-mode: must be one of analysis, code/],
     ['--repo-path with analysis', analysisC(['--body', 'b', '--repo-path', '{DIR}']), 2, 'VALIDATION', /--repo-path applies to --execution-mode code only/],
-    ['--workspace-root with analysis', analysisC(['--body', 'b', '--workspace-root', '{DIR}/wt']), 2, 'VALIDATION', /--workspace-root applies to --execution-mode code only/],
+    [
+      '--workspace-root with analysis',
+      analysisC(['--body', 'b', '--workspace-root', '{DIR}/wt']),
+      2,
+      'VALIDATION',
+      /--workspace-root applies to --execution-mode code only/,
+    ],
     ['--base-ref with analysis', analysisC(['--body', 'b', '--base-ref', 'main']), 2, 'VALIDATION', /--base-ref applies to --execution-mode code only/],
-    ['no --to and no --default-to', ['dispatch', '--run', 'r1', '--task', 'C', '--execution-mode', 'analysis', '--body', 'b'], 2, 'VALIDATION', /no default agent.*--to/],
-    ['retry with both --body and --body-file', ['retry', '--run', 'r1', '--task', 'F', '--body', 'b', '--body-file', '{DIR}/body.txt'], 2, 'VALIDATION', /not both/],
+    [
+      'no --to and no --default-to',
+      ['dispatch', '--run', 'r1', '--task', 'C', '--execution-mode', 'analysis', '--body', 'b'],
+      2,
+      'VALIDATION',
+      /no default agent.*--to/,
+    ],
+    [
+      'retry with both --body and --body-file',
+      ['retry', '--run', 'r1', '--task', 'F', '--body', 'b', '--body-file', '{DIR}/body.txt'],
+      2,
+      'VALIDATION',
+      /not both/,
+    ],
     ['retry --body-file that does not exist', ['retry', '--run', 'r1', '--task', 'F', '--body-file', '{DIR}/nope.md'], 2, 'VALIDATION', /no such file/],
     ['reassign without --to', ['reassign', '--run', 'r1', '--task', 'B'], 2, 'VALIDATION', /--to: is required/],
-    ['reassign with both --body and --body-file', ['reassign', '--run', 'r1', '--task', 'B', '--to', 'w2', '--body', 'b', '--body-file', '{DIR}/body.txt'], 2, 'VALIDATION', /not both/],
+    [
+      'reassign with both --body and --body-file',
+      ['reassign', '--run', 'r1', '--task', 'B', '--to', 'w2', '--body', 'b', '--body-file', '{DIR}/body.txt'],
+      2,
+      'VALIDATION',
+      /not both/,
+    ],
     ['answer with no body or payload', ['answer', '--run', 'r1', '--task', 'K'], 2, 'VALIDATION', /--body: is required/],
-    ['answer with both --body and --body-file', ['answer', '--run', 'r1', '--task', 'K', '--body', 'b', '--body-file', '{DIR}/body.txt'], 2, 'VALIDATION', /not both/],
+    [
+      'answer with both --body and --body-file',
+      ['answer', '--run', 'r1', '--task', 'K', '--body', 'b', '--body-file', '{DIR}/body.txt'],
+      2,
+      'VALIDATION',
+      /not both/,
+    ],
     ["answer --body '  '", ['answer', '--run', 'r1', '--task', 'K', '--body', '  '], 2, 'VALIDATION', /--body/],
   ]);
 });
 
 describe('other validation (exit 2) (slow)', () => {
   runTable([
-    ['task add --priority abc', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', 'abc'], 2, 'VALIDATION', /--priority: must be a whole number/],
+    [
+      'task add --priority abc',
+      ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', 'abc'],
+      2,
+      'VALIDATION',
+      /--priority: must be a whole number/,
+    ],
     ['task add --priority 1.5', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', '1.5'], 2, 'VALIDATION', /--priority/],
     ['task add --priority 10000000', ['task', 'add', '--run', 'r1', '--task', 'N', '--title', 't', '--priority', '10000000'], 2, 'VALIDATION', /--priority/],
     ['task add without --title', ['task', 'add', '--run', 'r1', '--task', 'N'], 2, 'VALIDATION', /--title: is required/],
@@ -251,16 +336,46 @@ describe('other validation (exit 2) (slow)', () => {
     ['status without --run', ['status'], 2, 'VALIDATION', /--run: is required/],
     ['run list --state bogus', ['run', 'list', '--state', 'bogus'], 2, 'VALIDATION', /--state: must be one of active, done, cancelled/],
     ['run list --limit 0', ['run', 'list', '--limit', '0'], 2, 'VALIDATION', /--limit/],
-    ['wait --for bogus_type', ['wait', '--run', 'r1', '--for', 'bogus_type', '--timeout-seconds', '0'], 2, 'VALIDATION', /--for: unknown event type bogus_type/],
-    ['wait --for with one bogus type among good ones', ['wait', '--run', 'r1', '--for', 'task_done,bogus_type', '--timeout-seconds', '0'], 2, 'VALIDATION', /unknown event type bogus_type/],
+    [
+      'wait --for bogus_type',
+      ['wait', '--run', 'r1', '--for', 'bogus_type', '--timeout-seconds', '0'],
+      2,
+      'VALIDATION',
+      /--for: unknown event type bogus_type/,
+    ],
+    [
+      'wait --for with one bogus type among good ones',
+      ['wait', '--run', 'r1', '--for', 'task_done,bogus_type', '--timeout-seconds', '0'],
+      2,
+      'VALIDATION',
+      /unknown event type bogus_type/,
+    ],
     ["wait --for ''", ['wait', '--run', 'r1', '--for', '', '--timeout-seconds', '0'], 2, 'VALIDATION', /--for/],
-    ['wait --timeout-seconds -1', ['wait', '--run', 'r1', '--timeout-seconds=-1'], 2, 'VALIDATION', /--timeout-seconds: must be a whole number from 0 to 86400/],
-    ['wait --timeout-seconds abc', ['wait', '--run', 'r1', '--timeout-seconds', 'abc'], 2, 'VALIDATION', /--timeout-seconds: must be a whole number from 0 to 86400/],
+    [
+      'wait --timeout-seconds -1',
+      ['wait', '--run', 'r1', '--timeout-seconds=-1'],
+      2,
+      'VALIDATION',
+      /--timeout-seconds: must be a whole number from 0 to 86400/,
+    ],
+    [
+      'wait --timeout-seconds abc',
+      ['wait', '--run', 'r1', '--timeout-seconds', 'abc'],
+      2,
+      'VALIDATION',
+      /--timeout-seconds: must be a whole number from 0 to 86400/,
+    ],
     ['wait --timeout-seconds 86401', ['wait', '--run', 'r1', '--timeout-seconds', '86401'], 2, 'VALIDATION', /--timeout-seconds/],
     ['wait --after-event -1', ['wait', '--run', 'r1', '--after-event=-1', '--timeout-seconds', '0'], 2, 'VALIDATION', /--after-event/],
     ['wait --after-event abc', ['wait', '--run', 'r1', '--after-event', 'abc', '--timeout-seconds', '0'], 2, 'VALIDATION', /--after-event/],
     ['cleanup with neither --all-completed nor --attempt', ['cleanup', '--run', 'r1'], 2, 'VALIDATION', /exactly one of --all-completed or --attempt/],
-    ['cleanup with both --all-completed and --attempt', ['cleanup', '--run', 'r1', '--all-completed', '--attempt', '{A_AT}'], 2, 'VALIDATION', /exactly one of --all-completed or --attempt/],
+    [
+      'cleanup with both --all-completed and --attempt',
+      ['cleanup', '--run', 'r1', '--all-completed', '--attempt', '{A_AT}'],
+      2,
+      'VALIDATION',
+      /exactly one of --all-completed or --attempt/,
+    ],
     ['dep add self', ['dep', 'add', '--run', 'r1', '--task', 'C', '--depends-on', 'C'], 2, 'VALIDATION', /cannot depend on itself/],
     ["cancel --reason ''", ['cancel', '--run', 'r1', '--task', 'C', '--reason', ''], 2, 'VALIDATION', /--reason/],
     ['a flag given twice', ['status', '--run', 'r1', '--run', 'rd'], 2, 'VALIDATION', /--run was given more than once/],
@@ -273,11 +388,35 @@ describe('conflicts and invalid states (exit 4) (slow)', () => {
     ['task add of an existing task', ['task', 'add', '--run', 'r1', '--task', 'A', '--title', 'again'], 4, 'CONFLICT', /task A already exists/],
     ['task add to a cancelled run', ['task', 'add', '--run', 'rc', '--task', 'Y', '--title', 't'], 4, 'CONFLICT', /cancelled/],
     ['dep add closing a cycle', ['dep', 'add', '--run', 'r1', '--task', 'B', '--depends-on', 'D'], 4, 'CONFLICT', /cycle: B -> D -> B/],
-    ['dispatch a running task', ['dispatch', '--run', 'r1', '--task', 'B', '--execution-mode', 'analysis', '--body', 'b'], 4, 'CONFLICT', /task B is not ready: it already has a live attempt/],
-    ['dispatch a task waiting on another', ['dispatch', '--run', 'r1', '--task', 'D', '--execution-mode', 'analysis', '--body', 'b'], 4, 'CONFLICT', /task D is not ready: it waits on B/],
-    ['dispatch a done task', ['dispatch', '--run', 'r1', '--task', 'A', '--execution-mode', 'analysis', '--body', 'b'], 4, 'CONFLICT', /task A is not ready: it is done/],
+    [
+      'dispatch a running task',
+      ['dispatch', '--run', 'r1', '--task', 'B', '--execution-mode', 'analysis', '--body', 'b'],
+      4,
+      'CONFLICT',
+      /task B is not ready: it already has a live attempt/,
+    ],
+    [
+      'dispatch a task waiting on another',
+      ['dispatch', '--run', 'r1', '--task', 'D', '--execution-mode', 'analysis', '--body', 'b'],
+      4,
+      'CONFLICT',
+      /task D is not ready: it waits on B/,
+    ],
+    [
+      'dispatch a done task',
+      ['dispatch', '--run', 'r1', '--task', 'A', '--execution-mode', 'analysis', '--body', 'b'],
+      4,
+      'CONFLICT',
+      /task A is not ready: it is done/,
+    ],
     ['dispatch a blocked task', ['dispatch', '--run', 'r1', '--task', 'K', '--execution-mode', 'analysis', '--body', 'b'], 4, 'CONFLICT', /not ready/],
-    ['dispatch in a cancelled run', ['dispatch', '--run', 'rc', '--task', 'X', '--execution-mode', 'analysis', '--body', 'b'], 4, 'CONFLICT', /run rc is cancelled/],
+    [
+      'dispatch in a cancelled run',
+      ['dispatch', '--run', 'rc', '--task', 'X', '--execution-mode', 'analysis', '--body', 'b'],
+      4,
+      'CONFLICT',
+      /run rc is cancelled/,
+    ],
     ['answer a running task', ['answer', '--run', 'r1', '--task', 'B', '--body', 'b'], 4, 'CONFLICT', /task B is running, not blocked/],
     ['answer a pending task', ['answer', '--run', 'r1', '--task', 'C', '--body', 'b'], 4, 'CONFLICT', /task C is pending, not blocked/],
     ['answer a done task', ['answer', '--run', 'r1', '--task', 'A', '--payload-json', '{"a":1}'], 4, 'CONFLICT', /not blocked/],
@@ -306,20 +445,20 @@ describe('command line problems (exit 2) (slow)', () => {
     ['extra positional argument', ['status', '--run', 'r1', 'extra'], 2, 'USAGE', /extra/],
   ]);
 
-  it.each([['run', 'list'], ['status', '--run', 'r1'], ['dispatch', '--run', 'r1', '--task', 'C', '--to', 'w', '--execution-mode', 'analysis', '--body', 'b']])(
-    'no --db at all (exit 2): %s',
-    (...args) => {
-      const db = copyDb();
-      const before = snapshot(db);
-      expectJsonError(orch(['--json', ...args]), 2, 'USAGE', /missing required flag --db/);
-      expect(snapshot(db)).toEqual(before);
-    },
-  );
+  it.each([
+    ['run', 'list'],
+    ['status', '--run', 'r1'],
+    ['dispatch', '--run', 'r1', '--task', 'C', '--to', 'w', '--execution-mode', 'analysis', '--body', 'b'],
+  ])('no --db at all (exit 2): %s', (...args) => {
+    const db = copyDb();
+    const before = snapshot(db);
+    expectJsonError(orch(['--json', ...args]), 2, 'USAGE', /missing required flag --db/);
+    expect(snapshot(db)).toEqual(before);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
 // --db that is not a usable orchestration database (exit 6).
-
 
 const DB_COMMANDS: string[][] = [
   ['run', 'list'],

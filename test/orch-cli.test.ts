@@ -39,7 +39,7 @@ function taskStates(db: string, run: string): Record<string, string> {
   return Object.fromEntries((s.tasks as { id: string; state: string }[]).map((t) => [t.id, t.state]));
 }
 
-describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () => {
+describe("the skill's Typical Commands, analysis mode, end to end (slow)", () => {
   it('plans, dispatches, blocks, answers and finishes a two-task run through the built CLIs', () => {
     // initDb() runs `inbox init` on <dir>/coord.db; from here on every command runs in <dir>.
     const { dir } = initDb();
@@ -52,9 +52,45 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     expect(created.run).toMatchObject({ id: RUN, goal: 'Build blog MVP', summary: 'Public blog plus admin CRUD', state: 'active' });
     expect(created.counts).toEqual({ total: 0 });
 
-    const t1 = o(['task', 'add', '--run', RUN, '--task', 'T1', '--title', 'Project skeleton', '--summary', 'Initialize app structure and database wiring', '--default-to', 'foundation-worker']);
-    expect(t1.task).toMatchObject({ run: RUN, id: 'T1', title: 'Project skeleton', default_to: 'foundation-worker', acceptance: null, priority: 0, state: 'pending' });
-    const t2 = o(['task', 'add', '--run', RUN, '--task', 'T2', '--title', 'Summarize flaky tests', '--summary', 'Read logs and report next steps', '--default-to', 'qa-worker', '--acceptance-json', '{"kind":"analysis"}']);
+    const t1 = o([
+      'task',
+      'add',
+      '--run',
+      RUN,
+      '--task',
+      'T1',
+      '--title',
+      'Project skeleton',
+      '--summary',
+      'Initialize app structure and database wiring',
+      '--default-to',
+      'foundation-worker',
+    ]);
+    expect(t1.task).toMatchObject({
+      run: RUN,
+      id: 'T1',
+      title: 'Project skeleton',
+      default_to: 'foundation-worker',
+      acceptance: null,
+      priority: 0,
+      state: 'pending',
+    });
+    const t2 = o([
+      'task',
+      'add',
+      '--run',
+      RUN,
+      '--task',
+      'T2',
+      '--title',
+      'Summarize flaky tests',
+      '--summary',
+      'Read logs and report next steps',
+      '--default-to',
+      'qa-worker',
+      '--acceptance-json',
+      '{"kind":"analysis"}',
+    ]);
     expect(t2.task).toMatchObject({ id: 'T2', default_to: 'qa-worker', acceptance: { kind: 'analysis' }, state: 'pending' });
 
     const dep = o(['dep', 'add', '--run', RUN, '--task', 'T2', '--depends-on', 'T1']);
@@ -66,7 +102,14 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     const d1 = o(['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'analysis', '--to', 'foundation-worker', '--body-file', 'tasks/t1.md']);
     expect(d1.run.id).toBe(RUN);
     expect(d1.task).toMatchObject({ id: 'T1', state: 'dispatched' });
-    expect(d1.attempt).toMatchObject({ number: 1, assigned_to: 'foundation-worker', execution_mode: 'analysis', state: 'dispatched', body: t1Body, worktree_path: null });
+    expect(d1.attempt).toMatchObject({
+      number: 1,
+      assigned_to: 'foundation-worker',
+      execution_mode: 'analysis',
+      state: 'dispatched',
+      body: t1Body,
+      worktree_path: null,
+    });
     expect(d1.attempt.id).toMatch(/^at_/);
     expect(d1.attempt.thread_id).toMatch(/^th_/);
 
@@ -75,17 +118,37 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     expect(c1.claimed).toBe(true);
     expect(c1.thread.id).toBe(d1.attempt.thread_id);
     expect(c1.messages[0]).toMatchObject({ kind: 'task', author: 'leader', body: t1Body });
-    expect(c1.messages[0].payload).toMatchObject({ task: { id: 'T1', title: 'Project skeleton' }, attempt: { id: d1.attempt.id, number: 1, execution_mode: 'analysis' } });
+    expect(c1.messages[0].payload).toMatchObject({
+      task: { id: 'T1', title: 'Project skeleton' },
+      attempt: { id: d1.attempt.id, number: 1, execution_mode: 'analysis' },
+    });
     const lease1 = c1.lease.token as string;
     i(['progress', '--thread', c1.thread.id, '--lease', lease1, '--body', 'Skeleton half done.']);
     i(['result', '--thread', c1.thread.id, '--lease', lease1, '--body', 'Skeleton in place.']);
 
     expect(o(['ready', '--run', RUN]).tasks.map((t: { id: string }) => t.id)).toEqual(['T2']);
 
-    const d2 = o(['dispatch', '--run', RUN, '--task', 'T2', '--execution-mode', 'analysis', '--to', 'qa-worker', '--body', 'Read the failing test logs and summarize the root cause.']);
+    const d2 = o([
+      'dispatch',
+      '--run',
+      RUN,
+      '--task',
+      'T2',
+      '--execution-mode',
+      'analysis',
+      '--to',
+      'qa-worker',
+      '--body',
+      'Read the failing test logs and summarize the root cause.',
+    ]);
     expect(d2.run.id).toBe(RUN);
     expect(d2.task.id).toBe('T2');
-    expect(d2.attempt).toMatchObject({ number: 1, assigned_to: 'qa-worker', execution_mode: 'analysis', body: 'Read the failing test logs and summarize the root cause.' });
+    expect(d2.attempt).toMatchObject({
+      number: 1,
+      assigned_to: 'qa-worker',
+      execution_mode: 'analysis',
+      body: 'Read the failing test logs and summarize the root cause.',
+    });
     expect(d2.attempt.id).toMatch(/^at_/);
     expect(d2.attempt.thread_id).toMatch(/^th_/);
     expect(d2.attempt.thread_id).not.toBe(d1.attempt.thread_id);
@@ -94,8 +157,17 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     expect(s1.run.state).toBe('active');
     expect(s1.counts).toEqual({ total: 2, done: 1, dispatched: 1 });
     const byId1 = Object.fromEntries(s1.tasks.map((t: { id: string }) => [t.id, t]));
-    expect(byId1.T1).toMatchObject({ state: 'done', attempts: 1, latest_attempt: { id: d1.attempt.id, state: 'done', result: { body: 'Skeleton in place.', payload: null } } });
-    expect(byId1.T2).toMatchObject({ state: 'dispatched', depends_on: ['T1'], waiting_on: [], latest_attempt: { id: d2.attempt.id, thread_id: d2.attempt.thread_id } });
+    expect(byId1.T1).toMatchObject({
+      state: 'done',
+      attempts: 1,
+      latest_attempt: { id: d1.attempt.id, state: 'done', result: { body: 'Skeleton in place.', payload: null } },
+    });
+    expect(byId1.T2).toMatchObject({
+      state: 'dispatched',
+      depends_on: ['T1'],
+      waiting_on: [],
+      latest_attempt: { id: d2.attempt.id, thread_id: d2.attempt.thread_id },
+    });
     expect(typeof s1.last_event).toBe('number');
 
     // The QA worker claims T2 and asks a blocking question.
@@ -109,7 +181,12 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     expect(waited.timed_out).toBe(false);
     const waitedTypes = waited.events.map((e: { type: string }) => e.type);
     expect(waitedTypes).toEqual(['task_done', 'task_blocked']);
-    expect(waited.events[1]).toMatchObject({ run: RUN, task: 'T2', attempt: d2.attempt.id, data: { task_state: 'blocked', body: 'Which post states does the MVP support?', author: 'qa-worker' } });
+    expect(waited.events[1]).toMatchObject({
+      run: RUN,
+      task: 'T2',
+      attempt: d2.attempt.id,
+      data: { task_state: 'blocked', body: 'Which post states does the MVP support?', author: 'qa-worker' },
+    });
     expect(waited.last_event).toBe(waited.events.at(-1).seq);
 
     const bl = o(['blocked', '--run', RUN]);
@@ -120,7 +197,12 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
 
     const answered = o(['answer', '--run', RUN, '--task', 'T2', '--body', 'MVP supports draft and published only.']);
     expect(answered.task).toMatchObject({ id: 'T2', state: 'running' });
-    expect(answered.message).toMatchObject({ kind: 'answer', author: 'leader', body: 'MVP supports draft and published only.', thread_id: d2.attempt.thread_id });
+    expect(answered.message).toMatchObject({
+      kind: 'answer',
+      author: 'leader',
+      body: 'MVP supports draft and published only.',
+      thread_id: d2.attempt.thread_id,
+    });
 
     // The worker's wait returns with the leader's answer.
     const got = i(['wait', '--thread', c2.thread.id, '--lease', lease2, '--timeout-seconds', '30']);
@@ -131,7 +213,10 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     const s2 = o(['status', '--run', RUN]);
     expect(s2.run.state).toBe('done');
     expect(s2.counts).toEqual({ total: 2, done: 2 });
-    expect(s2.tasks.map((t: { id: string; state: string }) => [t.id, t.state])).toEqual([['T1', 'done'], ['T2', 'done']]);
+    expect(s2.tasks.map((t: { id: string; state: string }) => [t.id, t.state])).toEqual([
+      ['T1', 'done'],
+      ['T2', 'done'],
+    ]);
     expect(s2.tasks[1].latest_attempt.result).toEqual({ body: 'Root cause: a timezone-dependent fixture.', payload: null });
 
     const runDone = o(['wait', '--run', RUN, '--for', 'run_done', '--after-event', '0', '--timeout-seconds', '5']);
@@ -142,9 +227,19 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
     // The whole event log, in order: numbered 1..N without gaps.
     const all = o(['wait', '--run', RUN, '--after-event', '0', '--timeout-seconds', '5']);
     expect(all.events.map((e: { type: string }) => e.type)).toEqual([
-      'run_created', 'task_added', 'task_added', 'dependency_added',
-      'task_dispatched', 'task_claimed', 'task_progress', 'task_done',
-      'task_dispatched', 'task_claimed', 'task_blocked', 'task_answered', 'task_done',
+      'run_created',
+      'task_added',
+      'task_added',
+      'dependency_added',
+      'task_dispatched',
+      'task_claimed',
+      'task_progress',
+      'task_done',
+      'task_dispatched',
+      'task_claimed',
+      'task_blocked',
+      'task_answered',
+      'task_done',
       'run_done',
     ]);
     expect(all.events.map((e: { seq: number }) => e.seq)).toEqual(all.events.map((_: unknown, n: number) => n + 1));
@@ -152,7 +247,15 @@ describe('the skill\'s Typical Commands, analysis mode, end to end (slow)', () =
 
     const cleaned = o(['cleanup', '--run', RUN, '--all-completed']);
     expect(cleaned).toMatchObject({ run: RUN, dry_run: false });
-    expect(cleaned.attempts.map((a: { attempt: string; task: string; state: string; execution_mode: string; removed: boolean }) => [a.attempt, a.task, a.state, a.execution_mode, a.removed])).toEqual([
+    expect(
+      cleaned.attempts.map((a: { attempt: string; task: string; state: string; execution_mode: string; removed: boolean }) => [
+        a.attempt,
+        a.task,
+        a.state,
+        a.execution_mode,
+        a.removed,
+      ]),
+    ).toEqual([
       [d1.attempt.id, 'T1', 'done', 'analysis', false],
       [d2.attempt.id, 'T2', 'done', 'analysis', false],
     ]);
@@ -239,7 +342,10 @@ describe('retry and reassign (slow)', () => {
     ok(db, ['result', '--thread', c2.thread.id, '--lease', c2.lease.token, '--body', 'found them']);
     const shown = orchOk(db, ['task', 'show', '--run', 'r', '--task', 'T']);
     expect(shown.task.state).toBe('done');
-    expect(shown.attempts.map((a: { number: number; state: string }) => [a.number, a.state])).toEqual([[1, 'failed'], [2, 'done']]);
+    expect(shown.attempts.map((a: { number: number; state: string }) => [a.number, a.state])).toEqual([
+      [1, 'failed'],
+      [2, 'done'],
+    ]);
     expect(orchOk(db, ['run', 'show', '--run', 'r']).run.state).toBe('done');
   });
 
@@ -337,7 +443,8 @@ const COMMANDS: [command: string, flags: string[]][] = [
   ['cleanup', ['--run', '--all-completed', '--attempt', '--dry-run', '--force']],
 ];
 
-const EPILOGUE = /Exit codes: 0 ok · 1 internal error \(a bug\) · 2 usage or validation error · 3 not found ·\s+4 conflict or invalid state · 5 lease lost · 6 database unavailable/;
+const EPILOGUE =
+  /Exit codes: 0 ok · 1 internal error \(a bug\) · 2 usage or validation error · 3 not found ·\s+4 conflict or invalid state · 5 lease lost · 6 database unavailable/;
 
 const helpRuns = new Map<string, CliRun>();
 /** `orch <command> --help`, run once per command and shared by the tests below. */

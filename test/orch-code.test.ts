@@ -15,14 +15,15 @@ const RUN = 'r';
 // ---------------------------------------------------------------------------------------------
 // git helpers (arguments as arrays; never a shell)
 
-
-
 /** A fresh repository on branch main with one commit holding a.txt (three lines). */
 const makeRepo = (): string => newGitRepo('orch-code-repo-', { 'a.txt': 'one\ntwo\nthree\n' });
 
-
 const sha = (repo: string, ref: string): string => git(repo, 'rev-parse', '--verify', `${ref}^{commit}`);
-const branches = (repo: string): string[] => git(repo, 'branch', '--list', '--format=%(refname:short)').split('\n').filter((b) => b !== '').sort();
+const branches = (repo: string): string[] =>
+  git(repo, 'branch', '--list', '--format=%(refname:short)')
+    .split('\n')
+    .filter((b) => b !== '')
+    .sort();
 const status = (dir: string): string => git(dir, 'status', '--porcelain', '--untracked-files=all');
 const read = (file: string): string => fs.readFileSync(file, 'utf8');
 const parents = (repo: string, ref: string): string[] => git(repo, 'rev-list', '--parents', '-n', '1', ref).split(' ').slice(1);
@@ -43,7 +44,10 @@ function worktrees(repo: string): { path: string; branch: string | null; prunabl
       };
     });
 }
-const worktreePaths = (repo: string): string[] => worktrees(repo).map((w) => w.path).sort();
+const worktreePaths = (repo: string): string[] =>
+  worktrees(repo)
+    .map((w) => w.path)
+    .sort();
 
 /** Every path under `dir` (relative, sorted), `.git` included unless skipped. */
 function tree(dir: string, skipGit = false): string[] {
@@ -136,7 +140,10 @@ describe('dispatch in code mode (slow)', () => {
     const a1 = dispatchCode(db, repo, 'T1');
     const a2 = dispatchCode(db, repo, 'T2');
 
-    for (const [a, task] of [[a1, 'T1'], [a2, 'T2']] as const) {
+    for (const [a, task] of [
+      [a1, 'T1'],
+      [a2, 'T2'],
+    ] as const) {
       expect(a).toMatchObject({
         number: 1,
         execution_mode: 'code',
@@ -158,7 +165,11 @@ describe('dispatch in code mode (slow)', () => {
     expect(a1.worktree_path).not.toBe(a2.worktree_path);
     expect(a1.branch).not.toBe(a2.branch);
     expect(branches(repo)).toEqual(['main', 'orch/r/T1/1', 'orch/r/T2/1']);
-    expect(worktrees(repo).map((w) => [w.path, w.branch]).sort()).toEqual(
+    expect(
+      worktrees(repo)
+        .map((w) => [w.path, w.branch])
+        .sort(),
+    ).toEqual(
       [
         [repo, 'main'],
         [a1.worktree_path, a1.branch],
@@ -534,11 +545,20 @@ describe('cleanup (slow)', () => {
 
     // A dry run decides the same (would_*) but reports nothing as done, in the conditional.
     const decided = (dry: boolean, removed: boolean, deleted: boolean) =>
-      dry ? { removed: false, branch_deleted: false, would_remove: removed, would_delete_branch: deleted } : { removed, branch_deleted: deleted, would_remove: removed, would_delete_branch: deleted };
+      dry
+        ? { removed: false, branch_deleted: false, would_remove: removed, would_delete_branch: deleted }
+        : { removed, branch_deleted: deleted, would_remove: removed, would_delete_branch: deleted };
     const check = (out: any, dry: boolean): Record<string, any> => {
       const by: Record<string, any> = Object.fromEntries(out.attempts.map((x: { task: string }) => [x.task, x]));
       expect(Object.keys(by).sort()).toEqual(['A', 'B', 'C', 'D']); // not the live E
-      expect(by.A).toMatchObject({ attempt: a.id, ...decided(dry, true, true), uncommitted: [], unmerged_commits: 0, worktree_path: a.worktree_path, branch: a.branch });
+      expect(by.A).toMatchObject({
+        attempt: a.id,
+        ...decided(dry, true, true),
+        uncommitted: [],
+        unmerged_commits: 0,
+        worktree_path: a.worktree_path,
+        branch: a.branch,
+      });
       expect(by.A.note).toMatch(dry ? /^would remove worktree; would delete branch/ : /^removed worktree; deleted branch/);
       expect(by.B).toMatchObject({ attempt: b.id, ...decided(dry, true, false), uncommitted: [], unmerged_commits: 1 });
       expect(by.B.note).toMatch(/kept branch/);
@@ -663,7 +683,10 @@ describe('cleanup (slow)', () => {
 
     const forced = orchOk(db, ['cleanup', '--run', RUN, '--all-completed', '--force']);
     const forcedOrphans = [...forced.orphans].sort((x: { path: string }, y: { path: string }) => x.path.localeCompare(y.path));
-    expect(forcedOrphans).toMatchObject([{ path: fresh, removed: false }, { path: dirty, removed: true }]);
+    expect(forcedOrphans).toMatchObject([
+      { path: fresh, removed: false },
+      { path: dirty, removed: true },
+    ]);
     expect(fs.existsSync(dirty)).toBe(false);
     expect(worktreePaths(repo)).toEqual([repo, fresh, otherRun].sort());
     expect(branches(repo)).toEqual(['main', 'orch/other/T9/1', 'orch/r/T7/1']);
@@ -807,7 +830,10 @@ describe('never losing work (review findings) (slow)', () => {
     expect(byTask.T1).toMatchObject({ removed: true, branch_deleted: true, error: null });
     expect(byTask.T2).toMatchObject({ removed: false });
     expect(byTask.T2.error).toEqual(expect.any(String));
-    const recorded = rows<{ task_id: string; worktree_removed_at: number | null }>(db, 'select task_id, worktree_removed_at from orch_attempts order by task_id');
+    const recorded = rows<{ task_id: string; worktree_removed_at: number | null }>(
+      db,
+      'select task_id, worktree_removed_at from orch_attempts order by task_id',
+    );
     expect(recorded[0]?.worktree_removed_at).not.toBeNull();
     expect(recorded[1]?.worktree_removed_at).toBeNull();
     expect(fs.existsSync(a2.worktree_path as string)).toBe(true);

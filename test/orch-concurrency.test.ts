@@ -23,7 +23,9 @@ describe('orch under concurrent leaders (real OS processes) (slow)', () => {
     );
     for (const r of results) expect(r.code, r.stderr).toBe(0);
     // Each migration step recorded exactly once.
-    expect(rows(db, "select version from schema_migrations where package = 'orch' order by version")).toEqual(orchMigrations.migrations.map((m) => ({ version: m.version })));
+    expect(rows(db, "select version from schema_migrations where package = 'orch' order by version")).toEqual(
+      orchMigrations.migrations.map((m) => ({ version: m.version })),
+    );
     expect(orchOk(db, ['run', 'list']).runs).toHaveLength(6);
   });
 
@@ -66,7 +68,9 @@ describe('orch under concurrent leaders (real OS processes) (slow)', () => {
     // The winner's worktree survived the losers, is clean, and is the only one besides the repository.
     expect(git(won.worktree_path, 'status', '--porcelain')).toBe('');
     expect(git(won.worktree_path, 'rev-parse', '--abbrev-ref', 'HEAD')).toBe('orch/r/T/1');
-    const listed = git(repo, 'worktree', 'list', '--porcelain').split('\n').filter((l) => l.startsWith('worktree '));
+    const listed = git(repo, 'worktree', 'list', '--porcelain')
+      .split('\n')
+      .filter((l) => l.startsWith('worktree '));
     expect(listed).toHaveLength(2);
     expect(fs.readdirSync(path.dirname(won.worktree_path))).toEqual(['1']);
     const doctor = orch(['--db', db, '--json', 'doctor']);

@@ -56,11 +56,7 @@ export function run(
 }
 
 /** Runs a copied executable asynchronously (for races); resolves when it exits. */
-export function runAsync(
-  which: 'inbox' | 'orch' | 'brief',
-  args: string[],
-  options: SpawnOptions & { env?: Record<string, string> } = {},
-): Promise<CliRun> {
+export function runAsync(which: 'inbox' | 'orch' | 'brief', args: string[], options: SpawnOptions & { env?: Record<string, string> } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(outside()[which], args, {
       ...options,

@@ -3,7 +3,21 @@
 // EXPLAIN QUERY PLAN must not scan a whole table that grows with use. Plans, not timings: this
 // holds on any machine.
 import { ask, claim, initInbox, openInbox, postResult, progress, send, showThread, waitForMessages, type Inbox } from '@orch/inbox';
-import { addDependency, addTask, answer, blocked, dispatch, initRun, openOrch, readyTasks, reconcile, showTask, status, waitEvents, type Orch } from '@orch/orch';
+import {
+  addDependency,
+  addTask,
+  answer,
+  blocked,
+  dispatch,
+  initRun,
+  openOrch,
+  readyTasks,
+  reconcile,
+  showTask,
+  status,
+  waitEvents,
+  type Orch,
+} from '@orch/orch';
 import type { Store } from '@orch/store';
 import type Database from 'better-sqlite3';
 import path from 'node:path';
@@ -111,7 +125,20 @@ describe('query plans of the hot paths', () => {
 
   it('recorded the statements of every hot operation', () => {
     const phases = new Set(log.map((r) => r.during));
-    for (const p of ['claim (oldest)', 'claim (nothing left)', 'progress', 'reconcile', 'reconcile (nothing to fold)', 'ready', 'dispatch', 'status', 'orch wait (cursor)', 'orch wait (new events)', 'inbox wait', 'result']) {
+    for (const p of [
+      'claim (oldest)',
+      'claim (nothing left)',
+      'progress',
+      'reconcile',
+      'reconcile (nothing to fold)',
+      'ready',
+      'dispatch',
+      'status',
+      'orch wait (cursor)',
+      'orch wait (new events)',
+      'inbox wait',
+      'result',
+    ]) {
       expect(phases, p).toContain(p);
     }
   });

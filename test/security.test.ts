@@ -5,7 +5,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dirState, expectJsonError, fileTempDir, git, inbox, INBOX_BIN, initDb, json, newGitRepo, ok, orch, ORCH_BIN, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import {
+  dirState,
+  expectJsonError,
+  fileTempDir,
+  git,
+  inbox,
+  INBOX_BIN,
+  initDb,
+  json,
+  newGitRepo,
+  ok,
+  orch,
+  ORCH_BIN,
+  orchOk,
+  rows,
+  snapshot,
+  tempDir,
+  type CliRun,
+} from './helpers.ts';
 
 /**
  * Hostile input through the built CLIs (issue 8): ids and refs that try to escape the workspace
@@ -47,7 +65,6 @@ function repoState(repo: string) {
 }
 
 const sha256 = (file: string): string => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-
 
 /** `--flag VALUE`, or `--flag=VALUE` when the value starts with "-" (else it is read as a flag). */
 const flag = (name: string, value: string): string[] => (value.startsWith('-') ? [`--${name}=${value}`] : [`--${name}`, value]);
@@ -135,7 +152,18 @@ describe('code mode: refs and workspace roots that try to escape (nothing writte
     for (const t of tasks) orchOk(db, ['task', 'add', '--run', 'r', '--task', t, '--title', `title ${t}`, '--default-to', `w-${t}`]);
     return { dir, db, repo };
   }
-  const dispatchArgs = (task: string, extra: string[]): string[] => ['dispatch', '--run', 'r', '--task', task, '--execution-mode', 'code', '--body', 'b', ...extra];
+  const dispatchArgs = (task: string, extra: string[]): string[] => [
+    'dispatch',
+    '--run',
+    'r',
+    '--task',
+    task,
+    '--execution-mode',
+    'code',
+    '--body',
+    'b',
+    ...extra,
+  ];
 
   it('base refs that look like options, climb out, or name no commit: exit 2, no branch, worktree, file or row', () => {
     const f = setup('T');
@@ -170,7 +198,12 @@ describe('code mode: refs and workspace roots that try to escape (nothing writte
     }
     expect(fs.existsSync(pwned)).toBe(false);
     // A --repo-path that looks like an option is a path, not a flag to git.
-    expectJsonError(orch(['--db', f.db, '--json', ...dispatchArgs('T', [`--repo-path=--upload-pack=touch ${pwned}`])], { cwd: f.repo }), 2, 'VALIDATION', /no such directory/);
+    expectJsonError(
+      orch(['--db', f.db, '--json', ...dispatchArgs('T', [`--repo-path=--upload-pack=touch ${pwned}`])], { cwd: f.repo }),
+      2,
+      'VALIDATION',
+      /no such directory/,
+    );
     expect({ db: snapshot(f.db), repo: repoState(f.repo) }).toEqual({ db: before.db, repo: before.repo });
     expect(fs.existsSync(pwned)).toBe(false);
   });
@@ -262,7 +295,7 @@ const NASTY_LABELS: string[] = [
   "'; drop table inbox_threads; --",
   '" OR 1=1 --',
   "Robert'); DROP TABLE orch_tasks;--",
-  "100% of _all_ rows \\ back\\\\slash \\' \\\" \\x00 \\n",
+  '100% of _all_ rows \\ back\\\\slash \\\' \\" \\x00 \\n',
   '‘single’ “double” ＂fullwidth＂ ʼmodifierʼ ‛reversed‛ «guillemets»',
   '$1 ?1 ?NNN :name @name ${x} %s %n {0}',
   '🧪 zero\u200bwidth right\u202eleft \ufeffbom',
@@ -289,7 +322,9 @@ describe('SQL metacharacters in every free-text field are stored and read back b
       expect(sent.message).toMatchObject({ body: NASTY_BODIES[i], payload });
       return sent.thread.id as string;
     });
-    const listed = ok(db, ['list']).threads.map((t: { subject: string }) => t.subject).sort();
+    const listed = ok(db, ['list'])
+      .threads.map((t: { subject: string }) => t.subject)
+      .sort();
     expect(listed).toEqual([...NASTY_LABELS].sort());
 
     // Every body through every kind of message, on the oldest thread (the one claim picks).
@@ -320,7 +355,9 @@ describe('SQL metacharacters in every free-text field are stored and read back b
     expect(shown.thread.subject).toBe(NASTY_LABELS[0]);
     expect(shown.messages.map((m: { kind: string; body: string; payload: unknown }) => ({ kind: m.kind, body: m.body, payload: m.payload }))).toEqual(posted);
     // The same bytes in the table itself (nothing escaped on the way in).
-    expect(rows<{ body: string }>(db, 'select body from inbox_messages where thread_id = ? order by id', id).map((r) => r.body)).toEqual(posted.map((p) => p.body));
+    expect(rows<{ body: string }>(db, 'select body from inbox_messages where thread_id = ? order by id', id).map((r) => r.body)).toEqual(
+      posted.map((p) => p.body),
+    );
     const waited = ok(db, ['wait', '--thread', id, '--agent', 'leader', '--after-message', '0', '--timeout-seconds', '0']);
     expect(waited.messages.at(-1).body).toBe(last);
     // "%" is not an id character, so no agent filter can become a LIKE pattern.
@@ -338,7 +375,22 @@ describe('SQL metacharacters in every free-text field are stored and read back b
     const ids = NASTY_LABELS.map((_, i) => `T${i}`);
     for (const [i, title] of NASTY_LABELS.entries()) {
       const acceptance = { kind: title, checks: NASTY_BODIES, [title]: [title, { deep: NASTY_BODIES[i] }] };
-      orchOk(db, ['task', 'add', '--run', 'r', '--task', ids[i] as string, '--title', title, '--summary', NASTY_BODIES[i] as string, '--default-to', `w${i}`, '--acceptance-json', JSON.stringify(acceptance)]);
+      orchOk(db, [
+        'task',
+        'add',
+        '--run',
+        'r',
+        '--task',
+        ids[i] as string,
+        '--title',
+        title,
+        '--summary',
+        NASTY_BODIES[i] as string,
+        '--default-to',
+        `w${i}`,
+        '--acceptance-json',
+        JSON.stringify(acceptance),
+      ]);
       const shown = orchOk(db, ['task', 'show', '--run', 'r', '--task', ids[i] as string]).task;
       expect(shown).toMatchObject({ title, summary: NASTY_BODIES[i], acceptance });
     }
@@ -372,7 +424,10 @@ describe('SQL metacharacters in every free-text field are stored and read back b
     const t1 = status.tasks.find((t: { id: string }) => t.id === 'T1');
     expect(t1.state).toBe('failed');
     expect(t1.latest_message.body).toBe(failure);
-    const events = orchOk(db, ['wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '0']).events as { type: string; data: Record<string, unknown> }[];
+    const events = orchOk(db, ['wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '0']).events as {
+      type: string;
+      data: Record<string, unknown>;
+    }[];
     expect(events.find((e) => e.type === 'task_cancelled')?.data.reason).toBe(reason);
     expect(events.find((e) => e.type === 'task_blocked')?.data.body).toBe(question);
     expect(events.find((e) => e.type === 'task_failed')?.data.body).toBe(failure);
@@ -571,7 +626,10 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     const garbage = Buffer.concat([good.subarray(0, pageSize), crypto.randomBytes(good.length - pageSize)]);
     fs.writeFileSync(path.join(dir, 'garbage.db'), garbage, { mode: 0o600 });
     expect(new Set(refuseAll(dir, path.join(dir, 'garbage.db')))).toEqual(new Set(['DB_CORRUPT']));
-    for (const args of [['show', '--thread', 'th_x'], ['reply', '--thread', 'th_x', '--body', 'b']]) {
+    for (const args of [
+      ['show', '--thread', 'th_x'],
+      ['reply', '--thread', 'th_x', '--body', 'b'],
+    ]) {
       expectJsonError(inbox(['--db', path.join(dir, 'garbage.db'), '--json', ...args]), 6, 'DB_CORRUPT');
     }
 
@@ -626,9 +684,29 @@ describe('owner-only permissions (slow)', () => {
 
     const sent = json(inboxUmask0(['--db', db, '--json', 'send', '--to', 'w1', '--subject', 's', '--body', 'b']));
     // A waiting reader (also under umask 000) keeps the database open, so -wal and -shm exist.
-    const waiter = spawn('sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, INBOX_BIN, '--db', db, '--json', 'wait', '--thread', sent.thread.id, '--agent', 'w1', '--timeout-seconds', '120'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const waiter = spawn(
+      'sh',
+      [
+        '-c',
+        'umask 000 && exec "$@"',
+        'sh',
+        process.execPath,
+        INBOX_BIN,
+        '--db',
+        db,
+        '--json',
+        'wait',
+        '--thread',
+        sent.thread.id,
+        '--agent',
+        'w1',
+        '--timeout-seconds',
+        '120',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     waiter.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number>((resolve) => waiter.on('close', (code) => resolve(code ?? -1)));
@@ -651,7 +729,11 @@ describe('owner-only permissions (slow)', () => {
     const dir = fs.realpathSync(tempDir());
     const db = path.join(dir, 'coord.db');
     expect(inboxUmask0(['--db', db, 'init']).code).toBe(0);
-    const r = spawnSync('sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, ORCH_BIN, '--db', db, '--json', 'run', 'init', '--run', 'r', '--goal', 'g'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'sh',
+      ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, ORCH_BIN, '--db', db, '--json', 'run', 'init', '--run', 'r', '--goal', 'g'],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     for (const f of fs.readdirSync(dir)) expect((fs.statSync(path.join(dir, f)).mode & 0o777).toString(8), f).toBe('600');
   });

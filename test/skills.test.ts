@@ -439,7 +439,16 @@ describe('the skill documents (slow)', () => {
       expect(orchSections, `skills/orch/SKILL.md: ## ${s}`).toContain(s);
     }
     const inboxSections = headings(read(path.join(ROOT, 'skills/inbox/SKILL.md')));
-    for (const s of ['claim', 'lease and heartbeat', 'progress', 'asking and waiting', 'result or fail', 'what never to do', 'typical commands', 'command map']) {
+    for (const s of [
+      'claim',
+      'lease and heartbeat',
+      'progress',
+      'asking and waiting',
+      'result or fail',
+      'what never to do',
+      'typical commands',
+      'command map',
+    ]) {
       expect(inboxSections, `skills/inbox/SKILL.md: ## ${s}`).toContain(s);
     }
   });
@@ -591,7 +600,12 @@ describe('the skill documents (slow)', () => {
       let at = 0;
       for (const t of block) {
         if (t === '' || /^\{[^}]*\}$/.test(t) || /^\{[^}]*\}.*\}$/.test(t)) continue;
-        const re = new RegExp(`^${t.split(/\{[^}]*\}/).map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+        const re = new RegExp(
+          `^${t
+            .split(/\{[^}]*\}/)
+            .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        );
         const found = rendered.findIndex((r, i) => i >= at && re.test(r));
         expect(found, `template line not rendered (in order): ${t}`).toBeGreaterThanOrEqual(0);
         at = found + 1;
@@ -775,7 +789,13 @@ describe('the skills copied outside the repository (slow)', () => {
         assignments.push(text);
         continue;
       }
-      const r = spawnSync('bash', ['-euc', [...assignments, text].join('\n')], { cwd: c.repo, encoding: 'utf8', env: cleanEnv(), timeout: 30_000, killSignal: 'SIGKILL' });
+      const r = spawnSync('bash', ['-euc', [...assignments, text].join('\n')], {
+        cwd: c.repo,
+        encoding: 'utf8',
+        env: cleanEnv(),
+        timeout: 30_000,
+        killSignal: 'SIGKILL',
+      });
       expect(r.status, `${l.text}\n${r.stderr}`).toBe(0);
       if (isSetupLine(l.text)) continue;
       const inv = parseInvocation(l.text)!;
@@ -825,7 +845,11 @@ describe('the skills copied outside the repository (slow)', () => {
           workers.retry = { thread: a.thread_id, lease: claim.lease.token };
         } else if (file === 't2-reassign-brief.txt') {
           // The fenced retry worker's next write is refused: lease lost.
-          const stale = runBin(c.bins.inbox, ['--db', db, '--json', 'progress', '--thread', workers.retry!.thread, '--lease', workers.retry!.lease, '--body', 'still here'], c.work);
+          const stale = runBin(
+            c.bins.inbox,
+            ['--db', db, '--json', 'progress', '--thread', workers.retry!.thread, '--lease', workers.retry!.lease, '--body', 'still here'],
+            c.work,
+          );
           expect(stale.code).toBe(5);
           expect(JSON.parse(stale.stderr).error.code).toBe('LEASE_LOST');
           const claim = w(['claim', '--agent', 'qa-worker-2', '--thread', a.thread_id]);
@@ -866,7 +890,13 @@ describe('the skills copied outside the repository (slow)', () => {
           expect(o.attempts.map((a: any) => a.state)).toEqual(['failed']);
           break;
         case 'orch retry':
-          expect(o.attempt).toMatchObject({ task: 'T2', number: 2, assigned_to: 'qa-worker', execution_mode: 'analysis', body: 'Retry with the logs in ci/logs.' });
+          expect(o.attempt).toMatchObject({
+            task: 'T2',
+            number: 2,
+            assigned_to: 'qa-worker',
+            execution_mode: 'analysis',
+            body: 'Retry with the logs in ci/logs.',
+          });
           retryAttempt = o.attempt.id;
           break;
         case 'orch reassign':
@@ -933,7 +963,7 @@ describe('the skills copied outside the repository (slow)', () => {
     expect(task.attempts[0].result).toEqual({ body: 'Nothing uses v1 any more.\n', payload: { tests_fixed: 4 } });
   });
 
-  it('need no node_modules: PATH holding only node, NODE_PATH unset, cwd outside the repository; the brief\'s commands work as printed', () => {
+  it("need no node_modules: PATH holding only node, NODE_PATH unset, cwd outside the repository; the brief's commands work as printed", () => {
     const c = copySkills();
     // Nothing on the way up from the copy may provide node_modules.
     for (let d = c.dir; ; d = path.dirname(d)) {

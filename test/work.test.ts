@@ -331,12 +331,24 @@ describe('inbox work: a command that exits 0 (slow)', () => {
 
     // A small file that holds a NUL is named too, not swapped for stdout.
     const nul = send(db, 'big', 'write a NUL');
-    const r2 = await runWork(db, ['--agent', 'big', '--once', '--work-dir', workDir, '--', '/bin/sh', '-c', 'printf "a\\000b" > "$INBOX_RESULT_FILE"; echo stdout']);
+    const r2 = await runWork(db, [
+      '--agent',
+      'big',
+      '--once',
+      '--work-dir',
+      workDir,
+      '--',
+      '/bin/sh',
+      '-c',
+      'printf "a\\000b" > "$INBOX_RESULT_FILE"; echo stdout',
+    ]);
     expect(r2.code, r2.stderr).toBe(0);
     const nulFile = path.join(path.dirname(scratch(workDir, 'big', nul)), 'result.md');
-    expect(messages(db, nul).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([
-      `The result is in ${nulFile} (3 bytes: it holds NUL characters, which a message may not).`,
-    ]);
+    expect(
+      messages(db, nul)
+        .filter((m) => m.kind === 'result')
+        .map((m) => m.body),
+    ).toEqual([`The result is in ${nulFile} (3 bytes: it holds NUL characters, which a message may not).`]);
   });
 
   it('code mode: the command runs in the attempt worktree, with INBOX_WORKTREE set', async () => {
@@ -402,7 +414,9 @@ describe('inbox work: a command that fails (slow)', () => {
 
     const r = await running;
     expect(r.code, r.stderr).toBe(4);
-    expect(output(r).handled).toMatchObject([{ thread_id: tid, outcome: 'failed', thread_state: 'failed', timed_out: true, exit_code: null, signal: 'SIGTERM' }]);
+    expect(output(r).handled).toMatchObject([
+      { thread_id: tid, outcome: 'failed', thread_state: 'failed', timed_out: true, exit_code: null, signal: 'SIGTERM' },
+    ]);
     expect(thread(db, tid).state).toBe('failed');
     const failure = messages(db, tid).find((m) => m.kind === 'failure');
     expect(failure?.body).toContain('timed out after 1 s');
@@ -474,11 +488,7 @@ describe('inbox work: the command reports itself (slow)', () => {
     const r1 = runWork(db, ['--agent', 'asker', ...common, NODE, agentPath('ask.mjs')]);
     const r2 = runWork(db, ['--agent', 'asker-nolease', ...common, NODE, agentPath('ask.mjs'), '--no-lease']);
 
-    await until(
-      'both tasks blocked with a question',
-      () => orchOk<{ tasks: unknown[] }>(db, ['blocked', '--run', 'rq']).tasks.length === 2,
-      30_000,
-    );
+    await until('both tasks blocked with a question', () => orchOk<{ tasks: unknown[] }>(db, ['blocked', '--run', 'rq']).tasks.length === 2, 30_000);
     expect([t1, t2].map((id) => thread(db, id).state)).toEqual(['blocked', 'blocked']);
     // Keep the questions waiting longer than a whole lease: only heartbeats keep it alive.
     await sleep(7_500);
@@ -528,7 +538,11 @@ describe('inbox work: several runners, --once (slow)', () => {
     expect([...new Set(lines)].sort()).toEqual([...ids].sort());
     for (const id of ids) {
       expect(thread(db, id)).toMatchObject({ state: 'done', claim_count: 1 });
-      expect(messages(db, id).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`recorded ${id}\n`]);
+      expect(
+        messages(db, id)
+          .filter((m) => m.kind === 'result')
+          .map((m) => m.body),
+      ).toEqual([`recorded ${id}\n`]);
     }
   });
 
@@ -576,7 +590,8 @@ describe('inbox work: stopping and losing the runner (slow)', () => {
 
     await until(
       'the dead runner lease to run out',
-      () => ok<{ threads: { id: string; lease_expired: boolean }[] }>(db, ['list', '--agent', 'crashy']).threads.find((t) => t.id === tid)?.lease_expired === true,
+      () =>
+        ok<{ threads: { id: string; lease_expired: boolean }[] }>(db, ['list', '--agent', 'crashy']).threads.find((t) => t.id === tid)?.lease_expired === true,
       20_000,
     );
     const second = await runWork(db, ['--agent', 'crashy', '--once', '--work-dir', workDir, '--', NODE, agentPath('echo.mjs')]);
@@ -585,75 +600,88 @@ describe('inbox work: stopping and losing the runner (slow)', () => {
       { thread_id: tid, claim: 2, outcome: 'done', thread_state: 'done', exit_code: 0, log_file: path.join(claimDir(workDir, 'crashy', tid, 2), 'output.log') },
     ]);
     expect(thread(db, tid)).toMatchObject({ state: 'done', claim_count: 2 });
-    expect(messages(db, tid).filter((m) => m.kind === 'result').map((m) => m.body)).toEqual([`working on ${tid}\nfinal answer for ${tid}\n`]);
+    expect(
+      messages(db, tid)
+        .filter((m) => m.kind === 'result')
+        .map((m) => m.body),
+    ).toEqual([`working on ${tid}\nfinal answer for ${tid}\n`]);
     // Each claim has its own directory and log; both logs stay, and the thread being done removed both scratch directories.
     expect(fs.readFileSync(logFile, 'utf8')).toContain(`sleeping in ${tid}`);
     expect(fs.readFileSync(path.join(claimDir(workDir, 'crashy', tid, 2), 'output.log'), 'utf8')).toContain(`final answer for ${tid}`);
     expect([1, 2].map((n) => fs.existsSync(scratch(workDir, 'crashy', tid, n)))).toEqual([false, false]);
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)(
-    '%s: no new claims, the command and its child are stopped, the thread is released, exit 0',
-    async (sig) => {
-      const { dir, db } = initDb();
-      const workDir = path.join(dir, 'work');
-      const agent = `stopper-${sig.toLowerCase()}`;
-      const busy = send(db, agent, 'interrupted');
-      const queued = send(db, agent, 'never started');
-      const runner = startWork(db, ['--agent', agent, '--concurrency', '1', '--work-dir', workDir, '--', NODE, agentPath('tree.mjs')]);
-      const here = claimDir(workDir, agent, busy);
-      const agentPid = await pidFile(path.join(here, 'agent.pid'));
-      const childPid = await pidFile(path.join(here, 'child.pid'));
-      expect(alive(agentPid) && alive(childPid)).toBe(true);
+  it.each(['SIGTERM', 'SIGINT'] as const)('%s: no new claims, the command and its child are stopped, the thread is released, exit 0', async (sig) => {
+    const { dir, db } = initDb();
+    const workDir = path.join(dir, 'work');
+    const agent = `stopper-${sig.toLowerCase()}`;
+    const busy = send(db, agent, 'interrupted');
+    const queued = send(db, agent, 'never started');
+    const runner = startWork(db, ['--agent', agent, '--concurrency', '1', '--work-dir', workDir, '--', NODE, agentPath('tree.mjs')]);
+    const here = claimDir(workDir, agent, busy);
+    const agentPid = await pidFile(path.join(here, 'agent.pid'));
+    const childPid = await pidFile(path.join(here, 'child.pid'));
+    expect(alive(agentPid) && alive(childPid)).toBe(true);
 
-      runner.child.kill(sig);
-      const r = await runner.done;
-      expect(r.signal).toBeNull();
-      expect(r.code, r.stderr).toBe(0);
-      const out = output(r);
-      expect(out.stopped).toBe('stopped');
-      expect(out.handled).toMatchObject([{ thread_id: busy, outcome: 'released', thread_state: 'open', signal: 'SIGTERM', exit_code: null, timed_out: false }]);
+    runner.child.kill(sig);
+    const r = await runner.done;
+    expect(r.signal).toBeNull();
+    expect(r.code, r.stderr).toBe(0);
+    const out = output(r);
+    expect(out.stopped).toBe('stopped');
+    expect(out.handled).toMatchObject([{ thread_id: busy, outcome: 'released', thread_state: 'open', signal: 'SIGTERM', exit_code: null, timed_out: false }]);
 
-      expect(thread(db, busy)).toMatchObject({ state: 'open', claimed_by: null, claim_count: 1, lease_token: null });
-      expect(thread(db, queued)).toMatchObject({ state: 'open', claim_count: 0 });
-      const shown = ok<{ thread: { state: string } }>(db, ['show', '--thread', busy]);
-      expect(shown.thread.state).toBe('open');
-      expect(messages(db, busy).map((m) => m.kind)).toEqual(['task', 'progress']);
-      await expectGone([agentPid, childPid], 'the agent and its child');
-    },
-  );
+    expect(thread(db, busy)).toMatchObject({ state: 'open', claimed_by: null, claim_count: 1, lease_token: null });
+    expect(thread(db, queued)).toMatchObject({ state: 'open', claim_count: 0 });
+    const shown = ok<{ thread: { state: string } }>(db, ['show', '--thread', busy]);
+    expect(shown.thread.state).toBe('open');
+    expect(messages(db, busy).map((m) => m.kind)).toEqual(['task', 'progress']);
+    await expectGone([agentPid, childPid], 'the agent and its child');
+  });
 
-  it.each(['reassign', 'cancel'] as const)(
-    'orch %s while the command runs: the runner stops it and reports lease_lost, posting nothing',
-    async (how) => {
-      const { dir, db } = initDb();
-      const workDir = path.join(dir, 'work');
-      const { T1: attempt } = dispatchRun(db, 'rx', [{ task: 'T1', to: 'victim', body: 'long job' }]);
-      const tid = attempt!.thread_id;
-      // --max-seconds only bounds the test: the runner must notice the lost lease long before it.
-      const runner = startWork(db, ['--agent', 'victim', '--once', '--lease-seconds', '3', '--max-seconds', '20', '--work-dir', workDir, '--', agentPath('sleeper.sh'), '40']);
-      const agentPid = await pidFile(path.join(claimDir(workDir, 'victim', tid), 'agent.pid'));
-      await until('the runner start message', () => messages(db, tid).some((m) => m.kind === 'progress'));
+  it.each(['reassign', 'cancel'] as const)('orch %s while the command runs: the runner stops it and reports lease_lost, posting nothing', async (how) => {
+    const { dir, db } = initDb();
+    const workDir = path.join(dir, 'work');
+    const { T1: attempt } = dispatchRun(db, 'rx', [{ task: 'T1', to: 'victim', body: 'long job' }]);
+    const tid = attempt!.thread_id;
+    // --max-seconds only bounds the test: the runner must notice the lost lease long before it.
+    const runner = startWork(db, [
+      '--agent',
+      'victim',
+      '--once',
+      '--lease-seconds',
+      '3',
+      '--max-seconds',
+      '20',
+      '--work-dir',
+      workDir,
+      '--',
+      agentPath('sleeper.sh'),
+      '40',
+    ]);
+    const agentPid = await pidFile(path.join(claimDir(workDir, 'victim', tid), 'agent.pid'));
+    await until('the runner start message', () => messages(db, tid).some((m) => m.kind === 'progress'));
 
-      let newThread: string | undefined;
-      if (how === 'reassign') {
-        newThread = orchOk<{ attempt: { thread_id: string } }>(db, ['reassign', '--run', 'rx', '--task', 'T1', '--to', 'successor']).attempt.thread_id;
-      } else {
-        orchOk(db, ['cancel', '--run', 'rx', '--task', 'T1', '--reason', 'out of scope']);
-      }
-      expect(thread(db, tid).state).toBe('cancelled');
-      const lastBefore = Math.max(...messages(db, tid).map((m) => m.id));
+    let newThread: string | undefined;
+    if (how === 'reassign') {
+      newThread = orchOk<{ attempt: { thread_id: string } }>(db, ['reassign', '--run', 'rx', '--task', 'T1', '--to', 'successor']).attempt.thread_id;
+    } else {
+      orchOk(db, ['cancel', '--run', 'rx', '--task', 'T1', '--reason', 'out of scope']);
+    }
+    expect(thread(db, tid).state).toBe('cancelled');
+    const lastBefore = Math.max(...messages(db, tid).map((m) => m.id));
 
-      const r = await runner.done;
-      expect(r.code, r.stderr).toBe(4);
-      expect(output(r).handled).toMatchObject([{ thread_id: tid, outcome: 'lease_lost', thread_state: 'cancelled', exit_code: null, signal: 'SIGTERM', timed_out: false }]);
-      await expectGone([agentPid], 'the agent of the cancelled thread');
-      expect(thread(db, tid).state).toBe('cancelled');
-      expect(messages(db, tid).filter((m) => m.id > lastBefore)).toEqual([]);
-      expect(messages(db, tid).filter((m) => m.kind === 'result' || m.kind === 'failure')).toEqual([]);
-      if (newThread !== undefined) expect(thread(db, newThread)).toMatchObject({ state: 'open', claim_count: 0 });
-    },
-  );
+    const r = await runner.done;
+    expect(r.code, r.stderr).toBe(4);
+    expect(output(r).handled).toMatchObject([
+      { thread_id: tid, outcome: 'lease_lost', thread_state: 'cancelled', exit_code: null, signal: 'SIGTERM', timed_out: false },
+    ]);
+    await expectGone([agentPid], 'the agent of the cancelled thread');
+    expect(thread(db, tid).state).toBe('cancelled');
+    expect(messages(db, tid).filter((m) => m.id > lastBefore)).toEqual([]);
+    expect(messages(db, tid).filter((m) => m.kind === 'result' || m.kind === 'failure')).toEqual([]);
+    if (newThread !== undefined) expect(thread(db, newThread)).toMatchObject({ state: 'open', claim_count: 0 });
+  });
 });
 
 describe('inbox work: bad input (slow)', () => {

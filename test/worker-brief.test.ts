@@ -61,15 +61,69 @@ function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
   fs.writeFileSync(path.join(repo, 'tasks/t1.md'), 'Create the app skeleton.\n\n- an index page\n- the database wiring\n');
 
   orchOk(db, ['run', 'init', '--run', RUN, '--goal', 'Build blog MVP', '--summary', 'Public blog plus admin CRUD']);
-  orchOk(db, ['task', 'add', '--run', RUN, '--task', 'T1', '--title', 'Project skeleton', '--summary', 'Initialize app structure and database wiring', '--default-to', 'foundation-worker']);
   orchOk(db, [
-    'task', 'add', '--run', RUN, '--task', 'T2', '--title', 'Summarize flaky tests', '--summary', 'Read logs and report next steps',
-    '--default-to', 'qa-worker', '--acceptance-json', '{"kind":"analysis","must_cover":["root cause","next steps"]}',
+    'task',
+    'add',
+    '--run',
+    RUN,
+    '--task',
+    'T1',
+    '--title',
+    'Project skeleton',
+    '--summary',
+    'Initialize app structure and database wiring',
+    '--default-to',
+    'foundation-worker',
   ]);
-  const code = skillOrchOk(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--to', 'foundation-worker', '--base-ref', 'main', '--workspace-root', '.orch/worktrees', '--body-file', 'tasks/t1.md'], { cwd: repo });
+  orchOk(db, [
+    'task',
+    'add',
+    '--run',
+    RUN,
+    '--task',
+    'T2',
+    '--title',
+    'Summarize flaky tests',
+    '--summary',
+    'Read logs and report next steps',
+    '--default-to',
+    'qa-worker',
+    '--acceptance-json',
+    '{"kind":"analysis","must_cover":["root cause","next steps"]}',
+  ]);
+  const code = skillOrchOk(
+    db,
+    [
+      'dispatch',
+      '--run',
+      RUN,
+      '--task',
+      'T1',
+      '--execution-mode',
+      'code',
+      '--to',
+      'foundation-worker',
+      '--base-ref',
+      'main',
+      '--workspace-root',
+      '.orch/worktrees',
+      '--body-file',
+      'tasks/t1.md',
+    ],
+    { cwd: repo },
+  );
   const analysis = skillOrchOk(db, [
-    'dispatch', '--run', RUN, '--task', 'T2', '--execution-mode', 'analysis', '--to', 'qa-worker',
-    '--body', 'Read the failing test logs and summarize the root cause.\nQuote the "flaky" ones; ignore $HOME and `tmp`.',
+    'dispatch',
+    '--run',
+    RUN,
+    '--task',
+    'T2',
+    '--execution-mode',
+    'analysis',
+    '--to',
+    'qa-worker',
+    '--body',
+    'Read the failing test logs and summarize the root cause.\nQuote the "flaky" ones; ignore $HOME and `tmp`.',
   ]);
   const analysisJson = path.join(dir, 't2-dispatch.json');
   const codeJson = path.join(dir, 't1-dispatch.json');
@@ -152,7 +206,9 @@ describe('orch-worker-brief (slow)', () => {
     const dist = brief(['--dispatch-json', f.analysisJson, '--db', f.db], { dist: true });
     expect(dist.code, dist.stderr).toBe(0);
     expect(dist.stdout).toBe(text);
-    expect(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', DIST_INBOX], { dist: true }).stdout).toBe(text.split(SKILL_INBOX).join(DIST_INBOX));
+    expect(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', DIST_INBOX], { dist: true }).stdout).toBe(
+      text.split(SKILL_INBOX).join(DIST_INBOX),
+    );
     expect(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', SKILL_INBOX], { dist: true }).stdout).toBe(text);
   });
 
@@ -246,7 +302,9 @@ describe('orch-worker-brief (slow)', () => {
       const r = brief(['--dispatch-json', file, '--db', f.db, '--format', 'json']);
       expect(r.code, r.stderr).toBe(0);
       const out = json(r);
-      expect(Object.keys(out).sort()).toEqual(['attempt', 'brief', 'db', 'execution_mode', 'inbox', 'run', 'task', 'thread_id', 'worker', 'worktree_path'].sort());
+      expect(Object.keys(out).sort()).toEqual(
+        ['attempt', 'brief', 'db', 'execution_mode', 'inbox', 'run', 'task', 'thread_id', 'worker', 'worktree_path'].sort(),
+      );
       expect(out).toEqual({
         worker: d.attempt.assigned_to,
         run: RUN,
@@ -325,10 +383,11 @@ describe('orch-worker-brief (slow)', () => {
         d.attempt.number = '1';
         d.attempt.execution_mode = 'review';
       });
-      expect(refused(f, ['--dispatch-json', wrongType], 2, 'VALIDATION').details.map((x: any) => x.path).sort()).toEqual([
-        'attempt.execution_mode',
-        'attempt.number',
-      ]);
+      expect(
+        refused(f, ['--dispatch-json', wrongType], 2, 'VALIDATION')
+          .details.map((x: any) => x.path)
+          .sort(),
+      ).toEqual(['attempt.execution_mode', 'attempt.number']);
       const array = path.join(f.dir, 'array.json');
       fs.writeFileSync(array, '[]');
       expect(refused(f, ['--dispatch-json', array], 2, 'VALIDATION').details).toEqual([{ path: '(document)', message: expect.any(String) }]);

@@ -65,14 +65,24 @@ export interface Finding {
  *   database, or newer than this code.
  */
 export async function inboxDoctor(options: DoctorOptions): Promise<DoctorReport> {
-  const store = openStore({ path: options.path, create: false, allowHardLinks: true, initHint: initHint(options.path), ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
+  const store = openStore({
+    path: options.path,
+    create: false,
+    allowHardLinks: true,
+    initHint: initHint(options.path),
+    ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+  });
   try {
     const base = await checkFile(store, options.repair === true, options.clock ?? systemClock);
     if (base.stop) return base.report;
     const counts = await readTransaction<InboxDatabase, { threads: number; messages: number }>(store, (trx) => inboxCounts(trx));
     const findings = await inboxFindings(store, options.clock ?? systemClock);
     await applyRepairs(store, findings, options.repair === true, options.clock ?? systemClock);
-    return finishReport(base.report, counts, findings.map((f) => f.problem));
+    return finishReport(
+      base.report,
+      counts,
+      findings.map((f) => f.problem),
+    );
   } finally {
     await store.close();
   }
@@ -113,7 +123,12 @@ export async function checkFile(store: Store, repair: boolean, clock: Clock): Pr
   if (linked) return { report: finishReport(report, {}, []), stop: true };
   for (const fk of foreignKeyErrors(store)) {
     report.problems.push(
-      problem({ kind: 'foreign_key', severity: 'error', message: `row ${fk.rowid ?? '?'} of ${fk.table} points at a missing row of ${fk.parent}`, repair: null }),
+      problem({
+        kind: 'foreign_key',
+        severity: 'error',
+        message: `row ${fk.rowid ?? '?'} of ${fk.table} points at a missing row of ${fk.parent}`,
+        repair: null,
+      }),
     );
   }
   try {
@@ -175,7 +190,13 @@ export async function inboxFindings(store: Store, clock: Clock): Promise<Finding
     }
     for (const t of await threadsWithoutMessages(trx)) {
       out.push({
-        problem: problem({ kind: 'thread_without_messages', severity: 'error', thread: t.id, message: `thread ${t.id} has no messages (not even its task)`, repair: null }),
+        problem: problem({
+          kind: 'thread_without_messages',
+          severity: 'error',
+          thread: t.id,
+          message: `thread ${t.id} has no messages (not even its task)`,
+          repair: null,
+        }),
       });
     }
     for (const t of await blockedWithoutQuestion(trx)) {

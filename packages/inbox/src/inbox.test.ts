@@ -241,8 +241,14 @@ describe('roles and delivery marks', () => {
     const l = await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, as: 'leader' });
     expect(l.messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
     // Named, the leader is anyone but the thread's agent; the agent itself (named `leader` here) is the worker side.
-    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, agent: 'boss' })).messages.map((m) => m.id)).toEqual([q.message.id, r.message.id]);
-    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: q.message.id, agent: 'leader' })).messages.map((m) => m.id)).toEqual([note.message.id, a.message.id]);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: 0, agent: 'boss' })).messages.map((m) => m.id)).toEqual([
+      q.message.id,
+      r.message.id,
+    ]);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, afterMessage: q.message.id, agent: 'leader' })).messages.map((m) => m.id)).toEqual([
+      note.message.id,
+      a.message.id,
+    ]);
   });
 
   it('claim, wait and show --lease advance what the lease was given; a new claim starts from the newest message', async () => {
@@ -256,7 +262,10 @@ describe('roles and delivery marks', () => {
     const n2 = await send(inbox, { threadId: t, from: 'leader', body: 'n2' });
     const n3 = await send(inbox, { threadId: t, from: 'leader', body: 'n3' });
     await showThread(inbox, { threadId: t, lease: c.lease.token, afterMessage: n2.message.id });
-    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token })).messages.map((m) => m.id)).toEqual([n2.message.id, n3.message.id]);
+    expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: c.lease.token })).messages.map((m) => m.id)).toEqual([
+      n2.message.id,
+      n3.message.id,
+    ]);
     await release(inbox, { threadId: t, lease: c.lease.token });
     const again = await claimed();
     expect((await waitForMessages(inbox, { threadId: t, timeoutSeconds: 0, lease: again.lease.token })).timed_out).toBe(true);
@@ -283,13 +292,17 @@ describe('roles and delivery marks', () => {
     let deep: unknown = {};
     for (let i = 0; i < 100_000; i++) deep = { d: deep };
     const before = await showThread(inbox, { threadId: t });
-    await expect(progress(inbox, { threadId: t, lease: c.lease.token, body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(ValidationError);
+    await expect(progress(inbox, { threadId: t, lease: c.lease.token, body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(
+      ValidationError,
+    );
     await expect(send(inbox, { threadId: t, from: 'leader', body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(ValidationError);
     expect(await showThread(inbox, { threadId: t })).toEqual(before);
     const raw = new Database(path.join(dir, 'coord.db'));
     raw.prepare('update inbox_messages set payload = ? where thread_id = ?').run('[1, 2]', t);
     raw.close();
-    expect((await showThread(inbox, { threadId: t })).messages[0]?.payload).toEqual({ unreadable_json: { reason: 'not a JSON object', bytes: 6, raw: '[1, 2]' } });
+    expect((await showThread(inbox, { threadId: t })).messages[0]?.payload).toEqual({
+      unreadable_json: { reason: 'not a JSON object', bytes: 6, raw: '[1, 2]' },
+    });
   });
 });
 
@@ -306,22 +319,38 @@ describe('message pages', () => {
 
   it('claimPick: the task and a pending question always, then the newest that fit', () => {
     expect(claimPick(sizes(1, 1, 1), { maxBytes: 100, blocked: false })).toEqual({ pinned: [], recentFrom: 1, omitted: null });
-    expect(claimPick(sizes(1, 5, 5, 5, 5), { maxBytes: 11, blocked: false })).toEqual({ pinned: [1], recentFrom: 4, omitted: { count: 2, first_id: 2, last_id: 3 } });
+    expect(claimPick(sizes(1, 5, 5, 5, 5), { maxBytes: 11, blocked: false })).toEqual({
+      pinned: [1],
+      recentFrom: 4,
+      omitted: { count: 2, first_id: 2, last_id: 3 },
+    });
     // The newest is returned even when it alone is over the budget.
-    expect(claimPick(sizes(1, 5, 50), { maxBytes: 10, blocked: false })).toEqual({ pinned: [1], recentFrom: 3, omitted: { count: 1, first_id: 2, last_id: 2 } });
-    const withQuestion = [...sizes(1, 5), { id: 3, kind: 'question' as const, bytes: 5 }, ...sizes(0, 5, 5, 5).slice(1).map((m, i) => ({ ...m, id: 4 + i }))];
+    expect(claimPick(sizes(1, 5, 50), { maxBytes: 10, blocked: false })).toEqual({
+      pinned: [1],
+      recentFrom: 3,
+      omitted: { count: 1, first_id: 2, last_id: 2 },
+    });
+    const withQuestion = [
+      ...sizes(1, 5),
+      { id: 3, kind: 'question' as const, bytes: 5 },
+      ...sizes(0, 5, 5, 5)
+        .slice(1)
+        .map((m, i) => ({ ...m, id: 4 + i })),
+    ];
     expect(claimPick(withQuestion, { maxBytes: 16, blocked: true })).toEqual({ pinned: [1, 3], recentFrom: 5, omitted: { count: 2, first_id: 2, last_id: 4 } });
   });
 });
 
 describe('migration v4', () => {
-  it('backfills roles by kind and the held lease\'s delivery mark from a v3 database; running it again changes nothing', async () => {
+  it("backfills roles by kind and the held lease's delivery mark from a v3 database; running it again changes nothing", async () => {
     const file = path.join(dir, 'old.db');
     const store = openStore({ path: file, create: true, initHint: 'init' });
     await migrate(store, { ...inboxMigrations, migrations: inboxMigrations.migrations.slice(0, 3) }, clock);
     await store.close();
     const raw = new Database(file);
-    const thread = raw.prepare('insert into inbox_threads (id, subject, assigned_to, created_by, state, claimed_by, lease_token, lease_expires_at, lease_ms, claim_count, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const thread = raw.prepare(
+      'insert into inbox_threads (id, subject, assigned_to, created_by, state, claimed_by, lease_token, lease_expires_at, lease_ms, claim_count, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
     thread.run('th_held', 's', 'w', 'leader', 'claimed', 'w', 'ls_x', clock.now() + 60_000, 60_000, 1, 1, 1);
     thread.run('th_open', 's', 'w', 'leader', 'open', null, null, null, null, 0, 1, 1);
     const msg = raw.prepare('insert into inbox_messages (thread_id, author, kind, body, created_at) values (?, ?, ?, ?, 1)');
@@ -332,7 +361,8 @@ describe('migration v4', () => {
       ['th_held', 'w', 'progress'],
       ['th_held', 'leader', 'note'],
       ['th_open', 'leader', 'task'],
-    ] as const) msg.run(t, author, kind, 'b');
+    ] as const)
+      msg.run(t, author, kind, 'b');
     raw.close();
     const first = await initInbox({ path: file, clock });
     expect(first.applied).toEqual([{ package: 'inbox', version: 4, name: 'message_roles_and_delivery_marks' }]);

@@ -70,13 +70,7 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
 
 // Synchronous (prepared queries in writeNow): a claim is the hot path of every worker loop. Only
 // database work happens while the write lock is held; the views are built after the commit.
-async function claimNow(
-  inbox: Inbox,
-  agent: string,
-  threadId: string | undefined,
-  leaseMs: number,
-  maxBytes: number,
-): Promise<ClaimResult | undefined> {
+async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number, maxBytes: number): Promise<ClaimResult | undefined> {
   const token = inbox.ids.next('ls');
   const won = await writeNow(inbox.store, (tx) => {
     if (threadId !== undefined) {
@@ -146,10 +140,10 @@ export function assertLease(thread: ThreadRow, token: string, now: number): void
     throw new ConflictError(`thread ${thread.id} is already ${thread.state}`, { thread_id: thread.id, state: thread.state });
   }
   if (thread.lease_token !== token) {
-    throw new LeaseLostError(
-      `lease token is not the current lease of thread ${thread.id} (it was released, re-claimed, or the token is wrong)`,
-      { thread_id: thread.id, state: thread.state },
-    );
+    throw new LeaseLostError(`lease token is not the current lease of thread ${thread.id} (it was released, re-claimed, or the token is wrong)`, {
+      thread_id: thread.id,
+      state: thread.state,
+    });
   }
   if (thread.lease_expires_at === null || thread.lease_expires_at <= now) {
     throw new LeaseLostError(
@@ -160,12 +154,7 @@ export function assertLease(thread: ThreadRow, token: string, now: number): void
 }
 
 /** Runs `fn` in a write transaction after checking the lease; `fn` sees the checked thread. */
-async function underLease<T>(
-  inbox: Inbox,
-  threadId: string,
-  token: string,
-  fn: (trx: Db, thread: ThreadRow, now: number) => Promise<T>,
-): Promise<T> {
+async function underLease<T>(inbox: Inbox, threadId: string, token: string, fn: (trx: Db, thread: ThreadRow, now: number) => Promise<T>): Promise<T> {
   return writeTransaction<InboxDatabase, T>(inbox.store, async (trx) => {
     const thread = await requireThread(trx, threadId);
     const now = inbox.clock.now();

@@ -16,9 +16,7 @@ export const inboxMigrations: MigrationSet = {
           .addColumn('subject', 'text', (c) => c.notNull())
           .addColumn('assigned_to', 'text', (c) => c.notNull())
           .addColumn('created_by', 'text', (c) => c.notNull())
-          .addColumn('state', 'text', (c) =>
-            c.notNull().check(sql`state in ('open', 'claimed', 'blocked', 'done', 'failed', 'cancelled')`),
-          )
+          .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('open', 'claimed', 'blocked', 'done', 'failed', 'cancelled')`))
           .addColumn('claimed_by', 'text')
           .addColumn('lease_token', 'text')
           .addColumn('lease_expires_at', 'integer')
@@ -35,9 +33,7 @@ export const inboxMigrations: MigrationSet = {
           .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
           .addColumn('thread_id', 'text', (c) => c.notNull().references('inbox_threads.id'))
           .addColumn('author', 'text', (c) => c.notNull())
-          .addColumn('kind', 'text', (c) =>
-            c.notNull().check(sql`kind in ('task', 'progress', 'question', 'answer', 'result', 'failure', 'note')`),
-          )
+          .addColumn('kind', 'text', (c) => c.notNull().check(sql`kind in ('task', 'progress', 'question', 'answer', 'result', 'failure', 'note')`))
           .addColumn('body', 'text', (c) => c.notNull())
           .addColumn('payload', 'text')
           .addColumn('created_at', 'integer', (c) => c.notNull())

@@ -67,10 +67,7 @@ export function readTaskPayload(payload: unknown): (Omit<TaskPayload, 'brief'> &
 }
 
 /** The first message of a thread (the task), with its payload read by readTaskPayload; undefined for an unknown thread. */
-export async function readTaskMessage(
-  store: Store,
-  threadId: string,
-): Promise<{ body: string; payload: ReturnType<typeof readTaskPayload> } | undefined> {
+export async function readTaskMessage(store: Store, threadId: string): Promise<{ body: string; payload: ReturnType<typeof readTaskPayload> } | undefined> {
   const row = await readTransaction<InboxDatabase, Awaited<ReturnType<typeof firstMessage>>>(store, (trx) => firstMessage(trx, threadId));
   if (!row) return undefined;
   return { body: row.body, payload: readTaskPayload(row.payload === null ? null : parseStoredJson(row.payload, MAX_TASK_PAYLOAD_DEPTH)) };

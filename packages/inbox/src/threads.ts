@@ -17,16 +17,16 @@ import type { Inbox } from './inbox.ts';
 import { assertLease } from './leases.ts';
 import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
 import { insertMessage, latestMessage, listMessages, messageSizesNow, messagesInRangeNow } from './queries/messages.ts';
+import { getThread, getThreadNow, insertThread, markDeliveredNow, listThreads as queryThreads, setThreadState, type ThreadRow } from './queries/threads.ts';
 import {
-  getThread,
-  getThreadNow,
-  insertThread,
-  markDeliveredNow,
-  listThreads as queryThreads,
-  setThreadState,
-  type ThreadRow,
-} from './queries/threads.ts';
-import { MAX_TASK_PAYLOAD_BYTES, MAX_TASK_PAYLOAD_DEPTH, TERMINAL_STATES, type InboxDatabase, type MessageKind, type MessageRole, type ThreadState } from './schema.ts';
+  MAX_TASK_PAYLOAD_BYTES,
+  MAX_TASK_PAYLOAD_DEPTH,
+  TERMINAL_STATES,
+  type InboxDatabase,
+  type MessageKind,
+  type MessageRole,
+  type ThreadState,
+} from './schema.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
 export type { ThreadRow };
@@ -274,7 +274,6 @@ export function messageRow(
 ) {
   return { thread_id: threadId, author, role, kind, body, payload: payload === undefined ? null : payloadText(kind, payload), created_at: now };
 }
-
 
 function payloadText(kind: MessageKind, payload: Record<string, unknown>): string {
   const maxDepth = kind === 'task' ? MAX_TASK_PAYLOAD_DEPTH : MAX_JSON_DEPTH;

@@ -76,7 +76,8 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     const side: Side = waiter === 'worker' ? 'leader' : 'worker';
     if (input.afterMessage !== undefined) return { cursor: input.afterMessage, side };
     // Never claimed: after the worker side's last message, or (if it wrote none) the newest one.
-    if (waiter === 'worker') return { cursor: thread.delivered_message_id ?? (lastMessageIdNow(tx, thread.id, 'worker') || lastMessageIdNow(tx, thread.id)), side };
+    if (waiter === 'worker')
+      return { cursor: thread.delivered_message_id ?? (lastMessageIdNow(tx, thread.id, 'worker') || lastMessageIdNow(tx, thread.id)), side };
     return { cursor: lastMessageIdNow(tx, thread.id, 'leader'), side };
   });
   const check = async (): Promise<WaitResult | undefined> => {

@@ -86,7 +86,7 @@ export function brief(
     ...outcome,
     'You can also report yourself with the inbox CLI (all values are in your environment):',
     '  "$INBOX_BIN" --db "$INBOX_DB" --json progress --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" --body "what is done"',
-    'If only the leader can unblock you, ask, note the question\'s message id, and wait for the answer:',
+    "If only the leader can unblock you, ask, note the question's message id, and wait for the answer:",
     '  "$INBOX_BIN" --db "$INBOX_DB" --json ask --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" --body "your question"',
     '  "$INBOX_BIN" --db "$INBOX_DB" --json wait --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" --after-message QUESTION_ID --timeout-seconds 900',
     'If you post a result or failure yourself (result / fail with --thread and --lease as above), that one stands.',

@@ -49,7 +49,9 @@ export function prepareWorkDir(workDir: string): string {
     refuse(`is owned by uid ${st.uid}, not by you (uid ${uid}): its owner could plant links in it; use a directory of your own`);
   }
   if ((st.mode & 0o022) !== 0) {
-    refuse(`is writable by group or others (mode ${(st.mode & 0o777).toString(8)}), so others could plant links in it; \`chmod 700\` it or use another directory`);
+    refuse(
+      `is writable by group or others (mode ${(st.mode & 0o777).toString(8)}), so others could plant links in it; \`chmod 700\` it or use another directory`,
+    );
   }
   return real;
 }

@@ -222,12 +222,15 @@ export class Job implements JobClaim {
   private supervise(stdout: Tail): () => void {
     const { inbox, options } = this;
     const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
-    const beat = setInterval(() => {
-      heartbeat(inbox, { threadId: this.threadId, lease: this.lease }).catch((err: unknown) => {
-        if (err instanceof LeaseLostError) this.loseLease();
-        // ConflictError: the command posted its result or failure itself; the lease ended with it.
-      });
-    }, Math.max(1000, (leaseSeconds * 1000) / 3));
+    const beat = setInterval(
+      () => {
+        heartbeat(inbox, { threadId: this.threadId, lease: this.lease }).catch((err: unknown) => {
+          if (err instanceof LeaseLostError) this.loseLease();
+          // ConflictError: the command posted its result or failure itself; the lease ended with it.
+        });
+      },
+      Math.max(1000, (leaseSeconds * 1000) / 3),
+    );
     // A lease lost any way (cancelled, reassigned, run out after a clock jump or a pause, claimed
     // by another runner) stops the command within about a second, not at the next heartbeat: the
     // thread row is one indexed read.

@@ -42,7 +42,8 @@ export async function finishClaim(job: JobClaim, run: ClaimRun, outcome: Outcome
   const thread = (await showThread(inbox, { threadId })).thread;
   if (sameDir(files) && isOddEntry(files.resultFile)) removeAny(files.resultFile);
   if (thread.state === 'done' || thread.state === 'failed' || thread.state === 'cancelled') {
-    for (const why of removeScratch(options.workDir, options.agent, threadId, claimNumber)) options.log?.(`${threadId}: could not remove a scratch directory: ${why}`);
+    for (const why of removeScratch(options.workDir, options.agent, threadId, claimNumber))
+      options.log?.(`${threadId}: could not remove a scratch directory: ${why}`);
   }
   return {
     thread_id: threadId,

@@ -1,3 +1,3 @@
 #!/usr/bin/env node
 // The bundled CLI lives in ../dist (built by `npm run build`, which `npm ci` runs).
-require("../dist/orch.cjs");
+require('../dist/orch.cjs');

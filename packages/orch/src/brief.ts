@@ -48,7 +48,8 @@ export function renderWorkerBrief(input: WorkerBriefInput): string {
   const { run, task, attempt: a } = input.payload;
   const { agent, threadId: thread } = input;
   const cli = `${shellQuote(input.settings.inbox)} --db ${shellQuote(input.settings.db)} --json`;
-  const acceptance = task.acceptance === null || task.acceptance === undefined ? 'None given: use the instructions above.' : JSON.stringify(task.acceptance, null, 2);
+  const acceptance =
+    task.acceptance === null || task.acceptance === undefined ? 'None given: use the instructions above.' : JSON.stringify(task.acceptance, null, 2);
   const where =
     a.execution_mode === 'code'
       ? [
@@ -62,10 +63,7 @@ export function renderWorkerBrief(input: WorkerBriefInput): string {
           `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind. Write your report file where`,
           `step 4 says, beside the worktree and not inside it, where it would be an uncommitted change.`,
         ]
-      : [
-          `This is an analysis task: read, run and investigate as needed, but change no repository.`,
-          `Your findings go in your result.`,
-        ];
+      : [`This is an analysis task: read, run and investigate as needed, but change no repository.`, `Your findings go in your result.`];
   const lines = [
     `You are ${agent}, a worker on run ${run.id}.`,
     ``,

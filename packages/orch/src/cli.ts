@@ -13,7 +13,7 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
   program: 'orch',
   version: '0.1.0',
   about:
-    'orch: the leader\'s control plane. Plan a run as tasks with dependencies, dispatch each ready task as an attempt\n' +
+    "orch: the leader's control plane. Plan a run as tasks with dependencies, dispatch each ready task as an attempt\n" +
     '(an inbox thread a worker claims), then follow it with status / wait / blocked / answer / retry / reassign /\n' +
     'cancel / cleanup until the run is done. Initialise the database once with `inbox --db PATH init`; every\n' +
     'command takes --db PATH, and --json for scripts.',

@@ -43,7 +43,13 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
   const clock = input.clock ?? systemClock;
   const repair = input.repair === true;
   const repo = input.repoPath === undefined ? undefined : await repoRoot(input.repoPath);
-  const store = openStore({ path: input.path, create: false, allowHardLinks: true, initHint: initHint(input.path), ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}) });
+  const store = openStore({
+    path: input.path,
+    create: false,
+    allowHardLinks: true,
+    initHint: initHint(input.path),
+    ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}),
+  });
   const orch: Orch = { store, clock, ids: randomIds, close: () => store.close() };
   try {
     const base = await checkFile(store, repair, clock);
@@ -54,9 +60,11 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
     });
     const counts: Record<string, number> = { ...(await readTransaction<InboxDatabase, Record<string, number>>(store, (trx) => inboxCounts(trx))) };
     const schema = await orchSchema(orch, repair, findings);
-    if (schema === 'missing' && input.runId !== undefined) throw new NotFoundError(`no run ${input.runId} (the database has no runs yet)`, { run: input.runId });
+    if (schema === 'missing' && input.runId !== undefined)
+      throw new NotFoundError(`no run ${input.runId} (the database has no runs yet)`, { run: input.runId });
     // An outdated orch schema is reported above; its runs are checked once --repair has upgraded it.
-    const runIds = schema !== 'current' ? [] : input.runId !== undefined ? [input.runId] : await readTransaction<OrchDatabase, string[]>(store, (trx) => allRunIds(trx));
+    const runIds =
+      schema !== 'current' ? [] : input.runId !== undefined ? [input.runId] : await readTransaction<OrchDatabase, string[]>(store, (trx) => allRunIds(trx));
     Object.assign(counts, { runs: 0, tasks: 0, attempts: 0, events: 0 });
     for (const runId of runIds) {
       const checked = await checkRunRecords(orch, runId, findings);
@@ -69,7 +77,11 @@ export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> 
     if (repair) {
       for (const f of findings) if (f.fix && !f.problem.repaired) f.problem.repaired = await f.fix();
     }
-    return finishReport(base.report, counts, findings.map((f) => f.problem));
+    return finishReport(
+      base.report,
+      counts,
+      findings.map((f) => f.problem),
+    );
   } finally {
     await store.close();
   }

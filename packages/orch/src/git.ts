@@ -10,7 +10,18 @@
 // git/merge.ts what a branch changed and bringing it into another.
 export { GitFailure } from './git/run.ts';
 export { gitCommonDir, gitDir, isIgnored, isTracked, repoRoot } from './git/repo.ts';
-export { branchExists, branchHead, branchesUnder, checkRef, currentBranch, deleteBranch, isAncestor, isValidBranchName, resolveCommit, unmergedCommits } from './git/refs.ts';
+export {
+  branchExists,
+  branchHead,
+  branchesUnder,
+  checkRef,
+  currentBranch,
+  deleteBranch,
+  isAncestor,
+  isValidBranchName,
+  resolveCommit,
+  unmergedCommits,
+} from './git/refs.ts';
 export { branchConfigValues, dropBranchConfig, setBranchConfig } from './git/config.ts';
 export {
   addWorktreeOnNewBranch,

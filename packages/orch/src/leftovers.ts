@@ -69,7 +69,8 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string,
     );
   }
   if (registered && hasDir) await removeWorktree(repo, dir, interrupted);
-  else if (registered && interrupted) await unlockWorktree(repo, dir); // so prune forgets it
+  else if (registered && interrupted)
+    await unlockWorktree(repo, dir); // so prune forgets it
   else if (hasDir) fs.rmdirSync(dir);
   await tryPruneWorktrees(repo);
   if (hasBranch) await deleteBranch(repo, branch);

@@ -123,7 +123,10 @@ export const orchMigrations: MigrationSet = {
           .addColumn('key', 'text', (c) => c.primaryKey())
           .addColumn('value', 'text', (c) => c.notNull())
           .execute();
-        await db.insertInto('orch_meta').values({ key: 'database_id', value: `db_${randomPart()}` }).execute();
+        await db
+          .insertInto('orch_meta')
+          .values({ key: 'database_id', value: `db_${randomPart()}` })
+          .execute();
       },
     },
   ],

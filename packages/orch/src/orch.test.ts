@@ -13,7 +13,7 @@ import {
   type Inbox,
   type InboxDatabase,
 } from '@orch/inbox';
-import { AppError, ManualClock, writeTransaction } from '@orch/store';
+import { AppError, type ManualClock, writeTransaction } from '@orch/store';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openWorld, RUN, worldSteps, type World } from '../../../test/harness.ts';
 import { mulberry32 } from '../../../test/random.ts';
@@ -86,10 +86,13 @@ describe('dependency graph', () => {
   });
 
   it('refuses a 3-cycle (4), naming the whole loop', async () => {
-    await makeRun(['a', 'b', 'c'], [
-      ['a', 'b'],
-      ['b', 'c'],
-    ]);
+    await makeRun(
+      ['a', 'b', 'c'],
+      [
+        ['a', 'b'],
+        ['b', 'c'],
+      ],
+    );
     const err = await expectRefused(() => addDependency(orch, { runId: RUN, taskId: 'c', dependsOn: 'a' }), 4, /c -> a -> b -> c/);
     expect(err.details).toMatchObject({ cycle: ['c', 'a', 'b', 'c'] });
     // A shortcut along the same direction is not a cycle.
@@ -112,12 +115,15 @@ describe('dependency graph', () => {
 
   it('a diamond becomes ready level by level: D only once both B and C are done', async () => {
     // B and C depend on A; D depends on B and C.
-    await makeRun(['A', 'B', 'C', 'D'], [
-      ['B', 'A'],
-      ['C', 'A'],
-      ['D', 'B'],
-      ['D', 'C'],
-    ]);
+    await makeRun(
+      ['A', 'B', 'C', 'D'],
+      [
+        ['B', 'A'],
+        ['C', 'A'],
+        ['D', 'B'],
+        ['D', 'C'],
+      ],
+    );
     expect(await readyIds()).toEqual(['A']);
     const d = (await showTask(orch, { runId: RUN, taskId: 'D' })).task;
     expect(d).toMatchObject({ depends_on: ['B', 'C'], waiting_on: ['B', 'C'], ready: false, dependents: [] });
@@ -607,7 +613,10 @@ describe('reassign', () => {
     expect(after[0]).toMatchObject({ attempt: d.attempt.id, data: { number: 1, thread_id: oldThread } });
     expect(after[1]).toMatchObject({ attempt: r.attempt.id, data: { number: 2, reason: 'reassign', assigned_to: 'wB', task_state: 'dispatched' } });
 
-    await expect(progress(inbox, { threadId: oldThread, lease: tokenA, body: 'more' })).rejects.toMatchObject({ exitCode: 5, message: expect.stringMatching(/was cancelled/) });
+    await expect(progress(inbox, { threadId: oldThread, lease: tokenA, body: 'more' })).rejects.toMatchObject({
+      exitCode: 5,
+      message: expect.stringMatching(/was cancelled/),
+    });
     await expect(postResult(inbox, { threadId: oldThread, lease: tokenA, body: 'mine' })).rejects.toMatchObject({ exitCode: 5 });
     await expect(postFailure(inbox, { threadId: oldThread, lease: tokenA, body: 'mine' })).rejects.toMatchObject({ exitCode: 5 });
     const old = await showThread(inbox, { threadId: oldThread });
@@ -739,11 +748,14 @@ describe('answer', () => {
 describe('cancel', () => {
   it('cancels one task and its live attempt, fences the worker, and reports stranded dependents', async () => {
     // b -> a, c -> b (c strands transitively), d -> c, e independent, f done and depends on nothing.
-    await makeRun(['a', 'b', 'c', 'd', 'e'], [
-      ['b', 'a'],
-      ['c', 'b'],
-      ['d', 'c'],
-    ]);
+    await makeRun(
+      ['a', 'b', 'c', 'd', 'e'],
+      [
+        ['b', 'a'],
+        ['c', 'b'],
+        ['d', 'c'],
+      ],
+    );
     await complete('a');
     const d = await send('b');
     const threadId = d.attempt.thread_id;
@@ -1055,7 +1067,9 @@ describe('event log property test (slow)', () => {
               const ready = (await readyTasks(w.orch, { runId })).tasks;
               if (ready.length === 0) return;
               const t = ready[0]?.id as string;
-              return attempt(`dispatch-ready ${t}`, async () => track(await dispatch(w.orch, { runId, taskId: t, to: pick(AGENTS), executionMode: 'analysis', body: `do ${t}` })));
+              return attempt(`dispatch-ready ${t}`, async () =>
+                track(await dispatch(w.orch, { runId, taskId: t, to: pick(AGENTS), executionMode: 'analysis', body: `do ${t}` })),
+              );
             },
           ],
           [
@@ -1123,10 +1137,7 @@ describe('event log property test (slow)', () => {
               return attempt(`cancel-task ${t}`, () => cancel(w.orch, { runId, taskId: t }));
             },
           ],
-          [
-            0.1,
-            () => attempt('cancel-run', () => cancel(w.orch, { runId })),
-          ],
+          [0.1, () => attempt('cancel-run', () => cancel(w.orch, { runId }))],
           [
             0.3,
             async () => {
@@ -1189,7 +1200,10 @@ describe('event log property test (slow)', () => {
         }
         // doctor is the crash tests' oracle: after any sequence of valid operations it finds no error.
         const report = await orchDoctor({ path: w.orch.store.path, clock: w.clock });
-        expect(report.problems.filter((p) => p.severity === 'error'), `doctor after ${where()}`).toEqual([]);
+        expect(
+          report.problems.filter((p) => p.severity === 'error'),
+          `doctor after ${where()}`,
+        ).toEqual([]);
         expect(report.integrity).toBe('ok');
         const final = (await showRun(w.orch, { runId })).run.state;
         if (final === 'done') runsDone += 1;
@@ -1199,7 +1213,21 @@ describe('event log property test (slow)', () => {
     }
 
     // The walk must have reached the interesting places, or the invariants prove little.
-    for (const name of ['dispatch', 'dispatch-ready', 'claim', 'progress', 'ask', 'result', 'fail', 'release', 'answer', 'retry', 'reassign', 'cancel-task', 'reconcile']) {
+    for (const name of [
+      'dispatch',
+      'dispatch-ready',
+      'claim',
+      'progress',
+      'ask',
+      'result',
+      'fail',
+      'release',
+      'answer',
+      'retry',
+      'reassign',
+      'cancel-task',
+      'reconcile',
+    ]) {
       expect(ok.get(name) ?? 0, `successful ${name} operations`).toBeGreaterThan(0);
     }
     for (const name of ['dispatch', 'answer', 'retry', 'result']) {

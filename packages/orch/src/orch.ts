@@ -1,15 +1,5 @@
 import { attachInbox, existingThreadIds, initHint, requireThread, threadView, type InboxDatabase, type ThreadView } from '@orch/inbox';
-import {
-  AppError,
-  assertSchemaCurrent,
-  migrate,
-  openStore,
-  randomIds,
-  systemClock,
-  type Clock,
-  type IdGenerator,
-  type Store,
-} from '@orch/store';
+import { AppError, assertSchemaCurrent, migrate, openStore, randomIds, systemClock, type Clock, type IdGenerator, type Store } from '@orch/store';
 import type { Kysely } from 'kysely';
 import { orchMigrations } from './migrations.ts';
 import type { OrchDatabase } from './schema.ts';

@@ -27,7 +27,9 @@ export async function checkWorkspaceRoot(repo: string, dir: string): Promise<str
   for (const dotGit of [await gitDir(repo), await gitCommonDir(repo)]) {
     const g = realPathSoFar(dotGit);
     if (isInside(g, real)) {
-      throw new ValidationError(`--workspace-root ${shown} is inside the git directory ${g}`, [{ path: '--workspace-root', message: 'is inside the git directory' }]);
+      throw new ValidationError(`--workspace-root ${shown} is inside the git directory ${g}`, [
+        { path: '--workspace-root', message: 'is inside the git directory' },
+      ]);
     }
   }
   if (!isInside(repo, real)) return real;

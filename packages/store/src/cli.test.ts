@@ -118,10 +118,18 @@ describe('runCli', () => {
 
 describe('parseCommandLine (yargs)', () => {
   const cases: [string[], string, Record<string, unknown>][] = [
-    [['--db', 'x.db', '--json', 'claim', '--agent', 'w1', '--lease-seconds', '30', '--force'], 'claim', { db: 'x.db', json: true, agent: 'w1', 'lease-seconds': '30', force: true }],
+    [
+      ['--db', 'x.db', '--json', 'claim', '--agent', 'w1', '--lease-seconds', '30', '--force'],
+      'claim',
+      { db: 'x.db', json: true, agent: 'w1', 'lease-seconds': '30', force: true },
+    ],
     [['claim', '--agent', 'w1', '--db', 'x.db'], 'claim', { db: 'x.db', agent: 'w1' }],
     [['--json', '--db=x.db', 'claim', '--agent=-w1', '--force'], 'claim', { db: 'x.db', json: true, agent: '-w1', force: true }],
-    [['--db', 'x.db', 'claim', '--force', '--agent', 'true', '--lease-seconds', '007'], 'claim', { db: 'x.db', force: true, agent: 'true', 'lease-seconds': '007' }],
+    [
+      ['--db', 'x.db', 'claim', '--force', '--agent', 'true', '--lease-seconds', '007'],
+      'claim',
+      { db: 'x.db', force: true, agent: 'true', 'lease-seconds': '007' },
+    ],
     [['--db', 'x.db', 'run', 'init', '--run', 'r1', '--json'], 'run init', { db: 'x.db', json: true, run: 'r1' }],
     [['--db', 'x.db', 'claim', '--agent', 'a b', '--lease-seconds', '1e3'], 'claim', { db: 'x.db', agent: 'a b', 'lease-seconds': '1e3' }],
     [['claim', '--db', 'x.db'], 'claim', { db: 'x.db' }],

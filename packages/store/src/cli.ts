@@ -52,7 +52,13 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
     .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
     .strict()
     .strictCommands()
-    .parserConfiguration({ 'camel-case-expansion': false, 'boolean-negation': false, 'dot-notation': false, 'parse-numbers': false, 'parse-positional-numbers': false })
+    .parserConfiguration({
+      'camel-case-expansion': false,
+      'boolean-negation': false,
+      'dot-notation': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+    })
     .detectLocale(false)
     .epilogue(spec.epilogue)
     .version(spec.version)

@@ -26,12 +26,7 @@ export class AppError extends Error {
   readonly exitCode: ExitCodeValue;
   readonly details: unknown;
 
-  constructor(
-    code: string,
-    exitCode: ExitCodeValue,
-    message: string,
-    options: { details?: unknown; cause?: unknown } = {},
-  ) {
+  constructor(code: string, exitCode: ExitCodeValue, message: string, options: { details?: unknown; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;

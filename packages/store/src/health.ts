@@ -83,7 +83,13 @@ export function doctorText(r: DoctorReport): string {
     .join(', ');
   const lines = [`${r.db}: integrity ${r.integrity === 'ok' ? 'ok' : 'FAILED'}, journal ${r.journal_mode}${checked ? `; checked ${checked}` : ''}`];
   for (const p of r.problems) {
-    const fix = p.repaired ? ' [repaired]' : p.repair !== null ? (r.repair ? ' [not repaired: the state changed meanwhile]' : ` [--repair would: ${p.repair}]`) : '';
+    const fix = p.repaired
+      ? ' [repaired]'
+      : p.repair !== null
+        ? r.repair
+          ? ' [not repaired: the state changed meanwhile]'
+          : ` [--repair would: ${p.repair}]`
+        : '';
     lines.push(`${p.severity === 'error' ? 'ERROR  ' : 'warning'} ${p.kind}: ${p.message}${fix}`);
   }
   const errors = r.problems.filter((p) => p.severity === 'error' && !p.repaired).length;

@@ -71,10 +71,7 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
     for (const m of set.migrations) {
       if (m.version <= from) continue;
       await m.up(trx);
-      await trx
-        .insertInto('schema_migrations')
-        .values({ package: set.package, version: m.version, name: m.name, applied_at: clock.now() })
-        .execute();
+      await trx.insertInto('schema_migrations').values({ package: set.package, version: m.version, name: m.name, applied_at: clock.now() }).execute();
       applied.push({ version: m.version, name: m.name });
     }
     return { package: set.package, from, to: latest, applied };
@@ -140,7 +137,9 @@ async function migrationsTableExists(db: Kysely<any>, file: string): Promise<boo
 }
 
 async function userTables(db: Kysely<any>): Promise<string[]> {
-  const rows = await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
+  const rows = await sql<{
+    name: string;
+  }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
   return rows.rows.map((r) => r.name);
 }
 

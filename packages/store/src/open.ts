@@ -230,9 +230,7 @@ function enableWal(sqlite: Database.Database, busyTimeoutMs: number): void {
 function openError(err: unknown, file: string): Error {
   const mapped = mapSqliteError(err);
   if (mapped instanceof DatabaseUnavailableError) {
-    return mapped.code === 'DB_NOT_A_DATABASE'
-      ? new DatabaseUnavailableError('DB_NOT_A_DATABASE', `${file} is not a SQLite database`, { cause: err })
-      : mapped;
+    return mapped.code === 'DB_NOT_A_DATABASE' ? new DatabaseUnavailableError('DB_NOT_A_DATABASE', `${file} is not a SQLite database`, { cause: err }) : mapped;
   }
   if (err instanceof Error && /bindings|NODE_MODULE_VERSION|dlopen|\.node\b|ERR_DLOPEN/i.test(`${err.message} ${(err as { code?: string }).code ?? ''}`)) {
     return new DatabaseUnavailableError(

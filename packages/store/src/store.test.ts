@@ -36,7 +36,16 @@ function fresh(name = 'db.sqlite', busyTimeoutMs?: number): Store {
 const notes: MigrationSet = {
   package: 'notes',
   migrations: [
-    { version: 1, name: 'notes', up: (db) => db.schema.createTable('notes').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('text', 'text').execute() },
+    {
+      version: 1,
+      name: 'notes',
+      up: (db) =>
+        db.schema
+          .createTable('notes')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('text', 'text')
+          .execute(),
+    },
     { version: 2, name: 'notes_tag', up: (db) => db.schema.alterTable('notes').addColumn('tag', 'text').execute() },
   ],
 };
@@ -155,7 +164,7 @@ const addNote = preparedQuery((db: Kysely<any>, p: { id: number; text: string })
 );
 
 describe('preparedQuery', () => {
-  it('binds named values where the query uses them and keeps the query\'s own constants', async () => {
+  it("binds named values where the query uses them and keeps the query's own constants", async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
     await writeNow(s, (tx) => {

@@ -101,7 +101,8 @@ function* cellWidths(text: string): Generator<[string, number]> {
     else if (cp < 0x7f) width = 1;
     else if (cp === 0xfe0f) width = previous !== undefined && previous.width === 1 && EMOJI.test(String.fromCodePoint(previous.cp)) ? 1 : 0;
     else if (joined && PICTOGRAPHIC.test(ch)) width = 0;
-    else if (cp >= 0x1f3fb && cp <= 0x1f3ff) width = previous !== undefined && previous.width > 0 && PICTOGRAPHIC.test(String.fromCodePoint(previous.cp)) ? 0 : 2;
+    else if (cp >= 0x1f3fb && cp <= 0x1f3ff)
+      width = previous !== undefined && previous.width > 0 && PICTOGRAPHIC.test(String.fromCodePoint(previous.cp)) ? 0 : 2;
     else if (cp >= 0x1f1e6 && cp <= 0x1f1ff) width = (flagHalf = !flagHalf) ? 2 : 0;
     else if ((cp >= 0x1160 && cp <= 0x11ff) || ZERO.test(ch)) width = 0;
     else width = isWide(cp) || PRESENTED.test(ch) ? 2 : 1;

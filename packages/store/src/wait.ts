@@ -22,11 +22,7 @@ export interface WaitForChangeOptions {
  * `data_version` every `pollMs`. Returns the first value `check` gives other than `undefined`, or
  * `undefined` at the timeout.
  */
-export async function waitForChange<T>(
-  store: Store,
-  check: () => Promise<T | undefined>,
-  options: WaitForChangeOptions,
-): Promise<T | undefined> {
+export async function waitForChange<T>(store: Store, check: () => Promise<T | undefined>, options: WaitForChangeOptions): Promise<T | undefined> {
   const { clock, timeoutMs } = options;
   const recheckMs = options.recheckMs ?? 1000;
   const deadline = clock.monotonicMs() + timeoutMs;

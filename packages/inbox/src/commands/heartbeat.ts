@@ -12,7 +12,8 @@ export const heartbeatInput = z.object({
 export const command = defineCommand({
   name: 'heartbeat',
   summary: 'Extend your lease on a thread',
-  description: 'Sets the lease to expire --lease-seconds from now (default: the length it was claimed with). A stale, foreign or expired token changes nothing and exits 5 (on a done or failed thread: 4).',
+  description:
+    'Sets the lease to expire --lease-seconds from now (default: the length it was claimed with). A stale, foreign or expired token changes nothing and exits 5 (on a done or failed thread: 4).',
   flags: {
     thread: threadFlag,
     lease: leaseFlag,
@@ -20,7 +21,6 @@ export const command = defineCommand({
   },
   examples: ['--db ./coord.db --json heartbeat --thread th_123 --lease ls_abc'],
   input: heartbeatInput,
-  run: (ctx, input) =>
-    withInbox(ctx, (inbox) => heartbeat(inbox, { threadId: input.thread, lease: input.lease, leaseSeconds: input.leaseSeconds })),
+  run: (ctx, input) => withInbox(ctx, (inbox) => heartbeat(inbox, { threadId: input.thread, lease: input.lease, leaseSeconds: input.leaseSeconds })),
   text: (r) => `lease on thread ${r.thread.id} extended until ${r.lease.expires_at}`,
 });

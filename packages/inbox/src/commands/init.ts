@@ -13,8 +13,7 @@ export const command = defineCommand({
   flags: {},
   examples: ['--db ./coord.db init', '--db ./coord.db --json init'],
   input: initInput,
-  run: (ctx): Promise<InitResult> =>
-    initInbox({ path: ctx.dbPath, clock: ctx.clock, ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}) }),
+  run: (ctx): Promise<InitResult> => initInbox({ path: ctx.dbPath, clock: ctx.clock, ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}) }),
   text: (r) => {
     const versions = Object.entries(r.schema_version)
       .map(([pkg, v]) => `${pkg} v${v}`)

@@ -12,7 +12,7 @@ export const replyInput = z.object({
 
 export const command = defineCommand({
   name: 'reply',
-  summary: "Answer the worker on a thread (a blocked thread goes back to claimed)",
+  summary: 'Answer the worker on a thread (a blocked thread goes back to claimed)',
   description: 'The leader side of ask/wait: posts an answer message, which wakes `inbox wait` on the worker side. Needs no lease.',
   flags: {
     thread: threadFlag,
@@ -22,7 +22,6 @@ export const command = defineCommand({
   },
   examples: ['--db ./coord.db --json reply --thread th_123 --body "Drop the v1 API." --payload-json \'{"decision": "drop"}\''],
   input: replyInput,
-  run: (ctx, input) =>
-    withInbox(ctx, (inbox) => reply(inbox, { threadId: input.thread, from: input.from, body: input.body, payload: input.payloadJson })),
+  run: (ctx, input) => withInbox(ctx, (inbox) => reply(inbox, { threadId: input.thread, from: input.from, body: input.body, payload: input.payloadJson })),
   text: (r) => `answer #${r.message.id} posted on thread ${r.thread.id} (now ${r.thread.state})`,
 });

@@ -73,7 +73,10 @@ export const leasedFlags = { thread: threadFlag, lease: leaseFlag };
 
 /** A command's `run` that reads the body (--body or --body-file) and posts it with `op` under the lease. */
 export function runPost(op: (inbox: Inbox, input: PostInput) => Promise<PostResult>) {
-  return (ctx: CommandContext, input: { thread: string; lease: string; payloadJson?: Record<string, unknown> | undefined; body?: string | undefined; bodyFile?: string | undefined }) => {
+  return (
+    ctx: CommandContext,
+    input: { thread: string; lease: string; payloadJson?: Record<string, unknown> | undefined; body?: string | undefined; bodyFile?: string | undefined },
+  ) => {
     const body = resolveBody(ctx, input);
     return withInbox(ctx, (inbox) => op(inbox, { threadId: input.thread, lease: input.lease, body, payload: input.payloadJson }));
   };

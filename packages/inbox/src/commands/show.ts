@@ -38,6 +38,5 @@ export const command = defineCommand({
       showThread(inbox, { threadId: input.thread, afterMessage: input.afterMessage, limit: input.limit, maxBytes: input.maxBytes, lease: input.lease }),
     ),
   text: (r) =>
-    threadText(r.thread, r.messages) +
-    (r.more ? `\n\n(more messages follow: inbox show --thread ${r.thread.id} --after-message ${r.last_message_id})` : ''),
+    threadText(r.thread, r.messages) + (r.more ? `\n\n(more messages follow: inbox show --thread ${r.thread.id} --after-message ${r.last_message_id})` : ''),
 });

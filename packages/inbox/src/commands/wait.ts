@@ -8,19 +8,21 @@ import { maxBytesField, maxBytesFlag, threadFlag, withInbox } from './shared.ts'
 /** How long `inbox wait` waits when no --timeout-seconds is given. */
 export const DEFAULT_WAIT_SECONDS = 300;
 
-export const waitInput = z.object({
-  thread: idSchema,
-  afterMessage: intFlag(0, Number.MAX_SAFE_INTEGER).optional(),
-  agent: idSchema.optional(),
-  as: z.enum(['worker', 'leader'], { error: 'must be worker or leader' }).optional(),
-  timeoutSeconds: intFlag(0, MAX_LEASE_SECONDS).default(DEFAULT_WAIT_SECONDS),
-  lease: idSchema.optional(),
-  maxBytes: maxBytesField,
-}).superRefine((v, ctx) => {
-  if (v.lease !== undefined && v.as === 'leader') {
-    ctx.addIssue({ code: 'custom', path: ['as'], message: 'a lease holder waits as the worker side; drop --as leader or --lease' });
-  }
-});
+export const waitInput = z
+  .object({
+    thread: idSchema,
+    afterMessage: intFlag(0, Number.MAX_SAFE_INTEGER).optional(),
+    agent: idSchema.optional(),
+    as: z.enum(['worker', 'leader'], { error: 'must be worker or leader' }).optional(),
+    timeoutSeconds: intFlag(0, MAX_LEASE_SECONDS).default(DEFAULT_WAIT_SECONDS),
+    lease: idSchema.optional(),
+    maxBytes: maxBytesField,
+  })
+  .superRefine((v, ctx) => {
+    if (v.lease !== undefined && v.as === 'leader') {
+      ctx.addIssue({ code: 'custom', path: ['as'], message: 'a lease holder waits as the worker side; drop --as leader or --lease' });
+    }
+  });
 
 export const command = defineCommand({
   name: 'wait',
@@ -32,18 +34,18 @@ export const command = defineCommand({
     'been given yet (claim, earlier waits and `show --lease` give messages), so an answer that arrived before you called ' +
     'wait returns at once, even after you posted progress since. The lease is checked at once and whenever the thread ' +
     'changes, and kept alive while waiting: if the thread is cancelled or the lease lost, wait exits 5 (stop working; ' +
-    '`show` has the leader\'s note), and 4 once the thread is done or failed. ' +
+    "`show` has the leader's note), and 4 once the thread is done or failed. " +
     'Without --lease, --as says which side you wait as (default: the leader side when --agent names someone other than ' +
-    'the thread\'s agent, else the worker side). The leader side gets what the worker side (worker, runner) wrote after ' +
-    'the leader side\'s last message; either side\'s wait without --lease also returns when the thread ends (done, failed, ' +
+    "the thread's agent, else the worker side). The leader side gets what the worker side (worker, runner) wrote after " +
+    "the leader side's last message; either side's wait without --lease also returns when the thread ends (done, failed, " +
     'cancelled). ' +
     '--after-message N overrides where "new" starts. Pass last_message_id from the output as --after-message to continue; ' +
     '"more": true means messages over --max-bytes were left for the next wait.',
   flags: {
     thread: threadFlag,
     'after-message': { type: 'string', describe: 'Only messages with an id greater than this (default: see above)' },
-    agent: { type: 'string', describe: 'Who is waiting, without --lease or --as: anyone but the thread\'s agent waits as the leader side' },
-    as: { type: 'string', describe: 'Without --lease: wait as the worker side (for the leader\'s messages) or the leader side (for the worker\'s)' },
+    agent: { type: 'string', describe: "Who is waiting, without --lease or --as: anyone but the thread's agent waits as the leader side" },
+    as: { type: 'string', describe: "Without --lease: wait as the worker side (for the leader's messages) or the leader side (for the worker's)" },
     'timeout-seconds': { type: 'string', describe: `Give up after this long (default ${DEFAULT_WAIT_SECONDS}, max ${MAX_LEASE_SECONDS})` },
     lease: { type: 'string', describe: 'Your lease token: wait as its holder and keep it alive while waiting' },
     'max-bytes': maxBytesFlag,

@@ -15,7 +15,9 @@ export const workInput = z.object({
   leaseSeconds: intFlag(3, MAX_LEASE_SECONDS).optional(),
   graceSeconds: intFlag(0, 3600).optional(),
   workDir: z.string().min(1, 'must not be empty').optional(),
-  command: z.array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')).min(1, 'give the command to run after --, e.g. `-- claude -p`'),
+  command: z
+    .array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters'))
+    .min(1, 'give the command to run after --, e.g. `-- claude -p`'),
 });
 
 export const command = defineCommand({
@@ -24,9 +26,9 @@ export const command = defineCommand({
   rest: { key: 'command', usage: 'COMMAND [ARG...]' },
   description:
     'Claims threads assigned to --agent (waiting cheaply when there are none), up to --concurrency at a time, and for ' +
-    'each runs COMMAND without a shell: in the attempt\'s git worktree for code mode, else in a scratch directory ' +
+    "each runs COMMAND without a shell: in the attempt's git worktree for code mode, else in a scratch directory " +
     '(<work-dir>/<agent>/<thread>/<claim number>/scratch, fresh for every claim; removed once the thread is finished, while the ' +
-    'claim\'s output.log is kept until you delete it). The work ' +
+    "claim's output.log is kept until you delete it). The work " +
     'directory is created owner-only (0700); one that belongs to someone else or that group or others may write to is ' +
     'refused (exit 2) before anything is claimed, and no link inside it is followed. The command gets a brief on stdin (the task as the leader wrote it and how ' +
     'to report) and in its environment INBOX_DB, INBOX_BIN (this inbox CLI), INBOX_AGENT, INBOX_THREAD_ID, INBOX_LEASE, ' +
@@ -39,9 +41,9 @@ export const command = defineCommand({
     'not stopped but listed (left_pids). ' +
     'Outcome: a result or failure the command posted itself stands; otherwise exit 0 posts the result (the file ' +
     '$INBOX_RESULT_FILE if written, else the end of stdout with NUL shown as U+FFFD; a file over 1 MiB or holding NUL is named, not ' +
-    'copied; a result file that is not a regular file of the runner\'s user with one link - a directory, FIFO, device or link - is ' +
+    "copied; a result file that is not a regular file of the runner's user with one link - a directory, FIFO, device or link - is " +
     'never read, and fails the thread naming it) and anything else posts a failure with the exit status ' +
-    'and the end of stderr. --max-seconds kills the command\'s whole process group and fails the thread. If the ' +
+    "and the end of stderr. --max-seconds kills the command's whole process group and fails the thread. If the " +
     'thread is cancelled, reassigned, or claimed again after its lease ran out (a paused runner, a clock jump), the ' +
     'command is stopped within about a second and nothing is posted. ' +
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after --grace-seconds (default ${GRACE_SECONDS}); a ` +
@@ -56,7 +58,10 @@ export const command = defineCommand({
     'idle-exit-seconds': { type: 'string', describe: 'Exit after this long with nothing to do (default: keep waiting)' },
     'max-seconds': { type: 'string', describe: 'Kill a command running longer than this and fail its thread' },
     'lease-seconds': { type: 'string', describe: `Lease length (default ${DEFAULT_LEASE_SECONDS}); the runner heartbeats at a third of it` },
-    'work-dir': { type: 'string', describe: 'Where logs and scratch directories go (default: .inbox-work beside the database); must be yours and not writable by others' },
+    'work-dir': {
+      type: 'string',
+      describe: 'Where logs and scratch directories go (default: .inbox-work beside the database); must be yours and not writable by others',
+    },
     'grace-seconds': { type: 'string', describe: `Between SIGTERM and SIGKILL when stopping or timing out a command (default ${GRACE_SECONDS}, max 3600)` },
   },
   examples: [

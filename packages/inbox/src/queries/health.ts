@@ -6,15 +6,27 @@ type Db = Kysely<InboxDatabase>;
 
 /** Rows in each inbox table. */
 export async function inboxCounts(db: Db): Promise<{ threads: number; messages: number }> {
-  const t = await db.selectFrom('inbox_threads').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
-  const m = await db.selectFrom('inbox_messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const t = await db
+    .selectFrom('inbox_threads')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const m = await db
+    .selectFrom('inbox_messages')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return { threads: Number(t.n), messages: Number(m.n) };
 }
 
 // A blocked thread with no lease at all was released with its question pending: whole, not broken.
 const incompleteLease = (eb: ExpressionBuilder<InboxDatabase, 'inbox_threads'>) =>
   eb.and([
-    eb.or([eb('claimed_by', 'is', null), eb('lease_token', 'is', null), eb('lease_expires_at', 'is', null), eb('lease_ms', 'is', null), eb('claim_count', '<', 1)]),
+    eb.or([
+      eb('claimed_by', 'is', null),
+      eb('lease_token', 'is', null),
+      eb('lease_expires_at', 'is', null),
+      eb('lease_ms', 'is', null),
+      eb('claim_count', '<', 1),
+    ]),
     eb.not(
       eb.and([
         eb('state', '=', 'blocked'),
@@ -32,13 +44,7 @@ const incompleteLease = (eb: ExpressionBuilder<InboxDatabase, 'inbox_threads'>) 
  * blocked thread with none of them was released with its question pending, which is fine.
  */
 export async function heldWithoutLease(db: Db): Promise<ThreadRow[]> {
-  return db
-    .selectFrom('inbox_threads')
-    .selectAll()
-    .where('state', 'in', ['claimed', 'blocked'])
-    .where(incompleteLease)
-    .orderBy('seq')
-    .execute();
+  return db.selectFrom('inbox_threads').selectAll().where('state', 'in', ['claimed', 'blocked']).where(incompleteLease).orderBy('seq').execute();
 }
 
 /** Open or finished threads that still carry a lease token (a token that should open no door). */
@@ -54,13 +60,7 @@ export async function strayLeases(db: Db): Promise<ThreadRow[]> {
 
 /** Held threads whose lease has run out by `now`: claimable again. */
 export async function expiredLeases(db: Db, now: number): Promise<ThreadRow[]> {
-  return db
-    .selectFrom('inbox_threads')
-    .selectAll()
-    .where('state', 'in', ['claimed', 'blocked'])
-    .where('lease_expires_at', '<=', now)
-    .orderBy('seq')
-    .execute();
+  return db.selectFrom('inbox_threads').selectAll().where('state', 'in', ['claimed', 'blocked']).where('lease_expires_at', '<=', now).orderBy('seq').execute();
 }
 
 /** Threads without any message (every thread starts with its first message). */
@@ -136,7 +136,12 @@ export async function unblockThread(db: Db, id: string, now: number): Promise<bo
   const r = await db
     .updateTable('inbox_threads')
     .set((eb) => ({
-      state: eb.case().when('lease_token', 'is', null).then('open' as const).else('claimed' as const).end(),
+      state: eb
+        .case()
+        .when('lease_token', 'is', null)
+        .then('open' as const)
+        .else('claimed' as const)
+        .end(),
       updated_at: now,
     }))
     .where('id', '=', id)

@@ -21,10 +21,7 @@ export function getThreadNow(target: QueryTarget, id: string): ThreadRow | undef
 }
 
 /** Threads newest first, optionally for one agent and/or in one state. */
-export async function listThreads(
-  db: Db,
-  filter: { agent?: string; state?: ThreadState; limit: number },
-): Promise<ThreadRow[]> {
+export async function listThreads(db: Db, filter: { agent?: string; state?: ThreadState; limit: number }): Promise<ThreadRow[]> {
   let q = db.selectFrom('inbox_threads').selectAll();
   if (filter.agent !== undefined) q = q.where('assigned_to', '=', filter.agent);
   if (filter.state !== undefined) q = q.where('state', '=', filter.state);
@@ -51,7 +48,11 @@ function claimable(now: number) {
 // out (a partial index by agent and lease expiry), so the cost does not grow with the number of
 // threads the agent already holds.
 function oldestClaimableSeq(db: Db, p: { agent: string; now: number }) {
-  const open = db.selectFrom('inbox_threads').select((eb) => eb.fn.min('seq').as('seq')).where('assigned_to', '=', p.agent).where('state', '=', 'open');
+  const open = db
+    .selectFrom('inbox_threads')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .where('assigned_to', '=', p.agent)
+    .where('state', '=', 'open');
   const released = db
     .selectFrom('inbox_threads')
     .select((eb) => eb.fn.min('seq').as('seq'))
@@ -87,7 +88,12 @@ function claimUpdate(db: Db, p: ClaimParams) {
   return db
     .updateTable('inbox_threads')
     .set((eb) => ({
-      state: eb.case().when('state', '=', 'blocked').then('blocked' as ThreadState).else('claimed' as ThreadState).end(),
+      state: eb
+        .case()
+        .when('state', '=', 'blocked')
+        .then('blocked' as ThreadState)
+        .else('claimed' as ThreadState)
+        .end(),
       claimed_by: p.agent,
       lease_token: p.token,
       lease_expires_at: p.expiresAt,
@@ -109,10 +115,7 @@ const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => cl
  * (BEGIN IMMEDIATE) transaction (synchronous: writeNow); the claim is ONE statement that changes
  * at most one row and checks claimability in its WHERE, so two claimers can never both win.
  */
-export function claimOne(
-  target: QueryTarget,
-  args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number },
-): ThreadRow | undefined {
+export function claimOne(target: QueryTarget, args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number }): ThreadRow | undefined {
   const { agent, token, now, leaseMs, threadId } = args;
   const p = { agent, token, now, expiresAt: now + leaseMs, leaseMs };
   return threadId === undefined ? claimOldest.first(target, p) : claimGiven.first(target, { ...p, id: threadId });

@@ -8,7 +8,7 @@ export const command = defineCommand({
   name: 'answer',
   summary: "Answer a blocked task's pending question; the task goes back to running",
   description:
-    'Replies on the blocked attempt\'s thread (the worker\'s `inbox wait` returns with it). Give --body, --body-file, ' +
+    "Replies on the blocked attempt's thread (the worker's `inbox wait` returns with it). Give --body, --body-file, " +
     '--payload-json for a structured decision, or a body plus a payload. Exit 4 when the task is not blocked; see `blocked`.',
   flags: {
     run: runFlag,
@@ -21,15 +21,13 @@ export const command = defineCommand({
     '--db ./coord.db --json answer --run blog_mvp_001 --task T2 --body "MVP supports draft and published only."',
     '--db ./coord.db --json answer --run blog_mvp_001 --task T2 --payload-json \'{"decision": "draft_and_published"}\'',
   ],
-  input: z
-    .object({ run: idSchema, task: idSchema, ...bodyFields, payloadJson: jsonObjectFlag.optional() })
-    .superRefine((v, ctx) => {
-      if (v.body !== undefined && v.bodyFile !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
-      } else if (v.body === undefined && v.bodyFile === undefined && v.payloadJson === undefined) {
-        ctx.addIssue({ code: 'custom', path: ['body'], message: 'is required (or --body-file PATH, or --payload-json JSON)' });
-      }
-    }),
+  input: z.object({ run: idSchema, task: idSchema, ...bodyFields, payloadJson: jsonObjectFlag.optional() }).superRefine((v, ctx) => {
+    if (v.body !== undefined && v.bodyFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'give either --body or --body-file, not both' });
+    } else if (v.body === undefined && v.bodyFile === undefined && v.payloadJson === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'is required (or --body-file PATH, or --payload-json JSON)' });
+    }
+  }),
   run: (ctx, input) => {
     const body = input.body === undefined && input.bodyFile === undefined ? undefined : resolveBody(ctx, input);
     return withRun(ctx, input.run, (orch) => answer(orch, { runId: input.run, taskId: input.task, body, payload: input.payloadJson }));

@@ -7,14 +7,14 @@ export const command = defineCommand({
   name: 'cancel',
   summary: 'Cancel one task (and its live attempt), or the whole run',
   description:
-    'With --task, cancels that task; every live attempt\'s thread is cancelled, so the worker\'s next write fails with ' +
+    "With --task, cancels that task; every live attempt's thread is cancelled, so the worker's next write fails with " +
     'exit 5. Without --task, cancels every unfinished task and the run. Already cancelled: nothing changes. A done ' +
     'task or run cannot be cancelled (exit 4). `stranded` lists unfinished tasks that depend on a cancelled one and so ' +
     'can never become ready: cancel them too, or re-plan.',
   flags: {
     run: runFlag,
     task: { type: 'string', describe: 'Cancel only this task' },
-    reason: { type: 'string', describe: 'Why (posted to the worker\'s thread and logged)' },
+    reason: { type: 'string', describe: "Why (posted to the worker's thread and logged)" },
   },
   examples: ['--db ./coord.db --json cancel --run blog_mvp_001 --task T3 --reason "Out of scope"', '--db ./coord.db --json cancel --run blog_mvp_001'],
   input: z.object({ run: idSchema, task: idSchema.optional(), reason: textFlag('the reason').optional() }),

@@ -8,14 +8,14 @@ export const command = defineCommand({
   summary: 'Remove the worktrees of finished attempts without losing work; --dry-run to preview',
   description:
     'Give --all-completed (every finished attempt of the run: done, failed, expired, cancelled) or --attempt ID ' +
-    '(exit 4 if it is still live). For each code attempt: removes its worktree and prunes git\'s records, then ' +
+    "(exit 4 if it is still live). For each code attempt: removes its worktree and prunes git's records, then " +
     'deletes its branch if every commit on it is also on another branch (merged), or if `orch merge --strategy squash` ' +
     'took it and the branch has not moved since. A worktree with uncommitted ' +
     'changes or with commits only its HEAD or HEAD reflog reach (a detached HEAD: worktree_only_commits), and a branch ' +
     'with commits on no other branch, are kept (the note says why) unless --force. Once a worktree is gone its ' +
     '<worktree>.report.md and the empty <run>/<task>/ folders go too. A worktree or branch another orch database ' +
     'marked as its own is never touched, even with --force; an unmarked orphan is kept unless --force. ' +
-    '--all-completed also finds orphans: worktrees under the run\'s workspace that no attempt owns (left by an ' +
+    "--all-completed also finds orphans: worktrees under the run's workspace that no attempt owns (left by an " +
     'interrupted dispatch) and that are at least a minute old. Each attempt is recorded as soon as its git work is ' +
     'done; if git refuses a step, that attempt carries the error and the others go on (errors counts them). ' +
     'Analysis attempts have nothing on disk (removed: false). --dry-run decides the same and changes nothing: removed ' +
@@ -57,7 +57,14 @@ export const command = defineCommand({
       lines.push(
         formatTable([
           ['ATTEMPT', 'TASK', 'STATE', 'MODE', r.dry_run ? 'WOULD REMOVE' : 'REMOVED', 'NOTE'],
-          ...r.attempts.map((a) => [a.attempt, `${a.task}#${a.number}`, a.state, a.execution_mode, (r.dry_run ? a.would_remove : a.removed) ? 'yes' : 'no', a.note]),
+          ...r.attempts.map((a) => [
+            a.attempt,
+            `${a.task}#${a.number}`,
+            a.state,
+            a.execution_mode,
+            (r.dry_run ? a.would_remove : a.removed) ? 'yes' : 'no',
+            a.note,
+          ]),
         ]),
       );
     }

@@ -7,13 +7,14 @@ export const command = defineCommand({
   name: 'diff',
   summary: "What a code attempt's branch changed against its base commit",
   description:
-    'Shows the commits on the attempt\'s branch since its base commit, the files changed (additions/deletions) and ' +
+    "Shows the commits on the attempt's branch since its base commit, the files changed (additions/deletions) and " +
     'the patch (omit it with --stat). Only committed work counts; `uncommitted` lists files changed in the ' +
     'worktree but not committed (null when the worktree is gone). Exit 4 for an analysis attempt.',
   flags: { run: runFlag, task: taskFlag, attempt: attemptFlag, stat: { type: 'boolean', describe: 'Leave out the patch' } },
   examples: ['--db ./coord.db --json diff --run blog_mvp_001 --task T1 --stat', '--db ./coord.db diff --run blog_mvp_001 --task T1'],
   input: z.object({ run: idSchema, task: idSchema, attempt: idSchema.optional(), stat: z.boolean().optional() }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => diffAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, stat: input.stat })),
+  run: (ctx, input) =>
+    withRun(ctx, input.run, (orch) => diffAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, stat: input.stat })),
   text: (r) => {
     const lines = [
       `attempt ${r.attempt.number} of ${r.attempt.run}/${r.attempt.task}: branch ${r.branch}, ${r.commits.length} commit(s) since ${r.base_commit.slice(0, 12)}`,

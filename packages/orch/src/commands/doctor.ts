@@ -8,8 +8,8 @@ export const command = defineCommand({
   summary: 'Check the database, every run, attempt and worktree; --repair fixes what is safe',
   description:
     'Runs everything `inbox doctor` checks (SQLite integrity, foreign keys, leases), then for each run (or --run): event ' +
-    'numbers without gaps, at most one live attempt per task and none but its newest, every attempt\'s thread exists, each task\'s state agrees ' +
-    'with its latest attempt and latest event, the run\'s state agrees with its tasks, leases that ran out on live attempts, ' +
+    "numbers without gaps, at most one live attempt per task and none but its newest, every attempt's thread exists, each task's state agrees " +
+    "with its latest attempt and latest event, the run's state agrees with its tasks, leases that ran out on live attempts, " +
     'code-mode worktrees that are gone, and worktrees, directories, branches and stale dispatch markers ' +
     '(<worktree>.dispatch, naming a dead process) under the workspace roots that no attempt owns (left by an interrupted dispatch; --repo-path adds a repository no attempt names yet; ' +
     'what another orch database marked as its own is left out, an unmarked one is reported and kept), and leftover ' +

@@ -7,7 +7,7 @@ export const command = defineCommand({
   name: 'merge',
   summary: "Merge a finished code attempt's branch into a branch of the main repository",
   description:
-    'Merges into --into (default: the attempt\'s base ref, when it is a branch) with a merge commit, or one squashed ' +
+    "Merges into --into (default: the attempt's base ref, when it is a branch) with a merge commit, or one squashed " +
     'commit with --strategy squash. The merge is made in a temporary worktree; --into then moves only if it did not ' +
     'move meanwhile (fast-forwarded in its checkout when checked out; refused, exit 4, when that checkout has ' +
     'uncommitted changes to tracked files). Merges into one branch wait for each other (a lock in the git directory; ' +
@@ -22,7 +22,10 @@ export const command = defineCommand({
     into: { type: 'string', describe: "Target branch (default: the attempt's base ref)" },
     strategy: { type: 'string', describe: 'merge (default) or squash' },
   },
-  examples: ['--db ./coord.db --json merge --run blog_mvp_001 --task T1', '--db ./coord.db --json merge --run blog_mvp_001 --task T1 --into main --strategy squash'],
+  examples: [
+    '--db ./coord.db --json merge --run blog_mvp_001 --task T1',
+    '--db ./coord.db --json merge --run blog_mvp_001 --task T1 --into main --strategy squash',
+  ],
   input: z.object({
     run: idSchema,
     task: idSchema,
@@ -31,11 +34,13 @@ export const command = defineCommand({
     strategy: z.enum(['merge', 'squash'], { error: 'must be merge or squash' }).optional(),
   }),
   run: (ctx, input) =>
-    withRun(ctx, input.run, (orch) => mergeAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, into: input.into, strategy: input.strategy })),
+    withRun(ctx, input.run, (orch) =>
+      mergeAttempt(orch, { runId: input.run, taskId: input.task, attemptId: input.attempt, into: input.into, strategy: input.strategy }),
+    ),
   text: (r) =>
     r.already_merged
       ? `attempt ${r.attempt.number} (${r.attempt.branch}) was already merged into ${r.into} as ${(r.commit ?? '').slice(0, 12)}`
       : r.up_to_date
-      ? `${r.into} already contains attempt ${r.attempt.number}'s branch ${r.attempt.branch}`
-      : `merged ${r.attempt.branch} into ${r.into} (${r.strategy}, ${r.commits.length} commit(s)); ${r.into} is now ${(r.commit ?? '').slice(0, 12)}`,
+        ? `${r.into} already contains attempt ${r.attempt.number}'s branch ${r.attempt.branch}`
+        : `merged ${r.attempt.branch} into ${r.into} (${r.strategy}, ${r.commits.length} commit(s)); ${r.into} is now ${(r.commit ?? '').slice(0, 12)}`,
 });

@@ -10,7 +10,7 @@ export const command = defineCommand({
   description:
     'The lighter aggregate view: it does not fold in worker activity first. Use `status` for the full, reconciled view. ' +
     'unmerged counts the done tasks whose latest attempt is a code attempt not merged yet (unmerged_tasks names them); ' +
-    'last_event is the run\'s newest event.',
+    "last_event is the run's newest event.",
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json run show --run blog_mvp_001'],
   input: z.object({ run: idSchema }),

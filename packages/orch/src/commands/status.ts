@@ -10,7 +10,7 @@ export const command = defineCommand({
   description:
     'Folds new worker activity in first (like reconcile), then shows the run, task counts, every task with its state, ' +
     'readiness, latest attempt (and thread, null if it was deleted; merged_into/merge_commit for code) and latest ' +
-    'message, unmerged (done code tasks not merged yet, named in unmerged_tasks), and last_event (the run\'s newest ' +
+    "message, unmerged (done code tasks not merged yet, named in unmerged_tasks), and last_event (the run's newest " +
     'event): pass it to `wait --after-event`.',
   flags: { run: runFlag },
   examples: ['--db ./coord.db --json status --run blog_mvp_001'],

@@ -22,7 +22,10 @@ export const command = defineCommand({
     ];
     if (t.waiting_on.length > 0) lines.push(`  waiting on: ${t.waiting_on.join(', ')}`);
     for (const a of r.attempts) {
-      lines.push('', `attempt ${a.number} (${a.id}) [${a.state}] to ${a.assigned_to} · ${a.execution_mode} · thread ${a.thread_id} [${a.thread?.state ?? 'missing'}]`);
+      lines.push(
+        '',
+        `attempt ${a.number} (${a.id}) [${a.state}] to ${a.assigned_to} · ${a.execution_mode} · thread ${a.thread_id} [${a.thread?.state ?? 'missing'}]`,
+      );
       if (a.latest_message) lines.push(messageText(a.latest_message).replace(/^/gm, '  '));
     }
     if (r.attempts.length === 0) lines.push('', 'no attempts yet');

@@ -10,17 +10,21 @@ import { runFlag, withRun } from './shared.ts';
 export const DEFAULT_WAIT_SECONDS = 300;
 const MAX_WAIT_SECONDS = 86_400;
 
-const typeList = z
-  .string()
-  .transform((s, ctx) => {
-    const types = s.split(',').map((t) => t.trim()).filter((t) => t !== '');
-    const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
-    if (types.length === 0 || unknown.length > 0) {
-      ctx.addIssue({ code: 'custom', message: `${unknown.length > 0 ? `unknown event type ${unknown.join(', ')}; ` : ''}use a comma-separated list of: ${EVENT_TYPES.join(', ')}` });
-      return z.NEVER;
-    }
-    return types as EventType[];
-  });
+const typeList = z.string().transform((s, ctx) => {
+  const types = s
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  const unknown = types.filter((t) => !(EVENT_TYPES as readonly string[]).includes(t));
+  if (types.length === 0 || unknown.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${unknown.length > 0 ? `unknown event type ${unknown.join(', ')}; ` : ''}use a comma-separated list of: ${EVENT_TYPES.join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return types as EventType[];
+});
 
 export const command = defineCommand({
   name: 'wait',
@@ -29,9 +33,9 @@ export const command = defineCommand({
     'Reconciles, then returns every event of the --for types with a number greater than --after-event, waiting for ' +
     'one if there is none yet. Returns early when the run is done or cancelled. On timeout prints ' +
     '{"events": [], "timed_out": true, ...} with exit 0. last_event is the newest event number examined (every event ' +
-    'after --after-event up to it was returned or is not of the --for types): pass it (or status\'s last_event) as ' +
+    "after --after-event up to it was returned or is not of the --for types): pass it (or status's last_event) as " +
     '--after-event next time; without --after-event only events after the call starts count. An --after-event past the ' +
-    'run\'s newest event is refused (exit 2, naming the newest). Cheap while waiting ' +
+    "run's newest event is refused (exit 2, naming the newest). Cheap while waiting " +
     '(a commit wakes it through a file watch on the WAL file, backed by polling PRAGMA data_version, never the tables). Event types: ' +
     `${EVENT_TYPES.join(', ')}.`,
   flags: {
@@ -59,10 +63,7 @@ export const command = defineCommand({
 });
 
 function eventsText(events: EventView[]): string {
-  return formatTable([
-    ['EVENT', 'TYPE', 'TASK', 'TIME', 'DETAIL'],
-    ...events.map((e) => [String(e.seq), e.type, e.task ?? '-', e.created_at, eventDetail(e)]),
-  ]);
+  return formatTable([['EVENT', 'TYPE', 'TASK', 'TIME', 'DETAIL'], ...events.map((e) => [String(e.seq), e.type, e.task ?? '-', e.created_at, eventDetail(e)])]);
 }
 
 function eventDetail(e: EventView): string {

@@ -94,5 +94,7 @@ export function taskAttemptMismatch(t: TaskRow, latest: AttemptRow | undefined):
     const expected = latest.state;
     return t.state === expected ? undefined : `task ${t.id} is ${t.state} but its latest attempt #${latest.number} is ${latest.state}`;
   }
-  return t.state === latest.state || t.state === 'cancelled' ? undefined : `task ${t.id} is ${t.state} but its latest attempt #${latest.number} is ${latest.state}`;
+  return t.state === latest.state || t.state === 'cancelled'
+    ? undefined
+    : `task ${t.id} is ${t.state} but its latest attempt #${latest.number} is ${latest.state}`;
 }

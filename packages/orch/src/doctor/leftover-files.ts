@@ -50,7 +50,12 @@ export async function* emptyFolders(w: WorkspaceScan, root: string): AsyncGenera
   const runDir = path.join(root, w.runId);
   // A task folder holding a live attempt's missing worktree is reported as that (worktree_missing).
   const holding = new Set(w.attempts.flatMap((a) => (a.worktree_path && a.worktree_removed_at === null ? [path.dirname(a.worktree_path)] : [])));
-  for (const dir of [...entries(runDir).filter((e) => e.isDirectory()).map((e) => path.join(runDir, e.name)), runDir]) {
+  for (const dir of [
+    ...entries(runDir)
+      .filter((e) => e.isDirectory())
+      .map((e) => path.join(runDir, e.name)),
+    runDir,
+  ]) {
     if (!fs.existsSync(dir) || entries(dir).length > 0 || holding.has(dir)) continue;
     const old = w.orch.clock.now() - fs.statSync(dir).mtimeMs >= ORPHAN_MIN_AGE_MS;
     let repaired = false;

@@ -77,7 +77,14 @@ export async function checkWorkspaces(orch: Orch, runId: string, attempts: Attem
     for (const [root] of places) for (const check of LEFTOVER_CHECKS) for await (const f of check(w, root)) out.push(f);
   } catch (err) {
     if (!(err instanceof GitFailure)) throw err;
-    out.push(repairedFinding(runId, { kind: 'git_failed', severity: 'warning', message: `could not look for orphaned worktrees of run ${runId}: ${err.message}`, repair: null }));
+    out.push(
+      repairedFinding(runId, {
+        kind: 'git_failed',
+        severity: 'warning',
+        message: `could not look for orphaned worktrees of run ${runId}: ${err.message}`,
+        repair: null,
+      }),
+    );
   }
   return out;
 }
@@ -191,7 +198,9 @@ async function* orphanBranches(w: WorkspaceScan, p: Place): AsyncGenerator<Findi
         message:
           `branch ${branch} in ${r} belongs to no attempt` +
           (unmerged.length > 0 ? ` and has ${unmerged.length} commit(s) on no other branch: look at them, then \`git branch -D ${branch}\`` : '') +
-          (whose.kind === 'unmarked' ? '; it carries no orch owner mark (made before orch recorded owners, or by hand), so it may be another database\'s: left alone' : ''),
+          (whose.kind === 'unmarked'
+            ? "; it carries no orch owner mark (made before orch recorded owners, or by hand), so it may be another database's: left alone"
+            : ''),
         repair: removable ? 'delete the branch (its commits are on other branches)' : null,
       },
       repaired,

@@ -34,7 +34,15 @@ export interface RunSnapshot {
 }
 
 /** The checks, in report order. The settle check is last, so its repair runs after the run's other repairs and sees what is left. */
-const RUN_CHECKS: ((s: RunSnapshot) => AsyncGenerator<Finding>)[] = [eventGaps, missingThreads, taskStates, runState, expiredLeases, missingWorktrees, unsettledRun];
+const RUN_CHECKS: ((s: RunSnapshot) => AsyncGenerator<Finding>)[] = [
+  eventGaps,
+  missingThreads,
+  taskStates,
+  runState,
+  expiredLeases,
+  missingWorktrees,
+  unsettledRun,
+];
 
 /**
  * Runs the database checks of run `runId` in one read snapshot, adding their findings to `all`.
@@ -61,13 +69,21 @@ export async function checkRunRecords(orch: Orch, runId: string, all: Finding[])
 async function* eventGaps(s: RunSnapshot): AsyncGenerator<Finding> {
   const span = s.events;
   if (span.count !== span.max || (span.count > 0 && span.min !== 1)) {
-    yield runFinding(s.runId, { kind: 'event_gap', severity: 'error', message: `run ${s.runId} has ${span.count} events numbered ${span.min}..${span.max}: the log has gaps or duplicates`, repair: null });
+    yield runFinding(s.runId, {
+      kind: 'event_gap',
+      severity: 'error',
+      message: `run ${s.runId} has ${span.count} events numbered ${span.min}..${span.max}: the log has gaps or duplicates`,
+      repair: null,
+    });
   }
 }
 
 /** Every attempt's thread exists. */
 async function* missingThreads(s: RunSnapshot): AsyncGenerator<Finding> {
-  const threads = await existingThreadIds(inboxTx(s.trx), s.attempts.map((a) => a.thread_id));
+  const threads = await existingThreadIds(
+    inboxTx(s.trx),
+    s.attempts.map((a) => a.thread_id),
+  );
   for (const a of s.attempts) if (!threads.has(a.thread_id)) yield missingThreadFinding(s.orch, a, s.byTask.get(a.task_id)?.at(-1));
 }
 
@@ -79,7 +95,15 @@ async function* taskStates(s: RunSnapshot): AsyncGenerator<Finding> {
     const stale = staleLiveAttemptFinding(s.orch, t, own);
     if (stale) yield stale;
     const mismatch = taskAttemptMismatch(t, own.at(-1));
-    if (mismatch) yield runFinding(s.runId, { kind: 'task_state_mismatch', severity: 'error', task: t.id, ...(own.at(-1) ? { attempt: own.at(-1)?.id } : {}), message: mismatch, repair: null });
+    if (mismatch)
+      yield runFinding(s.runId, {
+        kind: 'task_state_mismatch',
+        severity: 'error',
+        task: t.id,
+        ...(own.at(-1) ? { attempt: own.at(-1)?.id } : {}),
+        message: mismatch,
+        repair: null,
+      });
     const e = events.get(t.id);
     const said = e ? (JSON.parse(e.data) as { task_state: string }).task_state : undefined;
     if (said !== t.state) {
@@ -87,7 +111,9 @@ async function* taskStates(s: RunSnapshot): AsyncGenerator<Finding> {
         kind: 'task_event_mismatch',
         severity: 'error',
         task: t.id,
-        message: e ? `task ${t.id} is ${t.state} but its latest event (#${e.seq} ${e.type}) says ${said}` : `task ${t.id} is ${t.state} but no event reports its state`,
+        message: e
+          ? `task ${t.id} is ${t.state} but its latest event (#${e.seq} ${e.type}) says ${said}`
+          : `task ${t.id} is ${t.state} but no event reports its state`,
         repair: null,
       });
     }
@@ -97,7 +123,12 @@ async function* taskStates(s: RunSnapshot): AsyncGenerator<Finding> {
 /** A run marked done has every task done or cancelled. */
 async function* runState(s: RunSnapshot): AsyncGenerator<Finding> {
   if (s.run.state === 'done' && !s.finished) {
-    yield runFinding(s.runId, { kind: 'run_state_mismatch', severity: 'error', message: `run ${s.runId} is done but not every task is done or cancelled`, repair: null });
+    yield runFinding(s.runId, {
+      kind: 'run_state_mismatch',
+      severity: 'error',
+      message: `run ${s.runId} is done but not every task is done or cancelled`,
+      repair: null,
+    });
   }
 }
 
@@ -159,7 +190,13 @@ async function* missingWorktrees(s: RunSnapshot): AsyncGenerator<Finding> {
 async function* unsettledRun(s: RunSnapshot): AsyncGenerator<Finding> {
   if (s.run.state !== 'active' || !s.finished) return;
   const { orch, runId, all } = s;
-  const p = problem({ run: runId, kind: 'run_not_settled', severity: 'warning', message: `every task of run ${runId} is finished but the run is still active`, repair: 'mark the run done' });
+  const p = problem({
+    run: runId,
+    kind: 'run_not_settled',
+    severity: 'warning',
+    message: `every task of run ${runId} is finished but the run is still active`,
+    repair: 'mark the run done',
+  });
   const fix = async (): Promise<boolean> => {
     const left = all.filter((f) => f.problem.run === runId && f.problem.severity === 'error' && !f.problem.repaired);
     if (left.length > 0) {

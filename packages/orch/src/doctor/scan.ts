@@ -19,7 +19,10 @@ export function entries(d: string): fs.Dirent[] {
 
 /** `<run dir>/<task>/<n>` directories that exist. */
 export function attemptDirs(runDir: string): string[] {
-  const dirs = (d: string) => entries(d).filter((e) => e.isDirectory()).map((e) => path.join(d, e.name));
+  const dirs = (d: string) =>
+    entries(d)
+      .filter((e) => e.isDirectory())
+      .map((e) => path.join(d, e.name));
   return dirs(runDir).flatMap(dirs);
 }
 
@@ -27,7 +30,11 @@ export function attemptDirs(runDir: string): string[] {
 export function markerFiles(runDir: string): string[] {
   return entries(runDir)
     .filter((e) => e.isDirectory())
-    .flatMap((t) => entries(path.join(runDir, t.name)).filter((e) => e.isFile() && e.name.endsWith('.dispatch')).map((e) => path.join(runDir, t.name, e.name)));
+    .flatMap((t) =>
+      entries(path.join(runDir, t.name))
+        .filter((e) => e.isFile() && e.name.endsWith('.dispatch'))
+        .map((e) => path.join(runDir, t.name, e.name)),
+    );
 }
 
 /** A live dispatch is making the worktree at `dir` right now: not an orphan. */

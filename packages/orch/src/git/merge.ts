@@ -80,7 +80,12 @@ export async function mergeBranch(
       else await run(root, ['update-ref', `refs/heads/${args.into}`, commit, target]);
     } catch (err) {
       if (!(err instanceof GitFailure)) throw err;
-      return { merged: false, conflicts: [], up_to_date: false, error: `${args.into} moved or its checkout is in the way (${err.gitMessage.split('\n')[0] ?? ''})` };
+      return {
+        merged: false,
+        conflicts: [],
+        up_to_date: false,
+        error: `${args.into} moved or its checkout is in the way (${err.gitMessage.split('\n')[0] ?? ''})`,
+      };
     }
     return { merged: true, commit, conflicts: [], up_to_date: false };
   } finally {

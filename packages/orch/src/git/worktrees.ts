@@ -63,7 +63,11 @@ export async function listWorktrees(root: string): Promise<{ path: string; branc
     if (!wt) continue;
     const br = lines.find((l) => l.startsWith('branch '));
     const lock = lines.find((l) => l === 'locked' || l.startsWith('locked '));
-    list.push({ path: wt.slice('worktree '.length), branch: br ? br.slice('branch refs/heads/'.length) : null, locked: lock === undefined ? null : lock.slice('locked'.length).trim() });
+    list.push({
+      path: wt.slice('worktree '.length),
+      branch: br ? br.slice('branch refs/heads/'.length) : null,
+      locked: lock === undefined ? null : lock.slice('locked'.length).trim(),
+    });
   }
   return list;
 }

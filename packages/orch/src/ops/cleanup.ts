@@ -4,7 +4,18 @@ import { ConflictError, NotFoundError, failpoint, writeTransaction } from '@orch
 import fs from 'node:fs';
 import path from 'node:path';
 import { emitIn } from '../events.ts';
-import { GitFailure, branchExists, branchHead, deleteBranch, isAncestor, pruneWorktrees, removeWorktree, uncommitted, unmergedCommits, worktreeOnlyCommits } from '../git.ts';
+import {
+  GitFailure,
+  branchExists,
+  branchHead,
+  deleteBranch,
+  isAncestor,
+  pruneWorktrees,
+  removeWorktree,
+  uncommitted,
+  unmergedCommits,
+  worktreeOnlyCommits,
+} from '../git.ts';
 import { branchOwners } from '../branch-owner.ts';
 import { removeEmptyParents } from '../dirs.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from '../marker.ts';
@@ -193,7 +204,15 @@ async function cleanAttempt(a: AttemptRow, ctx: CleanContext): Promise<CleanupEn
   return entry;
 }
 
-async function cleanCodeAttempt(a: AttemptRow, repo: string, worktree: string, branch: string, entry: CleanupEntry, notes: string[], ctx: CleanContext): Promise<void> {
+async function cleanCodeAttempt(
+  a: AttemptRow,
+  repo: string,
+  worktree: string,
+  branch: string,
+  entry: CleanupEntry,
+  notes: string[],
+  ctx: CleanContext,
+): Promise<void> {
   const { dryRun, force, gone } = ctx;
   const say = (done: string, would: string) => notes.push(dryRun ? would : done);
   const owner = (await ctx.owners(repo)).get(branch);
@@ -216,7 +235,8 @@ async function cleanCodeAttempt(a: AttemptRow, repo: string, worktree: string, b
     entry.worktree_only_commits = (await worktreeOnlyCommits(worktree, gone)).length;
     const why: string[] = [];
     if (entry.uncommitted.length > 0) why.push(`${entry.uncommitted.length} uncommitted change(s)`);
-    if (entry.worktree_only_commits > 0) why.push(`${entry.worktree_only_commits} commit(s) on no branch that only its HEAD or HEAD reflog reach (a detached HEAD, or work reset away)`);
+    if (entry.worktree_only_commits > 0)
+      why.push(`${entry.worktree_only_commits} commit(s) on no branch that only its HEAD or HEAD reflog reach (a detached HEAD, or work reset away)`);
     if (why.length > 0 && !force) {
       notes.push(`kept worktree: ${why.join(', ')} (${entry.worktree_only_commits > 0 ? 'put them on a branch' : 'commit them'}, or --force to discard)`);
     } else {
@@ -259,7 +279,8 @@ async function cleanCodeAttempt(a: AttemptRow, repo: string, worktree: string, b
     if (!dryRun) await deleteBranch(repo, branch);
     entry.would_delete_branch = true;
     entry.branch_deleted = !dryRun;
-    if (unmerged.length > 0) say(`deleted branch, dropping ${unmerged.length} unmerged commit(s)`, `would delete branch, dropping ${unmerged.length} unmerged commit(s)`);
+    if (unmerged.length > 0)
+      say(`deleted branch, dropping ${unmerged.length} unmerged commit(s)`, `would delete branch, dropping ${unmerged.length} unmerged commit(s)`);
     else say('deleted branch (its commits are on other branches)', 'would delete branch (its commits are on other branches)');
   }
 }

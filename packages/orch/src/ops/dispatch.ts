@@ -57,9 +57,21 @@ export async function dispatch(orch: Orch, input: DispatchInput): Promise<Dispat
     await assertReady(trx, run.id, task.id);
     const to = input.to ?? task.default_to;
     if (to === null) {
-      throw new ValidationError(`task ${task.id} has no default agent; give --to AGENT`, [{ path: '--to', message: 'is required (the task has no --default-to)' }]);
+      throw new ValidationError(`task ${task.id} has no default agent; give --to AGENT`, [
+        { path: '--to', message: 'is required (the task has no --default-to)' },
+      ]);
     }
-    return { run, task, number: await nextNumber(trx, run.id, task.id), to, mode: input.executionMode, body: input.body, code: input.code, replaces: undefined, reason: 'dispatch' };
+    return {
+      run,
+      task,
+      number: await nextNumber(trx, run.id, task.id),
+      to,
+      mode: input.executionMode,
+      body: input.body,
+      code: input.code,
+      replaces: undefined,
+      reason: 'dispatch',
+    };
   });
 }
 

@@ -59,7 +59,10 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
   let into = input.into;
   if (into === undefined) {
     if (a.base_ref !== null && a.base_ref !== 'HEAD' && (await branchExists(repo, a.base_ref))) into = a.base_ref;
-    else throw new ValidationError(`attempt ${a.id} was based on ${a.base_ref ?? 'a commit'}, not a branch; give --into BRANCH`, [{ path: '--into', message: 'is required' }]);
+    else
+      throw new ValidationError(`attempt ${a.id} was based on ${a.base_ref ?? 'a commit'}, not a branch; give --into BRANCH`, [
+        { path: '--into', message: 'is required' },
+      ]);
   }
   checkRef(into, '--into');
   const strategy = input.strategy ?? 'merge';
@@ -84,7 +87,11 @@ function nameHash(name: string): string {
   return `${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
 }
 
-async function mergeLocked(orch: Orch, attemptId: string, m: { repo: string; branch: string; into: string; strategy: 'merge' | 'squash' }): Promise<MergeResult> {
+async function mergeLocked(
+  orch: Orch,
+  attemptId: string,
+  m: { repo: string; branch: string; into: string; strategy: 'merge' | 'squash' },
+): Promise<MergeResult> {
   const { repo, branch, into, strategy } = m;
   // Read again under the lock: another merge of this attempt may have finished while this one waited.
   const a = await readTransaction<OrchDatabase, AttemptRow>(orch.store, async (trx) => (await getAttempt(trx, attemptId)) as AttemptRow);

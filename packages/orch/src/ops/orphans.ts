@@ -3,7 +3,18 @@
 import { readTransaction } from '@orch/store';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GitFailure, branchExists, deleteBranch, interruptedAdd, listWorktrees, pruneWorktrees, removeWorktree, uncommitted, unmergedCommits, worktreeOnlyCommits } from '../git.ts';
+import {
+  GitFailure,
+  branchExists,
+  deleteBranch,
+  interruptedAdd,
+  listWorktrees,
+  pruneWorktrees,
+  removeWorktree,
+  uncommitted,
+  unmergedCommits,
+  worktreeOnlyCommits,
+} from '../git.ts';
 import { branchOwners } from '../branch-owner.ts';
 import { removeEmptyParents } from '../dirs.ts';
 import { markerAlive, markerPath, readMarker, removeDeadMarker } from '../marker.ts';

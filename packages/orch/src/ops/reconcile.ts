@@ -154,7 +154,10 @@ async function planIn(trx: Tx, env: OrchEnv, runId: string): Promise<Fold[]> {
   const live = await listAttempts(trx, { runId, states: LIVE_ATTEMPT_STATES });
   // An attempt whose thread was deleted (damage) has nothing to fold: it is left as it is, so the
   // rest of the run stays manageable; `status` shows it, `cancel` closes it, and doctor reports it.
-  const threads = await existingThreadIds(inboxTx(trx), live.map((a) => a.thread_id));
+  const threads = await existingThreadIds(
+    inboxTx(trx),
+    live.map((a) => a.thread_id),
+  );
   const folds: Fold[] = [];
   for (const attempt of live) {
     if (!threads.has(attempt.thread_id)) continue;

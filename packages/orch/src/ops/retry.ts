@@ -80,7 +80,10 @@ export function retryReopens(task: TaskRow, previous: AttemptRow | undefined): b
       : (LIVE_ATTEMPT_STATES as readonly string[]).includes(task.state)
         ? '; use reassign to replace a live attempt'
         : '';
-  throw new ConflictError(`task ${task.id} is ${task.state}; only failed or expired tasks can be retried (and done code tasks whose attempt was not merged)${hint}`, where);
+  throw new ConflictError(
+    `task ${task.id} is ${task.state}; only failed or expired tasks can be retried (and done code tasks whose attempt was not merged)${hint}`,
+    where,
+  );
 }
 
 /** Logs that a done task is open again (`retry` of an unmerged code attempt); the new attempt sets its state. */

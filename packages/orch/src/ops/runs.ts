@@ -75,7 +75,10 @@ export interface ListRunsResult {
 export async function listRuns(orch: Orch, input: { state?: RunState | undefined; limit?: number | undefined }): Promise<ListRunsResult> {
   return readTransaction<OrchDatabase, ListRunsResult>(orch.store, async (trx) => {
     const runs = await queryRuns(trx, { ...(input.state !== undefined ? { state: input.state } : {}), limit: input.limit ?? 100 });
-    const counts = await taskCounts(trx, runs.map((r) => r.id));
+    const counts = await taskCounts(
+      trx,
+      runs.map((r) => r.id),
+    );
     return {
       runs: runs.map((r) => ({ ...runView(r), counts: countsView(counts.filter((c) => c.run_id === r.id)) })),
     };

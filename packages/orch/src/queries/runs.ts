@@ -20,12 +20,7 @@ export async function listRuns(db: Db, filter: { state?: RunState; limit: number
 }
 
 export async function setRunState(db: Db, args: { id: string; state: RunState; now: number }): Promise<RunRow> {
-  return db
-    .updateTable('orch_runs')
-    .set({ state: args.state, updated_at: args.now })
-    .where('id', '=', args.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return db.updateTable('orch_runs').set({ state: args.state, updated_at: args.now }).where('id', '=', args.id).returningAll().executeTakeFirstOrThrow();
 }
 
 /** Number of tasks in each state, for one run or for each of several. */

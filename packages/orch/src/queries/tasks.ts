@@ -48,7 +48,11 @@ export async function listDependents(db: Db, runId: string, taskId: string): Pro
 
 /** Adds an edge; returns false when it already existed. */
 export async function insertDependency(db: Db, row: DependencyRow): Promise<boolean> {
-  const result = await db.insertInto('orch_dependencies').values(row).onConflict((oc) => oc.doNothing()).executeTakeFirst();
+  const result = await db
+    .insertInto('orch_dependencies')
+    .values(row)
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 

@@ -21,7 +21,7 @@ export function command(options: BriefCliOptions) {
     description:
       'Reads a saved `orch --json dispatch` (or retry / reassign) output and the database, and prints the worker ' +
       'prompt orch rendered for that attempt when it dispatched it (stored in the task message of its thread; ' +
-      '`inbox work` hands the same text to its command): who the worker is, the run goal, the task, the leader\'s ' +
+      "`inbox work` hands the same text to its command): who the worker is, the run goal, the task, the leader's " +
       'instructions, acceptance criteria, where to work (for code mode the worktree, branch, base ref and base ' +
       'commit), and the exact inbox commands to claim, report progress, ask and wait, and post the result or ' +
       'failure, with --db, --thread and --agent filled in. --inbox renders that brief again with another inbox ' +
