@@ -28,7 +28,7 @@ const worktreePaths = (repo: string): string[] =>
     .map((l) => l.slice('worktree '.length))
     .sort();
 /** Whether some branch contains `commit`. */
-const onSomeBranch = (repo: string, commit: string): boolean => git(repo, 'branch', '--contains', commit, '--format=%(refname)') !== '';
+const _onSomeBranch = (repo: string, commit: string): boolean => git(repo, 'branch', '--contains', commit, '--format=%(refname)') !== '';
 
 function ok<T = any>(which: 'inbox' | 'orch', db: string, args: string[], cwd?: string): T {
   const r = run(which, ['--db', db, '--json', ...args], cwd ? { cwd } : {});

@@ -131,7 +131,7 @@ export async function worktreeOnlyCommits(dir: string, alsoGone: string[] = []):
  */
 export async function gitLockFiles(repo: string, branch: string, dir?: string): Promise<string[]> {
   const common = await gitCommonDir(repo);
-  const candidates = [path.join(common, 'refs', 'heads', ...branch.split('/')) + '.lock'];
+  const candidates = [`${path.join(common, 'refs', 'heads', ...branch.split('/'))}.lock`];
   if (dir !== undefined) {
     const admin = worktreeAdminDir(dir);
     if (admin !== undefined && isInside(path.join(common, 'worktrees'), admin)) {

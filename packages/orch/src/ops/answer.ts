@@ -39,7 +39,7 @@ export async function answer(orch: Orch, input: AnswerInput): Promise<AnswerResu
     const task = await requireTask(trx, run.id, input.taskId);
     await reconcileIn(trx, orch, run.id);
     const live = await liveAttempt(trx, run.id, task.id);
-    if (!live || live.state !== 'blocked') {
+    if (live?.state !== 'blocked') {
       const state = (await requireTask(trx, run.id, task.id)).state;
       throw new ConflictError(`task ${task.id} is ${state}, not blocked; there is no question to answer`, { run: run.id, task: task.id, state });
     }
