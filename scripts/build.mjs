@@ -98,6 +98,30 @@ const englishZodOnly = {
 };
 
 /**
+ * yargs takes two functions from Node's `assert` (`strictEqual`, `notStrictEqual`, to check its
+ * own arguments); loading `node:assert` costs a few milliseconds of every call's start-up (it
+ * sets up colours, which opens stderr). The bundle gives yargs those two functions alone, with
+ * the same behaviour: they throw when the check fails.
+ * @type {import('esbuild').Plugin}
+ */
+const lightAssertForYargs = {
+  name: 'light-assert-for-yargs',
+  setup(b) {
+    b.onResolve({ filter: /^assert$/ }, (args) =>
+      args.importer.includes(`${path.sep}yargs${path.sep}`) ? { path: 'assert', namespace: 'light-assert' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'light-assert' }, () => ({
+      contents: [
+        "const fail = (a, b, message, op) => { const e = new Error(message ?? `${String(a)} ${op} ${String(b)}`); e.code = 'ERR_ASSERTION'; throw e; };",
+        "exports.strictEqual = (a, b, message) => { if (!Object.is(a, b)) fail(a, b, message, '!=='); };",
+        "exports.notStrictEqual = (a, b, message) => { if (Object.is(a, b)) fail(a, b, message, '==='); };",
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * Runs `bin` (a launcher) with `args` in `cwd`; throws when it fails.
  *
  * @param {string} bin
@@ -192,7 +216,7 @@ for (const cli of clis) {
     minifySyntax: true,
     minifyWhitespace: true,
     charset: 'ascii',
-    plugins: [englishZodOnly],
+    plugins: [englishZodOnly, lightAssertForYargs],
   });
   const code = fs.readFileSync(`${built}.esbuild`, 'utf8');
   if (/[^\x00-\x7f]/.test(code)) throw new Error(`build: the ${cli.name} bundle is not ASCII`);

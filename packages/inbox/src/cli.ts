@@ -1,19 +1,8 @@
-import type { CliSpec } from '@orch/store';
+import { EXIT_CODES_HELP, type CliSpec } from '@orch/store';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
 import type { WorkResult } from './work-options.ts';
-
-/** Exit codes and the JSON contract, shown at the end of every --help. Shared with orch. */
-export const EXIT_CODES_HELP = [
-  'Exit codes: 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·',
-  '4 conflict or invalid state · 5 lease lost · 6 database unavailable (missing, not initialised,',
-  'newer than this tool, hard-linked, or busy past the timeout) · 7 output failed: the command',
-  'finished (a change it makes is committed: the message says how to see it) but its output could',
-  'not be written (a full disk, a closed pipe).',
-  'With --json: exactly one JSON document on stdout; an error is one line on stderr:',
-  '{"error": {"code": "...", "message": "...", "details": ...}}.',
-].join('\n');
 
 /** `show` from just before the first of `messages` (none: nothing to see again). */
 function since(threadId: string, messages: { id: number }[]): string | undefined {

@@ -6,7 +6,7 @@ export * from './threads.ts';
 export * from './leases.ts';
 export * from './leader-side.ts';
 export * from './waiting.ts';
-export { inboxCli, EXIT_CODES_HELP } from './cli.ts';
+export { inboxCli } from './cli.ts';
 export { bodyFields, bodyFlags, checkBodyChoice, payloadFlag, resolveBody } from './commands/shared.ts';
 export { messageText, messagesText } from './render.ts';
 export * from './work.ts';

@@ -1,7 +1,7 @@
 // `inbox work`: one claimed thread and the command running for it, in a process group of its own:
 // its claim directory and environment, the brief on its stdin, its output, the heartbeats and lease
 // watch while it runs, and stopping it. Its outcome is posted by work-outcome.ts.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { LeaseLostError, ConflictError, readNow } from '@orch/store';
 import type { Inbox } from './inbox.ts';
@@ -141,6 +141,8 @@ export class Job implements JobClaim {
 
     let unsupervise = (): void => undefined;
     let heldOpen = false;
+    // Loaded here, not at the top: every orch and inbox command loads this package, only the runner spawns.
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const exit = await new Promise<Exit>((resolve) => {
       let child: ChildProcess;
       try {

@@ -1,5 +1,5 @@
 import { runMain } from '@orch/store';
-import { defaultWorkerInbox } from './brief.ts';
+import { defaultWorkerInbox } from './worker-inbox.ts';
 import { createOrchCli } from './cli.ts';
 
 // git's messages untranslated: orch reads some of what git writes, such as the "initializing" lock

@@ -1,8 +1,6 @@
 // The worker's prompt. orch renders it once, when it dispatches an attempt (dispatch, retry,
 // reassign), into the payload of the thread's task message; orch-worker-brief prints that text
 // and `inbox work` hands the same text to its command. One renderer, one text per attempt.
-import fs from 'node:fs';
-import path from 'node:path';
 import { DEFAULT_LEASE_SECONDS, readTaskMessage, type TaskBrief, type TaskPayload } from '@orch/inbox';
 import { NotFoundError } from '@orch/store';
 import { showAttempt } from './ops/attempts.ts';
@@ -26,16 +24,6 @@ export interface WorkerBriefInput {
   /** The leader's instructions: the task message's body. */
   body: string;
   settings: BriefSettings;
-}
-
-/**
- * The inbox CLI a bundled orch executable in `bundleDir` should point workers at: the sibling
- * skill's copy (skills/orch/assets -> skills/inbox/assets/inbox), or the package build
- * (packages/<pkg>/dist -> packages/inbox/dist/inbox.cjs), else `inbox` on PATH.
- */
-export function defaultWorkerInbox(bundleDir: string): string {
-  const candidates = [path.resolve(bundleDir, '../../inbox/assets/inbox'), path.resolve(bundleDir, '../../inbox/dist/inbox.cjs')];
-  return candidates.find((c) => fs.existsSync(c)) ?? 'inbox';
 }
 
 /** Quotes a value for a POSIX shell command line, only when it needs it. */

@@ -1,5 +1,4 @@
-import { EXIT_CODES_HELP } from '@orch/inbox';
-import type { CliSpec } from '@orch/store';
+import { EXIT_CODES_HELP, type CliSpec } from '@orch/store';
 import type { DispatchResult } from './ops/dispatch.ts';
 import type { RunResult } from './ops/runs.ts';
 

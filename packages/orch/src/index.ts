@@ -25,4 +25,5 @@ export * from './ops/wait.ts';
 export { GitFailure } from './git.ts';
 export * from './doctor.ts';
 export * from './brief.ts';
+export * from './worker-inbox.ts';
 export { orchCli, createOrchCli, type OrchCliOptions } from './cli.ts';

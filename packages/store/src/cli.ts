@@ -39,7 +39,7 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
     y.command({
       command: word,
       describe: loaded.get(entry.name)?.summary ?? false,
-      builder: async (inner: Argv) => describeCommand(inner, spec, (def ??= await entry.load())),
+      builder: async (inner: Argv) => describeCommand(inner, spec, (def ??= await entry.load()), wantsHelp),
       handler: (argv: Record<string, unknown>) => {
         if (def) chosen = { def, argv };
       },
@@ -60,15 +60,16 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
       'parse-positional-numbers': false,
     })
     .detectLocale(false)
-    .epilogue(spec.epilogue)
-    .version(spec.version)
-    .help()
-    .alias('help', 'h')
     .wrap(null)
     .exitProcess(false)
     .fail((message, error) => {
       throw error ?? new UsageError(usageHint(message ?? 'invalid command line', args));
     });
+  // Help is set up only when asked for (any short flag may be a cluster holding -h).
+  if (wantsHelp) parser.epilogue(spec.epilogue).help().alias('help', 'h');
+  else parser.help(false);
+  if (args.some((a) => /^--version(=|$)/.test(a))) parser.version(spec.version);
+  else parser.version(false);
   if (!single) parser.demandCommand(1, `no command given; see \`${spec.program} --help\``).recommendCommands();
 
   for (const [group, entries] of groupCommands(spec.commands)) {
@@ -92,7 +93,13 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
   return chosen;
 }
 
-function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition): Argv {
+function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition, wantsHelp: boolean): Argv {
+  // yargs lays out the chosen command's help on every call, shown or not: without --help it gets
+  // only what parsing needs (the flags and their types), so that costs next to nothing.
+  if (!wantsHelp) {
+    for (const [flag, f] of Object.entries(def.flags)) y.option(flag, { type: f.type });
+    return y;
+  }
   // A single `$0` command's help is the program's help: its usage and epilogue are set there.
   const single = def.name === '$0';
   const usage = def.rest ? `\n\nUsage: ${spec.program} --db PATH [--json] ${def.name} [flags] -- ${def.rest.usage}` : '';

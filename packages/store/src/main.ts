@@ -133,10 +133,16 @@ export function runMain(spec: CliSpec, bundleDir: string): void {
   // otherwise crash the process with a stack after the command committed.
   let stdoutFailed: unknown;
   process.stdout.on('error', (err) => (stdoutFailed ??= err));
-  process.stderr.on('error', () => undefined);
+  // stderr is opened only when something is written to it (opening it costs start-up time).
+  let stderrReady = false;
+  const stderr = () => {
+    if (!stderrReady) process.stderr.on('error', () => undefined);
+    stderrReady = true;
+    return process.stderr;
+  };
   void runCli(spec, process.argv.slice(2), {
     stdout: { write: (text: string) => writeStream(process.stdout, text), isTTY: process.stdout.isTTY === true },
-    stderr: { write: (text: string) => writeStream(process.stderr, text) },
+    stderr: { write: (text: string) => writeStream(stderr(), text) },
     cwd: process.cwd(),
     ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
   }).then(async (code) => {
@@ -145,7 +151,7 @@ export function runMain(spec: CliSpec, bundleDir: string): void {
     if (code === ExitCode.ok) await new Promise((resolve) => setImmediate(resolve));
     if (code === ExitCode.ok && stdoutFailed !== undefined) {
       const why = (stdoutFailed as { code?: unknown }).code === 'EPIPE' ? 'the reader closed the pipe (EPIPE)' : String((stdoutFailed as Error).message);
-      await writeStream(process.stderr, `${spec.program}: its output could not be written: ${why}\n`).catch(() => undefined);
+      await writeStream(stderr(), `${spec.program}: its output could not be written: ${why}\n`).catch(() => undefined);
       code = ExitCode.outputFailed;
     }
     process.exitCode = code;

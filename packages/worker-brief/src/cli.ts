@@ -1,5 +1,4 @@
-import { EXIT_CODES_HELP } from '@orch/inbox';
-import { loadedCommand, type CliSpec } from '@orch/store';
+import { EXIT_CODES_HELP, loadedCommand, type CliSpec } from '@orch/store';
 import { command as briefCommand, type BriefCliOptions } from './commands/brief.ts';
 
 export type { BriefCliOptions };
