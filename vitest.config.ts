@@ -8,6 +8,10 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // After every test file: no stray child processes, temp dirs or open harness databases (see the file).
     setupFiles: ['test/leak-check.ts'],
+    // One process per test file: the leak check kills the children of its own process, which are
+    // then that file's alone (threads, or files sharing a process, would mix them up).
+    pool: 'forks',
+    isolate: true,
     testTimeout: 120_000,
     hookTimeout: 120_000,
     // Process-heavy suites share 2 cores in CI; keep file-level parallelism modest.

@@ -343,6 +343,20 @@ describe('--help (slow)', () => {
     }
   });
 
+  it('help as a last word, -h and --help print the same help; every help lists --version and --help', () => {
+    const top = inbox(['--help']);
+    for (const args of [['help'], ['-h'], ['--db', 'x.db', 'help']]) {
+      const r = inbox(args);
+      expect({ args, code: r.code, stdout: r.stdout, stderr: r.stderr }).toEqual({ args, code: 0, stdout: top.stdout, stderr: '' });
+    }
+    const list = inbox(['list', '--help']);
+    expect(inbox(['list', 'help']).stdout).toBe(list.stdout);
+    for (const out of [top.stdout, list.stdout]) {
+      expect(out).toMatch(/--version\s+Show version number/);
+      expect(out).toMatch(/-h, --help\s+Show help/);
+    }
+  });
+
   it('the top-level --help lists every command and the exit codes', () => {
     const r = inbox(['--help']);
     expect(r.code, r.stderr).toBe(0);

@@ -24,8 +24,9 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
   assertKnownCommand(spec, args);
   const single = spec.commands.length === 1 && spec.commands[0]?.name === '$0';
   // Help lists every command with its summary: only then are all definitions loaded. Any short
-  // flag may be a cluster holding -h.
-  const wantsHelp = args.some((a) => /^--help(=|$)/.test(a) || /^-[^-]/.test(a));
+  // flag may be a cluster holding -h; yargs also takes a last word `help` as asking for it.
+  const words = args.filter((a) => !a.startsWith('-'));
+  const wantsHelp = args.some((a) => /^--help(=|$)/.test(a) || /^-[^-]/.test(a)) || words.at(-1) === 'help';
   const loaded = new Map<string, CommandDefinition>();
   if (single || wantsHelp) {
     const defs = await Promise.all(spec.commands.map((c) => c.load()));
@@ -66,10 +67,10 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
       throw error ?? new UsageError(usageHint(message ?? 'invalid command line', args));
     });
   // Help is set up only when asked for (any short flag may be a cluster holding -h).
+  if (wantsHelp || args.some((a) => /^--version(=|$)/.test(a))) parser.version(spec.version);
+  else parser.version(false);
   if (wantsHelp) parser.epilogue(spec.epilogue).help().alias('help', 'h');
   else parser.help(false);
-  if (args.some((a) => /^--version(=|$)/.test(a))) parser.version(spec.version);
-  else parser.version(false);
   if (!single) parser.demandCommand(1, `no command given; see \`${spec.program} --help\``).recommendCommands();
 
   for (const [group, entries] of groupCommands(spec.commands)) {

@@ -133,13 +133,9 @@ export function runMain(spec: CliSpec, bundleDir: string): void {
   // otherwise crash the process with a stack after the command committed.
   let stdoutFailed: unknown;
   process.stdout.on('error', (err) => (stdoutFailed ??= err));
-  // stderr is opened only when something is written to it (opening it costs start-up time).
-  let stderrReady = false;
-  const stderr = () => {
-    if (!stderrReady) process.stderr.on('error', () => undefined);
-    stderrReady = true;
-    return process.stderr;
-  };
+  // Listened to from the start: a warning Node writes there on its own must not crash the process.
+  process.stderr.on('error', () => undefined);
+  const stderr = () => process.stderr;
   void runCli(spec, process.argv.slice(2), {
     stdout: { write: (text: string) => writeStream(process.stdout, text), isTTY: process.stdout.isTTY === true },
     stderr: { write: (text: string) => writeStream(stderr(), text) },

@@ -43,7 +43,8 @@ export const DEAD_CONFIG_LOCK_MS = 3000;
  * its process group, say), and every later config write would then fail until someone deleted
  * it by hand. A write takes milliseconds and each one makes a new lock file, so a lock that is
  * the very same file (inode and mtime) after DEAD_CONFIG_LOCK_MS of retrying is a dead process's
- * and is removed; a live writer's lock never stays that long.
+ * and is removed; a live writer's lock never stays that long. Against live writers that keep
+ * taking the lock, a write gives up after 400 tries (about 12 s).
  */
 async function configWrite(root: string, args: string[]): Promise<void> {
   let seen: { ino: number; mtimeMs: number; since: number } | undefined;
