@@ -3,7 +3,7 @@ import type { MessageSize } from './queries/messages.ts';
 /**
  * Bytes of message bodies and payloads one `claim`, `show` or `wait` returns by default (8 MiB).
  * A thread may hold far more (no limit on messages per thread); what does not fit is paged with
- * `show --after-message`. Documented in the README.
+ * `show --after-message`. Documented in docs/guide.md (Limits).
  */
 export const DEFAULT_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Largest `--max-bytes` accepted (64 MiB). */

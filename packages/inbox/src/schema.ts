@@ -68,7 +68,7 @@ export interface InboxMessagesTable {
  * Limits of a task message's payload (the one that opens a thread). orch fills it with the
  * attempt's facts and its rendered brief, which quotes the leader's body (up to MAX_TEXT_BYTES)
  * and the task's acceptance JSON (up to MAX_TEXT_BYTES and MAX_JSON_DEPTH, here a few levels
- * down): so anything `task add` and `dispatch` accept fits. Documented in the README.
+ * down): so anything `task add` and `dispatch` accept fits. Documented in docs/guide.md (Limits).
  */
 export const MAX_TASK_PAYLOAD_BYTES = 8 * MAX_TEXT_BYTES;
 export const MAX_TASK_PAYLOAD_DEPTH = MAX_JSON_DEPTH + 8;

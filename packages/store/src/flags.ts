@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Largest body or payload accepted, in bytes of UTF-8 (1 MiB). Documented in the README. */
+/** Largest body or payload accepted, in bytes of UTF-8 (1 MiB). Documented in docs/guide.md (Limits). */
 export const MAX_TEXT_BYTES = 1024 * 1024;
 
 /**
@@ -34,7 +34,7 @@ export function labelFlag(max = 500) {
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must be one line without control characters');
 }
 
-/** Deepest nesting of arrays and objects accepted in any JSON we take in. Documented in the README. */
+/** Deepest nesting of arrays and objects accepted in any JSON we take in. Documented in docs/guide.md (Limits). */
 export const MAX_JSON_DEPTH = 64;
 
 /**
