@@ -2,7 +2,7 @@
  * Typed errors with stable codes and exit codes. Library code throws these; only a CLI's
  * `main` turns them into output and an exit code.
  *
- * Exit codes (documented in docs/json.md and in every CLI's --help):
+ * Exit codes (documented in docs/json.md, "Errors and exit codes", and in every CLI's --help):
  * 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·
  * 4 conflict or invalid state · 5 lease lost · 6 database unavailable ·
  * 7 output failed (the command finished, and committed whatever it changes, but its output could
