@@ -29,21 +29,22 @@ export async function wakeups() {
   const conn = new Database(db);
   conn.pragma('busy_timeout = 5000');
   let n = 0;
-  const message = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, ?, ?, 'x', null, ?)");
+  // Every message names its role (inbox schema v4): a waiter wakes for the other side's messages only.
+  const message = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at, role) values (?, ?, ?, 'x', null, ?, ?)");
   const openThread = conn.prepare(
     "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, 'wake', 'sleeper', 'leader', 'open', 0, ?, ?)",
   );
   const kinds = {
     'orch wait': {
       args: () => orch(db, 'wait', '--run', 'w', '--for', 'task_progress', '--timeout-seconds', '20'),
-      commit: () => message.run(att.thread_id, 'worker', 'progress', Date.now()),
+      commit: () => message.run(att.thread_id, 'worker', 'progress', Date.now(), 'worker'),
     },
     'inbox wait': {
       args: () => {
         const last = /** @type {{ id: number }} */ (conn.prepare('select max(id) as id from inbox_messages').get()).id;
         return inbox(db, 'wait', '--thread', att.thread_id, '--agent', 'worker', '--after-message', String(last), '--timeout-seconds', '20');
       },
-      commit: () => message.run(att.thread_id, 'leader', 'note', Date.now()),
+      commit: () => message.run(att.thread_id, 'leader', 'note', Date.now(), 'leader'),
     },
     'inbox claim --wait-seconds': {
       args: () => inbox(db, 'claim', '--agent', 'sleeper', '--wait-seconds', '20'),
