@@ -215,6 +215,17 @@ describe('a dispatch killed inside git leaves git lock files (slow)', { timeout:
     expect(git(repo, 'config', `branch.orch/${RUN}/T1/1.orchdatabase`)).not.toBe('');
   });
 
+  it("another database's dispatch at the same place leaves that branch's lock alone (it is not its to judge)", () => {
+    const repo = makeRepo();
+    const mine = newDb(['T1']);
+    killedDispatch(mine, repo);
+    fs.writeFileSync(refLock(repo), '');
+    const other = newDb(['T1']);
+    const err = fail(other, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], 4, repo);
+    expect(err.message).toMatch(/belongs to another orch database/);
+    expect(fs.existsSync(refLock(repo))).toBe(true);
+  });
+
   it('doctor --repair deletes an orphan branch whose ref a killed git left locked', () => {
     const repo = makeRepo();
     const db = newDb(['T0', 'T1']);

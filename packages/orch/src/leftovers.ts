@@ -32,7 +32,6 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string,
   const hasBranch = await branchExists(repo, branch);
   const hasDir = fs.existsSync(dir);
   if (!hasBranch && !hasDir) return;
-  await clearDeadGitLocks(repo, branch, dir);
   const entry = (await listWorktrees(repo)).find((w) => w.path === dir);
   const registered = entry !== undefined;
   const byHand = `look at it, then remove it (git worktree remove --force ${dir}; git branch -D ${branch}) and dispatch again`;
@@ -54,6 +53,9 @@ export async function reclaimLeftover(repo: string, dir: string, branch: string,
       );
     }
   }
+  // Ours (checked above), and the caller holds this place's marker: a lock on its branch or in its
+  // worktree's git dir is a killed dispatch's, and would stop every git step below.
+  if (hasBranch || registered) await clearDeadGitLocks(repo, branch, dir);
   // A checkout cut short shows its missing files as changes: they are nobody's work.
   const interrupted = entry !== undefined && interruptedAdd(entry);
   const dirty = hasDir && registered && !interrupted ? await uncommitted(dir) : [];
