@@ -226,6 +226,24 @@ describe('a dispatch killed inside git leaves git lock files (slow)', { timeout:
     expect(fs.existsSync(refLock(repo))).toBe(true);
   });
 
+  it('a lock left by a git killed while creating the branch (the branch never came to be) is cleared once it is seconds old', () => {
+    const repo = makeRepo();
+    const db = newDb(['T1']);
+    fs.mkdirSync(path.dirname(refLock(repo)), { recursive: true });
+    fs.writeFileSync(refLock(repo), '');
+    // Fresh: it may be a live git's, so the dispatch is refused and the lock left alone.
+    const refused = fail(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], 4, repo);
+    expect(refused.code).toBe('GIT_FAILED');
+    expect(fs.existsSync(refLock(repo))).toBe(true);
+    expect(branches(repo)).toEqual(['main']);
+    const old = new Date(Date.now() - 10_000);
+    fs.utimesSync(refLock(repo), old, old);
+    const a = dispatch(db, repo, 'T1');
+    expect(a).toMatchObject({ number: 1, branch: `orch/${RUN}/T1/1` });
+    expect(fs.existsSync(refLock(repo))).toBe(false);
+    expect(git(a.worktree_path, 'status', '--porcelain')).toBe('');
+  });
+
   it('doctor --repair deletes an orphan branch whose ref a killed git left locked', () => {
     const repo = makeRepo();
     const db = newDb(['T0', 'T1']);

@@ -7,6 +7,7 @@ import { branchOwners } from './branch-owner.ts';
 import {
   branchExists,
   deleteBranch,
+  GitFailure,
   gitLockFiles,
   interruptedAdd,
   listWorktrees,
@@ -98,4 +99,28 @@ export async function clearDeadGitLocks(repo: string, branch: string, dir?: stri
     }
   }
   return removed;
+}
+
+/** How old a lock on a branch that does not exist must be to count as a killed git's. */
+export const DEAD_REF_LOCK_MS = 2000;
+
+/**
+ * Runs `make` (which creates `branch`); when git refuses because a lock file on that branch is in
+ * the way although the branch does not exist, and the lock is older than DEAD_REF_LOCK_MS, the
+ * lock is a git's killed while creating the branch (a dispatch killed inside `worktree add -b`):
+ * it is removed and `make` runs once more. Only for callers that hold the place's dispatch
+ * marker (no live orch process of this database is making this branch); a live git holds such a
+ * lock for milliseconds.
+ */
+export async function withDeadRefLockCleared(repo: string, branch: string, make: () => Promise<void>): Promise<void> {
+  try {
+    await make();
+  } catch (err) {
+    if (!(err instanceof GitFailure) || !/\.lock'?:? File exists|cannot lock ref/i.test(err.gitMessage) || (await branchExists(repo, branch))) throw err;
+    const [refLock] = await gitLockFiles(repo, branch);
+    const st = refLock === undefined ? undefined : fs.statSync(refLock, { throwIfNoEntry: false });
+    if (refLock === undefined || st === undefined || Date.now() - st.mtimeMs < DEAD_REF_LOCK_MS) throw err;
+    fs.rmSync(refLock, { force: true });
+    await make();
+  }
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { checkRef, currentBranch, deleteBranch, removeWorktree, repoRoot, resolveCommit } from '../git.ts';
 import { addWorktree } from '../attempt-worktree.ts';
 import { makeDirs, removeEmptyParents } from '../dirs.ts';
-import { reclaimLeftover } from '../leftovers.ts';
+import { reclaimLeftover, withDeadRefLockCleared } from '../leftovers.ts';
 import { checkWorkspaceRoot, ignoreInside } from '../workspace-root.ts';
 import { dropMarker, takeMarker } from '../marker.ts';
 import type { Orch } from '../orch.ts';
@@ -73,7 +73,7 @@ export async function prepareWorkspace(orch: Orch, plan: Plan): Promise<Workspac
     // of another one sharing the repository and the run id (never touched; see owner.ts).
     const me = await databaseId(orch);
     await reclaimLeftover(repo, dir, branch, me);
-    await addWorktree(repo, dir, branch, baseCommit, me);
+    await withDeadRefLockCleared(repo, branch, () => addWorktree(repo, dir, branch, baseCommit, me));
     await ignoreInside(repo, root);
   } catch (err) {
     dropMarker(marker);
