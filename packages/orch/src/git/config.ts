@@ -48,13 +48,14 @@ export const DEAD_CONFIG_LOCK_MS = 3000;
  */
 async function configWrite(root: string, args: string[]): Promise<void> {
   let seen: { ino: number; mtimeMs: number; since: number } | undefined;
+  let lock: string | undefined;
   for (let round = 0; ; round += 1) {
     try {
       await run(root, ['config', ...args]);
       return;
     } catch (err) {
       if (!(err instanceof GitFailure) || !/could not lock config file/i.test(err.gitMessage) || round >= 400) throw err;
-      const lock = path.join(await gitCommonDir(root), 'config.lock');
+      lock ??= path.join(await gitCommonDir(root), 'config.lock');
       const st = fs.statSync(lock, { throwIfNoEntry: false });
       if (st === undefined || seen === undefined || st.ino !== seen.ino || st.mtimeMs !== seen.mtimeMs) {
         seen = st === undefined ? undefined : { ino: st.ino, mtimeMs: st.mtimeMs, since: performance.now() };
