@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkResult } from '@orch/inbox';
-import { ROOT, dirState, tempDir, type CliRun } from './helpers.ts';
+import { ROOT, dirState, tempDir, watchRun, type CliRun, type WatchedRun } from './helpers.ts';
 import { outside, outsideEnv, run } from './outside.ts';
 
 /**
@@ -74,14 +74,8 @@ async function pidFile(file: string, timeoutMs = 20_000): Promise<number> {
 /** No runner here should take nearly this long; a hung one fails its test. */
 const RUNNER_DEADLINE_MS = 40_000;
 
-interface Runner {
-  child: ChildProcess;
-  stderr: () => string;
-  done: Promise<CliRun & { signal: NodeJS.Signals | null }>;
-}
-
 /** Starts the copied `inbox --db DB [--json] work ARGS`; killed after the test. */
-function startWork(db: string, args: string[], options: { env?: Record<string, string>; json?: boolean; umask?: string } = {}): Runner {
+function startWork(db: string, args: string[], options: { env?: Record<string, string>; json?: boolean; umask?: string } = {}): WatchedRun {
   const inboxArgs = ['--db', db, ...(options.json === false ? [] : ['--json']), 'work', ...args];
   const child =
     options.umask === undefined
@@ -91,23 +85,7 @@ function startWork(db: string, args: string[], options: { env?: Record<string, s
           env: outsideEnv(options.env),
         });
   runners.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliRun & { signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`inbox work ${args.join(' ')} still running after ${RUNNER_DEADLINE_MS} ms; stderr so far:\n${stderr}`)),
-      RUNNER_DEADLINE_MS,
-    );
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, signal, stdout, stderr });
-    });
-  });
-  done.catch(() => undefined);
-  return { child, stderr: () => stderr, done };
+  return watchRun(child, `inbox work ${args.join(' ')}`, RUNNER_DEADLINE_MS);
 }
 
 function output(r: CliRun): WorkResult & { handled: { claim?: number; left_pids?: number[] }[] } {

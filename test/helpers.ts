@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -240,4 +240,34 @@ export function dirState(dir: string): Record<string, string> {
         return [name, st.isSymbolicLink() ? `<link ${fs.readlinkSync(full)}>` : st.isDirectory() ? '<dir>' : hash()];
       }),
   );
+}
+
+/** A started `inbox work` (or any long CLI process): its output so far and its end. */
+export interface WatchedRun {
+  child: ChildProcess;
+  stderr: () => string;
+  /** The exit; rejects if the process has not exited within the deadline. */
+  done: Promise<CliRun & { signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Collects `child`'s output and resolves `done` when it exits; rejects (naming `label` and what it
+ * wrote on stderr) if it is still running after `deadlineMs`, so a hung process fails its test
+ * with a clear message. A test that fails before awaiting `done` leaves no unhandled rejection.
+ */
+export function watchRun(child: ChildProcess, label: string, deadlineMs: number): WatchedRun {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<CliRun & { signal: NodeJS.Signals | null }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${label} still running after ${deadlineMs} ms; stderr so far:\n${stderr}`)), deadlineMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, signal, stdout, stderr });
+    });
+  });
+  done.catch(() => undefined);
+  return { child, stderr: () => stderr, done };
 }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HandledThread, WorkResult } from '@orch/inbox';
-import { INBOX_BIN, ROOT, inbox, initDb, json, ok, orchOk, rows, tempDir, type CliRun } from './helpers.ts';
+import { INBOX_BIN, ROOT, inbox, initDb, json, ok, orchOk, rows, tempDir, watchRun, type CliRun, type WatchedRun } from './helpers.ts';
 
 /**
  * `inbox work`: the runner that claims an agent's threads and supervises a command per thread.
@@ -99,36 +99,14 @@ async function expectGone(pids: number[], what: string): Promise<void> {
   await until(`${what} (pids ${pids.join(', ')}) to be gone`, () => pids.every((pid) => !alive(pid)), 10_000);
 }
 
-interface Runner {
-  child: ChildProcess;
-  /** The runner's exit; rejects if it has not exited within `RUNNER_DEADLINE_MS`. */
-  done: Promise<CliRun & { signal: NodeJS.Signals | null }>;
-}
-
 /** No runner in this file should take nearly this long; a hung one fails its test with a clear message. */
 const RUNNER_DEADLINE_MS = 40_000;
 
 /** Starts `inbox --db DB --json work ARGS` with a handle on the process (for signals); killed after the test. */
-function startWork(db: string, args: string[], cwd = ROOT): Runner {
+function startWork(db: string, args: string[], cwd = ROOT): WatchedRun {
   const child = spawn(NODE, [INBOX_BIN, '--db', db, '--json', 'work', ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } });
   runners.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<CliRun & { signal: NodeJS.Signals | null }>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`inbox work ${args.join(' ')} still running after ${RUNNER_DEADLINE_MS} ms; stderr so far:\n${stderr}`)),
-      RUNNER_DEADLINE_MS,
-    );
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, signal, stdout, stderr });
-    });
-  });
-  done.catch(() => undefined); // a test that fails before awaiting it must not leave an unhandled rejection
-  return { child, done };
+  return watchRun(child, `inbox work ${args.join(' ')}`, RUNNER_DEADLINE_MS);
 }
 
 /** Runs `inbox --db DB --json work ARGS` to completion. */
