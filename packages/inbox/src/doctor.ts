@@ -8,10 +8,9 @@ import {
   isoTime,
   journalMode,
   migrate,
-  openStore,
+  openDatabase,
   problem,
   readTransaction,
-  systemClock,
   writeTransaction,
   type Clock,
   type DoctorReport,
@@ -65,7 +64,7 @@ export interface Finding {
  *   database, or newer than this code.
  */
 export async function inboxDoctor(options: DoctorOptions): Promise<DoctorReport> {
-  const store = openStore({
+  const store = await openDatabase({
     path: options.path,
     create: false,
     allowHardLinks: true,
@@ -73,11 +72,12 @@ export async function inboxDoctor(options: DoctorOptions): Promise<DoctorReport>
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
   });
   try {
-    const base = await checkFile(store, options.repair === true, options.clock ?? systemClock);
+    const clock = options.clock ?? store.clock;
+    const base = await checkFile(store, options.repair === true, clock);
     if (base.stop) return base.report;
     const counts = await readTransaction<InboxDatabase, { threads: number; messages: number }>(store, (trx) => inboxCounts(trx));
-    const findings = await inboxFindings(store, options.clock ?? systemClock);
-    await applyRepairs(store, findings, options.repair === true, options.clock ?? systemClock);
+    const findings = await inboxFindings(store, clock);
+    await applyRepairs(store, findings, options.repair === true, clock);
     return finishReport(
       base.report,
       counts,

@@ -2,13 +2,13 @@ import {
   assertSchemaCurrent,
   ensureWal,
   migrate,
-  openStore,
+  openDatabase,
+  redactLocation,
   randomIds,
   schemaVersions,
-  systemClock,
   type Clock,
   type IdGenerator,
-  type OpenStoreOptions,
+  type OpenDatabaseOptions,
   type Store,
 } from '@orch/store';
 import { inboxMigrations } from './migrations.ts';
@@ -27,6 +27,8 @@ export interface OpenInboxOptions {
   ids?: IdGenerator;
   nativeBinding?: string;
   busyTimeoutMs?: number;
+  /** PostgreSQL: connections the store may hold at once (default 1; long-lived processes use more). */
+  poolSize?: number;
 }
 
 export interface InitResult {
@@ -39,7 +41,7 @@ export interface InitResult {
 
 /** The command that initialises `path`, as quoted in error messages. */
 export function initHint(path: string): string {
-  return `inbox --db ${path} init`;
+  return `inbox --db ${redactLocation(path)} init`;
 }
 
 /**
@@ -49,7 +51,7 @@ export function initHint(path: string): string {
  *   older than this code (run init), or newer than this code.
  */
 export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
-  const store = openStore(storeOptions(options, false));
+  const store = await openDatabase(storeOptions(options, false));
   try {
     return await attachInbox(store, options);
   } catch (err) {
@@ -61,7 +63,7 @@ export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
 /** Uses an already open store as an inbox (for packages that share one connection, like orch). */
 export async function attachInbox(store: Store, options: { clock?: Clock; ids?: IdGenerator } = {}): Promise<Inbox> {
   await assertSchemaCurrent(store, inboxMigrations, initHint(store.path));
-  return { store, clock: options.clock ?? systemClock, ids: options.ids ?? randomIds, close: () => store.close() };
+  return { store, clock: options.clock ?? store.clock, ids: options.ids ?? randomIds, close: () => store.close() };
 }
 
 /**
@@ -72,12 +74,12 @@ export async function attachInbox(store: Store, options: { clock?: Clock; ids?: 
  *   another program's tables, or a database newer than this code.
  */
 export async function initInbox(options: OpenInboxOptions): Promise<InitResult> {
-  const store = openStore(storeOptions(options, true));
+  const store = await openDatabase(storeOptions(options, true));
   try {
-    const result = await migrate(store, inboxMigrations, options.clock ?? systemClock);
+    const result = await migrate(store, inboxMigrations, options.clock ?? store.clock);
     ensureWal(store);
     return {
-      path: options.path,
+      path: redactLocation(options.path),
       schema_version: await schemaVersions(store),
       applied: result.applied.map((a) => ({ package: result.package, ...a })),
     };
@@ -86,12 +88,13 @@ export async function initInbox(options: OpenInboxOptions): Promise<InitResult> 
   }
 }
 
-function storeOptions(options: OpenInboxOptions, create: boolean): OpenStoreOptions {
+function storeOptions(options: OpenInboxOptions, create: boolean): OpenDatabaseOptions {
   return {
     path: options.path,
     create,
     initHint: initHint(options.path),
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     ...(options.busyTimeoutMs ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(options.poolSize ? { poolSize: options.poolSize } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { ConflictError, LeaseLostError, isoTime, waitForChange, writeNow, writeTransaction } from '@orch/store';
+import { ConflictError, LeaseLostError, isoTime, readNow, waitForChange, writeNow, writeTransaction } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_MESSAGE_BYTES, claimPick, type ClaimPick } from './message-pages.ts';
@@ -54,11 +54,13 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
     won = await waitForChange(
       inbox.store,
       async () => {
-        const candidate = findClaimable(inbox.store, {
+        const candidate = await readNow(inbox.store, () =>
+          findClaimable({
           agent: input.agent,
           now: inbox.clock.now(),
-          ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
-        });
+            ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
+          }),
+        );
         return candidate ? attempt() : undefined;
       },
       { timeoutMs: (input.waitSeconds ?? 0) * 1000, clock: inbox.clock },
@@ -72,19 +74,19 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
 // database work happens while the write lock is held; the views are built after the commit.
 async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number, maxBytes: number): Promise<ClaimResult | undefined> {
   const token = inbox.ids.next('ls');
-  const won = await writeNow(inbox.store, (tx) => {
+  const won = await writeNow(inbox.store, function* () {
     if (threadId !== undefined) {
-      const thread = requireThreadNow(tx, threadId);
+      const thread = yield* requireThreadNow(threadId);
       assertAssigned(thread, agent);
       assertLive(thread, 'claim');
     }
     const now = inbox.clock.now();
-    const row = claimOne(tx, { agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
+    const row = yield* claimOne({ agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
     if (!row) return undefined;
-    const pick = claimPick(messageSizesNow(tx, row.id, 0), { maxBytes, blocked: row.state === 'blocked' });
+    const pick = claimPick(yield* messageSizesNow(row.id, 0), { maxBytes, blocked: row.state === 'blocked' });
     const messages: MessageRow[] = [];
-    for (const id of pick.pinned) messages.push(...messagesInRangeNow(tx, row.id, id - 1, id));
-    messages.push(...messagesInRangeNow(tx, row.id, pick.recentFrom - 1, Number.MAX_SAFE_INTEGER));
+    for (const id of pick.pinned) messages.push(...(yield* messagesInRangeNow(row.id, id - 1, id)));
+    messages.push(...(yield* messagesInRangeNow(row.id, pick.recentFrom - 1, Number.MAX_SAFE_INTEGER)));
     return { row, now, messages, omitted: pick.omitted };
   });
   if (!won) return undefined;

@@ -10,7 +10,7 @@ import {
   writeTransaction,
   type Clock,
   type IdGenerator,
-  type QueryTarget,
+  type Step,
 } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
@@ -214,23 +214,25 @@ export interface ShowResult {
  */
 export async function showThread(inbox: Inbox, input: ShowInput): Promise<ShowResult> {
   const after = input.afterMessage ?? 0;
-  const page = (target: QueryTarget, thread: ThreadRow, now: number): ShowResult => {
-    const sizes = messageSizesNow(target, thread.id, after);
+  const page = function* (thread: ThreadRow, now: number): Step<ShowResult> {
+    const sizes = yield* messageSizesNow(thread.id, after);
     const p = firstPage(sizes, { maxBytes: input.maxBytes ?? DEFAULT_MESSAGE_BYTES, limit: input.limit });
-    const rows = p.throughId === undefined ? [] : messagesInRangeNow(target, thread.id, after, p.throughId);
+    const rows = p.throughId === undefined ? [] : yield* messagesInRangeNow(thread.id, after, p.throughId);
     return { thread: threadView(thread, now), messages: rows.map(messageView), more: p.more, last_message_id: p.throughId ?? after };
   };
   const lease = input.lease;
   if (lease === undefined) {
-    return readNow(inbox.store, (tx) => page(tx, requireThreadNow(tx, input.threadId), inbox.clock.now()));
+    return readNow(inbox.store, function* () {
+      return yield* page(yield* requireThreadNow(input.threadId), inbox.clock.now());
+    });
   }
-  return writeNow(inbox.store, (tx) => {
-    const thread = requireThreadNow(tx, input.threadId);
+  return writeNow(inbox.store, function* () {
+    const thread = yield* requireThreadNow(input.threadId);
     const now = inbox.clock.now();
     assertLease(thread, lease, now);
-    const shown = page(tx, thread, now);
+    const shown = yield* page(thread, now);
     // A page that starts where the holder's delivered messages end (or before) extends them.
-    if (after <= (thread.delivered_message_id ?? 0)) markDeliveredNow(tx, { id: thread.id, token: lease, throughId: shown.last_message_id });
+    if (after <= (thread.delivered_message_id ?? 0)) yield* markDeliveredNow({ id: thread.id, token: lease, throughId: shown.last_message_id });
     return shown;
   });
 }
@@ -242,9 +244,9 @@ export async function requireThread(db: Db, id: string): Promise<ThreadRow> {
   return thread;
 }
 
-/** requireThread, synchronously (inside writeNow/readNow). @throws NotFoundError (3) */
-export function requireThreadNow(target: QueryTarget, id: string): ThreadRow {
-  const thread = getThreadNow(target, id);
+/** requireThread as a step (inside writeNow/readNow). @throws NotFoundError (3) */
+export function* requireThreadNow(id: string): Step<ThreadRow> {
+  const thread = yield* getThreadNow(id);
   if (!thread) throw new NotFoundError(`no thread ${id}`, { thread_id: id });
   return thread;
 }

@@ -1,4 +1,4 @@
-import { readNow, waitForChange, writeNow } from '@orch/store';
+import { readNow, waitForChange, writeNow, type Step } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { assertLease, heartbeat } from './leases.ts';
 import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
@@ -68,8 +68,8 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     const beat = await heartbeat(inbox, { threadId: input.threadId, lease });
     leaseMs = beat.lease.seconds * 1000;
   }
-  const { cursor, side } = await readNow(inbox.store, (tx) => {
-    const thread = requireThreadNow(tx, input.threadId);
+  const { cursor, side } = await readNow(inbox.store, function* () {
+    const thread = yield* requireThreadNow(input.threadId);
     const waiter: WaitSide =
       lease !== undefined ? 'worker' : (input.as ?? (input.agent !== undefined && input.agent !== thread.assigned_to ? 'leader' : 'worker'));
     // A waiter reads what the other side wrote.
@@ -77,18 +77,18 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     if (input.afterMessage !== undefined) return { cursor: input.afterMessage, side };
     // Never claimed: after the worker side's last message, or (if it wrote none) the newest one.
     if (waiter === 'worker')
-      return { cursor: thread.delivered_message_id ?? (lastMessageIdNow(tx, thread.id, 'worker') || lastMessageIdNow(tx, thread.id)), side };
-    return { cursor: lastMessageIdNow(tx, thread.id, 'leader'), side };
+      return { cursor: thread.delivered_message_id ?? ((yield* lastMessageIdNow(thread.id, 'worker')) || (yield* lastMessageIdNow(thread.id))), side };
+    return { cursor: yield* lastMessageIdNow(thread.id, 'leader'), side };
   });
   const check = async (): Promise<WaitResult | undefined> => {
-    const found = await readNow(inbox.store, (tx): WaitResult | undefined => {
-      const thread = requireThreadNow(tx, input.threadId);
+    const found = await readNow(inbox.store, function* (): Step<WaitResult | undefined> {
+      const thread = yield* requireThreadNow(input.threadId);
       const now = inbox.clock.now();
       if (lease !== undefined) assertLease(thread, lease, now);
-      const sizes = messageSizesNow(tx, thread.id, cursor, side);
+      const sizes = yield* messageSizesNow(thread.id, cursor, side);
       if (sizes.length === 0 && !TERMINAL_STATES.includes(thread.state)) return undefined;
       const page = firstPage(sizes, { maxBytes });
-      const rows = page.throughId === undefined ? [] : messagesInRangeNow(tx, thread.id, cursor, page.throughId, side);
+      const rows = page.throughId === undefined ? [] : yield* messagesInRangeNow(thread.id, cursor, page.throughId, side);
       return { timed_out: false, thread: threadView(thread, now), messages: rows.map(messageView), more: page.more, last_message_id: page.throughId ?? cursor };
     });
     if (!found && lease !== undefined && inbox.clock.monotonicMs() - lastBeat >= leaseMs / 3) {
@@ -106,15 +106,15 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
     if (lease !== undefined && result.messages.length > 0) await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
     return result;
   }
-  const thread = await readNow(inbox.store, (tx) => requireThreadNow(tx, input.threadId));
+  const thread = await readNow(inbox.store, () => requireThreadNow(input.threadId));
   return { timed_out: true, thread: threadView(thread, inbox.clock.now()), messages: [], more: false, last_message_id: cursor };
 }
 
 // What this wait returned counts as given to the lease holder when it continues what the holder
 // had already been given (a wait from a later --after-message would leave a gap).
 async function markDelivered(inbox: Inbox, threadId: string, lease: string, from: number, through: number): Promise<void> {
-  await writeNow(inbox.store, (tx) => {
-    const thread = getThreadNow(tx, threadId);
-    if (thread?.lease_token === lease && from <= (thread.delivered_message_id ?? 0)) markDeliveredNow(tx, { id: threadId, token: lease, throughId: through });
+  await writeNow(inbox.store, function* () {
+    const thread = yield* getThreadNow(threadId);
+    if (thread?.lease_token === lease && from <= (thread.delivered_message_id ?? 0)) yield* markDeliveredNow({ id: threadId, token: lease, throughId: through });
   });
 }

@@ -237,7 +237,7 @@ export class Job implements JobClaim {
     // by another runner) stops the command within about a second, not at the next heartbeat: the
     // thread row is one indexed read.
     const watch = setInterval(() => {
-      readNow(inbox.store, (s) => requireThreadNow(s, this.threadId))
+      readNow(inbox.store, () => requireThreadNow(this.threadId))
         .then((row) => {
           if (this.lostIn(row)) this.loseLease();
         })

@@ -2,7 +2,7 @@
 // subprocess: brief on stdin, lease kept alive, output logged, outcome posted back. This module is
 // the loop: claiming while there is room, the idle and once deadlines, and the stop signals. One
 // claimed thread is a Job (work-job.ts).
-import { visible } from '@orch/store';
+import { commitMark, visible } from '@orch/store';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_LEASE_SECONDS, claim, release } from './leases.ts';
 import { prepareWorkDir } from './work-dir.ts';
@@ -58,7 +58,7 @@ export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult
     }
     // Claim while there is room. Skip the query when nothing was committed since the last look,
     // except once a second (a lease running out makes a thread claimable without a commit).
-    const version = inbox.store.dataVersion();
+    const version = commitMark(inbox.store);
     const now = monotonic();
     if (version !== lastVersion || now - lastLook >= 1000) {
       lastVersion = version;

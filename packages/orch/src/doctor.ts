@@ -3,7 +3,7 @@
 // deferred repairs. Report order: inbox's checks, the orch schema, then per run its database
 // checks (doctor/run-records.ts) and its workspace checks (doctor/orphans.ts, doctor/leftover-files.ts).
 import { checkFile, finishReport, inboxCounts, inboxFindings, initHint, type InboxDatabase } from '@orch/inbox';
-import { NotFoundError, openStore, randomIds, readTransaction, systemClock, writeTransaction, type Clock, type DoctorReport } from '@orch/store';
+import { NotFoundError, openDatabase, randomIds, readTransaction, writeTransaction, type Clock, type DoctorReport } from '@orch/store';
 import type { Finding } from './doctor/finding.ts';
 import { checkWorkspaces } from './doctor/orphans.ts';
 import { checkRunRecords } from './doctor/run-records.ts';
@@ -40,16 +40,16 @@ export interface OrchDoctorInput {
  *   NotFoundError (3) for an unknown run; ValidationError (2) for a --repo-path outside any repository.
  */
 export async function orchDoctor(input: OrchDoctorInput): Promise<DoctorReport> {
-  const clock = input.clock ?? systemClock;
   const repair = input.repair === true;
   const repo = input.repoPath === undefined ? undefined : await repoRoot(input.repoPath);
-  const store = openStore({
+  const store = await openDatabase({
     path: input.path,
     create: false,
     allowHardLinks: true,
     initHint: initHint(input.path),
     ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}),
   });
+  const clock = input.clock ?? store.clock;
   const orch: Orch = { store, clock, ids: randomIds, close: () => store.close() };
   try {
     const base = await checkFile(store, repair, clock);

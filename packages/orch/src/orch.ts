@@ -1,5 +1,5 @@
 import { attachInbox, existingThreadIds, initHint, requireThread, threadView, type InboxDatabase, type ThreadView } from '@orch/inbox';
-import { AppError, assertSchemaCurrent, migrate, openStore, randomIds, systemClock, type Clock, type IdGenerator, type Store } from '@orch/store';
+import { AppError, assertSchemaCurrent, migrate, openDatabase, randomIds, type Clock, type IdGenerator, type Store } from '@orch/store';
 import type { Kysely } from 'kysely';
 import { orchMigrations } from './migrations.ts';
 import type { OrchDatabase } from './schema.ts';
@@ -35,6 +35,8 @@ export interface OpenOrchOptions {
   ids?: IdGenerator;
   nativeBinding?: string;
   busyTimeoutMs?: number;
+  /** PostgreSQL: connections the store may hold at once (default 1). */
+  poolSize?: number;
   /**
    * What to do when the database has no orch tables yet: create them (default), or throw
    * NoOrchTablesError without writing anything (the CLI does this for every command but
@@ -60,14 +62,15 @@ export class NoOrchTablesError extends Error {
  *   `createTables` is false.
  */
 export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
-  const store = openStore({
+  const store = await openDatabase({
     path: options.path,
     create: false,
     initHint: initHint(options.path),
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     ...(options.busyTimeoutMs ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
+    ...(options.poolSize ? { poolSize: options.poolSize } : {}),
   });
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? store.clock;
   try {
     await attachInbox(store, { clock });
     await ensureOrchSchema(store, clock, options.createTables ?? true);

@@ -1,3 +1,4 @@
+import { mapPgError } from './pg/errors.ts';
 /**
  * Typed errors with stable codes and exit codes. Library code throws these; only a CLI's
  * `main` turns them into output and an exit code.
@@ -93,7 +94,9 @@ export type UnavailableReason =
   | 'DB_CORRUPT'
   | 'DB_CANNOT_OPEN'
   | 'DB_HARD_LINKED'
-  | 'DB_NATIVE_MODULE';
+  | 'DB_NATIVE_MODULE'
+  | 'DB_AUTH_FAILED'
+  | 'DB_PERMISSION';
 
 /** The database is missing, uninitialised, newer than this code, busy past the timeout, ...: exit 6. */
 export class DatabaseUnavailableError extends AppError {
@@ -123,6 +126,8 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const mapped = mapSqliteError(err);
   if (mapped instanceof AppError) return mapped;
+  const fromServer = mapPgError(err);
+  if (fromServer instanceof AppError) return fromServer;
   const message = err instanceof Error ? err.message : String(err);
   return new AppError('INTERNAL', ExitCode.internal, `internal error (this is a bug): ${message}`, { cause: err });
 }

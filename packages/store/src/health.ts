@@ -1,4 +1,5 @@
-import { hardLinkCount, hardLinkedMessage, type Store } from './open.ts';
+import type { Store } from './engine.ts';
+import { hardLinkCount, hardLinkedMessage } from './open.ts';
 
 /** How bad a problem `doctor` found is: errors break a guarantee; warnings are recoverable as they stand. */
 export type Severity = 'error' | 'warning';
@@ -41,6 +42,8 @@ export interface DoctorReport {
 
 /** Problems from `PRAGMA integrity_check` (empty when the file is sound). Reads every page. */
 export function integrityErrors(store: Store, max = 20): string[] {
+  // The server keeps its own pages sound; there is no file of ours to check.
+  if (store.kind === 'postgres') return [];
   try {
     const rows = store.sqlite.pragma(`integrity_check(${Math.trunc(max)})`) as { integrity_check: string }[];
     return rows.map((r) => r.integrity_check).filter((m) => m !== 'ok');
@@ -54,10 +57,14 @@ export function integrityErrors(store: Store, max = 20): string[] {
 
 /** Rows whose foreign key points at nothing (`PRAGMA foreign_key_check`). */
 export function foreignKeyErrors(store: Store): { table: string; rowid: number | null; parent: string }[] {
+  // PostgreSQL enforces foreign keys at every commit: none can dangle.
+  if (store.kind === 'postgres') return [];
   return store.sqlite.pragma('foreign_key_check') as { table: string; rowid: number | null; parent: string }[];
 }
 
+/** SQLite's journal mode; PostgreSQL always writes ahead to its WAL, so it answers `wal` as well. */
 export function journalMode(store: Store): string {
+  if (store.kind === 'postgres') return 'wal';
   return String(store.sqlite.pragma('journal_mode', { simple: true }));
 }
 
@@ -66,6 +73,7 @@ export function journalMode(store: Store): string {
  * no automatic repair, since only a person knows which name the participants should use.
  */
 export function hardLinkProblem(store: Store): Problem | undefined {
+  if (store.kind === 'postgres') return undefined;
   const links = hardLinkCount(store.path);
   if (links <= 1) return undefined;
   return problem({ kind: 'db_hard_linked', severity: 'error', message: hardLinkedMessage(store.path, links), repair: null, path: store.path });

@@ -2,6 +2,7 @@ export * from './errors.ts';
 export * from './clock.ts';
 export * from './ids.ts';
 export * from './open.ts';
+export * from './engine.ts';
 export * from './prepared.ts';
 export * from './transaction.ts';
 export * from './migrations.ts';

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { DatabaseUnavailableError } from './errors.ts';
 import type { Clock } from './clock.ts';
-import type { Store } from './open.ts';
+import type { Store } from './engine.ts';
 import { writeTransaction } from './transaction.ts';
 
 /** One schema step. Versions start at 1 and go up by one; a released step never changes. */
@@ -46,9 +46,9 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
   assertOrdered(set);
   const latest = latestVersion(set);
   return writeTransaction<MigrationsTable, MigrateResult>(store, async (trx) => {
-    const hasTable = await migrationsTableExists(trx, store.path);
+    const hasTable = await migrationsTableExists(trx, store);
     if (!hasTable) {
-      const foreign = await userTables(trx);
+      const foreign = await userTables(trx, store.kind);
       if (foreign.length > 0) {
         throw new DatabaseUnavailableError(
           'DB_FOREIGN',
@@ -86,7 +86,7 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
  */
 export async function assertSchemaCurrent(store: Store, set: MigrationSet, initHint: string): Promise<number> {
   const db = store.db as Kysely<MigrationsTable>;
-  const version = (await migrationsTableExists(db, store.path)) ? await currentVersion(db, set.package) : 0;
+  const version = (await migrationsTableExists(db, store)) ? await currentVersion(db, set.package) : 0;
   const latest = latestVersion(set);
   if (version === 0) {
     throw new DatabaseUnavailableError('DB_NOT_INITIALISED', `${store.path} is not initialised; run \`${initHint}\``);
@@ -105,7 +105,7 @@ export async function assertSchemaCurrent(store: Store, set: MigrationSet, initH
 /** Schema versions recorded in the file, by package (empty when it was never initialised). */
 export async function schemaVersions(store: Store): Promise<Record<string, number>> {
   const db = store.db as Kysely<MigrationsTable>;
-  if (!(await migrationsTableExists(db, store.path))) return {};
+  if (!(await migrationsTableExists(db, store))) return {};
   const rows = await db
     .selectFrom('schema_migrations')
     .select(['package', (eb) => eb.fn.max('version').as('version')])
@@ -123,23 +123,37 @@ const MIGRATION_COLUMNS = ['package', 'version', 'name', 'applied_at'];
  *
  * @throws DatabaseUnavailableError DB_FOREIGN when a table of that name exists with other columns.
  */
-async function migrationsTableExists(db: Kysely<any>, file: string): Promise<boolean> {
-  const row = await sql<{ n: number }>`select count(*) as n from sqlite_master where type = 'table' and name = 'schema_migrations'`.execute(db);
-  if ((row.rows[0]?.n ?? 0) === 0) return false;
-  const columns = (await sql<{ name: string }>`select name from pragma_table_info('schema_migrations')`.execute(db)).rows.map((r) => r.name);
+async function migrationsTableExists(db: Kysely<any>, store: Store): Promise<boolean> {
+  const tables = await userTables(db, store.kind);
+  if (!tables.includes('schema_migrations')) return false;
+  const columns = await columnNames(db, store.kind, 'schema_migrations');
   if (MIGRATION_COLUMNS.every((c) => columns.includes(c))) return true;
-  const tables = await userTables(db);
   throw new DatabaseUnavailableError(
     'DB_FOREIGN',
-    `${file} belongs to another program: its schema_migrations table is not this tool's (columns ${columns.join(', ')}); refusing to use it`,
+    `${store.path} belongs to another program: its schema_migrations table is not this tool's (columns ${columns.join(', ')}); refusing to use it`,
     { details: { tables } },
   );
 }
 
-async function userTables(db: Kysely<any>): Promise<string[]> {
-  const rows = await sql<{
-    name: string;
-  }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
+// The catalog is the one thing each engine names differently: SQLite's sqlite_master and
+// pragma_table_info; PostgreSQL's information_schema, in the store's schema (its search path).
+
+/** The tables of the database file, or of the store's schema on PostgreSQL, by name. */
+async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
+  const rows =
+    kind === 'postgres'
+      ? await sql<{ name: string }>`select table_name as name from information_schema.tables
+          where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name collate "C"`.execute(db)
+      : await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
+  return rows.rows.map((r) => r.name);
+}
+
+async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
+  const rows =
+    kind === 'postgres'
+      ? await sql<{ name: string }>`select column_name as name from information_schema.columns
+          where table_schema = current_schema() and table_name = ${table} order by ordinal_position`.execute(db)
+      : await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db);
   return rows.rows.map((r) => r.name);
 }
 

@@ -4,23 +4,8 @@ import Database from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { DatabaseUnavailableError, mapSqliteError } from './errors.ts';
 import { StatementCache } from './prepared.ts';
-
-/** An open database: the Kysely handle for queries plus the raw connection for pragmas. */
-export interface Store {
-  /** The database file path as given. */
-  readonly path: string;
-  /** Kysely over the single connection. Packages narrow it to their own table types. */
-  readonly db: Kysely<any>;
-  /** The underlying better-sqlite3 connection (pragmas, `inTransaction`). */
-  readonly sqlite: Database.Database;
-  /** Statements prepared once on this connection, by SQL text (Kysely's queries and prepared queries). */
-  readonly statements: StatementCache;
-  /** How long a writer waits for the write lock while no other writer commits (see writeTransaction). */
-  readonly busyTimeoutMs: number;
-  /** `PRAGMA data_version`: changes whenever another connection commits. Costs microseconds. */
-  dataVersion(): number;
-  close(): Promise<void>;
-}
+import { systemClock } from './clock.ts';
+import type { SqliteStore, Store } from './engine.ts';
 
 export interface OpenStoreOptions {
   /** Path of the database file. */
@@ -66,7 +51,7 @@ export const TRY_BUSY_MS = 100;
  *   directory, is not a SQLite database, has more than one hard link (DB_HARD_LINKED, unless
  *   `allowHardLinks`), or the native SQLite module cannot load.
  */
-export function openStore(options: OpenStoreOptions): Store {
+export function openStore(options: OpenStoreOptions): SqliteStore {
   const file = options.path;
   const hint = options.initHint ?? `inbox --db ${file} init`;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
@@ -106,7 +91,10 @@ export function openStore(options: OpenStoreOptions): Store {
   const database = { prepare: (text: string) => statements.prepare(text), close: () => sqlite.close() };
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
   return {
+    kind: 'sqlite',
     path: file,
+    location: path.resolve(file),
+    clock: systemClock,
     db,
     sqlite,
     statements,
@@ -200,9 +188,10 @@ export function hardLinkCount(file: string): number {
 
 /**
  * Puts a database this tool has accepted as its own into WAL mode (persistent in the file).
- * Does nothing when it already is. Must not run inside a transaction.
+ * Does nothing when it already is, or on PostgreSQL. Must not run inside a transaction.
  */
 export function ensureWal(store: Store, busyTimeoutMs = DEFAULT_BUSY_TIMEOUT_MS): void {
+  if (store.kind !== 'sqlite') return;
   if (store.sqlite.pragma('journal_mode', { simple: true }) !== 'wal') enableWal(store.sqlite, busyTimeoutMs);
 }
 

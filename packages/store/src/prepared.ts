@@ -29,12 +29,30 @@ export class StatementCache {
   }
 }
 
-/** What a prepared query runs on: an open store (its Kysely handle compiles, its connection runs). */
+/** What a prepared query runs on: an open SQLite store (its Kysely handle compiles, its connection runs). */
 export interface QueryTarget {
   readonly db: Kysely<any>;
   readonly sqlite: Database.Database;
   readonly statements: StatementCache;
 }
+
+/**
+ * One database operation of a step function (see `Step`): a prepared query, how to run it, and its
+ * parameter values. The transaction helper that drives the step runs it on its engine.
+ */
+export interface StepOp {
+  readonly query: PreparedQuery<any, any>;
+  readonly method: 'all' | 'first' | 'run';
+  readonly params: Record<string, unknown>;
+}
+
+/**
+ * A database routine written once for both engines: a generator that yields its queries
+ * (`yield* q.rows(params)`) and returns its result. `writeNow`/`readNow` drive it: on SQLite
+ * synchronously, each query on the spot (the hot path stays free of async hops); on PostgreSQL
+ * each query is awaited. Between its queries a step may compute but never await anything else.
+ */
+export type Step<T> = Generator<StepOp, T, unknown>;
 
 const SLOT = '\u0000slot:';
 
@@ -68,29 +86,43 @@ function bind(compiled: Compiled, params: Record<string, unknown>): unknown[] {
  * Kysely handle (a transaction's `trx`, say), like any Kysely query.
  */
 export class PreparedQuery<P extends Record<string, unknown>, R> {
-  #compiled: Compiled | undefined;
+  // Compiled once per dialect (a process may hold a SQLite and a PostgreSQL store: `inbox copy`).
+  readonly #compiled = new WeakMap<object, Compiled>();
 
   constructor(private readonly build: (db: Kysely<any>, p: P) => Compilable<R>) {}
 
-  /** Every row. */
-  all(target: QueryTarget, params: P): R[] {
-    const compiled = this.compiled(target.db);
-    return target.statements.prepare(compiled.sql).all(bind(compiled, params)) as R[];
+  /** Every row (a step of a writeNow/readNow routine). */
+  *rows(params: P): Step<R[]> {
+    return (yield { query: this, method: 'all', params }) as R[];
   }
 
-  /** The first row, or undefined. */
-  first(target: QueryTarget, params: P): R | undefined {
+  /** The first row, or undefined (a step). */
+  *row(params: P): Step<R | undefined> {
+    return (yield { query: this, method: 'first', params }) as R | undefined;
+  }
+
+  /** Runs a statement that returns no rows (a step): the number of rows it changed. */
+  *exec(params: P): Step<number> {
+    return (yield { query: this, method: 'run', params }) as number;
+  }
+
+  /** Runs `method` synchronously on a SQLite connection through its cached prepared statement. */
+  runOn(target: QueryTarget, method: StepOp['method'], params: P): unknown {
     const compiled = this.compiled(target.db);
     const stmt = target.statements.prepare(compiled.sql);
     const args = bind(compiled, params);
+    if (method === 'run') return stmt.run(args).changes;
+    if (method === 'all') return stmt.all(args);
     // A write with RETURNING must run to completion: `all`, not `get`.
-    return (stmt.readonly ? stmt.get(args) : stmt.all(args)[0]) as R | undefined;
+    return stmt.readonly ? stmt.get(args) : stmt.all(args)[0];
   }
 
-  /** Runs a statement that returns no rows; the number of rows it changed. */
-  run(target: QueryTarget, params: P): number {
-    const compiled = this.compiled(target.db);
-    return target.statements.prepare(compiled.sql).run(bind(compiled, params)).changes;
+  /** Runs `method` through Kysely (a transaction's handle on PostgreSQL): what runOn returns. */
+  async runAsync(db: Kysely<any>, method: StepOp['method'], params: P): Promise<unknown> {
+    const compiled = this.compiled(db);
+    const result = await db.executeQuery<R>(CompiledQuery.raw(compiled.sql, bind(compiled, params)));
+    if (method === 'run') return Number(result.numAffectedRows ?? 0n);
+    return method === 'all' ? result.rows : result.rows[0];
   }
 
   /** Runs through Kysely (inside an async transaction, say): the rows. */
@@ -106,15 +138,17 @@ export class PreparedQuery<P extends Record<string, unknown>, R> {
     return { sql: compiled.sql, parameters: bind(compiled, params) };
   }
 
-  // One dialect per process (the store's), so the compiled form is kept on the query itself.
   private compiled(db: Kysely<any>): Compiled {
-    if (this.#compiled !== undefined) return this.#compiled;
+    const key = db.getExecutor().adapter.constructor;
+    const known = this.#compiled.get(key);
+    if (known !== undefined) return known;
     const standIns = new Proxy({} as P, { get: (_, name) => `${SLOT}${String(name)}` });
     const { sql, parameters } = this.build(db, standIns).compile();
     if (sql.includes(SLOT)) throw new Error(`prepared query: a parameter was inlined into the SQL text: ${sql}`);
     const slots = parameters.map((v) => (typeof v === 'string' && v.startsWith(SLOT) ? v.slice(SLOT.length) : null));
-    this.#compiled = { sql, slots, constants: [...parameters] };
-    return this.#compiled;
+    const compiled = { sql, slots, constants: [...parameters] };
+    this.#compiled.set(key, compiled);
+    return compiled;
   }
 }
 

@@ -11,9 +11,10 @@ import { AppError, DatabaseUnavailableError } from './errors.ts';
 import { intFlag, jsonObjectFlag } from './flags.ts';
 import { idSchema, randomIds, randomPart } from './ids.ts';
 import { assertSchemaCurrent, migrate, schemaVersions, type MigrationSet } from './migrations.ts';
-import { openStore, TRY_BUSY_MS, type Store } from './open.ts';
+import type { SqliteStore as Store } from './engine.ts';
+import { openStore, TRY_BUSY_MS } from './open.ts';
 import { preparedQuery } from './prepared.ts';
-import { readNow, writeNow, writeTransaction } from './transaction.ts';
+import { readNow, runStepsOn, writeNow, writeTransaction } from './transaction.ts';
 import { waitForChange } from './wait.ts';
 
 const require = createRequire(import.meta.url);
@@ -167,16 +168,16 @@ describe('preparedQuery', () => {
   it("binds named values where the query uses them and keeps the query's own constants", async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
-    await writeNow(s, (tx) => {
-      expect(addNote.first(tx, { id: 1, text: 'a' })).toEqual({ id: 1, text: 'a', tag: 'fixed' });
-      addNote.first(tx, { id: 2, text: 'skip' });
-      addNote.first(tx, { id: 3, text: 'c' });
+    await writeNow(s, function* () {
+      expect(yield* addNote.row({ id: 1, text: 'a' })).toEqual({ id: 1, text: 'a', tag: 'fixed' });
+      yield* addNote.row({ id: 2, text: 'skip' });
+      yield* addNote.row({ id: 3, text: 'c' });
     });
-    expect(notesTagged.all(s, { tag: 'fixed', above: 0 })).toEqual([{ id: 1 }, { id: 3 }]);
-    expect(notesTagged.all(s, { tag: 'fixed', above: 1 })).toEqual([{ id: 3 }]);
-    expect(notesTagged.all(s, { tag: 'other', above: 0 })).toEqual([]);
-    expect(noteById.first(s, { id: 3 })).toEqual({ id: 3, text: 'c', tag: 'fixed' });
-    expect(noteById.first(s, { id: 9 })).toBeUndefined();
+    expect(runStepsOn(s, () => notesTagged.rows({ tag: 'fixed', above: 0 }))).toEqual([{ id: 1 }, { id: 3 }]);
+    expect(await readNow(s, () => notesTagged.rows({ tag: 'fixed', above: 1 }))).toEqual([{ id: 3 }]);
+    expect(runStepsOn(s, () => notesTagged.rows({ tag: 'other', above: 0 }))).toEqual([]);
+    expect(runStepsOn(s, () => noteById.row({ id: 3 }))).toEqual({ id: 3, text: 'c', tag: 'fixed' });
+    expect(runStepsOn(s, () => noteById.row({ id: 9 }))).toBeUndefined();
     // The same compiled query through Kysely (inside an async transaction, say).
     expect(await writeTransaction(s, (trx: Kysely<any>) => noteById.execute(trx, { id: 1 }))).toEqual([{ id: 1, text: 'a', tag: 'fixed' }]);
     expect(notesTagged.compile(s.db, { tag: 't', above: 5 }).parameters).toEqual(['t', 5, 'skip']);
@@ -186,7 +187,7 @@ describe('preparedQuery', () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
     const inlined = preparedQuery((db: Kysely<any>, p: { text: string }) => db.selectFrom('notes').selectAll().where('text', '=', sql.lit(p.text)));
-    expect(() => inlined.all(s, { text: 'x' })).toThrow(/inlined/);
+    expect(() => runStepsOn(s, () => inlined.rows({ text: 'x' }))).toThrow(/inlined/);
   });
 
   it('prepares each statement once per connection', async () => {
@@ -217,10 +218,10 @@ describe('writeNow', () => {
   it('commits what the function wrote, rolls back everything when it throws', async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
-    await writeNow(s, (tx) => addNote.first(tx, { id: 1, text: 'kept' }));
+    await writeNow(s, () => addNote.row({ id: 1, text: 'kept' }));
     await expect(
-      writeNow(s, (tx) => {
-        addNote.first(tx, { id: 2, text: 'lost' });
+      writeNow(s, function* () {
+        yield* addNote.row({ id: 2, text: 'lost' });
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
@@ -234,14 +235,20 @@ describe('writeNow', () => {
     const other = new Database(s.path);
     other.exec('begin immediate');
     try {
-      const err = await writeNow(s, () => 1).catch((e: unknown) => e);
+      const err = await writeNow(s, function* () {
+        return 1;
+      }).catch((e: unknown) => e);
       expect((err as AppError).code).toBe('DB_BUSY');
     } finally {
       other.exec('rollback');
       other.close();
     }
     expect(s.sqlite.inTransaction).toBe(false);
-    await expect(writeNow(s, () => 2)).resolves.toBe(2);
+    await expect(
+      writeNow(s, function* () {
+        return 2;
+      }),
+    ).resolves.toBe(2);
   });
 
   it('waits past the busy timeout while other writers keep committing: DB_BUSY only for one lock held that long', async () => {
@@ -269,7 +276,7 @@ describe('writeNow', () => {
     );
     const exited = new Promise((resolve) => other.once('exit', resolve));
     await new Promise((resolve) => other.once('message', resolve));
-    const err = await writeNow(s, (st) => st.sqlite.prepare("insert into notes (text) values ('mine')").run()).catch((e: unknown) => e);
+    const err = await writeNow(s, () => addNote.row({ id: 999, text: 'mine' })).catch((e: unknown) => e);
     await exited;
     expect(err instanceof AppError ? err.code : err).not.toBe('DB_BUSY');
     expect(s.sqlite.prepare("select count(*) as n from notes where text = 'mine'").get()).toEqual({ n: 1 });
@@ -287,9 +294,9 @@ describe('writeNow', () => {
     });
     await new Promise((r) => setTimeout(r, 10));
     expect(s.sqlite.inTransaction).toBe(true);
-    const second = writeNow(s, (tx) => {
-      expect(noteById.first(tx, { id: 1 })).toBeUndefined();
-      return addNote.first(tx, { id: 2, text: 'second' });
+    const second = writeNow(s, function* () {
+      expect(yield* noteById.row({ id: 1 })).toBeUndefined();
+      return yield* addNote.row({ id: 2, text: 'second' });
     });
     release();
     await expect(slow).rejects.toThrow('first rolls back');
@@ -297,14 +304,29 @@ describe('writeNow', () => {
     expect(s.sqlite.prepare('select id from notes order by id').all()).toEqual([{ id: 2 }]);
   });
 
-  it('refuses to nest, in either direction, and refuses a function that returns a promise', async () => {
+  it('refuses to nest, in either direction', async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
-    await expect(writeNow(s, () => writeNow(s, () => 1))).rejects.toThrow(/nested/);
-    await expect(writeNow(s, () => readNow(s, () => 1))).rejects.toThrow(/nested/);
-    await expect(writeTransaction(s, () => writeNow(s, () => 1))).rejects.toThrow(/nested/);
-    await expect(writeNow(s, () => writeTransaction(s, async () => 1))).rejects.toThrow(/nested/);
-    await expect(writeNow(s, (tx) => Promise.resolve(addNote.first(tx, { id: 7, text: 'x' })))).rejects.toThrow(/promise/);
+    const one = function* () {
+      return 1;
+    };
+    await expect(
+      writeNow(s, function* () {
+        yield* addNote.row({ id: 7, text: 'x' });
+        return writeNow(s, one);
+      }),
+    ).rejects.toThrow(/nested/);
+    await expect(
+      writeNow(s, function* () {
+        return readNow(s, one);
+      }),
+    ).rejects.toThrow(/nested/);
+    await expect(writeTransaction(s, () => writeNow(s, one))).rejects.toThrow(/nested/);
+    await expect(
+      writeNow(s, function* () {
+        return writeTransaction(s, async () => 1);
+      }),
+    ).rejects.toThrow(/nested/);
     expect(s.sqlite.prepare('select count(*) as n from notes').get()).toEqual({ n: 0 });
     expect(s.sqlite.inTransaction).toBe(false);
   });

@@ -2,7 +2,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type Database from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { AppError, DatabaseUnavailableError, ExitCode, mapSqliteError } from './errors.ts';
-import type { Store } from './open.ts';
+import type { SqliteStore, Store } from './engine.ts';
+import type { Step } from './prepared.ts';
 
 /**
  * Runs `fn` inside one `BEGIN IMMEDIATE` transaction: the write lock is taken up front (waiting up
@@ -17,6 +18,7 @@ import type { Store } from './open.ts';
  *   timeout without committing (see beginWrite); whatever `fn` throws, after rolling back.
  */
 export function writeTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  if (store.kind === 'postgres') return store.pg.write(fn as (trx: Kysely<any>) => Promise<T>);
   return runTransaction(store, 'write', fn);
 }
 
@@ -25,25 +27,46 @@ export function writeTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => P
  * `fn` must not write.
  */
 export function readTransaction<DB, T>(store: Store, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+  if (store.kind === 'postgres') return store.pg.read(fn as (trx: Kysely<any>) => Promise<T>);
   return runTransaction(store, 'read', fn);
 }
 
 /**
- * The synchronous form of `writeTransaction` for hot paths: `fn` runs prepared queries (see
- * PreparedQuery) on `store` and returns without awaiting anything, inside the same kind of
- * `BEGIN IMMEDIATE` transaction. It runs at once when the connection is idle (no async
- * hop, no Kysely query building); when another transaction of this process holds the connection it
- * queues behind it like `writeTransaction`.
+ * `writeTransaction` for hot paths: `step` is a routine of prepared queries (see Step) run inside
+ * the same kind of write transaction. On SQLite it runs synchronously and at once when the
+ * connection is idle (no async hop, no Kysely query building); when another transaction of this
+ * process holds the connection it queues behind it like `writeTransaction`. On PostgreSQL each of
+ * its queries is awaited in turn.
  *
- * @throws as writeTransaction; an internal error when `fn` returns a promise.
+ * @throws as writeTransaction.
  */
-export function writeNow<T>(store: Store, fn: (store: Store) => T): Promise<T> {
-  return runNow(store, 'write', fn);
+export function writeNow<T>(store: Store, step: () => Step<T>): Promise<T> {
+  if (store.kind === 'postgres') return store.pg.steps('write', step);
+  return runNow(store, 'write', step);
 }
 
-/** The synchronous form of `readTransaction` (one snapshot for several prepared reads). */
-export function readNow<T>(store: Store, fn: (store: Store) => T): Promise<T> {
-  return runNow(store, 'read', fn);
+/** `readTransaction` for a routine of prepared reads (one snapshot); see writeNow. */
+export function readNow<T>(store: Store, step: () => Step<T>): Promise<T> {
+  if (store.kind === 'postgres') return store.pg.steps('read', step);
+  return runNow(store, 'read', step);
+}
+
+/** Drives a step routine synchronously on a SQLite connection: each query runs on the spot. */
+export function runStepsOn<T>(store: SqliteStore, step: () => Step<T>): T {
+  const routine = step();
+  let next = routine.next();
+  while (!next.done) {
+    const op = next.value;
+    let value: unknown;
+    try {
+      value = op.query.runOn(store, op.method, op.params);
+    } catch (err) {
+      next = routine.throw(err);
+      continue;
+    }
+    next = routine.next(value);
+  }
+  return next.value;
 }
 
 type Mode = 'read' | 'write';
@@ -56,9 +79,9 @@ interface Control {
   inSyncFn: boolean;
 }
 
-const controls = new WeakMap<Store, Control>();
+const controls = new WeakMap<SqliteStore, Control>();
 
-function control(store: Store): Control {
+function control(store: SqliteStore): Control {
   let c = controls.get(store);
   if (c === undefined) {
     c = {
@@ -74,16 +97,16 @@ function control(store: Store): Control {
 
 // Which store's transaction the current async context is inside: a call from within one is a real
 // nesting (it would wait for itself), while a concurrent caller simply queues for the connection.
-const insideTransaction = new AsyncLocalStorage<Store>();
+const insideTransaction = new AsyncLocalStorage<SqliteStore>();
 
-function assertNotNested(store: Store, c: Control): void {
+function assertNotNested(store: SqliteStore, c: Control): void {
   if (c.inSyncFn || insideTransaction.getStore() === store) {
     throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
   }
 }
 
 /** BEGIN; for a write, waits for the lock (see beginWrite); on failure the mapped error. */
-function begin(store: Store, c: Control, mode: Mode): void {
+function begin(store: SqliteStore, c: Control, mode: Mode): void {
   try {
     if (mode === 'write') beginWrite(store, c);
     else c.begin.read.run();
@@ -97,7 +120,7 @@ export const MAX_BUSY_WAIT_FACTOR = 10;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** `PRAGMA data_version`, or `previous` when even that read is refused for the moment. */
-function commitCount(store: Store, previous: number): number {
+function commitCount(store: SqliteStore, previous: number): number {
   try {
     return store.dataVersion();
   } catch {
@@ -120,7 +143,7 @@ function isBusy(err: unknown): boolean {
  * timeout, not that the waiter was unlucky. Bounded overall by MAX_BUSY_WAIT_FACTOR timeouts.
  * Monotonic time; the pauses block like SQLite's own do.
  */
-function beginWrite(store: Store, c: Control): void {
+function beginWrite(store: SqliteStore, c: Control): void {
   try {
     c.begin.write.run();
     return;
@@ -159,12 +182,12 @@ function beginWrite(store: Store, c: Control): void {
   }
 }
 
-function rollbackAfter(store: Store, c: Control, err: unknown): unknown {
+function rollbackAfter(store: SqliteStore, c: Control, err: unknown): unknown {
   if (store.sqlite.inTransaction) c.rollback.run();
   return mapSqliteError(err);
 }
 
-function runTransaction<DB, T>(store: Store, mode: Mode, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+function runTransaction<DB, T>(store: SqliteStore, mode: Mode, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   const c = control(store);
   // Called from a synchronous transaction's function: thrown at once, so the error escapes it.
   if (c.inSyncFn) assertNotNested(store, c);
@@ -188,7 +211,7 @@ function runTransaction<DB, T>(store: Store, mode: Mode, fn: (trx: Kysely<DB>) =
   );
 }
 
-function runNow<T>(store: Store, mode: Mode, fn: (store: Store) => T): Promise<T> {
+function runNow<T>(store: SqliteStore, mode: Mode, fn: () => Step<T>): Promise<T> {
   const c = control(store);
   // A nesting is a bug in the caller: thrown at once, so it escapes the outer function too.
   assertNotNested(store, c);
@@ -202,15 +225,11 @@ function runNow<T>(store: Store, mode: Mode, fn: (store: Store) => T): Promise<T
   return store.db.connection().execute(async () => runSync(store, c, mode, fn));
 }
 
-function runSync<T>(store: Store, c: Control, mode: Mode, fn: (store: Store) => T): T {
+function runSync<T>(store: SqliteStore, c: Control, mode: Mode, fn: () => Step<T>): T {
   begin(store, c, mode);
   c.inSyncFn = true;
   try {
-    const result = fn(store);
-    if (result instanceof Promise) {
-      void result.catch(() => undefined);
-      throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): a synchronous transaction returned a promise');
-    }
+    const result = runStepsOn(store, fn);
     c.commit.run();
     return result;
   } catch (err) {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { Clock } from './clock.ts';
-import type { Store } from './open.ts';
+import type { PostgresStore, SqliteStore, Store } from './engine.ts';
 
 export interface WaitForChangeOptions {
   /** Give up after this long (the clock's monotonic time: a wall clock set back or forward changes nothing). */
@@ -23,6 +23,7 @@ export interface WaitForChangeOptions {
  * `undefined` at the timeout.
  */
 export async function waitForChange<T>(store: Store, check: () => Promise<T | undefined>, options: WaitForChangeOptions): Promise<T | undefined> {
+  if (store.kind === 'postgres') return waitOnServer(store, check, options);
   const { clock, timeoutMs } = options;
   const recheckMs = options.recheckMs ?? 1000;
   const deadline = clock.monotonicMs() + timeoutMs;
@@ -57,7 +58,7 @@ export async function waitForChange<T>(store: Store, check: () => Promise<T | un
 }
 
 /** A watch on the store's WAL file, if it has one and the platform can watch it. */
-function watchCommits(store: Store): { next(): Promise<void>; lastEvent(): number; close(): void } | undefined {
+function watchCommits(store: SqliteStore): { next(): Promise<void>; lastEvent(): number; close(): void } | undefined {
   const wal = `${store.path}-wal`;
   if (!fs.existsSync(wal)) return undefined;
   let wake: (() => void) | undefined;
@@ -86,4 +87,43 @@ function watchCommits(store: Store): { next(): Promise<void>; lastEvent(): numbe
     lastEvent: () => last,
     close: () => watcher.close(),
   };
+}
+
+/**
+ * waitForChange on PostgreSQL: a commit in the store's schema sends a NOTIFY, which wakes the
+ * waiter at once. The NOTIFY is only a hint: every `pollMs` (default 250 ms) the waiter also reads
+ * the server's next transaction id and checks again when it moved, and it checks at least every
+ * `recheckMs` whatever happens, so a lost notification or a dropped listening connection only
+ * delays a wake-up.
+ */
+async function waitOnServer<T>(store: PostgresStore, check: () => Promise<T | undefined>, options: WaitForChangeOptions): Promise<T | undefined> {
+  const { clock, timeoutMs } = options;
+  const recheckMs = options.recheckMs ?? 1000;
+  const pollMs = options.pollMs ?? 250;
+  const deadline = clock.monotonicMs() + timeoutMs;
+  const listening = new AbortController();
+  try {
+    // Listen (and read the mark) before checking: a commit in between is seen by the check or wakes us.
+    let commit = store.pg.nextCommit(listening.signal).then(() => true);
+    let mark = await store.pg.changeMark();
+    let lastCheck = clock.monotonicMs();
+    let found = await check();
+    while (found === undefined) {
+      const now = clock.monotonicMs();
+      if (now >= deadline) return undefined;
+      const nap = new AbortController();
+      const notified = await Promise.race([clock.sleep(Math.min(pollMs, deadline - now), nap.signal).then(() => false), commit]);
+      nap.abort();
+      if (notified) commit = store.pg.nextCommit(listening.signal).then(() => true);
+      const current = notified ? mark : await store.pg.changeMark();
+      if (notified || current !== mark || clock.monotonicMs() - lastCheck >= recheckMs) {
+        mark = notified ? await store.pg.changeMark() : current;
+        lastCheck = clock.monotonicMs();
+        found = await check();
+      }
+    }
+    return found;
+  } finally {
+    listening.abort();
+  }
 }

@@ -1,4 +1,4 @@
-import { preparedQuery, type QueryTarget } from '@orch/store';
+import { preparedQuery, type Step } from '@orch/store';
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { InboxDatabase, MessageKind } from '../schema.ts';
 
@@ -18,9 +18,9 @@ export async function listMessages(db: Db, threadId: string, afterId = 0): Promi
   return messagesAfter.execute(db, { threadId, afterId });
 }
 
-/** listMessages, synchronously (inside writeNow/readNow). */
-export function listMessagesNow(target: QueryTarget, threadId: string, afterId = 0): MessageRow[] {
-  return messagesAfter.all(target, { threadId, afterId });
+/** listMessages, as a step (inside writeNow/readNow). */
+export function* listMessagesNow(threadId: string, afterId = 0): Step<MessageRow[]> {
+  return yield* messagesAfter.rows({ threadId, afterId });
 }
 
 /** The first message of a thread (the task that opened it), or undefined for an unknown thread. */
@@ -66,9 +66,9 @@ const sizesAfter = bySide((side) =>
   ),
 );
 
-/** Sizes of the thread's messages after `afterId` (of one side, or all), oldest first. Synchronous. */
-export function messageSizesNow(target: QueryTarget, threadId: string, afterId: number, side: Side = 'all'): MessageSize[] {
-  return sizesAfter[side].all(target, { threadId, afterId });
+/** Sizes of the thread's messages after `afterId` (of one side, or all), oldest first. A step. */
+export function* messageSizesNow(threadId: string, afterId: number, side: Side = 'all'): Step<MessageSize[]> {
+  return yield* sizesAfter[side].rows({ threadId, afterId });
 }
 
 const messagesInRange = bySide((side) =>
@@ -84,9 +84,9 @@ const messagesInRange = bySide((side) =>
   ),
 );
 
-/** The thread's messages (of one side, or all) with `afterId < id <= throughId`, oldest first. Synchronous. */
-export function messagesInRangeNow(target: QueryTarget, threadId: string, afterId: number, throughId: number, side: Side = 'all'): MessageRow[] {
-  return messagesInRange[side].all(target, { threadId, afterId, throughId });
+/** The thread's messages (of one side, or all) with `afterId < id <= throughId`, oldest first. A step. */
+export function* messagesInRangeNow(threadId: string, afterId: number, throughId: number, side: Side = 'all'): Step<MessageRow[]> {
+  return yield* messagesInRange[side].rows({ threadId, afterId, throughId });
 }
 
 const lastIdOfSide = bySide((side) =>
@@ -99,9 +99,9 @@ const lastIdOfSide = bySide((side) =>
   ),
 );
 
-/** Id of the newest message of the thread (of one side, or all), or 0. Synchronous. */
-export function lastMessageIdNow(target: QueryTarget, threadId: string, side: Side = 'all'): number {
-  return Number(lastIdOfSide[side].first(target, { threadId })?.id ?? 0);
+/** Id of the newest message of the thread (of one side, or all), or 0. A step. */
+export function* lastMessageIdNow(threadId: string, side: Side = 'all'): Step<number> {
+  return Number((yield* lastIdOfSide[side].row({ threadId }))?.id ?? 0);
 }
 
 /** Id of the newest message of the thread, or 0. */

@@ -1,4 +1,4 @@
-import { preparedQuery, type QueryTarget } from '@orch/store';
+import { preparedQuery, type Step } from '@orch/store';
 import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { InboxDatabase, ThreadState } from '../schema.ts';
 
@@ -15,9 +15,9 @@ export async function getThread(db: Db, id: string): Promise<ThreadRow | undefin
   return (await threadById.execute(db, { id }))[0];
 }
 
-/** getThread, synchronously (inside writeNow/readNow). */
-export function getThreadNow(target: QueryTarget, id: string): ThreadRow | undefined {
-  return threadById.first(target, { id });
+/** getThread, as a step (inside writeNow/readNow). */
+export function* getThreadNow(id: string): Step<ThreadRow | undefined> {
+  return yield* threadById.row({ id });
 }
 
 /** Threads newest first, optionally for one agent and/or in one state. */
@@ -77,9 +77,9 @@ const givenClaimable = preparedQuery((db: Db, p: { agent: string; now: number; i
 );
 
 /** The oldest thread `agent` could claim now (or the given one, if it is claimable). */
-export function findClaimable(target: QueryTarget, args: { agent: string; threadId?: string; now: number }): ThreadRow | undefined {
+export function* findClaimable(args: { agent: string; threadId?: string; now: number }): Step<ThreadRow | undefined> {
   const { agent, now, threadId } = args;
-  return threadId === undefined ? oldestClaimable.first(target, { agent, now }) : givenClaimable.first(target, { agent, now, id: threadId });
+  return threadId === undefined ? yield* oldestClaimable.row({ agent, now }) : yield* givenClaimable.row({ agent, now, id: threadId });
 }
 
 type ClaimParams = { agent: string; token: string; now: number; expiresAt: number; leaseMs: number };
@@ -115,10 +115,10 @@ const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => cl
  * (BEGIN IMMEDIATE) transaction (synchronous: writeNow); the claim is ONE statement that changes
  * at most one row and checks claimability in its WHERE, so two claimers can never both win.
  */
-export function claimOne(target: QueryTarget, args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number }): ThreadRow | undefined {
+export function* claimOne(args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number }): Step<ThreadRow | undefined> {
   const { agent, token, now, leaseMs, threadId } = args;
   const p = { agent, token, now, expiresAt: now + leaseMs, leaseMs };
-  return threadId === undefined ? claimOldest.first(target, p) : claimGiven.first(target, { ...p, id: threadId });
+  return threadId === undefined ? yield* claimOldest.row(p) : yield* claimGiven.row({ ...p, id: threadId });
 }
 
 /** Moves the lease's expiry (and optionally its length) for the holder of `token`. */
@@ -138,17 +138,18 @@ export async function extendLease(
 const markDeliveredQuery = preparedQuery((db: Db, p: { id: string; token: string; throughId: number }) =>
   db
     .updateTable('inbox_threads')
-    .set({ delivered_message_id: sql<number>`max(coalesce(delivered_message_id, 0), ${p.throughId})` })
+    // The larger of the two, written so both engines read it (SQLite's max(a, b) is PostgreSQL's greatest).
+    .set({ delivered_message_id: sql<number>`case when coalesce(delivered_message_id, 0) > ${p.throughId} then delivered_message_id else ${p.throughId} end` })
     .where('id', '=', p.id)
     .where('lease_token', '=', p.token),
 );
 
 /**
  * Records that the holder of `token` has been given the messages through `throughId` (the mark
- * only moves forward). Synchronous (inside writeNow). Changes nothing once the token is stale.
+ * only moves forward). A step (inside writeNow). Changes nothing once the token is stale.
  */
-export function markDeliveredNow(target: QueryTarget, args: { id: string; token: string; throughId: number }): void {
-  markDeliveredQuery.run(target, args);
+export function* markDeliveredNow(args: { id: string; token: string; throughId: number }): Step<void> {
+  yield* markDeliveredQuery.exec(args);
 }
 
 /** Sets a thread's state; `endLease` drops the lease (and, with `forget`, who held it). */

@@ -52,7 +52,7 @@ export async function newAttempt(
   decide: (trx: Tx) => Promise<Plan>,
   onCancelled?: (a: AttemptView) => void,
 ): Promise<DispatchResult> {
-  const settings = brief ?? { db: path.resolve(orch.store.path), inbox: 'inbox' };
+  const settings = brief ?? { db: orch.store.location, inbox: 'inbox' };
   const record = async (trx: Tx, plan: Plan, ws: Workspace | undefined): Promise<DispatchResult> => {
     if (plan.replaces) {
       const cancelled = await cancelLiveAttemptsIn(trx, orch, plan.run.id, plan.task.id, `reassigned to ${plan.to}`);

@@ -1,0 +1,38 @@
+import { DatabaseUnavailableError } from '../errors.ts';
+
+/**
+ * Errors of the PostgreSQL driver that mean "the database cannot be used" become exit 6 with a code
+ * and one line; anything else is returned as it is (a bug, exit 1). No driver import: this module
+ * is part of every CLI (toAppError uses it), the driver only of PostgreSQL calls.
+ */
+export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unknown {
+  if (err instanceof DatabaseUnavailableError || !(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  const message = err.message.split('\n')[0] ?? '';
+  const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in err ? code : undefined;
+  if (sqlState !== undefined) {
+    const cls = sqlState.slice(0, 2);
+    if (sqlState === '28P01' || sqlState === '28000') {
+      return new DatabaseUnavailableError(
+        'DB_AUTH_FAILED',
+        `${server} refused the login (${message}); check the user and the password (PGPASSWORD or ~/.pgpass)`,
+        { cause: err },
+      );
+    }
+    if (sqlState === '3D000') return new DatabaseUnavailableError('DB_MISSING', `${message} on ${server}; create it first (createdb)`, { cause: err });
+    if (sqlState === '42501') return new DatabaseUnavailableError('DB_PERMISSION', `permission denied on ${server} (${message})`, { cause: err });
+    if (sqlState === '55P03') return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, { cause: err });
+    if (cls === '08' || cls === '57' || cls === '53' || sqlState === '3F000') {
+      return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
+    }
+    return err;
+  }
+  const errno = typeof code === 'string' ? code : '';
+  if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(errno)) {
+    return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot reach ${server} (${errno}: ${message})`, { cause: err });
+  }
+  if (/timeout expired|connection timeout|Connection terminated|Client has encountered a connection error|self.signed|certificate|does not support SSL|SSL/i.test(message)) {
+    return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
+  }
+  return err;
+}

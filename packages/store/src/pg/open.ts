@@ -1,0 +1,108 @@
+import pg from 'pg';
+import { Kysely, PostgresDialect } from 'kysely';
+import type { PostgresStore } from '../engine.ts';
+import { DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from '../open.ts';
+import { ServerClock } from './clock.ts';
+import { PgCompilingDialect } from './compiler.ts';
+import { mapPgError } from './errors.ts';
+import { Listener } from './listen.ts';
+import { PgTransactions } from './transactions.ts';
+import { hash32, parsePostgresUrl, quoteIdent } from './url.ts';
+
+// int8 (COUNT, bigserial ids, epoch milliseconds) and numeric (SUM) arrive as strings from the
+// driver; this tool's values all fit a double, and its JSON must look the same on both engines.
+const INT8 = 20;
+const NUMERIC = 1700;
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8 || oid === NUMERIC) return (value: string) => (value === null ? null : Number(value));
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+
+/** A `pg` pool whose clients answer a multi-statement query with its last result (see PgTransactions). */
+function lastResultPool(pool: pg.Pool) {
+  const wrapped = new WeakMap<pg.PoolClient, unknown>();
+  return {
+    async connect() {
+      const client = await pool.connect();
+      let w = wrapped.get(client);
+      if (w === undefined) {
+        w = {
+          query: async (text: string, values: unknown[]) => {
+            const result = (await client.query(text, values)) as pg.QueryResult | pg.QueryResult[];
+            return Array.isArray(result) ? result[result.length - 1] : result;
+          },
+          release: (err?: Error | boolean) => client.release(err),
+        };
+        wrapped.set(client, w);
+      }
+      return w as pg.PoolClient;
+    },
+    end: () => pool.end(),
+  };
+}
+
+/**
+ * Opens the schema a `postgres://` URL names. One connection by default (a CLI call); `poolSize`
+ * for long-lived processes. Reads the server's clock once (leases are judged by it) and checks the
+ * connection, so an unreachable server, a wrong password or a missing database fail here, within
+ * the connect timeout, as DB_CANNOT_OPEN / DB_AUTH_FAILED / DB_MISSING (exit 6).
+ *
+ * With `create`, the schema is made when missing (init); otherwise a missing schema is
+ * DB_NOT_INITIALISED, like a file without tables.
+ */
+export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number }): Promise<PostgresStore> {
+  const target = parsePostgresUrl(options.path);
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  const config: pg.PoolConfig = {
+    connectionString: target.connectionString,
+    max: Math.max(1, options.poolSize ?? 1),
+    connectionTimeoutMillis: target.connectTimeoutMs,
+    // The schema is every connection's search path, set at connection start (no extra round trip).
+    options: `-c search_path=${quoteIdent(target.schema)}`,
+    types: typeParsers,
+    application_name: 'orch-inbox',
+  };
+  const pool = new pg.Pool(config);
+  // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
+  pool.on('error', () => undefined);
+  const db = new Kysely<any>({ dialect: new PgCompilingDialect(new PostgresDialect({ pool: lastResultPool(pool) })) });
+  const clock = new ServerClock();
+  const server = `the PostgreSQL server at ${target.server}`;
+  const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
+  const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
+  const listener = new Listener({ ...config, max: undefined, options: undefined } as pg.ClientConfig, channel, server);
+  const transactions = new PgTransactions({ db, clock, keys, channel, busyTimeoutMs, server, reconnectMs: target.connectTimeoutMs });
+  const close = async () => {
+    listener.close();
+    await db.destroy().catch(() => undefined);
+  };
+  try {
+    await transactions.probe();
+    if (options.create === true) await transactions.ensureSchema(target.schema);
+  } catch (err) {
+    await close();
+    throw mapPgError(err, server);
+  }
+  return {
+    kind: 'postgres',
+    path: target.display,
+    location: target.display,
+    db,
+    busyTimeoutMs,
+    clock,
+    close,
+    pg: {
+      schema: target.schema,
+      write: (fn) => transactions.write(fn),
+      read: (fn) => transactions.read(fn),
+      steps: (mode, step) => transactions.steps(mode, step),
+      changeMark: () => transactions.changeMark(),
+      nextCommit: (signal) => listener.next(signal),
+      notifications: () => listener.received(),
+      ensureSchema: () => transactions.ensureSchema(target.schema),
+    },
+  };
+}
+

@@ -1,0 +1,184 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { AppError, ExitCode } from '../errors.ts';
+import type { Step } from '../prepared.ts';
+import type { ServerClock } from './clock.ts';
+import { mapPgError } from './errors.ts';
+import { quoteIdent } from './url.ts';
+
+export interface PgTransactionsOptions {
+  db: Kysely<any>;
+  clock: ServerClock;
+  /** The advisory lock every writer of this schema takes: (app, schema). */
+  keys: { app: number; schema: number };
+  /** The NOTIFY channel of this schema. */
+  channel: string;
+  busyTimeoutMs: number;
+  /** For messages. */
+  server: string;
+  /** How long a transaction whose connection was lost is tried again on a new one (the connect timeout). */
+  reconnectMs: number;
+}
+
+/** How often a transaction the server aborted as a deadlock or serialization failure is run again. */
+const MAX_RETRIES = 3;
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/**
+ * Transactions on PostgreSQL, with the same guarantees as SQLite's `BEGIN IMMEDIATE`:
+ *
+ * - A write transaction runs at READ COMMITTED and first takes one transaction-scoped advisory lock
+ *   per schema, so writers of one project run one at a time, as on SQLite: every check-then-write
+ *   the packages make (a lease, a task's state, the next event number of a run) holds without
+ *   relying on SERIALIZABLE retries. The wait for the lock is bounded by the busy timeout
+ *   (`lock_timeout`; past it DB_BUSY, exit 6). Claims also pick their row with `FOR UPDATE SKIP
+ *   LOCKED` and orch locks the run row before numbering its events (see the query modules), so they
+ *   stay correct on their own. Deadlocks and serialization failures (40P01, 40001) are retried a
+ *   bounded number of times: a transaction function does database work only, so running it again is safe.
+ * - BEGIN, the lock, and reading the server's clock (leases are judged by it) are one round trip;
+ *   so are the NOTIFY that wakes waiters (sent only when the transaction wrote something) and COMMIT.
+ * - A read transaction is REPEATABLE READ, READ ONLY: one snapshot, like SQLite's.
+ */
+export class PgTransactions {
+  readonly #inside = new AsyncLocalStorage<true>();
+  readonly #begin: string;
+  readonly #commit: string;
+
+  constructor(private readonly o: PgTransactionsOptions) {
+    this.#begin =
+      `begin; set local lock_timeout = '${Math.max(1, Math.trunc(o.busyTimeoutMs))}ms'; ` +
+      `select pg_advisory_xact_lock(${o.keys.app}, ${o.keys.schema}); ` +
+      'select (extract(epoch from clock_timestamp()) * 1000)::float8 as now';
+    this.#commit = `select pg_notify('${o.channel}', '') where txid_current_if_assigned() is not null; commit`;
+  }
+
+  write<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.run('write', fn);
+  }
+
+  read<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.run('read', fn);
+  }
+
+  /** Drives a step routine (see Step), awaiting each of its queries, inside one transaction. */
+  steps<T>(mode: 'read' | 'write', step: () => Step<T>): Promise<T> {
+    return this.run(mode, async (trx) => {
+      const routine = step();
+      let next = routine.next();
+      while (!next.done) {
+        const op = next.value;
+        let value: unknown;
+        try {
+          value = await op.query.runAsync(trx, op.method, op.params);
+        } catch (err) {
+          next = routine.throw(err);
+          continue;
+        }
+        next = routine.next(value);
+      }
+      return next.value;
+    });
+  }
+
+  /** The server's next transaction id: it moves whenever anything on the server may have committed. */
+  async changeMark(): Promise<string> {
+    try {
+      const r = await this.o.db.executeQuery<{ mark: string }>(CompiledQuery.raw('select txid_snapshot_xmax(txid_current_snapshot())::text as mark'));
+      return r.rows[0]?.mark ?? '';
+    } catch (err) {
+      throw mapPgError(err, this.o.server);
+    }
+  }
+
+  /** Checks the connection and reads the server's clock (at open). */
+  async probe(): Promise<void> {
+    const sentAt = performance.now();
+    const r = await this.o.db.executeQuery<{ now: number }>(CompiledQuery.raw('select (extract(epoch from clock_timestamp()) * 1000)::float8 as now'));
+    this.o.clock.observe(Number(r.rows[0]?.now), sentAt, performance.now());
+  }
+
+  /** Creates `schema` when missing, under the writers' lock (concurrent `create schema if not exists` can collide). */
+  async ensureSchema(schema: string): Promise<void> {
+    await this.o.db.connection().execute(async (conn) => {
+      try {
+        await conn.executeQuery(
+          CompiledQuery.raw(
+            `begin; select pg_advisory_xact_lock(${this.o.keys.app}, ${this.o.keys.schema}); create schema if not exists ${quoteIdent(schema)}; commit`,
+          ),
+        );
+      } catch (err) {
+        await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+        throw mapPgError(err, this.o.server);
+      }
+    });
+  }
+
+  private async run<T>(mode: 'read' | 'write', fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    if (this.#inside.getStore()) throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
+    let lostSince: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.once(mode, fn);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (attempt < MAX_RETRIES && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        // The server went away (a restart, a dropped connection) before this transaction committed:
+        // nothing of it took effect, so it runs again on a new connection, for up to the reconnect
+        // window. A connection lost during COMMIT is not retried: whether it committed is unknown.
+        if (isConnectionLoss(err) && !(err as { duringCommit?: boolean }).duringCommit) {
+          lostSince ??= performance.now();
+          if (performance.now() - lostSince < this.o.reconnectMs) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            continue;
+          }
+        }
+        const mapped = mapPgError(err, this.o.server);
+        if ((err as { duringCommit?: boolean }).duringCommit && mapped instanceof AppError) {
+          mapped.message = `${mapped.message} (the connection was lost while committing: the change may or may not have been saved; check before repeating it)`;
+        }
+        throw mapped;
+      }
+    }
+  }
+
+  private once<T>(mode: 'read' | 'write', fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.o.db.connection().execute((conn) =>
+      this.#inside.run(true, async () => {
+        let open = false;
+        try {
+          if (mode === 'write') {
+            const sentAt = performance.now();
+            open = true;
+            const r = await conn.executeQuery<{ now: number }>(CompiledQuery.raw(this.#begin));
+            this.o.clock.observe(Number(r.rows[0]?.now), sentAt, performance.now());
+          } else {
+            open = true;
+            await conn.executeQuery(CompiledQuery.raw('begin isolation level repeatable read read only'));
+          }
+          const result = await fn(conn);
+          open = false;
+          try {
+            await conn.executeQuery(CompiledQuery.raw(mode === 'write' ? this.#commit : 'commit'));
+          } catch (err) {
+            if (mode === 'write' && isConnectionLoss(err)) Object.assign(err as object, { duringCommit: true });
+            await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+            throw err;
+          }
+          return result;
+        } catch (err) {
+          if (open) await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
+          throw err;
+        }
+      }),
+    );
+  }
+}
+
+/** Whether `err` means the connection to the server is gone (a restart, a network drop). */
+export function isConnectionLoss(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(code)) return true;
+  return /Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|not queryable/i.test(err.message);
+}
