@@ -77,6 +77,46 @@ new (require('node:vm').Script)(source, { filename: bundle, cachedData }).runInT
 `;
 
 /**
+ * The PostgreSQL driver (`pg` and what it needs, about a tenth of a bundle) is only for
+ * `--db postgres://...`: the CLI bundles leave it out and require `./pg-driver.cjs` beside the
+ * executable when a PostgreSQL URL is opened (packages/store/src/pg/driver.ts), so SQLite calls
+ * never read it.
+ */
+/** @type {import('esbuild').Plugin} */
+const pgDriverApart = {
+  name: 'pg-driver-apart',
+  setup(b) {
+    // `import('pg')` gets a module of the bundle that requires the file (a plain require at call
+    // time: the launcher's vm script has no callback for a dynamic import).
+    b.onResolve({ filter: /^pg$/ }, () => ({ path: 'pg', namespace: 'pg-driver-apart' }));
+    b.onLoad({ filter: /.*/, namespace: 'pg-driver-apart' }, () => ({
+      contents: `module.exports = require(${JSON.stringify(`./${PG_DRIVER}`)});`,
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^\.\/pg-driver\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+const PG_DRIVER = 'pg-driver.cjs';
+
+/** Bundles the `pg` driver alone (see pgDriverApart), once, into `file`. */
+async function buildPgDriver(file) {
+  await build({
+    stdin: { contents: "module.exports = require('pg');", resolveDir: root, loader: 'js' },
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    // pg-native is an optional native binding this tool does not use.
+    external: ['pg-native'],
+  });
+}
+
+/**
  * zod exports every locale (about 40, a quarter of a bundle) through `z.locales`; the CLIs print
  * English messages only (zod's default, which it imports directly), so the bundle gets the English
  * locale alone. Less to load at start-up.
@@ -197,6 +237,10 @@ const warmUps = {
   'orch-worker-brief': () => [[undefined, ['--help']]],
 };
 
+const pgDriver = path.join(root, 'test-results', `${PG_DRIVER}.build-${process.pid}`);
+fs.mkdirSync(path.dirname(pgDriver), { recursive: true });
+await buildPgDriver(pgDriver);
+
 for (const cli of clis) {
   const [first, ...copies] = cli.outputs.map((o) => path.join(root, o));
   fs.mkdirSync(path.dirname(first), { recursive: true });
@@ -216,7 +260,7 @@ for (const cli of clis) {
     minifySyntax: true,
     minifyWhitespace: true,
     charset: 'ascii',
-    plugins: [englishZodOnly, lightAssertForYargs],
+    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart],
   });
   const code = fs.readFileSync(`${built}.esbuild`, 'utf8');
   if (/[^\x00-\x7f]/.test(code)) throw new Error(`build: the ${cli.name} bundle is not ASCII`);
@@ -234,9 +278,11 @@ for (const cli of clis) {
     install(`${built}.v8cache`, `${out}.v8cache`);
     install(built, out, 0o755);
     install(addon, path.join(path.dirname(out), 'better_sqlite3.node'));
+    install(pgDriver, path.join(path.dirname(out), PG_DRIVER));
     // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
     if (out !== first) fs.writeFileSync(path.join(path.dirname(out), 'package.json'), '{ "type": "commonjs" }\n');
   }
   for (const f of [built, `${built}.bundle`, `${built}.v8cache`]) fs.rmSync(f);
 }
+fs.rmSync(pgDriver);
 console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);

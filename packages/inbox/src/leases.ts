@@ -56,8 +56,8 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
       async () => {
         const candidate = await readNow(inbox.store, () =>
           findClaimable({
-          agent: input.agent,
-          now: inbox.clock.now(),
+            agent: input.agent,
+            now: inbox.clock.now(),
             ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
           }),
         );

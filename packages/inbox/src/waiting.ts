@@ -115,6 +115,7 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
 async function markDelivered(inbox: Inbox, threadId: string, lease: string, from: number, through: number): Promise<void> {
   await writeNow(inbox.store, function* () {
     const thread = yield* getThreadNow(threadId);
-    if (thread?.lease_token === lease && from <= (thread.delivered_message_id ?? 0)) yield* markDeliveredNow({ id: threadId, token: lease, throughId: through });
+    if (thread?.lease_token === lease && from <= (thread.delivered_message_id ?? 0))
+      yield* markDeliveredNow({ id: threadId, token: lease, throughId: through });
   });
 }

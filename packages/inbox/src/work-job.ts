@@ -101,6 +101,7 @@ export class Job implements JobClaim {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       INBOX_DB: options.dbPath,
+      ...(options.dbPassword !== undefined ? { PGPASSWORD: options.dbPassword } : {}),
       INBOX_BIN: options.inboxBin,
       INBOX_AGENT: options.agent,
       INBOX_THREAD_ID: this.threadId,

@@ -22,6 +22,8 @@ export interface WorkOptions {
   leaseSeconds?: number | undefined;
   /** The database path given to commands (absolute). */
   dbPath: string;
+  /** A PostgreSQL URL's password, handed to commands as PGPASSWORD (dbPath holds the URL without it). */
+  dbPassword?: string | undefined;
   /** How commands run the inbox CLI ($INBOX_BIN). */
   inboxBin: string;
   /** Where logs and scratch directories go: `<workDir>/<agent>/<thread>/<claim>/`. Made owner-only; refused if others can write to it. */

@@ -69,7 +69,7 @@ export interface PostgresStore extends BaseStore {
 /** An open database: a SQLite file or a PostgreSQL schema. */
 export type Store = SqliteStore | PostgresStore;
 
-export { isPostgresUrl, redactLocation } from './location.ts';
+export { absoluteLocation, isPostgresUrl, redactLocation, urlPassword } from './location.ts';
 
 export interface OpenDatabaseOptions extends OpenStoreOptions {
   /** Connections a PostgreSQL store may hold at once: 1 for a CLI call, more for long-lived processes. */

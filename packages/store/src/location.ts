@@ -28,3 +28,14 @@ export function absoluteLocation(location: string): string {
   return isPostgresUrl(location) ? redactLocation(location) : path.resolve(location);
 }
 
+/** The password a PostgreSQL URL carries (user part or `password` parameter), or undefined. Never print it. */
+export function urlPassword(location: string): string | undefined {
+  if (!isPostgresUrl(location)) return undefined;
+  try {
+    const url = new URL(location);
+    if (url.password !== '') return decodeURIComponent(url.password);
+    return url.searchParams.get('password') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -5,12 +5,13 @@ import type { PostInput, PostResult } from '../leases.ts';
 import { DEFAULT_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../message-pages.ts';
 
 /** Opens the inbox named by `--db`, runs `fn`, and always closes it. */
-export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>): Promise<T> {
+export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>, options: { poolSize?: number } = {}): Promise<T> {
   const inbox = await openInbox({
     path: ctx.dbPath,
     clock: ctx.clock,
     ids: ctx.ids,
     ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
+    ...options,
   });
   try {
     return await fn(inbox);

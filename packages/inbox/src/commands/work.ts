@@ -1,4 +1,4 @@
-import { defineCommand, idSchema, intFlag } from '@orch/store';
+import { defineCommand, idSchema, intFlag, isPostgresUrl, redactLocation, urlPassword } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
@@ -60,7 +60,8 @@ export const command = defineCommand({
     'lease-seconds': { type: 'string', describe: `Lease length (default ${DEFAULT_LEASE_SECONDS}); the runner heartbeats at a third of it` },
     'work-dir': {
       type: 'string',
-      describe: 'Where logs and scratch directories go (default: .inbox-work beside the database); must be yours and not writable by others',
+      describe:
+        'Where logs and scratch directories go (default: .inbox-work beside the database file; for a PostgreSQL URL, in the current directory); must be yours and not writable by others',
     },
     'grace-seconds': { type: 'string', describe: `Between SIGTERM and SIGKILL when stopping or timing out a command (default ${GRACE_SECONDS}, max 3600)` },
   },
@@ -71,7 +72,11 @@ export const command = defineCommand({
   ],
   input: workInput,
   run: (ctx, input) => {
-    const dbPath = path.resolve(ctx.cwd, ctx.dbPath);
+    // The agents get the database's location; a PostgreSQL URL's password travels as PGPASSWORD,
+    // never in INBOX_DB (which agents print and log).
+    const onServer = isPostgresUrl(ctx.dbPath);
+    const dbPath = onServer ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath);
+    const defaultWorkDir = onServer ? path.join(ctx.cwd, '.inbox-work') : path.join(path.dirname(dbPath), '.inbox-work');
     const controller = new AbortController();
     const hurry = new AbortController();
     // The first signal stops gracefully; the next one ends the grace period. Neither kills the
@@ -79,24 +84,29 @@ export const command = defineCommand({
     const stop = () => (controller.signal.aborted ? hurry.abort() : controller.abort());
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    return withInbox(ctx, (inbox) =>
-      work(inbox, {
-        agent: input.agent,
-        // A program given as a path (./agent.sh) is found from here, not from the command's working directory.
-        command: [resolveProgram(ctx.cwd, input.command[0] ?? ''), ...input.command.slice(1)],
-        concurrency: input.concurrency,
-        once: input.once === true,
-        idleExitSeconds: input.idleExitSeconds,
-        maxSeconds: input.maxSeconds,
-        leaseSeconds: input.leaseSeconds,
-        graceSeconds: input.graceSeconds,
-        dbPath,
-        inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
-        workDir: path.resolve(ctx.cwd, input.workDir ?? path.join(path.dirname(dbPath), '.inbox-work')),
-        signal: controller.signal,
-        hurry: hurry.signal,
-        log: (line) => process.stderr.write(`inbox work: ${line}\n`),
-      }),
+    return withInbox(
+      ctx,
+      (inbox) =>
+        work(inbox, {
+          agent: input.agent,
+          // A program given as a path (./agent.sh) is found from here, not from the command's working directory.
+          command: [resolveProgram(ctx.cwd, input.command[0] ?? ''), ...input.command.slice(1)],
+          concurrency: input.concurrency,
+          once: input.once === true,
+          idleExitSeconds: input.idleExitSeconds,
+          maxSeconds: input.maxSeconds,
+          leaseSeconds: input.leaseSeconds,
+          graceSeconds: input.graceSeconds,
+          dbPath,
+          inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
+          workDir: path.resolve(ctx.cwd, input.workDir ?? defaultWorkDir),
+          ...(onServer ? { dbPassword: urlPassword(ctx.dbPath) } : {}),
+          signal: controller.signal,
+          hurry: hurry.signal,
+          log: (line) => process.stderr.write(`inbox work: ${line}\n`),
+        }),
+      // Jobs heartbeat and watch their leases while the runner claims: a few connections on PostgreSQL.
+      { poolSize: input.concurrency + 2 },
     ).finally(() => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

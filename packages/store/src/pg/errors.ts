@@ -21,7 +21,10 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
     }
     if (sqlState === '3D000') return new DatabaseUnavailableError('DB_MISSING', `${message} on ${server}; create it first (createdb)`, { cause: err });
     if (sqlState === '42501') return new DatabaseUnavailableError('DB_PERMISSION', `permission denied on ${server} (${message})`, { cause: err });
-    if (sqlState === '55P03') return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, { cause: err });
+    if (sqlState === '55P03')
+      return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, {
+        cause: err,
+      });
     if (cls === '08' || cls === '57' || cls === '53' || sqlState === '3F000') {
       return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
     }
@@ -31,7 +34,11 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
   if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(errno)) {
     return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot reach ${server} (${errno}: ${message})`, { cause: err });
   }
-  if (/timeout expired|connection timeout|Connection terminated|Client has encountered a connection error|self.signed|certificate|does not support SSL|SSL/i.test(message)) {
+  if (
+    /timeout expired|connection timeout|Connection terminated|Client has encountered a connection error|self.signed|certificate|does not support SSL|SSL/i.test(
+      message,
+    )
+  ) {
     return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
   }
   return err;

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import type { PgDriver } from './driver.ts';
 
 /**
  * One LISTEN connection per store, opened on the first wait. A commit in the schema sends a NOTIFY
@@ -15,6 +16,7 @@ export class Listener {
   #received = 0;
 
   constructor(
+    private readonly driver: PgDriver,
     private readonly config: pg.ClientConfig,
     private readonly channel: string,
     private readonly server: string,
@@ -54,7 +56,7 @@ export class Listener {
     const now = performance.now();
     if (now - this.#lastAttempt < 1000) return;
     this.#lastAttempt = now;
-    const client = new pg.Client(this.config);
+    const client = new this.driver.Client(this.config);
     const drop = () => {
       if (this.#client === client) this.#client = undefined;
       client.end().catch(() => undefined);

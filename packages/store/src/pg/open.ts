@@ -1,8 +1,9 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresStore } from '../engine.ts';
 import { DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from '../open.ts';
 import { ServerClock } from './clock.ts';
+import { loadDriver, type PgDriver } from './driver.ts';
 import { PgCompilingDialect } from './compiler.ts';
 import { mapPgError } from './errors.ts';
 import { Listener } from './listen.ts';
@@ -13,12 +14,14 @@ import { hash32, parsePostgresUrl, quoteIdent } from './url.ts';
 // driver; this tool's values all fit a double, and its JSON must look the same on both engines.
 const INT8 = 20;
 const NUMERIC = 1700;
-const typeParsers = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === INT8 || oid === NUMERIC) return (value: string) => (value === null ? null : Number(value));
-    return pg.types.getTypeParser(oid, format);
-  },
-};
+function typeParsers(driver: PgDriver) {
+  return {
+    getTypeParser(oid: number, format?: 'text' | 'binary') {
+      if (oid === INT8 || oid === NUMERIC) return (value: string) => (value === null ? null : Number(value));
+      return driver.types.getTypeParser(oid, format);
+    },
+  };
+}
 
 /** A `pg` pool whose clients answer a multi-statement query with its last result (see PgTransactions). */
 function lastResultPool(pool: pg.Pool) {
@@ -54,6 +57,7 @@ function lastResultPool(pool: pg.Pool) {
  */
 export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number }): Promise<PostgresStore> {
   const target = parsePostgresUrl(options.path);
+  const driver = await loadDriver();
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const config: pg.PoolConfig = {
     connectionString: target.connectionString,
@@ -61,10 +65,10 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     connectionTimeoutMillis: target.connectTimeoutMs,
     // The schema is every connection's search path, set at connection start (no extra round trip).
     options: `-c search_path=${quoteIdent(target.schema)}`,
-    types: typeParsers,
+    types: typeParsers(driver),
     application_name: 'orch-inbox',
   };
-  const pool = new pg.Pool(config);
+  const pool = new driver.Pool(config);
   // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
   pool.on('error', () => undefined);
   const db = new Kysely<any>({ dialect: new PgCompilingDialect(new PostgresDialect({ pool: lastResultPool(pool) })) });
@@ -72,7 +76,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const server = `the PostgreSQL server at ${target.server}`;
   const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
   const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
-  const listener = new Listener({ ...config, max: undefined, options: undefined } as pg.ClientConfig, channel, server);
+  const listener = new Listener(driver, { ...config, max: undefined } as pg.ClientConfig, channel, server);
   const transactions = new PgTransactions({ db, clock, keys, channel, busyTimeoutMs, server, reconnectMs: target.connectTimeoutMs });
   const close = async () => {
     listener.close();
@@ -105,4 +109,3 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     },
   };
 }
-
