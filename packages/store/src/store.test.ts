@@ -235,20 +235,14 @@ describe('writeNow', () => {
     const other = new Database(s.path);
     other.exec('begin immediate');
     try {
-      const err = await writeNow(s, function* () {
-        return 1;
-      }).catch((e: unknown) => e);
+      const err = await writeNow(s, () => noteById.row({ id: 1 })).catch((e: unknown) => e);
       expect((err as AppError).code).toBe('DB_BUSY');
     } finally {
       other.exec('rollback');
       other.close();
     }
     expect(s.sqlite.inTransaction).toBe(false);
-    await expect(
-      writeNow(s, function* () {
-        return 2;
-      }),
-    ).resolves.toBe(2);
+    await expect(writeNow(s, () => addNote.row({ id: 2, text: 'after' }))).resolves.toMatchObject({ id: 2 });
   });
 
   it('waits past the busy timeout while other writers keep committing: DB_BUSY only for one lock held that long', async () => {
@@ -307,9 +301,7 @@ describe('writeNow', () => {
   it('refuses to nest, in either direction', async () => {
     const s = fresh();
     await migrate(s, notes, systemClock);
-    const one = function* () {
-      return 1;
-    };
+    const one = () => noteById.row({ id: 1 });
     await expect(
       writeNow(s, function* () {
         yield* addNote.row({ id: 7, text: 'x' });
@@ -318,12 +310,14 @@ describe('writeNow', () => {
     ).rejects.toThrow(/nested/);
     await expect(
       writeNow(s, function* () {
+        yield* noteById.row({ id: 1 });
         return readNow(s, one);
       }),
     ).rejects.toThrow(/nested/);
     await expect(writeTransaction(s, () => writeNow(s, one))).rejects.toThrow(/nested/);
     await expect(
       writeNow(s, function* () {
+        yield* noteById.row({ id: 1 });
         return writeTransaction(s, async () => 1);
       }),
     ).rejects.toThrow(/nested/);

@@ -2,7 +2,6 @@
 // outside it (code mode), and the attempt, its thread and its task message recorded.
 import { openThreadIn, type TaskPayload, type TaskPayloadAttempt } from '@orch/inbox';
 import { ConflictError, failpoint, parseStoredJson, writeTransaction } from '@orch/store';
-import path from 'node:path';
 import { renderWorkerBrief, type BriefSettings } from '../brief.ts';
 import { emitIn, settleRunIn } from '../events.ts';
 import { dropMarker } from '../marker.ts';
