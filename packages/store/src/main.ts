@@ -7,6 +7,7 @@ import { AppError, ExitCode, OutputFailedError, toAppError, type ErrorJson } fro
 import { randomIds, type IdGenerator } from './ids.ts';
 import { writeJson } from './json-stream.ts';
 import { visible } from './text.ts';
+import { redactLocation } from './location.ts';
 
 /**
  * Where a CLI writes. `write` may return a promise: it then resolves once the text is written and
@@ -110,7 +111,7 @@ function outputFailed(spec: CliSpec, command: string, dbPath: string, result: un
       cause: typeof code === 'string' ? code : null,
     });
   }
-  const look = `${spec.program} --db ${shellWord(dbPath)} ${see}`;
+  const look = `${spec.program} --db ${shellWord(redactLocation(dbPath))} ${see}`;
   return new OutputFailedError(
     `\`${name}\` succeeded and its change is committed, but its output could not be written: ${why}; do not run it again: see what it did with \`${look}\``,
     { committed: true, see: look, cause: typeof code === 'string' ? code : null },

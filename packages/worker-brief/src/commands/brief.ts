@@ -1,4 +1,4 @@
-import { ValidationError, defineCommand, parseBoundedJson, readTextFile } from '@orch/store';
+import { ValidationError, defineCommand, isPostgresUrl, parseBoundedJson, readTextFile } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { renderBrief } from '../brief.ts';
@@ -54,7 +54,7 @@ export function command(options: BriefCliOptions) {
       }
       const result = await renderBrief({
         dispatch,
-        dbPath: path.resolve(ctx.cwd, ctx.dbPath),
+        dbPath: isPostgresUrl(ctx.dbPath) ? ctx.dbPath : path.resolve(ctx.cwd, ctx.dbPath),
         inbox: input.inbox,
         defaultInbox: options.defaultInbox,
         clock: ctx.clock,
