@@ -49,7 +49,7 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
   const parser = yargs(args)
     .scriptName(spec.program)
     .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json]${single ? '' : ' <command>'} [flags]${singleDescription(spec, loaded)}`)
-    .option('db', { type: 'string', describe: 'Path of the SQLite database file (required)', global: true })
+    .option('db', { type: 'string', describe: 'The database: a SQLite file path, or a postgres://USER@HOST/DB?schema=NAME URL (required)', global: true })
     .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
     .strict()
     .strictCommands()
@@ -141,7 +141,7 @@ export function commandInput(spec: CliSpec, { def, argv }: ParsedCommandLine, re
   if (Array.isArray(dbPath)) throw new UsageError('--db was given more than once');
   if (typeof dbPath !== 'string' || dbPath.trim() === '') {
     const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
-    throw new UsageError(`missing required flag --db PATH (see \`${name} --help\`)`);
+    throw new UsageError(`missing required flag --db PATH|URL (see \`${name} --help\`)`);
   }
   if (rest !== undefined && !def.rest) {
     throw new UsageError(`\`${spec.program} ${def.name}\` takes no \`-- COMMAND\`; to pass a value that starts with "-", write --flag=VALUE`);
