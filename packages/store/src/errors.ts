@@ -26,7 +26,8 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 export const EXIT_CODES_HELP = [
   'Exit codes: 0 ok · 1 internal error (a bug) · 2 usage or validation error · 3 not found ·',
   '4 conflict or invalid state · 5 lease lost · 6 database unavailable (missing, not initialised,',
-  'newer than this tool, hard-linked, or busy past the timeout) · 7 output failed: the command',
+  'newer than this tool, hard-linked, busy past the timeout, or a PostgreSQL server that cannot be',
+  'reached or refuses the login) · 7 output failed: the command',
   'finished (a change it makes is committed: the message says how to see it) but its output could',
   'not be written (a full disk, a closed pipe).',
   'With --json: exactly one JSON document on stdout; an error is one line on stderr:',
