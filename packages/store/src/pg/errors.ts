@@ -1,4 +1,4 @@
-import { DatabaseUnavailableError } from '../errors.ts';
+import { AppError, DatabaseUnavailableError } from '../errors.ts';
 
 /**
  * Errors of the PostgreSQL driver that mean "the database cannot be used" become exit 6 with a code
@@ -6,7 +6,8 @@ import { DatabaseUnavailableError } from '../errors.ts';
  * is part of every CLI (toAppError uses it), the driver only of PostgreSQL calls.
  */
 export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unknown {
-  if (err instanceof DatabaseUnavailableError || !(err instanceof Error)) return err;
+  // Our own errors (a refusal, a lost lease) pass as they are, whatever their message says.
+  if (err instanceof AppError || !(err instanceof Error)) return err;
   const code = (err as { code?: unknown }).code;
   const message = err.message.split('\n')[0] ?? '';
   const sqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && 'severity' in err ? code : undefined;

@@ -103,7 +103,9 @@ export class PgTransactions {
       try {
         await conn.executeQuery(
           CompiledQuery.raw(
-            `begin; select pg_advisory_xact_lock(${this.o.keys.app}, ${this.o.keys.schema}); create schema if not exists ${quoteIdent(schema)}; commit`,
+            // Only when missing: creating needs a right on the database that users of an existing schema may lack.
+            `begin; select pg_advisory_xact_lock(${this.o.keys.app}, ${this.o.keys.schema}); ` +
+              `do $$ begin if not exists (select 1 from pg_namespace where nspname = '${schema}') then create schema ${quoteIdent(schema)}; end if; end $$; commit`,
           ),
         );
       } catch (err) {
@@ -176,7 +178,7 @@ export class PgTransactions {
 
 /** Whether `err` means the connection to the server is gone (a restart, a network drop). */
 export function isConnectionLoss(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+  if (!(err instanceof Error) || err instanceof AppError) return false;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(code)) return true;
