@@ -1,6 +1,5 @@
 import { NoOrchTablesError, attemptBrief, openOrch, renderWorkerBrief, type AttemptBrief } from '@orch/orch';
-import { ConflictError, NotFoundError, ValidationError, idSchema, type Clock } from '@orch/store';
-import path from 'node:path';
+import { ConflictError, NotFoundError, ValidationError, absoluteLocation, idSchema, isPostgresUrl, type Clock } from '@orch/store';
 import { z } from 'zod';
 
 export { shellQuote } from '@orch/orch';
@@ -21,7 +20,7 @@ export const dispatchJsonSchema = z.object({
 export interface BriefInput {
   /** The dispatch output, parsed but not yet validated. */
   dispatch: unknown;
-  /** The database to read (made absolute). */
+  /** The database to read: a file (made absolute) or a PostgreSQL URL (its password never shown). */
   dbPath: string;
   /**
    * How the worker runs the inbox CLI. Default: as in the brief stored at dispatch. Another value
@@ -67,11 +66,12 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
     );
   }
   const want = parsed.data;
-  const db = path.resolve(input.dbPath);
+  // What messages and the brief name: the absolute file, or the URL without its password.
+  const db = absoluteLocation(input.dbPath);
   let found: AttemptBrief;
   try {
     const orch = await openOrch({
-      path: db,
+      path: isPostgresUrl(input.dbPath) ? input.dbPath : db,
       createTables: false,
       ...(input.clock ? { clock: input.clock } : {}),
       ...(input.nativeBinding ? { nativeBinding: input.nativeBinding } : {}),

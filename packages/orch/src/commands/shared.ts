@@ -1,7 +1,7 @@
 // What several command modules share: opening the database, the common flags, and the CLI options
 // and input schema of the commands that make a new attempt (dispatch, retry, reassign).
 import { bodyFields, resolveBody } from '@orch/inbox';
-import { NotFoundError, idSchema, type CommandContext, type FlagSpec } from '@orch/store';
+import { NotFoundError, idSchema, isPostgresUrl, redactLocation, type CommandContext, type FlagSpec } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import type { BriefSettings } from '../brief.ts';
@@ -60,9 +60,12 @@ export interface DispatchCommandOptions {
   workerInbox: string;
 }
 
-/** The brief's settings for a command: the --db path made absolute, and the CLI's worker inbox. */
+/**
+ * The brief's settings for a command: the --db path made absolute (a PostgreSQL URL as given, without
+ * its password: the worker brings its own credentials, PGPASSWORD or ~/.pgpass), and the CLI's worker inbox.
+ */
 export function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
-  return { db: path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
+  return { db: isPostgresUrl(ctx.dbPath) ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
 }
 
 /** The input of retry and reassign: the body, agent and base ref default to the previous attempt's. */

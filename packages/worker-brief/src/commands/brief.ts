@@ -1,4 +1,4 @@
-import { ValidationError, defineCommand, parseBoundedJson, readTextFile } from '@orch/store';
+import { ValidationError, defineCommand, isPostgresUrl, parseBoundedJson, readTextFile } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { renderBrief } from '../brief.ts';
@@ -54,7 +54,8 @@ export function command(options: BriefCliOptions) {
       }
       const result = await renderBrief({
         dispatch,
-        dbPath: path.resolve(ctx.cwd, ctx.dbPath),
+        // A file relative to the working directory; a PostgreSQL URL as given.
+        dbPath: isPostgresUrl(ctx.dbPath) ? ctx.dbPath : path.resolve(ctx.cwd, ctx.dbPath),
         inbox: input.inbox,
         defaultInbox: options.defaultInbox,
         clock: ctx.clock,
