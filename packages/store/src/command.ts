@@ -7,7 +7,11 @@ import type { IdGenerator } from './ids.ts';
 export interface CommandContext {
   /** The `--db` path. */
   dbPath: string;
-  clock: Clock;
+  /**
+   * A clock a test injects; otherwise undefined, and the store's own clock judges leases (the
+   * system clock on SQLite, the database server's on PostgreSQL).
+   */
+  clock?: Clock | undefined;
   ids: IdGenerator;
   /** Directory relative paths (e.g. `--body-file`) are resolved against. */
   cwd: string;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { commandInput, parseCommandLine } from './cli.ts';
-import { systemClock, type Clock } from './clock.ts';
+import type { Clock } from './clock.ts';
 import type { CliSpec, CommandContext } from './command.ts';
 import { AppError, ExitCode, OutputFailedError, toAppError, type ErrorJson } from './errors.ts';
 import { randomIds, type IdGenerator } from './ids.ts';
@@ -43,7 +43,9 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
     const { dbPath, input } = commandInput(spec, chosen, rest);
     const ctx: CommandContext = {
       dbPath,
-      clock: io.clock ?? systemClock,
+      // No clock unless injected: the opened store brings the one leases are judged by (on
+      // PostgreSQL the server's; the system clock here would let a skewed client misjudge leases).
+      ...(io.clock ? { clock: io.clock } : {}),
       ids: io.ids ?? randomIds,
       cwd: io.cwd,
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),

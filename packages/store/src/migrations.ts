@@ -136,14 +136,16 @@ async function migrationsTableExists(db: Kysely<any>, store: Store): Promise<boo
 }
 
 // The catalog is the one thing each engine names differently: SQLite's sqlite_master and
-// pragma_table_info; PostgreSQL's information_schema, in the store's schema (its search path).
+// pragma_table_info; PostgreSQL's pg_catalog, in the store's schema (its search path). Not
+// information_schema: it hides the tables a login has no rights on, so a login without them would
+// see "not initialised" (or a foreign schema_migrations) instead of the permission error.
 
 /** The tables of the database file, or of the store's schema on PostgreSQL, by name. */
 async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
   const rows =
     kind === 'postgres'
-      ? await sql<{ name: string }>`select table_name as name from information_schema.tables
-          where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name collate "C"`.execute(db)
+      ? await sql<{ name: string }>`select tablename as name from pg_catalog.pg_tables
+          where schemaname = current_schema() order by tablename collate "C"`.execute(db)
       : await sql<{ name: string }>`select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' order by name`.execute(db);
   return rows.rows.map((r) => r.name);
 }
@@ -151,8 +153,9 @@ async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[
 async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
   const rows =
     kind === 'postgres'
-      ? await sql<{ name: string }>`select column_name as name from information_schema.columns
-          where table_schema = current_schema() and table_name = ${table} order by ordinal_position`.execute(db)
+      ? await sql<{ name: string }>`select a.attname as name from pg_catalog.pg_attribute a
+          join pg_catalog.pg_class c on c.oid = a.attrelid join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = current_schema() and c.relname = ${table} and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(db)
       : await sql<{ name: string }>`select name from pragma_table_info(${table})`.execute(db);
   return rows.rows.map((r) => r.name);
 }

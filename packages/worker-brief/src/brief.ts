@@ -1,6 +1,5 @@
 import { NoOrchTablesError, attemptBrief, openOrch, renderWorkerBrief, type AttemptBrief } from '@orch/orch';
-import { ConflictError, NotFoundError, ValidationError, idSchema, isPostgresUrl, redactLocation, type Clock } from '@orch/store';
-import path from 'node:path';
+import { ConflictError, NotFoundError, ValidationError, absoluteLocation, idSchema, isPostgresUrl, type Clock } from '@orch/store';
 import { z } from 'zod';
 
 export { shellQuote } from '@orch/orch';
@@ -21,7 +20,7 @@ export const dispatchJsonSchema = z.object({
 export interface BriefInput {
   /** The dispatch output, parsed but not yet validated. */
   dispatch: unknown;
-  /** The database to read (a path made absolute, or a PostgreSQL URL). */
+  /** The database to read: a file (made absolute) or a PostgreSQL URL (its password never shown). */
   dbPath: string;
   /**
    * How the worker runs the inbox CLI. Default: as in the brief stored at dispatch. Another value
@@ -67,8 +66,8 @@ export async function renderBrief(input: BriefInput): Promise<BriefResult> {
     );
   }
   const want = parsed.data;
-  // What messages and the brief show: the file's absolute path, or the URL without its password.
-  const db = isPostgresUrl(input.dbPath) ? redactLocation(input.dbPath) : path.resolve(input.dbPath);
+  // What messages and the brief name: the absolute file, or the URL without its password.
+  const db = absoluteLocation(input.dbPath);
   let found: AttemptBrief;
   try {
     const orch = await openOrch({

@@ -61,8 +61,8 @@ export interface DispatchCommandOptions {
 }
 
 /**
- * The brief's settings for a command: the --db path made absolute (a PostgreSQL URL without its
- * password: a worker elsewhere brings its own credentials), and the CLI's worker inbox.
+ * The brief's settings for a command: the --db path made absolute (a PostgreSQL URL as given, without
+ * its password: the worker brings its own credentials, PGPASSWORD or ~/.pgpass), and the CLI's worker inbox.
  */
 export function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
   return { db: isPostgresUrl(ctx.dbPath) ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };

@@ -83,7 +83,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     await db.destroy().catch(() => undefined);
   };
   try {
-    await transactions.probe();
+    await transactions.probe(target.schema);
     if (options.create === true) await transactions.ensureSchema(target.schema);
   } catch (err) {
     await close();

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, type Kysely } from 'kysely';
-import { AppError, ExitCode } from '../errors.ts';
+import { AppError, DatabaseUnavailableError, ExitCode } from '../errors.ts';
 import type { Step } from '../prepared.ts';
 import type { ServerClock } from './clock.ts';
 import { mapPgError } from './errors.ts';
@@ -90,11 +90,29 @@ export class PgTransactions {
     }
   }
 
-  /** Checks the connection and reads the server's clock (at open). */
-  async probe(): Promise<void> {
+  /**
+   * Checks the connection and reads the server's clock (at open), and in the same round trip whether
+   * the login may use `schema`: without USAGE the server hides the schema (current_schema() skips
+   * it, the catalog views show nothing), which would otherwise read as "not initialised".
+   *
+   * @throws DatabaseUnavailableError DB_PERMISSION when the schema exists and the role may not use it.
+   */
+  async probe(schema: string): Promise<void> {
     const sentAt = performance.now();
-    const r = await this.o.db.executeQuery<{ now: number }>(CompiledQuery.raw('select (extract(epoch from clock_timestamp()) * 1000)::float8 as now'));
+    const r = await this.o.db.executeQuery<{ now: number; usable: boolean | null }>(
+      CompiledQuery.raw(
+        `select (extract(epoch from clock_timestamp()) * 1000)::float8 as now,
+          (select has_schema_privilege(oid, 'USAGE') from pg_catalog.pg_namespace where nspname = $1) as usable`,
+        [schema],
+      ),
+    );
     this.o.clock.observe(Number(r.rows[0]?.now), sentAt, performance.now());
+    if (r.rows[0]?.usable === false) {
+      throw new DatabaseUnavailableError(
+        'DB_PERMISSION',
+        `permission denied on ${this.o.server}: this login may not use schema ${quoteIdent(schema)} (it needs USAGE on it; GRANT USAGE, SELECT, INSERT, UPDATE, DELETE to it)`,
+      );
+    }
   }
 
   /** Creates `schema` when missing, under the writers' lock (concurrent `create schema if not exists` can collide). */

@@ -54,6 +54,7 @@ export function command(options: BriefCliOptions) {
       }
       const result = await renderBrief({
         dispatch,
+        // A file relative to the working directory; a PostgreSQL URL as given.
         dbPath: isPostgresUrl(ctx.dbPath) ? ctx.dbPath : path.resolve(ctx.cwd, ctx.dbPath),
         inbox: input.inbox,
         defaultInbox: options.defaultInbox,
