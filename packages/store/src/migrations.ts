@@ -16,6 +16,12 @@ export interface MigrationSet {
   /** Owner of the tables, e.g. `inbox`. */
   package: string;
   migrations: readonly Migration[];
+  /**
+   * Tables whose rows the migrations themselves write (a setting such as orch's database id). A
+   * database whose only rows are in these tables holds no data yet, and a copy of another database
+   * replaces them with the source's rows.
+   */
+  seeded?: readonly string[];
 }
 
 export interface MigrateResult {
@@ -138,8 +144,8 @@ async function migrationsTableExists(db: Kysely<any>, store: Store): Promise<boo
 // The catalog is the one thing each engine names differently: SQLite's sqlite_master and
 // pragma_table_info; PostgreSQL's information_schema, in the store's schema (its search path).
 
-/** The tables of the database file, or of the store's schema on PostgreSQL, by name. */
-async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
+/** The tables of the database file, or of the store's schema on PostgreSQL, by name (`db` may be a transaction). */
+export async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
   const rows =
     kind === 'postgres'
       ? await sql<{ name: string }>`select table_name as name from information_schema.tables
@@ -148,7 +154,8 @@ async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[
   return rows.rows.map((r) => r.name);
 }
 
-async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
+/** The columns of `table`, in their order (`db` may be a transaction). */
+export async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
   const rows =
     kind === 'postgres'
       ? await sql<{ name: string }>`select column_name as name from information_schema.columns
