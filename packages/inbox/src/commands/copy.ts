@@ -30,7 +30,8 @@ export function copyCommand(program: string, packages: CopyPackage[]): CommandDe
       'snapshot; it may be in use, but writes made to it during the copy are not copied: stop its writers first). ' +
       'Refused: a --to that is not a postgres:// URL (exit 2); a source that is missing, not initialised, older than ' +
       'this code (upgrade it first: the message says how) or newer (exit 6); a target that already holds data (exit 4, ' +
-      `nothing written). Takes no --db. A URL's password is never printed.`,
+      'nothing written); a source holding tables of a package this CLI does not know (exit 6, DB_FOREIGN: `inbox copy` ' +
+      `cannot create orch's tables, \`orch copy\` copies both). Takes no --db. A URL's password is never printed.`,
     usesDb: false,
     flags: {
       from: { type: 'string', describe: 'The SQLite database file to copy (only read)', required: true },
