@@ -164,6 +164,28 @@ describe.skipIf(why !== undefined && process.env.CI !== 'true')('copy to Postgre
     expect(doctor.code, doctor.stdout).toBe(0);
   });
 
+  it('copies a source in use: a writer holding its lock mid-transaction is neither waited for nor copied', () => {
+    const dir = tempDir();
+    const src = path.join(dir, 'coord.db');
+    ok(src, ['init']);
+    ok(src, ['send', '--to', 'w1', '--subject', 'committed', '--body', 'b']);
+    const writer = new Database(src);
+    try {
+      writer.exec('begin immediate');
+      writer
+        .prepare(
+          "insert into inbox_threads (id, subject, assigned_to, created_by, state, created_at, updated_at) values ('th_uncommitted', 's', 'w', 'l', 'open', 1, 1)",
+        )
+        .run();
+      const r = copy('inbox', src, url(newSchema()));
+      expect(r.code, r.stderr).toBe(0);
+      expect(json(r).tables).toEqual({ inbox_threads: { rows: 1 }, inbox_messages: { rows: 1 } });
+    } finally {
+      writer.close();
+    }
+    expect(rows(src, 'select id from inbox_threads').map((t) => t.id)).not.toContain('th_uncommitted');
+  });
+
   it('refuses a target that already holds data (exit 4) and changes nothing there', async () => {
     const dir = tempDir();
     const src = path.join(dir, 'coord.db');
