@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, commitAll, inbox, makeGitRepo, orch, tempDir, type CliRun } from './helpers.ts';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 
 /**
  * One real session through every command with --json, for test/docs.test.ts to hold docs/json.md
@@ -50,6 +51,11 @@ export function realOutputs(): Record<string, any> {
   quiet(['claim', '--agent', 'w3', '--lease-seconds', '1']);
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1100);
   ib('inbox doctor', ['doctor']);
+  // Copied to the PostgreSQL server the suites use, into schemas dropped again at the end.
+  const schemas = [1, 2].map(() => `t_docs_${crypto.randomBytes(6).toString('hex')}`);
+  const copy = (label: string, cli: typeof inbox, schema: string) =>
+    (out[label] = parsed(label, cli(['--json', 'copy', '--from', db, '--to', `postgres://127.0.0.1:5432/test?schema=${schema}`], { cwd: dir })));
+  copy('inbox copy', inbox, schemas[0] as string);
 
   // orch: an analysis task answered, failed, retried and reassigned; a code task merged.
   const repo = makeGitRepo(dir);
@@ -90,9 +96,20 @@ export function realOutputs(): Record<string, any> {
   ob('orch cancel', ['cancel', '--run', 'r1', '--task', 'T3', '--reason', 'Out of scope']);
   ob('orch doctor', ['doctor', '--run', 'r1']);
   ib('inbox init (after orch run init)', ['init']);
+  copy('orch copy', orch, schemas[1] as string);
+  dropSchemas(schemas);
 
   // An error: one JSON line on stderr.
   const missing = inbox(['--db', db, '--json', 'show', '--thread', 'th_missing'], { cwd: dir });
   out.error = JSON.parse(missing.stderr);
   return out;
+}
+
+/** Drops the copies' schemas on the server (a child process: this flow is synchronous). */
+function dropSchemas(schemas: string[]): void {
+  const script =
+    "const pg = require('pg'); const c = new pg.Client({ host: '127.0.0.1', port: 5432, database: 'test', user: process.env.PGUSER || require('os').userInfo().username });" +
+    `c.connect().then(() => c.query(${JSON.stringify(schemas.map((s) => `drop schema if exists ${s} cascade;`).join(' '))})).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dropping ${schemas.join(', ')} failed: ${r.stderr}`);
 }

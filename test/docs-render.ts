@@ -58,7 +58,7 @@ function usage(spec: CliSpec, def: CommandDefinition): string {
     .filter(([, f]) => f.required)
     .map(([flag, f]) => (f.type === 'boolean' ? `--${flag}` : `--${flag} VALUE`));
   const rest = def.rest ? ` -- ${def.rest.usage}` : '';
-  return `${spec.program} --db PATH [--json]${name}${flags.length > 0 ? ` ${flags.join(' ')}` : ''} [flags]${rest}`;
+  return `${spec.program}${def.usesDb === false ? '' : ' --db PATH'} [--json]${name}${flags.length > 0 ? ` ${flags.join(' ')}` : ''} [flags]${rest}`;
 }
 
 function renderCommand(spec: CliSpec, def: CommandDefinition): string {

@@ -48,5 +48,6 @@ export const inboxCli: CliSpec = {
     { name: 'release', load: () => import('./commands/release.ts').then((m) => m.command) },
     { name: 'work', load: () => import('./commands/work.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
+    { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
   ],
 };

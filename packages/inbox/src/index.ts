@@ -15,3 +15,5 @@ export { brief } from './work-brief.ts';
 export * from './task-payload.ts';
 export * from './doctor.ts';
 export { existingThreadIds, inboxCounts } from './queries/health.ts';
+export { copyDatabase, type CopyOptions, type CopyPackage, type CopyResult } from './copy.ts';
+export { copyCommand, inboxCopyPackage } from './commands/copy.ts';

@@ -47,6 +47,7 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     { name: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
     { name: 'cleanup', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
+    { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
   ],
 });
 

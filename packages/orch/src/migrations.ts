@@ -6,6 +6,8 @@ const list = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).
 /** orch's schema history. Append only: never edit a released step. */
 export const orchMigrations: MigrationSet = {
   package: 'orch',
+  // Migration 3 writes the database's id; a copy carries the source's over (see inbox's copy.ts).
+  seeded: ['orch_meta'],
   migrations: [
     {
       version: 1,

@@ -103,7 +103,11 @@ function describeCommand(y: Argv, spec: CliSpec, def: CommandDefinition, wantsHe
   }
   // A single `$0` command's help is the program's help: its usage and epilogue are set there.
   const single = def.name === '$0';
-  const usage = def.rest ? `\n\nUsage: ${spec.program} --db PATH [--json] ${def.name} [flags] -- ${def.rest.usage}` : '';
+  const usage = def.rest
+    ? `\n\nUsage: ${spec.program} --db PATH [--json] ${def.name} [flags] -- ${def.rest.usage}`
+    : def.usesDb === false
+      ? `\n\nUsage: ${spec.program} [--json] ${def.name} [flags] (no --db)`
+      : '';
   let out = single ? y : y.usage(`${spec.program} ${def.name}: ${def.summary}${usage}${def.description ? `\n\n${def.description}` : ''}`);
   for (const [flag, f] of Object.entries(def.flags)) {
     const options: Options = { type: f.type, describe: f.required ? `${f.describe} (required)` : f.describe };
@@ -138,15 +142,21 @@ function groupCommands(entries: CommandEntry[]): Map<string | undefined, Command
  */
 export function commandInput(spec: CliSpec, { def, argv }: ParsedCommandLine, rest: string[] | undefined): { dbPath: string; input: unknown } {
   const dbPath = argv.db;
-  if (Array.isArray(dbPath)) throw new UsageError('--db was given more than once');
-  if (typeof dbPath !== 'string' || dbPath.trim() === '') {
-    const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
+  const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
+  if (def.usesDb === false) {
+    if (dbPath !== undefined) throw new UsageError(`\`${name}\` takes no --db: it names its databases with its own flags (see \`${name} --help\`)`);
+  } else if (Array.isArray(dbPath)) {
+    throw new UsageError('--db was given more than once');
+  } else if (typeof dbPath !== 'string' || dbPath.trim() === '') {
     throw new UsageError(`missing required flag --db PATH|URL (see \`${name} --help\`)`);
   }
   if (rest !== undefined && !def.rest) {
     throw new UsageError(`\`${spec.program} ${def.name}\` takes no \`-- COMMAND\`; to pass a value that starts with "-", write --flag=VALUE`);
   }
-  return { dbPath, input: parseInput(def, def.rest && rest !== undefined ? { ...argv, [def.rest.key]: rest } : argv) };
+  return {
+    dbPath: typeof dbPath === 'string' ? dbPath : '',
+    input: parseInput(def, def.rest && rest !== undefined ? { ...argv, [def.rest.key]: rest } : argv),
+  };
 }
 
 /**

@@ -44,6 +44,11 @@ export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result 
    * array, to this input key (and is never parsed as flags).
    */
   rest?: { key: string; usage: string };
+  /**
+   * False for a command that names its databases in its own flags (`inbox copy --from FILE --to
+   * URL`): it takes no `--db` and refuses one, and its context's `dbPath` is empty.
+   */
+  usesDb?: false;
   input: Schema;
   run(ctx: CommandContext, input: z.output<Schema>): Promise<Result>;
   text(result: Result): string;

@@ -16,6 +16,12 @@ export interface MigrationSet {
   /** Owner of the tables, e.g. `inbox`. */
   package: string;
   migrations: readonly Migration[];
+  /**
+   * Tables whose rows the migrations themselves write (a setting such as orch's database id). A
+   * database whose only rows are in these tables holds no data yet, and a copy of another database
+   * replaces them with the source's rows.
+   */
+  seeded?: readonly string[];
 }
 
 export interface MigrateResult {
@@ -140,8 +146,8 @@ async function migrationsTableExists(db: Kysely<any>, store: Store): Promise<boo
 // information_schema: it hides the tables a login has no rights on, so a login without them would
 // see "not initialised" (or a foreign schema_migrations) instead of the permission error.
 
-/** The tables of the database file, or of the store's schema on PostgreSQL, by name. */
-async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
+/** The tables of the database file, or of the store's schema on PostgreSQL, by name (`db` may be a transaction). */
+export async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[]> {
   const rows =
     kind === 'postgres'
       ? await sql<{ name: string }>`select tablename as name from pg_catalog.pg_tables
@@ -150,7 +156,8 @@ async function userTables(db: Kysely<any>, kind: Store['kind']): Promise<string[
   return rows.rows.map((r) => r.name);
 }
 
-async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
+/** The columns of `table`, in their order (`db` may be a transaction). */
+export async function columnNames(db: Kysely<any>, kind: Store['kind'], table: string): Promise<string[]> {
   const rows =
     kind === 'postgres'
       ? await sql<{ name: string }>`select a.attname as name from pg_catalog.pg_attribute a

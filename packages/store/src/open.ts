@@ -30,6 +30,11 @@ export interface OpenStoreOptions {
    * `doctor`, which reports it: nothing else may use such a file.
    */
   allowHardLinks?: boolean;
+  /**
+   * Open the file read-only (SQLite's own read-only mode): nothing through this connection can
+   * write it, not even a checkpoint. For a copy's source, which may be in use. Implies no `create`.
+   */
+  readOnly?: boolean;
 }
 
 export const DEFAULT_BUSY_TIMEOUT_MS = 5000;
@@ -55,12 +60,14 @@ export function openStore(options: OpenStoreOptions): SqliteStore {
   const file = options.path;
   const hint = options.initHint ?? `inbox --db ${file} init`;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-  prepareFile(file, options.create === true, hint, options.allowHardLinks === true);
+  const readOnly = options.readOnly === true;
+  prepareFile(file, options.create === true && !readOnly, hint, options.allowHardLinks === true);
 
   let sqlite: Database.Database;
   try {
     sqlite = new Database(file, {
       fileMustExist: true,
+      readonly: readOnly,
       timeout: Math.min(busyTimeoutMs, TRY_BUSY_MS),
       ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     });
@@ -78,7 +85,7 @@ export function openStore(options: OpenStoreOptions): SqliteStore {
     sqlite.pragma('synchronous = NORMAL');
     // Only a brand-new (empty) file is switched here; an existing file is left exactly as it is
     // until `init` has accepted it (see ensureWal).
-    if (options.create === true && sqlite.pragma('page_count', { simple: true }) === 0) enableWal(sqlite, busyTimeoutMs);
+    if (options.create === true && !readOnly && sqlite.pragma('page_count', { simple: true }) === 0) enableWal(sqlite, busyTimeoutMs);
   } catch (err) {
     sqlite.close();
     throw openError(err, file);
