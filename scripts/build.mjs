@@ -98,7 +98,11 @@ const pgDriverApart = {
 };
 const PG_DRIVER = 'pg-driver.cjs';
 
-/** Bundles the `pg` driver alone (see pgDriverApart), once, into `file`. */
+/**
+ * Bundles the `pg` driver alone (see pgDriverApart), once, into `file`.
+ *
+ * @param {string} file
+ */
 async function buildPgDriver(file) {
   await build({
     stdin: { contents: "module.exports = require('pg');", resolveDir: root, loader: 'js' },
