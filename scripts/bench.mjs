@@ -7,18 +7,21 @@
 // or library.
 //
 // The parts live in scripts/bench/: common.mjs (paths, timing, figures), cli.mjs, throughput.mjs,
-// wake.mjs and scale.mjs (parts 1 to 4), baseline.mjs (builds --baseline=REF).
+// wake.mjs and scale.mjs (parts 1 to 4, SQLite), postgres.mjs (part 5: claims, wake-ups and scale
+// on the PostgreSQL server BENCH_PG names, default postgres://127.0.0.1:5432/test, in schemas made
+// and dropped by the run; skipped, saying so, without a server), baseline.mjs (builds --baseline=REF).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildBaseline } from './bench/baseline.mjs';
 import { cliLatency } from './bench/cli.mjs';
 import { figures, INBOX, makeTmp, ORCH, OUT, quick, ROOT } from './bench/common.mjs';
+import { postgres } from './bench/postgres.mjs';
 import { scale } from './bench/scale.mjs';
 import { throughput } from './bench/throughput.mjs';
 import { wakeups } from './bench/wake.mjs';
 
-// `--only=cli,throughput,wake,scale` runs some parts (figures are still written to bench.json).
+// `--only=cli,throughput,wake,scale,postgres` runs some parts (figures are still written to bench.json).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -38,6 +41,8 @@ if (baselineRef) console.log(`bench: building ${baselineRef} ...`);
 const baseline = baselineRef ? buildBaseline(ROOT, baselineRef) : undefined;
 const tmp = makeTmp();
 
+// This machine is shared: the load average around the run says how much the absolute times mean.
+const loadBefore = os.loadavg()[0];
 const started = performance.now();
 try {
   console.log(`bench: measuring in ${tmp}${quick ? ' (quick)' : ''} ...`);
@@ -45,11 +50,13 @@ try {
   if (part('throughput')) await throughput();
   if (part('wake')) await wakeups();
   if (part('scale')) scale();
+  if (part('postgres')) await postgres();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
   if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });
 }
 const seconds = (performance.now() - started) / 1000;
+const load = [loadBefore, os.loadavg()[0]].map((l) => Number(l.toFixed(1)));
 const fmt = (/** @type {number} */ v) => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const rows = [
   ['FIGURE', 'VALUE', 'TARGET', 'MET', 'NOTE'],
@@ -70,8 +77,8 @@ const missed = figures.filter((f) => f.met === false);
 fs.mkdirSync(OUT, { recursive: true });
 fs.writeFileSync(
   path.join(OUT, 'bench.json'),
-  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick, only: only ?? null, seconds, figures }, null, 2)}\n`,
+  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, quick, only: only ?? null, seconds, load, figures }, null, 2)}\n`,
 );
 console.log(
-  `\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; ${seconds.toFixed(0)} s; figures in test-results/bench.json`,
+  `\n${figures.filter((f) => f.met === true).length} targets met, ${missed.length} missed; ${seconds.toFixed(0)} s; load average ${load[0]} before, ${load[1]} after (${os.cpus().length} cores); figures in test-results/bench.json`,
 );

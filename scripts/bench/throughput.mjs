@@ -6,18 +6,25 @@ import path from 'node:path';
 import { build } from 'esbuild';
 import { at, figure, inbox, median, OUT, ok, quick, ROOT, tmp } from './common.mjs';
 
-async function bundleWorker() {
+/**
+ * Bundles scripts/bench/NAME.ts (the worker processes, or what the bench itself uses of the
+ * library) into test-results/bench/NAME.cjs; returns that path.
+ *
+ * @param {string} [name]
+ */
+export async function bundleWorker(name = 'worker') {
   const dir = path.join(OUT, 'bench');
   fs.mkdirSync(dir, { recursive: true });
-  const out = path.join(dir, 'worker.cjs');
+  const out = path.join(dir, `${name}.cjs`);
   await build({
-    entryPoints: [path.join(ROOT, 'scripts/bench/worker.ts')],
+    entryPoints: [path.join(ROOT, `scripts/bench/${name}.ts`)],
     outfile: out,
     bundle: true,
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    external: ['better-sqlite3'],
+    // pg-native: an optional binding of the pg driver, not used.
+    external: ['better-sqlite3', 'pg-native'],
     logLevel: 'warning',
   });
   return out;
@@ -69,13 +76,16 @@ async function seedPlainjob(db, n) {
 }
 
 /**
+ * Starts `procs` worker processes in `mode` on `db` (a file or a postgres:// URL), lets them go
+ * together once all are ready, and returns what each reports.
+ *
  * @param {string} worker
  * @param {string} mode
  * @param {string} db
  * @param {number} procs
  * @returns {Promise<{ claimed: number, ms: number }[]>}
  */
-function runWorkers(worker, mode, db, procs) {
+export function runWorkers(worker, mode, db, procs) {
   const go = path.join(tmp, `go-${mode}-${procs}-${Date.now()}`);
   let ready = 0;
   /** @type {() => void} */
