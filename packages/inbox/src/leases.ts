@@ -1,4 +1,4 @@
-import { ConflictError, LeaseLostError, isoTime, readNow, waitForChange, writeNow, writeTransaction } from '@orch/store';
+import { ConflictError, LeaseLostError, isoTime, readNow, writeClaim, waitForChange, writeTransaction } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_MESSAGE_BYTES, claimPick, type ClaimPick } from './message-pages.ts';
@@ -74,7 +74,7 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
 // database work happens while the write lock is held; the views are built after the commit.
 async function claimNow(inbox: Inbox, agent: string, threadId: string | undefined, leaseMs: number, maxBytes: number): Promise<ClaimResult | undefined> {
   const token = inbox.ids.next('ls');
-  const won = await writeNow(inbox.store, function* () {
+  const won = await writeClaim(inbox.store, function* () {
     if (threadId !== undefined) {
       const thread = yield* requireThreadNow(threadId);
       assertAssigned(thread, agent);

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import { type Kysely, PostgresAdapter } from 'kysely';
 import type { Clock } from './clock.ts';
 import { DatabaseUnavailableError } from './errors.ts';
 import { isPostgresUrl } from './location.ts';
@@ -49,7 +49,7 @@ export interface PostgresEngine {
   readonly schema: string;
   write<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T>;
   read<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T>;
-  steps<T>(mode: 'read' | 'write', step: () => Step<T>): Promise<T>;
+  steps<T>(mode: 'read' | 'write' | 'claim', step: () => Step<T>): Promise<T>;
   /** A value that changes when something may have been committed (the server's next transaction id). */
   changeMark(): Promise<string>;
   /** How many NOTIFYs of commits this store has received (a hint, like SQLite's data_version). */
@@ -113,4 +113,12 @@ async function loadPostgres(): Promise<PostgresModule> {
  */
 export function commitMark(store: Store): number {
   return store.kind === 'sqlite' ? store.dataVersion() : store.pg.notifications();
+}
+
+/**
+ * Whether `db` speaks PostgreSQL: for the few queries that must differ (a claim's FOR UPDATE SKIP
+ * LOCKED), decided once where the query module builds its query.
+ */
+export function isPostgresDb(db: Kysely<any>): boolean {
+  return db.getExecutor().adapter instanceof PostgresAdapter;
 }

@@ -45,6 +45,17 @@ export function writeNow<T>(store: Store, step: () => Step<T>): Promise<T> {
   return runNow(store, 'write', step);
 }
 
+/**
+ * `writeNow` for a claim: a routine whose only write is one UPDATE of a row it picks with `FOR UPDATE
+ * SKIP LOCKED` and re-checks in its WHERE, so it is correct beside other claims on its own. On
+ * PostgreSQL claims therefore run side by side (each holds the writers' lock shared) while every
+ * other writer still runs alone (it holds it exclusively). On SQLite it is writeNow.
+ */
+export function writeClaim<T>(store: Store, step: () => Step<T>): Promise<T> {
+  if (store.kind === 'postgres') return store.pg.steps('claim', step);
+  return runNow(store, 'write', step);
+}
+
 /** `readTransaction` for a routine of prepared reads (one snapshot); see writeNow. */
 export function readNow<T>(store: Store, step: () => Step<T>): Promise<T> {
   if (store.kind === 'postgres') return store.pg.steps('read', step);

@@ -1,4 +1,4 @@
-import { preparedQuery, type Step } from '@orch/store';
+import { isPostgresDb, preparedQuery, type Step } from '@orch/store';
 import { sql, type ExpressionBuilder, type Insertable, type Kysely, type Selectable } from 'kysely';
 import type { InboxDatabase, ThreadState } from '../schema.ts';
 
@@ -107,7 +107,27 @@ function claimUpdate(db: Db, p: ClaimParams) {
     .where(claimable(p.now));
 }
 
-const claimOldest = preparedQuery((db: Db, p: ClaimParams) => claimUpdate(db, p).where('seq', '=', oldestClaimableSeq(db, p)).returningAll());
+// On PostgreSQL claimers run side by side (writeClaim in the store): the oldest claimable row is
+// picked and locked with FOR UPDATE SKIP LOCKED, so two claimers never wait for or take the same
+// thread. On SQLite one writer runs at a time and the pick is the cheapest indexed lookup. The
+// UPDATE's WHERE re-checks claimability on the row either way.
+function lockedClaimableSeq(db: Db, p: { agent: string; now: number }) {
+  return db
+    .selectFrom('inbox_threads')
+    .select('seq')
+    .where('assigned_to', '=', p.agent)
+    .where(claimable(p.now))
+    .orderBy('seq')
+    .limit(1)
+    .forUpdate()
+    .skipLocked();
+}
+
+const claimOldest = preparedQuery((db: Db, p: ClaimParams) =>
+  claimUpdate(db, p)
+    .where('seq', '=', isPostgresDb(db) ? lockedClaimableSeq(db, p) : oldestClaimableSeq(db, p))
+    .returningAll(),
+);
 const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => claimUpdate(db, p).where('id', '=', p.id).returningAll());
 
 /**

@@ -20,6 +20,9 @@ export interface PgTransactionsOptions {
   reconnectMs: number;
 }
 
+/** A read; a write, alone among writers; a claim, beside other claims (see writeClaim). */
+type Mode = 'read' | 'write' | 'claim';
+
 /** How often a transaction the server aborted as a deadlock or serialization failure is run again. */
 const MAX_RETRIES = 3;
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -31,9 +34,9 @@ const RETRYABLE = new Set(['40001', '40P01']);
  *   per schema, so writers of one project run one at a time, as on SQLite: every check-then-write
  *   the packages make (a lease, a task's state, the next event number of a run) holds without
  *   relying on SERIALIZABLE retries. The wait for the lock is bounded by the busy timeout
- *   (`lock_timeout`; past it DB_BUSY, exit 6). Claims also pick their row with `FOR UPDATE SKIP
- *   LOCKED` and orch locks the run row before numbering its events (see the query modules), so they
- *   stay correct on their own. Deadlocks and serialization failures (40P01, 40001) are retried a
+ *   (`lock_timeout`; past it DB_BUSY, exit 6). A claim (writeClaim) holds the lock shared: claims run
+ *   side by side, each picking its row with `FOR UPDATE SKIP LOCKED` and re-checking it in its
+ *   UPDATE, and never beside any other writer. Deadlocks and serialization failures (40P01, 40001) are retried a
  *   bounded number of times: a transaction function does database work only, so running it again is safe.
  * - BEGIN, the lock, and reading the server's clock (leases are judged by it) are one round trip;
  *   so are the NOTIFY that wakes waiters (sent only when the transaction wrote something) and COMMIT.
@@ -42,6 +45,7 @@ const RETRYABLE = new Set(['40001', '40P01']);
 export class PgTransactions {
   readonly #inside = new AsyncLocalStorage<true>();
   readonly #begin: string;
+  readonly #beginClaim: string;
   readonly #commit: string;
 
   constructor(private readonly o: PgTransactionsOptions) {
@@ -49,6 +53,7 @@ export class PgTransactions {
       `begin; set local lock_timeout = '${Math.max(1, Math.trunc(o.busyTimeoutMs))}ms'; ` +
       `select pg_advisory_xact_lock(${o.keys.app}, ${o.keys.schema}); ` +
       'select (extract(epoch from clock_timestamp()) * 1000)::float8 as now';
+    this.#beginClaim = this.#begin.replace('pg_advisory_xact_lock(', 'pg_advisory_xact_lock_shared(');
     this.#commit = `select pg_notify('${o.channel}', '') where txid_current_if_assigned() is not null; commit`;
   }
 
@@ -61,7 +66,7 @@ export class PgTransactions {
   }
 
   /** Drives a step routine (see Step), awaiting each of its queries, inside one transaction. */
-  steps<T>(mode: 'read' | 'write', step: () => Step<T>): Promise<T> {
+  steps<T>(mode: 'read' | 'write' | 'claim', step: () => Step<T>): Promise<T> {
     return this.run(mode, async (trx) => {
       const routine = step();
       let next = routine.next();
@@ -133,7 +138,7 @@ export class PgTransactions {
     });
   }
 
-  private async run<T>(mode: 'read' | 'write', fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  private async run<T>(mode: Mode, fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
     if (this.#inside.getStore()) throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
     let lostSince: number | undefined;
     for (let attempt = 0; ; attempt++) {
@@ -161,15 +166,15 @@ export class PgTransactions {
     }
   }
 
-  private once<T>(mode: 'read' | 'write', fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
+  private once<T>(mode: Mode, fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
     return this.o.db.connection().execute((conn) =>
       this.#inside.run(true, async () => {
         let open = false;
         try {
-          if (mode === 'write') {
+          if (mode !== 'read') {
             const sentAt = performance.now();
             open = true;
-            const r = await conn.executeQuery<{ now: number }>(CompiledQuery.raw(this.#begin));
+            const r = await conn.executeQuery<{ now: number }>(CompiledQuery.raw(mode === 'claim' ? this.#beginClaim : this.#begin));
             this.o.clock.observe(Number(r.rows[0]?.now), sentAt, performance.now());
           } else {
             open = true;
@@ -178,9 +183,9 @@ export class PgTransactions {
           const result = await fn(conn);
           open = false;
           try {
-            await conn.executeQuery(CompiledQuery.raw(mode === 'write' ? this.#commit : 'commit'));
+            await conn.executeQuery(CompiledQuery.raw(mode === 'read' ? 'commit' : this.#commit));
           } catch (err) {
-            if (mode === 'write' && isConnectionLoss(err)) Object.assign(err as object, { duringCommit: true });
+            if (mode !== 'read' && isConnectionLoss(err)) Object.assign(err as object, { duringCommit: true });
             await conn.executeQuery(CompiledQuery.raw('rollback')).catch(() => undefined);
             throw err;
           }
