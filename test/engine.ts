@@ -1,0 +1,310 @@
+/**
+ * Which database engine this test run is on, and the few things a test needs to treat both alike:
+ * a fresh database location (`freshDb`), SQL run by hand (`rawSql`, `rows`), a comparable picture
+ * of a whole database (`dbSnapshot`), and marking a test that is about SQLite itself.
+ *
+ * `ORCH_TEST_ENGINE=postgres` (the vitest project `postgres` sets it) runs a file against the
+ * PostgreSQL server at `ORCH_TEST_PG_URL` (default postgres://127.0.0.1:5432/test): every fresh
+ * database is then a brand-new schema on it, named `t_<run>_<random>` (see `schemaPrefix`), which
+ * `inbox init` creates and test/global-setup.ts drops at the end of the run.
+ *
+ * rawSql is synchronous on both engines (the assertions it serves were written that way): on
+ * PostgreSQL a worker thread holds the `pg` connections and the caller blocks on Atomics.wait
+ * until it answers.
+ */
+import Database from 'better-sqlite3';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { describe, it, type TestFunction } from 'vitest';
+import { onPostgres, PG_URL, pgConnectionString, schemaPrefix } from './engine-env.ts';
+
+export { ENGINE, type Engine, newRunId, onPostgres, onSqlite, PG_URL, pgConnectionString, RUN_ID_VAR, schemaPrefix, schemaStartedAt } from './engine-env.ts';
+
+let processPrefix: string | undefined;
+const named = new Map<string, string>();
+
+/**
+ * A database no test has used: on SQLite `<dir>/<name>` (not created); on PostgreSQL a URL naming
+ * a new schema (not created either: `inbox init` creates it). The same dir and name give the same
+ * URL within one process, so a test may ask twice for one database.
+ */
+export function freshDb(dir: string, name = 'coord.db'): string {
+  const file = path.join(dir, name);
+  if (!onPostgres) return file;
+  let url = named.get(file);
+  if (url === undefined) {
+    processPrefix ??= schemaPrefix();
+    url = withSchema(PG_URL, `${processPrefix}${crypto.randomBytes(4).toString('hex')}`);
+    named.set(file, url);
+  }
+  return url;
+}
+
+/** True for a PostgreSQL URL (what the CLIs accept in place of a path). */
+export function isPgUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//.test(db);
+}
+
+/** `url` naming `schema` through `?schema=`. */
+export function withSchema(url: string, schema: string): string {
+  const u = new URL(url);
+  u.searchParams.set('schema', schema);
+  return u.toString();
+}
+
+/** The schema a URL names (`?schema=`, default public). */
+export function schemaOf(url: string): string {
+  return new URL(url).searchParams.get('schema') ?? 'public';
+}
+
+/** Where `inbox work` puts its work directory by default: beside the database file, or on PostgreSQL in its cwd. */
+export function defaultWorkDir(db: string, cwd: string): string {
+  return isPgUrl(db) ? path.join(cwd, '.inbox-work') : path.join(path.dirname(path.resolve(cwd, db)), '.inbox-work');
+}
+
+export interface RawSqlOptions {
+  /** Read only, and the database must exist (SQLite: opened read-only; PostgreSQL: the schema must exist). */
+  readonly?: boolean;
+}
+
+/**
+ * Runs SQL by hand on either engine and returns the rows of its (last) statement. `?` placeholders
+ * (outside quotes) become `$1..` on PostgreSQL. Text without parameters may hold several statements.
+ * Like opening a SQLite file, a write creates the database (the schema) if it is missing.
+ * Integers (int8, numeric) come back as numbers and json as its text, as they do from SQLite.
+ * Write SQL both engines accept: no SQLite-only functions (`json_extract`, `rowid`, `sqlite_master`).
+ */
+export function rawSql<T = Record<string, unknown>>(db: string, text: string, params: readonly unknown[] = [], options: RawSqlOptions = {}): T[] {
+  if (isPgUrl(db)) return pgCall({ op: 'query', url: db, text: toDollarParams(text), params: [...params], readonly: options.readonly ?? false }) as T[];
+  const conn = new Database(db, options.readonly ? { readonly: true, fileMustExist: true } : {});
+  try {
+    if (params.length === 0 && !isOneStatement(conn, text)) {
+      conn.exec(text);
+      return [];
+    }
+    const stmt = conn.prepare(text);
+    if (stmt.reader) return stmt.all(...params) as T[];
+    stmt.run(...params);
+    return [];
+  } finally {
+    conn.close();
+  }
+}
+
+/** Rows of a read-only query (the database must exist). */
+export function rows<T = Record<string, unknown>>(db: string, query: string, ...params: unknown[]): T[] {
+  return rawSql<T>(db, query, params, { readonly: true });
+}
+
+/** Whether the database exists: the file on SQLite, the schema on PostgreSQL. */
+export function dbExists(db: string): boolean {
+  if (!isPgUrl(db)) return fs.existsSync(db);
+  return (
+    (
+      pgCall({
+        op: 'query',
+        url: db,
+        text: 'select 1 from pg_namespace where nspname = $1',
+        params: [schemaOf(db)],
+        readonly: false,
+        noSchema: true,
+      }) as unknown[]
+    ).length > 0
+  );
+}
+
+/** The names of the database's tables, sorted. */
+export function tableNames(db: string): string[] {
+  const q = isPgUrl(db)
+    ? "select table_name as name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE' order by 1"
+    : "select name from sqlite_master where type = 'table' and name not like 'sqlite_%' order by 1";
+  return rows<{ name: string }>(db, q).map((r) => r.name);
+}
+
+/**
+ * Every row of every table plus the schema, as one comparable value (`{ missing: true }` when the
+ * database does not exist). Taking it never writes. On PostgreSQL a table's definition is its
+ * columns and indexes, and its rows are sorted (there is no rowid order).
+ */
+export function dbSnapshot(db: string): unknown {
+  if (!dbExists(db)) return { missing: true };
+  if (isPgUrl(db)) return pgCall({ op: 'snapshot', url: db, text: '', params: [], readonly: true });
+  const conn = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    const tables = conn.prepare("select name, sql from sqlite_master where name not like 'sqlite_%' order by name").all() as {
+      name: string;
+      sql: string | null;
+    }[];
+    return tables.map((t) => ({
+      ...t,
+      rows: t.sql?.startsWith('CREATE TABLE') ? conn.prepare(`select * from "${t.name}" order by rowid`).all() : undefined,
+    }));
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Marks what is about SQLite itself (files, WAL, hard links, query plans, the native module):
+ * run on SQLite, skipped on PostgreSQL with the reason in the skipped test's name.
+ */
+export const sqliteOnly = {
+  it(reason: string, name: string, fn: TestFunction, timeout?: number): void {
+    if (onPostgres) it.skip(`${name} [SQLite only: ${reason}]`, fn, timeout);
+    else it(name, fn, timeout);
+  },
+  describe(reason: string, name: string, fn: () => void): void {
+    if (onPostgres) describe.skip(`${name} [SQLite only: ${reason}]`, fn);
+    else describe(name, fn);
+  },
+};
+
+function isOneStatement(conn: Database.Database, text: string): boolean {
+  try {
+    conn.prepare(text);
+    return true;
+  } catch (err) {
+    if (err instanceof RangeError && /more than one statement/.test(err.message)) return false;
+    throw err;
+  }
+}
+
+/** `?` placeholders outside quotes and comments become `$1`, `$2`, ... */
+export function toDollarParams(text: string): string {
+  let out = '';
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if (c === "'" || c === '"') {
+      const end = text.indexOf(c, i + 1);
+      const stop = end < 0 ? text.length : end + 1;
+      out += text.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '-' && text[i + 1] === '-') {
+      const end = text.indexOf('\n', i);
+      const stop = end < 0 ? text.length : end;
+      out += text.slice(i, stop);
+      i = stop - 1;
+    } else if (c === '?') {
+      out += `$${++n}`;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// ---- PostgreSQL: one worker thread holding a connection per URL, called synchronously ----
+
+interface PgRequest {
+  op: 'query' | 'snapshot';
+  url: string;
+  text: string;
+  params: unknown[];
+  readonly: boolean;
+  /** Connect without choosing the schema (to ask whether it exists). */
+  noSchema?: boolean;
+}
+
+type PgReply = { ok: true; value: unknown } | { ok: false; message: string; code?: string };
+
+let pgWorker: { worker: Worker; port: MessagePort } | undefined;
+
+function pgCall(req: PgRequest): unknown {
+  if (pgWorker === undefined) {
+    const { port1, port2 } = new MessageChannel();
+    const pgPath = createRequire(import.meta.url).resolve('pg');
+    const worker = new Worker(PG_WORKER_SOURCE, { eval: true, workerData: { pgPath, port: port2 }, transferList: [port2] });
+    // The worker never keeps a test process alive; its connections end with the process.
+    worker.unref();
+    pgWorker = { worker, port: port1 };
+  }
+  const done = new Int32Array(new SharedArrayBuffer(4));
+  pgWorker.worker.postMessage({ req: { ...req, connectionString: pgConnectionString(req.url) }, done });
+  if (Atomics.wait(done, 0, 0, 120_000) === 'timed-out') throw new Error(`rawSql on ${req.url}: no answer from PostgreSQL within 120 s`);
+  const reply = receiveMessageOnPort(pgWorker.port)?.message as PgReply | undefined;
+  if (reply === undefined) throw new Error('rawSql: the PostgreSQL worker answered nothing');
+  if (!reply.ok) throw Object.assign(new Error(`${reply.message} (SQL: ${req.text.slice(0, 200)})`), { code: reply.code });
+  return reply.value;
+}
+
+// Plain CommonJS run by the worker thread (eval'd, so it cannot be TypeScript).
+const PG_WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const pg = require(workerData.pgPath);
+const port = workerData.port;
+const types = {
+  getTypeParser(oid, format) {
+    if (oid === 20 || oid === 21 || oid === 23 || oid === 1700) return (v) => (v === null ? null : Number(v));
+    if (oid === 114 || oid === 3802) return (v) => v;
+    return pg.types.getTypeParser(oid, format);
+  },
+};
+const clients = new Map();
+async function client(connectionString) {
+  let c = clients.get(connectionString);
+  if (!c) {
+    c = new pg.Client({ connectionString, types, connectionTimeoutMillis: 10000 });
+    await c.connect();
+    c.on('error', () => clients.delete(connectionString));
+    clients.set(connectionString, c);
+  }
+  return c;
+}
+const ident = (s) => '"' + s.replace(/"/g, '""') + '"';
+async function run({ op, url, connectionString, text, params, readonly, noSchema }) {
+  const schema = new URL(url).searchParams.get('schema') || 'public';
+  const c = await client(connectionString);
+  if (noSchema) return (await c.query(text, params)).rows;
+  const exists = (await c.query('select 1 from pg_namespace where nspname = $1', [schema])).rows.length > 0;
+  if (!exists) {
+    if (readonly) throw Object.assign(new Error('schema ' + schema + ' does not exist'), { code: '3F000' });
+    await c.query('create schema if not exists ' + ident(schema));
+  }
+  await c.query('set search_path to ' + ident(schema));
+  if (op === 'snapshot') return snapshot(c, schema);
+  if (readonly) {
+    await c.query('begin read only');
+    try {
+      return lastRows(await c.query(text, params));
+    } finally {
+      await c.query('rollback');
+    }
+  }
+  return lastRows(await c.query(text, params));
+}
+function lastRows(r) {
+  if (!Array.isArray(r)) return r.rows;
+  for (let i = r.length - 1; i >= 0; i--) if (r[i].fields && r[i].fields.length > 0) return r[i].rows;
+  return [];
+}
+async function snapshot(c, schema) {
+  const tables = (await c.query(
+    "select table_name as name from information_schema.tables where table_schema = $1 and table_type = 'BASE TABLE' order by 1", [schema])).rows;
+  const out = [];
+  for (const { name } of tables) {
+    const columns = (await c.query(
+      'select column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = $1 and table_name = $2 order by ordinal_position',
+      [schema, name])).rows;
+    const indexes = (await c.query('select indexname, indexdef from pg_indexes where schemaname = $1 and tablename = $2 order by 1', [schema, name])).rows;
+    const rows = (await c.query('select * from ' + ident(schema) + '.' + ident(name))).rows;
+    const keyed = rows.map((r) => [JSON.stringify(r), r]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    out.push({ name, columns, indexes, rows: keyed.map((k) => k[1]) });
+  }
+  return out;
+}
+parentPort.on('message', async ({ req, done }) => {
+  let reply;
+  try {
+    reply = { ok: true, value: await run(req) };
+  } catch (err) {
+    reply = { ok: false, message: String((err && err.message) || err), code: err && err.code };
+  }
+  port.postMessage(reply);
+  Atomics.store(done, 0, 1);
+  Atomics.notify(done, 0);
+});
+`;
