@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
+  columnNames,
+  copyDb,
   dbExists,
   dbSnapshot,
   ENGINE,
@@ -11,6 +13,7 @@ import {
   pgConnectionString,
   RUN_ID_VAR,
   rawSql,
+  rawSqlMany,
   rows,
   schemaOf,
   schemaStartedAt,
@@ -93,6 +96,45 @@ describe(`test/engine.ts on ${ENGINE}`, () => {
     expect(dbSnapshot(db)).toEqual(before);
     rawSql(db, 'create index t_v on t (v)');
     expect(dbSnapshot(db)).not.toEqual(before);
+  });
+
+  it('rawSqlMany inserts in one transaction; foreignKeys: false lets a test break a reference on purpose', () => {
+    const db = freshDb(tempDir());
+    rawSql(db, 'create table parent (id text primary key); create table child (id integer primary key, parent text not null references parent (id))');
+    rawSqlMany(db, 'insert into parent (id) values (?)', [['a'], ['b']]);
+    rawSqlMany(
+      db,
+      'insert into child (id, parent) values (?, ?)',
+      Array.from({ length: 500 }, (_, i) => [i + 1, i % 2 === 0 ? 'a' : 'b']),
+    );
+    expect(rows(db, 'select parent, count(*) as n from child group by parent order by parent')).toEqual([
+      { parent: 'a', n: 250 },
+      { parent: 'b', n: 250 },
+    ]);
+    // A failing row rolls the whole batch back.
+    expect(() => rawSqlMany(db, 'insert into parent (id) values (?)', [['c'], ['a']])).toThrow();
+    expect(rows(db, 'select id from parent order by id')).toEqual([{ id: 'a' }, { id: 'b' }]);
+    expect(() => rawSql(db, "delete from parent where id = 'a'")).toThrow();
+    rawSql(db, "delete from parent where id = 'a'", [], { foreignKeys: false });
+    expect(rows(db, 'select id from parent')).toEqual([{ id: 'b' }]);
+    // ... and only while that statement runs.
+    expect(() => rawSql(db, "delete from parent where id = 'b'")).toThrow();
+    expect(columnNames(db, 'child')).toEqual(['id', 'parent']);
+  });
+
+  it('copyDb gives an independent copy, counters included', () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    rawSql(db, onPostgres ? 'create table t (id serial primary key, v text)' : 'create table t (id integer primary key autoincrement, v text)');
+    rawSqlMany(db, 'insert into t (v) values (?)', [['a'], ['b']]);
+    const copy = copyDb(db, tempDir());
+    expect(copy).not.toBe(db);
+    expect(dbSnapshot(copy)).toEqual(dbSnapshot(db));
+    rawSql(copy, "insert into t (v) values ('c')");
+    expect(rows(copy, "select id from t where v = 'c'")).toEqual([{ id: 3 }]);
+    expect(rows(db, 'select count(*) as n from t')).toEqual([{ n: 2 }]);
+    rawSql(db, "insert into t (v) values ('d')");
+    expect(rows(db, "select id from t where v = 'd'")).toEqual([{ id: 3 }]);
   });
 
   it('toDollarParams numbers the placeholders outside quotes and comments', () => {

@@ -13,6 +13,7 @@
  * until it answers.
  */
 import Database from 'better-sqlite3';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -60,6 +61,18 @@ export function schemaOf(url: string): string {
   return new URL(url).searchParams.get('schema') ?? 'public';
 }
 
+/** `db` as a command run in `from` may spell it: a relative path on SQLite; a URL has one spelling. */
+export function relativeDb(db: string, from: string): string {
+  return isPgUrl(db) ? db : path.relative(from, db);
+}
+
+/** A file name under test-results/ for this engine's run (`name` on SQLite, `<name>.postgres` on PostgreSQL), so the two projects never share one. */
+export function perEngine(name: string): string {
+  if (!onPostgres) return name;
+  const ext = path.extname(name);
+  return `${name.slice(0, name.length - ext.length)}.postgres${ext}`;
+}
+
 /** Where `inbox work` puts its work directory by default: beside the database file, or on PostgreSQL in its cwd. */
 export function defaultWorkDir(db: string, cwd: string): string {
   return isPgUrl(db) ? path.join(cwd, '.inbox-work') : path.join(path.dirname(path.resolve(cwd, db)), '.inbox-work');
@@ -68,6 +81,11 @@ export function defaultWorkDir(db: string, cwd: string): string {
 export interface RawSqlOptions {
   /** Read only, and the database must exist (SQLite: opened read-only; PostgreSQL: the schema must exist). */
   readonly?: boolean;
+  /**
+   * false: foreign keys are not enforced while this runs, to damage a database on purpose (SQLite:
+   * `pragma foreign_keys = off`; PostgreSQL: `session_replication_role = replica` in its transaction).
+   */
+  foreignKeys?: boolean;
 }
 
 /**
@@ -78,9 +96,17 @@ export interface RawSqlOptions {
  * Write SQL both engines accept: no SQLite-only functions (`json_extract`, `rowid`, `sqlite_master`).
  */
 export function rawSql<T = Record<string, unknown>>(db: string, text: string, params: readonly unknown[] = [], options: RawSqlOptions = {}): T[] {
-  if (isPgUrl(db)) return pgCall({ op: 'query', url: db, text: toDollarParams(text), params: [...params], readonly: options.readonly ?? false }) as T[];
-  const conn = new Database(db, options.readonly ? { readonly: true, fileMustExist: true } : {});
-  try {
+  if (isPgUrl(db)) {
+    return pgCall({
+      op: 'query',
+      url: db,
+      text: toDollarParams(text),
+      params: [...params],
+      readonly: options.readonly ?? false,
+      foreignKeysOff: options.foreignKeys === false,
+    }) as T[];
+  }
+  return withSqlite(db, options, (conn) => {
     if (params.length === 0 && !isOneStatement(conn, text)) {
       conn.exec(text);
       return [];
@@ -89,9 +115,66 @@ export function rawSql<T = Record<string, unknown>>(db: string, text: string, pa
     if (stmt.reader) return stmt.all(...params) as T[];
     stmt.run(...params);
     return [];
+  });
+}
+
+/** Runs one statement once per parameter list, all in one transaction (bulk inserts by hand). */
+export function rawSqlMany(db: string, text: string, paramLists: readonly (readonly unknown[])[], options: Omit<RawSqlOptions, 'readonly'> = {}): void {
+  if (isPgUrl(db)) {
+    pgCall({
+      op: 'many',
+      url: db,
+      text: toDollarParams(text),
+      params: paramLists.map((p) => [...p]),
+      readonly: false,
+      foreignKeysOff: options.foreignKeys === false,
+    });
+    return;
+  }
+  withSqlite(db, options, (conn) => {
+    const stmt = conn.prepare(text);
+    conn.transaction(() => {
+      for (const p of paramLists) stmt.run(...p);
+    })();
+  });
+}
+
+function withSqlite<T>(db: string, options: RawSqlOptions, fn: (conn: Database.Database) => T): T {
+  const conn = new Database(db, options.readonly ? { readonly: true, fileMustExist: true } : {});
+  try {
+    if (options.foreignKeys === false) conn.pragma('foreign_keys = off');
+    return fn(conn);
   } finally {
     conn.close();
   }
+}
+
+/** The column names of a table, in order. */
+export function columnNames(db: string, table: string): string[] {
+  const q = isPgUrl(db)
+    ? 'select column_name as name from information_schema.columns where table_schema = current_schema() and table_name = ? order by ordinal_position'
+    : 'select name from pragma_table_info(?) order by cid';
+  return rows<{ name: string }>(db, q, table).map((r) => r.name);
+}
+
+/**
+ * A copy of database `from` as `freshDb(dir, name)`, to give each test its own copy of a fixture
+ * built once: SQLite copies the file and its WAL; PostgreSQL copies the schema with pg_dump and psql
+ * (its name, random, is renamed in the dump text), sequences included.
+ */
+export function copyDb(from: string, dir: string, name = 'coord.db'): string {
+  const to = freshDb(dir, name);
+  if (!isPgUrl(from)) {
+    for (const suffix of ['', '-wal']) if (fs.existsSync(from + suffix)) fs.copyFileSync(from + suffix, to + suffix);
+    return to;
+  }
+  const conn = pgConnectionString(from);
+  const dump = spawnSync('pg_dump', ['--no-owner', '--no-privileges', '--schema', schemaOf(from), conn], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (dump.status !== 0) throw new Error(`pg_dump of ${schemaOf(from)} exited ${dump.status}: ${dump.stderr}`);
+  const text = dump.stdout.split(schemaOf(from)).join(schemaOf(to));
+  const load = spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', pgConnectionString(to)], { input: text, encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (load.status !== 0) throw new Error(`psql loading the copy ${schemaOf(to)} exited ${load.status}: ${load.stderr}`);
+  return to;
 }
 
 /** Rows of a read-only query (the database must exist). */
@@ -200,11 +283,13 @@ export function toDollarParams(text: string): string {
 // ---- PostgreSQL: one worker thread holding a connection per URL, called synchronously ----
 
 interface PgRequest {
-  op: 'query' | 'snapshot';
+  op: 'query' | 'many' | 'snapshot';
   url: string;
   text: string;
+  /** The parameters; for `many`, one list per run of the statement. */
   params: unknown[];
   readonly: boolean;
+  foreignKeysOff?: boolean;
   /** Connect without choosing the schema (to ask whether it exists). */
   noSchema?: boolean;
 }
@@ -255,7 +340,7 @@ async function client(connectionString) {
   return c;
 }
 const ident = (s) => '"' + s.replace(/"/g, '""') + '"';
-async function run({ op, url, connectionString, text, params, readonly, noSchema }) {
+async function run({ op, url, connectionString, text, params, readonly, foreignKeysOff, noSchema }) {
   const schema = new URL(url).searchParams.get('schema') || 'public';
   const c = await client(connectionString);
   if (noSchema) return (await c.query(text, params)).rows;
@@ -266,15 +351,20 @@ async function run({ op, url, connectionString, text, params, readonly, noSchema
   }
   await c.query('set search_path to ' + ident(schema));
   if (op === 'snapshot') return snapshot(c, schema);
-  if (readonly) {
-    await c.query('begin read only');
-    try {
-      return lastRows(await c.query(text, params));
-    } finally {
-      await c.query('rollback');
-    }
+  const wrap = readonly || foreignKeysOff || op === 'many';
+  if (!wrap) return lastRows(await c.query(text, params));
+  await c.query(readonly ? 'begin read only' : 'begin');
+  try {
+    if (foreignKeysOff) await c.query('set local session_replication_role = replica');
+    let out = [];
+    if (op === 'many') for (const p of params) await c.query(text, p);
+    else out = lastRows(await c.query(text, params));
+    await c.query(readonly ? 'rollback' : 'commit');
+    return out;
+  } catch (err) {
+    await c.query('rollback').catch(() => undefined);
+    throw err;
   }
-  return lastRows(await c.query(text, params));
 }
 function lastRows(r) {
   if (!Array.isArray(r)) return r.rows;
@@ -292,7 +382,14 @@ async function snapshot(c, schema) {
     const indexes = (await c.query('select indexname, indexdef from pg_indexes where schemaname = $1 and tablename = $2 order by 1', [schema, name])).rows;
     const rows = (await c.query('select * from ' + ident(schema) + '.' + ident(name))).rows;
     const keyed = rows.map((r) => [JSON.stringify(r), r]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    out.push({ name, columns, indexes, rows: keyed.map((k) => k[1]) });
+    // Definitions name the schema (indexes, sequence defaults); a copy's must compare equal.
+    const anon = (v) => (typeof v === 'string' ? v.split(schema).join('<schema>') : v);
+    out.push({
+      name,
+      columns: columns.map((col) => ({ ...col, column_default: anon(col.column_default) })),
+      indexes: indexes.map((i) => ({ ...i, indexdef: anon(i.indexdef) })),
+      rows: keyed.map((k) => k[1]),
+    });
   }
   return out;
 }
