@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { outside, outsideEnv, run, runAsync } from './outside.ts';
-import { freshDb, sqliteOnly } from './engine.ts';
+import { freshDb, onPostgres, sqliteOnly } from './engine.ts';
 
 /**
  * Attacks on the store's promises from outside, through the skill executables copied out of the
@@ -280,6 +280,42 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
     expect(ok(inboxWait).timed_out).toBe(true);
     expect(ok(orchWait).timed_out).toBe(true);
     expect(ok(claimWait).claimed).toBe(false);
+  });
+});
+
+// Across machines the database server's clock judges leases: a worker whose clock is off by minutes
+// neither takes a live lease nor keeps one that ran out, and loses none early. (On SQLite every
+// client is on one machine and its clock judges: see the runner's clock-jump test.)
+describe.skipIf(FAKETIME === undefined || !onPostgres)('leases under a client clock 10 minutes off (PostgreSQL: the server clock judges) (slow)', () => {
+  const skewed = (offset: string): Record<string, string> => ({ LD_PRELOAD: FAKETIME ?? '', FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+  const leaseOf = (db: string, thread: string) =>
+    rows(db, 'select state, claimed_by, lease_token, lease_expires_at, claim_count from inbox_threads where id = ?', thread);
+
+  it('a client 10 minutes ahead cannot take a live lease, and a holder 10 minutes ahead keeps its own', () => {
+    const { db } = newDb();
+    const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
+    const held = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--lease-seconds', '300'])).lease.token as string;
+    const before = leaseOf(db, thread);
+    const ahead = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--thread', thread], { env: skewed('+10m') }));
+    expect(ahead.claimed).toBe(false);
+    expect(leaseOf(db, thread)).toEqual(before);
+    // To its own clock the lease ran out 5 minutes ago; to the server's it has 5 minutes left.
+    ok(run('inbox', ['--db', db, '--json', 'heartbeat', '--thread', thread, '--lease', held], { env: skewed('+10m') }));
+    ok(run('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', held, '--body', 'from ahead'], { env: skewed('+10m') }));
+    expect(leaseOf(db, thread)).toMatchObject([{ state: 'claimed', lease_token: before[0]?.lease_token, claim_count: 1 }]);
+  });
+
+  it('a client 10 minutes behind cannot keep a lease the server says ran out, and can take one that ran out', async () => {
+    const { db } = newDb();
+    const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
+    const first = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--lease-seconds', '1'], { env: skewed('-10m') })).lease.token as string;
+    await new Promise((r) => setTimeout(r, 1500));
+    // To its own clock the lease has 10 minutes left.
+    expectJsonError(run('inbox', ['--db', db, '--json', 'heartbeat', '--thread', thread, '--lease', first], { env: skewed('-10m') }), 5, 'LEASE_LOST');
+    const again = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--thread', thread], { env: skewed('-10m') }));
+    expect(again.claimed).toBe(true);
+    expect(leaseOf(db, thread)).toMatchObject([{ state: 'claimed', lease_token: again.lease.token, claim_count: 2 }]);
+    expectJsonError(run('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', first, '--body', 'late']), 5, 'LEASE_LOST');
   });
 });
 
