@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { taskPayloadSchema } from '../packages/inbox/src/task-payload.ts';
 import { makeGitRepo, tempDir, type CliRun } from './helpers.ts';
 import { outside, run } from './outside.ts';
+import { freshDb, relativeDb } from './engine.ts';
 
 /**
  * One brief per attempt, attacked from outside through the skill executables copied out of the
@@ -30,7 +31,7 @@ interface Setup {
 
 function setup(): Setup {
   const dir = fs.realpathSync(tempDir('orch-adv-brief-'));
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   const repo = makeGitRepo(dir);
   let n = 0;
   const s: Setup = {
@@ -153,7 +154,7 @@ describe('one brief per attempt (issue 14 item 4) (slow)', () => {
     fs.writeFileSync(file, JSON.stringify(d));
     const sub = path.join(s.dir, 'sub');
     fs.mkdirSync(sub);
-    const rel = run('brief', ['--db', '../coord.db', '--dispatch-json', '../d.json'], { cwd: sub });
+    const rel = run('brief', ['--db', relativeDb(s.db, sub), '--dispatch-json', '../d.json'], { cwd: sub });
     expect(rel.code, rel.stderr).toBe(0);
     expect(rel.stdout).toBe(stored);
     const other = s.brief(d, ['--inbox', '/opt/tools/inbox']);

@@ -1,9 +1,9 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commitAll, git, gitRun, newGitRepo, rows, snapshot, tempDir } from './helpers.ts';
 import { run, runAsync } from './outside.ts';
+import { freshDb, rawSql, tableNames } from './engine.ts';
 
 /**
  * Attacks on orch's git work from outside: the skill executables copied out of the repository,
@@ -54,7 +54,7 @@ interface Attempt {
 
 /** A database (in its own directory) with run `run` and tasks, each assigned to `w-<task>`. */
 function newDb(tasks: string[], run = RUN): string {
-  const db = path.join(tempDir('orch-adv-db-'), 'coord.db');
+  const db = freshDb(tempDir('orch-adv-db-'));
   ok('inbox', db, ['init']);
   ok('orch', db, ['run', 'init', '--run', run, '--goal', 'adversarial git']);
   for (const t of tasks) ok('orch', db, ['task', 'add', '--run', run, '--task', t, '--title', `title ${t}`, '--default-to', `w-${t}`]);
@@ -416,10 +416,8 @@ describe('two databases, one repository, one run id (slow)', { timeout: 600_000 
     const db = newDb(['T1']);
     expect(databaseId(db)).toMatch(/^db_[A-Za-z0-9]{16}$/);
     // What the previous release's files look like: orch schema 2, no orch_meta.
-    const conn = new Database(db);
-    conn.exec("drop table orch_meta; delete from schema_migrations where package = 'orch' and version = 3");
-    conn.close();
-    expect(rows(db, "select name from sqlite_master where name = 'orch_meta'")).toEqual([]);
+    rawSql(db, "drop table orch_meta; delete from schema_migrations where package = 'orch' and version = 3");
+    expect(tableNames(db)).not.toContain('orch_meta');
     ok('orch', db, ['status', '--run', RUN]);
     const id = databaseId(db);
     expect(id).toMatch(/^db_[A-Za-z0-9]{16}$/);

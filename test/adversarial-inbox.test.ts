@@ -2,13 +2,13 @@
 // repository (test/outside.ts): JSON nesting on every surface that takes JSON, rows an older version
 // left behind, a thread too large to print as one string, a runner stopped while its agent waits for
 // an answer, an agent named like the leader, and waits that must not skip an answer.
-import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { outside, outsideEnv, run, runAsync } from './outside.ts';
+import { freshDb, rawSql } from './engine.ts';
 
 /** Runs the copied inbox with --json and expects exit 0; returns the parsed output. */
 function inboxOk<T = any>(db: string, args: string[]): T {
@@ -23,9 +23,9 @@ function orchOk<T = any>(db: string, args: string[]): T {
   return JSON.parse(r.stdout) as T;
 }
 
-function freshDb(): { dir: string; db: string } {
+function newDb(): { dir: string; db: string } {
   const dir = tempDir('adv-inbox-');
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   inboxOk(db, ['init']);
   return { dir, db };
 }
@@ -50,7 +50,7 @@ function claimThread(db: string, agent: string, thread: string): { token: string
 
 describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored JSON never breaks a read (slow)', () => {
   it('a ~4,000-deep payload is refused with exit 2 naming the limit on every command that takes JSON, and nothing is written', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = dispatched(db, 'w');
     const { token } = claimThread(db, 'w', thread);
     const other = inboxOk(db, ['send', '--to', 'w2', '--subject', 'another', '--body', 'b']).thread.id as string;
@@ -84,7 +84,7 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
   });
 
   it('rows an older version stored with deep nesting: claim, show, wait, status, blocked, task show, dispatch and the brief all answer, showing a marker', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = dispatched(db, 'w');
     orchOk(db, ['task', 'add', '--run', 'r', '--task', 'T2', '--title', 'second', '--default-to', 'w', '--acceptance-json', '{"ok": true}']);
     const { token } = claimThread(db, 'w', thread);
@@ -92,11 +92,9 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
     orchOk(db, ['status', '--run', 'r']);
     // What a version without the bound let in: 20,000 levels (JSON.stringify(…, null, 2) overflows the stack).
     const deep = deepObject(20_000);
-    const conn = new Database(db);
-    conn.prepare('update inbox_messages set payload = ? where thread_id = ?').run(deep, thread);
-    conn.prepare("update orch_tasks set acceptance = ? where id = 'T2'").run(deep.slice('{"deep":'.length, -1));
-    conn.prepare("update orch_events set data = ? where type = 'task_blocked'").run(deep);
-    conn.close();
+    rawSql(db, 'update inbox_messages set payload = ? where thread_id = ?', [deep, thread]);
+    rawSql(db, "update orch_tasks set acceptance = ? where id = 'T2'", [deep.slice('{"deep":'.length, -1)]);
+    rawSql(db, "update orch_events set data = ? where type = 'task_blocked'", [deep]);
     const marker = { unreadable_json: { reason: 'nests deeper than 64 levels', bytes: Buffer.byteLength(deep), raw: deep } };
     // The task message's payload (orch's brief and facts) may nest 72 levels (MAX_TASK_PAYLOAD_DEPTH).
     const taskMarker = { unreadable_json: { reason: 'nests deeper than 72 levels', bytes: Buffer.byteLength(deep), raw: deep } };
@@ -125,9 +123,7 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
     expect(second.messages[0].payload.task.acceptance).toMatchObject({ unreadable_json: { reason: 'nests deeper than 64 levels' } });
 
     // The claim of the thread holding the deep rows answers too (its lease ran, nobody was stuck).
-    const conn2 = new Database(db);
-    conn2.prepare('update inbox_threads set lease_expires_at = 1 where id = ?').run(thread);
-    conn2.close();
+    rawSql(db, 'update inbox_threads set lease_expires_at = 1 where id = ?', [thread]);
     const reclaimed = inboxOk(db, ['claim', '--agent', 'w', '--thread', thread]);
     expect(reclaimed.messages.map((m: { payload: unknown }) => m.payload)).toEqual([taskMarker, marker]);
   });
@@ -135,7 +131,7 @@ describe('JSON nesting: bounded at 64 levels wherever JSON comes in, and stored 
 
 describe('(slow) a large thread: what one answer carries is bounded, and JSON is written without one giant string', () => {
   it('90 notes of 1 MiB: claim returns the task and the newest notes, show pages through all of them, wait and text output answer', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = inboxOk(db, ['send', '--to', 'w', '--subject', 'big', '--body', 'the task']).thread.id as string;
     // Control characters escape to six characters each in JSON: 90 of these are 540 M characters
     // of JSON, more than the longest string V8 can build.
@@ -146,14 +142,13 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
     // The first and last notes through the CLI; the 88 between inserted as `send --thread` would
     // (90 processes of 1 MiB each would only make this slower on a shared machine).
     inboxOk(db, ['send', '--thread', thread, '--body-file', body]);
-    const conn = new Database(db);
-    const add = conn.prepare(
-      "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'leader', 'leader', 'note', ?, null, ?)",
-    );
-    conn.transaction(() => {
-      for (let i = 0; i < NOTES - 2; i++) add.run(thread, text1MiB, Date.now());
-    })();
-    conn.close();
+    for (let i = 0; i < NOTES - 2; i++) {
+      rawSql(db, "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'leader', 'leader', 'note', ?, null, ?)", [
+        thread,
+        text1MiB,
+        Date.now(),
+      ]);
+    }
     inboxOk(db, ['send', '--thread', thread, '--body-file', body]);
     const all = rows<{ id: number }>(db, 'select id from inbox_messages where thread_id = ? order by id', thread).map((r) => r.id);
     expect(all).toHaveLength(NOTES + 1);
@@ -200,19 +195,18 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
   }, 600_000);
 
   it('orch wait over 90 progress messages of 1 MiB (540 M characters of JSON) prints one whole document', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = dispatched(db, 'w');
     claimThread(db, 'w', thread);
     // What a worker posting through the library can store (the command line caps --body at the OS's argument size).
-    const conn = new Database(db);
-    const add = conn.prepare(
-      "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'w', 'worker', 'progress', ?, null, ?)",
-    );
     const body = '\u0001'.repeat(1024 * 1024);
-    conn.transaction(() => {
-      for (let i = 0; i < 90; i++) add.run(thread, body, Date.now());
-    })();
-    conn.close();
+    for (let i = 0; i < 90; i++) {
+      rawSql(db, "insert into inbox_messages (thread_id, author, role, kind, body, payload, created_at) values (?, 'w', 'worker', 'progress', ?, null, ?)", [
+        thread,
+        body,
+        Date.now(),
+      ]);
+    }
     const out = path.join(dir, 'events.json');
     const fd = fs.openSync(out, 'w');
     const r = spawnSync(outside().orch, ['--db', db, '--json', 'wait', '--run', 'r', '--after-event', '0', '--timeout-seconds', '0'], {
@@ -236,7 +230,7 @@ describe('(slow) a large thread: what one answer carries is bounded, and JSON is
 
 describe('stopping `inbox work` while its agent waits for an answer keeps the question (slow)', () => {
   it('SIGTERM to the runner: the thread stays blocked, orch blocked lists the question, answer works, the next claimer sees both', async () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = dispatched(db, 'w');
     const agent = path.join(dir, 'agent.cjs');
     fs.writeFileSync(
@@ -290,7 +284,7 @@ call(['wait', '--timeout-seconds', '600']);
   });
 
   it('release of a blocked thread, claimed again before the answer: the new holder sees the question and its wait gets the answer', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const thread = dispatched(db, 'w');
     const first = claimThread(db, 'w', thread);
     const asked = inboxOk(db, ['ask', '--thread', thread, '--lease', first.token, '--body', 'left or right?']);
@@ -314,7 +308,7 @@ call(['wait', '--timeout-seconds', '600']);
 
 describe('who wrote a message is its recorded role, never its author name (slow)', () => {
   it('an agent named `leader` gets the answer `orch answer` posts as `leader`', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const thread = dispatched(db, 'leader');
     const { token } = claimThread(db, 'leader', thread);
     inboxOk(db, ['ask', '--thread', thread, '--lease', token, '--body', 'tabs or spaces?']);
@@ -339,7 +333,7 @@ describe('who wrote a message is its recorded role, never its author name (slow)
   });
 
   it('what `inbox work` posts for its command is `runner`; what the command posts under the lease is `worker`', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const thread = inboxOk(db, ['send', '--to', 'w', '--subject', 's', '--body', 'task']).thread.id as string;
     const agent = path.join(dir, 'agent.cjs');
     fs.writeFileSync(
@@ -362,7 +356,7 @@ console.log('all done');
 
 describe('a lease holder’s wait returns what it has not been given yet (slow)', () => {
   it('ask, answer, then progress: a wait without --after-message still returns the answer', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const thread = dispatched(db, 'w');
     const { token } = claimThread(db, 'w', thread);
     inboxOk(db, ['ask', '--thread', thread, '--lease', token, '--body', 'keep v1?']);
@@ -392,7 +386,7 @@ describe('a lease holder’s wait returns what it has not been given yet (slow)'
   });
 
   it('a leased wait on a cancelled thread exits 5 with nothing on stdout, before or during the wait; without a lease it returns the state', async () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const thread = dispatched(db, 'w');
     const { token } = claimThread(db, 'w', thread);
     const waiting = runAsync('inbox', ['--db', db, '--json', 'wait', '--thread', thread, '--lease', token, '--timeout-seconds', '120']);

@@ -1,9 +1,9 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectJsonError, fileTempDir, git, makeGitRepo, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { run } from './outside.ts';
+import { columnNames, copyDb, freshDb, rawSql, rawSqlMany, tableNames } from './engine.ts';
 
 /**
  * The leader's control plane attacked from outside, through the skill executables copied out of
@@ -26,18 +26,12 @@ function okJson<T = any>(which: Which, db: string, args: string[], cwd?: string)
 
 /** Writes to the database behind the tools' backs (damage, or a lease whose time ran out). */
 function sql(db: string, ...statements: string[]): void {
-  const conn = new Database(db);
-  try {
-    conn.pragma('foreign_keys = off');
-    for (const s of statements) conn.exec(s);
-  } finally {
-    conn.close();
-  }
+  rawSql(db, statements.join(';\n'), [], { foreignKeys: false });
 }
 
 function newDb(): { dir: string; db: string } {
   const dir = tempDir('orch-adv-');
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   okJson('inbox', db, ['init']);
   return { dir, db };
 }
@@ -58,19 +52,16 @@ describe('a 20,000-task chain (no graph walk may recurse) (slow)', () => {
     const { db } = newDb();
     okJson('orch', db, ['run', 'init', '--run', 'chain', '--goal', 'a very long chain']);
     // T(i+1) depends on T(i); the last link is left to the CLI.
-    const conn = new Database(db);
-    try {
-      const addTask = conn.prepare(
-        "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('chain', ?, ?, null, 'w', null, 0, 'pending', 1, 1)",
-      );
-      const addDep = conn.prepare("insert into orch_dependencies (run_id, task_id, depends_on, created_at) values ('chain', ?, ?, 1)");
-      conn.transaction(() => {
-        for (let i = 1; i <= N; i++) addTask.run(id(i), `task ${i}`);
-        for (let i = 2; i < N; i++) addDep.run(id(i), id(i - 1));
-      })();
-    } finally {
-      conn.close();
-    }
+    rawSqlMany(
+      db,
+      "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('chain', ?, ?, null, 'w', null, 0, 'pending', 1, 1)",
+      Array.from({ length: N }, (_, i) => [id(i + 1), `task ${i + 1}`]),
+    );
+    rawSqlMany(
+      db,
+      "insert into orch_dependencies (run_id, task_id, depends_on, created_at) values ('chain', ?, ?, 1)",
+      Array.from({ length: N - 2 }, (_, i) => [id(i + 2), id(i + 1)]),
+    );
 
     const link = okJson('orch', db, ['dep', 'add', '--run', 'chain', '--task', id(N), '--depends-on', id(N - 1)]);
     expect(link).toMatchObject({ created: true, dependencies: [id(N - 1)] });
@@ -116,15 +107,14 @@ describe('a refused command writes nothing, not even reconcile writes (slow)', (
   let template: { dir: string; db: string; repo: string; vars: Record<string, string> };
   beforeAll(() => {
     const dir = fileTempDir('orch-adv-refusals-'); // shared by the describe's tests
-    const db = path.join(dir, 'coord.db');
+    const db = freshDb(dir);
     okJson('inbox', db, ['init']);
     template = build(dir, db);
   });
 
   /** A private copy of the template database (the repository is shared: no case changes it). */
   function fixture(): { db: string; repo: string; vars: Record<string, string> } {
-    const db = path.join(tempDir('orch-adv-'), 'coord.db');
-    for (const suffix of ['', '-wal']) if (fs.existsSync(template.db + suffix)) fs.copyFileSync(template.db + suffix, db + suffix);
+    const db = copyDb(template.db, tempDir('orch-adv-'));
     return { db, repo: template.repo, vars: template.vars };
   }
 
@@ -310,14 +300,10 @@ describe('doctor and the control commands on damaged runs (slow)', () => {
     const u = dispatchAndClaim(db, 'r', 'U', 'wu');
     okJson('orch', db, ['status', '--run', 'r']);
     okJson('inbox', db, ['progress', '--thread', u.thread, '--lease', u.lease, '--body', 'U goes on']);
-    const owned = rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' and name like 'inbox_%' and name != 'inbox_threads'").map(
-      (x) => x.name,
-    );
+    const owned = tableNames(db).filter((n) => n.startsWith('inbox_') && n !== 'inbox_threads');
     sql(
       db,
-      ...owned
-        .filter((n) => rows(db, `select * from pragma_table_info('${n}') where name = 'thread_id'`).length > 0)
-        .map((n) => `delete from ${n} where thread_id = '${t.thread}'`),
+      ...owned.filter((n) => columnNames(db, n).includes('thread_id')).map((n) => `delete from ${n} where thread_id = '${t.thread}'`),
       `delete from inbox_threads where id = '${t.thread}'`,
     );
     return { db, t };
@@ -362,7 +348,7 @@ describe('doctor and the control commands on damaged runs (slow)', () => {
 describe('redo after a merge conflict (real git, real processes) (slow)', () => {
   it('retry reopens a done code task whose merge conflicted; a merged one is refused; status counts unmerged work', () => {
     const dir = tempDir('orch-adv-git-');
-    const db = path.join(dir, 'coord.db');
+    const db = freshDb(dir);
     okJson('inbox', db, ['init']);
     const repo = makeGitRepo(dir);
     fs.writeFileSync(path.join(repo, 'shared.txt'), 'one\ntwo\nthree\n');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { outside, outsideEnv, run } from './outside.ts';
+import { freshDb } from './engine.ts';
 
 /**
  * Holes a review found where two fixes met (the brief in the task message against the payload
@@ -18,7 +19,7 @@ function must(r: CliRun, what: string): any {
 
 function setup() {
   const dir = fs.realpathSync(tempDir('orch-adv-review-'));
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   const orch = (args: string[]) => must(run('orch', ['--db', db, '--json', ...args], { cwd: dir }), `orch ${args.join(' ').slice(0, 200)}`);
   const inbox = (args: string[]) => must(run('inbox', ['--db', db, '--json', ...args], { cwd: dir }), `inbox ${args.join(' ')}`);
   inbox(['init']);

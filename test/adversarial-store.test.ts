@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { outside, outsideEnv, run, runAsync } from './outside.ts';
+import { freshDb, onPostgres, sqliteOnly } from './engine.ts';
 
 /**
  * Attacks on the store's promises from outside, through the skill executables copied out of the
@@ -16,9 +17,9 @@ function ok<T = any>(r: CliRun): T {
   return JSON.parse(r.stdout) as T;
 }
 
-function freshDb(): { dir: string; db: string } {
+function newDb(): { dir: string; db: string } {
   const dir = tempDir('adv-store-');
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   ok(run('inbox', ['--db', db, '--json', 'init']));
   return { dir, db };
 }
@@ -78,9 +79,9 @@ function runSee(see: string): CliRun {
   return run(program, ['--json', ...words]);
 }
 
-describe('hard links to the database (slow)', () => {
+sqliteOnly.describe('hard links and symbolic links are about the database file', 'hard links to the database (slow)', () => {
   it('a database file with a second hard link is refused by every command (exit 6, DB_HARD_LINKED) and left unchanged', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b']));
     const other = path.join(dir, 'other.db');
     fs.linkSync(db, other);
@@ -103,7 +104,7 @@ describe('hard links to the database (slow)', () => {
   });
 
   it('both doctors report a hard-linked database as an error (exit 4) and repair nothing through it', () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     fs.linkSync(db, path.join(dir, 'again.db'));
     const before = snapshot(db);
     for (const program of ['inbox', 'orch'] as const) {
@@ -122,7 +123,7 @@ describe('hard links to the database (slow)', () => {
   });
 
   it('writes through two hard-linked names in parallel: no send is acknowledged and then lost', async () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const other = path.join(dir, 'other.db');
     fs.linkSync(db, other);
     const sends = await Promise.all(
@@ -138,7 +139,7 @@ describe('hard links to the database (slow)', () => {
   });
 
   it('a symbolic link keeps working: 40 parallel sends through the real name and a link are all kept', async () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const link = path.join(dir, 'link.db');
     fs.symlinkSync(db, link);
     const sends = await Promise.all(
@@ -155,7 +156,7 @@ describe('hard links to the database (slow)', () => {
 
 describe('output that cannot be written (slow)', () => {
   it('send --json to /dev/full: exit 7, one JSON line saying it was committed and how to see it; the thread exists once', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const r = toFull('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 'only once', '--body', 'b']);
     const e = outputFailed(r);
     expect(e.message).toMatch(/committed/);
@@ -168,7 +169,7 @@ describe('output that cannot be written (slow)', () => {
   });
 
   it('text mode: one clean line on stderr, no stack', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const r = toFull('inbox', ['--db', db, 'send', '--to', 'w', '--subject', 's', '--body', 'b']);
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(
@@ -178,7 +179,7 @@ describe('output that cannot be written (slow)', () => {
   });
 
   it('a worker post to /dev/full says which message to look at', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
     const lease = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w'])).lease.token as string;
     const e = outputFailed(toFull('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', lease, '--body', 'half way']));
@@ -187,14 +188,14 @@ describe('output that cannot be written (slow)', () => {
   });
 
   it('a read-only command to /dev/full: exit 7, committed false, safe to run again', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const e = outputFailed(toFull('inbox', ['--db', db, '--json', 'list']));
     expect(e.details.committed).toBe(false);
     expect(e.message).toMatch(/safe to run again/);
   });
 
   it('stdout and stderr both unwritable: exit 7, no crash', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const r = toFull('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], { stderrToo: true });
     expect(r.code).toBe(7);
     expect(rows(db, 'select id from inbox_threads')).toHaveLength(1);
@@ -207,7 +208,7 @@ describe('output that cannot be written (slow)', () => {
   });
 
   it('a closed pipe (EPIPE): orch run init and inbox send exit 7 with the change committed once', async () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     const r = await toClosedPipe('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r1', '--goal', 'g']);
     const e = outputFailed(r);
     expect(e.details).toMatchObject({ committed: true, cause: 'EPIPE', see: `orch --db ${db} run show --run r1` });
@@ -220,7 +221,7 @@ describe('output that cannot be written (slow)', () => {
   });
 
   it('a reader that stops after the first bytes of a large output: exit 7, no hang', async () => {
-    const { dir, db } = freshDb();
+    const { dir, db } = newDb();
     const body = path.join(dir, 'body.txt');
     fs.writeFileSync(body, 'x'.repeat(1024 * 1024));
     const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body-file', body])).thread.id as string;
@@ -265,7 +266,7 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
   });
 
   it('inbox wait, orch wait and inbox claim --wait-seconds still time out on time', async () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     ok(run('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r1', '--goal', 'g']));
     const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
     const env = clockSetBack(2);
@@ -282,12 +283,48 @@ describe.skipIf(FAKETIME === undefined)('the wall clock set back an hour during 
   });
 });
 
+// Across machines the database server's clock judges leases: a worker whose clock is off by minutes
+// neither takes a live lease nor keeps one that ran out, and loses none early. (On SQLite every
+// client is on one machine and its clock judges: see the runner's clock-jump test.)
+describe.skipIf(FAKETIME === undefined || !onPostgres)('leases under a client clock 10 minutes off (PostgreSQL: the server clock judges) (slow)', () => {
+  const skewed = (offset: string): Record<string, string> => ({ LD_PRELOAD: FAKETIME ?? '', FAKETIME: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1' });
+  const leaseOf = (db: string, thread: string) =>
+    rows(db, 'select state, claimed_by, lease_token, lease_expires_at, claim_count from inbox_threads where id = ?', thread);
+
+  it('a client 10 minutes ahead cannot take a live lease, and a holder 10 minutes ahead keeps its own', () => {
+    const { db } = newDb();
+    const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
+    const held = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--lease-seconds', '300'])).lease.token as string;
+    const before = leaseOf(db, thread);
+    const ahead = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--thread', thread], { env: skewed('+10m') }));
+    expect(ahead.claimed).toBe(false);
+    expect(leaseOf(db, thread)).toEqual(before);
+    // To its own clock the lease ran out 5 minutes ago; to the server's it has 5 minutes left.
+    ok(run('inbox', ['--db', db, '--json', 'heartbeat', '--thread', thread, '--lease', held], { env: skewed('+10m') }));
+    ok(run('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', held, '--body', 'from ahead'], { env: skewed('+10m') }));
+    expect(leaseOf(db, thread)).toMatchObject([{ state: 'claimed', lease_token: before[0]?.lease_token, claim_count: 1 }]);
+  });
+
+  it('a client 10 minutes behind cannot keep a lease the server says ran out, and can take one that ran out', async () => {
+    const { db } = newDb();
+    const thread = ok(run('inbox', ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'])).thread.id as string;
+    const first = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--lease-seconds', '1'], { env: skewed('-10m') })).lease.token as string;
+    await new Promise((r) => setTimeout(r, 1500));
+    // To its own clock the lease has 10 minutes left.
+    expectJsonError(run('inbox', ['--db', db, '--json', 'heartbeat', '--thread', thread, '--lease', first], { env: skewed('-10m') }), 5, 'LEASE_LOST');
+    const again = ok(run('inbox', ['--db', db, '--json', 'claim', '--agent', 'w', '--thread', thread], { env: skewed('-10m') }));
+    expect(again.claimed).toBe(true);
+    expect(leaseOf(db, thread)).toMatchObject([{ state: 'claimed', lease_token: again.lease.token, claim_count: 2 }]);
+    expectJsonError(run('inbox', ['--db', db, '--json', 'progress', '--thread', thread, '--lease', first, '--body', 'late']), 5, 'LEASE_LOST');
+  });
+});
+
 describe("hostile text on the leader's terminal (slow)", () => {
   const HOSTILE = '\u001b[2J\u001b[31mFAKE: all tasks done\u001b]0;pwned\u0007\u009b1m\u202eevil';
   const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/;
 
   function setup(): { db: string; thread: string; lease: string } {
-    const { db } = freshDb();
+    const { db } = newDb();
     ok(run('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r1', '--goal', 'g']));
     ok(run('orch', ['--db', db, '--json', 'task', 'add', '--run', 'r1', '--task', 'T1', '--title', 'first']));
     const d = ok(run('orch', ['--db', db, '--json', 'dispatch', '--run', 'r1', '--task', 'T1', '--execution-mode', 'analysis', '--to', 'w', '--body', 'go']));
@@ -339,13 +376,17 @@ describe("hostile text on the leader's terminal (slow)", () => {
     expect(r.stdout).toMatch(/ {4}line one\n {4}\tline two \\e\[2J/);
   });
 
-  it('error messages are escaped too (a --db path holding an escape sequence)', () => {
-    const dir = tempDir('adv-store-');
-    const r = run('inbox', ['--db', path.join(dir, '\u001b[2Jx.db'), 'list']);
-    expect(r.code).toBe(6);
-    expect(RAW.test(r.stderr)).toBe(false);
-    expect(r.stderr).toContain('\\e[2Jx.db');
-  });
+  sqliteOnly.it(
+    'a file path holding an escape sequence (a URL carries one percent-encoded)',
+    'error messages are escaped too (a --db path holding an escape sequence)',
+    () => {
+      const dir = tempDir('adv-store-');
+      const r = run('inbox', ['--db', path.join(dir, '\u001b[2Jx.db'), 'list']);
+      expect(r.code).toBe(6);
+      expect(RAW.test(r.stderr)).toBe(false);
+      expect(r.stderr).toContain('\\e[2Jx.db');
+    },
+  );
 });
 
 describe('wide characters in tables (slow)', () => {
@@ -353,7 +394,7 @@ describe('wide characters in tables (slow)', () => {
   const cells = (s: string) => [...s].reduce((n, ch) => n + ((ch.codePointAt(0) ?? 0) >= 0x1100 ? 2 : 1), 0);
 
   it('orch status aligns its columns by display width with CJK and emoji in the latest message', () => {
-    const { db } = freshDb();
+    const { db } = newDb();
     ok(run('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r1', '--goal', 'g']));
     const bodies = { T1: '進捗は順調です', T2: 'plain ascii progress', T3: 'done 🎉🎉' };
     for (const [task, body] of Object.entries(bodies)) {

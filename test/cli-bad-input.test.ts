@@ -1,8 +1,8 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dirState, expectJsonError, fileTempDir, inbox, initDb, ok, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { copyDb, dbExists, freshDb, onPostgres, rawSql, schemaOf, sqliteOnly, tableNames } from './engine.ts';
 
 /**
  * Every bad input through the built CLI: the exact exit code, one JSON error object on stderr
@@ -33,7 +33,7 @@ let template: Fixture;
 
 beforeAll(() => {
   const dir = fileTempDir('inbox-bad-input-'); // shared by the file's tests
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   ok(db, ['init']);
 
   // w1: CLAIMED (held under lease LEASE) and OPEN (open).
@@ -92,13 +92,8 @@ beforeAll(() => {
 });
 
 /** A private copy of the template database (the CLI checkpoints and removes the WAL on close). */
-function copyDb(): string {
-  const dir = tempDir();
-  const db = path.join(dir, 'coord.db');
-  for (const suffix of ['', '-wal']) {
-    if (fs.existsSync(template.db + suffix)) fs.copyFileSync(template.db + suffix, db + suffix);
-  }
-  return db;
+function copyTemplate(): string {
+  return copyDb(template.db, tempDir());
 }
 
 /** Replaces {NAME} placeholders with the template's ids, tokens and paths. */
@@ -116,7 +111,7 @@ type Case = [label: string, args: string[], exit: number, code: string, message?
 
 function runTable(cases: Case[]) {
   it.each(cases)('%s', (_label, args, exit, code, message) => {
-    refuse(copyDb(), fill(args), exit, code, message);
+    refuse(copyTemplate(), fill(args), exit, code, message);
   });
 }
 
@@ -168,7 +163,7 @@ describe('unknown flags and commands (exit 2) (slow)', () => {
   ]);
 
   it('no --db at all (exit 2)', () => {
-    const db = copyDb();
+    const db = copyTemplate();
     const before = snapshot(db);
     expectJsonError(inbox(['--json', 'list']), 2, 'USAGE', /--db/);
     expect(snapshot(db)).toEqual(before);
@@ -241,7 +236,7 @@ describe('empty bodies and --body/--body-file (exit 2) (slow)', () => {
   ]);
 
   it('a body of exactly 1 MiB is accepted (the limit is not off by one)', () => {
-    const db = copyDb();
+    const db = copyTemplate();
     // Without --json: the JSON answer would echo the 1 MiB body, past spawnSync's 1 MiB stdout buffer.
     const r = inbox(['--db', db, ...fill(['send', '--to', 'w1', '--subject', 'max', '--body-file', '{DIR}/max.txt'])]);
     expect(r.code, r.stderr).toBe(0);
@@ -350,7 +345,7 @@ describe('flags given twice, bad --state (exit 2) (slow)', () => {
   ]);
 
   it('--db given twice is refused, and the message does not claim --db is missing', () => {
-    const db = copyDb();
+    const db = copyTemplate();
     const before = snapshot(db);
     const error = expectJsonError(inbox(['--db', db, '--db', db, '--json', 'list']), 2, 'USAGE');
     expect(snapshot(db)).toEqual(before);
@@ -415,15 +410,13 @@ describe('lease lost (exit 5) (slow)', () => {
 
 function foreignDb(): { dir: string; file: string } {
   const dir = tempDir();
-  const file = path.join(dir, 'other.db');
-  const conn = new Database(file);
-  conn.exec("create table notes (id integer primary key, text text); insert into notes (text) values ('keep me');");
-  conn.close();
+  const file = freshDb(dir, 'other.db');
+  rawSql(file, "create table notes (id integer primary key, text text); insert into notes (id, text) values (1, 'keep me');");
   return { dir, file };
 }
 
 describe('--db that is not usable (exit 6) (slow)', () => {
-  it('a directory: every command (init included) exits 6 and creates nothing inside it', () => {
+  sqliteOnly.it('a directory is not a file', 'a directory: every command (init included) exits 6 and creates nothing inside it', () => {
     const dir = tempDir();
     const target = path.join(dir, 'a-dir');
     fs.mkdirSync(target);
@@ -434,7 +427,7 @@ describe('--db that is not usable (exit 6) (slow)', () => {
     expect(fs.readdirSync(dir)).toEqual(['a-dir']);
   });
 
-  it('a text file: exits 6 (init too) and the bytes are unchanged, no side files', () => {
+  sqliteOnly.it('a text file in place of the database file', 'a text file: exits 6 (init too) and the bytes are unchanged, no side files', () => {
     const dir = tempDir();
     const file = path.join(dir, 'notes.txt');
     fs.writeFileSync(file, 'just some text, not a database\n'.repeat(50));
@@ -445,19 +438,19 @@ describe('--db that is not usable (exit 6) (slow)', () => {
     expect(dirState(dir)).toEqual(before);
   });
 
-  it('a missing file for a non-init command: exits 6, mentions init, and the file is not created', () => {
+  it('a missing file (on PostgreSQL, schema) for a non-init command: exits 6, mentions init, and the file is not created', () => {
     const dir = tempDir();
-    const file = path.join(dir, 'nothing-here.db');
+    const file = freshDb(dir, 'nothing-here.db');
     for (const args of [['list'], ['claim', '--agent', 'w1'], ['send', '--to', 'w1', '--subject', 's', '--body', 'b'], ['show', '--thread', 'th_1']]) {
       const error = expectJsonError(inbox(['--db', file, '--json', ...args]), 6, 'DB_MISSING');
       expect(error.message).toMatch(/\binit\b/);
-      expect(error.message).toContain(file);
+      expect(error.message).toContain(onPostgres ? schemaOf(file) : file);
     }
-    expect(fs.existsSync(file)).toBe(false);
+    expect(dbExists(file)).toBe(false);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('init in a directory that does not exist: exits 6 and creates nothing', () => {
+  sqliteOnly.it('a directory of the file path', 'init in a directory that does not exist: exits 6 and creates nothing', () => {
     const dir = tempDir();
     const file = path.join(dir, 'no-such-dir', 'coord.db');
     expectJsonError(inbox(['--db', file, '--json', 'init']), 6, 'DB_CANNOT_OPEN', /does not exist/);
@@ -482,19 +475,23 @@ describe('--db that is not usable (exit 6) (slow)', () => {
     const error = expectJsonError(inbox(['--db', file, '--json', 'init']), 6, 'DB_FOREIGN', /notes/);
     expect(error.details).toEqual({ tables: ['notes'] });
     expect(snapshot(file)).toEqual(before);
-    expect(rows(file, "select name from sqlite_master where type = 'table' order by name")).toEqual([{ name: 'notes' }]);
+    expect(tableNames(file)).toEqual(['notes']);
     expect(rows(file, 'select text from notes')).toEqual([{ text: 'keep me' }]);
   });
 
-  it("another program's SQLite file: a refused init leaves the file's bytes (and journal mode) unchanged", () => {
-    const { dir, file } = foreignDb();
-    const bytes = fs.readFileSync(file);
-    expect([bytes[18], bytes[19]]).toEqual([1, 1]); // rollback journal, as the other program made it
-    expectJsonError(inbox(['--db', file, '--json', 'init']), 6, 'DB_FOREIGN');
-    const after = fs.readFileSync(file);
-    // Header bytes 18-19 are 2 when the file has been switched to WAL mode.
-    expect([after[18], after[19]], 'journal mode of the foreign file changed').toEqual([1, 1]);
-    expect(after.equals(bytes)).toBe(true);
-    expect(fs.readdirSync(dir)).toEqual(['other.db']);
-  });
+  sqliteOnly.it(
+    'the bytes and journal mode of a file',
+    "another program's SQLite file: a refused init leaves the file's bytes (and journal mode) unchanged",
+    () => {
+      const { dir, file } = foreignDb();
+      const bytes = fs.readFileSync(file);
+      expect([bytes[18], bytes[19]]).toEqual([1, 1]); // rollback journal, as the other program made it
+      expectJsonError(inbox(['--db', file, '--json', 'init']), 6, 'DB_FOREIGN');
+      const after = fs.readFileSync(file);
+      // Header bytes 18-19 are 2 when the file has been switched to WAL mode.
+      expect([after[18], after[19]], 'journal mode of the foreign file changed').toEqual([1, 1]);
+      expect(after.equals(bytes)).toBe(true);
+      expect(fs.readdirSync(dir)).toEqual(['other.db']);
+    },
+  );
 });

@@ -1,6 +1,6 @@
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inbox, rows, tempDir } from './helpers.ts';
+import { freshDb } from './engine.ts';
 
 /**
  * The --json output contract of the built CLI, walked through one full flow: every command exits
@@ -48,7 +48,7 @@ function threadRow(db: string, id: string) {
 
 describe('--json: one full flow (slow)', () => {
   it('every command exits 0 with exactly one JSON document and the right fields', () => {
-    const db = path.join(tempDir(), 'coord.db');
+    const db = freshDb(tempDir());
 
     // init, and init again (idempotent).
     const init = j(db, ['init']);
@@ -227,7 +227,7 @@ describe('--json: one full flow (slow)', () => {
   });
 
   it('--json works after the command too (it is a global flag)', () => {
-    const db = path.join(tempDir(), 'coord.db');
+    const db = freshDb(tempDir());
     expect(inbox(['--db', db, 'init']).code).toBe(0);
     const r = inbox(['--db', db, 'claim', '--agent', 'w1', '--json']);
     expect(r.code).toBe(0);
@@ -236,7 +236,7 @@ describe('--json: one full flow (slow)', () => {
   });
 
   it('--json=true is honoured like --json (or refused), never answered with text', () => {
-    const db = path.join(tempDir(), 'coord.db');
+    const db = freshDb(tempDir());
     expect(inbox(['--db', db, 'init']).code).toBe(0);
     const r = inbox(['--db', db, '--json=true', 'list']);
     if (r.code === 0) {
@@ -251,7 +251,7 @@ describe('--json: one full flow (slow)', () => {
 
 describe('without --json: human text (slow)', () => {
   it('every command in the same flow exits 0 and prints non-empty text', () => {
-    const db = path.join(tempDir(), 'coord.db');
+    const db = freshDb(tempDir());
     const out = (args: string[]) => text(db, args);
     const match = (s: string, re: RegExp): string => {
       const m = re.exec(s);

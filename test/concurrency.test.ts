@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, inbox, inboxAsync, initDb, json, ok, orchAsync, orchOk, rows, tempDir } from './helpers.ts';
+import { freshDb, onPostgres, rawSql, rawSqlMany, sqliteOnly } from './engine.ts';
 
 interface ClaimerReport {
   pid: number;
@@ -48,14 +48,13 @@ async function runClaimers(n: number, db: string, agent: string, dir: string): P
 describe('concurrent claims (real OS processes) (slow)', () => {
   it('8 processes claiming from 200 open threads: every thread claimed exactly once, no errors, no SQLITE_BUSY', async () => {
     const { dir, db } = initDb();
-    const conn = new Database(db);
-    const insert = conn.prepare(
+    const ids = Array.from({ length: 200 }, (_, i) => `th_job${String(i).padStart(3, '0')}`);
+    rawSqlMany(
+      db,
       `insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at)
        values (?, 'job', 'w', 'leader', 'open', 0, ?, ?)`,
+      ids.map((id, i) => [id, i, i]),
     );
-    const ids = Array.from({ length: 200 }, (_, i) => `th_job${String(i).padStart(3, '0')}`);
-    conn.transaction(() => ids.forEach((id, i) => insert.run(id, i, i)))();
-    conn.close();
 
     const reports = await runClaimers(8, db, 'w', dir);
 
@@ -101,7 +100,7 @@ describe('concurrent claims (real OS processes) (slow)', () => {
 describe('migrations across processes (slow)', () => {
   it('init twice is a no-op the second time', () => {
     const dir = tempDir();
-    const db = path.join(dir, 'coord.db');
+    const db = freshDb(dir);
     const first = ok(db, ['init']);
     expect(first.applied).toEqual([
       { package: 'inbox', version: 1, name: 'threads_and_messages' },
@@ -122,7 +121,7 @@ describe('migrations across processes (slow)', () => {
   it('several processes initialising the same new file at once all succeed', async () => {
     for (let round = 0; round < 3; round++) {
       const dir = tempDir();
-      const db = path.join(dir, 'coord.db');
+      const db = freshDb(dir);
       const runs = await Promise.all(Array.from({ length: 4 }, () => inboxAsync(['--db', db, '--json', 'init'])));
       for (const r of runs) expect(r.code, r.stderr).toBe(0);
       expect(runs.map((r) => json(r).applied.length).sort()).toEqual([0, 0, 0, 4]);
@@ -132,15 +131,13 @@ describe('migrations across processes (slow)', () => {
         { package: 'inbox', version: 3 },
         { package: 'inbox', version: 4 },
       ]);
-      expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
+      if (!onPostgres) expect(rows<{ journal_mode: string }>(db, 'pragma journal_mode')[0]?.journal_mode).toBe('wal');
     }
   });
 
   it('a database marked newer than the code is refused with exit 6 by every command, init included', () => {
     const { db } = initDb();
-    const conn = new Database(db);
-    conn.prepare("insert into schema_migrations (package, version, name, applied_at) values ('inbox', 99, 'future', 0)").run();
-    conn.close();
+    rawSql(db, "insert into schema_migrations (package, version, name, applied_at) values ('inbox', 99, 'future', 0)");
     for (const args of [['list'], ['init'], ['claim', '--agent', 'w']]) {
       const r = inbox(['--db', db, '--json', ...args]);
       expect(r.code).toBe(6);
@@ -148,7 +145,7 @@ describe('migrations across processes (slow)', () => {
     }
   });
 
-  it('the database file is created owner-only', () => {
+  sqliteOnly.it('file modes of the database file', 'the database file is created owner-only', () => {
     const { db } = initDb();
     expect(fs.statSync(db).mode & 0o777).toBe(0o600);
   });
@@ -158,15 +155,12 @@ describe('16 parallel CLI writers (slow)', () => {
   it('16 processes dispatching from one 2,000-task run, 4 calls each: no DB_BUSY, every task dispatched once', async () => {
     const { db } = initDb();
     orchOk(db, ['run', 'init', '--run', 'big', '--goal', 'contention']);
-    const conn = new Database(db);
     const now = Date.now();
-    const add = conn.prepare(
+    rawSqlMany(
+      db,
       "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('big', ?, ?, null, 'w', null, 0, 'pending', ?, ?)",
+      Array.from({ length: 2000 }, (_, i) => [`T${i}`, `task ${i}`, now, now]),
     );
-    conn.transaction(() => {
-      for (let i = 0; i < 2000; i++) add.run(`T${i}`, `task ${i}`, now, now);
-    })();
-    conn.close();
     const WRITERS = 16;
     const CALLS = 4;
     // Each writer is a chain of CLI processes, so 16 processes are writing at any moment. Their

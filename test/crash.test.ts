@@ -12,6 +12,7 @@ import { addDependency, addTask, dispatch, initRun, openOrch, orchDoctor, readyT
 import { describe, expect, it } from 'vitest';
 import { FIXTURES, ORCH_BIN, initDb, makeGitRepo, orchOk, rows } from './helpers.ts';
 import { mulberry32 } from './random.ts';
+import { perEngine } from './engine.ts';
 
 const DRIVER = path.join(FIXTURES, 'crash-driver.cjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -168,7 +169,7 @@ describe('crash injection (slow)', () => {
     expect(kills).toBeGreaterThan(CYCLES);
     const summary = { cycles: CYCLES, kills, acknowledged: Object.fromEntries(phases), tasks: added };
     fs.mkdirSync(path.join(FIXTURES, '..'), { recursive: true });
-    fs.writeFileSync(path.join(FIXTURES, '..', 'crash.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    fs.writeFileSync(path.join(FIXTURES, '..', perEngine('crash.json')), `${JSON.stringify(summary, null, 2)}\n`);
     console.log(`crash injection: ${JSON.stringify(summary)}`);
   }, 600_000);
 });
@@ -294,11 +295,13 @@ describe('crash injection in code mode (slow)', () => {
     const { warnings } = await assertHealthy(db, 'after the killed cleanup');
     expect(warnings).toContain('worktree_missing');
     expect(orchRun(db, dir, ['cleanup', '--run', 'r', '--attempt', done!.id]).code).toBe(0);
-    expect(rows(db, 'select worktree_removed_at is not null as removed from orch_attempts where id = ?', done!.id)).toEqual([{ removed: 1 }]);
+    expect(rows(db, 'select case when worktree_removed_at is not null then 1 else 0 end as removed from orch_attempts where id = ?', done!.id)).toEqual([
+      { removed: 1 },
+    ]);
     const after = await assertHealthy(db, 'after cleanup ran again');
     expect(after.warnings).not.toContain('worktree_missing');
     const summary = { cycles: CYCLES + 2, ...left };
-    fs.writeFileSync(path.join(FIXTURES, '..', 'crash-code.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    fs.writeFileSync(path.join(FIXTURES, '..', perEngine('crash-code.json')), `${JSON.stringify(summary, null, 2)}\n`);
     console.log(`code-mode crash injection: ${JSON.stringify(summary)}`);
   }, 600_000);
 });

@@ -1,7 +1,6 @@
 // `inbox doctor` and `orch doctor` through the built CLIs: each check finds the damage it is for
 // (made by hand with SQL or git, as a crash or a careless person would leave it), --repair fixes
 // only what is safe, and a doctor without --repair never writes.
-import Database from 'better-sqlite3';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { orchMigrations } from '../packages/orch/src/migrations.ts';
 import type { DoctorReport } from '../packages/store/src/health.ts';
 import { expectJsonError, inbox, initDb, makeGitRepo, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { onPostgres, rawSql, sqliteOnly } from './engine.ts';
 
 type Report = DoctorReport;
 
@@ -22,13 +22,9 @@ const inboxDoctor = (db: string, ...extra: string[]) => inbox(['--db', db, '--js
 const orchDoctor = (db: string, ...extra: string[]) => orch(['--db', db, '--json', 'doctor', ...extra]);
 const kinds = (r: Report) => r.problems.map((p) => p.kind).sort();
 
-function exec(db: string, sql: string): void {
-  const conn = new Database(db);
-  try {
-    conn.exec(sql);
-  } finally {
-    conn.close();
-  }
+/** Damage by hand (`foreignKeys: false` to leave a dangling reference). */
+function exec(db: string, sql: string, options: { foreignKeys?: boolean } = {}): void {
+  rawSql(db, sql, [], options);
 }
 
 /** A run with two tasks (b depends on a); a is dispatched to w1 and claimed. */
@@ -49,7 +45,8 @@ describe('doctor on a healthy database (slow)', () => {
     ok(db, ['progress', '--thread', thread, '--lease', lease, '--body', 'half way']);
     const before = snapshot(db);
     const i = report(inboxDoctor(db), 0);
-    expect(i).toMatchObject({ integrity: 'ok', journal_mode: 'wal', repair: false, problems: [], repaired: 0, ok: true });
+    // The journal mode is SQLite's (PostgreSQL has no such setting).
+    expect(i).toMatchObject({ integrity: 'ok', ...(onPostgres ? {} : { journal_mode: 'wal' }), repair: false, problems: [], repaired: 0, ok: true });
     expect(i.checked).toEqual({ threads: 1, messages: 2 });
     const o = report(orchDoctor(db), 0);
     expect(o.problems).toEqual([]);
@@ -57,7 +54,7 @@ describe('doctor on a healthy database (slow)', () => {
     expect(o.checked.events).toBeGreaterThan(3);
     const text = orch(['--db', db, 'doctor']);
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/integrity ok, journal wal/);
+    expect(text.stdout).toMatch(onPostgres ? /integrity ok/ : /integrity ok, journal wal/);
     expect(text.stdout).toMatch(/no problems found/);
     expect(snapshot(db)).toEqual(before);
   });
@@ -92,15 +89,19 @@ describe('doctor on a healthy database (slow)', () => {
     expect(rows(db, "select max(version) as v from schema_migrations where package = 'orch'")).toEqual([{ v: orchMigrations.migrations.at(-1)?.version }]);
   });
 
-  it('refuses a missing file, a directory and a file that is not SQLite with exit 6, creating nothing', () => {
-    const dir = tempDir();
-    expectJsonError(inboxDoctor(path.join(dir, 'none.db')), 6, 'DB_MISSING');
-    expectJsonError(orchDoctor(dir), 6);
-    const text = path.join(dir, 'notes.txt');
-    fs.writeFileSync(text, 'hello, this is not a database at all, just some words to fill a page.\n'.repeat(100));
-    expectJsonError(orchDoctor(text), 6, 'DB_NOT_A_DATABASE');
-    expect(fs.readdirSync(dir).sort()).toEqual(['notes.txt']);
-  });
+  sqliteOnly.it(
+    'files in place of the database file',
+    'refuses a missing file, a directory and a file that is not SQLite with exit 6, creating nothing',
+    () => {
+      const dir = tempDir();
+      expectJsonError(inboxDoctor(path.join(dir, 'none.db')), 6, 'DB_MISSING');
+      expectJsonError(orchDoctor(dir), 6);
+      const text = path.join(dir, 'notes.txt');
+      fs.writeFileSync(text, 'hello, this is not a database at all, just some words to fill a page.\n'.repeat(100));
+      expectJsonError(orchDoctor(text), 6, 'DB_NOT_A_DATABASE');
+      expect(fs.readdirSync(dir).sort()).toEqual(['notes.txt']);
+    },
+  );
 });
 
 describe('inbox doctor (slow)', () => {
@@ -153,33 +154,37 @@ describe('inbox doctor (slow)', () => {
 
   it('finds an orphaned message row through the foreign-key check', () => {
     const { db } = initDb();
-    exec(db, "pragma foreign_keys = off; insert into inbox_messages (thread_id, author, kind, body, created_at) values ('th_gone', 'x', 'note', 'b', 1)");
+    exec(db, "insert into inbox_messages (thread_id, author, kind, body, created_at) values ('th_gone', 'x', 'note', 'b', 1)", { foreignKeys: false });
     const r = report(inboxDoctor(db, '--repair'), 4);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'foreign_key', severity: 'error', repair: null, repaired: false })]);
   });
 
-  it('reports a damaged file through the integrity check (exit 4) and reads nothing else', () => {
-    const { db } = initDb();
-    ok(db, ['send', '--to', 'w', '--from', 'me', '--subject', 's', '--body', 'b']);
-    const thread = rows<{ id: string }>(db, 'select id from inbox_threads')[0]?.id;
-    exec(
-      db,
-      `with recursive n(i) as (select 1 union all select i + 1 from n where i < 400)
+  sqliteOnly.it(
+    "bytes of the database file overwritten (PostgreSQL's pages are the server's)",
+    'reports a damaged file through the integrity check (exit 4) and reads nothing else',
+    () => {
+      const { db } = initDb();
+      ok(db, ['send', '--to', 'w', '--from', 'me', '--subject', 's', '--body', 'b']);
+      const thread = rows<{ id: string }>(db, 'select id from inbox_threads')[0]?.id;
+      exec(
+        db,
+        `with recursive n(i) as (select 1 union all select i + 1 from n where i < 400)
        insert into inbox_messages (thread_id, author, kind, body, created_at) select '${thread}', 'w', 'note', printf('%.500c', 'x'), i from n;
        pragma wal_checkpoint(truncate);`,
-    );
-    const size = fs.statSync(db).size;
-    expect(size).toBeGreaterThan(20 * 4096);
-    // Overwrite the middle of the file (b-tree pages of the message table) with a repeating pattern.
-    const fd = fs.openSync(db, 'r+');
-    fs.writeSync(fd, Buffer.alloc(8 * 4096, 0x5a), 0, 8 * 4096, 10 * 4096);
-    fs.closeSync(fd);
-    const rep = report(inboxDoctor(db), 4);
-    expect(rep.integrity).not.toBe('ok');
-    expect(rep.problems.map((p) => p.kind)).toEqual(['integrity']);
-    expect(rep.ok).toBe(false);
-    expect(report(orchDoctor(db, '--repair'), 4).problems.map((p) => [p.kind, p.repaired])).toEqual([['integrity', false]]);
-  });
+      );
+      const size = fs.statSync(db).size;
+      expect(size).toBeGreaterThan(20 * 4096);
+      // Overwrite the middle of the file (b-tree pages of the message table) with a repeating pattern.
+      const fd = fs.openSync(db, 'r+');
+      fs.writeSync(fd, Buffer.alloc(8 * 4096, 0x5a), 0, 8 * 4096, 10 * 4096);
+      fs.closeSync(fd);
+      const rep = report(inboxDoctor(db), 4);
+      expect(rep.integrity).not.toBe('ok');
+      expect(rep.problems.map((p) => p.kind)).toEqual(['integrity']);
+      expect(rep.ok).toBe(false);
+      expect(report(orchDoctor(db, '--repair'), 4).problems.map((p) => [p.kind, p.repaired])).toEqual([['integrity', false]]);
+    },
+  );
 });
 
 describe('orch doctor (slow)', () => {
@@ -216,9 +221,9 @@ describe('orch doctor (slow)', () => {
     const { db, attempt } = planned();
     exec(
       db,
-      `pragma foreign_keys = off;
-       insert into orch_attempts (id, run_id, task_id, number, assigned_to, execution_mode, thread_id, state, body, created_at, updated_at)
+      `insert into orch_attempts (id, run_id, task_id, number, assigned_to, execution_mode, thread_id, state, body, created_at, updated_at)
        values ('at_extra', 'r', 'a', 2, 'w2', 'analysis', 'th_missing', 'dispatched', 'x', 1, 1)`,
+      { foreignKeys: false },
     );
     const r = report(orchDoctor(db), 4);
     expect(kinds(r)).toEqual(['attempt_thread_missing', 'several_live_attempts']);

@@ -10,6 +10,7 @@ import { orchCli } from '../packages/orch/src/cli.ts';
 import { EVENT_TYPES, RUN_STATES } from '../packages/orch/src/schema.ts';
 import { briefCli } from '../packages/worker-brief/src/cli.ts';
 import { INBOX_BIN, ORCH_BIN, ROOT, fileTempDir, initGitRepo, snapshot, type CliRun } from './helpers.ts';
+import { freshDb, perEngine, relativeDb } from './engine.ts';
 
 /**
  * Fuzzing (issue 8): generated argument vectors for every command of inbox, orch and
@@ -53,7 +54,7 @@ function record(cli: string, mode: 'inProcess' | 'processes', command: string, c
 }
 
 afterAll(() => {
-  const out = path.join(ROOT, 'test-results/fuzz.json');
+  const out = path.join(ROOT, 'test-results', perEngine('fuzz.json'));
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const total = Object.values(counts).reduce((n, c) => n + c.inProcess + c.processes, 0);
   fs.writeFileSync(out, `${JSON.stringify({ total, seeds: SEEDS, clis: counts }, null, 2)}\n`);
@@ -142,7 +143,7 @@ interface Fixture {
  */
 async function buildFixture(prefix: string): Promise<Fixture> {
   const dir = fileTempDir(prefix); // lives for the whole file
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   const repo = path.join(dir, 'repo');
   initGitRepo(repo, { 'README.md': '# fuzz\n' }, { user: ['Fuzz', 'fuzz@example.com'] });
 
@@ -579,7 +580,7 @@ function globals(f: Fixture, clean: boolean): fc.Arbitrary<{ before: string[]; a
   const db = fc.oneof(
     { weight: 20, arbitrary: fc.constant(['--db', f.db]) },
     { weight: 3, arbitrary: fc.constant([`--db=${f.db}`]) },
-    { weight: 2, arbitrary: fc.constant(['--db', path.relative(f.dir, f.db)]) },
+    { weight: 2, arbitrary: fc.constant(['--db', relativeDb(f.db, f.dir)]) },
     { weight: 1, arbitrary: fc.constant([] as string[]) },
     { weight: 1, arbitrary: fc.constant(['--db', f.db, '--db', f.db]) },
     {

@@ -1,5 +1,5 @@
 /**
- * The in-process test harness: one database file per world, shared by the leader (orch) and the
+ * The in-process test harness: one database per world (a file, or a schema on PostgreSQL), shared by the leader (orch) and the
  * workers (inbox), both on the same manual clock, with id generators that can never collide; and
  * the small steps the library tests are written in (make a run, dispatch, claim, complete, compare
  * snapshots around a refused operation). Used by packages/orch/src/orch.test.ts.
@@ -7,7 +7,6 @@
 import { claim, initInbox, openInbox, postResult, type Inbox } from '@orch/inbox';
 import { AppError, ManualClock, sequentialIds, type IdGenerator } from '@orch/store';
 import fs from 'node:fs';
-import path from 'node:path';
 import { expect } from 'vitest';
 import {
   addDependency,
@@ -23,6 +22,7 @@ import {
   type EventView,
   type Orch,
 } from '../packages/orch/src/index.ts';
+import { freshDb } from './engine.ts';
 import { fileTempDir } from './helpers.ts';
 import { trackOpen, untrackOpen } from './leaks.ts';
 
@@ -44,7 +44,7 @@ export function workerIds(): IdGenerator {
 export async function openWorld(): Promise<World> {
   const dir = fileTempDir('orch-lib-');
   const clock = new ManualClock();
-  const dbPath = path.join(dir, 'coord.db');
+  const dbPath = freshDb(dir);
   await initInbox({ path: dbPath, clock });
   const orch = await openOrch({ path: dbPath, clock, ids: sequentialIds() });
   const inbox = await openInbox({ path: dbPath, clock, ids: workerIds() });

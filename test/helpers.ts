@@ -1,10 +1,10 @@
-import Database from 'better-sqlite3';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, expect } from 'vitest';
+import { dbSnapshot, freshDb, rows as engineRows } from './engine.ts';
 import { trackTempDir } from './leaks.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
@@ -108,43 +108,25 @@ export function ok<T = any>(db: string, args: string[], options: { cwd?: string 
   return json<T>(r);
 }
 
-/** A fresh initialised database in a temp dir. */
+/** A fresh initialised database (a file in a temp dir, or a schema on PostgreSQL: see test/engine.ts). */
 export function initDb(): { dir: string; db: string } {
   const dir = tempDir();
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   ok(db, ['init']);
   return { dir, db };
 }
 
 /**
  * Every row of every table plus the schema, as one comparable value; read through a separate
- * read-only connection so taking it never writes.
+ * read-only connection so taking it never writes (test/engine.ts's dbSnapshot).
  */
 export function snapshot(db: string): unknown {
-  if (!fs.existsSync(db)) return { missing: true };
-  const conn = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    const tables = conn.prepare("select name, sql from sqlite_master where name not like 'sqlite_%' order by name").all() as {
-      name: string;
-      sql: string | null;
-    }[];
-    return tables.map((t) => ({
-      ...t,
-      rows: t.sql?.startsWith('CREATE TABLE') ? conn.prepare(`select * from "${t.name}" order by rowid`).all() : undefined,
-    }));
-  } finally {
-    conn.close();
-  }
+  return dbSnapshot(db);
 }
 
-/** Raw read-only access for assertions on rows. */
+/** Raw read-only access for assertions on rows, on either engine (`?` placeholders). */
 export function rows<T = Record<string, unknown>>(db: string, query: string, ...params: unknown[]): T[] {
-  const conn = new Database(db, { readonly: true, fileMustExist: true });
-  try {
-    return conn.prepare(query).all(...params) as T[];
-  } finally {
-    conn.close();
-  }
+  return engineRows<T>(db, query, ...params);
 }
 
 export interface JsonError {

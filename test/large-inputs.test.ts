@@ -1,9 +1,9 @@
-import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { INBOX_BIN, ORCH_BIN, expectJsonError, fileTempDir, initDb, ok, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { freshDb, rawSqlMany } from './engine.ts';
 
 /**
  * Large inputs (issue 8): a 10 MB body, a run with 10,000 tasks, a thread with 10,000 messages.
@@ -107,20 +107,20 @@ describe('large inputs (slow)', () => {
 
   beforeAll(() => {
     dir = fileTempDir('large-run-');
-    db = path.join(dir, 'coord.db');
+    db = freshDb(dir);
     ok(db, ['init']);
     orchOk(db, ['run', 'init', '--run', 'big', '--goal', '10,000 tasks']);
-    const conn = new Database(db);
     const now = Date.now();
-    const addTask = conn.prepare(
+    rawSqlMany(
+      db,
       "insert into orch_tasks (run_id, id, title, summary, default_to, acceptance, priority, state, created_at, updated_at) values ('big', ?, ?, null, 'w', null, ?, 'pending', ?, ?)",
+      Array.from({ length: TASKS }, (_, i) => [id(i), `task ${i}`, i % 7, now, now]),
     );
-    const addEdge = conn.prepare("insert into orch_dependencies (run_id, task_id, depends_on, created_at) values ('big', ?, ?, ?)");
-    conn.transaction(() => {
-      for (let i = 0; i < TASKS; i++) addTask.run(id(i), `task ${i}`, i % 7, now, now);
-      for (let i = 1; i < CHAIN; i++) addEdge.run(id(i), id(i - 1), now);
-    })();
-    conn.close();
+    rawSqlMany(
+      db,
+      "insert into orch_dependencies (run_id, task_id, depends_on, created_at) values ('big', ?, ?, ?)",
+      Array.from({ length: CHAIN - 1 }, (_, k) => [id(k + 1), id(k), now]),
+    );
   });
 
   it('10,000 tasks: ready lists the 5,001 dispatchable ones, highest priority first', () => {
@@ -174,18 +174,17 @@ describe('large inputs (slow)', () => {
   it('a thread with 10,000 messages: show, show --after-message, wait, list, and orch status / reconcile answer', () => {
     const MESSAGES = 10_000;
     const local = tempDir('large-thread-');
-    const tdb = path.join(local, 'coord.db');
+    const tdb = freshDb(local);
     ok(tdb, ['init']);
     orchOk(tdb, ['run', 'init', '--run', 'chatty', '--goal', 'talk a lot']);
     orchOk(tdb, ['task', 'add', '--run', 'chatty', '--task', 'T', '--title', 'talk', '--default-to', 'w']);
     const threadId = orchOk(tdb, ['dispatch', '--run', 'chatty', '--task', 'T', '--execution-mode', 'analysis', '--body', 'talk']).attempt.thread_id as string;
     ok(tdb, ['claim', '--agent', 'w']);
-    const conn = new Database(tdb);
-    const add = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, 'w', 'progress', ?, ?, ?)");
-    conn.transaction(() => {
-      for (let i = 1; i < MESSAGES; i++) add.run(threadId, `step ${i} of ${MESSAGES}`, JSON.stringify({ i }), Date.now());
-    })();
-    conn.close();
+    rawSqlMany(
+      tdb,
+      "insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, 'w', 'progress', ?, ?, ?)",
+      Array.from({ length: MESSAGES - 1 }, (_, k) => [threadId, `step ${k + 1} of ${MESSAGES}`, JSON.stringify({ i: k + 1 }), Date.now()]),
+    );
     const shown = okBig(inboxBig(tdb, ['show', '--thread', threadId]));
     expect(shown.messages).toHaveLength(MESSAGES);
     expect(shown.messages.at(-1).body).toBe(`step ${MESSAGES - 1} of ${MESSAGES}`);
@@ -207,20 +206,19 @@ describe('large inputs (slow)', () => {
 
   it('10,000 open threads for one agent: list is capped by --limit (at most 10,000) and claim takes the oldest', () => {
     const local = tempDir('large-queue-');
-    const qdb = path.join(local, 'coord.db');
+    const qdb = freshDb(local);
     ok(qdb, ['init']);
-    const conn = new Database(qdb);
-    const add = conn.prepare(
+    const jobs = Array.from({ length: 10_000 }, (_, i) => i);
+    rawSqlMany(
+      qdb,
       "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (?, ?, 'w', 'leader', 'open', 0, ?, ?)",
+      jobs.map((i) => [`th_job${i}`, `job ${i}`, Date.now(), Date.now()]),
     );
-    const first = conn.prepare("insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, 'leader', 'task', ?, null, ?)");
-    conn.transaction(() => {
-      for (let i = 0; i < 10_000; i++) {
-        add.run(`th_job${i}`, `job ${i}`, Date.now(), Date.now());
-        first.run(`th_job${i}`, `do job ${i}`, Date.now());
-      }
-    })();
-    conn.close();
+    rawSqlMany(
+      qdb,
+      "insert into inbox_messages (thread_id, author, kind, body, payload, created_at) values (?, 'leader', 'task', ?, null, ?)",
+      jobs.map((i) => [`th_job${i}`, `do job ${i}`, Date.now()]),
+    );
     expect(okBig(inboxBig(qdb, ['list'])).threads).toHaveLength(100);
     expect(okBig(inboxBig(qdb, ['list', '--limit', '10000'])).threads).toHaveLength(10_000);
     expectJsonError(inboxBig(qdb, ['list', '--limit', '10001']), 2, 'VALIDATION', /--limit/);

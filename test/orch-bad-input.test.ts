@@ -1,8 +1,8 @@
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dirState, expectJsonError, fileTempDir, ok, orch, orchOk, rows, snapshot, tempDir, type JsonError } from './helpers.ts';
+import { copyDb, dbExists, freshDb, onPostgres, rawSql, schemaOf, sqliteOnly } from './engine.ts';
 
 /**
  * Every bad input to the orch CLI: the documented exit code, one JSON error line on stderr (with
@@ -39,7 +39,7 @@ let template: Fixture;
 
 beforeAll(() => {
   const dir = fileTempDir('orch-bad-input-'); // shared by the file's tests
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   ok(db, ['init']);
 
   orchOk(db, ['run', 'init', '--run', 'r1', '--goal', 'bad input target']);
@@ -89,13 +89,8 @@ beforeAll(() => {
 });
 
 /** A private copy of the template database (the CLIs checkpoint and remove the WAL on close). */
-function copyDb(): string {
-  const dir = tempDir();
-  const db = path.join(dir, 'coord.db');
-  for (const suffix of ['', '-wal']) {
-    if (fs.existsSync(template.db + suffix)) fs.copyFileSync(template.db + suffix, db + suffix);
-  }
-  return db;
+function copyTemplate(): string {
+  return copyDb(template.db, tempDir());
 }
 
 /** Replaces {NAME} placeholders with the template's ids and paths. */
@@ -113,7 +108,7 @@ type Case = [label: string, args: string[], exit: number, code: string, message?
 
 function runTable(cases: Case[]) {
   it.each(cases)('%s', (_label, args, exit, code, message) => {
-    refuse(copyDb(), fill(args), exit, code, message);
+    refuse(copyTemplate(), fill(args), exit, code, message);
   });
 }
 
@@ -139,7 +134,7 @@ describe('template sanity (slow)', () => {
       { id: 'rd', state: 'done' },
     ]);
     // Nothing is left for reconcile to fold in (so refusals that reconcile first write nothing).
-    const r = orch(['--db', copyDb(), '--json', 'reconcile', '--run', 'r1']);
+    const r = orch(['--db', copyTemplate(), '--json', 'reconcile', '--run', 'r1']);
     expect(JSON.parse(r.stdout)).toEqual({ run: 'r1', events_written: 0 });
   });
 });
@@ -450,7 +445,7 @@ describe('command line problems (exit 2) (slow)', () => {
     ['status', '--run', 'r1'],
     ['dispatch', '--run', 'r1', '--task', 'C', '--to', 'w', '--execution-mode', 'analysis', '--body', 'b'],
   ])('no --db at all (exit 2): %s', (...args) => {
-    const db = copyDb();
+    const db = copyTemplate();
     const before = snapshot(db);
     expectJsonError(orch(['--json', ...args]), 2, 'USAGE', /missing required flag --db/);
     expect(snapshot(db)).toEqual(before);
@@ -468,41 +463,41 @@ const DB_COMMANDS: string[][] = [
 ];
 
 describe('--db that is not usable (exit 6) (slow)', () => {
-  it('a file that does not exist: exit 6 naming `inbox init`, and the file is not created', () => {
+  it('a file (on PostgreSQL, schema) that does not exist: exit 6 naming `inbox init`, and it is not created', () => {
     const dir = tempDir();
-    const file = path.join(dir, 'nothing-here.db');
+    const file = freshDb(dir, 'nothing-here.db');
     for (const args of DB_COMMANDS) {
       const error = expectJsonError(orch(['--db', file, '--json', ...args]), 6, 'DB_MISSING');
-      expect(error.message).toContain(file);
+      expect(error.message).toContain(onPostgres ? schemaOf(file) : file);
       expect(error.message).toMatch(/inbox .*init/);
     }
+    expect(dbExists(file)).toBe(false);
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('a zero-byte file SQLite made (never initialised): exit 6, nothing written', () => {
+  it(`${onPostgres ? 'an empty schema' : 'a zero-byte file SQLite made'} (never initialised): exit 6, nothing written`, () => {
     const dir = tempDir();
-    const file = path.join(dir, 'zero.db');
-    new Database(file).close();
-    const before = dirState(dir);
+    const file = freshDb(dir, 'zero.db');
+    // Opening makes the file (or the schema) and nothing in it.
+    rawSql(file, 'select 1');
+    const before = { files: dirState(dir), db: snapshot(file) };
     for (const args of DB_COMMANDS) {
       const error = expectJsonError(orch(['--db', file, '--json', ...args]), 6, 'DB_NOT_INITIALISED');
       expect(error.message).toMatch(/inbox .*init/);
     }
-    expect(dirState(dir)).toEqual(before);
+    expect({ files: dirState(dir), db: snapshot(file) }).toEqual(before);
   });
 
-  it('an empty SQLite database (valid header, no tables): exit 6, nothing written', () => {
+  sqliteOnly.it('the header of a database file', 'an empty SQLite database (valid header, no tables): exit 6, nothing written', () => {
     const dir = tempDir();
     const file = path.join(dir, 'empty.db');
-    const conn = new Database(file);
-    conn.exec('create table t (x); drop table t;');
-    conn.close();
+    rawSql(file, 'create table t (x); drop table t;');
     const before = dirState(dir);
     for (const args of DB_COMMANDS) expectJsonError(orch(['--db', file, '--json', ...args]), 6, 'DB_NOT_INITIALISED');
     expect(dirState(dir)).toEqual(before);
   });
 
-  it('a text file: exit 6 and the bytes are unchanged', () => {
+  sqliteOnly.it('a text file in place of the database file', 'a text file: exit 6 and the bytes are unchanged', () => {
     const dir = tempDir();
     const file = path.join(dir, 'notes.txt');
     fs.writeFileSync(file, 'not a database\n'.repeat(100));
@@ -511,7 +506,7 @@ describe('--db that is not usable (exit 6) (slow)', () => {
     expect(dirState(dir)).toEqual(before);
   });
 
-  it('a directory: exit 6, nothing created inside it', () => {
+  sqliteOnly.it('a directory in place of the database file', 'a directory: exit 6, nothing created inside it', () => {
     const dir = tempDir();
     for (const args of DB_COMMANDS.slice(0, 2)) expectJsonError(orch(['--db', dir, '--json', ...args]), 6, 'DB_CANNOT_OPEN');
     expect(fs.readdirSync(dir)).toEqual([]);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inbox, initDb, json, ok, orch, orchAsync, orchOk, ORCH_SKILL_BIN, rows, type CliRun } from './helpers.ts';
+import { freshDb, onPostgres } from './engine.ts';
 
 /**
  * The orch CLI end to end, through the built bundles: the leader drives `orch`, a worker is played
@@ -10,6 +11,9 @@ import { inbox, initDb, json, ok, orch, orchAsync, orchOk, ORCH_SKILL_BIN, rows,
  */
 
 const RUN = 'blog_mvp_001';
+
+/** `./coord.db` as a command run in `dir` names the database of initDb() (on PostgreSQL, its URL). */
+const dbIn = (dir: string): string => (onPostgres ? freshDb(dir) : './coord.db');
 
 /** `orch`/`inbox` with --json against `./coord.db` in `dir`, as the skill's Typical Commands run them. */
 function inDir(dir: string) {
@@ -20,8 +24,8 @@ function inDir(dir: string) {
     return json(r);
   };
   return {
-    o: (args: string[]) => check('orch', args, orch(['--db', './coord.db', '--json', ...args], { cwd: dir })),
-    i: (args: string[]) => check('inbox', args, inbox(['--db', './coord.db', '--json', ...args], { cwd: dir })),
+    o: (args: string[]) => check('orch', args, orch(['--db', dbIn(dir), '--json', ...args], { cwd: dir })),
+    i: (args: string[]) => check('inbox', args, inbox(['--db', dbIn(dir), '--json', ...args], { cwd: dir })),
   };
 }
 
@@ -509,7 +513,7 @@ describe('the skill copy skills/orch/assets/orch (slow)', () => {
   it('works against a database: run init, run list, status', () => {
     const { dir } = initDb();
     const skill = (args: string[]) => {
-      const r = orch(['--db', './coord.db', '--json', ...args], { cwd: dir, bin: ORCH_SKILL_BIN });
+      const r = orch(['--db', dbIn(dir), '--json', ...args], { cwd: dir, bin: ORCH_SKILL_BIN });
       expect(r.code, r.stderr).toBe(0);
       return json(r);
     };
@@ -520,7 +524,7 @@ describe('the skill copy skills/orch/assets/orch (slow)', () => {
     expect(listed.runs[0].counts).toEqual({ total: 1, pending: 1 });
     expect(skill(['status', '--run', 'skill_run']).tasks.map((t: { id: string }) => t.id)).toEqual(['T1']);
     // The built CLI reads what the skill copy wrote.
-    expect(orchOk(path.join(dir, 'coord.db'), ['run', 'show', '--run', 'skill_run']).run.goal).toBe('via the skill copy');
+    expect(orchOk(freshDb(dir), ['run', 'show', '--run', 'skill_run']).run.goal).toBe('via the skill copy');
   });
 });
 

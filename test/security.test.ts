@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -24,6 +23,7 @@ import {
   tempDir,
   type CliRun,
 } from './helpers.ts';
+import { dbExists, freshDb, rawSql, sqliteOnly, tableNames as listTables } from './engine.ts';
 
 /**
  * Hostile input through the built CLIs (issue 8): ids and refs that try to escape the workspace
@@ -98,9 +98,9 @@ describe('ids that try to escape or pass options (exit 2, nothing written) (slow
   // One database per CLI for every id: a refusal writes nothing (asserted each time), so they can share it.
   let shared: { dir: string; db: string; thread: string; lease: string } | undefined;
   const fixture = () => {
-    if (shared && fs.existsSync(shared.db)) return shared;
+    if (shared && dbExists(shared.db)) return shared;
     const dir = fileTempDir('sec-ids-');
-    const db = path.join(dir, 'coord.db');
+    const db = freshDb(dir);
     ok(db, ['init']);
     const thread = ok(db, ['send', '--to', 'w1', '--subject', 's', '--body', 'b']).thread.id as string;
     const lease = ok(db, ['claim', '--agent', 'w1']).lease.token as string;
@@ -310,7 +310,7 @@ const NASTY_BODIES: string[] = [
 ];
 
 describe('SQL metacharacters in every free-text field are stored and read back byte for byte (slow)', () => {
-  const tables = (db: string) => rows<{ name: string }>(db, "select name from sqlite_master where type = 'table' order by name").map((r) => r.name);
+  const tables = (db: string) => listTables(db);
 
   it('inbox: subjects, bodies and payload strings through send, progress, ask, reply, result, show, list, claim, wait', () => {
     const { db } = initDb();
@@ -447,7 +447,7 @@ describe('foreign or stale lease tokens on every worker command (exit 5, nothing
    * attempt claimed with MOVED_OLD, then reassigned: its thread is cancelled and the token revoked).
    */
   function fixture(dir: string) {
-    const db = path.join(dir, 'coord.db');
+    const db = freshDb(dir);
     ok(db, ['init']);
     const held = ok(db, ['send', '--to', 'w1', '--subject', 'held', '--body', 'b']).thread.id as string;
     const live = ok(db, ['claim', '--agent', 'w1', '--thread', held]).lease.token as string;
@@ -556,12 +556,10 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
   }
 
   function foreignSqlite(file: string, sql: string): void {
-    const conn = new Database(file);
-    conn.exec(sql);
-    conn.close();
+    rawSql(file, sql);
   }
 
-  it('a dangling symbolic link: nothing is created at its target', () => {
+  sqliteOnly.it('symbolic links are about files', 'a dangling symbolic link: nothing is created at its target', () => {
     const dir = fs.realpathSync(tempDir());
     const target = path.join(dir, 'sub', 'missing.db');
     fs.symlinkSync(target, path.join(dir, 'coord.db'));
@@ -575,7 +573,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     expect(fs.readdirSync(path.join(dir, 'sub'))).toEqual([]);
   });
 
-  it('a symbolic link to a PNG, and to a text file, elsewhere', () => {
+  sqliteOnly.it('symbolic links and files in place of the database file', 'a symbolic link to a PNG, and to a text file, elsewhere', () => {
     const dir = fs.realpathSync(tempDir());
     const elsewhere = fs.realpathSync(tempDir());
     const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), crypto.randomBytes(8192)]);
@@ -588,7 +586,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     expect(fs.readFileSync(path.join(elsewhere, 'image.png')).equals(png)).toBe(true);
   });
 
-  it("a symbolic link to another program's SQLite database: init refuses (DB_FOREIGN) and adds no table", () => {
+  sqliteOnly.it('symbolic links are about files', "a symbolic link to another program's SQLite database: init refuses (DB_FOREIGN) and adds no table", () => {
     const dir = fs.realpathSync(tempDir());
     const elsewhere = fs.realpathSync(tempDir());
     const other = path.join(elsewhere, 'app.sqlite');
@@ -602,7 +600,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
 
   it("another program's database with its own schema_migrations table (as Rails makes): refused as foreign, not an internal error", () => {
     const dir = fs.realpathSync(tempDir());
-    const file = path.join(dir, 'development.sqlite3');
+    const file = freshDb(dir, 'development.sqlite3');
     foreignSqlite(
       file,
       "create table schema_migrations (version varchar not null primary key); insert into schema_migrations values ('20240101000000');" +
@@ -614,7 +612,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     expect(e.details).toEqual({ tables: ['ar_internal_metadata', 'posts', 'schema_migrations'] });
   });
 
-  it('a SQLite file with garbage over page 2 onwards, and one cut in half', () => {
+  sqliteOnly.it('the bytes of a database file', 'a SQLite file with garbage over page 2 onwards, and one cut in half', () => {
     const src = initDb();
     fs.writeFileSync(path.join(src.dir, 'body.txt'), 'x'.repeat(200_000));
     ok(src.db, ['send', '--to', 'w1', '--subject', 'big', '--body-file', path.join(src.dir, 'body.txt')]);
@@ -640,7 +638,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     expect(sha256(path.join(dir, 'garbage.db'))).toBe(crypto.createHash('sha256').update(garbage).digest('hex'));
   });
 
-  it('a zero-length file: every command but init refuses it and it stays zero bytes; init then makes it a database', () => {
+  sqliteOnly.it('a zero-length file', 'a zero-length file: every command but init refuses it and it stays zero bytes; init then makes it a database', () => {
     const dir = fs.realpathSync(tempDir());
     const file = path.join(dir, 'coord.db');
     fs.writeFileSync(file, '', { mode: 0o600 });
@@ -654,7 +652,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
     expect(ok(file, ['list']).threads).toEqual([]);
   });
 
-  it('a symbolic link to a real inbox database works, and the link stays a link', () => {
+  sqliteOnly.it('symbolic links are about files', 'a symbolic link to a real inbox database works, and the link stays a link', () => {
     const { db } = initDb();
     const dir = fs.realpathSync(tempDir());
     const link = path.join(dir, 'link.db');
@@ -666,7 +664,7 @@ describe('--db that is not an inbox database (exit 6, the file byte for byte unc
   });
 });
 
-describe('owner-only permissions (slow)', () => {
+sqliteOnly.describe('file modes of the database, its -wal and -shm', 'owner-only permissions (slow)', () => {
   /** Runs the inbox CLI under `umask 000`, so any file it creates without an explicit mode would be world-writable. */
   function inboxUmask0(args: string[]): CliRun {
     const r = spawnSync('sh', ['-c', 'umask 000 && exec "$@"', 'sh', process.execPath, INBOX_BIN, ...args], { encoding: 'utf8' });

@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,6 +5,7 @@ import { ManualClock } from '@orch/store';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { renderBrief } from '../packages/worker-brief/src/index.ts';
 import { ORCH_SKILL_BIN, ROOT, fileTempDir, git, initDb, initGitRepo, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
+import { dbExists, freshDb, rawSql, relativeDb, tableNames } from './engine.ts';
 
 /**
  * orch-worker-brief end to end: the bundled skill asset and the package build print the worker's
@@ -54,7 +54,7 @@ interface Fixture {
  */
 function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
   const dir = fs.realpathSync(makeDir('orch-brief-db-'));
-  const db = path.join(dir, 'coord.db');
+  const db = freshDb(dir);
   ok(db, ['init']);
   const repo = initGitRepo(makeDir('orch-brief-repo-'), { 'README.md': '# blog\n' }, { user: ['Brief Test', 'brief@example.com'] });
   fs.mkdirSync(path.join(repo, 'tasks'));
@@ -234,11 +234,10 @@ describe('orch-worker-brief (slow)', () => {
   it('an attempt dispatched before briefs were stored gets one rendered from its task message, with the default inbox', () => {
     const f = fixture();
     const stored = ok(f.db, ['show', '--thread', f.analysis.attempt.thread_id]).messages[0].payload.brief.text;
-    const conn = new Database(f.db);
-    try {
-      conn.prepare("update inbox_messages set payload = json_remove(payload, '$.brief') where thread_id = ?").run(f.analysis.attempt.thread_id);
-    } finally {
-      conn.close();
+    const thread = f.analysis.attempt.thread_id;
+    for (const m of rows<{ id: number; payload: string }>(f.db, 'select id, payload from inbox_messages where thread_id = ? and payload is not null', thread)) {
+      const { brief: _, ...rest } = JSON.parse(m.payload) as Record<string, unknown>;
+      rawSql(f.db, 'update inbox_messages set payload = ? where id = ?', [JSON.stringify(rest), m.id]);
     }
     const r = brief(['--dispatch-json', f.analysisJson, '--db', f.db]);
     expect(r.code, r.stderr).toBe(0);
@@ -267,7 +266,7 @@ describe('orch-worker-brief (slow)', () => {
       expect(first.code).toBe(0);
       expect(second.stdout).toBe(first.stdout);
       // A relative --db from another directory names the same file: same text.
-      const rel = brief(['--dispatch-json', path.basename(file), '--db', path.basename(f.db)], { cwd: f.dir });
+      const rel = brief(['--dispatch-json', path.basename(file), '--db', relativeDb(f.db, f.dir)], { cwd: f.dir });
       expect(rel.stdout).toBe(first.stdout);
       const asJson = brief(['--dispatch-json', file, '--db', f.db, '--format', 'json']);
       expect(brief(['--dispatch-json', file, '--db', f.db, '--format', 'json']).stdout).toBe(asJson.stdout);
@@ -449,16 +448,16 @@ describe('orch-worker-brief (slow)', () => {
       expect(r.stdout).toBe('');
       expect(JSON.parse(r.stderr).error).toMatchObject({ code: 'NOT_FOUND', details: { attempt: f.analysis.attempt.id } });
       expect(snapshot(db)).toEqual(before);
-      expect(rows(db, "select name from sqlite_master where type = 'table' and name like '%run%'")).toEqual([]);
+      expect(tableNames(db).filter((n) => n.includes('run'))).toEqual([]);
     });
 
-    it('a database that does not exist: exit 6, and no file is created', () => {
+    it('a database that does not exist: exit 6, and no file (on PostgreSQL, schema) is created', () => {
       const f = shared;
-      const missing = path.join(f.dir, 'missing.db');
+      const missing = freshDb(f.dir, 'missing.db');
       const r = brief(['--db', missing, '--json', '--dispatch-json', f.analysisJson]);
       expect(r.code).toBe(6);
       expect(JSON.parse(r.stderr).error.code).toBe('DB_MISSING');
-      expect(fs.existsSync(missing)).toBe(false);
+      expect(dbExists(missing)).toBe(false);
     });
   });
 });

@@ -1,9 +1,9 @@
 import { ConflictError, LeaseLostError, ManualClock, NotFoundError, ValidationError, migrate, openStore, sequentialIds, writeTransaction } from '@orch/store';
-import Database from 'better-sqlite3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freshDb, rawSql, rows } from '../../../test/engine.ts';
 import { initInbox, openInbox, type Inbox } from './inbox.ts';
 import { claimPick, firstPage } from './message-pages.ts';
 import { inboxMigrations } from './migrations.ts';
@@ -20,7 +20,7 @@ let inbox: Inbox;
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inbox-lib-'));
   clock = new ManualClock();
-  const dbPath = path.join(dir, 'coord.db');
+  const dbPath = freshDb(dir);
   await initInbox({ path: dbPath, clock });
   inbox = await openInbox({ path: dbPath, clock, ids: sequentialIds() });
 });
@@ -297,9 +297,7 @@ describe('roles and delivery marks', () => {
     );
     await expect(send(inbox, { threadId: t, from: 'leader', body: 'x', payload: deep as Record<string, unknown> })).rejects.toBeInstanceOf(ValidationError);
     expect(await showThread(inbox, { threadId: t })).toEqual(before);
-    const raw = new Database(path.join(dir, 'coord.db'));
-    raw.prepare('update inbox_messages set payload = ? where thread_id = ?').run('[1, 2]', t);
-    raw.close();
+    rawSql(freshDb(dir), 'update inbox_messages set payload = ? where thread_id = ?', ['[1, 2]', t]);
     expect((await showThread(inbox, { threadId: t })).messages[0]?.payload).toEqual({
       unreadable_json: { reason: 'not a JSON object', bytes: 6, raw: '[1, 2]' },
     });
@@ -343,17 +341,19 @@ describe('message pages', () => {
 
 describe('migration v4', () => {
   it("backfills roles by kind and the held lease's delivery mark from a v3 database; running it again changes nothing", async () => {
-    const file = path.join(dir, 'old.db');
+    const file = freshDb(dir, 'old.db');
     const store = openStore({ path: file, create: true, initHint: 'init' });
     await migrate(store, { ...inboxMigrations, migrations: inboxMigrations.migrations.slice(0, 3) }, clock);
     await store.close();
-    const raw = new Database(file);
-    const thread = raw.prepare(
-      'insert into inbox_threads (id, subject, assigned_to, created_by, state, claimed_by, lease_token, lease_expires_at, lease_ms, claim_count, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    );
-    thread.run('th_held', 's', 'w', 'leader', 'claimed', 'w', 'ls_x', clock.now() + 60_000, 60_000, 1, 1, 1);
-    thread.run('th_open', 's', 'w', 'leader', 'open', null, null, null, null, 0, 1, 1);
-    const msg = raw.prepare('insert into inbox_messages (thread_id, author, kind, body, created_at) values (?, ?, ?, ?, 1)');
+    const thread = (...values: unknown[]) =>
+      rawSql(
+        file,
+        'insert into inbox_threads (id, subject, assigned_to, created_by, state, claimed_by, lease_token, lease_expires_at, lease_ms, claim_count, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        values,
+      );
+    thread('th_held', 's', 'w', 'leader', 'claimed', 'w', 'ls_x', clock.now() + 60_000, 60_000, 1, 1, 1);
+    thread('th_open', 's', 'w', 'leader', 'open', null, null, null, null, 0, 1, 1);
+    const msg = (...values: unknown[]) => rawSql(file, 'insert into inbox_messages (thread_id, author, kind, body, created_at) values (?, ?, ?, ?, 1)', values);
     for (const [t, author, kind] of [
       ['th_held', 'leader', 'task'],
       ['th_held', 'w', 'question'],
@@ -362,12 +362,10 @@ describe('migration v4', () => {
       ['th_held', 'leader', 'note'],
       ['th_open', 'leader', 'task'],
     ] as const)
-      msg.run(t, author, kind, 'b');
-    raw.close();
+      msg(t, author, kind, 'b');
     const first = await initInbox({ path: file, clock });
     expect(first.applied).toEqual([{ package: 'inbox', version: 4, name: 'message_roles_and_delivery_marks' }]);
-    const check = new Database(file, { readonly: true });
-    expect(check.prepare('select kind, role from inbox_messages order by id').all()).toEqual([
+    expect(rows(file, 'select kind, role from inbox_messages order by id')).toEqual([
       { kind: 'task', role: 'leader' },
       { kind: 'question', role: 'worker' },
       { kind: 'answer', role: 'leader' },
@@ -375,11 +373,10 @@ describe('migration v4', () => {
       { kind: 'note', role: 'leader' },
       { kind: 'task', role: 'leader' },
     ]);
-    expect(check.prepare('select id, delivered_message_id as d from inbox_threads order by seq').all()).toEqual([
+    expect(rows(file, 'select id, delivered_message_id as d from inbox_threads order by seq')).toEqual([
       { id: 'th_held', d: 4 },
       { id: 'th_open', d: null },
     ]);
-    check.close();
     expect((await initInbox({ path: file, clock })).applied).toEqual([]);
     // The worker that held the lease across the upgrade gets the note it had not seen, not the answer it had.
     const old = await openInbox({ path: file, clock });

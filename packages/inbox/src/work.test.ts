@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freshDb } from '../../../test/engine.ts';
 import { initInbox, openInbox, type Inbox } from './inbox.ts';
 import { work } from './work.ts';
 
@@ -15,7 +16,7 @@ const jumpyClock: Clock = { now: () => Date.now() + wallOffset, monotonicMs: sys
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'inbox-work-'));
   wallOffset = 0;
-  const dbPath = path.join(dir, 'coord.db');
+  const dbPath = freshDb(dir);
   await initInbox({ path: dbPath });
   inbox = await openInbox({ path: dbPath, clock: jumpyClock });
 });
@@ -31,7 +32,7 @@ describe('work(): deadlines', () => {
       agent: 'nobody',
       command: ['true'],
       idleExitSeconds: 1,
-      dbPath: path.join(dir, 'coord.db'),
+      dbPath: freshDb(dir),
       inboxBin: 'inbox',
       workDir: path.join(dir, 'work'),
     });
