@@ -29,6 +29,8 @@ export interface OpenInboxOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: connections the store may hold at once (default 1; long-lived processes use more). */
   poolSize?: number;
+  /** PostgreSQL: how long a lost connection is tried again (see OpenDatabaseOptions.reconnectMs). */
+  reconnectMs?: number;
 }
 
 export interface InitResult {
@@ -96,5 +98,6 @@ function storeOptions(options: OpenInboxOptions, create: boolean): OpenDatabaseO
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     ...(options.busyTimeoutMs ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
     ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    ...(options.reconnectMs ? { reconnectMs: options.reconnectMs } : {}),
   };
 }

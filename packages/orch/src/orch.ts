@@ -37,6 +37,8 @@ export interface OpenOrchOptions {
   busyTimeoutMs?: number;
   /** PostgreSQL: connections the store may hold at once (default 1). */
   poolSize?: number;
+  /** PostgreSQL: how long a lost connection is tried again (see OpenDatabaseOptions.reconnectMs). */
+  reconnectMs?: number;
   /**
    * What to do when the database has no orch tables yet: create them (default), or throw
    * NoOrchTablesError without writing anything (the CLI does this for every command but
@@ -69,6 +71,7 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
     ...(options.busyTimeoutMs ? { busyTimeoutMs: options.busyTimeoutMs } : {}),
     ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+    ...(options.reconnectMs ? { reconnectMs: options.reconnectMs } : {}),
   });
   const clock = options.clock ?? store.clock;
   try {

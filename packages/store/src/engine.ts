@@ -74,7 +74,20 @@ export { absoluteLocation, isPostgresUrl, redactLocation, urlPassword } from './
 export interface OpenDatabaseOptions extends OpenStoreOptions {
   /** Connections a PostgreSQL store may hold at once: 1 for a CLI call, more for long-lived processes. */
   poolSize?: number;
+  /**
+   * PostgreSQL: how long an operation whose connection was lost (a server restart or crash, a
+   * network drop) keeps trying on a new connection before it fails with exit 6. Default, and never
+   * less than: the URL's connect timeout (5 s). Long-lived processes pass LONG_LIVED_RECONNECT_MS.
+   */
+  reconnectMs?: number;
 }
+
+/**
+ * The reconnect window of long-lived processes (`orch wait`, `inbox wait`, `inbox work`): a server
+ * restart on a loaded machine, or a managed server failing over, can take longer than the connect
+ * timeout that bounds a one-shot call, and such a process has work in flight to go on with.
+ */
+export const LONG_LIVED_RECONNECT_MS = 60_000;
 
 /**
  * Opens the database at `options.path`: a SQLite file, or for a `postgres://` URL the schema it

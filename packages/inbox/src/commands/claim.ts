@@ -1,4 +1,4 @@
-import { defineCommand, idSchema, intFlag } from '@orch/store';
+import { LONG_LIVED_RECONNECT_MS, defineCommand, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
 import { claim, DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
 import { threadText } from '../render.ts';
@@ -37,14 +37,18 @@ export const command = defineCommand({
   ],
   input: claimInput,
   run: (ctx, input) =>
-    withInbox(ctx, (inbox) =>
-      claim(inbox, {
-        agent: input.agent,
-        threadId: input.thread,
-        leaseSeconds: input.leaseSeconds,
-        waitSeconds: input.waitSeconds,
-        maxBytes: input.maxBytes,
-      }),
+    withInbox(
+      ctx,
+      (inbox) =>
+        claim(inbox, {
+          agent: input.agent,
+          threadId: input.thread,
+          leaseSeconds: input.leaseSeconds,
+          waitSeconds: input.waitSeconds,
+          maxBytes: input.maxBytes,
+        }),
+      // A waiting claim outlives a PostgreSQL server restart, like `wait` (see LONG_LIVED_RECONNECT_MS).
+      input.waitSeconds ? { reconnectMs: LONG_LIVED_RECONNECT_MS } : {},
     ),
   text: (r) =>
     r.claimed

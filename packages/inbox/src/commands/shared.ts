@@ -5,7 +5,11 @@ import type { PostInput, PostResult } from '../leases.ts';
 import { DEFAULT_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../message-pages.ts';
 
 /** Opens the inbox named by `--db`, runs `fn`, and always closes it. */
-export async function withInbox<T>(ctx: CommandContext, fn: (inbox: Inbox) => Promise<T>, options: { poolSize?: number } = {}): Promise<T> {
+export async function withInbox<T>(
+  ctx: CommandContext,
+  fn: (inbox: Inbox) => Promise<T>,
+  options: { poolSize?: number; reconnectMs?: number } = {},
+): Promise<T> {
   const inbox = await openInbox({
     path: ctx.dbPath,
     clock: ctx.clock,

@@ -1,4 +1,4 @@
-import { defineCommand, idSchema, intFlag } from '@orch/store';
+import { LONG_LIVED_RECONNECT_MS, defineCommand, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
 import { MAX_LEASE_SECONDS } from '../leases.ts';
 import { messagesText } from '../render.ts';
@@ -56,16 +56,20 @@ export const command = defineCommand({
   ],
   input: waitInput,
   run: (ctx, input) =>
-    withInbox(ctx, (inbox) =>
-      waitForMessages(inbox, {
-        threadId: input.thread,
-        afterMessage: input.afterMessage,
-        agent: input.agent,
-        as: input.as,
-        timeoutSeconds: input.timeoutSeconds,
-        lease: input.lease,
-        maxBytes: input.maxBytes,
-      }),
+    withInbox(
+      ctx,
+      (inbox) =>
+        waitForMessages(inbox, {
+          threadId: input.thread,
+          afterMessage: input.afterMessage,
+          agent: input.agent,
+          as: input.as,
+          timeoutSeconds: input.timeoutSeconds,
+          lease: input.lease,
+          maxBytes: input.maxBytes,
+        }),
+      // A wait outlives a PostgreSQL server restart (see LONG_LIVED_RECONNECT_MS).
+      { reconnectMs: LONG_LIVED_RECONNECT_MS },
     ),
   text: (r) => {
     if (r.timed_out) return `timed out; nothing new on thread ${r.thread.id} after message #${r.last_message_id}`;

@@ -1,4 +1,4 @@
-import { defineCommand, idSchema, intFlag, isPostgresUrl, redactLocation, urlPassword } from '@orch/store';
+import { LONG_LIVED_RECONNECT_MS, defineCommand, idSchema, intFlag, isPostgresUrl, redactLocation, urlPassword } from '@orch/store';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
@@ -105,8 +105,9 @@ export const command = defineCommand({
           hurry: hurry.signal,
           log: (line) => process.stderr.write(`inbox work: ${line}\n`),
         }),
-      // Jobs heartbeat and watch their leases while the runner claims: a few connections on PostgreSQL.
-      { poolSize: input.concurrency + 2 },
+      // Jobs heartbeat and watch their leases while the runner claims: a few connections on
+      // PostgreSQL; and the runner outlives a server restart (see LONG_LIVED_RECONNECT_MS).
+      { poolSize: input.concurrency + 2, reconnectMs: LONG_LIVED_RECONNECT_MS },
     ).finally(() => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

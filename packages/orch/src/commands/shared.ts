@@ -14,6 +14,8 @@ export interface WithOrchOptions<T> {
   whenEmpty?: () => T;
   /** The run the command is about, for the not-found message. */
   run?: string;
+  /** PostgreSQL: how long a lost connection is tried again (long-lived commands: LONG_LIVED_RECONNECT_MS). */
+  reconnectMs?: number;
 }
 
 /**
@@ -29,6 +31,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
       clock: ctx.clock,
       ids: ctx.ids,
       createTables: options.createTables ?? false,
+      ...(options.reconnectMs ? { reconnectMs: options.reconnectMs } : {}),
       ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
     });
   } catch (err) {
@@ -48,8 +51,8 @@ export const taskFlag: FlagSpec = { type: 'string', describe: 'Task id (from tas
 export const runField = { run: idSchema };
 
 /** withOrch for a command about one run. */
-export function withRun<T>(ctx: CommandContext, run: string, fn: (orch: Orch) => Promise<T>): Promise<T> {
-  return withOrch(ctx, fn, { run });
+export function withRun<T>(ctx: CommandContext, run: string, fn: (orch: Orch) => Promise<T>, options: { reconnectMs?: number } = {}): Promise<T> {
+  return withOrch(ctx, fn, { run, ...options });
 }
 
 export const attemptFlag = { type: 'string' as const, describe: "Attempt id (default: the task's latest attempt)" };

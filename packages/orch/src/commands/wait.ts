@@ -1,4 +1,4 @@
-import { defineCommand, formatTable, idSchema, intFlag } from '@orch/store';
+import { LONG_LIVED_RECONNECT_MS, defineCommand, formatTable, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
 import { waitEvents } from '../ops/wait.ts';
 import { oneLine } from '../render.ts';
@@ -52,8 +52,12 @@ export const command = defineCommand({
     timeoutSeconds: intFlag(0, MAX_WAIT_SECONDS).default(DEFAULT_WAIT_SECONDS),
   }),
   run: (ctx, input) =>
-    withRun(ctx, input.run, (orch) =>
-      waitEvents(orch, { runId: input.run, types: input.for, afterEvent: input.afterEvent, timeoutSeconds: input.timeoutSeconds }),
+    withRun(
+      ctx,
+      input.run,
+      (orch) => waitEvents(orch, { runId: input.run, types: input.for, afterEvent: input.afterEvent, timeoutSeconds: input.timeoutSeconds }),
+      // A wait outlives a PostgreSQL server restart (see LONG_LIVED_RECONNECT_MS).
+      { reconnectMs: LONG_LIVED_RECONNECT_MS },
     ),
   text: (r) => {
     if (r.timed_out) return `timed out; no matching events after ${r.last_event} in run ${r.run}`;

@@ -36,7 +36,7 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
     return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot reach ${server} (${errno}: ${message})`, { cause: err });
   }
   if (
-    /timeout expired|connection timeout|Connection terminated|Client has encountered a connection error|self.signed|certificate|does not support SSL|SSL/i.test(
+    /timeout expired|connection timeout|timeout exceeded when trying to connect|Connection terminated|Client has encountered a connection error|self.signed|certificate|does not support SSL|SSL/i.test(
       message,
     )
   ) {

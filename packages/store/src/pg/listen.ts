@@ -4,13 +4,15 @@ import type { PgDriver } from './driver.ts';
 /**
  * One LISTEN connection per store, opened on the first wait. A commit in the schema sends a NOTIFY
  * on `channel` (see PgTransactions.commit); every waiter then wakes. A hint only: when the connection
- * cannot be made or drops (a server restart), waiters are simply not woken by it, their polling
- * carries on, and the next wait tries to connect again (at most once a second).
+ * cannot be made or drops (a server restart), waiters are not woken by it meanwhile and their
+ * polling carries on; it is made again at most once a second, on the next wait or, while anyone
+ * waits, by itself, and once it is back every waiter wakes (commits in between notified nobody).
  */
 export class Listener {
   #client: pg.Client | undefined;
   #connecting: Promise<void> | undefined;
   #lastAttempt = -Infinity;
+  #retry: NodeJS.Timeout | undefined;
   #closed = false;
   readonly #waiters = new Set<() => void>();
   #received = 0;
@@ -45,6 +47,7 @@ export class Listener {
 
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#retry);
     for (const wake of [...this.#waiters]) wake();
     const client = this.#client;
     this.#client = undefined;
@@ -52,14 +55,21 @@ export class Listener {
   }
 
   private connect(): void {
-    if (this.#client !== undefined || this.#connecting !== undefined) return;
+    if (this.#closed || this.#client !== undefined || this.#connecting !== undefined) return;
     const now = performance.now();
-    if (now - this.#lastAttempt < 1000) return;
+    if (now - this.#lastAttempt < 1000) {
+      this.retryLater();
+      return;
+    }
     this.#lastAttempt = now;
     const client = new this.driver.Client(this.config);
+    let dropped = false;
     const drop = () => {
+      if (dropped) return;
+      dropped = true;
       if (this.#client === client) this.#client = undefined;
       client.end().catch(() => undefined);
+      this.retryLater();
     };
     client.on('error', drop);
     client.on('end', drop);
@@ -81,6 +91,16 @@ export class Listener {
       .finally(() => {
         this.#connecting = undefined;
       });
+  }
+
+  /** While anyone waits, tries to connect again a second after the last attempt (one timer at a time). */
+  private retryLater(): void {
+    if (this.#closed || this.#retry !== undefined || this.#waiters.size === 0) return;
+    const wait = Math.max(0, 1000 - (performance.now() - this.#lastAttempt));
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#waiters.size > 0) this.connect();
+    }, wait);
   }
 
   /** For messages: where the notifications come from. */

@@ -55,7 +55,7 @@ function lastResultPool(pool: pg.Pool) {
  * With `create`, the schema is made when missing (init); otherwise a missing schema is
  * DB_NOT_INITIALISED, like a file without tables.
  */
-export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number }): Promise<PostgresStore> {
+export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number; reconnectMs?: number }): Promise<PostgresStore> {
   const target = parsePostgresUrl(options.path);
   const driver = await loadDriver();
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
@@ -77,7 +77,15 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
   const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
   const listener = new Listener(driver, { ...config, max: undefined } as pg.ClientConfig, channel, server);
-  const transactions = new PgTransactions({ db, clock, keys, channel, busyTimeoutMs, server, reconnectMs: target.connectTimeoutMs });
+  const transactions = new PgTransactions({
+    db,
+    clock,
+    keys,
+    channel,
+    busyTimeoutMs,
+    server,
+    reconnectMs: Math.max(target.connectTimeoutMs, options.reconnectMs ?? 0),
+  });
   const close = async () => {
     listener.close();
     await db.destroy().catch(() => undefined);

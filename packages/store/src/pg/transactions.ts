@@ -16,7 +16,10 @@ export interface PgTransactionsOptions {
   busyTimeoutMs: number;
   /** For messages. */
   server: string;
-  /** How long a transaction whose connection was lost is tried again on a new one (the connect timeout). */
+  /**
+   * How long a transaction (or a change-mark read) whose connection was lost is tried again on a new
+   * one: the connect timeout, or longer for long-lived processes (OpenDatabaseOptions.reconnectMs).
+   */
   reconnectMs: number;
 }
 
@@ -26,6 +29,8 @@ type Mode = 'read' | 'write' | 'claim';
 /** How often a transaction the server aborted as a deadlock or serialization failure is run again. */
 const MAX_RETRIES = 3;
 const RETRYABLE = new Set(['40001', '40P01']);
+/** Between tries of an operation whose connection was lost. */
+const RECONNECT_PAUSE_MS = 200;
 
 /**
  * Transactions on PostgreSQL, with the same guarantees as SQLite's `BEGIN IMMEDIATE`:
@@ -85,14 +90,33 @@ export class PgTransactions {
     });
   }
 
-  /** The server's next transaction id: it moves whenever anything on the server may have committed. */
+  /**
+   * The server's next transaction id: it moves whenever anything on the server may have committed.
+   * A lost connection is tried again like a transaction's (a waiter must outlive a server restart).
+   */
   async changeMark(): Promise<string> {
-    try {
-      const r = await this.o.db.executeQuery<{ mark: string }>(CompiledQuery.raw('select txid_snapshot_xmax(txid_current_snapshot())::text as mark'));
-      return r.rows[0]?.mark ?? '';
-    } catch (err) {
-      throw mapPgError(err, this.o.server);
+    let lostSince: number | undefined;
+    for (;;) {
+      try {
+        const r = await this.o.db.executeQuery<{ mark: string }>(CompiledQuery.raw('select txid_snapshot_xmax(txid_current_snapshot())::text as mark'));
+        return r.rows[0]?.mark ?? '';
+      } catch (err) {
+        lostSince ??= performance.now();
+        if (!(await this.reconnecting(err, lostSince))) throw mapPgError(err, this.o.server);
+      }
     }
+  }
+
+  /**
+   * Whether an operation that failed with `err`, first at `lostSince`, should run again: when the
+   * connection was lost (or none could be had) and the reconnect window since then is not over.
+   * Waits a moment first, so a server that is restarting is not hammered.
+   */
+  private async reconnecting(err: unknown, lostSince: number): Promise<boolean> {
+    if (!isConnectionLoss(err) || (err as { duringCommit?: boolean }).duringCommit) return false;
+    if (performance.now() - lostSince >= this.o.reconnectMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, RECONNECT_PAUSE_MS));
+    return true;
   }
 
   /**
@@ -150,12 +174,9 @@ export class PgTransactions {
         // The server went away (a restart, a dropped connection) before this transaction committed:
         // nothing of it took effect, so it runs again on a new connection, for up to the reconnect
         // window. A connection lost during COMMIT is not retried: whether it committed is unknown.
-        if (isConnectionLoss(err) && !(err as { duringCommit?: boolean }).duringCommit) {
+        if (isConnectionLoss(err)) {
           lostSince ??= performance.now();
-          if (performance.now() - lostSince < this.o.reconnectMs) {
-            await new Promise((resolve) => setTimeout(resolve, 200));
-            continue;
-          }
+          if (await this.reconnecting(err, lostSince)) continue;
         }
         const mapped = mapPgError(err, this.o.server);
         if ((err as { duringCommit?: boolean }).duringCommit && mapped instanceof AppError) {
@@ -205,5 +226,9 @@ export function isConnectionLoss(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03')) return true;
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT)$/.test(code)) return true;
-  return /Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|not queryable/i.test(err.message);
+  // The last one: the pool had no free connection within the connect timeout (its connections were
+  // all busy reconnecting); nothing ran.
+  return /Connection terminated|connection timeout|timeout expired|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect/i.test(
+    err.message,
+  );
 }
