@@ -18,7 +18,8 @@ import { freshDb, onPostgres, perEngine } from './engine.ts';
 
 const LEADERS = 4;
 const WORKERS = 12;
-const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? 20);
+// PostgreSQL does fewer operations per second (round trips to the server): a longer run for the same mix.
+const LOAD_SECONDS = Number(process.env.LOAD_SECONDS ?? (process.env.ORCH_TEST_ENGINE === 'postgres' ? 40 : 20));
 const SEED = Number(process.env.LOAD_SEED ?? 20260108);
 const RUNS = ['R0', 'R1', 'R2', 'RX']; // RX is cancelled as a whole half-way
 const AGENTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5'];

@@ -584,7 +584,7 @@ describe('cleanup (slow)', () => {
     expect(status(repo)).toBe('');
     const recorded = rows<{ task_id: string; wt: number; br: number }>(
       db,
-      'select task_id, worktree_removed_at is not null as wt, branch_deleted_at is not null as br from orch_attempts order by task_id',
+      'select task_id, case when worktree_removed_at is not null then 1 else 0 end as wt, case when branch_deleted_at is not null then 1 else 0 end as br from orch_attempts order by task_id',
     );
     expect(recorded).toEqual([
       { task_id: 'A', wt: 1, br: 1 },

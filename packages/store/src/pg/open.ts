@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresStore } from '../engine.ts';
+import { DatabaseUnavailableError } from '../errors.ts';
 import { DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from '../open.ts';
 import { ServerClock } from './clock.ts';
 import { loadDriver, type PgDriver } from './driver.ts';
@@ -91,8 +92,13 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     await db.destroy().catch(() => undefined);
   };
   try {
-    await transactions.probe(target.schema);
+    const { schemaExists } = await transactions.probe(target.schema);
     if (options.create === true) await transactions.ensureSchema(target.schema);
+    else if (!schemaExists) {
+      // Like a database file that does not exist: nothing is created but by init.
+      const hint = options.initHint ?? `inbox --db ${target.display} init`;
+      throw new DatabaseUnavailableError('DB_MISSING', `no schema ${quoteIdent(target.schema)} in ${target.display}; create it with \`${hint}\``);
+    }
   } catch (err) {
     await close();
     throw mapPgError(err, server);

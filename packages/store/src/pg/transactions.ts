@@ -126,7 +126,7 @@ export class PgTransactions {
    *
    * @throws DatabaseUnavailableError DB_PERMISSION when the schema exists and the role may not use it.
    */
-  async probe(schema: string): Promise<void> {
+  async probe(schema: string): Promise<{ schemaExists: boolean }> {
     const sentAt = performance.now();
     const r = await this.o.db.executeQuery<{ now: number; usable: boolean | null }>(
       CompiledQuery.raw(
@@ -142,6 +142,7 @@ export class PgTransactions {
         `permission denied on ${this.o.server}: this login may not use schema ${quoteIdent(schema)} (it needs USAGE on it; GRANT USAGE, SELECT, INSERT, UPDATE, DELETE to it)`,
       );
     }
+    return { schemaExists: r.rows[0]?.usable === true };
   }
 
   /** Creates `schema` when missing, under the writers' lock (concurrent `create schema if not exists` can collide). */
