@@ -135,3 +135,12 @@ export function commitMark(store: Store): number {
 export function isPostgresDb(db: Kysely<any>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
+
+/**
+ * Whether `err` says the connection was lost while a write transaction was committing (PostgreSQL):
+ * the change may or may not have been saved. A caller whose write is idempotent (a reconcile, which
+ * folds from a cursor) may simply carry on and look again.
+ */
+export function commitOutcomeUnknown(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { commitUnknown?: unknown }).commitUnknown === true;
+}

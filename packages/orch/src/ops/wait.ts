@@ -1,4 +1,4 @@
-import { ValidationError, readTransaction, waitForChange } from '@orch/store';
+import { ValidationError, commitOutcomeUnknown, readTransaction, waitForChange } from '@orch/store';
 import type { Orch } from '../orch.ts';
 import { lastEventSeq, listEvents } from '../queries/events.ts';
 import { getRun } from '../queries/runs.ts';
@@ -57,7 +57,13 @@ export async function waitEvents(orch: Orch, input: WaitInput): Promise<WaitResu
   });
   let examined = start;
   const check = async (): Promise<WaitResult | undefined> => {
-    await reconcile(orch, input.runId);
+    try {
+      await reconcile(orch, input.runId);
+    } catch (err) {
+      // A reconcile folds from a cursor, so one whose commit was cut off (a server restarting) is
+      // simply done again by the next look; anything else ends the wait.
+      if (!commitOutcomeUnknown(err)) throw err;
+    }
     return readTransaction<OrchDatabase, WaitResult | undefined>(orch.store, async (trx) => {
       const rows = await listEvents(trx, { runId: input.runId, afterSeq: start, types: input.types, limit: WAIT_LIMIT });
       // A full page stops at its last event; otherwise every event up to the newest was looked at.

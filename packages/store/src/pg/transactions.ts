@@ -182,6 +182,7 @@ export class PgTransactions {
         const mapped = mapPgError(err, this.o.server);
         if ((err as { duringCommit?: boolean }).duringCommit && mapped instanceof AppError) {
           mapped.message = `${mapped.message} (the connection was lost while committing: the change may or may not have been saved; check before repeating it)`;
+          Object.assign(mapped, { commitUnknown: true });
         }
         throw mapped;
       }
