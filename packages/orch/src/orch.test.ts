@@ -990,9 +990,18 @@ const TERMINAL_THREAD = ['done', 'failed', 'cancelled'];
 /** Thread state of a live attempt once reconciled. */
 const THREAD_OF_LIVE: Record<string, string> = { dispatched: 'open', running: 'claimed', blocked: 'blocked' };
 
+/** The first seed whose random walk finishes its run (the check that the walk reaches the end needs one). */
+const SEED_THAT_FINISHES = 18;
+
 describe('event log property test (slow)', () => {
-  // On PostgreSQL every step is a few round trips to the server: fewer seeds, the same walk.
-  const SEEDS = process.env.ORCH_TEST_ENGINE === 'postgres' ? 8 : 30;
+  // On PostgreSQL every step is a few round trips to the server: fewer seeds (the first six, and
+  // SEED_THAT_FINISHES, whose walk ends a run), the same walks. ORCH_PROPERTY_SEEDS=1,2,3 picks others.
+  const SEED_LIST = process.env.ORCH_PROPERTY_SEEDS
+    ? process.env.ORCH_PROPERTY_SEEDS.split(',').map(Number)
+    : process.env.ORCH_TEST_ENGINE === 'postgres'
+      ? [1, 2, 3, 4, 5, 6, SEED_THAT_FINISHES]
+      : Array.from({ length: 30 }, (_, i) => i + 1);
+  const SEEDS = SEED_LIST.length;
   const STEPS = 40;
   const AGENTS = ['w1', 'w2'];
 
@@ -1003,7 +1012,7 @@ describe('event log property test (slow)', () => {
     const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
     let runsDone = 0;
 
-    for (let seed = 1; seed <= SEEDS; seed += 1) {
+    for (const seed of SEED_LIST) {
       const w = await openWorld();
       const rng = mulberry32(seed);
       const int = (n: number) => Math.floor(rng() * n);
@@ -1235,7 +1244,7 @@ describe('event log property test (slow)', () => {
       expect(refused.get(name) ?? 0, `refused ${name} operations`).toBeGreaterThan(0);
     }
     expect(runsDone, 'runs that finished').toBeGreaterThan(0);
-  });
+  }, 300_000);
 });
 
 /** The invariants of one run, read through the public API (which reconciles first). */
