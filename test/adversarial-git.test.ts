@@ -231,7 +231,10 @@ describe('a dispatch killed inside git leaves git lock files (slow)', { timeout:
     const db = newDb(['T1']);
     fs.mkdirSync(path.dirname(refLock(repo)), { recursive: true });
     fs.writeFileSync(refLock(repo), '');
-    // Fresh: it may be a live git's, so the dispatch is refused and the lock left alone.
+    // Fresh: it may be a live git's, so the dispatch is refused and the lock left alone. (Dated a
+    // minute ahead, so a loaded machine's slow start-up cannot make it 2 s old before the check.)
+    const fresh = new Date(Date.now() + 60_000);
+    fs.utimesSync(refLock(repo), fresh, fresh);
     const refused = fail(db, ['dispatch', '--run', RUN, '--task', 'T1', '--execution-mode', 'code', '--body', 'do T1'], 4, repo);
     expect(refused.code).toBe('GIT_FAILED');
     expect(fs.existsSync(refLock(repo))).toBe(true);

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
 import { outside, outsideEnv, run, runAsync } from './outside.ts';
+import { shellWord } from '@orch/store';
 import { freshDb, onPostgres, sqliteOnly } from './engine.ts';
 
 /**
@@ -74,7 +75,8 @@ function outputFailed(r: CliRun): { message: string; details: { committed: boole
 
 /** Runs the command line an OUTPUT_FAILED error quotes (`inbox --db PATH show --thread ID`). */
 function runSee(see: string): CliRun {
-  const words = see.split(' ');
+  // The hint is a shell line: a word may be single-quoted (a URL holds `?`).
+  const words = see.split(' ').map((w) => w.replace(/^'(.*)'$/, '$1'));
   const program = words.shift() as 'inbox' | 'orch';
   return run(program, ['--json', ...words]);
 }
@@ -164,7 +166,7 @@ describe('output that cannot be written (slow)', () => {
     expect(e.details).toMatchObject({ committed: true, cause: 'ENOSPC' });
     const threads = rows<{ id: string; subject: string }>(db, 'select id, subject from inbox_threads');
     expect(threads).toEqual([{ id: expect.any(String), subject: 'only once' }]);
-    expect(e.details.see).toBe(`inbox --db ${db} show --thread ${threads[0]?.id}`);
+    expect(e.details.see).toBe(`inbox --db ${shellWord(db)} show --thread ${threads[0]?.id}`);
     expect(ok(runSee(e.details.see ?? '')).thread.subject).toBe('only once');
   });
 
@@ -211,7 +213,7 @@ describe('output that cannot be written (slow)', () => {
     const { db } = newDb();
     const r = await toClosedPipe('orch', ['--db', db, '--json', 'run', 'init', '--run', 'r1', '--goal', 'g']);
     const e = outputFailed(r);
-    expect(e.details).toMatchObject({ committed: true, cause: 'EPIPE', see: `orch --db ${db} run show --run r1` });
+    expect(e.details).toMatchObject({ committed: true, cause: 'EPIPE', see: `orch --db ${shellWord(db)} run show --run r1` });
     expect(ok(runSee(e.details.see ?? '')).run.id).toBe('r1');
     expect(rows(db, 'select id from orch_runs')).toEqual([{ id: 'r1' }]);
 

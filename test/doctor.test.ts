@@ -152,12 +152,16 @@ describe('inbox doctor (slow)', () => {
     expect(r.ok).toBe(true);
   });
 
-  it('finds an orphaned message row through the foreign-key check', () => {
-    const { db } = initDb();
-    exec(db, "insert into inbox_messages (thread_id, author, kind, body, created_at) values ('th_gone', 'x', 'note', 'b', 1)", { foreignKeys: false });
-    const r = report(inboxDoctor(db, '--repair'), 4);
-    expect(r.problems).toEqual([expect.objectContaining({ kind: 'foreign_key', severity: 'error', repair: null, repaired: false })]);
-  });
+  sqliteOnly.it(
+    'PostgreSQL enforces foreign keys at every commit: no row can be orphaned',
+    'finds an orphaned message row through the foreign-key check',
+    () => {
+      const { db } = initDb();
+      exec(db, "insert into inbox_messages (thread_id, author, kind, body, created_at) values ('th_gone', 'x', 'note', 'b', 1)", { foreignKeys: false });
+      const r = report(inboxDoctor(db, '--repair'), 4);
+      expect(r.problems).toEqual([expect.objectContaining({ kind: 'foreign_key', severity: 'error', repair: null, repaired: false })]);
+    },
+  );
 
   sqliteOnly.it(
     "bytes of the database file overwritten (PostgreSQL's pages are the server's)",

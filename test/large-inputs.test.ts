@@ -87,7 +87,7 @@ describe('a 10 MB body is refused with the limit named, through every route (exi
     expect(
       rows(
         db,
-        "select t.subject, sum(length(cast(m.body as blob))) as bytes from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject in ('file', 'stdin', 'over') group by t.subject order by t.subject",
+        "select t.subject, sum(octet_length(m.body)) as bytes from inbox_messages m join inbox_threads t on t.id = m.thread_id where t.subject in ('file', 'stdin', 'over') group by t.subject order by t.subject",
       ),
     ).toEqual([
       { subject: 'file', bytes: MiB },

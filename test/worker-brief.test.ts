@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ManualClock } from '@orch/store';
+import { ManualClock, shellWord } from '@orch/store';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { renderBrief } from '../packages/worker-brief/src/index.ts';
 import { ORCH_SKILL_BIN, ROOT, fileTempDir, git, initDb, initGitRepo, json, ok, orch, orchOk, rows, snapshot, tempDir, type CliRun } from './helpers.ts';
@@ -135,6 +135,7 @@ function fixture(makeDir: (prefix: string) => string = tempDir): Fixture {
 /** Replaces what differs between runs (temp paths, generated ids, commit shas) with placeholders. */
 function normalise(text: string, f: Fixture): string {
   const swaps: [string, string][] = [
+    [shellWord(f.db), '<DB>'],
     [f.db, '<DB>'],
     [f.repo, '<REPO>'],
     [f.dir, '<TMP>'],
@@ -199,7 +200,7 @@ describe('orch-worker-brief (slow)', () => {
     const text = r.stdout;
     expect(text).toContain(`Your thread is ${f.analysis.attempt.thread_id}.`);
     // The skill asset points the worker at the bundled inbox beside it, the database by absolute path.
-    expect(text).toContain(`${SKILL_INBOX} --db ${f.db} --json claim --agent qa-worker --thread ${f.analysis.attempt.thread_id}`);
+    expect(text).toContain(`${SKILL_INBOX} --db ${shellWord(f.db)} --json claim --agent qa-worker --thread ${f.analysis.attempt.thread_id}`);
     golden('worker-brief-analysis.txt', normalise(text, f));
 
     // The package build prints the same stored brief; --inbox renders it again for another inbox command.
@@ -228,7 +229,7 @@ describe('orch-worker-brief (slow)', () => {
     fs.writeFileSync(path.join(f.dir, 't3.json'), JSON.stringify(d3));
     const r3 = json(brief(['--dispatch-json', path.join(f.dir, 't3.json'), '--db', f.db, '--format', 'json']));
     expect(r3.inbox).toBe(DIST_INBOX);
-    expect(r3.brief).toContain(`${DIST_INBOX} --db ${f.db} --json claim --agent w3 --thread ${d3.attempt.thread_id}`);
+    expect(r3.brief).toContain(`${DIST_INBOX} --db ${shellWord(f.db)} --json claim --agent w3 --thread ${d3.attempt.thread_id}`);
   });
 
   it('an attempt dispatched before briefs were stored gets one rendered from its task message, with the default inbox', () => {
@@ -327,12 +328,12 @@ describe('orch-worker-brief (slow)', () => {
     expect(plain.code, plain.stderr).toBe(0);
     const commandLines = plain.stdout.split('\n').filter((l) => l.startsWith('    /'));
     expect(commandLines.map((l) => l.split(' --json ')[1]!.split(' ')[0])).toEqual(['claim', 'progress', 'heartbeat', 'ask', 'wait', 'result', 'fail']);
-    for (const l of commandLines) expect(l.startsWith(`    /opt/tools/inbox --db ${f.db} --json `)).toBe(true);
+    for (const l of commandLines) expect(l.startsWith(`    /opt/tools/inbox --db ${shellWord(f.db)} --json `)).toBe(true);
     expect(plain.stdout).not.toContain(SKILL_INBOX);
-    expect(plain.stdout).toContain(`/opt/tools/inbox --db ${f.db} --json claim --agent qa-worker --thread ${t}`);
+    expect(plain.stdout).toContain(`/opt/tools/inbox --db ${shellWord(f.db)} --json claim --agent qa-worker --thread ${t}`);
     expect(json(brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', '/opt/tools/inbox', '--format', 'json'])).inbox).toBe('/opt/tools/inbox');
     const spaced = brief(['--dispatch-json', f.analysisJson, '--db', f.db, '--inbox', '/opt/my tools/inbox']);
-    expect(spaced.stdout).toContain(`    '/opt/my tools/inbox' --db ${f.db} --json claim --agent qa-worker --thread ${t}`);
+    expect(spaced.stdout).toContain(`    '/opt/my tools/inbox' --db ${shellWord(f.db)} --json claim --agent qa-worker --thread ${t}`);
   });
 
   it('accepts retry and reassign outputs too, each naming its own attempt and thread', () => {

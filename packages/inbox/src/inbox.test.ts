@@ -1,4 +1,14 @@
-import { ConflictError, LeaseLostError, ManualClock, NotFoundError, ValidationError, migrate, openStore, sequentialIds, writeTransaction } from '@orch/store';
+import {
+  ConflictError,
+  LeaseLostError,
+  ManualClock,
+  NotFoundError,
+  ValidationError,
+  migrate,
+  openDatabase,
+  sequentialIds,
+  writeTransaction,
+} from '@orch/store';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -342,7 +352,7 @@ describe('message pages', () => {
 describe('migration v4', () => {
   it("backfills roles by kind and the held lease's delivery mark from a v3 database; running it again changes nothing", async () => {
     const file = freshDb(dir, 'old.db');
-    const store = openStore({ path: file, create: true, initHint: 'init' });
+    const store = await openDatabase({ path: file, create: true, initHint: 'init' });
     await migrate(store, { ...inboxMigrations, migrations: inboxMigrations.migrations.slice(0, 3) }, clock);
     await store.close();
     const thread = (...values: unknown[]) =>

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { AppError, DatabaseUnavailableError, ExitCode } from '../errors.ts';
 import type { Step } from '../prepared.ts';
+import { MAX_BUSY_WAIT_FACTOR } from '../transaction.ts';
 import type { ServerClock } from './clock.ts';
 import { mapPgError } from './errors.ts';
 import { quoteIdent } from './url.ts';
@@ -166,12 +167,23 @@ export class PgTransactions {
   private async run<T>(mode: Mode, fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
     if (this.#inside.getStore()) throw new AppError('INTERNAL', ExitCode.internal, 'internal error (this is a bug): nested transaction');
     let lostSince: number | undefined;
+    // As on SQLite, DB_BUSY means one writer held the lock past the busy timeout, not that many
+    // writers took turns: a wait that timed out while others kept committing waits again, for
+    // at most MAX_BUSY_WAIT_FACTOR timeouts in all.
+    const waitStart = performance.now();
+    let mark: string | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.once(mode, fn);
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         if (attempt < MAX_RETRIES && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        if (code === '55P03' && performance.now() - waitStart < MAX_BUSY_WAIT_FACTOR * this.o.busyTimeoutMs) {
+          const now = await this.changeMark().catch(() => undefined);
+          const moved = now !== undefined && now !== mark;
+          mark = now;
+          if (moved) continue;
+        }
         // The server went away (a restart, a dropped connection) before this transaction committed:
         // nothing of it took effect, so it runs again on a new connection, for up to the reconnect
         // window. A connection lost during COMMIT is not retried: whether it committed is unknown.
