@@ -58,10 +58,10 @@ async function assertHealthy(db: string, where: string): Promise<{ warnings: str
 }
 
 describe('crash injection (slow)', () => {
-  it(`keeps every invariant over ${onPostgres ? 120 : 200} cycles of SIGKILLed leaders and workers, loses no acknowledged result, and the run still finishes`, async () => {
+  it(`keeps every invariant over ${onPostgres ? 100 : 200} cycles of SIGKILLed leaders and workers, loses no acknowledged result, and the run still finishes`, async () => {
     // On PostgreSQL each step is a round trip to the server: a worker's question and the leader's
     // answer need longer between kills to happen at all, so fewer, longer cycles.
-    const CYCLES = onPostgres ? 120 : 200;
+    const CYCLES = onPostgres ? 100 : 200;
     const WORK_SCALE = onPostgres ? 3 : 1;
     const { db, dir } = initDb();
     const journal = path.join(dir, 'journal.jsonl');
@@ -174,7 +174,7 @@ describe('crash injection (slow)', () => {
     fs.mkdirSync(path.join(FIXTURES, '..'), { recursive: true });
     fs.writeFileSync(path.join(FIXTURES, '..', perEngine('crash.json')), `${JSON.stringify(summary, null, 2)}\n`);
     console.log(`crash injection: ${JSON.stringify(summary)}`);
-  }, 600_000);
+  }, 900_000);
 });
 
 /** Tasks t<from>..; every third waits on the one before it, so readiness changes as tasks finish. */
