@@ -40,7 +40,8 @@ const RECONNECT_PAUSE_MS = 200;
  *   per schema, so writers of one project run one at a time, as on SQLite: every check-then-write
  *   the packages make (a lease, a task's state, the next event number of a run) holds without
  *   relying on SERIALIZABLE retries. The wait for the lock is bounded by the busy timeout
- *   (`lock_timeout`; past it DB_BUSY, exit 6). A claim (writeClaim) holds the lock shared: claims run
+ *   (`lock_timeout`), counted again while other writers keep committing (as on SQLite, DB_BUSY,
+ *   exit 6, means one writer held the lock that long), up to MAX_BUSY_WAIT_FACTOR timeouts in all. A claim (writeClaim) holds the lock shared: claims run
  *   side by side, each picking its row with `FOR UPDATE SKIP LOCKED` and re-checking it in its
  *   UPDATE, and never beside any other writer. Deadlocks and serialization failures (40P01, 40001) are retried a
  *   bounded number of times: a transaction function does database work only, so running it again is safe.
