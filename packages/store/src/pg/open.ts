@@ -72,6 +72,12 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const pool = new driver.Pool(config);
   // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
   pool.on('error', () => undefined);
+  // A checked-out client whose server goes away between two queries (a crash, a restart) emits
+  // 'error' with nobody listening, which would end the process: the next query on it fails instead,
+  // and that failure is a lost connection the transaction helpers try again.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   const db = new Kysely<any>({ dialect: new PgCompilingDialect(new PostgresDialect({ pool: lastResultPool(pool) })) });
   const clock = new ServerClock();
   const server = `the PostgreSQL server at ${target.server}`;
