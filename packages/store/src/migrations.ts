@@ -110,9 +110,13 @@ export async function assertSchemaCurrent(store: Store, set: MigrationSet, initH
 
 /** Schema versions recorded in the file, by package (empty when it was never initialised). */
 export async function schemaVersions(store: Store): Promise<Record<string, number>> {
-  const db = store.db as Kysely<MigrationsTable>;
-  if (!(await migrationsTableExists(db, store))) return {};
-  const rows = await db
+  if (!(await migrationsTableExists(store.db, store))) return {};
+  return recordedVersions(store.db);
+}
+
+/** The schema versions `schema_migrations` records, by package, read through `db` (a transaction's, say). */
+export async function recordedVersions(db: Kysely<any>): Promise<Record<string, number>> {
+  const rows = await (db as Kysely<MigrationsTable>)
     .selectFrom('schema_migrations')
     .select(['package', (eb) => eb.fn.max('version').as('version')])
     .groupBy('package')

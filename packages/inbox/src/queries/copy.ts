@@ -12,17 +12,6 @@ export type Db = Kysely<any>;
 /** The rowid of a row read from the source, under a name no table of ours uses. */
 export const ROWID = '__copy_rowid';
 
-/** The schema versions recorded in `schema_migrations`, by package. */
-export async function recordedVersions(db: Db): Promise<Record<string, number>> {
-  const rows = await db
-    .selectFrom('schema_migrations')
-    .select(['package', (eb) => eb.fn.max('version').as('version')])
-    .groupBy('package')
-    .orderBy('package')
-    .execute();
-  return Object.fromEntries(rows.map((r) => [r.package as string, Number(r.version)]));
-}
-
 /** SQLite: the tables `table` references with foreign keys. */
 export async function sqliteReferences(db: Db, table: string): Promise<string[]> {
   const r = await sql<{ name: string }>`select distinct "table" as name from pragma_foreign_key_list(${table}) order by 1`.execute(db);
