@@ -83,6 +83,10 @@ async function claimNow(inbox: Inbox, agent: string, threadId: string | undefine
     const now = inbox.clock.now();
     const row = yield* claimOne({ agent, token, now, leaseMs, ...(threadId !== undefined ? { threadId } : {}) });
     if (!row) return undefined;
+    // Most claims send every message (they fit --max-bytes): one query, or none for a thread
+    // without messages. Otherwise the pick (first, pending question, the newest that fit).
+    if (row.message_count === 0) return { row, now, messages: [], omitted: null };
+    if (row.message_bytes <= maxBytes) return { row, now, messages: yield* messagesInRangeNow(row.id, 0, Number.MAX_SAFE_INTEGER), omitted: null };
     const pick = claimPick(yield* messageSizesNow(row.id, 0), { maxBytes, blocked: row.state === 'blocked' });
     const messages: MessageRow[] = [];
     for (const id of pick.pinned) messages.push(...(yield* messagesInRangeNow(row.id, id - 1, id)));

@@ -56,6 +56,11 @@ export interface PostgresEngine {
   notifications(): number;
   /** Resolves on the next NOTIFY of a commit in this schema (a hint; see wait.ts), or when `signal` aborts. */
   nextCommit(signal: AbortSignal): Promise<void>;
+  /**
+   * Whether the LISTEN connection is up: every commit in the schema then reaches nextCommit, and
+   * when it comes back after a drop every waiter wakes once (commits in between notified nobody).
+   */
+  listening(): boolean;
   /** Creates the schema when it does not exist (init only). */
   ensureSchema(): Promise<void>;
 }

@@ -56,6 +56,13 @@ export type Step<T> = Generator<StepOp, T, unknown>;
 
 const SLOT = '\u0000slot:';
 
+/**
+ * The SQL texts of every PreparedQuery compiled so far, each with a number: the hot paths. Bounded
+ * (prepared queries are module constants, one text per dialect). The PostgreSQL engine runs these
+ * as named prepared statements, parsed and planned once per connection (see pg/open.ts).
+ */
+export const preparedTexts = new Map<string, number>();
+
 interface Compiled {
   sql: string;
   /** For each parameter: the name of the value to bind, or null for a constant of the query. */
@@ -147,6 +154,7 @@ export class PreparedQuery<P extends Record<string, unknown>, R> {
     if (sql.includes(SLOT)) throw new Error(`prepared query: a parameter was inlined into the SQL text: ${sql}`);
     const slots = parameters.map((v) => (typeof v === 'string' && v.startsWith(SLOT) ? v.slice(SLOT.length) : null));
     const compiled = { sql, slots, constants: [...parameters] };
+    if (!preparedTexts.has(sql)) preparedTexts.set(sql, preparedTexts.size);
     this.#compiled.set(key, compiled);
     return compiled;
   }

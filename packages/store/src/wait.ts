@@ -91,10 +91,13 @@ function watchCommits(store: SqliteStore): { next(): Promise<void>; lastEvent():
 
 /**
  * waitForChange on PostgreSQL: a commit in the store's schema sends a NOTIFY, which wakes the
- * waiter at once. The NOTIFY is only a hint: every `pollMs` (default 250 ms) the waiter also reads
- * the server's next transaction id and checks again when it moved, and it checks at least every
- * `recheckMs` whatever happens, so a lost notification or a dropped listening connection only
- * delays a wake-up.
+ * waiter at once. The NOTIFY is only a hint: the waiter checks at least every `recheckMs` whatever
+ * happens, and while the listening connection is down (not made yet, or dropped) it also reads the
+ * server's next transaction id every `pollMs` (default 250 ms) and checks when it moved. That id
+ * moves with every commit on the whole server (other schemas and databases too), so it is not read
+ * while notifications arrive: a busy neighbour does not make an idle waiter check four times a
+ * second. A lost notification or a dropped connection only delays a wake-up; when the connection is
+ * back every waiter wakes once.
  */
 async function waitOnServer<T>(store: PostgresStore, check: () => Promise<T | undefined>, options: WaitForChangeOptions): Promise<T | undefined> {
   const { clock, timeoutMs } = options;
@@ -115,9 +118,12 @@ async function waitOnServer<T>(store: PostgresStore, check: () => Promise<T | un
       const notified = await Promise.race([clock.sleep(Math.min(pollMs, deadline - now), nap.signal).then(() => false), commit]);
       nap.abort();
       if (notified) commit = store.pg.nextCommit(listening.signal).then(() => true);
-      const current = notified ? mark : await store.pg.changeMark();
+      const listenerUp = store.pg.listening();
+      const current = notified || listenerUp ? mark : await store.pg.changeMark();
       if (notified || current !== mark || clock.monotonicMs() - lastCheck >= recheckMs) {
-        mark = notified ? await store.pg.changeMark() : current;
+        // While listening the mark is not kept up to date: should the connection drop, the first
+        // read afterwards differs, which costs one check more.
+        mark = notified && !listenerUp ? await store.pg.changeMark() : current;
         lastCheck = clock.monotonicMs();
         found = await check();
       }

@@ -109,33 +109,52 @@ function claimUpdate(db: Db, p: ClaimParams) {
 
 // On PostgreSQL claimers run side by side (writeClaim in the store): the oldest claimable row is
 // picked and locked with FOR UPDATE SKIP LOCKED, so two claimers never wait for or take the same
-// thread. On SQLite one writer runs at a time and the pick is the cheapest indexed lookup. The
-// UPDATE's WHERE re-checks claimability on the row either way.
+// thread. As in oldestClaimableSeq, each part of `claimable` is its own indexed lookup (one
+// `ORDER BY seq LIMIT 1` can't use an index for the three parts at once, and would step over every
+// thread the agent already holds), and the oldest of the (up to three) locked rows is taken; the
+// others stay claimable for the next claimer once this transaction ends. On SQLite one writer runs
+// at a time and the pick is oldestClaimableSeq. The UPDATE's WHERE re-checks claimability either way.
 function lockedClaimableSeq(db: Db, p: { agent: string; now: number }) {
-  return db
-    .selectFrom('inbox_threads')
-    .select('seq')
-    .where('assigned_to', '=', p.agent)
-    .where(claimable(p.now))
-    .orderBy('seq')
-    .limit(1)
-    .forUpdate()
-    .skipLocked();
+  const oldest = (where: (q: ReturnType<typeof agentThreads>) => ReturnType<typeof agentThreads>) =>
+    where(agentThreads(db, p.agent)).orderBy('seq').limit(1).forUpdate().skipLocked();
+  return sql<number>`least(${oldest((q) => q.where('state', '=', 'open'))}, ${oldest((q) =>
+    q.where('state', '=', 'blocked').where('lease_token', 'is', null),
+  )}, ${oldest((q) => q.where(sql<boolean>`state in ('claimed', 'blocked')`).where('lease_expires_at', '<=', p.now))})`;
+}
+
+function agentThreads(db: Db, agent: string) {
+  return db.selectFrom('inbox_threads').select('seq').where('assigned_to', '=', agent);
+}
+
+/**
+ * A claimed thread, with how many messages it holds and their size in bytes (as messageSizesNow
+ * counts them): a claim that must send them all (most do) reads them in one more query, and one of
+ * a thread without messages in none.
+ */
+export type ClaimedRow = ThreadRow & { message_count: number; message_bytes: number };
+
+function claimReturning(q: ReturnType<typeof claimUpdate>) {
+  return q
+    .returningAll()
+    .returning([
+      sql<number>`(select count(*) from inbox_messages m where m.thread_id = inbox_threads.id)`.as('message_count'),
+      sql<number>`(select coalesce(sum(octet_length(m.body) + coalesce(octet_length(m.payload), 0)), 0) from inbox_messages m where m.thread_id = inbox_threads.id)`.as(
+        'message_bytes',
+      ),
+    ]);
 }
 
 const claimOldest = preparedQuery((db: Db, p: ClaimParams) =>
-  claimUpdate(db, p)
-    .where('seq', '=', isPostgresDb(db) ? lockedClaimableSeq(db, p) : oldestClaimableSeq(db, p))
-    .returningAll(),
+  claimReturning(claimUpdate(db, p).where('seq', '=', isPostgresDb(db) ? lockedClaimableSeq(db, p) : oldestClaimableSeq(db, p))),
 );
-const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => claimUpdate(db, p).where('id', '=', p.id).returningAll());
+const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => claimReturning(claimUpdate(db, p).where('id', '=', p.id)));
 
 /**
  * Claims the oldest claimable thread of `agent` (or the given one). Callers run it inside a write
  * (BEGIN IMMEDIATE) transaction (synchronous: writeNow); the claim is ONE statement that changes
  * at most one row and checks claimability in its WHERE, so two claimers can never both win.
  */
-export function* claimOne(args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number }): Step<ThreadRow | undefined> {
+export function* claimOne(args: { agent: string; threadId?: string; token: string; now: number; leaseMs: number }): Step<ClaimedRow | undefined> {
   const { agent, token, now, leaseMs, threadId } = args;
   const p = { agent, token, now, expiresAt: now + leaseMs, leaseMs };
   return threadId === undefined ? yield* claimOldest.row(p) : yield* claimGiven.row({ ...p, id: threadId });

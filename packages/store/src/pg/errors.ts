@@ -44,3 +44,8 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
   }
   return err;
 }
+
+/** A named statement planned before its tables changed shape (see lastResultPool in open.ts): run the transaction again. */
+export function isStalePlan(err: unknown): boolean {
+  return (err as { code?: unknown }).code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
+}

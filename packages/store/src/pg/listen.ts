@@ -45,6 +45,11 @@ export class Listener {
     return this.#received;
   }
 
+  /** Whether the LISTEN connection is up (a notification of every commit reaches it). */
+  connected(): boolean {
+    return this.#client !== undefined;
+  }
+
   close(): void {
     this.#closed = true;
     clearTimeout(this.#retry);

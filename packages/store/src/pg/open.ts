@@ -2,11 +2,12 @@ import type pg from 'pg';
 import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresStore } from '../engine.ts';
 import { DatabaseUnavailableError } from '../errors.ts';
+import { preparedTexts } from '../prepared.ts';
 import { DEFAULT_BUSY_TIMEOUT_MS, type OpenStoreOptions } from '../open.ts';
 import { ServerClock } from './clock.ts';
 import { loadDriver, type PgDriver } from './driver.ts';
 import { PgCompilingDialect } from './compiler.ts';
-import { mapPgError } from './errors.ts';
+import { isStalePlan, mapPgError } from './errors.ts';
 import { Listener } from './listen.ts';
 import { PgTransactions } from './transactions.ts';
 import { hash32, parsePostgresUrl, quoteIdent } from './url.ts';
@@ -24,7 +25,16 @@ function typeParsers(driver: PgDriver) {
   };
 }
 
-/** A `pg` pool whose clients answer a multi-statement query with its last result (see PgTransactions). */
+/**
+ * A `pg` pool whose clients answer a multi-statement query with its last result (see
+ * PgTransactions), and run the store's prepared queries (preparedTexts: the hot paths) as named
+ * prepared statements, parsed and planned once per connection rather than at every call.
+ *
+ * A named statement whose tables changed shape under it (a migration run by a newer version while
+ * this process runs) fails with "cached plan must not change result type": that connection is then
+ * closed rather than returned to the pool, and the error marked as one to run the transaction again
+ * for (isStalePlan), on a new connection that prepares afresh.
+ */
 function lastResultPool(pool: pg.Pool) {
   const wrapped = new WeakMap<pg.PoolClient, unknown>();
   return {
@@ -32,12 +42,21 @@ function lastResultPool(pool: pg.Pool) {
       const client = await pool.connect();
       let w = wrapped.get(client);
       if (w === undefined) {
+        let stale = false;
         w = {
           query: async (text: string, values: unknown[]) => {
-            const result = (await client.query(text, values)) as pg.QueryResult | pg.QueryResult[];
-            return Array.isArray(result) ? result[result.length - 1] : result;
+            const n = preparedTexts.get(text);
+            try {
+              const result = (await client.query(n === undefined ? { text, values } : { name: `orch_inbox_${n}`, text, values })) as
+                | pg.QueryResult
+                | pg.QueryResult[];
+              return Array.isArray(result) ? result[result.length - 1] : result;
+            } catch (err) {
+              if (n !== undefined && isStalePlan(err)) stale = true;
+              throw err;
+            }
           },
-          release: (err?: Error | boolean) => client.release(err),
+          release: (err?: Error | boolean) => client.release(stale || err),
         };
         wrapped.set(client, w);
       }
@@ -125,6 +144,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
       changeMark: () => transactions.changeMark(),
       nextCommit: (signal) => listener.next(signal),
       notifications: () => listener.received(),
+      listening: () => listener.connected(),
       ensureSchema: () => transactions.ensureSchema(target.schema),
     },
   };

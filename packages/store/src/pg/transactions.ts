@@ -4,7 +4,7 @@ import { AppError, DatabaseUnavailableError, ExitCode } from '../errors.ts';
 import type { Step } from '../prepared.ts';
 import { MAX_BUSY_WAIT_FACTOR } from '../transaction.ts';
 import type { ServerClock } from './clock.ts';
-import { mapPgError } from './errors.ts';
+import { isStalePlan, mapPgError } from './errors.ts';
 import { quoteIdent } from './url.ts';
 
 export interface PgTransactionsOptions {
@@ -178,7 +178,7 @@ export class PgTransactions {
         return await this.once(mode, fn);
       } catch (err) {
         const code = (err as { code?: unknown }).code;
-        if (attempt < MAX_RETRIES && typeof code === 'string' && RETRYABLE.has(code)) continue;
+        if (attempt < MAX_RETRIES && ((typeof code === 'string' && RETRYABLE.has(code)) || isStalePlan(err))) continue;
         if (code === '55P03' && performance.now() - waitStart < MAX_BUSY_WAIT_FACTOR * this.o.busyTimeoutMs) {
           const now = await this.changeMark().catch(() => undefined);
           const moved = now !== undefined && now !== mark;
