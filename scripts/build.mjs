@@ -116,8 +116,28 @@ async function buildPgDriver(file) {
     minifyWhitespace: true,
     // pg-native is an optional native binding this tool does not use.
     external: ['pg-native'],
+    plugins: [pgOnNodeOnly],
   });
 }
+
+/**
+ * pg asks at load time whether it runs on Cloudflare Workers, by making a `new Response(...)`: on
+ * Node that loads the whole fetch implementation (undici, http, http2, zlib, workers: about 30 ms of
+ * a call's start-up) for nothing. These bundles only run on Node, so the question is answered at
+ * build time. The build fails if pg stops asking it that way (then look again).
+ */
+/** @type {import('esbuild').Plugin} */
+const pgOnNodeOnly = {
+  name: 'pg-on-node-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, (args) => {
+      const source = fs.readFileSync(args.path, 'utf8');
+      const probe = 'if (isCloudflareRuntime()) {';
+      if (!source.includes(probe)) throw new Error(`${args.path}: pg no longer asks isCloudflareRuntime() the way scripts/build.mjs expects`);
+      return { contents: source.replace(probe, 'if (false) {'), loader: 'js' };
+    });
+  },
+};
 
 /**
  * zod exports every locale (about 40, a quarter of a bundle) through `z.locales`; the CLIs print

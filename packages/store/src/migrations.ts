@@ -50,6 +50,7 @@ export function latestVersion(set: MigrationSet): number {
  */
 export async function migrate(store: Store, set: MigrationSet, clock: Clock): Promise<MigrateResult> {
   assertOrdered(set);
+  recorded.delete(store);
   const latest = latestVersion(set);
   return writeTransaction<MigrationsTable, MigrateResult>(store, async (trx) => {
     const hasTable = await migrationsTableExists(trx, store);
@@ -91,8 +92,7 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
  *   missing, DB_OUTDATED when `init` must upgrade them, DB_TOO_NEW when the file is newer than this code.
  */
 export async function assertSchemaCurrent(store: Store, set: MigrationSet, initHint: string): Promise<number> {
-  const db = store.db as Kysely<MigrationsTable>;
-  const version = (await migrationsTableExists(db, store)) ? await currentVersion(db, set.package) : 0;
+  const version = (await versionsOf(store))[set.package] ?? 0;
   const latest = latestVersion(set);
   if (version === 0) {
     throw new DatabaseUnavailableError('DB_NOT_INITIALISED', `${store.path} is not initialised; run \`${initHint}\``);
@@ -106,6 +106,23 @@ export async function assertSchemaCurrent(store: Store, set: MigrationSet, initH
     );
   }
   return version;
+}
+
+/**
+ * What assertSchemaCurrent reads, once per open store: orch checks its own package and inbox's, and
+ * on PostgreSQL every catalog read is a round trip. Forgotten by migrate.
+ */
+const recorded = new WeakMap<Store, Promise<Record<string, number>>>();
+
+function versionsOf(store: Store): Promise<Record<string, number>> {
+  let versions = recorded.get(store);
+  if (versions === undefined) {
+    versions = (async () => ((await migrationsTableExists(store.db, store)) ? recordedVersions(store.db) : {}))();
+    // A failed read (a dropped connection, a foreign table) is not kept.
+    versions.catch(() => recorded.delete(store));
+    recorded.set(store, versions);
+  }
+  return versions;
 }
 
 /** Schema versions recorded in the file, by package (empty when it was never initialised). */
@@ -134,10 +151,11 @@ const MIGRATION_COLUMNS = ['package', 'version', 'name', 'applied_at'];
  * @throws DatabaseUnavailableError DB_FOREIGN when a table of that name exists with other columns.
  */
 async function migrationsTableExists(db: Kysely<any>, store: Store): Promise<boolean> {
-  const tables = await userTables(db, store.kind);
-  if (!tables.includes('schema_migrations')) return false;
+  // One catalog read: a table that does not exist has no columns.
   const columns = await columnNames(db, store.kind, 'schema_migrations');
+  if (columns.length === 0) return false;
   if (MIGRATION_COLUMNS.every((c) => columns.includes(c))) return true;
+  const tables = await userTables(db, store.kind);
   throw new DatabaseUnavailableError(
     'DB_FOREIGN',
     `${store.path} belongs to another program: its schema_migrations table is not this tool's (columns ${columns.join(', ')}); refusing to use it`,
