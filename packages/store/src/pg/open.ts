@@ -69,6 +69,14 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     types: typeParsers(driver),
     application_name: 'orch-inbox',
   };
+  // The driver reads the URL's TLS files (sslrootcert, sslcert, sslkey) and checks its sslmode when
+  // it makes a client: one that cannot be made is a URL that cannot be used (exit 6), not a bug.
+  try {
+    new driver.Client(config);
+  } catch (err) {
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${target.display} cannot be used: ${message}`, { cause: err });
+  }
   const pool = new driver.Pool(config);
   // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
   pool.on('error', () => undefined);
