@@ -3,9 +3,12 @@
 // tables in another schema than the one every message names.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { expect, it } from 'vitest';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redactLocation, urlPassword } from '../packages/store/src/location.ts';
 import { type CliRun, INBOX_BIN, ORCH_BIN, tempDir } from './helpers.ts';
+import { type Cluster, describeCluster, startCluster } from './pg-cluster.ts';
 import { describePg, freshSchema, PG_BASE, pgExec, pgRows, withSchema } from './pg-server.ts';
 
 const PASSWORD = 'Adv3rsaryPw';
@@ -43,6 +46,14 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     }
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(redactLocation(`postgres:root:${PASSWORD}@h/db?password=${PASSWORD}&schema=s`)).toBe('postgres:h/db?schema=s');
+  });
+
+  it('a schema PostgreSQL reserves (pg_temp, whose tables vanish with the connection; pg_catalog; pg_toast): exit 6 for init and the rest, not exit 1', () => {
+    for (const schema of ['pg_temp', 'pg_catalog', 'pg_toast', 'PG_x']) {
+      for (const args of [['init'], ['--json', 'list']]) {
+        expectUnusable(cli(INBOX_BIN, ['--db', withSchema(PG_BASE, schema), ...args]), /reserved by PostgreSQL/);
+      }
+    }
   });
 
   it('an unparseable URL (port out of range) keeps a password parameter out of the message', () => {
@@ -106,5 +117,106 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     const r = cli(INBOX_BIN, ['--db', url, '--json', 'init'], { env });
     expect(r.code, r.stderr).toBe(0);
     expect(cli(INBOX_BIN, ['--db', url, '--json', 'list'], { env }).code).toBe(0);
+  });
+});
+
+// The shared server trusts every login, so a password there proves nothing: here a private cluster
+// asks one role for its password (scram-sha-256), and every way of giving it is tried for real.
+describeCluster('PostgreSQL: a login that needs a password (private cluster) (slow)', () => {
+  let cluster: Cluster;
+  const user = 'alice';
+  const secret = `Al1ce-${process.pid}-pw`;
+  beforeAll(async () => {
+    cluster = await startCluster();
+    const admin = new pg.Client({ host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query(`create role ${user} login password '${secret}'`);
+      await admin.query(`grant create on database postgres to ${user}`);
+      const hba = (await admin.query<{ hba_file: string }>('show hba_file')).rows[0]?.hba_file as string;
+      fs.writeFileSync(hba, `host all ${user} 127.0.0.1/32 scram-sha-256\n${fs.readFileSync(hba, 'utf8')}`);
+      await admin.query('select pg_reload_conf()');
+    } finally {
+      await admin.end();
+    }
+  }, 240_000);
+  afterAll(() => cluster?.stop());
+
+  /** The cluster's URL for `alice`, with `password` in it when given. */
+  const url = (schema: string, password?: string) => {
+    const u = new URL(cluster.url(schema));
+    u.username = user;
+    if (password !== undefined) u.password = encodeURIComponent(password);
+    return u.toString();
+  };
+  /** An environment with no password from anywhere but `extra` (HOME without a .pgpass). */
+  const clean = (extra: Record<string, string> = {}) => ({ PGPASSWORD: undefined, PGPASSFILE: undefined, HOME: tempDir(), ...extra });
+
+  it('no password, or a wrong one: exit 6 DB_AUTH_FAILED, one line, the wrong password not shown, nothing created', async () => {
+    for (const [what, db] of [
+      ['none', url('p_none')],
+      ['wrong', url('p_none', PASSWORD)],
+    ] as const) {
+      for (const args of [['init'], ['--json', 'list']]) {
+        const r = cli(INBOX_BIN, ['--db', db, ...args], { env: clean() });
+        expect({ what, code: r.code }, r.stderr).toEqual({ what, code: 6 });
+        expect(r.stderr).toMatch(/DB_AUTH_FAILED|refused the login|password/);
+        expect(r.stderr).toMatch(/^[^\n]+\n$/);
+        expect(r.stderr).not.toContain(PASSWORD);
+        expect(r.stderr).not.toMatch(/internal error/);
+      }
+    }
+    const wrongEnv = cli(INBOX_BIN, ['--db', url('p_none'), '--json', 'list'], { env: clean({ PGPASSWORD: PASSWORD }) });
+    expect(wrongEnv.code, wrongEnv.stderr).toBe(6);
+    expect(JSON.parse(wrongEnv.stderr).error.code).toBe('DB_AUTH_FAILED');
+    const admin = new pg.Client({ host: '127.0.0.1', port: cluster.port, user: 'postgres', database: 'postgres' });
+    await admin.connect();
+    const made = await admin.query("select 1 from pg_namespace where nspname = 'p_none'");
+    await admin.end();
+    expect(made.rows).toEqual([]);
+  });
+
+  it('the password from the URL, PGPASSWORD or ~/.pgpass: every command works', () => {
+    const viaUrl = cli(INBOX_BIN, ['--db', url('p_ok', secret), '--json', 'init'], { env: clean() });
+    expect(viaUrl.code, viaUrl.stderr).toBe(0);
+    expect(viaUrl.stdout).not.toContain(secret);
+    const viaEnv = cli(INBOX_BIN, ['--db', url('p_ok'), '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], {
+      env: clean({ PGPASSWORD: secret }),
+    });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+    const home = tempDir();
+    const pgpass = path.join(home, '.pgpass');
+    fs.writeFileSync(pgpass, `127.0.0.1:${cluster.port}:postgres:${user}:${secret}\n`, { mode: 0o600 });
+    const viaFile = cli(INBOX_BIN, ['--db', url('p_ok'), '--json', 'list'], { env: { ...clean(), HOME: home } });
+    expect(viaFile.code, viaFile.stderr).toBe(0);
+    expect(JSON.parse(viaFile.stdout).threads).toHaveLength(1);
+    expect(viaFile.stderr).toBe('');
+  });
+
+  it('inbox work given the password in the URL: its agent, with INBOX_DB and PGPASSWORD only, really logs in', () => {
+    const dir = tempDir();
+    const db = url('p_work', secret);
+    expect(cli(INBOX_BIN, ['--db', db, '--json', 'init'], { env: clean() }).code).toBe(0);
+    expect(cli(INBOX_BIN, ['--db', db, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], { env: clean() }).code).toBe(0);
+    const out = path.join(dir, 'agent-list.txt');
+    const agent = path.join(dir, 'agent.cjs');
+    // The agent drops everything but what inbox work gave it, then lists the inbox as its brief says.
+    fs.writeFileSync(
+      agent,
+      `const { spawnSync } = require('node:child_process');
+const env = { PATH: process.env.PATH, HOME: ${JSON.stringify(tempDir())}, INBOX_DB: process.env.INBOX_DB, PGPASSWORD: process.env.PGPASSWORD };
+const r = spawnSync(process.execPath, [${JSON.stringify(INBOX_BIN)}, '--db', env.INBOX_DB, '--json', 'list'], { env, encoding: 'utf8' });
+require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify({ code: r.status, db: env.INBOX_DB, stdout: r.stdout, stderr: r.stderr }));
+console.log('finished');
+`,
+    );
+    const work = cli(INBOX_BIN, ['--db', db, '--json', 'work', '--agent', 'w', '--once', '--work-dir', path.join(dir, 'work'), '--', process.execPath, agent], {
+      env: clean(),
+    });
+    expect(work.code, work.stderr).toBe(0);
+    const seen = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(seen.db).not.toContain(secret);
+    expect(seen.code, seen.stderr).toBe(0);
+    expect(JSON.parse(seen.stdout).threads).toHaveLength(1);
   });
 });

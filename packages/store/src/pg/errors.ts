@@ -31,6 +31,15 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
     }
     return err;
   }
+  // The driver's own refusals while logging in: the server asked for a password and none was given
+  // (URL, PGPASSWORD, ~/.pgpass), or SCRAM failed on the client's side.
+  if (/^SASL: |client password must be|Password must be a string/.test(message)) {
+    return new DatabaseUnavailableError(
+      'DB_AUTH_FAILED',
+      `${server} asks for a password and none was given (${message}); give it through PGPASSWORD or ~/.pgpass`,
+      { cause: err },
+    );
+  }
   const errno = typeof code === 'string' ? code : '';
   if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(errno)) {
     return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot reach ${server} (${errno}: ${message})`, { cause: err });

@@ -48,6 +48,34 @@ function lastResultPool(pool: pg.Pool) {
 }
 
 /**
+ * The driver's Client, except that a connect that fails closes its socket. The driver leaves it open
+ * when the failure is its own (a server that asks for a password none was given: the server then
+ * waits for one until its authentication_timeout, 60 s by default, and the process with it).
+ */
+function closingClient(driver: PgDriver): typeof pg.Client {
+  return class ClosingClient extends driver.Client {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error) => void): void;
+    override connect(callback?: (err: Error) => void): Promise<pg.Client> | undefined {
+      const close = () => {
+        this.end().catch(() => undefined);
+      };
+      if (callback === undefined) {
+        return super.connect().catch((err: unknown) => {
+          close();
+          throw err;
+        });
+      }
+      super.connect((err: Error) => {
+        if (err) close();
+        callback(err);
+      });
+      return undefined;
+    }
+  };
+}
+
+/**
  * Opens the schema a `postgres://` URL names. One connection by default (a CLI call); `poolSize`
  * for long-lived processes. Reads the server's clock once (leases are judged by it) and checks the
  * connection, so an unreachable server, a wrong password or a missing database fail here, within
@@ -59,6 +87,9 @@ function lastResultPool(pool: pg.Pool) {
 export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number; reconnectMs?: number }): Promise<PostgresStore> {
   const target = parsePostgresUrl(options.path);
   const driver = await loadDriver();
+  // The driver warns on stderr that its ~/.pgpass support is deprecated, on every call that uses it
+  // (a documented way to give the password): stderr is this CLI's to write (one line per error).
+  process.noDeprecation = true;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const config: pg.PoolConfig = {
     connectionString: target.connectionString,
@@ -68,6 +99,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     options: `-c search_path=${quoteIdent(target.schema)}`,
     types: typeParsers(driver),
     application_name: 'orch-inbox',
+    Client: closingClient(driver),
   };
   // The driver reads the URL's TLS files (sslrootcert, sslcert, sslkey) and checks its sslmode when
   // it makes a client: one that cannot be made is a URL that cannot be used (exit 6), not a bug.
@@ -91,7 +123,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const server = `the PostgreSQL server at ${target.server}`;
   const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
   const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
-  const listener = new Listener(driver, { ...config, max: undefined } as pg.ClientConfig, channel, server);
+  const listener = new Listener(driver, { ...config, max: undefined, Client: undefined } as pg.ClientConfig, channel, server);
   const transactions = new PgTransactions({
     db,
     clock,

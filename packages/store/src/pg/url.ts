@@ -46,6 +46,14 @@ export function parsePostgresUrl(raw: string): PostgresTarget {
       `schema ${JSON.stringify(schema)} in ${display} is not a plain identifier (letters, digits and _, at most 63, not starting with a digit)`,
     );
   }
+  if (/^pg_/i.test(schema)) {
+    // PostgreSQL keeps pg_* for itself (pg_catalog, pg_toast, and pg_temp: temporary tables that
+    // would vanish with the connection); it refuses to create such a schema.
+    throw new DatabaseUnavailableError(
+      'DB_CANNOT_OPEN',
+      `schema ${JSON.stringify(schema)} in ${display} is reserved by PostgreSQL (names starting with pg_); choose another ?schema=NAME`,
+    );
+  }
   let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   const timeout = url.searchParams.get('connect_timeout');
   if (timeout !== null) {
