@@ -1,15 +1,16 @@
 // Holes an outside attack on the PostgreSQL engine found (the built executables, hostile URLs):
 // each is exit 6 with one line, never exit 1, never a password shown, never a file made, never
 // tables in another schema than the one every message names.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redactLocation, urlPassword } from '../packages/store/src/location.ts';
+import { hash32 } from '../packages/store/src/pg/url.ts';
 import { type CliRun, INBOX_BIN, ORCH_BIN, tempDir } from './helpers.ts';
 import { type Cluster, describeCluster, startCluster } from './pg-cluster.ts';
-import { describePg, freshSchema, PG_BASE, pgExec, pgRows, withSchema } from './pg-server.ts';
+import { describePg, freshSchema, PG_BASE, pgClient, pgExec, pgRows, withSchema } from './pg-server.ts';
 
 const PASSWORD = 'Adv3rsaryPw';
 
@@ -117,6 +118,52 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     const r = cli(INBOX_BIN, ['--db', url, '--json', 'init'], { env });
     expect(r.code, r.stderr).toBe(0);
     expect(cli(INBOX_BIN, ['--db', url, '--json', 'list'], { env }).code).toBe(0);
+  });
+});
+
+describePg('PostgreSQL: the server clock after a wait for the writers lock (slow)', () => {
+  it('a write that waited seconds for the lock stamps the server time it ran at, not one half the wait ahead', async () => {
+    const { url, schema } = freshSchema();
+    expect(cli(INBOX_BIN, ['--db', url, '--json', 'init']).code).toBe(0);
+    expect(cli(ORCH_BIN, ['--db', url, '--json', 'run', 'init', '--run', 'r', '--goal', 'g']).code).toBe(0);
+    const holder = await pgClient(schema);
+    try {
+      // What every writer of this schema takes first (pg/transactions.ts): hold it for 4 s.
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1, $2)', [0x6f726368 | 0, hash32(`schema:${schema}`)]);
+      const writer = spawn(
+        process.execPath,
+        [ORCH_BIN, '--db', url, '--json', 'task', 'add', '--run', 'r', '--task', 'T', '--title', 't', '--default-to', 'w'],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let stdout = '';
+      let stderr = '';
+      writer.stdout.on('data', (d) => (stdout += d));
+      writer.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => writer.on('close', resolve));
+      // Until the writer waits for the lock.
+      for (let i = 0; i < 300; i++) {
+        const waiting = await pgRows<{ n: number }>(
+          undefined,
+          "select count(*) as n from pg_locks where locktype = 'advisory' and not granted and objid = $1::oid",
+          [hash32(`schema:${schema}`) >>> 0],
+        );
+        if ((waiting[0]?.n ?? 0) > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 4000));
+      const released = (await holder.query<{ now: number }>('select (extract(epoch from clock_timestamp()) * 1000)::float8 as now')).rows[0]?.now as number;
+      await holder.query('commit');
+      expect(await exited, stderr).toBe(0);
+      const stamped = Date.parse(JSON.parse(stdout).task.created_at);
+      // Before: about 2 s ahead (half the wait). After: the moment the lock came free, plus a commit.
+      expect(stamped - released).toBeGreaterThanOrEqual(-50);
+      expect(stamped - released).toBeLessThan(1000);
+    } finally {
+      await holder.end();
+    }
   });
 });
 
