@@ -57,6 +57,24 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     }
   });
 
+  it('the init hint of a missing or empty schema is quoted for the shell (an & in the URL would otherwise run it in the background)', async () => {
+    const { url, schema } = freshSchema();
+    const withTimeout = `${url}&connect_timeout=10`;
+    const missing = cli(INBOX_BIN, ['--db', withTimeout, '--json', 'list']);
+    expect(missing.code).toBe(6);
+    expect(JSON.parse(missing.stderr).error).toMatchObject({ code: 'DB_MISSING' });
+    expect(JSON.parse(missing.stderr).error.message).toContain(`\`inbox --db '${withTimeout}' init\``);
+    await pgExec(undefined, `create schema "${schema}"`);
+    for (const [bin, args] of [
+      [INBOX_BIN, ['list']],
+      [ORCH_BIN, ['status', '--run', 'r']],
+    ] as const) {
+      const empty = cli(bin, ['--db', withTimeout, '--json', ...args]);
+      expect(empty.code).toBe(6);
+      expect(JSON.parse(empty.stderr).error.message).toContain(`\`inbox --db '${withTimeout}' init\``);
+    }
+  });
+
   it('an unparseable URL (port out of range) keeps a password parameter out of the message', () => {
     const r = cli(INBOX_BIN, ['--db', `postgres://127.0.0.1:99999/test?password=${PASSWORD}&schema=s`, 'list']);
     expectUnusable(r, /not a valid PostgreSQL URL/);

@@ -142,7 +142,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     if (options.create === true) await transactions.ensureSchema(target.schema);
     else if (!schemaExists) {
       // Like a database file that does not exist: nothing is created but by init.
-      const hint = options.initHint ?? `inbox --db ${target.display} init`;
+      const hint = options.initHint ?? `inbox --db '${target.display.replaceAll("'", "'\\''")}' init`;
       throw new DatabaseUnavailableError('DB_MISSING', `no schema ${quoteIdent(target.schema)} in ${target.display}; create it with \`${hint}\``);
     }
   } catch (err) {
