@@ -75,6 +75,28 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     }
   });
 
+  it('a server that takes no writes (a read-only replica; here default_transaction_read_only): exit 6 for writes and init, reads work', () => {
+    const { url } = freshSchema();
+    expect(cli(INBOX_BIN, ['--db', url, '--json', 'init']).code).toBe(0);
+    const readOnly = (u: string) => {
+      const v = new URL(u);
+      v.searchParams.set('options', '-c default_transaction_read_only=on');
+      return v.toString();
+    };
+    for (const [bin, args] of [
+      [INBOX_BIN, ['send', '--to', 'w', '--subject', 's', '--body', 'b']],
+      [ORCH_BIN, ['run', 'init', '--run', 'r', '--goal', 'g']],
+    ] as const) {
+      const r = cli(bin, ['--db', readOnly(url), '--json', ...args]);
+      expect(r.code, r.stderr).toBe(6);
+      expect(JSON.parse(r.stderr).error.message).toMatch(/takes no writes/);
+    }
+    expectUnusable(cli(INBOX_BIN, ['--db', readOnly(freshSchema().url), 'init']), /takes no writes/);
+    const list = cli(INBOX_BIN, ['--db', readOnly(url), '--json', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toEqual({ threads: [] });
+  });
+
   it('an unparseable URL (port out of range) keeps a password parameter out of the message', () => {
     const r = cli(INBOX_BIN, ['--db', `postgres://127.0.0.1:99999/test?password=${PASSWORD}&schema=s`, 'list']);
     expectUnusable(r, /not a valid PostgreSQL URL/);

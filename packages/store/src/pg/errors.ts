@@ -26,6 +26,10 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
       return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, {
         cause: err,
       });
+    if (sqlState === '25006') {
+      // A hot standby, a server after a failover to a replica, or default_transaction_read_only.
+      return new DatabaseUnavailableError('DB_CANNOT_OPEN', `${server} takes no writes (${message}): is it a read-only replica?`, { cause: err });
+    }
     if (cls === '08' || cls === '57' || cls === '53' || sqlState === '3F000') {
       return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
     }
