@@ -67,8 +67,9 @@ function closingClient(driver: PgDriver): typeof pg.Client {
         });
       }
       super.connect((err: Error) => {
-        if (err) close();
+        // The pool's callback first: it puts its 'error' listener on the client before the socket closes.
         callback(err);
+        if (err) close();
       });
       return undefined;
     }
