@@ -7,6 +7,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { redactLocation, urlPassword } from '../packages/store/src/location.ts';
+import { mapPgError } from '../packages/store/src/pg/errors.ts';
 import { hash32 } from '../packages/store/src/pg/url.ts';
 import { type CliRun, INBOX_BIN, ORCH_BIN, tempDir } from './helpers.ts';
 import { type Cluster, describeCluster, startCluster } from './pg-cluster.ts';
@@ -95,6 +96,13 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     const list = cli(INBOX_BIN, ['--db', readOnly(url), '--json', 'list']);
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toEqual({ threads: [] });
+  });
+
+  it('a deadlock or serialization failure still there after the retries is DB_BUSY (exit 6), not a bug (exit 1)', () => {
+    for (const code of ['40001', '40P01']) {
+      const err = Object.assign(new Error('deadlock detected'), { code, severity: 'ERROR' });
+      expect(mapPgError(err)).toMatchObject({ code: 'DB_BUSY', exitCode: 6 });
+    }
   });
 
   it('an unparseable URL (port out of range) keeps a password parameter out of the message', () => {

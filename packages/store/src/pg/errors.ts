@@ -26,6 +26,12 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
       return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, {
         cause: err,
       });
+    if (sqlState === '40001' || sqlState === '40P01') {
+      // Retried a few times already (pg/transactions.ts); what is left is contention, not a bug.
+      return new DatabaseUnavailableError('DB_BUSY', `database is busy: the server kept aborting the transaction (${message}); try again`, {
+        cause: err,
+      });
+    }
     if (sqlState === '25006') {
       // A hot standby, a server after a failover to a replica, or default_transaction_read_only.
       return new DatabaseUnavailableError('DB_CANNOT_OPEN', `${server} takes no writes (${message}): is it a read-only replica?`, { cause: err });
