@@ -105,6 +105,14 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     }
   });
 
+  it('sslmode=require against a server without TLS: one line on stderr (the warning of the driver about sslmode kept off it)', () => {
+    const { url } = freshSchema();
+    const r = cli(INBOX_BIN, ['--db', `${url}&sslmode=require`, '--json', 'list']);
+    expect(r.code, r.stderr).toBe(6);
+    expect(r.stderr).toMatch(/^[^\n]+\n$/);
+    expect(JSON.parse(r.stderr).error.code).toBe('DB_CANNOT_OPEN');
+  });
+
   it('an unparseable URL (port out of range) keeps a password parameter out of the message', () => {
     const r = cli(INBOX_BIN, ['--db', `postgres://127.0.0.1:99999/test?password=${PASSWORD}&schema=s`, 'list']);
     expectUnusable(r, /not a valid PostgreSQL URL/);

@@ -104,11 +104,21 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   };
   // The driver reads the URL's TLS files (sslrootcert, sslcert, sslkey) and checks its sslmode when
   // it makes a client: one that cannot be made is a URL that cannot be used (exit 6), not a bug.
+  // It also warns, once per process and over several lines of stderr, that sslmode=require (and
+  // prefer, verify-ca) verify the server as verify-full does: documented in the README instead,
+  // since stderr is this CLI's (one line per error).
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (!text.startsWith('SECURITY WARNING: The SSL modes')) (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
   try {
     new driver.Client(config);
   } catch (err) {
     const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${target.display} cannot be used: ${message}`, { cause: err });
+  } finally {
+    process.emitWarning = emitWarning;
   }
   const pool = new driver.Pool(config);
   // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
