@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectJsonError, ROOT, tempDir } from './helpers.ts';
 
-const URL = 'postgres://127.0.0.1:5432/test?schema=pg_lazy_never_made';
+const URL = 'postgres://127.0.0.1:5432/test?schema=lazy_never_made';
 const MARK = 'pg-driver-was-loaded';
 
 /** Copies packages/<pkg>/dist into `dir`/<pkg>; `driver` decides what becomes of its pg-driver.cjs. */

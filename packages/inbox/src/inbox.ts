@@ -6,6 +6,7 @@ import {
   redactLocation,
   randomIds,
   schemaVersions,
+  shellWord,
   type Clock,
   type IdGenerator,
   type OpenDatabaseOptions,
@@ -41,9 +42,9 @@ export interface InitResult {
   applied: { package: string; version: number; name: string }[];
 }
 
-/** The command that initialises `path`, as quoted in error messages. */
+/** The command that initialises `path`, as quoted in error messages (ready to paste: a URL's `?` and `&` quoted). */
 export function initHint(path: string): string {
-  return `inbox --db ${redactLocation(path)} init`;
+  return `inbox --db ${shellWord(redactLocation(path))} init`;
 }
 
 /**

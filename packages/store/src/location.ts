@@ -1,8 +1,12 @@
 import path from 'node:path';
 
-/** Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`). */
+/**
+ * Whether `location` names a PostgreSQL database (`postgres://` or `postgresql://`). A mistyped URL
+ * such as `postgres:USER:PASSWORD@HOST/DB` (no `//`) counts too: it is refused as a URL, never taken
+ * for a file path (which would print its password and create a file of that name).
+ */
 export function isPostgresUrl(location: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(location);
+  return /^postgres(ql)?:/i.test(location);
 }
 
 /**
@@ -11,15 +15,34 @@ export function isPostgresUrl(location: string): boolean {
  */
 export function redactLocation(location: string): string {
   if (!isPostgresUrl(location)) return location;
+  if (/^postgres(ql)?:\/\//i.test(location)) {
+    try {
+      const url = new URL(location);
+      url.password = '';
+      url.searchParams.delete('password');
+      return url.toString();
+    } catch {
+      // Not parseable: below.
+    }
+  }
+  // Keep the scheme and the part after the last '@', which never holds the user part's password,
+  // without any `password` parameter.
+  const scheme = /^postgres(ql)?:(\/\/)?/i.exec(location)?.[0] ?? '';
+  const at = location.lastIndexOf('@');
+  const rest = at < 0 ? location.slice(scheme.length) : location.slice(at + 1);
+  return `${scheme}${rest.replace(/([?&])password=[^&#]*&?/gi, '$1').replace(/[?&]$/, '')}`;
+}
+
+/**
+ * A URL part (user name, password) with its percent-escapes decoded as the `pg` driver decodes it:
+ * a `%` that starts no escape (`100%`) stands for itself. Never throws.
+ */
+export function decodeUrlPart(part: string): string {
+  const normalised = /%(?![0-9a-f]{2})/i.test(part) ? encodeURI(part).replace(/%25(\d\d)/g, '%$1') : part;
   try {
-    const url = new URL(location);
-    url.password = '';
-    url.searchParams.delete('password');
-    return url.toString();
+    return decodeURIComponent(normalised);
   } catch {
-    // Not parseable: keep the scheme and the part after the last '@', which never holds the password.
-    const at = location.lastIndexOf('@');
-    return at < 0 ? location : `${location.slice(0, location.indexOf('//') + 2)}${location.slice(at + 1)}`;
+    return part;
   }
 }
 
@@ -33,7 +56,7 @@ export function urlPassword(location: string): string | undefined {
   if (!isPostgresUrl(location)) return undefined;
   try {
     const url = new URL(location);
-    if (url.password !== '') return decodeURIComponent(url.password);
+    if (url.password !== '') return decodeUrlPart(url.password);
     return url.searchParams.get('password') ?? undefined;
   } catch {
     return undefined;

@@ -36,7 +36,8 @@ export const command = defineCommand({
     "after --after-event up to it was returned or is not of the --for types): pass it (or status's last_event) as " +
     '--after-event next time; without --after-event only events after the call starts count. An --after-event past the ' +
     "run's newest event is refused (exit 2, naming the newest). Cheap while waiting " +
-    '(a commit wakes it through a file watch on the WAL file, backed by polling PRAGMA data_version, never the tables). Event types: ' +
+    '(a commit wakes it: on SQLite through a file watch on the WAL file, backed by polling PRAGMA data_version; on PostgreSQL ' +
+    'through LISTEN/NOTIFY, backed by polling; never by reading the tables). Event types: ' +
     `${EVENT_TYPES.join(', ')}.`,
   flags: {
     run: runFlag,

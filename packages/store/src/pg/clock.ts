@@ -10,6 +10,8 @@ import { systemClock, type Clock } from '../clock.ts';
 export class ServerClock implements Clock {
   // server wall time minus client monotonic time, in ms; until the first reading, the client's own.
   #offset = Date.now() - performance.now();
+  // The shortest round trip of a reading so far, in ms.
+  #minRtt = Number.POSITIVE_INFINITY;
 
   now(): number {
     return Math.round(performance.now() + this.#offset);
@@ -25,9 +27,15 @@ export class ServerClock implements Clock {
 
   /**
    * Records a reading of the server's clock, `serverMs`, made by a query sent at monotonic time
-   * `sentAt` and answered at `receivedAt`: the reading is taken as made halfway.
+   * `sentAt` and answered at `receivedAt`. The server reads its clock last in that query (after any
+   * wait for the writers' lock), so the reading is taken as made half the shortest round trip seen
+   * before the answer arrived: halfway through a quick trip, and not halfway through one that waited
+   * seconds for the lock, which would set the clock ahead by half the wait (a lease then judged
+   * expired that much too early).
    */
   observe(serverMs: number, sentAt: number, receivedAt: number): void {
-    if (Number.isFinite(serverMs)) this.#offset = serverMs - (sentAt + receivedAt) / 2;
+    if (!Number.isFinite(serverMs)) return;
+    this.#minRtt = Math.min(this.#minRtt, Math.max(0, receivedAt - sentAt));
+    this.#offset = serverMs - (receivedAt - this.#minRtt / 2);
   }
 }

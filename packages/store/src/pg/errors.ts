@@ -26,10 +26,29 @@ export function mapPgError(err: unknown, server = 'the PostgreSQL server'): unkn
       return new DatabaseUnavailableError('DB_BUSY', `database is busy: another writer held the write lock past the timeout (${message}); try again`, {
         cause: err,
       });
+    if (sqlState === '40001' || sqlState === '40P01') {
+      // Retried a few times already (pg/transactions.ts); what is left is contention, not a bug.
+      return new DatabaseUnavailableError('DB_BUSY', `database is busy: the server kept aborting the transaction (${message}); try again`, {
+        cause: err,
+      });
+    }
+    if (sqlState === '25006') {
+      // A hot standby, a server after a failover to a replica, or default_transaction_read_only.
+      return new DatabaseUnavailableError('DB_CANNOT_OPEN', `${server} takes no writes (${message}): is it a read-only replica?`, { cause: err });
+    }
     if (cls === '08' || cls === '57' || cls === '53' || sqlState === '3F000') {
       return new DatabaseUnavailableError('DB_CANNOT_OPEN', `cannot use ${server}: ${message}`, { cause: err });
     }
     return err;
+  }
+  // The driver's own refusals while logging in: the server asked for a password and none was given
+  // (URL, PGPASSWORD, ~/.pgpass), or SCRAM failed on the client's side.
+  if (/^SASL: |client password must be|Password must be a string/.test(message)) {
+    return new DatabaseUnavailableError(
+      'DB_AUTH_FAILED',
+      `${server} asks for a password and none was given (${message}); give it through PGPASSWORD or ~/.pgpass`,
+      { cause: err },
+    );
   }
   const errno = typeof code === 'string' ? code : '';
   if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ECONNRESET|EPIPE)$/.test(errno)) {

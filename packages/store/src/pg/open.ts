@@ -67,6 +67,35 @@ function lastResultPool(pool: pg.Pool) {
 }
 
 /**
+ * The driver's Client, except that a connect that fails closes its socket. The driver leaves it open
+ * when the failure is its own (a server that asks for a password none was given: the server then
+ * waits for one until its authentication_timeout, 60 s by default, and the process with it).
+ */
+function closingClient(driver: PgDriver): typeof pg.Client {
+  return class ClosingClient extends driver.Client {
+    override connect(): Promise<pg.Client>;
+    override connect(callback: (err: Error) => void): void;
+    override connect(callback?: (err: Error) => void): Promise<pg.Client> | undefined {
+      const close = () => {
+        this.end().catch(() => undefined);
+      };
+      if (callback === undefined) {
+        return super.connect().catch((err: unknown) => {
+          close();
+          throw err;
+        });
+      }
+      super.connect((err: Error) => {
+        // The pool's callback first: it puts its 'error' listener on the client before the socket closes.
+        callback(err);
+        if (err) close();
+      });
+      return undefined;
+    }
+  };
+}
+
+/**
  * Opens the schema a `postgres://` URL names. One connection by default (a CLI call); `poolSize`
  * for long-lived processes. Reads the server's clock once (leases are judged by it) and checks the
  * connection, so an unreachable server, a wrong password or a missing database fail here, within
@@ -78,6 +107,9 @@ function lastResultPool(pool: pg.Pool) {
 export async function openPostgresStore(options: OpenStoreOptions & { poolSize?: number; reconnectMs?: number }): Promise<PostgresStore> {
   const target = parsePostgresUrl(options.path);
   const driver = await loadDriver();
+  // The driver warns on stderr that its ~/.pgpass support is deprecated, on every call that uses it
+  // (a documented way to give the password): stderr is this CLI's to write (one line per error).
+  process.noDeprecation = true;
   const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
   const config: pg.PoolConfig = {
     connectionString: target.connectionString,
@@ -87,7 +119,26 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     options: `-c search_path=${quoteIdent(target.schema)}`,
     types: typeParsers(driver),
     application_name: 'orch-inbox',
+    Client: closingClient(driver),
   };
+  // The driver reads the URL's TLS files (sslrootcert, sslcert, sslkey) and checks its sslmode when
+  // it makes a client: one that cannot be made is a URL that cannot be used (exit 6), not a bug.
+  // It also warns, once per process and over several lines of stderr, that sslmode=require (and
+  // prefer, verify-ca) verify the server as verify-full does: documented in the README instead,
+  // since stderr is this CLI's (one line per error).
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const text = typeof warning === 'string' ? warning : warning.message;
+    if (!text.startsWith('SECURITY WARNING: The SSL modes')) (emitWarning as (...args: unknown[]) => void).call(process, warning, ...rest);
+  }) as typeof process.emitWarning;
+  try {
+    new driver.Client(config);
+  } catch (err) {
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
+    throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${target.display} cannot be used: ${message}`, { cause: err });
+  } finally {
+    process.emitWarning = emitWarning;
+  }
   const pool = new driver.Pool(config);
   // An idle client whose server went away emits 'error' on the pool; the next query reconnects.
   pool.on('error', () => undefined);
@@ -102,7 +153,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const server = `the PostgreSQL server at ${target.server}`;
   const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
   const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
-  const listener = new Listener(driver, { ...config, max: undefined } as pg.ClientConfig, channel, server);
+  const listener = new Listener(driver, { ...config, max: undefined, Client: undefined } as pg.ClientConfig, channel, server);
   const transactions = new PgTransactions({
     db,
     clock,
@@ -121,7 +172,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     if (options.create === true) await transactions.ensureSchema(target.schema);
     else if (!schemaExists) {
       // Like a database file that does not exist: nothing is created but by init.
-      const hint = options.initHint ?? `inbox --db ${target.display} init`;
+      const hint = options.initHint ?? `inbox --db '${target.display.replaceAll("'", "'\\''")}' init`;
       throw new DatabaseUnavailableError('DB_MISSING', `no schema ${quoteIdent(target.schema)} in ${target.display}; create it with \`${hint}\``);
     }
   } catch (err) {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { DatabaseUnavailableError } from '../errors.ts';
-import { redactLocation } from '../location.ts';
+import { decodeUrlPart, redactLocation } from '../location.ts';
 
 /** What a PostgreSQL URL says, split into what the driver takes and what this tool reads itself. */
 export interface PostgresTarget {
@@ -29,10 +29,14 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
  */
 export function parsePostgresUrl(raw: string): PostgresTarget {
   const display = redactLocation(raw);
-  let url: URL;
+  let url: URL | undefined;
   try {
-    url = new URL(raw);
+    // postgres:USER@HOST/DB (no //) parses as a URL without a host: refused with the rest.
+    if (/^postgres(ql)?:\/\//i.test(raw)) url = new URL(raw);
   } catch {
+    // Below.
+  }
+  if (url === undefined) {
     throw new DatabaseUnavailableError('DB_CANNOT_OPEN', `${display} is not a valid PostgreSQL URL (expected postgres://USER@HOST:PORT/DATABASE?schema=NAME)`);
   }
   const schema = url.searchParams.get('schema') ?? 'public';
@@ -40,6 +44,14 @@ export function parsePostgresUrl(raw: string): PostgresTarget {
     throw new DatabaseUnavailableError(
       'DB_CANNOT_OPEN',
       `schema ${JSON.stringify(schema)} in ${display} is not a plain identifier (letters, digits and _, at most 63, not starting with a digit)`,
+    );
+  }
+  if (/^pg_/i.test(schema)) {
+    // PostgreSQL keeps pg_* for itself (pg_catalog, pg_toast, and pg_temp: temporary tables that
+    // would vanish with the connection); it refuses to create such a schema.
+    throw new DatabaseUnavailableError(
+      'DB_CANNOT_OPEN',
+      `schema ${JSON.stringify(schema)} in ${display} is reserved by PostgreSQL (names starting with pg_); choose another ?schema=NAME`,
     );
   }
   let connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
@@ -53,15 +65,22 @@ export function parsePostgresUrl(raw: string): PostgresTarget {
   }
   url.searchParams.delete('schema');
   url.searchParams.delete('connect_timeout');
-  // As libpq does: without a user in the URL or PGUSER, the operating system's user name.
-  if (url.username === '' && !process.env.PGUSER) {
+  // The driver takes the URL's `options` over the ones this tool sets, and a search_path there would
+  // put the tables in another schema than the one every message names: ours comes last, and wins.
+  const options = url.searchParams.get('options');
+  if (options !== null) url.searchParams.set('options', `${options} -c search_path=${quoteIdent(schema)}`);
+  // As libpq does: without a user in the URL or PGUSER, the operating system's user name (as a
+  // `user` parameter when the URL has no host, postgres:///DB, which cannot carry a user part).
+  if (url.username === '' && !process.env.PGUSER && !url.searchParams.has('user')) {
     try {
-      url.username = encodeURIComponent(os.userInfo().username);
+      const name = os.userInfo().username;
+      url.username = encodeURIComponent(name);
+      if (url.username === '') url.searchParams.set('user', name);
     } catch {
       // No user database entry: the driver's own default applies.
     }
   }
-  const password = url.password !== '' ? decodeURIComponent(url.password) : (url.searchParams.get('password') ?? undefined);
+  const password = url.password !== '' ? decodeUrlPart(url.password) : (url.searchParams.get('password') ?? undefined);
   const host = url.hostname === '' ? (process.env.PGHOST ?? 'localhost') : url.hostname;
   const port = url.port === '' ? (process.env.PGPORT ?? '5432') : url.port;
   return { connectionString: url.toString(), schema, connectTimeoutMs, display, password, server: `${host}:${port}` };
