@@ -1,10 +1,10 @@
 import { ValidationError, commitOutcomeUnknown, readTransaction, waitForChange } from '@orch/store';
-import type { Orch } from '../orch.ts';
+import type { Orch, Tx } from '../orch.ts';
 import { lastEventSeq, listEvents } from '../queries/events.ts';
 import { getRun } from '../queries/runs.ts';
 import type { EventType, OrchDatabase, RunState } from '../schema.ts';
 import { eventView, type EventView } from '../views.ts';
-import { reconcile } from './reconcile.ts';
+import { reconcileThen } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 
 export interface WaitInput {
@@ -56,23 +56,29 @@ export async function waitEvents(orch: Orch, input: WaitInput): Promise<WaitResu
     return input.afterEvent ?? newest;
   });
   let examined = start;
+  // The events after the cursor, read in the caller's transaction (after its reconcile).
+  const look = async (trx: Tx) => {
+    const rows = await listEvents(trx, { runId: input.runId, afterSeq: start, types: input.types, limit: WAIT_LIMIT });
+    // A full page stops at its last event; otherwise every event up to the newest was looked at.
+    const newest = Math.max(start, rows.length === WAIT_LIMIT ? (rows.at(-1)?.seq ?? start) : await lastEventSeq(trx, input.runId));
+    const run = await getRun(trx, input.runId);
+    return { rows, newest, runState: run?.state ?? ('cancelled' as RunState) };
+  };
   const check = async (): Promise<WaitResult | undefined> => {
+    let seen: Awaited<ReturnType<typeof look>>;
     try {
-      await reconcile(orch, input.runId);
+      // Reconcile and look in one transaction (a read one when there is nothing to fold in).
+      seen = await reconcileThen(orch, input.runId, look);
     } catch (err) {
       // A reconcile folds from a cursor, so one whose commit was cut off (a server restarting) is
       // simply done again by the next look; anything else ends the wait.
       if (!commitOutcomeUnknown(err)) throw err;
+      seen = await readTransaction<OrchDatabase, Awaited<ReturnType<typeof look>>>(orch.store, look);
     }
-    return readTransaction<OrchDatabase, WaitResult | undefined>(orch.store, async (trx) => {
-      const rows = await listEvents(trx, { runId: input.runId, afterSeq: start, types: input.types, limit: WAIT_LIMIT });
-      // A full page stops at its last event; otherwise every event up to the newest was looked at.
-      examined = Math.max(start, rows.length === WAIT_LIMIT ? (rows.at(-1)?.seq ?? start) : await lastEventSeq(trx, input.runId));
-      const run = await getRun(trx, input.runId);
-      const runState = run?.state ?? 'cancelled';
-      if (rows.length === 0 && runState === 'active') return undefined;
-      return { run: input.runId, events: rows.map(eventView), timed_out: false, last_event: examined, run_state: runState };
-    });
+    // Only once committed: a cursor past what was kept would be refused by the next wait.
+    examined = seen.newest;
+    if (seen.rows.length === 0 && seen.runState === 'active') return undefined;
+    return { run: input.runId, events: seen.rows.map(eventView), timed_out: false, last_event: seen.newest, run_state: seen.runState };
   };
   // Commits wake it at once; the timed re-check (a full reconcile) only catches leases that ran
   // out with no commit, so every few seconds is enough and keeps an idle wait cheap.
