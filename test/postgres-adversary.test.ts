@@ -48,6 +48,9 @@ describePg('PostgreSQL: hostile URLs (slow)', () => {
     }
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(redactLocation(`postgres:root:${PASSWORD}@h/db?password=${PASSWORD}&schema=s`)).toBe('postgres:h/db?schema=s');
+    // The key file's password (sslpassword) is a password too.
+    expect(redactLocation(`postgres://root@h/db?sslpassword=${PASSWORD}&schema=s`)).toBe('postgres://root@h/db?schema=s');
+    expect(redactLocation(`postgres:root@h/db?schema=s&sslpassword=${PASSWORD}`)).toBe('postgres:h/db?schema=s');
   });
 
   it('a schema PostgreSQL reserves (pg_temp, whose tables vanish with the connection; pg_catalog; pg_toast): exit 6 for init and the rest, not exit 1', () => {
@@ -321,5 +324,49 @@ console.log('finished');
     expect(seen.db).not.toContain(secret);
     expect(seen.code, seen.stderr).toBe(0);
     expect(JSON.parse(seen.stdout).threads).toHaveLength(1);
+  });
+});
+
+describePg('PostgreSQL: a writer behind a stuck writer (slow)', () => {
+  it('DB_BUSY after one busy timeout when one transaction holds the lock, however busy the rest of the server is', async () => {
+    const { url, schema } = freshSchema();
+    const other = freshSchema();
+    expect(cli(INBOX_BIN, ['--db', url, '--json', 'init']).code).toBe(0);
+    expect(cli(INBOX_BIN, ['--db', other.url, '--json', 'init']).code).toBe(0);
+    const holder = await pgClient(schema);
+    const neighbour = await pgClient(other.schema);
+    let busy = true;
+    // Another project on the same server commits all along (that moved the server-wide transaction
+    // counter the wait used to judge progress by, so the writer waited up to ten timeouts).
+    const traffic = (async () => {
+      while (busy) {
+        await neighbour.query(
+          "insert into inbox_threads (id, subject, assigned_to, created_by, state, claim_count, created_at, updated_at) values (md5(random()::text), 's', 'x', 'y', 'open', 0, 0, 0)",
+        );
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      await holder.query('begin');
+      await holder.query('select pg_advisory_xact_lock($1, $2)', [0x6f726368 | 0, hash32(`schema:${schema}`)]);
+      const writer = spawn(process.execPath, [INBOX_BIN, '--db', url, '--json', 'send', '--to', 'w', '--subject', 's', '--body', 'b'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      writer.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => writer.on('close', resolve));
+      // The lock is let go after 25 s at the latest (five busy timeouts): a writer that is still
+      // waiting then would succeed, which is what the old judgement did.
+      const code = await Promise.race([exited, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 25_000))]);
+      await holder.query('commit');
+      expect(code, stderr).toBe(6);
+      expect(JSON.parse(stderr.trim().split('\n').at(-1) as string).error.code).toBe('DB_BUSY');
+      expect(await pgRows(schema, 'select id from inbox_threads')).toEqual([]);
+    } finally {
+      busy = false;
+      await traffic;
+      await holder.end();
+      await neighbour.end();
+    }
   });
 });

@@ -11,7 +11,7 @@ export function isPostgresUrl(location: string): boolean {
 
 /**
  * `location` with any password removed, safe to print: a PostgreSQL URL loses the password of its
- * user part (and a `password` parameter); a file path is returned as it is.
+ * user part (and a `password` or `sslpassword` parameter: the key file's); a file path is returned as it is.
  */
 export function redactLocation(location: string): string {
   if (!isPostgresUrl(location)) return location;
@@ -20,17 +20,18 @@ export function redactLocation(location: string): string {
       const url = new URL(location);
       url.password = '';
       url.searchParams.delete('password');
+      url.searchParams.delete('sslpassword');
       return url.toString();
     } catch {
       // Not parseable: below.
     }
   }
   // Keep the scheme and the part after the last '@', which never holds the user part's password,
-  // without any `password` parameter.
+  // without any `password` or `sslpassword` parameter.
   const scheme = /^postgres(ql)?:(\/\/)?/i.exec(location)?.[0] ?? '';
   const at = location.lastIndexOf('@');
   const rest = at < 0 ? location.slice(scheme.length) : location.slice(at + 1);
-  return `${scheme}${rest.replace(/([?&])password=[^&#]*&?/gi, '$1').replace(/[?&]$/, '')}`;
+  return `${scheme}${rest.replace(/([?&])(ssl)?password=[^&#]*&?/gi, '$1').replace(/[?&]$/, '')}`;
 }
 
 /**

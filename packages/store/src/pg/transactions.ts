@@ -40,8 +40,9 @@ const RECONNECT_PAUSE_MS = 200;
  *   per schema, so writers of one project run one at a time, as on SQLite: every check-then-write
  *   the packages make (a lease, a task's state, the next event number of a run) holds without
  *   relying on SERIALIZABLE retries. The wait for the lock is bounded by the busy timeout
- *   (`lock_timeout`), counted again while other writers keep committing (as on SQLite, DB_BUSY,
- *   exit 6, means one writer held the lock that long), up to MAX_BUSY_WAIT_FACTOR timeouts in all. A claim (writeClaim) holds the lock shared: claims run
+ *   (`lock_timeout`), counted again while other writers of the schema keep taking their turns (as on
+ *   SQLite, DB_BUSY, exit 6, means one writer held the lock that long: see lockHolders), up to
+ *   MAX_BUSY_WAIT_FACTOR timeouts in all. A claim (writeClaim) holds the lock shared: claims run
  *   side by side, each picking its row with `FOR UPDATE SKIP LOCKED` and re-checking it in its
  *   UPDATE, and never beside any other writer. Deadlocks and serialization failures (40P01, 40001) are retried a
  *   bounded number of times: a transaction function does database work only, so running it again is safe.
@@ -107,6 +108,26 @@ export class PgTransactions {
         if (!(await this.reconnecting(err, lostSince))) throw mapPgError(err, this.o.server);
       }
     }
+  }
+
+  /**
+   * Who holds this schema's writers' lock now (their transactions, by virtual transaction id), and
+   * whether one of them has held it for the busy timeout or longer (its transaction began that long
+   * ago, by the server's clock; the lock is its first statement). Only this schema's writers count,
+   * unlike the server-wide changeMark: a busy neighbour on the server does not keep a writer
+   * waiting behind a stuck one.
+   */
+  private async lockHolders(): Promise<{ holders: string; stuck: boolean }> {
+    const r = await this.o.db.executeQuery<{ holders: string; stuck: boolean }>(
+      CompiledQuery.raw(
+        `select coalesce(string_agg(l.virtualtransaction, ',' order by l.virtualtransaction), '') as holders,
+          coalesce(bool_or(clock_timestamp() - a.xact_start >= $3::float8 * interval '1 millisecond'), false) as stuck
+         from pg_catalog.pg_locks l left join pg_catalog.pg_stat_activity a on a.pid = l.pid
+         where l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.classid::int8 = $1::int8 and l.objid::int8 = $2::int8`,
+        [this.o.keys.app >>> 0, this.o.keys.schema >>> 0, this.o.busyTimeoutMs],
+      ),
+    );
+    return { holders: r.rows[0]?.holders ?? '', stuck: r.rows[0]?.stuck === true };
   }
 
   /**
@@ -180,9 +201,11 @@ export class PgTransactions {
         const code = (err as { code?: unknown }).code;
         if (attempt < MAX_RETRIES && ((typeof code === 'string' && RETRYABLE.has(code)) || isStalePlan(err))) continue;
         if (code === '55P03' && performance.now() - waitStart < MAX_BUSY_WAIT_FACTOR * this.o.busyTimeoutMs) {
-          const now = await this.changeMark().catch(() => undefined);
-          const moved = now !== undefined && now !== mark;
-          mark = now;
+          const now = await this.lockHolders().catch(() => undefined);
+          // Wait again unless one holder has held the lock for the whole busy timeout (or the
+          // same ones still hold it since the last timeout).
+          const moved = now !== undefined && !now.stuck && now.holders !== mark;
+          mark = now?.holders;
           if (moved) continue;
         }
         // The server went away (a restart, a dropped connection) before this transaction committed:
