@@ -135,8 +135,13 @@ describe('the leader loop through MCP alone (slow)', () => {
     const answer = await good(w, 'wait', { thread, lease, timeout_seconds: 30 });
     expect(answer.timed_out).toBe(false);
     expect(answer.messages.map((m: { body: string }) => m.body)).toEqual(['only a']);
-    const done = await good(w, 'post', { action: 'result', thread, lease, body: '42 words', payload_json: '{"words": 42}' });
+    // A JSON-text argument may also be given as the JSON itself.
+    const done = await good(w, 'post', { action: 'result', thread, lease, body: '42 words', payload_json: { words: 42 } });
     expect(done.thread.state).toBe('done');
+    expect(done.message.payload).toEqual({ words: 42 });
+    // A tool's result is exactly what the CLI prints with --json.
+    expect(await good(w, 'show', { thread })).toEqual(ok(db, ['show', '--thread', thread]));
+    expect(await good(o, 'status', { action: 'task_show', run: 'r1', task: 't1' })).toEqual(orchOk(db, ['task', 'show', '--run', 'r1', '--task', 't1']));
 
     const status = await good(o, 'status', { action: 'status', run: 'r1' });
     const states = Object.fromEntries(status.tasks.map((t: { id: string; state: string }) => [t.id, t.state]));
@@ -184,6 +189,15 @@ describe('MCP refusals: isError with the documented code, nothing changed (slow)
     await refused(db, w, 'post', { action: 'reply', thread: mine, lease, body: 'x' }, 'VALIDATION', /action/);
     await refused(db, w, 'post', { action: 'progress', thread: mine, lease, body: '   ' }, 'VALIDATION', /body/);
     await refused(db, w, 'post', { action: 'progress', thread: mine, lease, body: 'x', payload_json: '[1]' }, 'VALIDATION', /payload_json/);
+    await refused(
+      db,
+      w,
+      'post',
+      { action: 'progress', thread: mine, lease, body: 'x', payload_json: [1] },
+      'VALIDATION',
+      /payload_json: must be a JSON object/,
+    );
+    await refused(db, w, 'post', { action: 'progress', thread: mine, lease, body: 'x', payload_json: '{' }, 'VALIDATION', /payload_json: is not valid JSON/);
     await refused(db, w, 'post', { action: 'result', thread: mine, lease, body_file: '/etc/passwd' }, 'VALIDATION', /body_file: is not an argument/);
     await refused(db, w, 'wait', { thread: mine, lease, timeout_seconds: 301 }, 'VALIDATION', /timeout_seconds: must be at most 300/);
     await refused(db, w, 'wait', { thread: mine, as: 'leader' }, 'VALIDATION', /as: is not an argument/);

@@ -149,8 +149,9 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
 
 /**
  * A call's arguments as the command's input: snake_case names to its camelCase keys, whole
- * numbers given as JSON numbers to the strings its flags take, the tool's fixed values and the
- * acting agent filled in, its bounds applied; then the command's own schema checks it.
+ * numbers given as JSON numbers to the strings its flags take (and JSON given for a JSON-text flag
+ * to its text), the tool's fixed values and the acting agent filled in, its bounds applied; then
+ * the command's own schema checks it.
  *
  * @throws ValidationError (2) listing every problem, by argument name.
  */
@@ -164,7 +165,9 @@ function mapArguments(action: Action, toolSpec: McpToolSpec, args: Record<string
       continue;
     }
     if (value === undefined || value === null) continue;
-    raw[key] = action.integers.has(key) && typeof value === 'number' ? String(value) : value;
+    // A JSON-text flag (`--payload-json`) may be given as the JSON itself.
+    if (key.endsWith('Json') && typeof value !== 'string') raw[key] = JSON.stringify(value);
+    else raw[key] = action.integers.has(key) && typeof value === 'number' ? String(value) : value;
   }
   for (const [key, bound] of Object.entries(toolSpec.bounds ?? {})) {
     if (!action.integers.has(key)) continue;
