@@ -271,6 +271,42 @@ describe('MCP refusals: isError with the documented code, nothing changed (slow)
   });
 });
 
+describe('MCP resources (slow)', () => {
+  it("a run's status and a thread, as the CLI prints them; another agent's thread is refused", async () => {
+    const { db } = initDb();
+    const mine = dispatched(db, 'r1', 't1', 'w1').thread;
+    orchOk(db, ['task', 'add', '--run', 'r1', '--task', 't2', '--title', 'other', '--default-to', 'w2']);
+    const theirs = orchOk(db, ['dispatch', '--run', 'r1', '--task', 't2', '--execution-mode', 'analysis', '--body', 'x']).attempt.thread_id;
+    const o = await leader(db);
+    const w = await worker(db, 'w1');
+    expect((await o.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual(['orch://runs/{run}/status']);
+    expect((await w.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual(['inbox://threads/{thread}']);
+    const read = async (client: Client, uri: string) => {
+      const r = await client.readResource({ uri });
+      expect(r.contents[0]?.mimeType).toBe('application/json');
+      return JSON.parse((r.contents[0] as { text: string }).text);
+    };
+    const status = await read(o, 'orch://runs/r1/status');
+    expect(status).toEqual(orchOk(db, ['status', '--run', 'r1']));
+    expect(await read(w, `inbox://threads/${mine}`)).toEqual(ok(db, ['show', '--thread', mine]));
+    const before = snapshot(db);
+    const refusal = async (client: Client, uri: string) => {
+      const err = await client.readResource({ uri }).then(
+        () => undefined,
+        (e: { data?: { error?: { code?: string } } }) => e,
+      );
+      expect(err, uri).toBeDefined();
+      return err?.data?.error?.code;
+    };
+    expect(await refusal(w, `inbox://threads/${theirs}`)).toBe('FORBIDDEN');
+    expect(await refusal(w, 'inbox://threads/th_missing')).toBe('NOT_FOUND');
+    expect(await refusal(w, 'inbox://threads/bad%20id')).toBe('VALIDATION');
+    expect(await refusal(o, 'orch://runs/nope/status')).toBe('NOT_FOUND');
+    expect(await refusal(o, 'orch://elsewhere')).toBe('NOT_FOUND');
+    expect(snapshot(db)).toEqual(before);
+  });
+});
+
 describe('the MCP process ends cleanly (slow)', () => {
   function start(db: string): { child: ReturnType<typeof spawn>; out: () => string; err: () => string; exited: Promise<number | null> } {
     const child = spawn(process.execPath, [INBOX_BIN, '--db', db, 'mcp', '--agent', 'w1'], { stdio: ['pipe', 'pipe', 'pipe'] });

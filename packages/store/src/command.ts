@@ -129,6 +129,11 @@ export interface McpSetSpec {
   instructions: string;
   /** Per tool name: its description and how its arguments differ from the commands' flags. */
   tools: Record<string, McpToolSpec>;
+  /**
+   * Resources read through a command: `uriTemplate` holds `{key}` parts (input keys, camelCase),
+   * each one path segment; reading runs `command` (a registry name) with them.
+   */
+  resources?: { uriTemplate: string; name: string; description: string; command: string }[];
 }
 
 export interface McpToolSpec {

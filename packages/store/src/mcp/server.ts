@@ -1,7 +1,20 @@
 // An MCP server over a tool set (mcp/tools.ts), and serving it over stdio. The server is
 // transport-agnostic: `createMcpServer` gives an SDK Server that any transport can connect to.
-import { CallToolRequestSchema, ListToolsRequestSchema, Server, StdioServerTransport } from './sdk.ts';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  Server,
+  StdioServerTransport,
+} from './sdk.ts';
 import type { McpCallOutcome, McpToolSet } from './tools.ts';
+
+/** The JSON-RPC error code MCP gives a resource that does not exist. */
+const RESOURCE_NOT_FOUND = -32002;
 
 export interface McpServerOptions {
   /** Where diagnostics go (never stdout: that is the protocol's). */
@@ -18,7 +31,11 @@ export function toolResult(outcome: McpCallOutcome) {
 
 /** An SDK server answering `tools/list` and `tools/call` from `set`. */
 export function createMcpServer(set: McpToolSet, options: McpServerOptions): Server {
-  const server = new Server({ name: set.name, version: set.version }, { capabilities: { tools: {} }, instructions: set.instructions });
+  const withResources = set.resourceTemplates.length > 0;
+  const server = new Server(
+    { name: set.name, version: set.version },
+    { capabilities: { tools: {}, ...(withResources ? { resources: {} } : {}) }, instructions: set.instructions },
+  );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: set.tools }));
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const call = set.call(request.params.name, request.params.arguments ?? {});
@@ -30,6 +47,29 @@ export function createMcpServer(set: McpToolSet, options: McpServerOptions): Ser
     }
     return toolResult(outcome);
   });
+  if (withResources) {
+    // Resources are read by URI (templates); there is no fixed list of them.
+    server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: [] }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: set.resourceTemplates }));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
+      const uri = request.params.uri;
+      const outcome = await set.read(uri);
+      if (outcome === undefined) {
+        throw new McpError(RESOURCE_NOT_FOUND, `no resource ${uri}`, { error: { code: 'NOT_FOUND', message: `no resource ${uri}` } });
+      }
+      if (outcome.isError) {
+        const { code, message } = outcome.json.error;
+        if (outcome.cause !== undefined) options.log(`${set.name} mcp: reading ${uri} failed: ${String((outcome.cause as Error).stack ?? outcome.cause)}`);
+        // The JSON-RPC error carries the CLI's error document as its data.
+        throw new McpError(
+          code === 'NOT_FOUND' ? RESOURCE_NOT_FOUND : code === 'INTERNAL' ? ErrorCode.InternalError : ErrorCode.InvalidParams,
+          message,
+          outcome.json,
+        );
+      }
+      return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(outcome.json) }] };
+    });
+  }
   return server;
 }
 
