@@ -4,9 +4,10 @@
 // nothing), the worker scope, and how the process ends.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { INBOX_BIN, ORCH_BIN, initDb, ok, orchOk, snapshot } from './helpers.ts';
+import { freshDb } from './engine.ts';
+import { INBOX_BIN, ORCH_BIN, initDb, ok, orchOk, snapshot, tempDir } from './helpers.ts';
 
 /** The budget of each tool set's `tools/list`, in tokens counted as JSON characters / 4. */
 const TOKEN_BUDGET = 3000;
@@ -319,6 +320,23 @@ describe('the MCP process ends cleanly (slow)', () => {
   }
   const rpc = (id: number, method: string, params: unknown) => `${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`;
   const hello = rpc(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } });
+
+  it('refuses to start on a database it cannot use, or a bad --agent: one line, the exit code, nothing on stdout', () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    for (const [bin, args, code, error] of [
+      [INBOX_BIN, ['--db', db, '--json', 'mcp', '--agent', 'w1'], 6, /"code":"DB_MISSING"/],
+      [ORCH_BIN, ['--db', db, '--json', 'mcp'], 6, /"code":"DB_MISSING"/],
+      [INBOX_BIN, ['--db', db, 'mcp', '--agent', 'bad agent'], 2, /--agent/],
+      [INBOX_BIN, ['--db', db, 'mcp'], 2, /--agent/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [bin, ...args], { input: '', encoding: 'utf8' });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(error);
+    }
+  });
 
   it('on stdin EOF, with only protocol on stdout', async () => {
     const { db } = initDb();

@@ -1,10 +1,12 @@
 import { mcpCommand } from '@orch/store';
 import { inboxCli } from '../cli.ts';
 import { MCP_DEFAULT_WAIT_SECONDS, MCP_MAX_WAIT_SECONDS } from '../mcp/tools.ts';
+import { withInbox } from './shared.ts';
 
 export const command = mcpCommand({
   spec: () => inboxCli,
   agent: true,
+  check: (ctx) => withInbox(ctx, async () => undefined),
   summary: "Serve one agent's worker tools over MCP (stdio) until the client goes away",
   description:
     'An MCP server on stdin/stdout for a client that takes tools rather than running commands: claim, show, heartbeat, ' +

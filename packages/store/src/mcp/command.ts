@@ -1,7 +1,7 @@
 // The `mcp` command of a CLI (`orch mcp`, `inbox mcp --agent NAME`): serves the CLI's MCP tool set
 // over stdio. Defined once here; each CLI gives its own spec and says whether it acts as one agent.
 import { z } from 'zod';
-import { defineCommand, type CliSpec, type CommandDefinition } from '../command.ts';
+import { defineCommand, type CliSpec, type CommandContext, type CommandDefinition } from '../command.ts';
 import { LONG_LIVED_RECONNECT_MS } from '../engine.ts';
 import { AppError, ExitCode } from '../errors.ts';
 import { idSchema } from '../ids.ts';
@@ -18,6 +18,11 @@ export interface McpCommandOptions {
   examples: string[];
   /** `inbox mcp` takes `--agent NAME` and acts only as that agent. */
   agent: boolean;
+  /**
+   * Opens the database once before serving, so that a wrong --db is one error and its exit code
+   * (6) at start rather than a server whose every call fails. Throws what opening throws.
+   */
+  check(ctx: CommandContext): Promise<void>;
 }
 
 /** The SDK side, loaded only now (a bundled CLI keeps it in mcp-sdk.cjs beside itself). */
@@ -45,6 +50,7 @@ export function mcpCommand(options: McpCommandOptions): CommandDefinition {
     input,
     ownsStdio: true,
     run: async (ctx, given: { agent?: string }) => {
+      await options.check(ctx);
       const spec = options.spec();
       const set = await buildToolSet(spec, {
         ...ctx,
