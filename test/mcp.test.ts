@@ -171,6 +171,28 @@ describe('the leader loop through MCP alone (slow)', () => {
   });
 });
 
+describe('a cancelled MCP call (slow)', () => {
+  it('a wait the client gave up on stops, and marks nothing as delivered to the lease', async () => {
+    const { db } = initDb();
+    const { thread } = dispatched(db, 'r1', 't1', 'w1');
+    const w = await worker(db, 'w1');
+    const lease = (await good(w, 'claim', {})).lease.token;
+    await good(w, 'post', { action: 'ask', thread, lease, body: 'which one?' });
+    const gaveUp = new AbortController();
+    const waiting = w.callTool({ name: 'wait', arguments: { thread, lease, timeout_seconds: 120 } }, undefined, { signal: gaveUp.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    gaveUp.abort();
+    await expect(waiting).rejects.toThrow();
+    // The answer comes after the client gave up: a wait still running would take it (and mark it
+    // given to the lease) with nobody to hand it to.
+    orchOk(db, ['answer', '--run', 'r1', '--task', 't1', '--body', 'the first']);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const next = await good(w, 'wait', { thread, lease, timeout_seconds: 10 });
+    expect(next.timed_out).toBe(false);
+    expect(next.messages.map((m: { body: string }) => m.body)).toEqual(['the first']);
+  });
+});
+
 describe('MCP refusals: isError with the documented code, nothing changed (slow)', () => {
   it('worker tools', async () => {
     const { db } = initDb();

@@ -28,6 +28,11 @@ export interface CommandContext {
    * (an MCP server) passes LONG_LIVED_RECONNECT_MS; undefined: each command's own choice.
    */
   reconnectMs?: number | undefined;
+  /**
+   * The caller gave up (an MCP client cancelled the call, or its server is stopping): a command
+   * waiting (`wait`, `claim --wait-seconds`) ends as at its timeout. Undefined for the CLI.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface FlagSpec {

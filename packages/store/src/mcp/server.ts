@@ -21,6 +21,8 @@ export interface McpServerOptions {
   log(line: string): void;
   /** Called with every tool call's promise while it runs (to wait for them at shutdown). */
   track?(call: Promise<unknown>): void;
+  /** Aborts every call still running (the server is stopping): waits end as at their timeout. */
+  stopping?: AbortSignal;
 }
 
 /** The tool result of an outcome: the JSON document as text, and as structured content. */
@@ -37,8 +39,10 @@ export function createMcpServer(set: McpToolSet, options: McpServerOptions): Ser
     { capabilities: { tools: {}, ...(withResources ? { resources: {} } : {}) }, instructions: set.instructions },
   );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: set.tools }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const call = set.call(request.params.name, request.params.arguments ?? {});
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    // The client cancelling the call (or giving up on it) ends a wait at once, as does a shutdown.
+    const signal = options.stopping ? AbortSignal.any([extra.signal, options.stopping]) : extra.signal;
+    const call = set.call(request.params.name, request.params.arguments ?? {}, signal);
     options.track?.(call);
     const outcome = await call;
     if (outcome.isError && outcome.cause !== undefined) {
@@ -85,8 +89,10 @@ export interface ServeStdioOptions extends McpServerOptions {
  */
 export async function serveStdio(set: McpToolSet, options: ServeStdioOptions): Promise<{ reason: string; unfinished: number }> {
   const running = new Set<Promise<unknown>>();
+  const stopping = new AbortController();
   const server = createMcpServer(set, {
     log: options.log,
+    stopping: stopping.signal,
     track: (call) => {
       running.add(call);
       void call.finally(() => running.delete(call));
@@ -109,6 +115,7 @@ export async function serveStdio(set: McpToolSet, options: ServeStdioOptions): P
   try {
     await server.connect(new StdioServerTransport(process.stdin, process.stdout));
     const reason = await stopped;
+    stopping.abort();
     await server.close().catch(() => undefined);
     // An unreferenced timer: when nothing else keeps the process alive, it does not either.
     const graceMs = options.graceMs ?? 2000;

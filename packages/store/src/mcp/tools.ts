@@ -33,8 +33,11 @@ export interface McpToolSet {
   version: string;
   instructions: string;
   tools: McpTool[];
-  /** Runs a tool. Never throws: a refusal or a bug is an error outcome. */
-  call(name: string, args: unknown): Promise<McpCallOutcome>;
+  /**
+   * Runs a tool. Never throws: a refusal or a bug is an error outcome. Once `signal` aborts (the
+   * client cancelled the call, the server is stopping), a waiting command ends as at its timeout.
+   */
+  call(name: string, args: unknown, signal?: AbortSignal): Promise<McpCallOutcome>;
   /** Resource templates (`resources/templates/list`). */
   resourceTemplates: { uriTemplate: string; name: string; description: string; mimeType: 'application/json' }[];
   /** Reads a resource: the command's document, or undefined for a URI no template matches. Never throws. */
@@ -161,7 +164,7 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
     return undefined;
   };
 
-  const call = (name: string, args: unknown): Promise<McpCallOutcome> =>
+  const call = (name: string, args: unknown, signal?: AbortSignal): Promise<McpCallOutcome> =>
     settle(async () => {
       const byAction = actions.get(name);
       const toolSpec = specs.get(name);
@@ -183,7 +186,7 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
       }
       const chosen = action as Action;
       const input = mapArguments(chosen, toolSpec, rest, byAction.size > 1 ? (actionName as string) : undefined, ctx);
-      return chosen.def.run(ctx, input);
+      return chosen.def.run(signal ? { ...ctx, signal } : ctx, input);
     });
 
   return {
