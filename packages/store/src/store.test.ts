@@ -380,7 +380,11 @@ describe('waitForChange', () => {
     const before = new AbortController();
     before.abort();
     let checks = 0;
-    expect(await waitForChange(s, async () => (checks++, undefined), { timeoutMs: 60_000, clock: systemClock, signal: before.signal })).toBeUndefined();
+    const check = async () => {
+      checks++;
+      return undefined;
+    };
+    expect(await waitForChange(s, check, { timeoutMs: 60_000, clock: systemClock, signal: before.signal })).toBeUndefined();
     expect(checks).toBe(1);
     const during = new AbortController();
     setTimeout(() => during.abort(), 50);
