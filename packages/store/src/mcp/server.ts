@@ -115,11 +115,16 @@ export async function serveStdio(set: McpToolSet, options: ServeStdioOptions): P
   try {
     await server.connect(new StdioServerTransport(process.stdin, process.stdout));
     const reason = await stopped;
+    // Waits end at once; the calls still running (one that came with the last bytes of stdin has
+    // just started) get the grace period to finish, and their answers are sent while the
+    // connection is still open: a client that closed its side after its last request still gets
+    // the answers. An unreferenced timer: when nothing else keeps the process alive, it does not either.
     stopping.abort();
-    await server.close().catch(() => undefined);
-    // An unreferenced timer: when nothing else keeps the process alive, it does not either.
+    await new Promise((resolve) => setImmediate(resolve));
     const graceMs = options.graceMs ?? 2000;
     await Promise.race([Promise.allSettled([...running]), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await server.close().catch(() => undefined);
     return { reason, unfinished: running.size };
   } finally {
     process.stdin.off('end', onEnd);
