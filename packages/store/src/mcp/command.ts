@@ -67,9 +67,11 @@ export function mcpCommand(options: McpCommandOptions): CommandDefinition {
         }
       };
       const ended = await serveStdio(set, { log, graceMs: SHUTDOWN_GRACE_MS });
-      // A call still running (a wait) would hold the process open until it times out: nobody can
-      // receive its answer now, so the process ends shortly even so (a write in it commits whole
-      // or not at all). The timer is unreferenced: without such a call the process ends at once.
+      // Waits end at once when the server stops; a call still running past the grace period is
+      // stuck on something else (a PostgreSQL server being reconnected to) and would hold the
+      // process open with nobody left to answer: the process ends shortly even so (a write in it
+      // commits whole or not at all). The timer is unreferenced: without such a call the process
+      // ends at once.
       if (ended.unfinished > 0) setTimeout(() => process.exit(), 500).unref();
       return { reason: ended.reason, unfinished: ended.unfinished };
     },

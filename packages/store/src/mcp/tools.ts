@@ -9,7 +9,7 @@
 // a server later) wraps a tool set built here.
 import { z } from 'zod';
 import type { CliSpec, CommandContext, CommandDefinition, McpToolSpec } from '../command.ts';
-import { AppError, type ErrorJson, toAppError, ValidationError } from '../errors.ts';
+import { type ErrorJson, toAppError, ValidationError } from '../errors.ts';
 
 /** A tool as `tools/list` gives it. */
 export interface McpTool {
@@ -128,7 +128,8 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
       const appError = toAppError(err);
       const body: ErrorJson = { error: { code: appError.code, message: appError.message } };
       if (appError.details !== undefined) body.error.details = appError.details;
-      return err instanceof AppError ? { isError: true, json: body } : { isError: true, json: body, cause: err };
+      // A bug (INTERNAL) keeps what was thrown, for the server's log; any other refusal is an answer.
+      return appError.code === 'INTERNAL' ? { isError: true, json: body, cause: err } : { isError: true, json: body };
     }
   };
 
