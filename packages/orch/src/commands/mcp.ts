@@ -20,6 +20,6 @@ export const command = (options: DispatchCommandOptions) =>
       'wait, blocked, answer, merge (diff | merge | cleanup). Results are exactly the --json documents of the commands; ' +
       'errors are tool errors carrying the same {error: {code, message}}. wait waits ' +
       `${ORCH_MCP_DEFAULT_WAIT_SECONDS} s unless told (at most ${ORCH_MCP_MAX_WAIT_SECONDS}) and says timed_out: call it ` +
-      'again. Resource: orch://runs/{run}/status (the status document). Ends on stdin EOF, SIGINT or SIGTERM. Logs go to stderr only.',
+      'again. The database is opened once at start: exit 6 if it cannot be used (run `inbox init` first). Resource: orch://runs/{run}/status (the status document). Ends on stdin EOF, SIGINT or SIGTERM. Logs go to stderr only.',
     examples: ['--db ./coord.db mcp'],
   });
