@@ -19,6 +19,13 @@ export interface Inbox {
   readonly store: Store;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /**
+   * The one agent this inbox may act as (see CommandContext.actingAgent): claim, show, heartbeat,
+   * progress, ask, result, fail, release and wait refuse another agent's thread (FORBIDDEN).
+   */
+  readonly actingAgent?: string | undefined;
+  /** See CommandContext.signal: waits end as at their timeout once it aborts. */
+  readonly signal?: AbortSignal | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +39,10 @@ export interface OpenInboxOptions {
   poolSize?: number;
   /** PostgreSQL: how long a lost connection is tried again (see OpenDatabaseOptions.reconnectMs). */
   reconnectMs?: number;
+  /** See Inbox.actingAgent. */
+  actingAgent?: string | undefined;
+  /** See Inbox.signal. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface InitResult {
@@ -64,9 +75,19 @@ export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
 }
 
 /** Uses an already open store as an inbox (for packages that share one connection, like orch). */
-export async function attachInbox(store: Store, options: { clock?: Clock; ids?: IdGenerator } = {}): Promise<Inbox> {
+export async function attachInbox(
+  store: Store,
+  options: { clock?: Clock | undefined; ids?: IdGenerator; actingAgent?: string | undefined; signal?: AbortSignal | undefined } = {},
+): Promise<Inbox> {
   await assertSchemaCurrent(store, inboxMigrations, initHint(store.path));
-  return { store, clock: options.clock ?? store.clock, ids: options.ids ?? randomIds, close: () => store.close() };
+  return {
+    store,
+    clock: options.clock ?? store.clock,
+    ids: options.ids ?? randomIds,
+    ...(options.actingAgent !== undefined ? { actingAgent: options.actingAgent } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+    close: () => store.close(),
+  };
 }
 
 /**

@@ -5,7 +5,7 @@ import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
 import { lastMessageIdNow, messageSizesNow, messagesInRangeNow, type Side } from './queries/messages.ts';
 import { getThreadNow, markDeliveredNow } from './queries/threads.ts';
 import { TERMINAL_STATES } from './schema.ts';
-import { requireThreadNow } from './threads.ts';
+import { assertActing, requireThreadNow } from './threads.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
 export interface WaitInput {
@@ -70,6 +70,7 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
   }
   const { cursor, side } = await readNow(inbox.store, function* () {
     const thread = yield* requireThreadNow(input.threadId);
+    assertActing(inbox, thread);
     const waiter: WaitSide =
       lease !== undefined ? 'worker' : (input.as ?? (input.agent !== undefined && input.agent !== thread.assigned_to ? 'leader' : 'worker'));
     // A waiter reads what the other side wrote.
@@ -100,10 +101,13 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
   const result = await waitForChange(inbox.store, check, {
     timeoutMs: input.timeoutSeconds * 1000,
     clock: inbox.clock,
+    signal: inbox.signal,
     ...(leaseMs > 0 ? { recheckMs: Math.max(10, Math.min(1000, leaseMs / 3)) } : {}),
   });
   if (result) {
-    if (lease !== undefined && result.messages.length > 0) await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
+    // A caller that gave up receives nothing: what it was not given is not marked as given.
+    if (lease !== undefined && result.messages.length > 0 && !inbox.signal?.aborted)
+      await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
     return result;
   }
   const thread = await readNow(inbox.store, () => requireThreadNow(input.threadId));
