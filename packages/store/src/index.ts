@@ -17,3 +17,4 @@ export * from './table.ts';
 export * from './health.ts';
 export * from './failpoint.ts';
 export * from './text.ts';
+export * from './version.ts';
