@@ -22,8 +22,8 @@ const require = createRequire(path.join(root, 'packages/store/package.json'));
 const addon = path.join(path.dirname(require.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
 
 const clis = [
-  { name: 'inbox', entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
-  { name: 'orch', entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
+  { name: 'inbox', mcp: true, entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
+  { name: 'orch', mcp: true, entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
   {
     name: 'orch-worker-brief',
     entry: 'packages/worker-brief/src/bin.ts',
@@ -116,6 +116,47 @@ async function buildPgDriver(file) {
     minifyWhitespace: true,
     // pg-native is an optional native binding this tool does not use.
     external: ['pg-native'],
+  });
+}
+
+/**
+ * The MCP SDK is only for `orch mcp` and `inbox mcp`: the CLI bundles leave it out and require
+ * `./mcp-sdk.cjs` beside the executable when an `mcp` command starts (packages/store/src/mcp/sdk.ts
+ * is the one module that imports the SDK), so no other call reads it.
+ * @type {import('esbuild').Plugin}
+ */
+const mcpSdkApart = {
+  name: 'mcp-sdk-apart',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/sdk\.ts$/ }, (args) => (args.importer === MCP_SDK_ENTRY ? { path: 'mcp-sdk', namespace: 'mcp-sdk-apart' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'mcp-sdk-apart' }, () => ({
+      contents: `module.exports = require(${JSON.stringify(`./${MCP_SDK}`)});`,
+      loader: 'js',
+    }));
+    b.onResolve({ filter: /^\.\/mcp-sdk\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+const MCP_SDK = 'mcp-sdk.cjs';
+const MCP_SDK_ENTRY = path.join(root, 'packages/store/src/mcp/server.ts');
+
+/**
+ * Bundles the MCP SDK's parts the servers use (packages/store/src/mcp/sdk.ts), once, into `file`.
+ * @param {string} file
+ */
+async function buildMcpSdk(file) {
+  await build({
+    entryPoints: [path.join(root, 'packages/store/src/mcp/sdk.ts')],
+    outfile: file,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    minifySyntax: true,
+    minifyWhitespace: true,
+    charset: 'ascii',
+    plugins: [englishZodOnly],
   });
 }
 
@@ -243,6 +284,8 @@ const warmUps = {
 const pgDriver = path.join(root, 'test-results', `${PG_DRIVER}.build-${process.pid}`);
 fs.mkdirSync(path.dirname(pgDriver), { recursive: true });
 await buildPgDriver(pgDriver);
+const mcpSdk = path.join(root, 'test-results', `${MCP_SDK}.build-${process.pid}`);
+await buildMcpSdk(mcpSdk);
 
 for (const cli of clis) {
   const [first, ...copies] = cli.outputs.map((o) => path.join(root, o));
@@ -263,7 +306,7 @@ for (const cli of clis) {
     minifySyntax: true,
     minifyWhitespace: true,
     charset: 'ascii',
-    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart],
+    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart],
   });
   const code = fs.readFileSync(`${built}.esbuild`, 'utf8');
   if (/[^\x00-\x7f]/.test(code)) throw new Error(`build: the ${cli.name} bundle is not ASCII`);
@@ -282,10 +325,12 @@ for (const cli of clis) {
     install(built, out, 0o755);
     install(addon, path.join(path.dirname(out), 'better_sqlite3.node'));
     install(pgDriver, path.join(path.dirname(out), PG_DRIVER));
+    if (cli.mcp) install(mcpSdk, path.join(path.dirname(out), MCP_SDK));
     // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
     if (out !== first) fs.writeFileSync(path.join(path.dirname(out), 'package.json'), '{ "type": "commonjs" }\n');
   }
   for (const f of [built, `${built}.bundle`, `${built}.v8cache`]) fs.rmSync(f);
 }
 fs.rmSync(pgDriver);
+fs.rmSync(mcpSdk);
 console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);

@@ -44,7 +44,8 @@ describe('docs/json.md', () => {
     for (const spec of cliSpecs()) {
       for (const def of await definitions(spec)) {
         const label = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
-        if (!documented.has(label)) missing.push(label);
+        // `mcp` speaks MCP on stdin/stdout and prints no document of its own.
+        if (!def.ownsStdio && !documented.has(label)) missing.push(label);
       }
     }
     expect(missing, 'commands with no shape in docs/json.md').toEqual([]);

@@ -1,3 +1,5 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,8 +19,9 @@ import { fileTempDir, git, initGitRepo, ROOT, tempDir } from './helpers.ts';
  * - the Claude Code CLI installed from the registry into a temporary folder (never a dependency
  *   of the project), HOME a temporary folder: `claude plugin validate --strict` on the plugin and
  *   the marketplace, `plugin marketplace add`, `plugin install`, `plugin details`, and
- *   `claude mcp list` / `claude mcp get` health-checking the plugin's two MCP servers on a real
- *   database, the plugin pointed at the installed package through ORCH_INBOX_BIN_DIR;
+ *   `claude mcp list` / `claude mcp get` health-checking the plugin's two MCP servers, then the
+ *   server command lines it reports driven with the official MCP client on a real database, the
+ *   plugin pointed at the installed package through ORCH_INBOX_BIN_DIR;
  * - one version everywhere: package.json, the CLIs' --version, the plugin and its marketplace
  *   entry, the launchers (scripts/plugin.mjs --check), CHANGELOG.md.
  *
@@ -351,7 +354,7 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
     expect(lost.code).not.toBe(0);
   });
 
-  it('Claude Code validates, adds, installs and details the plugin, and health-checks its MCP servers on a real database', () => {
+  it('Claude Code validates, adds, installs and details the plugin, and health-checks its MCP servers on a real database', async () => {
     const home = tempDir('orch-package-claude-');
     const env = {
       PATH: [NODE_DIR, '/usr/bin', '/bin'].join(path.delimiter),
@@ -391,8 +394,37 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
     expect(health).toMatch(/plugin:orch-inbox:orch: .*skills\/orch\/assets\/orch --db \S+coord\.db mcp - ✔ Connected/);
     expect(health).toMatch(/plugin:orch-inbox:inbox: .*skills\/inbox\/assets\/inbox --db \S+coord\.db mcp --agent qa-worker - ✔ Connected/);
     for (const server of ['orch', 'inbox']) expect(cc(['mcp', 'get', `plugin:orch-inbox:${server}`])).toMatch(/Status: ✔ Connected/);
-    // The database is the one configured: the servers left it a valid inbox database.
-    const doctor = JSON.parse(ok(path.join(bin, 'inbox'), ['--db', db, '--json', 'doctor'], { env: { PATH: cleanPath } }));
-    expect(doctor).toMatchObject({ integrity: 'ok', problems: [], ok: true });
+
+    // A server connects before it opens the database, so "Connected" alone does not show which one
+    // it serves: the very command lines Claude Code runs, spoken to with the official MCP client,
+    // plan a run and claim its task in the configured database, read back through the CLI.
+    const servers = Object.fromEntries(
+      [...health.matchAll(/^plugin:orch-inbox:(\w+): (\S+) (.*) - ✔ Connected$/gm)].map((m) => [m[1]!, { command: m[2]!, args: m[3]!.split(' ') }]),
+    );
+    expect(Object.keys(servers).sort()).toEqual(['inbox', 'orch']);
+    const clients: Client[] = [];
+    try {
+      const connect = async (name: string): Promise<Client> => {
+        const client = new Client({ name: 'package-test', version: '1.0.0' });
+        await client.connect(new StdioClientTransport({ ...servers[name]!, env: { ...env, PATH: cleanPath }, stderr: 'pipe' }));
+        clients.push(client);
+        return client;
+      };
+      const tool = async (client: Client, name: string, args: Record<string, unknown>): Promise<any> => {
+        const r = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: { text: string }[] };
+        expect(r.isError, `${name}: ${r.content[0]?.text}`).not.toBe(true);
+        return JSON.parse(r.content[0]!.text);
+      };
+      const leader = await connect('orch');
+      await tool(leader, 'plan', { action: 'run_init', run: 'r1', goal: 'ship it' });
+      await tool(leader, 'plan', { action: 'task_add', run: 'r1', task: 't1', title: 'first', default_to: 'qa-worker' });
+      const d = await tool(leader, 'dispatch', { action: 'dispatch', run: 'r1', task: 't1', execution_mode: 'analysis', body: 'do it' });
+      const claimed = await tool(await connect('inbox'), 'claim', {});
+      expect(claimed.thread).toMatchObject({ id: d.attempt.thread_id, claimed_by: 'qa-worker' });
+    } finally {
+      await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    }
+    const task = JSON.parse(ok(path.join(bin, 'orch'), ['--db', db, '--json', 'task', 'show', '--run', 'r1', '--task', 't1'], { env: { PATH: cleanPath } }));
+    expect(task.task.state).toBe('running');
   });
 });

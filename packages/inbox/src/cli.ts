@@ -3,6 +3,7 @@ import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
 import type { WorkResult } from './work-options.ts';
+import { inboxMcp } from './mcp/tools.ts';
 
 /** `show` from just before the first of `messages` (none: nothing to see again). */
 function since(threadId: string, messages: { id: number }[]): string | undefined {
@@ -32,22 +33,25 @@ export const inboxCli: CliSpec = {
     wait: (r: WaitResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
     show: (r: ShowResult, input: { lease?: string }) => (input.lease === undefined ? undefined : since(r.thread.id, r.messages)),
   },
+  // The worker's MCP tools: the commands with an `mcp` tool name below (`inbox mcp`).
+  mcp: inboxMcp,
   commands: [
     { name: 'init', load: () => import('./commands/init.ts').then((m) => m.command) },
     { name: 'send', load: () => import('./commands/send.ts').then((m) => m.command) },
     { name: 'list', load: () => import('./commands/list.ts').then((m) => m.command) },
-    { name: 'show', load: () => import('./commands/show.ts').then((m) => m.command) },
-    { name: 'claim', load: () => import('./commands/claim.ts').then((m) => m.command) },
-    { name: 'heartbeat', load: () => import('./commands/heartbeat.ts').then((m) => m.command) },
-    { name: 'progress', load: () => import('./commands/progress.ts').then((m) => m.command) },
-    { name: 'ask', load: () => import('./commands/ask.ts').then((m) => m.command) },
+    { name: 'show', mcp: 'show', load: () => import('./commands/show.ts').then((m) => m.command) },
+    { name: 'claim', mcp: 'claim', load: () => import('./commands/claim.ts').then((m) => m.command) },
+    { name: 'heartbeat', mcp: 'heartbeat', load: () => import('./commands/heartbeat.ts').then((m) => m.command) },
+    { name: 'progress', mcp: 'post', load: () => import('./commands/progress.ts').then((m) => m.command) },
+    { name: 'ask', mcp: 'post', load: () => import('./commands/ask.ts').then((m) => m.command) },
     { name: 'reply', load: () => import('./commands/reply.ts').then((m) => m.command) },
-    { name: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
-    { name: 'result', load: () => import('./commands/result.ts').then((m) => m.command) },
-    { name: 'fail', load: () => import('./commands/fail.ts').then((m) => m.command) },
-    { name: 'release', load: () => import('./commands/release.ts').then((m) => m.command) },
+    { name: 'wait', mcp: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
+    { name: 'result', mcp: 'post', load: () => import('./commands/result.ts').then((m) => m.command) },
+    { name: 'fail', mcp: 'post', load: () => import('./commands/fail.ts').then((m) => m.command) },
+    { name: 'release', mcp: 'release', load: () => import('./commands/release.ts').then((m) => m.command) },
     { name: 'work', load: () => import('./commands/work.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
     { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
+    { name: 'mcp', load: () => import('./commands/mcp.ts').then((m) => m.command) },
   ],
 };

@@ -18,6 +18,11 @@ export interface Inbox {
   readonly store: Store;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /**
+   * The one agent this inbox may act as (see CommandContext.actingAgent): claim, show, heartbeat,
+   * progress, ask, result, fail, release and wait refuse another agent's thread (FORBIDDEN).
+   */
+  readonly actingAgent?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -31,6 +36,8 @@ export interface OpenInboxOptions {
   poolSize?: number;
   /** PostgreSQL: how long a lost connection is tried again (see OpenDatabaseOptions.reconnectMs). */
   reconnectMs?: number;
+  /** See Inbox.actingAgent. */
+  actingAgent?: string | undefined;
 }
 
 export interface InitResult {
@@ -63,9 +70,18 @@ export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
 }
 
 /** Uses an already open store as an inbox (for packages that share one connection, like orch). */
-export async function attachInbox(store: Store, options: { clock?: Clock; ids?: IdGenerator } = {}): Promise<Inbox> {
+export async function attachInbox(
+  store: Store,
+  options: { clock?: Clock | undefined; ids?: IdGenerator; actingAgent?: string | undefined } = {},
+): Promise<Inbox> {
   await assertSchemaCurrent(store, inboxMigrations, initHint(store.path));
-  return { store, clock: options.clock ?? store.clock, ids: options.ids ?? randomIds, close: () => store.close() };
+  return {
+    store,
+    clock: options.clock ?? store.clock,
+    ids: options.ids ?? randomIds,
+    ...(options.actingAgent !== undefined ? { actingAgent: options.actingAgent } : {}),
+    close: () => store.close(),
+  };
 }
 
 /**

@@ -1,11 +1,11 @@
-import { ConflictError, LeaseLostError, isoTime, readNow, writeClaim, waitForChange, writeTransaction } from '@orch/store';
+import { ConflictError, ForbiddenError, LeaseLostError, isoTime, readNow, writeClaim, waitForChange, writeTransaction } from '@orch/store';
 import type { Kysely } from 'kysely';
 import type { Inbox } from './inbox.ts';
 import { DEFAULT_MESSAGE_BYTES, claimPick, type ClaimPick } from './message-pages.ts';
 import { insertMessage, messageSizesNow, messagesInRangeNow, type MessageRow } from './queries/messages.ts';
 import { claimOne, extendLease, findClaimable, setThreadState, type ThreadRow } from './queries/threads.ts';
 import type { InboxDatabase, MessageKind, MessageRole, ThreadState } from './schema.ts';
-import { assertLive, messageRow, requireThread, requireThreadNow } from './threads.ts';
+import { assertActing, assertLive, messageRow, requireThread, requireThreadNow } from './threads.ts';
 import { messageView, threadView, type LeaseView, type MessageView, type ThreadView } from './views.ts';
 
 type Db = Kysely<InboxDatabase>;
@@ -45,6 +45,9 @@ export type ClaimResult =
  *   assigned to another agent or finished.
  */
 export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResult> {
+  if (inbox.actingAgent !== undefined && input.agent !== inbox.actingAgent) {
+    throw new ForbiddenError(`this session acts only as ${inbox.actingAgent}; it cannot claim as ${input.agent}`, { agent: inbox.actingAgent });
+  }
   const leaseMs = (input.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000;
   const maxBytes = input.maxBytes ?? DEFAULT_MESSAGE_BYTES;
   const attempt = () => claimNow(inbox, input.agent, input.threadId, leaseMs, maxBytes);
@@ -77,6 +80,7 @@ async function claimNow(inbox: Inbox, agent: string, threadId: string | undefine
   const won = await writeClaim(inbox.store, function* () {
     if (threadId !== undefined) {
       const thread = yield* requireThreadNow(threadId);
+      assertActing(inbox, thread);
       assertAssigned(thread, agent);
       assertLive(thread, 'claim');
     }
@@ -105,6 +109,7 @@ async function notClaimed(inbox: Inbox, input: ClaimInput): Promise<ClaimResult>
     return { claimed: false, agent: input.agent, thread_id: null, reason: `no open thread is assigned to ${input.agent}` };
   }
   const thread = await requireThread(inbox.store.db as Db, input.threadId);
+  assertActing(inbox, thread);
   assertAssigned(thread, input.agent);
   assertLive(thread, 'claim');
   const until = thread.lease_expires_at === null ? '' : ` until ${isoTime(thread.lease_expires_at)}`;
@@ -159,6 +164,7 @@ export function assertLease(thread: ThreadRow, token: string, now: number): void
 async function underLease<T>(inbox: Inbox, threadId: string, token: string, fn: (trx: Db, thread: ThreadRow, now: number) => Promise<T>): Promise<T> {
   return writeTransaction<InboxDatabase, T>(inbox.store, async (trx) => {
     const thread = await requireThread(trx, threadId);
+    assertActing(inbox, thread);
     const now = inbox.clock.now();
     assertLease(thread, token, now);
     return fn(trx, thread, now);

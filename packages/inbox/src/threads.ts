@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  ForbiddenError,
   MAX_JSON_DEPTH,
   MAX_TEXT_BYTES,
   NotFoundError,
@@ -223,11 +224,14 @@ export async function showThread(inbox: Inbox, input: ShowInput): Promise<ShowRe
   const lease = input.lease;
   if (lease === undefined) {
     return readNow(inbox.store, function* () {
-      return yield* page(yield* requireThreadNow(input.threadId), inbox.clock.now());
+      const thread = yield* requireThreadNow(input.threadId);
+      assertActing(inbox, thread);
+      return yield* page(thread, inbox.clock.now());
     });
   }
   return writeNow(inbox.store, function* () {
     const thread = yield* requireThreadNow(input.threadId);
+    assertActing(inbox, thread);
     const now = inbox.clock.now();
     assertLease(thread, lease, now);
     const shown = yield* page(thread, now);
@@ -249,6 +253,22 @@ export function* requireThreadNow(id: string): Step<ThreadRow> {
   const thread = yield* getThreadNow(id);
   if (!thread) throw new NotFoundError(`no thread ${id}`, { thread_id: id });
   return thread;
+}
+
+/**
+ * Checks that an inbox limited to one agent (Inbox.actingAgent) may touch `thread`: it must be
+ * assigned to that agent. The message does not say whom it is assigned to.
+ *
+ * @throws ForbiddenError (4)
+ */
+export function assertActing(inbox: { actingAgent?: string | undefined }, thread: ThreadRow): void {
+  const agent = inbox.actingAgent;
+  if (agent !== undefined && thread.assigned_to !== agent) {
+    throw new ForbiddenError(`thread ${thread.id} is not assigned to ${agent}, and this session acts only as ${agent}`, {
+      thread_id: thread.id,
+      agent,
+    });
+  }
 }
 
 /** @throws ConflictError (4) when the thread is done, failed or cancelled. */

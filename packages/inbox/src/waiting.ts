@@ -5,7 +5,7 @@ import { DEFAULT_MESSAGE_BYTES, firstPage } from './message-pages.ts';
 import { lastMessageIdNow, messageSizesNow, messagesInRangeNow, type Side } from './queries/messages.ts';
 import { getThreadNow, markDeliveredNow } from './queries/threads.ts';
 import { TERMINAL_STATES } from './schema.ts';
-import { requireThreadNow } from './threads.ts';
+import { assertActing, requireThreadNow } from './threads.ts';
 import { messageView, threadView, type MessageView, type ThreadView } from './views.ts';
 
 export interface WaitInput {
@@ -70,6 +70,7 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
   }
   const { cursor, side } = await readNow(inbox.store, function* () {
     const thread = yield* requireThreadNow(input.threadId);
+    assertActing(inbox, thread);
     const waiter: WaitSide =
       lease !== undefined ? 'worker' : (input.as ?? (input.agent !== undefined && input.agent !== thread.assigned_to ? 'leader' : 'worker'));
     // A waiter reads what the other side wrote.

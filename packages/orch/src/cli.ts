@@ -1,6 +1,7 @@
 import { EXIT_CODES_HELP, VERSION, type CliSpec } from '@orch/store';
 import type { DispatchResult } from './ops/dispatch.ts';
 import type { RunResult } from './ops/runs.ts';
+import { orchMcp } from './mcp/tools.ts';
 
 export interface OrchCliOptions {
   /** How the briefs orch renders at dispatch tell workers to run the inbox CLI (see defaultWorkerInbox). */
@@ -25,29 +26,32 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     reassign: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
     answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
   },
+  // The leader's MCP tools: the commands with an `mcp` tool name below (`orch mcp`).
+  mcp: orchMcp,
   // The registry, in help order.
   commands: [
-    { name: 'run init', load: () => import('./commands/run-init.ts').then((m) => m.command) },
+    { name: 'run init', mcp: 'plan', load: () => import('./commands/run-init.ts').then((m) => m.command) },
     { name: 'run show', load: () => import('./commands/run-show.ts').then((m) => m.command) },
-    { name: 'run list', load: () => import('./commands/run-list.ts').then((m) => m.command) },
-    { name: 'task add', load: () => import('./commands/task-add.ts').then((m) => m.command) },
-    { name: 'task show', load: () => import('./commands/task-show.ts').then((m) => m.command) },
-    { name: 'dep add', load: () => import('./commands/dep-add.ts').then((m) => m.command) },
-    { name: 'ready', load: () => import('./commands/ready.ts').then((m) => m.command) },
-    { name: 'dispatch', load: () => import('./commands/dispatch.ts').then((m) => m.command(options)) },
+    { name: 'run list', mcp: 'status', load: () => import('./commands/run-list.ts').then((m) => m.command) },
+    { name: 'task add', mcp: 'plan', load: () => import('./commands/task-add.ts').then((m) => m.command) },
+    { name: 'task show', mcp: 'status', load: () => import('./commands/task-show.ts').then((m) => m.command) },
+    { name: 'dep add', mcp: 'plan', load: () => import('./commands/dep-add.ts').then((m) => m.command) },
+    { name: 'ready', mcp: 'status', load: () => import('./commands/ready.ts').then((m) => m.command) },
+    { name: 'dispatch', mcp: 'dispatch', load: () => import('./commands/dispatch.ts').then((m) => m.command(options)) },
     { name: 'reconcile', load: () => import('./commands/reconcile.ts').then((m) => m.command) },
-    { name: 'status', load: () => import('./commands/status.ts').then((m) => m.command) },
-    { name: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
-    { name: 'blocked', load: () => import('./commands/blocked.ts').then((m) => m.command) },
-    { name: 'answer', load: () => import('./commands/answer.ts').then((m) => m.command) },
-    { name: 'retry', load: () => import('./commands/retry.ts').then((m) => m.command(options)) },
-    { name: 'reassign', load: () => import('./commands/reassign.ts').then((m) => m.command(options)) },
-    { name: 'cancel', load: () => import('./commands/cancel.ts').then((m) => m.command) },
-    { name: 'diff', load: () => import('./commands/diff.ts').then((m) => m.command) },
-    { name: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
-    { name: 'cleanup', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
+    { name: 'status', mcp: 'status', load: () => import('./commands/status.ts').then((m) => m.command) },
+    { name: 'wait', mcp: 'wait', load: () => import('./commands/wait.ts').then((m) => m.command) },
+    { name: 'blocked', mcp: 'blocked', load: () => import('./commands/blocked.ts').then((m) => m.command) },
+    { name: 'answer', mcp: 'answer', load: () => import('./commands/answer.ts').then((m) => m.command) },
+    { name: 'retry', mcp: 'dispatch', load: () => import('./commands/retry.ts').then((m) => m.command(options)) },
+    { name: 'reassign', mcp: 'dispatch', load: () => import('./commands/reassign.ts').then((m) => m.command(options)) },
+    { name: 'cancel', mcp: 'dispatch', load: () => import('./commands/cancel.ts').then((m) => m.command) },
+    { name: 'diff', mcp: 'merge', load: () => import('./commands/diff.ts').then((m) => m.command) },
+    { name: 'merge', mcp: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
+    { name: 'cleanup', mcp: 'merge', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
     { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
+    { name: 'mcp', load: () => import('./commands/mcp.ts').then((m) => m.command(options)) },
   ],
 });
 

@@ -17,6 +17,17 @@ export interface CommandContext {
   cwd: string;
   /** Where a bundled CLI keeps `better_sqlite3.node`, if it ships one. */
   nativeBinding?: string;
+  /**
+   * The one agent this caller may act as (`inbox mcp --agent NAME`; a worker token of a server):
+   * every thread-addressed inbox command refuses a thread not assigned to it (FORBIDDEN, exit 4),
+   * and a claim as anyone else. Undefined: no such limit (the CLI).
+   */
+  actingAgent?: string | undefined;
+  /**
+   * PostgreSQL: the least reconnect window every command opens the store with. A long-lived host
+   * (an MCP server) passes LONG_LIVED_RECONNECT_MS; undefined: each command's own choice.
+   */
+  reconnectMs?: number | undefined;
 }
 
 export interface FlagSpec {
@@ -59,6 +70,11 @@ export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result 
    * when stdout is not a terminal, with control characters made visible only on a terminal.
    */
   verbatimText?: boolean;
+  /**
+   * The command speaks a protocol on stdin/stdout itself (`mcp`): the CLI prints nothing for its
+   * result (errors still go to stderr).
+   */
+  ownsStdio?: boolean;
 }
 
 /** Keeps the schema/result types of a definition checked while storing it in a plain list. */
@@ -76,6 +92,11 @@ export interface CommandEntry {
   /** As the definition's `name`: `claim`, `run init`, or `$0` for a program that is one command. */
   name: string;
   load(): Promise<CommandDefinition>;
+  /**
+   * The MCP tool this command is served as (`orch mcp`, `inbox mcp`): commands naming the same
+   * tool become one tool whose `action` argument picks the command. Absent: not an MCP tool.
+   */
+  mcp?: string;
 }
 
 export interface CliSpec {
@@ -96,6 +117,34 @@ export interface CliSpec {
    * safe to run again.
    */
   afterCommit?: Record<string, (result: any, input: any) => string | undefined>;
+  /** How the commands with an `mcp` tool name are served as MCP tools (see mcp/tools.ts). */
+  mcp?: McpSetSpec;
+}
+
+/** A set of MCP tools made from a CLI's commands: what the commands themselves cannot say. */
+export interface McpSetSpec {
+  /** The server's name, e.g. `inbox`. */
+  name: string;
+  /** Sent to the client at the start: how to use the tools, in a few lines. */
+  instructions: string;
+  /** Per tool name: its description and how its arguments differ from the commands' flags. */
+  tools: Record<string, McpToolSpec>;
+}
+
+export interface McpToolSpec {
+  /** Short and exact: what the tool does and what it returns. */
+  description: string;
+  /** Input keys (camelCase, as in the schema) the client cannot give; a refused one is VALIDATION. */
+  omit?: string[];
+  /** Input keys set to the acting agent (and not offered to the client). */
+  agentKeys?: string[];
+  /** Input keys set to a fixed value (and not offered to the client). */
+  fixed?: Record<string, string>;
+  /**
+   * Whole-number keys with a default and a bound of their own in MCP (waits: a client's call
+   * times out). The description replaces the flag's.
+   */
+  bounds?: Record<string, { default: number; max: number; describe: string }>;
 }
 
 /** Every command definition of `spec`, in help order (loads them all). */

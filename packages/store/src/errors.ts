@@ -76,6 +76,16 @@ export class ConflictError extends AppError {
   }
 }
 
+/**
+ * The caller may act only as one agent (`inbox mcp --agent NAME`, a worker token) and the thread is
+ * not assigned to it, or the claim names another agent: exit 4. Nothing was written.
+ */
+export class ForbiddenError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super('FORBIDDEN', ExitCode.conflict, message, { details });
+  }
+}
+
 /** The lease token is stale, foreign, expired or revoked: exit 5. Nothing was written. */
 export class LeaseLostError extends AppError {
   constructor(message: string, details?: unknown) {

@@ -18,3 +18,5 @@ export * from './health.ts';
 export * from './failpoint.ts';
 export * from './text.ts';
 export * from './version.ts';
+export * from './mcp/tools.ts';
+export { mcpCommand, type McpCommandOptions } from './mcp/command.ts';

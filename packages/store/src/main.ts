@@ -52,6 +52,8 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
     };
     const result = await def.run(ctx, input);
+    // A protocol server wrote its own output; nothing may follow it on stdout.
+    if (def.ownsStdio) return def.exitCode?.(result) ?? ExitCode.ok;
     // JSON is written in chunks: a large answer never has to fit in one string. Making the text
     // can only fail by a bug (exit 1); writing it fails when the output is unwritable (exit 7).
     const writes: Promise<unknown>[] = [];

@@ -10,12 +10,15 @@ export async function withInbox<T>(
   fn: (inbox: Inbox) => Promise<T>,
   options: { poolSize?: number; reconnectMs?: number } = {},
 ): Promise<T> {
+  const reconnectMs = Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0);
   const inbox = await openInbox({
     path: ctx.dbPath,
     clock: ctx.clock,
     ids: ctx.ids,
     ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
     ...options,
+    ...(reconnectMs > 0 ? { reconnectMs } : {}),
+    ...(ctx.actingAgent !== undefined ? { actingAgent: ctx.actingAgent } : {}),
   });
   try {
     return await fn(inbox);
