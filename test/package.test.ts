@@ -335,6 +335,16 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
     });
     expect(viaNpx.code, viaNpx.stderr).toBe(0);
     expect(viaNpx.stdout.trim()).toBe(PKG.version);
+    // That install has no SQLite module (its build skipped): a database command says so, with what
+    // to do about the package (exit 6, DB_NATIVE_MODULE), and writes nothing (init leaves at most the
+    // empty file it made for the database, which the next init fills: see prepareFile in open.ts).
+    const noModule = run(path.join(home, 'skills/inbox/assets/inbox'), ['--db', path.join(home, 'none.db'), '--json', 'init'], {
+      cwd: home,
+      env: { PATH: [NODE_DIR, '/usr/bin', '/bin'].join(path.delimiter), HOME: home, ORCH_INBOX_PACKAGE: tarball, npm_config_ignore_scripts: 'true' },
+    });
+    expect(noModule.code, noModule.stderr).toBe(6);
+    expect(JSON.parse(noModule.stderr).error).toMatchObject({ code: 'DB_NATIVE_MODULE', message: expect.stringContaining('the npm package: reinstall it') });
+    expect(fs.existsSync(path.join(home, 'none.db')) ? fs.statSync(path.join(home, 'none.db')).size : 0).toBe(0);
     // ORCH_INBOX_BIN_DIR: the installed commands, no npx (a package spec that cannot install proves it).
     const env = { PATH: cleanPath, HOME: home, ORCH_INBOX_PACKAGE: path.join(home, 'no-such.tgz') };
     const viaBin = run(path.join(home, 'skills/inbox/assets/inbox'), ['--db', path.join(home, 'c.db'), '--json', 'init'], {
