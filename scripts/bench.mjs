@@ -15,13 +15,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { buildBaseline } from './bench/baseline.mjs';
 import { cliLatency } from './bench/cli.mjs';
+import { mcpLatency } from './bench/mcp.mjs';
 import { figures, INBOX, makeTmp, ORCH, OUT, quick, ROOT } from './bench/common.mjs';
 import { postgres } from './bench/postgres.mjs';
 import { scale } from './bench/scale.mjs';
 import { throughput } from './bench/throughput.mjs';
 import { wakeups } from './bench/wake.mjs';
 
-// `--only=cli,throughput,wake,scale,postgres` runs some parts (figures are still written to bench.json).
+// `--only=cli,mcp,throughput,wake,scale,postgres` runs some parts (figures are still written to bench.json).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -47,6 +48,7 @@ const started = performance.now();
 try {
   console.log(`bench: measuring in ${tmp}${quick ? ' (quick)' : ''} ...`);
   if (part('cli')) cliLatency(baseline);
+  if (part('mcp')) await mcpLatency();
   if (part('throughput')) await throughput();
   if (part('wake')) await wakeups();
   if (part('scale')) scale();

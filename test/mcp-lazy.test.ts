@@ -1,6 +1,8 @@
 // The MCP SDK is only for `orch mcp` and `inbox mcp`: the bundled CLIs keep it in a file of its own
 // beside them (mcp-sdk.cjs, scripts/build.mjs), and no other call, --help included, may read it
 // (CLI start-up must not pay for it). Real processes on copies of the built folders.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -69,5 +71,31 @@ describe('the MCP SDK loads only for the mcp commands (slow)', () => {
     const r = run(inbox, ['--db', db, 'mcp', '--agent', 'w'], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/the MCP server cannot load .*mcp-sdk\.cjs belongs beside it/);
+  });
+});
+
+describe('the MCP servers from a copy of the skills (slow)', () => {
+  it('serve their tools with no node_modules anywhere above them', async () => {
+    const dir = fs.realpathSync(tempDir('orch-mcp-skills-'));
+    for (let d = dir; ; d = path.dirname(d)) {
+      expect(fs.existsSync(path.join(d, 'node_modules')), d).toBe(false);
+      if (path.dirname(d) === d) break;
+    }
+    for (const skill of ['orch', 'inbox']) fs.cpSync(path.join(ROOT, 'skills', skill), path.join(dir, skill), { recursive: true });
+    const db = path.join(dir, 'coord.db');
+    expect(run(path.join(dir, 'inbox/assets/inbox'), ['--db', db, 'init'], dir).code).toBe(0);
+    for (const [bin, args, tool] of [
+      ['orch/assets/orch', ['--db', db, 'mcp'], 'plan'],
+      ['inbox/assets/inbox', ['--db', db, 'mcp', '--agent', 'w'], 'claim'],
+    ] as const) {
+      const env = { PATH: path.dirname(process.execPath), HOME: dir };
+      const client = new Client({ name: 'mcp-skills-test', version: '1.0.0' });
+      await client.connect(new StdioClientTransport({ command: process.execPath, args: [path.join(dir, bin), ...args], cwd: dir, env, stderr: 'pipe' }));
+      try {
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain(tool);
+      } finally {
+        await client.close();
+      }
+    }
   });
 });

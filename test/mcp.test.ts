@@ -4,9 +4,10 @@
 // nothing), the worker scope, and how the process ends.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { INBOX_BIN, ORCH_BIN, initDb, ok, orchOk, snapshot } from './helpers.ts';
+import { freshDb } from './engine.ts';
+import { INBOX_BIN, ORCH_BIN, initDb, ok, orchOk, snapshot, tempDir } from './helpers.ts';
 
 /** The budget of each tool set's `tools/list`, in tokens counted as JSON characters / 4. */
 const TOKEN_BUDGET = 3000;
@@ -170,6 +171,28 @@ describe('the leader loop through MCP alone (slow)', () => {
   });
 });
 
+describe('a cancelled MCP call (slow)', () => {
+  it('a wait the client gave up on stops, and marks nothing as delivered to the lease', async () => {
+    const { db } = initDb();
+    const { thread } = dispatched(db, 'r1', 't1', 'w1');
+    const w = await worker(db, 'w1');
+    const lease = (await good(w, 'claim', {})).lease.token;
+    await good(w, 'post', { action: 'ask', thread, lease, body: 'which one?' });
+    const gaveUp = new AbortController();
+    const waiting = w.callTool({ name: 'wait', arguments: { thread, lease, timeout_seconds: 120 } }, undefined, { signal: gaveUp.signal });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    gaveUp.abort();
+    await expect(waiting).rejects.toThrow();
+    // The answer comes after the client gave up: a wait still running would take it (and mark it
+    // given to the lease) with nobody to hand it to.
+    orchOk(db, ['answer', '--run', 'r1', '--task', 't1', '--body', 'the first']);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const next = await good(w, 'wait', { thread, lease, timeout_seconds: 10 });
+    expect(next.timed_out).toBe(false);
+    expect(next.messages.map((m: { body: string }) => m.body)).toEqual(['the first']);
+  });
+});
+
 describe('MCP refusals: isError with the documented code, nothing changed (slow)', () => {
   it('worker tools', async () => {
     const { db } = initDb();
@@ -271,6 +294,42 @@ describe('MCP refusals: isError with the documented code, nothing changed (slow)
   });
 });
 
+describe('MCP resources (slow)', () => {
+  it("a run's status and a thread, as the CLI prints them; another agent's thread is refused", async () => {
+    const { db } = initDb();
+    const mine = dispatched(db, 'r1', 't1', 'w1').thread;
+    orchOk(db, ['task', 'add', '--run', 'r1', '--task', 't2', '--title', 'other', '--default-to', 'w2']);
+    const theirs = orchOk(db, ['dispatch', '--run', 'r1', '--task', 't2', '--execution-mode', 'analysis', '--body', 'x']).attempt.thread_id;
+    const o = await leader(db);
+    const w = await worker(db, 'w1');
+    expect((await o.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual(['orch://runs/{run}/status']);
+    expect((await w.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate)).toEqual(['inbox://threads/{thread}']);
+    const read = async (client: Client, uri: string) => {
+      const r = await client.readResource({ uri });
+      expect(r.contents[0]?.mimeType).toBe('application/json');
+      return JSON.parse((r.contents[0] as { text: string }).text);
+    };
+    const status = await read(o, 'orch://runs/r1/status');
+    expect(status).toEqual(orchOk(db, ['status', '--run', 'r1']));
+    expect(await read(w, `inbox://threads/${mine}`)).toEqual(ok(db, ['show', '--thread', mine]));
+    const before = snapshot(db);
+    const refusal = async (client: Client, uri: string) => {
+      const err = await client.readResource({ uri }).then(
+        () => undefined,
+        (e: { data?: { error?: { code?: string } } }) => e,
+      );
+      expect(err, uri).toBeDefined();
+      return err?.data?.error?.code;
+    };
+    expect(await refusal(w, `inbox://threads/${theirs}`)).toBe('FORBIDDEN');
+    expect(await refusal(w, 'inbox://threads/th_missing')).toBe('NOT_FOUND');
+    expect(await refusal(w, 'inbox://threads/bad%20id')).toBe('VALIDATION');
+    expect(await refusal(o, 'orch://runs/nope/status')).toBe('NOT_FOUND');
+    expect(await refusal(o, 'orch://elsewhere')).toBe('NOT_FOUND');
+    expect(snapshot(db)).toEqual(before);
+  });
+});
+
 describe('the MCP process ends cleanly (slow)', () => {
   function start(db: string): { child: ReturnType<typeof spawn>; out: () => string; err: () => string; exited: Promise<number | null> } {
     const child = spawn(process.execPath, [INBOX_BIN, '--db', db, 'mcp', '--agent', 'w1'], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -284,14 +343,35 @@ describe('the MCP process ends cleanly (slow)', () => {
   const rpc = (id: number, method: string, params: unknown) => `${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`;
   const hello = rpc(1, 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } });
 
-  it('on stdin EOF, with only protocol on stdout', async () => {
+  it('refuses to start on a database it cannot use, or a bad --agent: one line, the exit code, nothing on stdout', () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    for (const [bin, args, code, error] of [
+      [INBOX_BIN, ['--db', db, '--json', 'mcp', '--agent', 'w1'], 6, /"code":"DB_MISSING"/],
+      [ORCH_BIN, ['--db', db, '--json', 'mcp'], 6, /"code":"DB_MISSING"/],
+      [INBOX_BIN, ['--db', db, 'mcp', '--agent', 'bad agent'], 2, /--agent/],
+      [INBOX_BIN, ['--db', db, 'mcp'], 2, /--agent/],
+    ] as const) {
+      const r = spawnSync(process.execPath, [bin, ...args], { input: '', encoding: 'utf8' });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(error);
+    }
+  });
+
+  it('on stdin EOF, answering the calls that came before it, with only protocol on stdout', async () => {
     const { db } = initDb();
+    const { thread } = dispatched(db, 'r1', 't1', 'w1');
     const p = start(db);
-    p.child.stdin?.end(hello);
+    // A client that writes its requests and closes its side at once still gets every answer.
+    p.child.stdin?.end(`${hello}${rpc(2, 'tools/list', {})}${rpc(3, 'tools/call', { name: 'claim', arguments: {} })}`);
     expect(await p.exited).toBe(0);
     const lines = p.out().trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0] ?? '')).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'inbox' } } });
+    const messages = lines.map((l) => JSON.parse(l));
+    expect(messages.map((m) => m.id)).toEqual([1, 2, 3]);
+    expect(messages[0]).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'inbox' } } });
+    expect(messages[2].result.structuredContent).toMatchObject({ claimed: true, thread: { id: thread } });
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -309,9 +389,16 @@ describe('the MCP process ends cleanly (slow)', () => {
       const sent = performance.now();
       p.child.kill(signal);
       expect(await p.exited).toBe(0);
-      // Before the wait would have ended: the process does not sit out its calls.
+      // Before the wait would have ended: the process does not sit out its calls; the wait
+      // answered as timed out (the client, still there, can call again elsewhere).
       expect(performance.now() - sent).toBeLessThan(120_000);
-      expect(p.out()).not.toContain('"id":2');
+      const answer = p
+        .out()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+        .find((m) => m.id === 2);
+      expect(answer?.result.structuredContent).toMatchObject({ timed_out: true, messages: [] });
       expect(p.err()).not.toMatch(/Unhandled|at .*\.js:\d+/);
     });
   }

@@ -1,5 +1,6 @@
 import {
   ConflictError,
+  ForbiddenError,
   LeaseLostError,
   ManualClock,
   NotFoundError,
@@ -397,3 +398,52 @@ describe('migration v4', () => {
     }
   });
 });
+
+// The rule `inbox mcp --agent NAME` (and a server's worker tokens) rest on: an inbox limited to one
+// agent touches only that agent's threads, whatever the operation, and a refusal writes nothing.
+describe('an inbox acting as one agent', () => {
+  it("refuses every thread-addressed operation on another agent's thread (FORBIDDEN), and a claim as another agent", async () => {
+    const mine = await openThread('w1');
+    const theirs = await openThread('w2');
+    const theirLease = (await claim(inbox, { agent: 'w2', threadId: theirs })) as { lease: { token: string } };
+    const dbPath = inbox.store.path;
+    const scoped = await openInbox({ path: dbPath, clock, ids: sequentialIds(), actingAgent: 'w1' });
+    try {
+      const lease = theirLease.lease.token;
+      const before = await rowsOf(dbPath);
+      const refusals: [string, () => Promise<unknown>][] = [
+        ['claim as w2', () => claim(scoped, { agent: 'w2' })],
+        ['claim their thread', () => claim(scoped, { agent: 'w1', threadId: theirs })],
+        ['show', () => showThread(scoped, { threadId: theirs })],
+        ['show with lease', () => showThread(scoped, { threadId: theirs, lease })],
+        ['heartbeat', () => heartbeat(scoped, { threadId: theirs, lease })],
+        ['progress', () => progress(scoped, { threadId: theirs, lease, body: 'x' })],
+        ['ask', () => ask(scoped, { threadId: theirs, lease, body: 'x' })],
+        ['result', () => postResult(scoped, { threadId: theirs, lease, body: 'x' })],
+        ['fail', () => postFailure(scoped, { threadId: theirs, lease, body: 'x' })],
+        ['release', () => release(scoped, { threadId: theirs, lease })],
+        ['wait', () => waitForMessages(scoped, { threadId: theirs, timeoutSeconds: 0 })],
+        ['wait with lease', () => waitForMessages(scoped, { threadId: theirs, lease, timeoutSeconds: 0 })],
+      ];
+      for (const [what, op] of refusals) {
+        const err = await op().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err, what).toBeInstanceOf(ForbiddenError);
+        expect((err as ForbiddenError).code, what).toBe('FORBIDDEN');
+        expect((err as ForbiddenError).exitCode, what).toBe(4);
+      }
+      expect(await rowsOf(dbPath)).toEqual(before);
+      // Its own thread works as ever.
+      const r = await claim(scoped, { agent: 'w1' });
+      expect(r.claimed && r.thread.id).toBe(mine);
+    } finally {
+      await scoped.close();
+    }
+  });
+});
+
+async function rowsOf(dbPath: string) {
+  return { threads: rows(dbPath, 'select * from inbox_threads order by id'), messages: rows(dbPath, 'select * from inbox_messages order by id') };
+}

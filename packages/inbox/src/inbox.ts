@@ -23,6 +23,8 @@ export interface Inbox {
    * progress, ask, result, fail, release and wait refuse another agent's thread (FORBIDDEN).
    */
   readonly actingAgent?: string | undefined;
+  /** See CommandContext.signal: waits end as at their timeout once it aborts. */
+  readonly signal?: AbortSignal | undefined;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export interface OpenInboxOptions {
   reconnectMs?: number;
   /** See Inbox.actingAgent. */
   actingAgent?: string | undefined;
+  /** See Inbox.signal. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface InitResult {
@@ -72,7 +76,7 @@ export async function openInbox(options: OpenInboxOptions): Promise<Inbox> {
 /** Uses an already open store as an inbox (for packages that share one connection, like orch). */
 export async function attachInbox(
   store: Store,
-  options: { clock?: Clock | undefined; ids?: IdGenerator; actingAgent?: string | undefined } = {},
+  options: { clock?: Clock | undefined; ids?: IdGenerator; actingAgent?: string | undefined; signal?: AbortSignal | undefined } = {},
 ): Promise<Inbox> {
   await assertSchemaCurrent(store, inboxMigrations, initHint(store.path));
   return {
@@ -80,6 +84,7 @@ export async function attachInbox(
     clock: options.clock ?? store.clock,
     ids: options.ids ?? randomIds,
     ...(options.actingAgent !== undefined ? { actingAgent: options.actingAgent } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
     close: () => store.close(),
   };
 }

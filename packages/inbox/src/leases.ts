@@ -66,7 +66,7 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
         );
         return candidate ? attempt() : undefined;
       },
-      { timeoutMs: (input.waitSeconds ?? 0) * 1000, clock: inbox.clock },
+      { timeoutMs: (input.waitSeconds ?? 0) * 1000, clock: inbox.clock, signal: inbox.signal },
     );
   }
   if (won) return won;

@@ -101,10 +101,13 @@ export async function waitForMessages(inbox: Inbox, input: WaitInput): Promise<W
   const result = await waitForChange(inbox.store, check, {
     timeoutMs: input.timeoutSeconds * 1000,
     clock: inbox.clock,
+    signal: inbox.signal,
     ...(leaseMs > 0 ? { recheckMs: Math.max(10, Math.min(1000, leaseMs / 3)) } : {}),
   });
   if (result) {
-    if (lease !== undefined && result.messages.length > 0) await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
+    // A caller that gave up receives nothing: what it was not given is not marked as given.
+    if (lease !== undefined && result.messages.length > 0 && !inbox.signal?.aborted)
+      await markDelivered(inbox, input.threadId, lease, cursor, result.last_message_id);
     return result;
   }
   const thread = await readNow(inbox.store, () => requireThreadNow(input.threadId));

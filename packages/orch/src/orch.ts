@@ -9,6 +9,8 @@ export interface Orch {
   readonly store: Store;
   readonly clock: Clock;
   readonly ids: IdGenerator;
+  /** See CommandContext.signal: `wait` ends as at its timeout once it aborts. */
+  readonly signal?: AbortSignal | undefined;
   close(): Promise<void>;
 }
 
@@ -45,6 +47,8 @@ export interface OpenOrchOptions {
    * `run init`, so a refused command never changes the file).
    */
   createTables?: boolean;
+  /** See Orch.signal. */
+  signal?: AbortSignal | undefined;
 }
 
 /** The database has no orch tables yet, so it has no runs. */
@@ -81,7 +85,7 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
     await store.close();
     throw err;
   }
-  return { store, clock, ids: options.ids ?? randomIds, close: () => store.close() };
+  return { store, clock, ids: options.ids ?? randomIds, ...(options.signal ? { signal: options.signal } : {}), close: () => store.close() };
 }
 
 async function ensureOrchSchema(store: Store, clock: Clock, create: boolean): Promise<void> {

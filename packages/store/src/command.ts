@@ -28,6 +28,11 @@ export interface CommandContext {
    * (an MCP server) passes LONG_LIVED_RECONNECT_MS; undefined: each command's own choice.
    */
   reconnectMs?: number | undefined;
+  /**
+   * The caller gave up (an MCP client cancelled the call, or its server is stopping): a command
+   * waiting (`wait`, `claim --wait-seconds`) ends as at its timeout. Undefined for the CLI.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface FlagSpec {
@@ -129,6 +134,11 @@ export interface McpSetSpec {
   instructions: string;
   /** Per tool name: its description and how its arguments differ from the commands' flags. */
   tools: Record<string, McpToolSpec>;
+  /**
+   * Resources read through a command: `uriTemplate` holds `{key}` parts (input keys, camelCase),
+   * each one path segment; reading runs `command` (a registry name) with them.
+   */
+  resources?: { uriTemplate: string; name: string; description: string; command: string }[];
 }
 
 export interface McpToolSpec {

@@ -374,6 +374,27 @@ describe('waitForChange', () => {
     expect(found).toEqual({ text: 'hi' });
   });
 
+  it('ends as at the timeout once its signal aborts, whether aborted before or during the wait', async () => {
+    const s = fresh();
+    await migrate(s, notes, systemClock);
+    const before = new AbortController();
+    before.abort();
+    let checks = 0;
+    const check = async () => {
+      checks++;
+      return undefined;
+    };
+    expect(await waitForChange(s, check, { timeoutMs: 60_000, clock: systemClock, signal: before.signal })).toBeUndefined();
+    expect(checks).toBe(1);
+    const during = new AbortController();
+    setTimeout(() => during.abort(), 50);
+    const started = performance.now();
+    const found = await waitForChange(s, async () => undefined, { timeoutMs: 60_000, clock: systemClock, recheckMs: 60_000, signal: during.signal });
+    expect(found).toBeUndefined();
+    // Ended by the abort, long before its 60 s timeout.
+    expect(performance.now() - started).toBeLessThan(60_000);
+  });
+
   it('gives up at the timeout, measured on the injected clock', async () => {
     const s = fresh();
     const clock = new ManualClock();

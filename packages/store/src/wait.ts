@@ -13,6 +13,8 @@ export interface WaitForChangeOptions {
   pollMs?: number;
   /** Re-run `check` at least this often (monotonic time) even without a commit (time-based conditions such as lease expiry). Default 1000 ms. */
   recheckMs?: number;
+  /** The caller gave up (an MCP client cancelled the call, the server is stopping): end as at the timeout. */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface WaitForChangeOptions {
  * (`PRAGMA data_version` changed) or `recheckMs` has passed. Commits are noticed through a file
  * watch on the WAL file (inotify and the like: no CPU while nothing happens), backed by polling
  * `data_version` every `pollMs`. Returns the first value `check` gives other than `undefined`, or
- * `undefined` at the timeout.
+ * `undefined` at the timeout or once `options.signal` aborts.
  */
 export async function waitForChange<T>(store: Store, check: () => Promise<T | undefined>, options: WaitForChangeOptions): Promise<T | undefined> {
   if (store.kind === 'postgres') return waitOnServer(store, check, options);
@@ -36,14 +38,15 @@ export async function waitForChange<T>(store: Store, check: () => Promise<T | un
     let found = await check();
     while (found === undefined) {
       const now = clock.monotonicMs();
-      if (now >= deadline) return undefined;
+      if (now >= deadline || options.signal?.aborted) return undefined;
       // The WAL is written before the commit becomes visible (the shared-memory index is updated
       // last, and that makes no file event): right after a file event, poll closely for a moment.
       const step = watch && performance.now() - watch.lastEvent() < 50 ? 2 : pollMs;
       // The sleep that loses the race is cancelled: a pending timer would hold the process open.
       const nap = new AbortController();
-      await Promise.race([clock.sleep(Math.min(step, deadline - now), nap.signal), ...(watch ? [watch.next()] : [])]);
+      await Promise.race([clock.sleep(Math.min(step, deadline - now), nap.signal), ...(watch ? [watch.next()] : []), aborted(options.signal, nap.signal)]);
       nap.abort();
+      if (options.signal?.aborted) return undefined;
       const current = store.dataVersion();
       if (current !== version || clock.monotonicMs() - lastCheck >= recheckMs) {
         version = current;
@@ -110,10 +113,15 @@ async function waitOnServer<T>(store: PostgresStore, check: () => Promise<T | un
     let found = await check();
     while (found === undefined) {
       const now = clock.monotonicMs();
-      if (now >= deadline) return undefined;
+      if (now >= deadline || options.signal?.aborted) return undefined;
       const nap = new AbortController();
-      const notified = await Promise.race([clock.sleep(Math.min(pollMs, deadline - now), nap.signal).then(() => false), commit]);
+      const notified = await Promise.race([
+        clock.sleep(Math.min(pollMs, deadline - now), nap.signal).then(() => false),
+        commit,
+        aborted(options.signal, nap.signal).then(() => false),
+      ]);
       nap.abort();
+      if (options.signal?.aborted) return undefined;
       if (notified) commit = store.pg.nextCommit(listening.signal).then(() => true);
       const current = notified ? mark : await store.pg.changeMark();
       if (notified || current !== mark || clock.monotonicMs() - lastCheck >= recheckMs) {
@@ -126,4 +134,19 @@ async function waitOnServer<T>(store: PostgresStore, check: () => Promise<T | un
   } finally {
     listening.abort();
   }
+}
+
+/** Resolves when `signal` aborts (never without one); stops listening once `done` aborts. */
+function aborted(signal: AbortSignal | undefined, done: AbortSignal): Promise<void> {
+  if (!signal) return new Promise<void>(() => undefined);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      signal.removeEventListener('abort', stop);
+      done.removeEventListener('abort', stop);
+      resolve();
+    };
+    signal.addEventListener('abort', stop);
+    done.addEventListener('abort', stop);
+  });
 }

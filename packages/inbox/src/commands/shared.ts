@@ -19,6 +19,7 @@ export async function withInbox<T>(
     ...options,
     ...(reconnectMs > 0 ? { reconnectMs } : {}),
     ...(ctx.actingAgent !== undefined ? { actingAgent: ctx.actingAgent } : {}),
+    ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
   });
   try {
     return await fn(inbox);

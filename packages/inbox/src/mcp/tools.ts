@@ -23,6 +23,14 @@ export const inboxMcp: McpSetSpec = {
     'You are one worker agent: these tools touch only threads assigned to you. Loop: claim; do the task (the first message); ' +
     'post progress now and then; when blocked post ask, then wait (timed_out: call wait again); finish with post result or ' +
     'fail. LEASE_LOST: stop working on that thread. Nothing wakes you between calls; unattended workers use `inbox work`.',
+  resources: [
+    {
+      uriTemplate: 'inbox://threads/{thread}',
+      name: 'thread',
+      description: 'One of your threads and its messages (as the show tool, first page).',
+      command: 'show',
+    },
+  ],
   tools: {
     claim: {
       description:

@@ -31,6 +31,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
       clock: ctx.clock,
       ids: ctx.ids,
       createTables: options.createTables ?? false,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
       ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
       ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
     });

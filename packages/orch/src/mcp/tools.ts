@@ -13,6 +13,14 @@ export const orchMcp: McpSetSpec = {
     'You lead a run: plan it (run_init, task_add per task, dep_add), dispatch ready tasks to worker agents, then loop: wait ' +
     'for events (timed_out: call again with after_event = last_event), answer blocked tasks, retry failed ones, merge ' +
     'finished code. status shows everything.',
+  resources: [
+    {
+      uriTemplate: 'orch://runs/{run}/status',
+      name: 'run-status',
+      description: 'A run: every task, its latest attempt and message (as the status tool; reconciles).',
+      command: 'status',
+    },
+  ],
   tools: {
     plan: {
       description: 'Plan a run: run_init (its goal), task_add for each task (default_to: the worker agent), dep_add (task waits for depends_on).',

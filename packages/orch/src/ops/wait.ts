@@ -76,6 +76,11 @@ export async function waitEvents(orch: Orch, input: WaitInput): Promise<WaitResu
   };
   // Commits wake it at once; the timed re-check (a full reconcile) only catches leases that ran
   // out with no commit, so every few seconds is enough and keeps an idle wait cheap.
-  const found = await waitForChange(orch.store, check, { timeoutMs: input.timeoutSeconds * 1000, clock: orch.clock, recheckMs: WAIT_RECHECK_MS });
+  const found = await waitForChange(orch.store, check, {
+    timeoutMs: input.timeoutSeconds * 1000,
+    clock: orch.clock,
+    recheckMs: WAIT_RECHECK_MS,
+    signal: orch.signal,
+  });
   return found ?? { run: input.runId, events: [], timed_out: true, last_event: examined, run_state: 'active' };
 }

@@ -1,7 +1,7 @@
 // The `mcp` command of a CLI (`orch mcp`, `inbox mcp --agent NAME`): serves the CLI's MCP tool set
 // over stdio. Defined once here; each CLI gives its own spec and says whether it acts as one agent.
 import { z } from 'zod';
-import { defineCommand, type CliSpec, type CommandDefinition } from '../command.ts';
+import { defineCommand, type CliSpec, type CommandContext, type CommandDefinition } from '../command.ts';
 import { LONG_LIVED_RECONNECT_MS } from '../engine.ts';
 import { AppError, ExitCode } from '../errors.ts';
 import { idSchema } from '../ids.ts';
@@ -18,6 +18,11 @@ export interface McpCommandOptions {
   examples: string[];
   /** `inbox mcp` takes `--agent NAME` and acts only as that agent. */
   agent: boolean;
+  /**
+   * Opens the database once before serving, so that a wrong --db is one error and its exit code
+   * (6) at start rather than a server whose every call fails. Throws what opening throws.
+   */
+  check(ctx: CommandContext): Promise<void>;
 }
 
 /** The SDK side, loaded only now (a bundled CLI keeps it in mcp-sdk.cjs beside itself). */
@@ -45,6 +50,7 @@ export function mcpCommand(options: McpCommandOptions): CommandDefinition {
     input,
     ownsStdio: true,
     run: async (ctx, given: { agent?: string }) => {
+      await options.check(ctx);
       const spec = options.spec();
       const set = await buildToolSet(spec, {
         ...ctx,
@@ -61,9 +67,11 @@ export function mcpCommand(options: McpCommandOptions): CommandDefinition {
         }
       };
       const ended = await serveStdio(set, { log, graceMs: SHUTDOWN_GRACE_MS });
-      // A call still running (a wait) would hold the process open until it times out: nobody can
-      // receive its answer now, so the process ends shortly even so (a write in it commits whole
-      // or not at all). The timer is unreferenced: without such a call the process ends at once.
+      // Waits end at once when the server stops; a call still running past the grace period is
+      // stuck on something else (a PostgreSQL server being reconnected to) and would hold the
+      // process open with nobody left to answer: the process ends shortly even so (a write in it
+      // commits whole or not at all). The timer is unreferenced: without such a call the process
+      // ends at once.
       if (ended.unfinished > 0) setTimeout(() => process.exit(), 500).unref();
       return { reason: ended.reason, unfinished: ended.unfinished };
     },

@@ -1,13 +1,28 @@
 // An MCP server over a tool set (mcp/tools.ts), and serving it over stdio. The server is
 // transport-agnostic: `createMcpServer` gives an SDK Server that any transport can connect to.
-import { CallToolRequestSchema, ListToolsRequestSchema, Server, StdioServerTransport } from './sdk.ts';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  Server,
+  StdioServerTransport,
+} from './sdk.ts';
 import type { McpCallOutcome, McpToolSet } from './tools.ts';
+
+/** The JSON-RPC error code MCP gives a resource that does not exist. */
+const RESOURCE_NOT_FOUND = -32002;
 
 export interface McpServerOptions {
   /** Where diagnostics go (never stdout: that is the protocol's). */
   log(line: string): void;
   /** Called with every tool call's promise while it runs (to wait for them at shutdown). */
   track?(call: Promise<unknown>): void;
+  /** Aborts every call still running (the server is stopping): waits end as at their timeout. */
+  stopping?: AbortSignal;
 }
 
 /** The tool result of an outcome: the JSON document as text, and as structured content. */
@@ -18,10 +33,16 @@ export function toolResult(outcome: McpCallOutcome) {
 
 /** An SDK server answering `tools/list` and `tools/call` from `set`. */
 export function createMcpServer(set: McpToolSet, options: McpServerOptions): Server {
-  const server = new Server({ name: set.name, version: set.version }, { capabilities: { tools: {} }, instructions: set.instructions });
+  const withResources = set.resourceTemplates.length > 0;
+  const server = new Server(
+    { name: set.name, version: set.version },
+    { capabilities: { tools: {}, ...(withResources ? { resources: {} } : {}) }, instructions: set.instructions },
+  );
   server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: set.tools }));
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
-    const call = set.call(request.params.name, request.params.arguments ?? {});
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    // The client cancelling the call (or giving up on it) ends a wait at once, as does a shutdown.
+    const signal = options.stopping ? AbortSignal.any([extra.signal, options.stopping]) : extra.signal;
+    const call = set.call(request.params.name, request.params.arguments ?? {}, signal);
     options.track?.(call);
     const outcome = await call;
     if (outcome.isError && outcome.cause !== undefined) {
@@ -30,6 +51,29 @@ export function createMcpServer(set: McpToolSet, options: McpServerOptions): Ser
     }
     return toolResult(outcome);
   });
+  if (withResources) {
+    // Resources are read by URI (templates); there is no fixed list of them.
+    server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: [] }));
+    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: set.resourceTemplates }));
+    server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
+      const uri = request.params.uri;
+      const outcome = await set.read(uri);
+      if (outcome === undefined) {
+        throw new McpError(RESOURCE_NOT_FOUND, `no resource ${uri}`, { error: { code: 'NOT_FOUND', message: `no resource ${uri}` } });
+      }
+      if (outcome.isError) {
+        const { code, message } = outcome.json.error;
+        if (outcome.cause !== undefined) options.log(`${set.name} mcp: reading ${uri} failed: ${String((outcome.cause as Error).stack ?? outcome.cause)}`);
+        // The JSON-RPC error carries the CLI's error document as its data.
+        throw new McpError(
+          code === 'NOT_FOUND' ? RESOURCE_NOT_FOUND : code === 'INTERNAL' ? ErrorCode.InternalError : ErrorCode.InvalidParams,
+          message,
+          outcome.json,
+        );
+      }
+      return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(outcome.json) }] };
+    });
+  }
   return server;
 }
 
@@ -45,8 +89,10 @@ export interface ServeStdioOptions extends McpServerOptions {
  */
 export async function serveStdio(set: McpToolSet, options: ServeStdioOptions): Promise<{ reason: string; unfinished: number }> {
   const running = new Set<Promise<unknown>>();
+  const stopping = new AbortController();
   const server = createMcpServer(set, {
     log: options.log,
+    stopping: stopping.signal,
     track: (call) => {
       running.add(call);
       void call.finally(() => running.delete(call));
@@ -69,10 +115,16 @@ export async function serveStdio(set: McpToolSet, options: ServeStdioOptions): P
   try {
     await server.connect(new StdioServerTransport(process.stdin, process.stdout));
     const reason = await stopped;
-    await server.close().catch(() => undefined);
-    // An unreferenced timer: when nothing else keeps the process alive, it does not either.
+    // Waits end at once; the calls still running (one that came with the last bytes of stdin has
+    // just started) get the grace period to finish, and their answers are sent while the
+    // connection is still open: a client that closed its side after its last request still gets
+    // the answers. An unreferenced timer: when nothing else keeps the process alive, it does not either.
+    stopping.abort();
+    await new Promise((resolve) => setImmediate(resolve));
     const graceMs = options.graceMs ?? 2000;
     await Promise.race([Promise.allSettled([...running]), new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await new Promise((resolve) => setImmediate(resolve));
+    await server.close().catch(() => undefined);
     return { reason, unfinished: running.size };
   } finally {
     process.stdin.off('end', onEnd);

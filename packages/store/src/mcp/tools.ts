@@ -9,7 +9,7 @@
 // a server later) wraps a tool set built here.
 import { z } from 'zod';
 import type { CliSpec, CommandContext, CommandDefinition, McpToolSpec } from '../command.ts';
-import { AppError, type ErrorJson, toAppError, ValidationError } from '../errors.ts';
+import { type ErrorJson, toAppError, ValidationError } from '../errors.ts';
 
 /** A tool as `tools/list` gives it. */
 export interface McpTool {
@@ -33,8 +33,15 @@ export interface McpToolSet {
   version: string;
   instructions: string;
   tools: McpTool[];
-  /** Runs a tool. Never throws: a refusal or a bug is an error outcome. */
-  call(name: string, args: unknown): Promise<McpCallOutcome>;
+  /**
+   * Runs a tool. Never throws: a refusal or a bug is an error outcome. Once `signal` aborts (the
+   * client cancelled the call, the server is stopping), a waiting command ends as at its timeout.
+   */
+  call(name: string, args: unknown, signal?: AbortSignal): Promise<McpCallOutcome>;
+  /** Resource templates (`resources/templates/list`). */
+  resourceTemplates: { uriTemplate: string; name: string; description: string; mimeType: 'application/json' }[];
+  /** Reads a resource: the command's document, or undefined for a URI no template matches. Never throws. */
+  read(uri: string): Promise<McpCallOutcome | undefined>;
 }
 
 /** What `tools/list` costs a client's context, in tokens counted as JSON characters / 4. */
@@ -114,8 +121,52 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
     actions.set(name, byAction);
   }
 
-  const call = async (name: string, args: unknown): Promise<McpCallOutcome> => {
+  const settle = async (work: () => Promise<unknown>): Promise<McpCallOutcome> => {
     try {
+      return { isError: false, json: await work() };
+    } catch (err) {
+      const appError = toAppError(err);
+      const body: ErrorJson = { error: { code: appError.code, message: appError.message } };
+      if (appError.details !== undefined) body.error.details = appError.details;
+      // A bug (INTERNAL) keeps what was thrown, for the server's log; any other refusal is an answer.
+      return appError.code === 'INTERNAL' ? { isError: true, json: body, cause: err } : { isError: true, json: body };
+    }
+  };
+
+  const resources = await Promise.all(
+    (setSpec.resources ?? []).map(async (r) => {
+      const entry = spec.commands.find((c) => c.name === r.command);
+      if (!entry) throw new Error(`${spec.program}: resource ${r.uriTemplate} names no command ${r.command}`);
+      const keys: string[] = [];
+      const pattern = r.uriTemplate.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_, key: string) => {
+        keys.push(key);
+        return '([^/?#]+)';
+      });
+      return { spec: r, def: await entry.load(), keys, pattern: new RegExp(`^${pattern}$`) };
+    }),
+  );
+  const read = async (uri: string): Promise<McpCallOutcome | undefined> => {
+    for (const r of resources) {
+      const m = r.pattern.exec(uri);
+      if (!m) continue;
+      return settle(async () => {
+        const raw: Record<string, unknown> = {};
+        r.keys.forEach((key, i) => {
+          raw[key] = decodeURIComponent(m[i + 1] ?? '');
+        });
+        const parsed = r.def.input.safeParse(raw);
+        if (!parsed.success) {
+          const problems = parsed.error.issues.map((issue) => ({ path: issue.path.map(String).map(snakeCase).join('.') || '(uri)', message: issue.message }));
+          throw new ValidationError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
+        }
+        return r.def.run(ctx, parsed.data);
+      });
+    }
+    return undefined;
+  };
+
+  const call = (name: string, args: unknown, signal?: AbortSignal): Promise<McpCallOutcome> =>
+    settle(async () => {
       const byAction = actions.get(name);
       const toolSpec = specs.get(name);
       if (!byAction || !toolSpec) throw new ValidationError(`unknown tool ${name}`, [{ path: '(tool)', message: `unknown tool ${name}` }]);
@@ -134,17 +185,25 @@ export async function buildToolSet(spec: CliSpec, ctx: CommandContext): Promise<
           throw new ValidationError(`action: ${message}`, [{ path: 'action', message }]);
         }
       }
-      const input = mapArguments(action as Action, toolSpec, rest, typeof actionName === 'string' && byAction.size > 1 ? actionName : undefined, ctx);
-      const def = (action as Action).def;
-      return { isError: false, json: await def.run(ctx, input) };
-    } catch (err) {
-      const appError = toAppError(err);
-      const body: ErrorJson = { error: { code: appError.code, message: appError.message } };
-      if (appError.details !== undefined) body.error.details = appError.details;
-      return err instanceof AppError ? { isError: true, json: body } : { isError: true, json: body, cause: err };
-    }
+      const chosen = action as Action;
+      const input = mapArguments(chosen, toolSpec, rest, byAction.size > 1 ? (actionName as string) : undefined, ctx);
+      return chosen.def.run(signal ? { ...ctx, signal } : ctx, input);
+    });
+
+  return {
+    name: setSpec.name,
+    version: spec.version,
+    instructions: setSpec.instructions,
+    tools,
+    call,
+    resourceTemplates: resources.map((r) => ({
+      uriTemplate: r.spec.uriTemplate,
+      name: r.spec.name,
+      description: r.spec.description,
+      mimeType: 'application/json' as const,
+    })),
+    read,
   };
-  return { name: setSpec.name, version: spec.version, instructions: setSpec.instructions, tools, call };
 }
 
 /**
