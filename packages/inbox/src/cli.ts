@@ -1,4 +1,4 @@
-import { EXIT_CODES_HELP, type CliSpec } from '@orch/store';
+import { EXIT_CODES_HELP, VERSION, type CliSpec } from '@orch/store';
 import type { ClaimResult, PostResult } from './leases.ts';
 import type { SendResult, ShowResult } from './threads.ts';
 import type { WaitResult } from './waiting.ts';
@@ -13,7 +13,7 @@ function since(threadId: string, messages: { id: number }[]): string | undefined
 
 export const inboxCli: CliSpec = {
   program: 'inbox',
-  version: '0.1.0',
+  version: VERSION,
   about:
     'inbox: the worker side of orch. Threads of messages are assigned to agents; a worker claims a thread\n' +
     'with a lease, posts progress, asks blocking questions and waits for answers, then posts a result.\n' +

@@ -1,4 +1,4 @@
-import { EXIT_CODES_HELP, type CliSpec } from '@orch/store';
+import { EXIT_CODES_HELP, VERSION, type CliSpec } from '@orch/store';
 import type { DispatchResult } from './ops/dispatch.ts';
 import type { RunResult } from './ops/runs.ts';
 import { orchMcp } from './mcp/tools.ts';
@@ -11,7 +11,7 @@ export interface OrchCliOptions {
 /** The orch CLI; the bundled executable points workers at the inbox executable beside it. */
 export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
   program: 'orch',
-  version: '0.1.0',
+  version: VERSION,
   about:
     "orch: the leader's control plane. Plan a run as tasks with dependencies, dispatch each ready task as an attempt\n" +
     '(an inbox thread a worker claims), then follow it with status / wait / blocked / answer / retry / reassign /\n' +

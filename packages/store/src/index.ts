@@ -17,5 +17,6 @@ export * from './table.ts';
 export * from './health.ts';
 export * from './failpoint.ts';
 export * from './text.ts';
+export * from './version.ts';
 export * from './mcp/tools.ts';
 export { mcpCommand, type McpCommandOptions } from './mcp/command.ts';

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { commandInput, parseCommandLine } from './cli.ts';
 import type { Clock } from './clock.ts';
@@ -128,12 +129,31 @@ export function shellWord(word: string): string {
 }
 
 /**
- * The whole body of a bundled CLI's entry file: the native SQLite addon shipped beside the bundle
- * in `bundleDir`, stdout and stderr whose failures (a full disk, a closed pipe) become OUTPUT_FAILED
- * (exit 7) instead of a crash, and the exit code.
+ * The native SQLite addon a bundled CLI in `bundleDir` loads: the `better_sqlite3.node` copied
+ * beside it (the repository's build, the skill folders), else the one the install of the npm
+ * package's `better-sqlite3` dependency built (pinned to the version the bundle holds; see
+ * docs/install.md). Undefined when neither is there: opening a SQLite database then fails as
+ * DB_NATIVE_MODULE.
+ */
+export function nativeAddon(bundleDir: string): string | undefined {
+  const beside = path.join(bundleDir, 'better_sqlite3.node');
+  if (fs.existsSync(beside)) return beside;
+  try {
+    const pkg = createRequire(path.join(bundleDir, 'index.js')).resolve('better-sqlite3/package.json');
+    const installed = path.join(path.dirname(pkg), 'build/Release/better_sqlite3.node');
+    return fs.existsSync(installed) ? installed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The whole body of a bundled CLI's entry file: the native SQLite addon (`nativeAddon`), stdout
+ * and stderr whose failures (a full disk, a closed pipe) become OUTPUT_FAILED (exit 7) instead of
+ * a crash, and the exit code.
  */
 export function runMain(spec: CliSpec, bundleDir: string): void {
-  const addon = path.join(bundleDir, 'better_sqlite3.node');
+  const addon = nativeAddon(bundleDir);
   // A failed write is reported through its callback (below); the stream's 'error' event would
   // otherwise crash the process with a stack after the command committed.
   let stdoutFailed: unknown;
@@ -145,7 +165,7 @@ export function runMain(spec: CliSpec, bundleDir: string): void {
     stdout: { write: (text: string) => writeStream(process.stdout, text), isTTY: process.stdout.isTTY === true },
     stderr: { write: (text: string) => writeStream(stderr(), text) },
     cwd: process.cwd(),
-    ...(fs.existsSync(addon) ? { nativeBinding: addon } : {}),
+    ...(addon !== undefined ? { nativeBinding: addon } : {}),
   }).then(async (code) => {
     // Help and version text are printed by yargs itself (console.log): a failure there is only
     // seen here, once the stream has reported it.

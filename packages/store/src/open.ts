@@ -233,7 +233,8 @@ function openError(err: unknown, file: string): Error {
       'DB_NATIVE_MODULE',
       `the native SQLite module (better-sqlite3) cannot load on this host (Node ${process.version}, ` +
         `${process.platform}-${process.arch}, ABI ${process.versions.modules}); rebuild it for this Node ` +
-        `(\`npm rebuild better-sqlite3\`, then \`npm run build\`). Cause: ${err.message.split('\n')[0]}`,
+        `(in a clone: \`npm rebuild better-sqlite3\`, then \`npm run build\`; the npm package: reinstall it under this Node, ` +
+        `its better-sqlite3 install script allowed). Cause: ${err.message.split('\n')[0]}`,
       { cause: err },
     );
   }
