@@ -49,6 +49,8 @@ export interface PostgresEngine {
   readonly schema: string;
   write<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T>;
   read<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T>;
+  /** Reads outside a transaction, tried again on a lost connection (see PgTransactions.plain). */
+  plain<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T>;
   steps<T>(mode: 'read' | 'write' | 'claim', step: () => Step<T>): Promise<T>;
   /** A value that changes when something may have been committed (the server's next transaction id). */
   changeMark(): Promise<string>;

@@ -117,7 +117,9 @@ const recorded = new WeakMap<Store, Promise<Record<string, number>>>();
 function versionsOf(store: Store): Promise<Record<string, number>> {
   let versions = recorded.get(store);
   if (versions === undefined) {
-    versions = (async () => ((await migrationsTableExists(store.db, store)) ? recordedVersions(store.db) : {}))();
+    const read = async (db: Kysely<any>) => ((await migrationsTableExists(db, store)) ? recordedVersions(db) : {});
+    // On PostgreSQL through the engine: a connection lost meanwhile is tried again, errors name the server.
+    versions = store.kind === 'postgres' ? store.pg.plain(read) : read(store.db);
     // A failed read (a dropped connection, a foreign table) is not kept.
     versions.catch(() => recorded.delete(store));
     recorded.set(store, versions);

@@ -191,6 +191,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
       schema: target.schema,
       write: (fn) => transactions.write(fn),
       read: (fn) => transactions.read(fn),
+      plain: (fn) => transactions.plain(fn),
       steps: (mode, step) => transactions.steps(mode, step),
       changeMark: () => transactions.changeMark(),
       nextCommit: (signal) => listener.next(signal),

@@ -24,8 +24,11 @@ export interface PgTransactionsOptions {
   reconnectMs: number;
 }
 
-/** A read; a write, alone among writers; a claim, beside other claims (see writeClaim). */
-type Mode = 'read' | 'write' | 'claim';
+/**
+ * A read; a write, alone among writers; a claim, beside other claims (see writeClaim); plain reads
+ * outside a transaction (each statement its own snapshot).
+ */
+type Mode = 'read' | 'write' | 'claim' | 'plain';
 
 /** How often a transaction the server aborted as a deadlock or serialization failure is run again. */
 const MAX_RETRIES = 3;
@@ -71,6 +74,14 @@ export class PgTransactions {
 
   read<T>(fn: (trx: Kysely<any>) => Promise<T>): Promise<T> {
     return this.run('read', fn);
+  }
+
+  /**
+   * Reads that need no common snapshot (the schema check at open), with no BEGIN or COMMIT around
+   * them: tried again on a lost connection and their errors mapped, like a transaction's.
+   */
+  plain<T>(fn: (db: Kysely<any>) => Promise<T>): Promise<T> {
+    return this.run('plain', fn);
   }
 
   /** Drives a step routine (see Step), awaiting each of its queries, inside one transaction. */
@@ -230,6 +241,7 @@ export class PgTransactions {
       this.#inside.run(true, async () => {
         let open = false;
         try {
+          if (mode === 'plain') return await fn(conn);
           if (mode !== 'read') {
             const sentAt = performance.now();
             open = true;
