@@ -84,27 +84,28 @@ export function* findClaimable(args: { agent: string; threadId?: string; now: nu
 
 type ClaimParams = { agent: string; token: string; now: number; expiresAt: number; leaseMs: number };
 
-function claimUpdate(db: Db, p: ClaimParams) {
-  return db
-    .updateTable('inbox_threads')
-    .set((eb) => ({
-      state: eb
-        .case()
-        .when('state', '=', 'blocked')
-        .then('blocked' as ThreadState)
-        .else('claimed' as ThreadState)
-        .end(),
-      claimed_by: p.agent,
-      lease_token: p.token,
-      lease_expires_at: p.expiresAt,
-      lease_ms: p.leaseMs,
-      claim_count: eb('claim_count', '+', 1),
-      // The claim gives its holder every message so far (the newest always among them).
-      delivered_message_id: sql<number | null>`(select max(m.id) from inbox_messages m where m.thread_id = inbox_threads.id)`,
-      updated_at: p.now,
-    }))
-    .where('assigned_to', '=', p.agent)
-    .where(claimable(p.now));
+/**
+ * The claim's UPDATE of a claimable row. `ofAgent: false` leaves out the row's agent, for a caller
+ * whose row can only be one of the agent's (a thread's agent never changes after it is opened).
+ */
+function claimUpdate(db: Db, p: ClaimParams, ofAgent = true) {
+  const update = db.updateTable('inbox_threads').set((eb) => ({
+    state: eb
+      .case()
+      .when('state', '=', 'blocked')
+      .then('blocked' as ThreadState)
+      .else('claimed' as ThreadState)
+      .end(),
+    claimed_by: p.agent,
+    lease_token: p.token,
+    lease_expires_at: p.expiresAt,
+    lease_ms: p.leaseMs,
+    claim_count: eb('claim_count', '+', 1),
+    // The claim gives its holder every message so far (the newest always among them).
+    delivered_message_id: sql<number | null>`(select max(m.id) from inbox_messages m where m.thread_id = inbox_threads.id)`,
+    updated_at: p.now,
+  }));
+  return (ofAgent ? update.where('assigned_to', '=', p.agent) : update).where(claimable(p.now));
 }
 
 // On PostgreSQL claimers run side by side (writeClaim in the store): the oldest claimable row is
@@ -145,7 +146,13 @@ function claimReturning(q: ReturnType<typeof claimUpdate>) {
 }
 
 const claimOldest = preparedQuery((db: Db, p: ClaimParams) =>
-  claimReturning(claimUpdate(db, p).where('seq', '=', isPostgresDb(db) ? lockedClaimableSeq(db, p) : oldestClaimableSeq(db, p))),
+  claimReturning(
+    isPostgresDb(db)
+      ? // The locked row is one of the agent's: found by its primary key (with the agent in its
+        // WHERE too, PostgreSQL walks the agent's (agent, state, seq) index entries to find the seq).
+        claimUpdate(db, p, false).where('seq', '=', lockedClaimableSeq(db, p))
+      : claimUpdate(db, p).where('seq', '=', oldestClaimableSeq(db, p)),
+  ),
 );
 const claimGiven = preparedQuery((db: Db, p: ClaimParams & { id: string }) => claimReturning(claimUpdate(db, p).where('id', '=', p.id)));
 
