@@ -296,6 +296,9 @@ const warmUps = {
     [undefined, ['--db', db, 'task', 'add', '--run', 'r', '--task', 'b', '--title', 'b', '--default-to', 'w']],
     [undefined, ['--db', db, 'dep', 'add', '--run', 'r', '--task', 'b', '--depends-on', 'a']],
     [undefined, ['--db', db, 'dispatch', '--run', 'r', '--task', 'a', '--execution-mode', 'analysis', '--body', 'go']],
+    // A worker's claim and progress, so the last step's reconcile folds them in: the code that
+    // writes events (what `orch wait` runs when a worker's commit wakes it) is in the cache too.
+    [inboxBin, ['--db', db, 'claim', '--agent', 'w']],
     [undefined, ['--db', db, '--json', 'status', '--run', 'r']],
   ],
   'orch-worker-brief': () => [[undefined, ['--help']]],
