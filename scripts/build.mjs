@@ -235,6 +235,7 @@ const lightAssertForYargs = {
 function runStep(bin, args, cwd) {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`build: warming ${path.basename(bin)} ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 /**
@@ -253,7 +254,8 @@ function makeCodeCache(launcher, id, steps) {
     const all = steps(db);
     const last = all.at(-1);
     if (last === undefined) throw new Error(`build: no warm-up step for ${launcher}`);
-    for (const [bin, args] of all.slice(0, -1)) runStep(bin ?? launcher, args, scratch);
+    let out = '';
+    for (const [bin, args] of all.slice(0, -1)) out = runStep(bin ?? launcher, typeof args === 'function' ? args(out) : args, scratch);
     const producer = [
       "const fs = require('node:fs'), path = require('node:path'), { Script } = require('node:vm');",
       `const [launcher, id, args] = ${JSON.stringify([launcher, id, last[1]])};`,
@@ -275,8 +277,9 @@ function makeCodeCache(launcher, id, steps) {
 
 const inboxBin = path.join(root, clis[0].outputs[0]);
 /**
- * One warm-up call: the executable (undefined: the CLI being built) and its arguments.
- * @typedef {[string | undefined, string[]]} WarmUpStep
+ * One warm-up call: the executable (undefined: the CLI being built) and its arguments (or how to
+ * make them from the standard output of the step before).
+ * @typedef {[string | undefined, string[] | ((previous: string) => string[])]} WarmUpStep
  */
 
 /**
@@ -298,7 +301,14 @@ const warmUps = {
     [undefined, ['--db', db, 'dispatch', '--run', 'r', '--task', 'a', '--execution-mode', 'analysis', '--body', 'go']],
     // A worker's claim and progress, so the last step's reconcile folds them in: the code that
     // writes events (what `orch wait` runs when a worker's commit wakes it) is in the cache too.
-    [inboxBin, ['--db', db, 'claim', '--agent', 'w']],
+    [inboxBin, ['--db', db, '--json', 'claim', '--agent', 'w']],
+    [
+      inboxBin,
+      (claimed) => {
+        const { thread, lease } = JSON.parse(claimed);
+        return ['--db', db, 'progress', '--thread', thread.id, '--lease', lease.token, '--body', 'warming'];
+      },
+    ],
     [undefined, ['--db', db, '--json', 'status', '--run', 'r']],
   ],
   'orch-worker-brief': () => [[undefined, ['--help']]],
