@@ -51,27 +51,37 @@ export async function claim(inbox: Inbox, input: ClaimInput): Promise<ClaimResul
   const leaseMs = (input.leaseSeconds ?? DEFAULT_LEASE_SECONDS) * 1000;
   const maxBytes = input.maxBytes ?? DEFAULT_MESSAGE_BYTES;
   const attempt = () => claimNow(inbox, input.agent, input.threadId, leaseMs, maxBytes);
+  const looksClaimable = () =>
+    readNow(inbox.store, () =>
+      findClaimable({
+        agent: input.agent,
+        now: inbox.clock.now(),
+        ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
+      }),
+    );
   let won = await attempt();
+  // On PostgreSQL claims run side by side, and each locks the oldest thread of every kind it could
+  // take (open, released, lease run out) while it takes one of them: a claimer beside it may find
+  // none free although one stays claimable once the other commits. Looked at again without locks,
+  // and tried again a few times when something is there (on SQLite a failed claim saw everything).
+  for (let tries = 1; !won && input.threadId === undefined && tries <= CLAIM_RACE_TRIES && (await looksClaimable()); tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 5 * tries));
+    won = await attempt();
+  }
   if (!won && (input.waitSeconds ?? 0) > 0) {
     // Poll with reads; take the write lock only once something looks claimable.
-    won = await waitForChange(
-      inbox.store,
-      async () => {
-        const candidate = await readNow(inbox.store, () =>
-          findClaimable({
-            agent: input.agent,
-            now: inbox.clock.now(),
-            ...(input.threadId !== undefined ? { threadId: input.threadId } : {}),
-          }),
-        );
-        return candidate ? attempt() : undefined;
-      },
-      { timeoutMs: (input.waitSeconds ?? 0) * 1000, clock: inbox.clock, signal: inbox.signal },
-    );
+    won = await waitForChange(inbox.store, async () => ((await looksClaimable()) ? attempt() : undefined), {
+      timeoutMs: (input.waitSeconds ?? 0) * 1000,
+      clock: inbox.clock,
+      signal: inbox.signal,
+    });
   }
   if (won) return won;
   return notClaimed(inbox, input);
 }
+
+/** How often a claim that found nothing free, while something looked claimable, is tried again. */
+const CLAIM_RACE_TRIES = 3;
 
 // Synchronous (prepared queries in writeNow): a claim is the hot path of every worker loop. Only
 // database work happens while the write lock is held; the views are built after the commit.

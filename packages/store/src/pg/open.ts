@@ -153,7 +153,8 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
   const server = `the PostgreSQL server at ${target.server}`;
   const keys = { app: 0x6f726368 | 0, schema: hash32(`schema:${target.schema}`) };
   const channel = `orch_inbox_${(hash32(`channel:${target.schema}`) >>> 0).toString(16)}`;
-  const listener = new Listener(driver, { ...config, max: undefined, Client: undefined } as pg.ClientConfig, channel, server);
+  // TCP keep-alive: a LISTEN connection whose peer vanished (no reset) is noticed and made again.
+  const listener = new Listener(driver, { ...config, max: undefined, Client: undefined, keepAlive: true } as pg.ClientConfig, channel, server);
   const transactions = new PgTransactions({
     db,
     clock,
@@ -162,6 +163,7 @@ export async function openPostgresStore(options: OpenStoreOptions & { poolSize?:
     busyTimeoutMs,
     server,
     reconnectMs: Math.max(target.connectTimeoutMs, options.reconnectMs ?? 0),
+    poolSize: config.max ?? 1,
   });
   const close = async () => {
     listener.close();

@@ -22,6 +22,8 @@ export interface PgTransactionsOptions {
    * one: the connect timeout, or longer for long-lived processes (OpenDatabaseOptions.reconnectMs).
    */
   reconnectMs: number;
+  /** The pool's size (connections). */
+  poolSize: number;
 }
 
 /**
@@ -122,23 +124,22 @@ export class PgTransactions {
   }
 
   /**
-   * Who holds this schema's writers' lock now (their transactions, by virtual transaction id), and
-   * whether one of them has held it for the busy timeout or longer (its transaction began that long
-   * ago, by the server's clock; the lock is its first statement). Only this schema's writers count,
-   * unlike the server-wide changeMark: a busy neighbour on the server does not keep a writer
-   * waiting behind a stuck one.
+   * Who holds this schema's writers' lock now: their transactions, by virtual transaction id. The
+   * same ones at two timeouts in a row held it for a whole timeout (a transaction's start would not
+   * tell: it includes its own wait in the queue). Only this schema's writers count, unlike the
+   * server-wide changeMark: a busy neighbour on the server does not keep a writer waiting behind a
+   * stuck one.
    */
-  private async lockHolders(): Promise<{ holders: string; stuck: boolean }> {
-    const r = await this.o.db.executeQuery<{ holders: string; stuck: boolean }>(
+  private async lockHolders(): Promise<string> {
+    const r = await this.o.db.executeQuery<{ holders: string }>(
       CompiledQuery.raw(
-        `select coalesce(string_agg(l.virtualtransaction, ',' order by l.virtualtransaction), '') as holders,
-          coalesce(bool_or(clock_timestamp() - a.xact_start >= $3::float8 * interval '1 millisecond'), false) as stuck
-         from pg_catalog.pg_locks l left join pg_catalog.pg_stat_activity a on a.pid = l.pid
+        `select coalesce(string_agg(l.virtualtransaction, ',' order by l.virtualtransaction), '') as holders
+         from pg_catalog.pg_locks l
          where l.locktype = 'advisory' and l.granted and l.objsubid = 2 and l.classid::int8 = $1::int8 and l.objid::int8 = $2::int8`,
-        [this.o.keys.app >>> 0, this.o.keys.schema >>> 0, this.o.busyTimeoutMs],
+        [this.o.keys.app >>> 0, this.o.keys.schema >>> 0],
       ),
     );
-    return { holders: r.rows[0]?.holders ?? '', stuck: r.rows[0]?.stuck === true };
+    return r.rows[0]?.holders ?? '';
   }
 
   /**
@@ -205,18 +206,21 @@ export class PgTransactions {
     // at most MAX_BUSY_WAIT_FACTOR timeouts in all.
     const waitStart = performance.now();
     let mark: string | undefined;
-    for (let attempt = 0; ; attempt++) {
+    let retries = 0;
+    let stalePlans = 0;
+    for (;;) {
       try {
         return await this.once(mode, fn);
       } catch (err) {
         const code = (err as { code?: unknown }).code;
-        if (attempt < MAX_RETRIES && ((typeof code === 'string' && RETRYABLE.has(code)) || isStalePlan(err))) continue;
+        if (typeof code === 'string' && RETRYABLE.has(code) && retries++ < MAX_RETRIES) continue;
+        // Each stale plan closes its connection (see lastResultPool): at most one per pooled connection.
+        if (isStalePlan(err) && stalePlans++ <= this.o.poolSize) continue;
         if (code === '55P03' && performance.now() - waitStart < MAX_BUSY_WAIT_FACTOR * this.o.busyTimeoutMs) {
+          // Wait again unless the same transactions held the lock at this timeout and the last one.
           const now = await this.lockHolders().catch(() => undefined);
-          // Wait again unless one holder has held the lock for the whole busy timeout (or the
-          // same ones still hold it since the last timeout).
-          const moved = now !== undefined && !now.stuck && now.holders !== mark;
-          mark = now?.holders;
+          const moved = now !== undefined && now !== mark;
+          mark = now;
           if (moved) continue;
         }
         // The server went away (a restart, a dropped connection) before this transaction committed:
