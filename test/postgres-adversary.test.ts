@@ -328,7 +328,7 @@ console.log('finished');
 });
 
 describePg('PostgreSQL: a writer behind a stuck writer (slow)', () => {
-  it('DB_BUSY after one busy timeout when one transaction holds the lock, however busy the rest of the server is', async () => {
+  it('DB_BUSY while one transaction keeps the lock (the same holder at two busy timeouts), however busy the rest of the server is', async () => {
     const { url, schema } = freshSchema();
     const other = freshSchema();
     expect(cli(INBOX_BIN, ['--db', url, '--json', 'init']).code).toBe(0);
