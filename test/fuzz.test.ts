@@ -720,12 +720,20 @@ function expectUnchanged(f: Fixture, before: string, c: Case, r: CliRun): void {
   }
 }
 
+/**
+ * Commands the fuzzer leaves out: `mcp` serves the MCP protocol on stdin/stdout until stdin ends
+ * (in-process it would wait on the test runner's stdin; as a process its stdout is protocol, not a
+ * --json document). Its refusals (a bad --db, a bad --agent) are tested in test/mcp.test.ts.
+ */
+const OWNS_STDIO = new Set(['mcp']);
+const fuzzable = (defs: CommandDefinition[]) => defs.filter((d) => !OWNS_STDIO.has(d.name));
+
 async function fuzzInProcess(name: keyof typeof RUNS, spec: CliSpec, f: Fixture): Promise<void> {
   let reference = dbState(f);
   const defs = await loadCommands(spec);
   expect(defs.map((d) => d.name)).toEqual(spec.commands.map((c) => c.name));
   await fc.assert(
-    fc.asyncProperty(vectors(defs, f, 'inProcess'), async (c) => {
+    fc.asyncProperty(vectors(fuzzable(defs), f, 'inProcess'), async (c) => {
       const r = await call(spec, c.args, f.dir);
       record(name, 'inProcess', c.command, r.code);
       const outcome = checkContract(spec, defs, c, r, wantsJson(c.args));
@@ -748,7 +756,7 @@ async function fuzzProcesses(name: keyof typeof RUNS, spec: CliSpec, bin: string
   let reference = dbState(f);
   const defs = await loadCommands(spec);
   await fc.assert(
-    fc.asyncProperty(vectors(defs, f, 'process'), async (raw) => {
+    fc.asyncProperty(vectors(fuzzable(defs), f, 'process'), async (raw) => {
       const c = { ...raw, args: forProcess(raw.args) };
       const p = spawnSync(process.execPath, [bin, ...c.args], { cwd: f.dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
       const r: CliRun = { code: p.status ?? -1, stdout: p.stdout, stderr: p.stderr };
