@@ -217,9 +217,10 @@ export class PgTransactions {
         // Each stale plan closes its connection (see lastResultPool): at most one per pooled connection.
         if (isStalePlan(err) && stalePlans++ <= this.o.poolSize) continue;
         if (code === '55P03' && performance.now() - waitStart < MAX_BUSY_WAIT_FACTOR * this.o.busyTimeoutMs) {
-          // Wait again unless the same transactions held the lock at this timeout and the last one.
+          // Wait again unless the same transactions held the lock at this timeout and the last one
+          // (nobody holding it now: it was just let go).
           const now = await this.lockHolders().catch(() => undefined);
-          const moved = now !== undefined && now !== mark;
+          const moved = now !== undefined && (now === '' || now !== mark);
           mark = now;
           if (moved) continue;
         }
