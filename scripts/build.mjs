@@ -99,6 +99,22 @@ const pgDriverApart = {
 const PG_DRIVER = 'pg-driver.cjs';
 
 /**
+ * What every bundle of the build shares: one CommonJS file for Node 20, without comments or
+ * indentation (less to read at start-up); names are kept, so stack traces stay readable.
+ * @type {import('esbuild').BuildOptions}
+ */
+const BUNDLE = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  legalComments: 'none',
+  logLevel: 'warning',
+  minifySyntax: true,
+  minifyWhitespace: true,
+};
+
+/**
  * Bundles the `pg` driver alone (see pgDriverApart), once, into `file`.
  * @param {string} file
  */
@@ -106,14 +122,7 @@ async function buildPgDriver(file) {
   await build({
     stdin: { contents: "module.exports = require('pg');", resolveDir: root, loader: 'js' },
     outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    legalComments: 'none',
-    logLevel: 'warning',
-    minifySyntax: true,
-    minifyWhitespace: true,
+    ...BUNDLE,
     // pg-native is an optional native binding this tool does not use.
     external: ['pg-native'],
     plugins: [pgOnNodeOnly],
@@ -167,14 +176,7 @@ async function buildMcpSdk(file) {
   await build({
     entryPoints: [path.join(root, 'packages/store/src/mcp/sdk.ts')],
     outfile: file,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    legalComments: 'none',
-    logLevel: 'warning',
-    minifySyntax: true,
-    minifyWhitespace: true,
+    ...BUNDLE,
     charset: 'ascii',
     plugins: [englishZodOnly],
   });
@@ -328,16 +330,8 @@ for (const cli of clis) {
   await build({
     entryPoints: [path.join(root, cli.entry)],
     outfile: `${built}.esbuild`,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    legalComments: 'none',
-    logLevel: 'warning',
-    // No comments or indentation: less to read at start-up, and the text stays ASCII (read faster).
-    // Names are kept, so stack traces stay readable.
-    minifySyntax: true,
-    minifyWhitespace: true,
+    ...BUNDLE,
+    // The text stays ASCII (read faster).
     charset: 'ascii',
     plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart],
   });
