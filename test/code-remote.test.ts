@@ -309,7 +309,11 @@ describe('code mode across machines (slow)', () => {
     const a = dispatchRemote(m, 'T1', ['--repo-url', m.bare]);
     expect(a.remote_url).toBe(m.bare);
     expect((await runWork(m, ['/bin/sh', '-c', 'exit 3'])).code).toBe(4);
-    const b = orchOk(m.db, ['retry', '--run', RUN, '--task', 'T1'], { cwd: m.leader }).attempt as Attempt;
+    // The text output says where the branch went.
+    const text = orch(['--db', m.db, 'retry', '--run', RUN, '--task', 'T1'], { cwd: m.leader });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`branch orch/${RUN}/T1/2 on ${m.bare} (no worktree here)`);
+    const b = orchOk(m.db, ['task', 'show', '--run', RUN, '--task', 'T1']).attempts.at(-1) as Attempt;
     expect(b).toMatchObject({ branch: `orch/${RUN}/T1/2`, remote_url: m.bare, worktree_path: null });
     expect(remoteHead(m.bare, b.branch)).toBe(a.base_commit);
   });
