@@ -304,6 +304,34 @@ describe('code mode across machines (slow)', () => {
     expect(remoteHead(m.bare, `orch/${RUN}/T1/1`)).toBe(other);
   });
 
+  it('a claim that lost its lease pushes nothing; the next claim on that machine reuses the worktree and pushes both commits', async () => {
+    const m = machines();
+    const a = dispatchRemote(m);
+    const marker = path.join(m.dir, 'first-claim-done');
+    // First claim: commits, then gives the thread back (its lease ends), and exits 0.
+    const first = [
+      '/bin/sh',
+      '-c',
+      `set -e\necho one > one.txt\ngit add one.txt\ngit commit -q -m "first claim"\ntouch ${marker}\n"$INBOX_BIN" --db "$INBOX_DB" release --thread "$INBOX_THREAD_ID" --lease "$INBOX_LEASE" > /dev/null`,
+    ];
+    const r1 = await runWork(m, first);
+    expect(output(r1).handled[0]).toMatchObject({ outcome: 'lease_lost' });
+    const wt = workerWorktree(m);
+    const firstCommit = git(wt, 'rev-parse', 'HEAD');
+    // Not the lease holder at the end: nothing was pushed.
+    expect(remoteHead(m.bare, a.branch)).toBe(a.base_commit);
+    expect(fs.existsSync(marker)).toBe(true);
+
+    const r2 = await runWork(m, committingAgent('two.txt'));
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(output(r2).handled[0]).toMatchObject({ outcome: 'done', claim: 2, work_dir: wt });
+    const head = git(wt, 'rev-parse', 'HEAD');
+    expect(git(wt, 'rev-parse', 'HEAD^')).toBe(firstCommit);
+    expect(remoteHead(m.bare, a.branch)).toBe(head);
+    const diff = orchOk(m.db, ['diff', '--run', RUN, '--task', 'T1', '--stat'], { cwd: m.leader });
+    expect(diff.commits.map((c: { subject: string }) => c.subject)).toEqual(['first claim', 'worker adds two.txt']);
+  });
+
   it('retry dispatches the next attempt through the same remote', async () => {
     const m = machines();
     const a = dispatchRemote(m, 'T1', ['--repo-url', m.bare]);
