@@ -181,6 +181,10 @@ describe('code mode across machines (slow)', () => {
     expect(diff.files).toEqual([{ path: 'new.txt', additions: 1, deletions: 0 }]);
     expect(git(m.leader, 'rev-parse', `refs/heads/${a.branch}`)).toBe(head);
 
+    // doctor finds nothing wrong with an attempt that has no worktree on this machine.
+    const doctor = orch(['--db', m.db, '--json', 'doctor', '--run', RUN, '--repo-path', m.leader], { cwd: m.leader });
+    expect(doctor.code, doctor.stdout).toBe(0);
+
     const merged = orchOk(m.db, ['merge', '--run', RUN, '--task', 'T1'], { cwd: m.leader });
     expect(merged).toMatchObject({ into: 'main', merged: true });
     expect(git(m.leader, 'show', 'main:new.txt')).toBe('from the worker');
