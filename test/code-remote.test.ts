@@ -172,8 +172,14 @@ describe('code mode across machines (slow)', () => {
     const result = lastMessage(m.db, a.thread_id);
     expect(result.kind).toBe('result');
     expect(result.payload.git).toEqual({ pushed: true, remote_url: m.bare, branch: a.branch, head_commit: head, worktree: wt, uncommitted: 0 });
-    // The worker's clone stays clean: its worktrees are ignored.
+    // The worker's clone stays clean: its worktrees are ignored (one line in info/exclude).
     expect(git(m.worker, 'status', '--porcelain')).toBe('');
+    expect(
+      fs
+        .readFileSync(path.join(m.worker, '.git', 'info', 'exclude'), 'utf8')
+        .split('\n')
+        .filter((l) => l === '/.orch/worktrees/'),
+    ).toHaveLength(1);
 
     const diff = orchOk(m.db, ['diff', '--run', RUN, '--task', 'T1'], { cwd: m.leader });
     expect(diff).toMatchObject({ base_commit: base, branch: a.branch, head_commit: head, uncommitted: null });
@@ -334,6 +340,13 @@ describe('code mode across machines (slow)', () => {
     expect(remoteHead(m.bare, a.branch)).toBe(head);
     const diff = orchOk(m.db, ['diff', '--run', RUN, '--task', 'T1', '--stat'], { cwd: m.leader });
     expect(diff.commits.map((c: { subject: string }) => c.subject)).toEqual(['first claim', 'worker adds two.txt']);
+    // Two claims in one clone: git is told to ignore the worktrees once.
+    expect(
+      fs
+        .readFileSync(path.join(m.worker, '.git', 'info', 'exclude'), 'utf8')
+        .split('\n')
+        .filter((l) => l === '/.orch/worktrees/'),
+    ).toHaveLength(1);
   });
 
   it('retry dispatches the next attempt through the same remote', async () => {

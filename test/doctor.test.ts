@@ -74,7 +74,7 @@ describe('doctor on a healthy database (slow)', () => {
     // What the previous release's files look like: orch schema 1 (no readiness indexes).
     exec(
       db,
-      "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; drop table orch_meta; delete from schema_migrations where package = 'orch' and version in (2, 3)",
+      "drop index orch_tasks_run_id_state; drop index orch_attempts_run_task_state; drop table orch_meta; alter table orch_attempts drop column remote_url; delete from schema_migrations where package = 'orch' and version in (2, 3, 4)",
     );
     const r = report(orchDoctor(db), 4);
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'schema_outdated', severity: 'error', repaired: false })]);

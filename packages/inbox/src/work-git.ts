@@ -178,7 +178,9 @@ async function ignoreWorktrees(repo: string): Promise<void> {
   const exclude = path.join(common.out.trim(), 'info', 'exclude');
   fs.mkdirSync(path.dirname(exclude), { recursive: true });
   const existing = fs.existsSync(exclude) ? fs.readFileSync(exclude, 'utf8') : '';
-  fs.appendFileSync(exclude, `${existing === '' || existing.endsWith('\n') ? '' : '\n'}# orch attempt worktrees\n/${WORKER_WORKTREES}/\n`);
+  const pattern = `/${WORKER_WORKTREES}/`;
+  if (existing.split('\n').includes(pattern)) return;
+  fs.appendFileSync(exclude, `${existing === '' || existing.endsWith('\n') ? '' : '\n'}# orch attempt worktrees\n${pattern}\n`);
 }
 
 function firstLine(text: string): string {
