@@ -306,6 +306,12 @@ describe('code mode across machines (slow)', () => {
     fail(['--remote', 'nope'], 2, /no remote called nope/);
     fail(['--repo-url', path.join(m.dir, 'no-such.git')], 4, /cannot reach the remote/);
     fail(['--remote', 'origin', '--repo-url', m.bare], 2, /either --remote or --repo-url/);
+    // Hostile URLs: an option look-alike is refused before git runs; git's ext:: transport (a command) stays off.
+    const pwned = path.join(m.dir, 'pwned');
+    fail([`--repo-url=--upload-pack=touch ${pwned}`], 2, /not an acceptable git remote URL/);
+    fail([`--repo-url=ext::sh -c touch% ${pwned}`], 2, /not an acceptable git remote URL/);
+    fail([`--repo-url=ext::sh%-c%touch%${pwned}`], 4, /cannot reach the remote/);
+    expect(fs.existsSync(pwned)).toBe(false);
     fail(['--remote', 'origin'], 2, /--remote applies to --execution-mode code only/, 'analysis');
     // A branch of that name already on the remote with other commits is never overwritten.
     const other = git(m.leader, 'rev-parse', 'main^');
