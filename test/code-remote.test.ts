@@ -98,7 +98,21 @@ function runWork(m: Machines, command: string[], extra: string[] = ['--repo', ''
   const args = extra[0] === '--repo' && extra[1] === '' ? ['--repo', m.worker] : extra;
   const child = spawn(
     NODE,
-    [INBOX_BIN, '--db', m.db, '--json', 'work', '--agent', AGENT, '--once', '--work-dir', path.join(m.dir, 'work'), ...args, '--', ...command],
+    [
+      INBOX_BIN,
+      '--db',
+      m.db,
+      '--json',
+      'work',
+      '--agent',
+      AGENT,
+      ...(args.includes('--idle-exit-seconds') ? [] : ['--once']),
+      '--work-dir',
+      path.join(m.dir, 'work'),
+      ...args,
+      '--',
+      ...command,
+    ],
     {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: '1', GIT_TERMINAL_PROMPT: '0' },
@@ -353,6 +367,24 @@ describe('code mode across machines (slow)', () => {
         .split('\n')
         .filter((l) => l === '/.orch/worktrees/'),
     ).toHaveLength(1);
+  });
+
+  it('two attempts at once in one clone (--concurrency 2): each gets its own worktree and branch, both pushed', async () => {
+    const m = machines(['T1', 'T2']);
+    const a1 = dispatchRemote(m, 'T1');
+    const a2 = dispatchRemote(m, 'T2');
+    const r = await runWork(m, committingAgent('work.txt'), ['--repo', m.worker, '--concurrency', '2', '--idle-exit-seconds', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(output(r).handled.map((h) => h.outcome)).toEqual(['done', 'done']);
+    for (const [a, task] of [
+      [a1, 'T1'],
+      [a2, 'T2'],
+    ] as const) {
+      expect(threadState(m.db, a.thread_id)).toBe('done');
+      const wt = workerWorktree(m, task);
+      expect(git(wt, 'symbolic-ref', '--short', 'HEAD')).toBe(a.branch);
+      expect(remoteHead(m.bare, a.branch)).toBe(git(wt, 'rev-parse', 'HEAD'));
+    }
   });
 
   it('retry dispatches the next attempt through the same remote', async () => {
