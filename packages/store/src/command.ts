@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import type { ExitCodeValue } from './errors.ts';
 import type { IdGenerator } from './ids.ts';
+import type { RemoteTarget } from './remote/target.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
 export interface CommandContext {
@@ -33,6 +34,11 @@ export interface CommandContext {
    * waiting (`wait`, `claim --wait-seconds`) ends as at its timeout. Undefined for the CLI.
    */
   signal?: AbortSignal | undefined;
+  /**
+   * `--db` is the URL of an `orch serve` and the command runs here with the server as its database
+   * (`inbox work`): where and how to call it. Undefined otherwise.
+   */
+  remote?: RemoteTarget | undefined;
 }
 
 export interface FlagSpec {

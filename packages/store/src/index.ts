@@ -20,3 +20,4 @@ export * from './text.ts';
 export * from './version.ts';
 export * from './mcp/tools.ts';
 export { mcpCommand, type McpCommandOptions } from './mcp/command.ts';
+export * from './remote/index.ts';
