@@ -52,6 +52,7 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
     { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
     { name: 'mcp', load: () => import('./commands/mcp.ts').then((m) => m.command(options)) },
+    { name: 'serve', load: () => import('@orch/server/serve-command').then((m) => m.command) },
   ],
 });
 

@@ -53,6 +53,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ids: io.ids ?? randomIds,
       cwd: io.cwd,
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
+      ...(json ? { json: true } : {}),
     };
     let result: unknown;
     let exitCode: number | undefined;

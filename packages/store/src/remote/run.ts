@@ -71,7 +71,7 @@ function readFiles(def: CommandDefinition, raw: Record<string, unknown>, cwd: st
     const value = raw[flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
     if (typeof value !== 'string') continue;
     files ??= {};
-    files[value] = readTextFile(cwd, value, flag, maxBytes);
+    files[value] = readTextFile({ cwd }, value, flag, maxBytes);
   }
   return files;
 }
