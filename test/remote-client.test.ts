@@ -249,6 +249,24 @@ describe('remote mode of the CLIs against a stub server (slow)', () => {
     expectJsonError(await inboxRemote(['--db', 'http://127.0.0.1:1', '--json', 'mcp', '--agent', 'qa']), 2, 'USAGE', /does not run against a server URL/);
   });
 
+  it('a call on a file never loads the HTTP client; a call on a URL does', async () => {
+    const { db, dir } = initDb();
+    const preload = path.join(dir, 'loaded.cjs');
+    fs.writeFileSync(
+      preload,
+      "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_LIST, process.moduleLoadList.filter((m) => /^NativeModule (http|https|_http_client)$/.test(m)).join('\\n')));\n",
+    );
+    const list = path.join(dir, 'loaded.txt');
+    const loaded = async (args: string[]) => {
+      // `node -r PRELOAD inbox.cjs ...`: the preload lists the HTTP modules loaded when the process exits.
+      const r = await run('-r', [preload, INBOX_BIN, ...args], { LOADED_LIST: list, ORCH_RETRY_SECONDS: '0' });
+      expect(r.stderr).not.toMatch(/internal error/);
+      return fs.readFileSync(list, 'utf8');
+    };
+    expect(await loaded(['--db', db, 'list'])).toBe('');
+    expect(await loaded(['--db', 'http://127.0.0.1:1', 'list'])).toContain('NativeModule http');
+  });
+
   it('reads the token from an owner-only --token-file', async () => {
     const dir = tempDir();
     const tokenFile = path.join(dir, 'token');

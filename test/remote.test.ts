@@ -29,9 +29,9 @@ afterEach(async () => {
 });
 
 /** Starts `orch serve` on `db` (port 0: any free one) in `cwd`; resolves once it listens. */
-function serve(db: string, options: { port?: number; cwd?: string } = {}): Promise<Server> {
+function serve(db: string, options: { port?: number; cwd?: string; args?: string[] } = {}): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [ORCH_BIN, '--db', db, 'serve', '--port', String(options.port ?? 0)], {
+    const child = spawn(NODE, [ORCH_BIN, '--db', db, 'serve', '--port', String(options.port ?? 0), ...(options.args ?? [])], {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -277,6 +277,48 @@ describe('remote mode against orch serve (slow)', () => {
     expect(out.handled).toMatchObject([{ thread_id: sent.thread.id, outcome: 'done', thread_state: 'done' }]);
     const results = rows<{ body: string }>(db, "SELECT body FROM inbox_messages WHERE thread_id = ? AND kind = 'result'", sent.thread.id);
     expect(results.map((m) => m.body.trim())).toEqual(['finished after the restart']);
+  });
+
+  it('Ctrl-C on a remote wait ends the wait on the server (its slot is free again)', async () => {
+    const { db, dir } = initDb();
+    const sent = ok(db, ['send', '--to', 'qa', '--subject', 'Quiet', '--body', 'nothing will happen']);
+    const s = await serve(db, { cwd: dir, args: ['--max-streams', '1'] });
+    const waitArgs = (seconds: number) => [
+      '--db',
+      s.url,
+      '--json',
+      'wait',
+      '--thread',
+      sent.thread.id,
+      '--after-message',
+      '1',
+      '--timeout-seconds',
+      String(seconds),
+    ];
+    const waiter = watchRun(
+      spawn(NODE, [INBOX_BIN, ...waitArgs(60)], { cwd: dir, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] }),
+      'remote wait',
+      30_000,
+    );
+    // While it waits, the one slot is taken: a second wait is refused (429, then exit 6 with no retry budget).
+    let refused: CliRun | undefined;
+    for (let i = 0; i < 50; i++) {
+      refused = await run(INBOX_BIN, waitArgs(0), { cwd: dir, env: { ORCH_RETRY_SECONDS: '0' } });
+      if (refused.code !== 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expectJsonError(refused as CliRun, 6, 'RATE_LIMITED');
+    waiter.child.kill('SIGINT');
+    const ended = await waiter.done;
+    expect(ended.signal).toBe('SIGINT');
+    let again: CliRun | undefined;
+    for (let i = 0; i < 20; i++) {
+      again = await run(INBOX_BIN, waitArgs(0), { cwd: dir, env: { ORCH_RETRY_SECONDS: '0' } });
+      if (again.code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(again?.code, again?.stderr).toBe(0);
+    expect(JSON.parse(again?.stdout ?? '{}').timed_out).toBe(true);
   });
 
   it('16 remote runners over loopback: each thread claimed by one, no result lost', async () => {
