@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ENGINE } from './engine.ts';
 import { INBOX_BIN, ORCH_BIN, ROOT, expectJsonError, initDb, initGitRepo, ok, orchOk, rows, tempDir, watchRun, type CliRun } from './helpers.ts';
 
 /**
@@ -319,6 +320,20 @@ describe('remote mode against orch serve (slow)', () => {
     }
     expect(again?.code, again?.stderr).toBe(0);
     expect(JSON.parse(again?.stdout ?? '{}').timed_out).toBe(true);
+  });
+
+  // The demo always runs on a SQLite file of its own: once is enough.
+  it.skipIf(ENGINE === 'postgres')('npm run demo -- --remote runs the whole demo over HTTP with the same story as on the file', async () => {
+    const demo = (args: string[]) => run(path.join(ROOT, 'scripts/demo.mjs'), args);
+    const [local, remote] = [await demo([]), await demo(['--remote'])];
+    expect(remote.code, remote.stderr + remote.stdout.slice(-2000)).toBe(0);
+    expect(remote.stdout.trim().endsWith('demo: ok')).toBe(true);
+    expect(remote.stdout).toMatch(/orch serve listens on http:\/\/127\.0\.0\.1:\d+/);
+    expect(remote.stdout).toMatch(/leader\$ orch --db http:\/\/127\.0\.0\.1:\d+ status --run demo/);
+    const story = (out: string) => out.slice(out.indexOf('What happened'), out.indexOf('\nRun demo is'));
+    expect(local.code, local.stderr).toBe(0);
+    expect(story(remote.stdout)).toBe(story(local.stdout));
+    expect(story(remote.stdout)).toMatch(/D {4}added \(after A, B\) .* retry: attempt 2 .* done/);
   });
 
   it('16 remote runners over loopback: each thread claimed by one, no result lost', async () => {
