@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -265,6 +267,78 @@ describe('remote mode of the CLIs against a stub server (slow)', () => {
     };
     expect(await loaded(['--db', db, 'list'])).toBe('');
     expect(await loaded(['--db', 'http://127.0.0.1:1', 'list'])).toContain('NativeModule http');
+  });
+
+  it('https: the server certificate is checked (a private CA through NODE_EXTRA_CA_CERTS); an unknown one is refused at once, exit 6', async () => {
+    const dir = tempDir();
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    const made = spawnSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    const seen: string[] = [];
+    const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+      seen.push(`${req.url} ${req.headers.authorization}`);
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'orch-exit-code': '0' }).end(JSON.stringify({ threads: [] })));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const trusted = await inboxRemote(['--db', url, '--json', 'list'], { ORCH_TOKEN: TOKEN, NODE_EXTRA_CA_CERTS: cert });
+      expect(trusted.code, trusted.stderr).toBe(0);
+      expect(JSON.parse(trusted.stdout)).toEqual({ threads: [] });
+      expect(seen).toEqual([`/v1/inbox/list Bearer ${TOKEN}`]);
+      const unknown = await inboxRemote(['--db', url, '--json', 'list'], { ORCH_TOKEN: TOKEN, ORCH_RETRY_SECONDS: '30' });
+      const e = expectJsonError(unknown, 6, 'SERVER_UNREACHABLE', /certificate/);
+      expect(e.message).toContain(url);
+      expect(unknown.stderr).not.toContain(TOKEN);
+      // Nothing reached the server without a trusted certificate (the token never left).
+      expect(seen).toHaveLength(1);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('an answer that cannot be written after a write committed on the server: exit 7, saying how to see it on the server', async () => {
+    const doc = { thread: { id: 'th_1', state: 'done' }, message: { id: 9, kind: 'result' } };
+    const s = await stub(() => ok200(doc));
+    const full = fs.openSync('/dev/full', 'w');
+    // Not spawnSync: the stub answers from this process.
+    const child = spawn(process.execPath, [INBOX_BIN, '--db', s.url, '--json', 'result', '--thread', 'th_1', '--lease', 'ls_1', '--body', 'x'], {
+      stdio: ['ignore', full, 'pipe'],
+      env: { ...process.env, ORCH_TOKEN: undefined },
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const r = { status, stderr };
+    fs.closeSync(full);
+    expect(r.status).toBe(7);
+    const e = JSON.parse(r.stderr).error;
+    expect(e.code).toBe('OUTPUT_FAILED');
+    expect(e.details.committed).toBe(true);
+    expect(e.details.see).toBe(`inbox --db ${s.url} show --thread th_1 --after-message 8`);
   });
 
   it('reads the token from an owner-only --token-file', async () => {
