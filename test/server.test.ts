@@ -51,6 +51,8 @@ function normaliser(names: string[]): (text: string) => string {
   return (text) => {
     let t = text;
     for (const name of names) t = t.split(name).join('<db>');
+    // A brief quotes a URL with a query (PostgreSQL's ?schema=) for the shell; a server URL needs no quotes.
+    t = t.split("'<db>'").join('<db>');
     t = t.split(INBOX_BIN).join('inbox');
     t = t.replace(/\b[a-z]{2,5}_[A-Za-z0-9]{16}\b/g, (id) => {
       let n = ids.get(id);
