@@ -176,6 +176,13 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     return `${options.tls ? 'https' : 'http'}://${safe}`;
   };
 
+  // The request target as sent, before any URL clean-up: a path that would only be served once
+  // `..`, `.` or escaped separators were resolved is refused, not resolved.
+  app.use('*', async (c, next) => {
+    const raw = (c.env.incoming.url ?? '').split('?')[0] ?? '';
+    if (!/^(\/[A-Za-z0-9_.~-]+)+$|^\/$/.test(raw) || /(^|\/)\.\.?(\/|$)/.test(raw)) return refuse(unknownRoute(raw));
+    await next();
+  });
   app.get('/healthz', () => send({ status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: jsonText({ ok: true }) }));
   app.get('/readyz', async () => {
     try {
@@ -259,12 +266,18 @@ function unknownRoute(pathname: string): ServerError {
   );
 }
 
-/** The body as text, refused past `max` bytes without reading on. @throws ServerError TOO_LARGE (413). */
+/**
+ * The body as text, refused past `max` bytes without keeping more. What follows is read and thrown
+ * away up to DRAIN_FACTOR × `max` so the client gets the 413 (a client still sending would
+ * otherwise see its connection cut); past that the connection is closed.
+ *
+ * @throws ServerError TOO_LARGE (413).
+ */
 async function readBody(request: Request, max: number): Promise<string> {
-  const tooLarge = () =>
-    new ServerError(413, 'TOO_LARGE', ExitCode.usage, `the request body is larger than ${max} bytes`, { headers: { connection: 'close' } });
+  const tooLarge = (close: boolean) =>
+    new ServerError(413, 'TOO_LARGE', ExitCode.usage, `the request body is larger than ${max} bytes`, { headers: close ? { connection: 'close' } : {} });
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
-  if (Number.isFinite(declared) && declared > max) throw tooLarge();
+  if (Number.isFinite(declared) && declared > DRAIN_FACTOR * max) throw tooLarge(true);
   if (!request.body) return '';
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -273,12 +286,15 @@ async function readBody(request: Request, max: number): Promise<string> {
     const { done, value } = await reader.read();
     if (done) break;
     total += value.byteLength;
-    if (total > max) {
+    if (total > DRAIN_FACTOR * max) {
       await reader.cancel().catch(() => undefined);
-      throw tooLarge();
+      throw tooLarge(true);
     }
-    chunks.push(value);
+    if (total <= max) chunks.push(value);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text;
+  if (total > max) throw tooLarge(false);
+  return Buffer.concat(chunks).toString('utf8');
 }
+
+/** How much of an oversized body is read (and dropped) to answer 413 in order: see readBody. */
+const DRAIN_FACTOR = 4;

@@ -11,6 +11,7 @@ import {
   parseBoundedJson,
   validateCommandInput,
 } from '@orch/store';
+import { z } from 'zod';
 import { type Principal, authorize } from './auth.ts';
 import { type Idempotency, checkKey } from './idempotency.ts';
 import type { Limits } from './limits.ts';
@@ -160,6 +161,7 @@ export function parseBody(def: CommandDefinition, text: string): { input: Record
   const problems: { path: string; message: string }[] = [];
   const types = new Map<string, 'string' | 'boolean'>();
   for (const [flag, spec] of Object.entries(def.flags)) types.set(camelCase(flag), spec.type);
+  const integers = integerKeys(def);
   const input: Record<string, unknown> = {};
   let files = new Map<string, string>();
   for (const [key, value] of Object.entries(body)) {
@@ -178,9 +180,9 @@ export function parseBody(def: CommandDefinition, text: string): { input: Record
       continue;
     }
     if (value === null) continue;
-    if (type === 'string' && typeof value === 'number' && Number.isSafeInteger(value)) input[key] = String(value);
+    if (integers.has(key) && typeof value === 'number' && Number.isSafeInteger(value)) input[key] = String(value);
     else if (typeof value === type) input[key] = value;
-    else problems.push({ path: key, message: `must be a ${type}${type === 'string' ? ' (or a whole number)' : ''}` });
+    else problems.push({ path: key, message: integers.has(key) ? 'must be a whole number (or its digits as a string)' : `must be a ${type}` });
   }
   if (problems.length > 0) throw new ValidationError(problems.map((p) => `${p.path}: ${p.message}`).join('; '), problems);
   return { input, files };
@@ -197,6 +199,19 @@ function sentFiles(value: unknown, problems: { path: string; message: string }[]
     else files.set(file, text);
   }
   return files;
+}
+
+const integerKeysOf = new WeakMap<CommandDefinition, Set<string>>();
+
+/** The input keys whose flag takes a whole number (as the MCP tools find them: a string of digits). */
+function integerKeys(def: CommandDefinition): Set<string> {
+  let keys = integerKeysOf.get(def);
+  if (keys === undefined) {
+    const schema = z.toJSONSchema(def.input, { io: 'input', unrepresentable: 'any' }) as { properties?: Record<string, { type?: string; pattern?: string }> };
+    keys = new Set(Object.entries(schema.properties ?? {}).flatMap(([key, p]) => (p.type === 'string' && p.pattern === '^-?\\d+$' ? [key] : [])));
+    integerKeysOf.set(def, keys);
+  }
+  return keys;
 }
 
 function camelCase(flag: string): string {

@@ -58,7 +58,8 @@ export function errorAnswer(err: unknown, extra: Record<string, string> = {}): H
       ...extra,
       ...(err instanceof ServerError ? err.headers : {}),
     },
-    body: jsonText(errorJson(error)),
+    // As the CLI prints an error with --json: one line.
+    body: `${JSON.stringify(errorJson(error))}\n`,
   };
 }
 
