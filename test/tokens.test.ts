@@ -4,7 +4,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { freshDb, onPostgres, sqliteOnly } from './engine.ts';
+import { freshDb, onPostgres, PG_URL, schemaPrefix, sqliteOnly, withSchema } from './engine.ts';
 import { expectJsonError, initDb, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 const TOKEN = /^orch_[A-Za-z0-9_-]{43}$/;
@@ -102,6 +102,21 @@ describe('orch token (slow)', () => {
     if (!onPostgres) fs.writeFileSync(db, '');
     const r = orch(['--db', db, '--json', 'token', 'create', '--role', 'leader']);
     expect(r.code, r.stderr).toBe(6);
+  });
+
+  sqliteOnly.it('a copy from a SQLite file', 'orch copy moves the tokens to PostgreSQL with the rest (hashes only)', () => {
+    const { db } = initDb();
+    const live = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'qa']);
+    const gone = orchOk(db, ['token', 'create', '--role', 'leader']);
+    orchOk(db, ['token', 'revoke', '--token-id', gone.id]);
+    const target = withSchema(PG_URL, `${schemaPrefix()}${crypto.randomBytes(4).toString('hex')}`);
+    const run = orch(['--json', 'copy', '--from', db, '--to', target]);
+    expect(run.code, run.stderr).toBe(0);
+    const copied = JSON.parse(run.stdout);
+    expect(copied.schema_version.server).toBe(1);
+    expect(copied.tables.server_tokens).toEqual({ rows: 2 });
+    expect(orchOk(target, ['token', 'list'])).toEqual(orchOk(db, ['token', 'list']));
+    expect(rows(target, 'select hash from server_tokens where id = ?', live.id)).toEqual(rows(db, 'select hash from server_tokens where id = ?', live.id));
   });
 
   sqliteOnly.it('file permissions', 'keeps the database file owner-only', () => {

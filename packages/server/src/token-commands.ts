@@ -1,9 +1,16 @@
 // `orch token create | list | revoke`: the bearer tokens of `orch serve`, managed on the database
 // itself (a file or a PostgreSQL URL), never through the server.
-import { initHint, inboxMigrations } from '@orch/inbox';
+import { initHint, inboxMigrations, type CopyPackage } from '@orch/inbox';
 import { UsageError, assertSchemaCurrent, defineCommand, formatTable, idSchema, intFlag, openDatabase, type CommandContext, type Store } from '@orch/store';
 import { z } from 'zod';
+import { serverMigrations } from './migrations.ts';
 import { createToken, listTokens, parseExpiresIn, revokeToken, TOKEN_ROLES, type TokenView } from './tokens.ts';
+
+/**
+ * The tokens table for `orch copy`: a database with tokens moves to PostgreSQL with them (hashes,
+ * states and all). Its schema is only ever created by `token create`, never upgraded by hand.
+ */
+export const serverCopyPackage: CopyPackage = { migrations: serverMigrations, upgradeHint: (file: string) => `orch --db ${file} token list` };
 
 /**
  * Opens the database named by `--db` (initialised with `inbox init`), runs `fn`, and always closes it.
