@@ -58,6 +58,7 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     { name: 'token revoke', load: () => import('@orch/server/token-commands').then((m) => m.revokeCommand) },
     { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
     { name: 'mcp', load: () => import('./commands/mcp.ts').then((m) => m.command(options)) },
+    { name: 'serve', load: () => import('@orch/server/serve-command').then((m) => m.command) },
   ],
 });
 

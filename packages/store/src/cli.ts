@@ -205,17 +205,27 @@ function assertKnownCommand(spec: CliSpec, args: string[]): void {
 /** Collects the declared flags (camelCased) and validates them with the command's schema. */
 function parseInput(def: CommandDefinition, argv: Record<string, unknown>): unknown {
   const raw: Record<string, unknown> = {};
-  const flagOf = new Map<string, string>();
   for (const flag of Object.keys(def.flags)) {
-    const key = camelCase(flag);
-    flagOf.set(key, flag);
     const value = argv[flag];
     if (Array.isArray(value)) {
       throw new ValidationError(`--${flag} was given more than once`, [{ path: `--${flag}`, message: 'given more than once' }]);
     }
-    if (value !== undefined) raw[key] = value;
+    if (value !== undefined) raw[camelCase(flag)] = value;
   }
   if (def.rest && argv[def.rest.key] !== undefined) raw[def.rest.key] = argv[def.rest.key];
+  return validateCommandInput(def, raw);
+}
+
+/**
+ * Validates `raw` (a command's input keys, camelCase, as the flags give them) with the command's
+ * schema, reporting problems by flag name (`--lease-seconds`) as the CLI does. The HTTP server
+ * validates a request body with it, so both front ends refuse the same input the same way.
+ *
+ * @throws ValidationError (2) listing every problem.
+ */
+export function validateCommandInput(def: CommandDefinition, raw: Record<string, unknown>): unknown {
+  const flagOf = new Map<string, string>();
+  for (const flag of Object.keys(def.flags)) flagOf.set(camelCase(flag), flag);
   const parsed = def.input.safeParse(raw);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {

@@ -40,6 +40,19 @@ export interface CommandContext {
    * waiting (`wait`, `claim --wait-seconds`) ends as at its timeout. Undefined for the CLI.
    */
   signal?: AbortSignal | undefined;
+  /**
+   * The files a remote client read for its file flags (`--body-file`, `--dispatch-json`), by the
+   * path as given: set by a server, which never reads its own disk for such a flag (`readTextFile`
+   * then refuses a path not in it). Undefined for the CLI (files are read from `cwd`).
+   */
+  files?: ReadonlyMap<string, string> | undefined;
+  /**
+   * What a brief rendered here tells the worker to pass as `--db` (a server's URL): undefined, the
+   * database's own location (its absolute path, or its URL without the password).
+   */
+  publicDb?: string | undefined;
+  /** `--json` was given: a command that owns its output (`serve`) writes JSON. */
+  json?: boolean | undefined;
 }
 
 export interface FlagSpec {

@@ -50,6 +50,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ids: io.ids ?? randomIds,
       cwd: io.cwd,
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
+      ...(json ? { json: true } : {}),
     };
     const result = await def.run(ctx, input);
     // A protocol server wrote its own output; nothing may follow it on stdout.

@@ -70,6 +70,7 @@ export interface DispatchCommandOptions {
  * its password: the worker brings its own credentials, PGPASSWORD or ~/.pgpass), and the CLI's worker inbox.
  */
 export function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
+  if (ctx.publicDb !== undefined) return { db: ctx.publicDb, inbox: options.workerInbox };
   return { db: isPostgresUrl(ctx.dbPath) ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
 }
 
