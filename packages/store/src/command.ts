@@ -25,6 +25,13 @@ export interface CommandContext {
    */
   actingAgent?: string | undefined;
   /**
+   * Who is acting, as the server knows it (a token's name): when set, it is the author recorded on
+   * every message and event the command writes in the leader's name (`inbox send`/`reply`'s
+   * `--from`, orch's dispatch, answer and cancel), whatever name the client gave. Undefined: the
+   * command's own default or flag (the CLI).
+   */
+  author?: string | undefined;
+  /**
    * PostgreSQL: the least reconnect window every command opens the store with. A long-lived host
    * (an MCP server) passes LONG_LIVED_RECONNECT_MS; undefined: each command's own choice.
    */

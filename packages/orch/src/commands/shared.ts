@@ -32,6 +32,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
       ids: ctx.ids,
       createTables: options.createTables ?? false,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.author !== undefined ? { author: ctx.author } : {}),
       ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
       ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
     });
