@@ -248,6 +248,8 @@ describe('remote mode of the CLIs against a stub server (slow)', () => {
     expect(open.stderr).not.toContain(TOKEN);
     expectJsonError(await inboxRemote(['--db', 'http://127.0.0.1:1', '--json', 'init']), 2, 'USAGE', /does not run against a server URL/);
     expectJsonError(await run(ORCH_BIN, ['--db', 'http://127.0.0.1:1', '--json', 'mcp']), 2, 'USAGE', /does not run against a server URL/);
+    expectJsonError(await run(ORCH_BIN, ['--db', 'http://127.0.0.1:1', '--json', 'token', 'list']), 2, 'USAGE', /tokens are listed where the server runs/);
+    expectJsonError(await run(ORCH_BIN, ['--db', 'http://127.0.0.1:1', '--json', 'serve']), 2, 'USAGE', /does not run against a server URL/);
     expectJsonError(await inboxRemote(['--db', 'http://127.0.0.1:1', '--json', 'mcp', '--agent', 'qa']), 2, 'USAGE', /does not run against a server URL/);
   });
 

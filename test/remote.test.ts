@@ -322,6 +322,62 @@ describe('remote mode against orch serve (slow)', () => {
     expect(JSON.parse(again?.stdout ?? '{}').timed_out).toBe(true);
   });
 
+  it('with tokens: a worker token acts as its agent only, inbox work runs with one from --token-file (its agent reports with it too), no token or a revoked one is 401; no token is ever printed', async () => {
+    const { db, dir } = initDb();
+    const worker = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'qa', '--name', 'qa-box']);
+    const leader = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'lead']);
+    const mine = ok(db, ['send', '--to', 'qa', '--subject', 'Mine', '--body', 'for qa']);
+    const theirs = ok(db, ['send', '--to', 'other', '--subject', 'Theirs', '--body', 'for other']);
+    const s = await serve(db, { cwd: dir });
+    const as = (token: string | undefined, args: string[]) => run(INBOX_BIN, ['--db', s.url, '--json', ...args], { cwd: dir, env: { ORCH_TOKEN: token } });
+    const all: CliRun[] = [];
+    const keep = (r: CliRun) => (all.push(r), r);
+    expectJsonError(keep(await as(undefined, ['list'])), 4, 'UNAUTHENTICATED');
+    expectJsonError(keep(await as(worker.token, ['show', '--thread', theirs.thread.id])), 4, 'FORBIDDEN');
+    expectJsonError(keep(await run(ORCH_BIN, ['--db', s.url, '--json', 'run', 'list'], { env: { ORCH_TOKEN: worker.token } })), 4, 'FORBIDDEN');
+    expect(keep(await run(ORCH_BIN, ['--db', s.url, '--json', 'run', 'list'], { env: { ORCH_TOKEN: leader.token } })).code).toBe(0);
+
+    // The runner with the worker token in an owner-only file; its agent posts a progress note itself with $INBOX_BIN.
+    const tokenFile = path.join(dir, 'qa.token');
+    fs.writeFileSync(tokenFile, `${worker.token}\n`, { mode: 0o600 });
+    const agent = path.join(dir, 'agent.cjs');
+    fs.writeFileSync(
+      agent,
+      [
+        "const { spawnSync } = require('node:child_process');",
+        'const e = process.env;',
+        "const r = spawnSync(process.execPath, [e.INBOX_BIN, '--db', e.INBOX_DB, 'progress', '--thread', e.INBOX_THREAD_ID, '--lease', e.INBOX_LEASE, '--body', 'agent here'], { encoding: 'utf8' });",
+        'if (r.status !== 0) { console.error(r.stderr); process.exit(1); }',
+        "console.log('done with ' + e.INBOX_THREAD_ID);",
+      ].join('\n'),
+    );
+    const w = keep(
+      await run(INBOX_BIN, ['--db', s.url, '--token-file', tokenFile, '--json', 'work', '--agent', 'qa', '--once', '--', NODE, agent], { cwd: dir }),
+    );
+    expect(w.code, w.stderr).toBe(0);
+    expect(JSON.parse(w.stdout).handled).toMatchObject([{ thread_id: mine.thread.id, outcome: 'done' }]);
+    const msgs = rows<{ kind: string; body: string; author: string }>(
+      db,
+      'SELECT kind, body, author FROM inbox_messages WHERE thread_id = ? ORDER BY id',
+      mine.thread.id,
+    );
+    expect(msgs.map((m) => m.kind)).toEqual(['task', 'progress', 'progress', 'result']);
+    expect(msgs.find((m) => m.body === 'agent here')).toBeDefined();
+    // Another agent's work: refused for this token.
+    const other = keep(
+      await run(INBOX_BIN, ['--db', s.url, '--token-file', tokenFile, '--json', 'work', '--agent', 'other', '--once', '--', NODE, '-e', '0'], { cwd: dir }),
+    );
+    expectJsonError(other, 4, 'FORBIDDEN');
+    expect(rows(db, 'SELECT state FROM inbox_threads WHERE id = ?', theirs.thread.id)).toEqual([{ state: 'open' }]);
+
+    orchOk(db, ['token', 'revoke', '--name', 'qa-box']);
+    expectJsonError(keep(await as(worker.token, ['list'])), 4, 'UNAUTHENTICATED');
+    for (const r of all) {
+      expect(r.stdout + r.stderr).not.toContain(worker.token);
+      expect(r.stdout + r.stderr).not.toContain(leader.token);
+    }
+  });
+
   // The demo always runs on a SQLite file of its own: once is enough.
   it.skipIf(ENGINE === 'postgres')('npm run demo -- --remote runs the whole demo over HTTP with the same story as on the file', async () => {
     const demo = (args: string[]) => run(path.join(ROOT, 'scripts/demo.mjs'), args);
