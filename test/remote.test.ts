@@ -331,7 +331,10 @@ describe('remote mode against orch serve (slow)', () => {
     const s = await serve(db, { cwd: dir });
     const as = (token: string | undefined, args: string[]) => run(INBOX_BIN, ['--db', s.url, '--json', ...args], { cwd: dir, env: { ORCH_TOKEN: token } });
     const all: CliRun[] = [];
-    const keep = (r: CliRun) => (all.push(r), r);
+    const keep = (r: CliRun) => {
+      all.push(r);
+      return r;
+    };
     expectJsonError(keep(await as(undefined, ['list'])), 4, 'UNAUTHENTICATED');
     expectJsonError(keep(await as(worker.token, ['show', '--thread', theirs.thread.id])), 4, 'FORBIDDEN');
     expectJsonError(keep(await run(ORCH_BIN, ['--db', s.url, '--json', 'run', 'list'], { env: { ORCH_TOKEN: worker.token } })), 4, 'FORBIDDEN');
