@@ -418,8 +418,8 @@ describe('two databases, one repository, one run id (slow)', { timeout: 600_000 
   it('a database from before database ids gets one when it is upgraded, and keeps it', () => {
     const db = newDb(['T1']);
     expect(databaseId(db)).toMatch(/^db_[A-Za-z0-9]{16}$/);
-    // What the previous release's files look like: orch schema 2, no orch_meta.
-    rawSql(db, "drop table orch_meta; delete from schema_migrations where package = 'orch' and version = 3");
+    // What the previous release's files look like: orch schema 2, no orch_meta (and no later column).
+    rawSql(db, "drop table orch_meta; alter table orch_attempts drop column remote_url; delete from schema_migrations where package = 'orch' and version >= 3");
     expect(tableNames(db)).not.toContain('orch_meta');
     ok('orch', db, ['status', '--run', RUN]);
     const id = databaseId(db);

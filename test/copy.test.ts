@@ -133,7 +133,7 @@ describe.skipIf(why !== undefined && process.env.CI !== 'true')('copy to Postgre
     const result = json(r);
     expect(result.from).toBe(src);
     expect(result.to).toBe(`postgres://root@127.0.0.1:5432/test?schema=${schema}`);
-    expect(result.schema_version).toEqual({ inbox: 4, orch: 3 });
+    expect(result.schema_version).toEqual({ inbox: 4, orch: 4 });
     expect(result.tables).toEqual(sourceCounts);
     expect(result.tables.inbox_messages.rows).toBeGreaterThan(5);
     expect(result.tables.orch_events.rows).toBeGreaterThan(5);

@@ -479,7 +479,13 @@ function plausible(flag: string, f: Fixture, mode: 'inProcess' | 'process'): fc.
     case 'base-ref':
       return fc.constantFrom('main', 'HEAD', 'fuzz-branch', 'nope', 'main~5', '-main', 'orch/r1/G/1');
     case 'repo-path':
+    case 'repo':
       return fc.constantFrom(f.repo, 'repo', 'repo/', 'a-directory', 'no-such-dir');
+    case 'remote':
+      return fc.constantFrom('origin', 'nope', '-origin', 'a b', '');
+    case 'repo-url':
+      // Local paths only: a URL naming a host would make git try the network.
+      return fc.constantFrom('no-such.git', path.join(f.dir, 'no-such.git'), '-u', 'file:///no/such.git', 'a\nb', '');
     case 'workspace-root':
     case 'work-dir':
       return safeDirs(f);
@@ -516,6 +522,7 @@ function plausible(flag: string, f: Fixture, mode: 'inProcess' | 'process'): fc.
 /** A flag whose value decides where files are created, or that waits: hostile values are restricted there. */
 function valueFor(flag: string, f: Fixture, mode: 'inProcess' | 'process'): fc.Arbitrary<string> {
   if (flag === 'workspace-root' || flag === 'work-dir') return safeDirs(f);
+  if (flag === 'repo-url' || flag === 'remote') return plausible(flag, f, mode);
   if (mode === 'process' && ['timeout-seconds', 'wait-seconds', 'idle-exit-seconds'].includes(flag)) return NO_WAIT;
   if (['timeout-seconds', 'wait-seconds', 'idle-exit-seconds'].includes(flag)) {
     // Hostile, but never a valid long wait (the clock jumps, yet 86400 s is still many iterations).

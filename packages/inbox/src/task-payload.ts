@@ -13,18 +13,24 @@ const attemptFields = {
   number: z.number().int().positive(),
 };
 
-/** Attempt details: a code attempt names its repository, base and the worktree it must work in. */
+/**
+ * Attempt details: a code attempt names its repository, base and the worktree it must work in. A
+ * code attempt dispatched with `--remote`/`--repo-url` (code mode across machines) names the git
+ * remote instead: `remote_url` is set, `worktree_path` and `workspace_root` are null (the worker
+ * makes its own worktree in its own clone), and `repo_path` is the leader's repository.
+ */
 export const taskPayloadAttemptSchema = z.discriminatedUnion('execution_mode', [
   z.object({ ...attemptFields, execution_mode: z.literal('analysis') }),
   z.object({
     ...attemptFields,
     execution_mode: z.literal('code'),
     repo_path: z.string().min(1),
-    workspace_root: z.string().min(1),
+    workspace_root: z.string().min(1).nullable(),
     base_ref: z.string().min(1),
     base_commit: z.string().min(1),
-    worktree_path: z.string().min(1),
+    worktree_path: z.string().min(1).nullable(),
     branch: z.string().min(1),
+    remote_url: z.string().min(1).optional(),
   }),
 ]);
 

@@ -31,7 +31,7 @@ export function taskInfo(messages: MessageView[]): TaskInfo {
 export function brief(
   thread: ThreadView,
   messages: MessageView[],
-  o: { agent: string; dbPath: string; inboxBin: string; cwd: string; worktree: string | null; resultFile: string },
+  o: { agent: string; dbPath: string; inboxBin: string; cwd: string; worktree: string | null; resultFile: string; pushes?: boolean },
 ): string {
   const first = messages[0];
   const later = messages.slice(1).filter((m) => m.kind === 'answer' || m.kind === 'note');
@@ -49,7 +49,9 @@ export function brief(
     );
   }
   const where = o.worktree
-    ? `Your current directory is your own git worktree (${o.worktree}). Commit your work there, on its branch; uncommitted changes are not part of your result.`
+    ? `Your current directory is your own git worktree (${o.worktree}). Commit your work there, on its branch; uncommitted changes are not part of your result.${
+        o.pushes ? ' When you exit, the runner pushes the branch to its remote before it reports: do not push or post the result yourself.' : ''
+      }`
     : `Your current directory (${o.cwd}) is a scratch directory for this task; change no repository.`;
   const outcome = [
     `- exit 0: your result is the file $INBOX_RESULT_FILE (${o.resultFile}) if you write it, otherwise the end of your output;`,

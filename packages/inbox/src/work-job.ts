@@ -7,6 +7,7 @@ import { LeaseLostError, ConflictError } from '@orch/store';
 import { DEFAULT_LEASE_SECONDS, type ClaimResult } from './leases.ts';
 import type { WorkBackend } from './work-backend.ts';
 import { brief, taskInfo } from './work-brief.ts';
+import { pushAttemptBranch, remoteAttempt, remoteWorktree } from './work-git.ts';
 import { makeClaimDir, makeScratch, type ClaimFiles } from './work-dir.ts';
 import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS, type HandledThread, type WorkOptions } from './work-options.ts';
 import { failUnprepared, finishClaim, postOutcome, type ClaimRun, type Exit, type JobClaim } from './work-outcome.ts';
@@ -81,7 +82,8 @@ export class Job implements JobClaim {
     const { options, inbox, claimed } = this;
     const started = inbox.clock.now();
     const task = taskInfo(claimed.messages);
-    const worktree = task.worktree_path !== null && fs.existsSync(task.worktree_path) ? task.worktree_path : null;
+    const remote = remoteAttempt(claimed.messages);
+    let worktree = task.worktree_path !== null && fs.existsSync(task.worktree_path) ? task.worktree_path : null;
     let files: ClaimFiles;
     let logFd: number;
     try {
@@ -90,6 +92,7 @@ export class Job implements JobClaim {
       return failUnprepared(this, started, (err as Error).message);
     }
     try {
+      if (remote) worktree = await remoteWorktree(options.repo, remote);
       if (worktree === null) makeScratch(files);
     } catch (err) {
       fs.closeSync(logFd);
@@ -161,7 +164,7 @@ export class Job implements JobClaim {
         resolve({ code: 127, signal: null });
       });
       child.stdin?.on('error', () => undefined); // a command that never reads its brief is fine
-      child.stdin?.end(brief(claimed.thread, claimed.messages, { ...options, cwd, worktree, resultFile: files.resultFile }));
+      child.stdin?.end(brief(claimed.thread, claimed.messages, { ...options, cwd, worktree, resultFile: files.resultFile, pushes: remote !== null }));
       child.stdout?.on('data', (d: Buffer) => {
         stdout.push(d);
         toLog(d);
@@ -200,7 +203,9 @@ export class Job implements JobClaim {
     // open after the drain, or members left in the process group.
     const pid = this.child?.pid;
     if (pid !== undefined && (heldOpen || groupAlive(pid))) claim.leftPids = await this.leftovers(pid);
-    return postOutcome(this, { ...claim, stdout, stderr }, exit);
+    const pushed = remote && worktree !== null ? await pushAttemptBranch(this, worktree, remote) : undefined;
+    if (pushed && !pushed.pushed) options.log?.(`${this.threadId}: ${pushed.why}; the work stays in ${pushed.worktree}`);
+    return postOutcome(this, { ...claim, stdout, stderr }, exit, pushed);
   }
 
   /** Processes still running from the command, once what was left in its process group had a moment to end after SIGTERM. */

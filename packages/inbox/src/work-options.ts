@@ -28,6 +28,11 @@ export interface WorkOptions {
   env?: Record<string, string> | undefined;
   /** How commands run the inbox CLI ($INBOX_BIN). */
   inboxBin: string;
+  /**
+   * The worker's own clone of the run's repository (its top directory): attempts dispatched across
+   * machines (`orch dispatch --remote`) get their worktree made there (see work-git.ts). Unused by other attempts.
+   */
+  repo?: string | undefined;
   /** Where logs and scratch directories go: `<workDir>/<agent>/<thread>/<claim>/`. Made owner-only; refused if others can write to it. */
   workDir: string;
   /** Between SIGTERM and SIGKILL. Default GRACE_SECONDS. */

@@ -5,6 +5,7 @@ import { ConflictError, LeaseLostError, isoTime } from '@orch/store';
 import type { WorkBackend } from './work-backend.ts';
 import { isOddEntry, readResultFile, removeAny, removeScratch, sameDir, type ClaimFiles } from './work-dir.ts';
 import type { HandledThread, Outcome, WorkOptions } from './work-options.ts';
+import type { PushOutcome } from './work-git.ts';
 import type { Tail } from './work-output.ts';
 
 export type Exit = { code: number | null; signal: string | null };
@@ -98,15 +99,26 @@ export async function failUnprepared(job: JobClaim, started: number, why: string
 /**
  * After the command exited: a result or failure it posted itself stands; a lost lease posts
  * nothing; a stopping runner releases the thread; exit 0 posts the result (the result file, else
- * the end of stdout) and anything else a failure with the end of stderr.
+ * the end of stdout) and anything else a failure with the end of stderr. Across machines (`pushed`:
+ * the attempt branch pushed to its remote, or not): a push that failed turns a result into a
+ * failure saying where the work is kept; the outcome's payload says what was pushed.
  */
-export async function postOutcome(job: JobClaim, run: ClaimRun & { stdout: Tail; stderr: Tail }, exit: Exit): Promise<HandledThread> {
+export async function postOutcome(
+  job: JobClaim,
+  run: ClaimRun & { stdout: Tail; stderr: Tail },
+  exit: Exit,
+  pushed?: PushOutcome | undefined,
+): Promise<HandledThread> {
   const { inbox, threadId, lease } = job;
   const resultFile = run.files.resultFile;
   const thread = (await inbox.showThread({ threadId })).thread;
   if (job.leaseLost || thread.state === 'cancelled' || thread.claim_count !== job.claimNumber) return finishClaim(job, run, 'lease_lost', exit);
   if (thread.state === 'done' || thread.state === 'failed') return finishClaim(job, run, 'posted', exit);
-  const left = run.leftPids.length > 0 ? { left_pids: run.leftPids } : {};
+  const left = { ...(run.leftPids.length > 0 ? { left_pids: run.leftPids } : {}), ...(pushed ? { git: pushed } : {}) };
+  const notPushed =
+    pushed && !pushed.pushed
+      ? `The attempt branch ${pushed.branch} could not be pushed to ${pushed.remote_url}: ${pushed.why}. Nothing is lost: the work is kept in ${pushed.worktree} on that branch; push it by hand (never with --force), and the leader can still diff and merge this attempt.`
+      : undefined;
   try {
     if (job.stopping) {
       await inbox.release({ threadId, lease });
@@ -122,6 +134,16 @@ export async function postOutcome(job: JobClaim, run: ClaimRun & { stdout: Tail;
           lease,
           body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
           payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, result_file: resultFile, ...left },
+          role: 'runner',
+        });
+        return finishClaim(job, run, 'failed', exit);
+      }
+      if (notPushed !== undefined) {
+        await inbox.postFailure({
+          threadId,
+          lease,
+          body: `The command exited 0, but its work did not reach the leader. ${notPushed}`,
+          payload: { runner: 'inbox work', exit_code: 0, signal: null, timed_out: false, ...left },
           role: 'runner',
         });
         return finishClaim(job, run, 'failed', exit);
@@ -148,7 +170,7 @@ export async function postOutcome(job: JobClaim, run: ClaimRun & { stdout: Tail;
     await inbox.postFailure({
       threadId,
       lease,
-      body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}`,
+      body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}${notPushed !== undefined ? `\n\n${notPushed}` : ''}`,
       payload: { runner: 'inbox work', exit_code: exit.code, signal: exit.signal, timed_out: job.timedOut, ...left },
       role: 'runner',
     });

@@ -7,6 +7,7 @@ import { DEFAULT_LEASE_SECONDS } from './leases.ts';
 import type { Inbox } from './inbox.ts';
 import { localBackend, type WorkBackend } from './work-backend.ts';
 import { prepareWorkDir } from './work-dir.ts';
+import { checkWorkRepo } from './work-git.ts';
 import { Job } from './work-job.ts';
 import { GRACE_SECONDS, type HandledThread, type WorkOptions, type WorkResult } from './work-options.ts';
 
@@ -15,11 +16,16 @@ import { GRACE_SECONDS, type HandledThread, type WorkOptions, type WorkResult } 
  * is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a command's failure.
  *
  * @throws ValidationError (2) when the work directory cannot be made, is not a directory, belongs
- *   to someone else or is writable by group or others; nothing is claimed then.
+ *   to someone else or is writable by group or others, or `repo` is not in a git working tree;
+ *   nothing is claimed then.
  */
 export async function work(on: Inbox | WorkBackend, input: WorkOptions): Promise<WorkResult> {
   const inbox = 'claimLost' in on ? on : localBackend(on);
-  const options: WorkOptions = { ...input, workDir: prepareWorkDir(input.workDir) };
+  const options: WorkOptions = {
+    ...input,
+    workDir: prepareWorkDir(input.workDir),
+    ...(input.repo !== undefined ? { repo: await checkWorkRepo(input.repo) } : {}),
+  };
   const concurrency = options.concurrency ?? 1;
   const log = options.log ?? (() => undefined);
   const monotonic = options.monotonic ?? (() => inbox.clock.monotonicMs());

@@ -39,19 +39,21 @@ export function renderWorkerBrief(input: WorkerBriefInput): string {
   const acceptance =
     task.acceptance === null || task.acceptance === undefined ? 'None given: use the instructions above.' : JSON.stringify(task.acceptance, null, 2);
   const where =
-    a.execution_mode === 'code'
-      ? [
-          `This is a code task. Work only in your own git worktree:`,
-          ``,
-          `    cd ${shellQuote(a.worktree_path)}`,
-          ``,
-          `It is checked out on branch ${a.branch}, created for this attempt from ${a.base_ref} at commit ${a.base_commit}.`,
-          `Commit your work on that branch, in that directory. Do not switch branches, and do not touch the main`,
-          `checkout or other worktrees. Only committed work counts: the leader reviews and merges your branch`,
-          `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind. Write your report file where`,
-          `step 4 says, beside the worktree and not inside it, where it would be an uncommitted change.`,
-        ]
-      : [`This is an analysis task: read, run and investigate as needed, but change no repository.`, `Your findings go in your result.`];
+    a.execution_mode === 'code' && (a.remote_url !== undefined || a.worktree_path === null)
+      ? remoteWhere(a)
+      : a.execution_mode === 'code'
+        ? [
+            `This is a code task. Work only in your own git worktree:`,
+            ``,
+            `    cd ${shellQuote(a.worktree_path ?? '.')}`,
+            ``,
+            `It is checked out on branch ${a.branch}, created for this attempt from ${a.base_ref} at commit ${a.base_commit}.`,
+            `Commit your work on that branch, in that directory. Do not switch branches, and do not touch the main`,
+            `checkout or other worktrees. Only committed work counts: the leader reviews and merges your branch`,
+            `(\`orch diff\`, \`orch merge\`); uncommitted changes are left behind. Write your report file where`,
+            `step 4 says, beside the worktree and not inside it, where it would be an uncommitted change.`,
+          ]
+        : [`This is an analysis task: read, run and investigate as needed, but change no repository.`, `Your findings go in your result.`];
   const lines = [
     `You are ${agent}, a worker on run ${run.id}.`,
     ``,
@@ -91,7 +93,7 @@ export function renderWorkerBrief(input: WorkerBriefInput): string {
     `   wait keeps the lease alive; if it times out ({"timed_out": true}), run it again.`,
     ``,
     `4. When the work is done, post the result as your last step (a report file is easiest):`,
-    `    ${cli} result --thread ${thread} --lease LEASE --body-file ${shellQuote(a.execution_mode === 'code' ? `${a.worktree_path}.report.md` : 'report.md')}`,
+    `    ${cli} result --thread ${thread} --lease LEASE --body-file ${shellQuote(a.execution_mode === 'code' && a.worktree_path !== null ? `${a.worktree_path}.report.md` : a.execution_mode === 'code' ? `../${a.number}.report.md` : 'report.md')}`,
     ``,
     `5. If you cannot do the task, say why instead:`,
     `    ${cli} fail --thread ${thread} --lease LEASE --body "what blocked you"`,
@@ -103,6 +105,34 @@ export function renderWorkerBrief(input: WorkerBriefInput): string {
     `- Write only to your own thread (${thread}).`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Where a worker on another machine works (code mode across machines): the exact git commands to
+ * make its own worktree of the attempt branch from the remote, and to push it back.
+ */
+function remoteWhere(a: Extract<TaskPayload['attempt'], { execution_mode: 'code' }>): string[] {
+  const url = shellQuote(a.remote_url ?? '?');
+  const dir = `.orch/worktrees/${a.branch.replace(/^orch\//, '')}`;
+  return [
+    `This is a code task, handed over through the git remote ${a.remote_url ?? '?'}: its branch ${a.branch}`,
+    `was created there from ${a.base_ref} at commit ${a.base_commit}. Work in a worktree of your own clone of that`,
+    `repository. If \`inbox work --repo YOUR_CLONE\` started you, it has made it (your current directory) and pushes`,
+    `the branch when you exit: commit there, and let the runner report. Otherwise, in your clone:`,
+    ``,
+    `    git fetch ${url} ${shellQuote(`refs/heads/${a.branch}`)}`,
+    `    git worktree add -b ${shellQuote(a.branch)} ${shellQuote(dir)} FETCH_HEAD`,
+    `    cd ${shellQuote(dir)}`,
+    ``,
+    `Commit your work on that branch, in that directory. Do not switch branches, and do not touch the main`,
+    `checkout or other worktrees. Before you post your result, push the branch (never with --force; if the push`,
+    `is refused, someone else pushed this attempt's branch: post a failure saying so instead of a result):`,
+    ``,
+    `    git push ${url} ${shellQuote(`${a.branch}:refs/heads/${a.branch}`)}`,
+    ``,
+    `Only pushed commits count: the leader fetches, reviews and merges the branch (\`orch diff\`, \`orch merge\`).`,
+    `Write your report file where step 4 says, beside the worktree and not inside it.`,
+  ];
 }
 
 export interface AttemptBrief extends DispatchResult {
@@ -133,11 +163,12 @@ export async function attemptBrief(orch: Orch, input: { attemptId: string }): Pr
             number: a.number,
             execution_mode: 'code',
             repo_path: a.repo_path ?? '?',
-            workspace_root: a.workspace_root ?? '?',
+            workspace_root: a.remote_url !== null ? null : (a.workspace_root ?? '?'),
             base_ref: a.base_ref ?? '?',
             base_commit: a.base_commit ?? '?',
-            worktree_path: a.worktree_path ?? '?',
+            worktree_path: a.remote_url !== null ? null : (a.worktree_path ?? '?'),
             branch: a.branch ?? '?',
+            ...(a.remote_url !== null ? { remote_url: a.remote_url } : {}),
           }
         : { id: a.id, number: a.number, execution_mode: 'analysis' },
   };

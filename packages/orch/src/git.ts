@@ -15,6 +15,7 @@ export {
   branchHead,
   branchesUnder,
   checkRef,
+  commitsOnNoOtherBranch,
   currentBranch,
   deleteBranch,
   isAncestor,
@@ -39,3 +40,4 @@ export {
 } from './git/worktrees.ts';
 export { commitsBetween, diffPatch, diffStat, type CommitInfo, type FileChange } from './git/diff.ts';
 export { mergeBranch, type MergeOutcome } from './git/merge.ts';
+export { checkRemoteUrl, deleteRemoteBranch, fetchBranch, fetchObjects, pushCommitToBranch, remoteBranchHead, remoteFailure, remoteUrl } from './git/remote.ts';

@@ -131,5 +131,14 @@ export const orchMigrations: MigrationSet = {
           .execute();
       },
     },
+    {
+      version: 4,
+      name: 'attempt_remote',
+      async up(db) {
+        // Code mode across machines: the git remote an attempt's branch travels through (null for
+        // an attempt whose worktree is on the leader's disk).
+        await db.schema.alterTable('orch_attempts').addColumn('remote_url', 'text').execute();
+      },
+    },
   ],
 };

@@ -26,6 +26,11 @@ export function dispatchText(r: DispatchResult, verb = 'dispatched'): string {
   return [
     `${verb} ${r.run.id}/${r.task.id} attempt ${a.number} (${a.id}) to ${a.assigned_to} [${a.execution_mode}]`,
     `  thread ${a.thread_id}: the worker claims it with \`inbox --db PATH claim --agent ${a.assigned_to} --thread ${a.thread_id}\``,
+    ...(a.remote_url !== null
+      ? [`  branch ${a.branch ?? '?'} on ${a.remote_url} (no worktree here): a worker elsewhere runs \`inbox work --repo ITS_CLONE\``]
+      : a.worktree_path !== null
+        ? [`  worktree ${a.worktree_path} on branch ${a.branch ?? '?'}`]
+        : []),
   ].join('\n');
 }
 

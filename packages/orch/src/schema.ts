@@ -111,6 +111,8 @@ export interface OrchAttemptsTable {
   base_commit: string | null;
   worktree_path: string | null;
   branch: string | null;
+  /** Code mode across machines: the git remote (URL) the branch travels through; null when the worktree is on the leader's disk. */
+  remote_url: string | null;
   /** When `orch merge` brought the branch in, into which branch, and the resulting commit. */
   merged_at: number | null;
   merged_into: string | null;

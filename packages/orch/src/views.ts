@@ -45,6 +45,8 @@ export interface AttemptView {
   base_commit: string | null;
   worktree_path: string | null;
   branch: string | null;
+  /** Code mode across machines: the git remote the branch travels through (dispatch --remote / --repo-url); null otherwise. */
+  remote_url: string | null;
   /** The worker's result (or failure) message: its body and payload. */
   result: { body: string; payload: Record<string, unknown> | null } | null;
   /** Code mode: the branch `orch merge` brought this attempt into, the commit it made, and when; null until merged. */
@@ -113,6 +115,7 @@ export function attemptView(row: AttemptRow): AttemptView {
     base_commit: row.base_commit,
     worktree_path: row.worktree_path,
     branch: row.branch,
+    remote_url: row.remote_url,
     result: row.result === null ? null : (parseStoredJson(row.result) as AttemptView['result']),
     merged_into: row.merged_into,
     merge_commit: row.merge_commit,

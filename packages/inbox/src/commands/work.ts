@@ -16,6 +16,7 @@ export const workInput = z.object({
   leaseSeconds: intFlag(3, MAX_LEASE_SECONDS).optional(),
   graceSeconds: intFlag(0, 3600).optional(),
   workDir: z.string().min(1, 'must not be empty').optional(),
+  repo: z.string().min(1, 'must not be empty').optional(),
   command: z
     .array(z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters'))
     .min(1, 'give the command to run after --, e.g. `-- claude -p`'),
@@ -50,7 +51,14 @@ export const command = defineCommand({
     `On SIGINT or SIGTERM: no new claims; commands get SIGTERM, then SIGKILL after --grace-seconds (default ${GRACE_SECONDS}); a ` +
     'second SIGINT or SIGTERM sends SIGKILL at once; either way their threads are released (open again for the next ' +
     'claim; a blocked one stays blocked, its question pending); then it exits 0. If the runner is killed outright, its leases ' +
-    'run out and the threads become claimable again. Exit 0, or 4 when a thread it handled ended failed (whoever ' +
+    'run out and the threads become claimable again. ' +
+    'Code mode across machines (an attempt the leader dispatched with --remote or --repo-url): --repo PATH names your ' +
+    "clone of the run's repository; the runner fetches the attempt branch from the remote the attempt names, makes its " +
+    'worktree at PATH/.orch/worktrees/<run>/<task>/<attempt> (git told to ignore it; kept, and reused by a later claim), ' +
+    'runs COMMAND there, and when it exits pushes the branch back (never forced, and only while it still holds the lease) ' +
+    'before posting the outcome; a push git refuses turns a result into a failure that says where the work is kept. Such ' +
+    'an attempt fails at once, saying why, without --repo, when the remote cannot be reached or lacks the branch, or when ' +
+    'PATH shares no history with it. --repo does not change other attempts (a worktree on this machine is used as it is). Exit 0, or 4 when a thread it handled ended failed (whoever ' +
     'posted the failure) or lost its lease.',
   flags: {
     agent: { type: 'string', describe: 'The agent whose threads to work on', required: true },
@@ -64,12 +72,17 @@ export const command = defineCommand({
       describe:
         'Where logs and scratch directories go (default: .inbox-work beside the database file; for a PostgreSQL URL, in the current directory); must be yours and not writable by others',
     },
+    repo: {
+      type: 'string',
+      describe: "Your clone of the run's repository, for attempts dispatched across machines (orch dispatch --remote); checked before claiming",
+    },
     'grace-seconds': { type: 'string', describe: `Between SIGTERM and SIGKILL when stopping or timing out a command (default ${GRACE_SECONDS}, max 3600)` },
   },
   examples: [
     '--db ./coord.db work --agent qa-worker --once -- claude -p --permission-mode acceptEdits',
     '--db ./coord.db work --agent backend-worker --concurrency 2 --idle-exit-seconds 600 -- codex exec --full-auto -',
     '--db ./coord.db --json work --agent script-worker --max-seconds 300 -- ./scripts/do-task.sh',
+    '--db ./coord.db work --agent ci-worker --repo ~/src/project --once -- claude -p --permission-mode acceptEdits',
   ],
   input: workInput,
   run: (ctx, input) => {
@@ -102,6 +115,7 @@ export const command = defineCommand({
         dbPath,
         inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
         workDir: path.resolve(ctx.cwd, input.workDir ?? defaultWorkDir),
+        ...(input.repo !== undefined ? { repo: path.resolve(ctx.cwd, input.repo) } : {}),
         ...(onServer && !remote ? { dbPassword: urlPassword(ctx.dbPath) } : {}),
         ...(remote ? { env: remoteEnv(remote) } : {}),
         signal: controller.signal,

@@ -8,8 +8,14 @@ import { dispatchText } from '../render.ts';
 import { EXECUTION_MODES } from '../schema.ts';
 import { briefSettings, runFlag, taskFlag, withRun, type DispatchCommandOptions } from './shared.ts';
 
-const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef'] as const;
-const codeFlagName = { repoPath: '--repo-path', workspaceRoot: '--workspace-root', baseRef: '--base-ref' } as const;
+const codeOnly = ['repoPath', 'workspaceRoot', 'baseRef', 'remote', 'repoUrl'] as const;
+const codeFlagName = {
+  repoPath: '--repo-path',
+  workspaceRoot: '--workspace-root',
+  baseRef: '--base-ref',
+  remote: '--remote',
+  repoUrl: '--repo-url',
+} as const;
 
 export const command = (options: DispatchCommandOptions) =>
   defineCommand({
@@ -24,7 +30,13 @@ export const command = (options: DispatchCommandOptions) =>
       `creates branch orch/<run>/<task>/<attempt> there and a worktree for it at <workspace-root>/<run>/<task>/<attempt> ` +
       `(default workspace root: ${DEFAULT_WORKSPACE_ROOT} inside the repository, which git is told to ignore). A missing ` +
       'ref, a directory that is not a git repository, or a repository without commits is refused with nothing written. ' +
-      "--repo-path, --workspace-root and --base-ref apply to code only. The task message also carries the worker's " +
+      'Code mode across machines (a worker whose machine cannot see this repository): --remote NAME (a git remote of ' +
+      '--repo-path) or --repo-url URL names a git remote both sides reach; dispatch then makes no worktree here, but ' +
+      'creates the attempt branch on that remote at the base commit (pushing the base commit if the remote lacks it; a ' +
+      'branch of that name already there at another commit is refused, never overwritten) and records the remote URL ' +
+      'in the attempt. The worker runs `inbox work --repo ITS_CLONE` (or the git commands its brief gives) and pushes ' +
+      'the branch back; diff, merge and cleanup fetch it from the remote first. See docs/code-mode.md. ' +
+      "--repo-path, --workspace-root, --base-ref, --remote and --repo-url apply to code only. The task message also carries the worker's " +
       "brief, rendered once here with the absolute --db path and this orch's inbox executable: save the JSON output " +
       'and `orch-worker-brief` prints that brief for a worker you launch; `inbox work` hands the same text to its command.',
     flags: {
@@ -40,10 +52,19 @@ export const command = (options: DispatchCommandOptions) =>
         type: 'string',
         describe: "code mode: the branch, tag or commit the attempt branch starts from (default: the repository's current branch)",
       },
+      remote: {
+        type: 'string',
+        describe: 'code mode across machines: the git remote of --repo-path the attempt branch travels through (its URL is recorded); no local worktree',
+      },
+      'repo-url': {
+        type: 'string',
+        describe: 'code mode across machines: like --remote, with the URL itself (one the workers can reach); not with --remote',
+      },
     },
     examples: [
       '--db ./coord.db --json dispatch --run blog_mvp_001 --task T2 --execution-mode analysis --to qa-worker --body "Read the failing test logs and summarize the root cause." > /tmp/t2-dispatch.json',
       '--db ./coord.db --json dispatch --run blog_mvp_001 --task T1 --execution-mode code --to foundation-worker --base-ref main --workspace-root .orch/worktrees --body-file tasks/t1.md > /tmp/t1-dispatch.json',
+      '--db ./coord.db --json dispatch --run blog_mvp_001 --task T3 --execution-mode code --to ci-worker --base-ref main --remote origin --body-file tasks/t3.md',
     ],
     input: z
       .object({
@@ -55,9 +76,17 @@ export const command = (options: DispatchCommandOptions) =>
         repoPath: z.string().min(1, 'must not be empty').optional(),
         workspaceRoot: z.string().min(1, 'must not be empty').optional(),
         baseRef: z.string().min(1, 'must not be empty').optional(),
+        remote: z.string().min(1, 'must not be empty').optional(),
+        repoUrl: z.string().min(1, 'must not be empty').optional(),
       })
       .superRefine((v, ctx) => {
         checkBodyChoice(v, ctx);
+        if (v.remote !== undefined && v.repoUrl !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['repoUrl'], message: 'give either --remote or --repo-url, not both' });
+        }
+        if (v.workspaceRoot !== undefined && (v.remote !== undefined || v.repoUrl !== undefined)) {
+          ctx.addIssue({ code: 'custom', path: ['workspaceRoot'], message: 'makes no sense with --remote or --repo-url: no worktree is made here' });
+        }
         if (v.executionMode === 'analysis') {
           for (const k of codeOnly) {
             if (v[k] !== undefined) ctx.addIssue({ code: 'custom', path: [k], message: `${codeFlagName[k]} applies to --execution-mode code only` });
@@ -79,6 +108,8 @@ export const command = (options: DispatchCommandOptions) =>
                   repoPath: path.resolve(ctx.cwd, input.repoPath ?? '.'),
                   workspaceRoot: input.workspaceRoot === undefined ? undefined : path.resolve(ctx.cwd, input.workspaceRoot),
                   baseRef: input.baseRef,
+                  remote: input.remote,
+                  remoteUrl: input.repoUrl,
                 }
               : undefined,
           brief: briefSettings(ctx, options),

@@ -78,3 +78,11 @@ export async function unmergedCommits(root: string, branch: string, alsoGone: st
   const out = await run(root, ['rev-list', `refs/heads/${branch}`, '--not', ...excludes, '--branches']);
   return out.split('\n').filter((l) => l.trim() !== '');
 }
+
+/** Commits reachable from any of `tips` that no branch but those in `exclude` contains. */
+export async function commitsOnNoOtherBranch(root: string, tips: string[], exclude: string[]): Promise<string[]> {
+  if (tips.length === 0) return [];
+  const excludes = exclude.map((b) => `--exclude=${b}`);
+  const out = await run(root, ['rev-list', ...tips, '--not', ...excludes, '--branches']);
+  return out.split('\n').filter((l) => l.trim() !== '');
+}

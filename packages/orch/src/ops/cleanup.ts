@@ -23,6 +23,7 @@ import type { Orch } from '../orch.ts';
 import { databaseId } from '../owner.ts';
 import { getAttempt, listAttempts, updateAttempt, type AttemptRow } from '../queries/attempts.ts';
 import { LIVE_ATTEMPT_STATES, type AttemptState, type ExecutionMode, type OrchDatabase } from '../schema.ts';
+import { cleanRemoteAttempt } from './cleanup-remote.ts';
 import { cleanOrphans, workspacePlaces, type OrphanEntry } from './orphans.ts';
 import { reconcileThen } from './reconcile.ts';
 import { requireRun } from './runs.ts';
@@ -74,7 +75,7 @@ export interface CleanupResult {
 }
 
 /** What one cleanup knows and decides across attempts. */
-interface CleanContext {
+export interface CleanContext {
   dryRun: boolean;
   force: boolean;
   /** Branches this call deletes (or, dry, would delete): their commits no longer count as "elsewhere". */
@@ -184,6 +185,22 @@ async function cleanAttempt(a: AttemptRow, ctx: CleanContext): Promise<CleanupEn
     note: '',
     error: null,
   };
+  if (a.execution_mode === 'code' && a.remote_url !== null && a.repo_path !== null && a.branch !== null) {
+    if (!fs.existsSync(a.repo_path)) {
+      entry.note = `repository ${a.repo_path} is gone; nothing to do`;
+      return entry;
+    }
+    const notes: string[] = [];
+    try {
+      await cleanRemoteAttempt(a, a.repo_path, a.remote_url, a.branch, entry, notes, ctx);
+    } catch (err) {
+      if (!(err instanceof GitFailure)) throw err;
+      entry.error = err.gitMessage.split('\n')[0] ?? err.message;
+      notes.push(`stopped: ${err.message}`);
+    }
+    entry.note = notes.join('; ');
+    return entry;
+  }
   if (a.execution_mode !== 'code' || a.repo_path === null || a.worktree_path === null || a.branch === null) {
     entry.note = 'analysis attempt: nothing on disk';
     return entry;

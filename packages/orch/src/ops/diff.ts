@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { branchHead, commitsBetween, diffPatch, diffStat, uncommitted, type CommitInfo, type FileChange } from '../git.ts';
 import type { Orch } from '../orch.ts';
 import { attemptView, type AttemptView } from '../views.ts';
-import { codeAttempt, type AttemptRef } from './code-attempt.ts';
+import { codeAttempt, fetchAttemptBranch, type AttemptRef } from './code-attempt.ts';
 
 export interface DiffResult {
   attempt: AttemptView;
@@ -21,12 +21,15 @@ export interface DiffResult {
 
 /**
  * `orch diff`: what the attempt's branch changed against its base commit (committed work only),
- * and whether its worktree has uncommitted changes.
+ * and whether its worktree has uncommitted changes. Across machines, the branch is fetched from its
+ * remote first (what the worker pushed; its worktree is on its own machine: `uncommitted` is null).
  *
- * @throws NotFoundError (3); ConflictError (4) for an analysis attempt or a deleted branch.
+ * @throws NotFoundError (3); ConflictError (4) for an analysis attempt or a deleted branch; GitFailure (4)
+ *   when the attempt's remote cannot be reached.
  */
 export async function diffAttempt(orch: Orch, input: AttemptRef & { stat?: boolean | undefined }): Promise<DiffResult> {
   const a = await codeAttempt(orch, input);
+  await fetchAttemptBranch(orch, a);
   const repo = a.repo_path as string;
   const branch = a.branch as string;
   const base = a.base_commit as string;

@@ -9,7 +9,7 @@ import type { Orch } from '../orch.ts';
 import { getAttempt, updateAttempt, type AttemptRow } from '../queries/attempts.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from '../schema.ts';
 import { attemptView, type AttemptView } from '../views.ts';
-import { codeAttempt, type AttemptRef } from './code-attempt.ts';
+import { codeAttempt, fetchAttemptBranch, type AttemptRef } from './code-attempt.ts';
 import { reconcileIn } from './reconcile.ts';
 
 export interface MergeInput extends AttemptRef {
@@ -40,7 +40,9 @@ export interface MergeResult {
  * directory (taken over from a holder that died), held from the check whether the attempt is
  * already merged until the merge is recorded: so each attempt is merged, and `attempt_merged`
  * logged, once. A conflict or failure leaves `into` exactly as it was and is reported with the
- * conflicting files (ConflictError, exit 4).
+ * conflicting files (ConflictError, exit 4). Across machines (dispatch --remote), the attempt branch
+ * is fetched from its remote into the local branch first; `into` is a local branch, and pushing it
+ * is the leader's business.
  *
  * @throws NotFoundError (3); ValidationError (2) when no target can be chosen; ConflictError (4)
  *   for a live attempt, a conflict, a target checked out with uncommitted changes, or a lock held
@@ -54,6 +56,8 @@ export async function mergeAttempt(orch: Orch, input: MergeInput): Promise<Merge
       state: a.state,
     });
   }
+  // Across machines: what the worker pushed, brought in first (outside the merge lock: it only moves the branch forward).
+  await fetchAttemptBranch(orch, a);
   const repo = a.repo_path as string;
   const branch = a.branch as string;
   let into = input.into;

@@ -91,7 +91,7 @@ export async function newAttempt(
     await discardWorkspace(ws);
     throw err;
   }
-  dropMarker(ws.marker);
+  if (ws.marker !== null) dropMarker(ws.marker);
   return done;
 }
 
@@ -112,6 +112,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
     base_commit: ws?.baseCommit ?? null,
     worktree_path: ws?.dir ?? null,
     branch: ws?.branch ?? null,
+    remote_url: ws?.remoteUrl ?? null,
   };
   const payload: Omit<TaskPayload, 'brief'> = {
     run: { id: run.id, goal: run.goal, summary: run.summary },
@@ -171,6 +172,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
       execution_mode: plan.mode,
       reason: plan.reason,
       ...(ws ? { worktree_path: ws.dir, branch: ws.branch, base_commit: ws.baseCommit } : {}),
+      ...(ws?.remoteUrl ? { remote_url: ws.remoteUrl } : {}),
     },
   });
   return { run: runView(run), task: taskView(updated), attempt: attemptView(attempt) };
@@ -195,5 +197,6 @@ function taskAttempt(plan: Plan, id: string, ws: Workspace | undefined): TaskPay
     base_commit: ws.baseCommit,
     worktree_path: ws.dir,
     branch: ws.branch,
+    ...(ws.remoteUrl !== null ? { remote_url: ws.remoteUrl } : {}),
   };
 }

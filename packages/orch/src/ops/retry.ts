@@ -112,6 +112,8 @@ export function codeFrom(previous: AttemptRow, baseRef: string | undefined): Cod
     repoPath: previous.repo_path,
     workspaceRoot: previous.workspace_root ?? undefined,
     baseRef: baseRef ?? previous.base_ref ?? undefined,
+    // Across machines again, through the same remote.
+    remoteUrl: previous.remote_url ?? undefined,
   };
 }
 
