@@ -4,7 +4,23 @@ import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENGINE } from './engine.ts';
-import { INBOX_BIN, ORCH_BIN, ROOT, expectJsonError, initDb, initGitRepo, ok, orchOk, rows, tempDir, watchRun, type CliRun } from './helpers.ts';
+import {
+  INBOX_BIN,
+  ORCH_BIN,
+  ROOT,
+  commitAll,
+  expectJsonError,
+  git,
+  initDb,
+  initGitRepo,
+  newGitRepo,
+  ok,
+  orchOk,
+  rows,
+  tempDir,
+  watchRun,
+  type CliRun,
+} from './helpers.ts';
 
 /**
  * Remote mode of the CLIs against real `orch serve` processes over loopback: the same output and
@@ -379,6 +395,61 @@ describe('remote mode against orch serve (slow)', () => {
       expect(r.stdout + r.stderr).not.toContain(worker.token);
       expect(r.stdout + r.stderr).not.toContain(leader.token);
     }
+  });
+
+  it('code mode across machines with only a URL: the leader dispatches --remote through the server, the worker runs inbox work --db URL --repo CLONE, the leader merges through the server', async () => {
+    const { db, dir } = initDb();
+    const bare = path.join(fs.realpathSync(tempDir('orch-remote-bare-')), 'shared.git');
+    git(path.dirname(bare), 'init', '-q', '--bare', '--initial-branch=main', bare);
+    const leaderRepo = newGitRepo('orch-remote-leader-', { 'a.txt': 'one\n' });
+    git(leaderRepo, 'remote', 'add', 'origin', bare);
+    git(leaderRepo, 'push', '-q', 'origin', 'main');
+    fs.writeFileSync(path.join(leaderRepo, 'b.txt'), 'leader only\n');
+    commitAll(leaderRepo, 'leader-only commit');
+    const clone = path.join(fs.realpathSync(tempDir('orch-remote-worker-')), 'clone');
+    git(path.dirname(clone), 'clone', '-q', bare, clone);
+    for (const [k, v] of [
+      ['user.name', 'Worker'],
+      ['user.email', 'worker@example.com'],
+      ['commit.gpgsign', 'false'],
+    ])
+      git(clone, 'config', k ?? '', v ?? '');
+    const s = await serve(db, { cwd: dir });
+    const leader = (args: string[]) => okRemote(ORCH_BIN, s.url, args, leaderRepo);
+    await leader(['run', 'init', '--run', 'r', '--goal', 'across machines']);
+    await leader(['task', 'add', '--run', 'r', '--task', 'T1', '--title', 'Add a file', '--default-to', 'far']);
+    const d = await leader([
+      'dispatch',
+      '--run',
+      'r',
+      '--task',
+      'T1',
+      '--execution-mode',
+      'code',
+      '--repo-path',
+      leaderRepo,
+      '--base-ref',
+      'main',
+      '--remote',
+      'origin',
+      '--body',
+      'add c.txt',
+    ]);
+    expect(d.attempt.worktree_path).toBeNull();
+    const agent = ['/bin/sh', '-c', 'set -e\necho far > c.txt\ngit add c.txt\ngit commit -q -m "worker adds c.txt"\necho committed'];
+    const w = await run(
+      INBOX_BIN,
+      ['--db', s.url, '--json', 'work', '--agent', 'far', '--once', '--repo', clone, '--work-dir', path.join(dir, 'work'), '--', ...agent],
+      {
+        cwd: dir,
+        env: { GIT_TERMINAL_PROMPT: '0' },
+      },
+    );
+    expect(w.code, w.stderr).toBe(0);
+    expect(JSON.parse(w.stdout).handled).toMatchObject([{ outcome: 'done', thread_state: 'done' }]);
+    const merged = await leader(['merge', '--run', 'r', '--task', 'T1']);
+    expect(merged).toMatchObject({ into: 'main', merged: true });
+    expect(git(leaderRepo, 'show', 'main:c.txt')).toBe('far');
   });
 
   // The demo always runs on a SQLite file of its own: once is enough.
