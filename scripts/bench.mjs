@@ -9,7 +9,8 @@
 // The parts live in scripts/bench/: common.mjs (paths, timing, figures), cli.mjs, throughput.mjs,
 // wake.mjs and scale.mjs (parts 1 to 4, SQLite), postgres.mjs (part 5: claims, wake-ups and scale
 // on the PostgreSQL server BENCH_PG names, default postgres://127.0.0.1:5432/test, in schemas made
-// and dropped by the run; skipped, saying so, without a server), baseline.mjs (builds --baseline=REF).
+// and dropped by the run; skipped, saying so, without a server), server.mjs (part 7: `orch serve` over
+// loopback), baseline.mjs (builds --baseline=REF).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,10 +20,11 @@ import { mcpLatency } from './bench/mcp.mjs';
 import { figures, INBOX, makeTmp, ORCH, OUT, quick, ROOT } from './bench/common.mjs';
 import { postgres } from './bench/postgres.mjs';
 import { scale } from './bench/scale.mjs';
+import { serverBench } from './bench/server.mjs';
 import { throughput } from './bench/throughput.mjs';
 import { wakeups } from './bench/wake.mjs';
 
-// `--only=cli,mcp,throughput,wake,scale,postgres` runs some parts (figures are still written to bench.json).
+// `--only=cli,mcp,throughput,wake,scale,postgres,server` runs some parts (figures are still written to bench.json).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -53,6 +55,7 @@ try {
   if (part('wake')) await wakeups();
   if (part('scale')) scale();
   if (part('postgres')) await postgres();
+  if (part('server')) await serverBench();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
   if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });

@@ -98,6 +98,11 @@ export function realOutputs(): Record<string, any> {
   ib('inbox init (after orch run init)', ['init']);
   copy('orch copy', orch, schemas[1] as string);
   dropSchemas(schemas);
+  // Tokens last: the copies above are of a database without server tables.
+  const tok = ob('orch token create', ['token', 'create', '--role', 'worker', '--agent', 'a1', '--expires-in', '7d']);
+  quietOrch(['token', 'create', '--role', 'leader']);
+  ob('orch token revoke', ['token', 'revoke', '--token-id', tok.id]);
+  ob('orch token list', ['token', 'list']);
 
   // An error: one JSON line on stderr.
   const missing = inbox(['--db', db, '--json', 'show', '--thread', 'th_missing'], { cwd: dir });

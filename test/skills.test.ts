@@ -207,7 +207,7 @@ function isSetupLine(text: string): boolean {
 }
 
 /** orch commands that group subcommands. */
-const GROUPS = new Set(['run', 'task', 'dep']);
+const GROUPS = new Set(['run', 'task', 'dep', 'token']);
 
 interface Help {
   ok: boolean;

@@ -12,7 +12,8 @@ export function agentStep() {
   const { INBOX_AGENT: agent, INBOX_TASK: task } = env;
   /** @param {string} text */
   const say = (text) => (env.DEMO_NARRATION ? fs.appendFileSync(env.DEMO_NARRATION, `${text}\n`) : process.stderr.write(`${text}\n`));
-  const home = path.dirname(/** @type {string} */ (env.INBOX_DB));
+  // The demo's directory (with --remote, INBOX_DB is the server's URL).
+  const home = env.DEMO_HOME ?? path.dirname(/** @type {string} */ (env.INBOX_DB));
   const here = path.relative(home, process.cwd());
 
   // The brief on stdin is prose for an agent. A script takes the same facts as data from the

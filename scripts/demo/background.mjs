@@ -125,7 +125,7 @@ export function background(dir) {
     console.log(`  -> inbox work runs for ${agent} in the background: it claims ${task}'s thread and runs the agent for it`);
     const child = spawn(process.execPath, [BIN.inbox, '--db', DB, '--json', ...args], {
       cwd: dir,
-      env: { ...process.env, NO_COLOR: '1', DEMO_NARRATION: narration },
+      env: { ...process.env, NO_COLOR: '1', DEMO_NARRATION: narration, DEMO_HOME: dir },
       stdio: ['ignore', 'pipe', narrationFd], // its log lines go to the narration, in order with the agents'
     });
     let out = '';

@@ -1,11 +1,11 @@
 // The leader: plans the run, dispatches what is ready with a runner for each attempt, follows the
 // run with `orch wait`, answers, retries, merges, cleans up and checks the outcome.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { background } from './background.mjs';
-import { BIN, cli, clip, DB, git, oneLine, RUN, shown, WAIT_SECONDS } from './shared.mjs';
+import { BIN, cli, clip, DB, git, oneLine, REMOTE, RUN, shown, useDb, WAIT_SECONDS } from './shared.mjs';
 
 /**
  * @typedef {import('./shared.mjs').Out} Out
@@ -26,6 +26,8 @@ export async function leader() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orch-demo-'));
   const bg = background(dir);
   const { runners, failure, drain, narrated, orchWait, startRunner } = bg;
+  /** @type {import('node:child_process').ChildProcess | undefined} */
+  let server;
 
   /**
    * @param {string[]} args
@@ -101,6 +103,12 @@ export async function leader() {
     console.log(`\nleader$ inbox --db ${DB} init`);
     const init = cli('inbox', ['init'], { cwd: dir });
     console.log(`  -> ${DB} created (schema ${JSON.stringify(init.schema_version)})`);
+    if (REMOTE) {
+      console.log(`\nleader$ orch --db ${DB} serve --port 0 &`);
+      server = spawn(process.execPath, [BIN.orch, '--db', DB, 'serve', '--port', '0'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+      useDb(await listening(server));
+      console.log(`  -> orch serve listens on ${DB}; every command from here on, the runners' and the agents' too, goes over HTTP`);
+    }
 
     orch(['run', 'init', '--run', RUN, '--goal', 'Add a greeting to the demo app'], (o) => `run ${o.run.id} is ${o.run.state}`);
     const tasks = [
@@ -281,6 +289,28 @@ export async function leader() {
     process.exitCode = 1;
   } finally {
     await bg.stop();
+    if (server && server.exitCode === null) {
+      const exited = new Promise((resolve) => server?.once('close', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The URL `orch serve` prints once it listens.
+ * @param {import('node:child_process').ChildProcess} server
+ * @returns {Promise<string>}
+ */
+function listening(server) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    server.stdout?.on('data', (d) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(/** @type {string} */ (m[1]));
+    });
+    server.once('close', (code) => reject(new Error(`orch serve exited ${code} before listening`)));
+  });
 }

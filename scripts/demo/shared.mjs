@@ -12,7 +12,15 @@ export const BIN = {
   orch: path.join(root, 'packages/orch/dist/orch.cjs'),
   'orch-worker-brief': path.join(root, 'packages/worker-brief/dist/orch-worker-brief.cjs'),
 };
-export const DB = 'coord.db'; // every process runs in the temporary directory, so commands read as shown
+// Every process runs in the temporary directory, so commands read as shown. With --remote, the
+// database is served by `orch serve` and DB becomes its URL once it listens (see useDb).
+export let DB = 'coord.db';
+/** `npm run demo -- --remote`: every command after `init` goes through `orch serve` over loopback HTTP. */
+export const REMOTE = process.argv.includes('--remote');
+/** @param {string} location */
+export function useDb(location) {
+  DB = location;
+}
 export const RUN = 'demo';
 export const WAIT_SECONDS = 30; // a safety net only: nothing here should ever wait that long
 

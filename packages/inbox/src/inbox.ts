@@ -21,7 +21,8 @@ export interface Inbox {
   readonly ids: IdGenerator;
   /**
    * The one agent this inbox may act as (see CommandContext.actingAgent): claim, show, heartbeat,
-   * progress, ask, result, fail, release and wait refuse another agent's thread (FORBIDDEN).
+   * progress, ask, result, fail, release, wait, send and reply refuse another agent's thread
+   * (FORBIDDEN), and list shows its threads only.
    */
   readonly actingAgent?: string | undefined;
   /** See CommandContext.signal: waits end as at their timeout once it aborts. */

@@ -6,7 +6,7 @@ import type { Inbox } from './inbox.ts';
 import { insertMessage } from './queries/messages.ts';
 import { setThreadState } from './queries/threads.ts';
 import type { InboxDatabase } from './schema.ts';
-import { appendMessageIn, assertLive, messageRow, requireThread, type InboxEnv, type LeaderSideRole, type SendResult } from './threads.ts';
+import { appendMessageIn, assertActing, assertLive, messageRow, requireThread, type InboxEnv, type LeaderSideRole, type SendResult } from './threads.ts';
 import { threadView, type ThreadView } from './views.ts';
 
 type Db = Kysely<InboxDatabase>;
@@ -24,19 +24,21 @@ export interface ReplyInput {
  * `inbox reply`: the leader's answer to the worker; a blocked thread goes back to claimed (or to
  * open, when it was released with the question pending).
  *
- * @throws NotFoundError (3); ConflictError (4) when the thread is finished.
+ * @throws NotFoundError (3); ConflictError (4) when the thread is finished; ForbiddenError (4) when
+ *   the inbox acts as one agent (Inbox.actingAgent) and the thread is not assigned to it.
  */
 export async function reply(inbox: Inbox, input: ReplyInput): Promise<SendResult> {
-  return writeTransaction<InboxDatabase, SendResult>(inbox.store, (trx) =>
-    appendMessageIn(trx, inbox, {
+  return writeTransaction<InboxDatabase, SendResult>(inbox.store, async (trx) => {
+    if (inbox.actingAgent !== undefined) assertActing(inbox, await requireThread(trx, input.threadId));
+    return appendMessageIn(trx, inbox, {
       threadId: input.threadId,
       from: input.from,
       body: input.body,
       payload: input.payload,
       kind: 'answer',
       role: input.role,
-    }),
-  );
+    });
+  });
 }
 
 /**

@@ -137,11 +137,13 @@ export async function appendMessageIn(db: Db, env: InboxEnv, input: AppendMessag
  * with it, appends a note.
  *
  * @throws ValidationError (2) when opening without `to` or `subject`; NotFoundError (3),
- *   ConflictError (4) as for appendMessageIn.
+ *   ConflictError (4) as for appendMessageIn; ForbiddenError (4) when the inbox acts as one agent
+ *   (Inbox.actingAgent) and the thread, or `to`, is another agent's.
  */
 export async function send(inbox: Inbox, input: SendInput): Promise<SendResult> {
-  return writeTransaction<InboxDatabase, SendResult>(inbox.store, (trx) => {
+  return writeTransaction<InboxDatabase, SendResult>(inbox.store, async (trx) => {
     if (input.threadId !== undefined) {
+      if (inbox.actingAgent !== undefined) assertActing(inbox, await requireThread(trx, input.threadId));
       return appendMessageIn(trx, inbox, {
         threadId: input.threadId,
         from: input.from,
@@ -154,6 +156,9 @@ export async function send(inbox: Inbox, input: SendInput): Promise<SendResult> 
     }
     if (input.to === undefined || input.subject === undefined) {
       throw new ValidationError('`to` and `subject` are required to open a thread (or give a thread id)');
+    }
+    if (inbox.actingAgent !== undefined && input.to !== inbox.actingAgent) {
+      throw new ForbiddenError(`this session acts only as ${inbox.actingAgent}; it cannot open a thread for ${input.to}`, { agent: inbox.actingAgent });
     }
     return openThreadIn(trx, inbox, { to: input.to, subject: input.subject, from: input.from, body: input.body, payload: input.payload, role: input.role });
   });
@@ -170,10 +175,20 @@ export interface ListResult {
   threads: ThreadView[];
 }
 
-/** `inbox list`: threads newest first, filtered by assigned agent and/or state. */
+/**
+ * `inbox list`: threads newest first, filtered by assigned agent and/or state. An inbox limited to
+ * one agent (Inbox.actingAgent) lists that agent's threads only.
+ *
+ * @throws ForbiddenError (4) when such an inbox asks for another agent's threads.
+ */
 export async function listThreads(inbox: Inbox, input: ListInput): Promise<ListResult> {
+  const acting = inbox.actingAgent;
+  if (acting !== undefined && input.agent !== undefined && input.agent !== acting) {
+    throw new ForbiddenError(`this session acts only as ${acting}; it cannot list the threads of ${input.agent}`, { agent: acting });
+  }
+  const agent = acting ?? input.agent;
   const rows = await queryThreads(inbox.store.db as Db, {
-    ...(input.agent !== undefined ? { agent: input.agent } : {}),
+    ...(agent !== undefined ? { agent } : {}),
     ...(input.state !== undefined ? { state: input.state } : {}),
     limit: input.limit ?? 100,
   });

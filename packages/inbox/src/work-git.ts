@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConflictError, LeaseLostError, ValidationError } from '@orch/store';
-import { heartbeat } from './leases.ts';
 import { readTaskPayload } from './task-payload.ts';
 import type { MessageView } from './views.ts';
+import type { WorkBackend } from './work-backend.ts';
 
 /** Where the runner makes attempt worktrees, relative to the top of the worker's clone (as orch does on the leader's side). */
 export const WORKER_WORKTREES = '.orch/worktrees';
@@ -124,7 +124,7 @@ export async function prepareAttemptWorktree(repo: string, a: RemoteAttempt): Pr
 
 /** What pushing needs of the claim: the lease to check just before, and whether it was lost already. */
 export interface PushClaim {
-  readonly inbox: Parameters<typeof heartbeat>[0];
+  readonly inbox: Pick<WorkBackend, 'heartbeat'>;
   readonly threadId: string;
   readonly lease: string;
   readonly leaseLost: boolean;
@@ -141,7 +141,7 @@ export interface PushClaim {
 export async function pushAttemptBranch(claim: PushClaim, worktree: string, a: RemoteAttempt): Promise<PushOutcome | undefined> {
   if (claim.leaseLost) return undefined;
   try {
-    await heartbeat(claim.inbox, { threadId: claim.threadId, lease: claim.lease });
+    await claim.inbox.heartbeat({ threadId: claim.threadId, lease: claim.lease });
   } catch (err) {
     if (err instanceof LeaseLostError) return undefined;
     if (!(err instanceof ConflictError)) throw err;

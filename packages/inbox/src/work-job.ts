@@ -3,10 +3,9 @@
 // watch while it runs, and stopping it. Its outcome is posted by work-outcome.ts.
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { LeaseLostError, ConflictError, readNow } from '@orch/store';
-import type { Inbox } from './inbox.ts';
-import { DEFAULT_LEASE_SECONDS, heartbeat, progress, type ClaimResult } from './leases.ts';
-import { requireThreadNow, type ThreadRow } from './threads.ts';
+import { LeaseLostError, ConflictError } from '@orch/store';
+import { DEFAULT_LEASE_SECONDS, type ClaimResult } from './leases.ts';
+import type { WorkBackend } from './work-backend.ts';
 import { brief, taskInfo } from './work-brief.ts';
 import { pushAttemptBranch, remoteAttempt, remoteWorktree } from './work-git.ts';
 import { makeClaimDir, makeScratch, type ClaimFiles } from './work-dir.ts';
@@ -29,7 +28,7 @@ export class Job implements JobClaim {
   readonly subject: string;
 
   constructor(
-    readonly inbox: Inbox,
+    readonly inbox: WorkBackend,
     readonly options: WorkOptions,
     private readonly claimed: Extract<ClaimResult, { claimed: true }>,
   ) {
@@ -105,6 +104,7 @@ export class Job implements JobClaim {
       ...process.env,
       INBOX_DB: options.dbPath,
       ...(options.dbPassword !== undefined ? { PGPASSWORD: options.dbPassword } : {}),
+      ...options.env,
       INBOX_BIN: options.inboxBin,
       INBOX_AGENT: options.agent,
       INBOX_THREAD_ID: this.threadId,
@@ -130,7 +130,7 @@ export class Job implements JobClaim {
     const stderr = new Tail();
     const [program = '', ...args] = options.command;
     try {
-      await progress(inbox, {
+      await inbox.progress({
         threadId: this.threadId,
         lease: this.lease,
         body: `inbox work (${options.agent}) started: ${options.command.join(' ')}\nworking in ${cwd}\nlog: ${files.logFile}`,
@@ -219,20 +219,13 @@ export class Job implements JobClaim {
     return left.map((p) => p.pid).sort((a, b) => a - b);
   }
 
-  /** Whether the thread row says this claim's lease is gone: claimed again, cancelled, released, or run out by the wall clock. */
-  private lostIn(row: ThreadRow): boolean {
-    if (row.claim_count !== this.claimNumber || row.state === 'cancelled' || row.state === 'open') return true;
-    if (row.state === 'done' || row.state === 'failed') return false; // the command posted it itself
-    return row.lease_token !== this.lease || row.lease_expires_at === null || row.lease_expires_at <= this.inbox.clock.now();
-  }
-
   /** Heartbeats, the lease watch, output progress and the time limit, for as long as the command runs. */
   private supervise(stdout: Tail): () => void {
     const { inbox, options } = this;
     const leaseSeconds = options.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
     const beat = setInterval(
       () => {
-        heartbeat(inbox, { threadId: this.threadId, lease: this.lease }).catch((err: unknown) => {
+        inbox.heartbeat({ threadId: this.threadId, lease: this.lease }).catch((err: unknown) => {
           if (err instanceof LeaseLostError) this.loseLease();
           // ConflictError: the command posted its result or failure itself; the lease ended with it.
         });
@@ -243,9 +236,10 @@ export class Job implements JobClaim {
     // by another runner) stops the command within about a second, not at the next heartbeat: the
     // thread row is one indexed read.
     const watch = setInterval(() => {
-      readNow(inbox.store, () => requireThreadNow(this.threadId))
-        .then((row) => {
-          if (this.lostIn(row)) this.loseLease();
+      inbox
+        .claimLost(this.threadId, this.lease, this.claimNumber)
+        .then((lost) => {
+          if (lost) this.loseLease();
         })
         .catch(() => undefined);
     }, 1000);
@@ -254,7 +248,7 @@ export class Job implements JobClaim {
       const line = stdout.lastLine();
       if (stdout.received === posted || line === '') return;
       posted = stdout.received;
-      progress(inbox, { threadId: this.threadId, lease: this.lease, body: line.slice(0, 500), role: 'runner' }).catch(() => undefined);
+      inbox.progress({ threadId: this.threadId, lease: this.lease, body: line.slice(0, 500), role: 'runner' }).catch(() => undefined);
     }, OUTPUT_PROGRESS_SECONDS * 1000);
     const limit =
       options.maxSeconds !== undefined

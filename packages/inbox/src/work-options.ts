@@ -24,6 +24,8 @@ export interface WorkOptions {
   dbPath: string;
   /** A PostgreSQL URL's password, handed to commands as PGPASSWORD (dbPath holds the URL without it). */
   dbPassword?: string | undefined;
+  /** More environment for the commands (with an `orch serve` URL: ORCH_TOKEN). */
+  env?: Record<string, string> | undefined;
   /** How commands run the inbox CLI ($INBOX_BIN). */
   inboxBin: string;
   /**

@@ -2,9 +2,7 @@
 // given back when the runner stops) and the record the runner keeps of each claim it let go of.
 import path from 'node:path';
 import { ConflictError, LeaseLostError, isoTime } from '@orch/store';
-import type { Inbox } from './inbox.ts';
-import { postFailure, postResult, release } from './leases.ts';
-import { showThread } from './threads.ts';
+import type { WorkBackend } from './work-backend.ts';
 import { isOddEntry, readResultFile, removeAny, removeScratch, sameDir, type ClaimFiles } from './work-dir.ts';
 import type { HandledThread, Outcome, WorkOptions } from './work-options.ts';
 import type { PushOutcome } from './work-git.ts';
@@ -14,7 +12,7 @@ export type Exit = { code: number | null; signal: string | null };
 
 /** What posting under a job's claim needs to know of it; the flags are read when the outcome is posted. */
 export interface JobClaim {
-  readonly inbox: Inbox;
+  readonly inbox: WorkBackend;
   readonly options: WorkOptions;
   readonly threadId: string;
   readonly lease: string;
@@ -40,7 +38,7 @@ export interface ClaimRun {
 export async function finishClaim(job: JobClaim, run: ClaimRun, outcome: Outcome, exit: Exit): Promise<HandledThread> {
   const { inbox, options, threadId, claimNumber } = job;
   const { files } = run;
-  const thread = (await showThread(inbox, { threadId })).thread;
+  const thread = (await inbox.showThread({ threadId })).thread;
   if (sameDir(files) && isOddEntry(files.resultFile)) removeAny(files.resultFile);
   if (thread.state === 'done' || thread.state === 'failed' || thread.state === 'cancelled') {
     for (const why of removeScratch(options.workDir, options.agent, threadId, claimNumber))
@@ -70,7 +68,7 @@ export async function failUnprepared(job: JobClaim, started: number, why: string
   options.log?.(`${threadId}: cannot prepare ${dir}: ${why}`);
   let outcome: Outcome = 'failed';
   try {
-    await postFailure(inbox, {
+    await inbox.postFailure({
       threadId,
       lease: job.lease,
       body: `inbox work could not prepare the directory for this claim (${dir}), so the command was not started: ${why}`,
@@ -86,7 +84,7 @@ export async function failUnprepared(job: JobClaim, started: number, why: string
     subject: job.subject,
     claim: claimNumber,
     outcome,
-    thread_state: (await showThread(inbox, { threadId })).thread.state,
+    thread_state: (await inbox.showThread({ threadId })).thread.state,
     exit_code: null,
     signal: null,
     timed_out: false,
@@ -113,7 +111,7 @@ export async function postOutcome(
 ): Promise<HandledThread> {
   const { inbox, threadId, lease } = job;
   const resultFile = run.files.resultFile;
-  const thread = (await showThread(inbox, { threadId })).thread;
+  const thread = (await inbox.showThread({ threadId })).thread;
   if (job.leaseLost || thread.state === 'cancelled' || thread.claim_count !== job.claimNumber) return finishClaim(job, run, 'lease_lost', exit);
   if (thread.state === 'done' || thread.state === 'failed') return finishClaim(job, run, 'posted', exit);
   const left = { ...(run.leftPids.length > 0 ? { left_pids: run.leftPids } : {}), ...(pushed ? { git: pushed } : {}) };
@@ -123,7 +121,7 @@ export async function postOutcome(
       : undefined;
   try {
     if (job.stopping) {
-      await release(inbox, { threadId, lease });
+      await inbox.release({ threadId, lease });
       return finishClaim(job, run, 'released', exit);
     }
     if (exit.code === 0 && !job.timedOut) {
@@ -131,7 +129,7 @@ export async function postOutcome(
       if (file.kind === 'refused') {
         // Unlinked, not followed: a link or a hard link goes, what it pointed at stays.
         if (sameDir(run.files)) removeAny(resultFile);
-        await postFailure(inbox, {
+        await inbox.postFailure({
           threadId,
           lease,
           body: `The command exited 0, but its result file $INBOX_RESULT_FILE (${resultFile}) ${file.why}; the runner does not read it. Write the result as a regular file there, or print it on stdout.`,
@@ -141,7 +139,7 @@ export async function postOutcome(
         return finishClaim(job, run, 'failed', exit);
       }
       if (notPushed !== undefined) {
-        await postFailure(inbox, {
+        await inbox.postFailure({
           threadId,
           lease,
           body: `The command exited 0, but its work did not reach the leader. ${notPushed}`,
@@ -160,7 +158,7 @@ export async function postOutcome(
               ? out
               : '(the command exited 0 and printed nothing)';
       const payload = { runner: 'inbox work', exit_code: 0, ...(file.kind === 'unfit' ? { result_file: resultFile, result_bytes: file.size } : {}), ...left };
-      await postResult(inbox, { threadId, lease, body, payload, role: 'runner' });
+      await inbox.postResult({ threadId, lease, body, payload, role: 'runner' });
       return finishClaim(job, run, 'done', exit);
     }
     const why = job.timedOut
@@ -169,7 +167,7 @@ export async function postOutcome(
         ? `was killed by ${exit.signal}`
         : `exited with status ${exit.code ?? '?'}`;
     const tail = run.stderr.text().trim();
-    await postFailure(inbox, {
+    await inbox.postFailure({
       threadId,
       lease,
       body: `The command ${why}.${tail ? `\n\nEnd of its stderr:\n${tail}` : ''}${notPushed !== undefined ? `\n\n${notPushed}` : ''}`,

@@ -2,23 +2,25 @@
 // subprocess: brief on stdin, lease kept alive, output logged, outcome posted back. This module is
 // the loop: claiming while there is room, the idle and once deadlines, and the stop signals. One
 // claimed thread is a Job (work-job.ts).
-import { commitMark, visible } from '@orch/store';
+import { visible } from '@orch/store';
+import { DEFAULT_LEASE_SECONDS } from './leases.ts';
 import type { Inbox } from './inbox.ts';
-import { DEFAULT_LEASE_SECONDS, claim, release } from './leases.ts';
+import { localBackend, type WorkBackend } from './work-backend.ts';
 import { prepareWorkDir } from './work-dir.ts';
 import { checkWorkRepo } from './work-git.ts';
 import { Job } from './work-job.ts';
 import { GRACE_SECONDS, type HandledThread, type WorkOptions, type WorkResult } from './work-options.ts';
 
 /**
- * Runs until `once` is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a
- * command's failure.
+ * Runs on an open inbox, or on another backend (`orch serve`'s API: work-remote.ts), until `once`
+ * is satisfied, the idle timeout passes, or `signal` aborts. Never throws for a command's failure.
  *
  * @throws ValidationError (2) when the work directory cannot be made, is not a directory, belongs
  *   to someone else or is writable by group or others, or `repo` is not in a git working tree;
  *   nothing is claimed then.
  */
-export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult> {
+export async function work(on: Inbox | WorkBackend, input: WorkOptions): Promise<WorkResult> {
+  const inbox = 'claimLost' in on ? on : localBackend(on);
   const options: WorkOptions = {
     ...input,
     workDir: prepareWorkDir(input.workDir),
@@ -64,16 +66,16 @@ export async function work(inbox: Inbox, input: WorkOptions): Promise<WorkResult
     }
     // Claim while there is room. Skip the query when nothing was committed since the last look,
     // except once a second (a lease running out makes a thread claimable without a commit).
-    const version = commitMark(inbox.store);
+    const version = inbox.commitMark();
     const now = monotonic();
     if (version !== lastVersion || now - lastLook >= 1000) {
       lastVersion = version;
       lastLook = now;
       while (active.size < concurrency && !(options.once && claimedAny) && !options.signal?.aborted) {
-        const c = await claim(inbox, { agent: options.agent, leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS });
+        const c = await inbox.claim({ agent: options.agent, leaseSeconds: options.leaseSeconds ?? DEFAULT_LEASE_SECONDS });
         if (!c.claimed) break;
         if (options.signal?.aborted) {
-          await release(inbox, { threadId: c.thread.id, lease: c.lease.token }).catch(() => undefined);
+          await inbox.release({ threadId: c.thread.id, lease: c.lease.token }).catch(() => undefined);
           break;
         }
         claimedAny = true;

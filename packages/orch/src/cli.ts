@@ -25,6 +25,8 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     retry: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
     reassign: (r: DispatchResult) => `task show --run ${r.run.id} --task ${r.task.id}`,
     answer: (r: { task: { run: string; id: string } }) => `task show --run ${r.task.run} --task ${r.task.id}`,
+    // A token whose output was lost is shown nowhere again: list it, revoke it, make another.
+    'token create': (r: { id: string }) => `token list  (then: token revoke --token-id ${r.id})`,
   },
   // The leader's MCP tools: the commands with an `mcp` tool name below (`orch mcp`).
   mcp: orchMcp,
@@ -50,8 +52,13 @@ export const createOrchCli = (options: OrchCliOptions): CliSpec => ({
     { name: 'merge', mcp: 'merge', load: () => import('./commands/merge.ts').then((m) => m.command) },
     { name: 'cleanup', mcp: 'merge', load: () => import('./commands/cleanup.ts').then((m) => m.command) },
     { name: 'doctor', load: () => import('./commands/doctor.ts').then((m) => m.command) },
+    // The tokens of `orch serve` (packages/server; no HTTP library is loaded for these).
+    { name: 'token create', load: () => import('@orch/server/token-commands').then((m) => m.createCommand) },
+    { name: 'token list', load: () => import('@orch/server/token-commands').then((m) => m.listCommand) },
+    { name: 'token revoke', load: () => import('@orch/server/token-commands').then((m) => m.revokeCommand) },
     { name: 'copy', load: () => import('./commands/copy.ts').then((m) => m.command) },
     { name: 'mcp', load: () => import('./commands/mcp.ts').then((m) => m.command(options)) },
+    { name: 'serve', load: () => import('@orch/server/serve-command').then((m) => m.command) },
   ],
 });
 

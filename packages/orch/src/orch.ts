@@ -11,11 +11,16 @@ export interface Orch {
   readonly ids: IdGenerator;
   /** See CommandContext.signal: `wait` ends as at its timeout once it aborts. */
   readonly signal?: AbortSignal | undefined;
+  /** See CommandContext.author: recorded as the author of what is written in the leader's name. */
+  readonly author?: string | undefined;
   close(): Promise<void>;
 }
 
-/** What in-transaction operations need besides the transaction. */
-export type OrchEnv = { clock: Clock; ids: IdGenerator };
+/**
+ * What in-transaction operations need besides the transaction; `author` (default `leader`) is who
+ * the messages written in the leader's name are recorded as.
+ */
+export type OrchEnv = { clock: Clock; ids: IdGenerator; author?: string | undefined };
 
 /** A transaction (or connection) over the orch tables. */
 export type Tx = Kysely<OrchDatabase>;
@@ -49,6 +54,8 @@ export interface OpenOrchOptions {
   createTables?: boolean;
   /** See Orch.signal. */
   signal?: AbortSignal | undefined;
+  /** See Orch.author. */
+  author?: string | undefined;
 }
 
 /** The database has no orch tables yet, so it has no runs. */
@@ -85,7 +92,14 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
     await store.close();
     throw err;
   }
-  return { store, clock, ids: options.ids ?? randomIds, ...(options.signal ? { signal: options.signal } : {}), close: () => store.close() };
+  return {
+    store,
+    clock,
+    ids: options.ids ?? randomIds,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.author !== undefined ? { author: options.author } : {}),
+    close: () => store.close(),
+  };
 }
 
 async function ensureOrchSchema(store: Store, clock: Clock, create: boolean): Promise<void> {

@@ -49,8 +49,23 @@ export async function parseCommandLine(spec: CliSpec, args: string[]): Promise<P
   const parser = yargs(args)
     .scriptName(spec.program)
     .usage(`${spec.about}\n\nUsage: ${spec.program} --db PATH [--json]${single ? '' : ' <command>'} [flags]${singleDescription(spec, loaded)}`)
-    .option('db', { type: 'string', describe: 'The database: a SQLite file path, or a postgres://USER@HOST/DB?schema=NAME URL (required)', global: true })
+    .option('db', {
+      type: 'string',
+      describe:
+        'The database: a SQLite file path, a postgres://USER@HOST/DB?schema=NAME URL, or the URL of an `orch serve` (https://HOST:PORT; token from ORCH_TOKEN or --token-file) (required)',
+      global: true,
+    })
     .option('json', { type: 'boolean', describe: 'Print exactly one JSON document on stdout (errors as JSON on stderr)', global: true })
+    .option('token-file', {
+      type: 'string',
+      describe: 'With --db https://...: read the server token from this owner-only file (default: $ORCH_TOKEN)',
+      global: true,
+    })
+    .option('insecure-http', {
+      type: 'boolean',
+      describe: 'With --db http://... to a host that is not loopback: send the token over plain http anyway (or ORCH_INSECURE_HTTP=1)',
+      global: true,
+    })
     .strict()
     .strictCommands()
     .parserConfiguration({
@@ -140,7 +155,11 @@ function groupCommands(entries: CommandEntry[]): Map<string | undefined, Command
  * @throws UsageError (2) for a missing or repeated --db and a `-- COMMAND` the command does not take;
  *   ValidationError (2) listing every flag the schema refuses, or a flag given more than once.
  */
-export function commandInput(spec: CliSpec, { def, argv }: ParsedCommandLine, rest: string[] | undefined): { dbPath: string; input: unknown } {
+export function commandInput(
+  spec: CliSpec,
+  { def, argv }: ParsedCommandLine,
+  rest: string[] | undefined,
+): { dbPath: string; input: unknown; raw: Record<string, unknown> } {
   const dbPath = argv.db;
   const name = def.name === '$0' ? spec.program : `${spec.program} ${def.name}`;
   if (def.usesDb === false) {
@@ -153,10 +172,8 @@ export function commandInput(spec: CliSpec, { def, argv }: ParsedCommandLine, re
   if (rest !== undefined && !def.rest) {
     throw new UsageError(`\`${spec.program} ${def.name}\` takes no \`-- COMMAND\`; to pass a value that starts with "-", write --flag=VALUE`);
   }
-  return {
-    dbPath: typeof dbPath === 'string' ? dbPath : '',
-    input: parseInput(def, def.rest && rest !== undefined ? { ...argv, [def.rest.key]: rest } : argv),
-  };
+  const { input, raw } = parseInput(def, def.rest && rest !== undefined ? { ...argv, [def.rest.key]: rest } : argv);
+  return { dbPath: typeof dbPath === 'string' ? dbPath : '', input, raw };
 }
 
 /**
@@ -202,20 +219,33 @@ function assertKnownCommand(spec: CliSpec, args: string[]): void {
   }
 }
 
-/** Collects the declared flags (camelCased) and validates them with the command's schema. */
-function parseInput(def: CommandDefinition, argv: Record<string, unknown>): unknown {
+/**
+ * Collects the declared flags (camelCased) and validates them with the command's schema. Returns
+ * the validated input and the raw values it was made from (what remote mode sends).
+ */
+function parseInput(def: CommandDefinition, argv: Record<string, unknown>): { input: unknown; raw: Record<string, unknown> } {
   const raw: Record<string, unknown> = {};
-  const flagOf = new Map<string, string>();
   for (const flag of Object.keys(def.flags)) {
-    const key = camelCase(flag);
-    flagOf.set(key, flag);
     const value = argv[flag];
     if (Array.isArray(value)) {
       throw new ValidationError(`--${flag} was given more than once`, [{ path: `--${flag}`, message: 'given more than once' }]);
     }
-    if (value !== undefined) raw[key] = value;
+    if (value !== undefined) raw[camelCase(flag)] = value;
   }
   if (def.rest && argv[def.rest.key] !== undefined) raw[def.rest.key] = argv[def.rest.key];
+  return { input: validateCommandInput(def, raw), raw };
+}
+
+/**
+ * Validates `raw` (a command's input keys, camelCase, as the flags give them) with the command's
+ * schema, reporting problems by flag name (`--lease-seconds`) as the CLI does. The HTTP server
+ * validates a request body with it, so both front ends refuse the same input the same way.
+ *
+ * @throws ValidationError (2) listing every problem.
+ */
+export function validateCommandInput(def: CommandDefinition, raw: Record<string, unknown>): unknown {
+  const flagOf = new Map<string, string>();
+  for (const flag of Object.keys(def.flags)) flagOf.set(camelCase(flag), flag);
   const parsed = def.input.safeParse(raw);
   if (parsed.success) return parsed.data;
   const problems = parsed.error.issues.map((issue) => {

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Clock } from './clock.ts';
 import type { ExitCodeValue } from './errors.ts';
 import type { IdGenerator } from './ids.ts';
+import type { RemoteTarget } from './remote/target.ts';
 
 /** What a command needs from the outside world, injected by the CLI front end (or a test). */
 export interface CommandContext {
@@ -24,6 +25,13 @@ export interface CommandContext {
    */
   actingAgent?: string | undefined;
   /**
+   * Who is acting, as the server knows it (a token's name): when set, it is the author recorded on
+   * every message and event the command writes in the leader's name (`inbox send`/`reply`'s
+   * `--from`, orch's dispatch, answer and cancel), whatever name the client gave. Undefined: the
+   * command's own default or flag (the CLI).
+   */
+  author?: string | undefined;
+  /**
    * PostgreSQL: the least reconnect window every command opens the store with. A long-lived host
    * (an MCP server) passes LONG_LIVED_RECONNECT_MS; undefined: each command's own choice.
    */
@@ -33,6 +41,24 @@ export interface CommandContext {
    * waiting (`wait`, `claim --wait-seconds`) ends as at its timeout. Undefined for the CLI.
    */
   signal?: AbortSignal | undefined;
+  /**
+   * `--db` is the URL of an `orch serve` and the command runs here with the server as its database
+   * (`inbox work`): where and how to call it. Undefined otherwise.
+   */
+  remote?: RemoteTarget | undefined;
+  /**
+   * The files a remote client read for its file flags (`--body-file`, `--dispatch-json`), by the
+   * path as given: set by a server, which never reads its own disk for such a flag (`readTextFile`
+   * then refuses a path not in it). Undefined for the CLI (files are read from `cwd`).
+   */
+  files?: ReadonlyMap<string, string> | undefined;
+  /**
+   * What a brief rendered here tells the worker to pass as `--db` (a server's URL): undefined, the
+   * database's own location (its absolute path, or its URL without the password).
+   */
+  publicDb?: string | undefined;
+  /** `--json` was given: a command that owns its output (`serve`) writes JSON. */
+  json?: boolean | undefined;
 }
 
 export interface FlagSpec {

@@ -86,6 +86,16 @@ export class ForbiddenError extends AppError {
   }
 }
 
+/**
+ * A request to `orch serve` without a valid token: none where one is needed, unknown, revoked or
+ * expired, or sent over plain HTTP from another machine: exit 4 at a remote CLI (HTTP 401).
+ */
+export class UnauthenticatedError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super('UNAUTHENTICATED', ExitCode.conflict, message, { details });
+  }
+}
+
 /** The lease token is stale, foreign, expired or revoked: exit 5. Nothing was written. */
 export class LeaseLostError extends AppError {
   constructor(message: string, details?: unknown) {

@@ -3,14 +3,23 @@ import path from 'node:path';
 import { ValidationError } from './errors.ts';
 import { MAX_TEXT_BYTES } from './flags.ts';
 
+/** Where a file flag's file comes from: the disk under `cwd`, or the files a remote client sent. */
+export interface FileSource {
+  cwd: string;
+  /** Set by a server: the files the client read, by the path as given; the disk is never read then. */
+  files?: ReadonlyMap<string, string> | undefined;
+}
+
 /**
- * Reads a text file given on the command line (`--body-file`), relative to `cwd`. Reads at most
+ * Reads a text file given on the command line (`--body-file`), relative to `source.cwd`, or from
+ * `source.files` when a server set it (a path the client did not send is refused). Reads at most
  * `maxBytes` + 1 bytes, so a huge file (or `/dev/zero`) is refused without being loaded.
  *
- * @throws ValidationError (2) when the file cannot be read or holds more than `maxBytes` bytes.
+ * @throws ValidationError (2) when the file cannot be read (or was not sent) or holds more than `maxBytes` bytes.
  */
-export function readTextFile(cwd: string, file: string, flag: string, maxBytes = MAX_TEXT_BYTES): string {
-  const full = path.resolve(cwd, file);
+export function readTextFile(source: FileSource, file: string, flag: string, maxBytes = MAX_TEXT_BYTES): string {
+  if (source.files !== undefined) return sentFile(source.files, file, flag, maxBytes);
+  const full = path.resolve(source.cwd, file);
   // /dev/stdin is read through fd 0: reopening it fails when stdin is a socket (as Node's child processes get).
   const stdin = full === '/dev/stdin';
   let fd: number | undefined;
@@ -46,4 +55,17 @@ export function readTextFile(cwd: string, file: string, flag: string, maxBytes =
   } finally {
     if (fd !== undefined && !stdin) fs.closeSync(fd);
   }
+}
+
+function sentFile(files: ReadonlyMap<string, string>, file: string, flag: string, maxBytes: number): string {
+  const text = files.get(file);
+  if (text === undefined) {
+    const why = 'the file was not sent';
+    throw new ValidationError(`--${flag} ${file}: ${why} (a client of a server reads it and sends it under "$files")`, [{ path: `--${flag}`, message: why }]);
+  }
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    const why = `must be at most ${maxBytes} bytes`;
+    throw new ValidationError(`--${flag} ${file}: ${why}`, [{ path: `--${flag}`, message: why }]);
+  }
+  return text;
 }

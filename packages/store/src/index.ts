@@ -19,4 +19,5 @@ export * from './failpoint.ts';
 export * from './text.ts';
 export * from './version.ts';
 export * from './mcp/tools.ts';
-export { mcpCommand, type McpCommandOptions } from './mcp/command.ts';
+export { loadMcpServer, mcpCommand, type McpCommandOptions } from './mcp/command.ts';
+export * from './remote/index.ts';

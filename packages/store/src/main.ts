@@ -9,6 +9,7 @@ import { randomIds, type IdGenerator } from './ids.ts';
 import { writeJson } from './json-stream.ts';
 import { visible } from './text.ts';
 import { redactLocation } from './location.ts';
+import { isRemoteUrl } from './remote/target.ts';
 
 /**
  * Where a CLI writes. `write` may return a promise: it then resolves once the text is written and
@@ -22,6 +23,8 @@ export interface CliIo {
   clock?: Clock;
   ids?: IdGenerator;
   nativeBinding?: string;
+  /** The environment (ORCH_TOKEN, ORCH_RETRY_SECONDS, ORCH_INSECURE_HTTP for a server URL). Default: process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -41,8 +44,8 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
     if (!chosen) return ExitCode.ok;
     const { def } = chosen;
     json = chosen.argv.json === true;
-    const { dbPath, input } = commandInput(spec, chosen, rest);
-    const ctx: CommandContext = {
+    const { dbPath, input, raw } = commandInput(spec, chosen, rest);
+    let ctx: CommandContext = {
       dbPath,
       // No clock unless injected: the opened store brings the one leases are judged by (on
       // PostgreSQL the server's; the system clock here would let a skewed client misjudge leases).
@@ -50,8 +53,32 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       ids: io.ids ?? randomIds,
       cwd: io.cwd,
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
+      ...(json ? { json: true } : {}),
     };
-    const result = await def.run(ctx, input);
+    let result: unknown;
+    let exitCode: number | undefined;
+    if (def.usesDb !== false && isRemoteUrl(dbPath)) {
+      // Remote mode (docs/remote.md): the flags were checked above exactly as for a file; the server runs the command.
+      const { runRemote } = await import('./remote/run.ts');
+      const remote = await runRemote({
+        spec,
+        def,
+        dbPath,
+        raw,
+        input,
+        tokenFile: typeof chosen.argv['token-file'] === 'string' ? chosen.argv['token-file'] : undefined,
+        insecureHttp: chosen.argv['insecure-http'] === true,
+        cwd: io.cwd,
+        env: io.env ?? process.env,
+      });
+      if (remote.kind === 'answer') {
+        result = remote.result;
+        exitCode = remote.exitCode;
+      } else {
+        ctx = { ...ctx, remote: remote.target };
+      }
+    }
+    if (exitCode === undefined) result = await def.run(ctx, input);
     // A protocol server wrote its own output; nothing may follow it on stdout.
     if (def.ownsStdio) return def.exitCode?.(result) ?? ExitCode.ok;
     // JSON is written in chunks: a large answer never has to fit in one string. Making the text
@@ -76,7 +103,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       for (const w of writes) w.catch(() => undefined);
       throw outputFailed(spec, def.name, dbPath, result, input, writeErr);
     }
-    return def.exitCode?.(result) ?? ExitCode.ok;
+    return exitCode ?? def.exitCode?.(result) ?? ExitCode.ok;
   } catch (err) {
     const appError = toAppError(err);
     // stderr may be as unwritable as stdout: the exit code is all that is left to say it then.

@@ -22,6 +22,7 @@ export const command = defineCommand({
   },
   examples: ['--db ./coord.db --json reply --thread th_123 --body "Drop the v1 API." --payload-json \'{"decision": "drop"}\''],
   input: replyInput,
-  run: (ctx, input) => withInbox(ctx, (inbox) => reply(inbox, { threadId: input.thread, from: input.from, body: input.body, payload: input.payloadJson })),
+  run: (ctx, input) =>
+    withInbox(ctx, (inbox) => reply(inbox, { threadId: input.thread, from: ctx.author ?? input.from, body: input.body, payload: input.payloadJson })),
   text: (r) => `answer #${r.message.id} posted on thread ${r.thread.id} (now ${r.thread.state})`,
 });

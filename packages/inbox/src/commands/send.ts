@@ -44,7 +44,7 @@ export const command = defineCommand({
   run: (ctx, input) => {
     const body = resolveBody(ctx, input);
     return withInbox(ctx, (inbox) =>
-      send(inbox, { to: input.to, subject: input.subject, from: input.from, body, payload: input.payloadJson, threadId: input.thread }),
+      send(inbox, { to: input.to, subject: input.subject, from: ctx.author ?? input.from, body, payload: input.payloadJson, threadId: input.thread }),
     );
   },
   text: (r) => `${r.created ? 'opened' : 'added message to'} thread ${r.thread.id} (message #${r.message.id})\n\n${threadText(r.thread, [])}`,

@@ -61,7 +61,7 @@ export function checkBodyChoice(v: { body?: string | undefined; bodyFile?: strin
 /** The body text, reading --body-file if that was given; validated like --body. */
 export function resolveBody(ctx: CommandContext, v: { body?: string | undefined; bodyFile?: string | undefined }): string {
   if (v.body !== undefined) return v.body;
-  const text = readTextFile(ctx.cwd, v.bodyFile ?? '', 'body-file');
+  const text = readTextFile(ctx, v.bodyFile ?? '', 'body-file');
   const checked = textFlag(`the file ${v.bodyFile ?? ''}`).safeParse(text);
   if (!checked.success) {
     const message = checked.error.issues[0]?.message ?? 'is invalid';

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS } from '../leases.ts';
 import { work } from '../work.ts';
 import { GRACE_SECONDS, OUTPUT_PROGRESS_SECONDS } from '../work-options.ts';
+import { remoteBackend, remoteEnv } from '../work-remote.ts';
 import { withInbox } from './shared.ts';
 
 export const workInput = z.object({
@@ -87,8 +88,10 @@ export const command = defineCommand({
   run: (ctx, input) => {
     // The agents get the database's location; a PostgreSQL URL's password travels as PGPASSWORD,
     // never in INBOX_DB (which agents print and log).
-    const onServer = isPostgresUrl(ctx.dbPath);
-    const dbPath = onServer ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath);
+    // An `orch serve` URL (ctx.remote): the agents get the URL, and the token as ORCH_TOKEN.
+    const remote = ctx.remote;
+    const onServer = isPostgresUrl(ctx.dbPath) || remote !== undefined;
+    const dbPath = remote ? remote.display : onServer ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath);
     const defaultWorkDir = onServer ? path.join(ctx.cwd, '.inbox-work') : path.join(path.dirname(dbPath), '.inbox-work');
     const controller = new AbortController();
     const hurry = new AbortController();
@@ -97,28 +100,37 @@ export const command = defineCommand({
     const stop = () => (controller.signal.aborted ? hurry.abort() : controller.abort());
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    const log = (line: string) => process.stderr.write(`inbox work: ${line}\n`);
+    const run = (inbox: Parameters<typeof work>[0]) =>
+      work(inbox, {
+        agent: input.agent,
+        // A program given as a path (./agent.sh) is found from here, not from the command's working directory.
+        command: [resolveProgram(ctx.cwd, input.command[0] ?? ''), ...input.command.slice(1)],
+        concurrency: input.concurrency,
+        once: input.once === true,
+        idleExitSeconds: input.idleExitSeconds,
+        maxSeconds: input.maxSeconds,
+        leaseSeconds: input.leaseSeconds,
+        graceSeconds: input.graceSeconds,
+        dbPath,
+        inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
+        workDir: path.resolve(ctx.cwd, input.workDir ?? defaultWorkDir),
+        ...(input.repo !== undefined ? { repo: path.resolve(ctx.cwd, input.repo) } : {}),
+        ...(onServer && !remote ? { dbPassword: urlPassword(ctx.dbPath) } : {}),
+        ...(remote ? { env: remoteEnv(remote) } : {}),
+        signal: controller.signal,
+        hurry: hurry.signal,
+        log,
+      });
+    if (remote) {
+      return run(remoteBackend(remote, { leaseSeconds: input.leaseSeconds ?? DEFAULT_LEASE_SECONDS, log })).finally(() => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+      });
+    }
     return withInbox(
       ctx,
-      (inbox) =>
-        work(inbox, {
-          agent: input.agent,
-          // A program given as a path (./agent.sh) is found from here, not from the command's working directory.
-          command: [resolveProgram(ctx.cwd, input.command[0] ?? ''), ...input.command.slice(1)],
-          concurrency: input.concurrency,
-          once: input.once === true,
-          idleExitSeconds: input.idleExitSeconds,
-          maxSeconds: input.maxSeconds,
-          leaseSeconds: input.leaseSeconds,
-          graceSeconds: input.graceSeconds,
-          dbPath,
-          inboxBin: path.resolve(process.argv[1] ?? 'inbox'),
-          workDir: path.resolve(ctx.cwd, input.workDir ?? defaultWorkDir),
-          ...(input.repo !== undefined ? { repo: path.resolve(ctx.cwd, input.repo) } : {}),
-          ...(onServer ? { dbPassword: urlPassword(ctx.dbPath) } : {}),
-          signal: controller.signal,
-          hurry: hurry.signal,
-          log: (line) => process.stderr.write(`inbox work: ${line}\n`),
-        }),
+      run,
       // Jobs heartbeat and watch their leases while the runner claims: a few connections on
       // PostgreSQL; and the runner outlives a server restart (see LONG_LIVED_RECONNECT_MS).
       { poolSize: input.concurrency + 2, reconnectMs: LONG_LIVED_RECONNECT_MS },

@@ -32,6 +32,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
       ids: ctx.ids,
       createTables: options.createTables ?? false,
       ...(ctx.signal ? { signal: ctx.signal } : {}),
+      ...(ctx.author !== undefined ? { author: ctx.author } : {}),
       ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
       ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
     });
@@ -69,6 +70,7 @@ export interface DispatchCommandOptions {
  * its password: the worker brings its own credentials, PGPASSWORD or ~/.pgpass), and the CLI's worker inbox.
  */
 export function briefSettings(ctx: CommandContext, options: DispatchCommandOptions): BriefSettings {
+  if (ctx.publicDb !== undefined) return { db: ctx.publicDb, inbox: options.workerInbox };
   return { db: isPostgresUrl(ctx.dbPath) ? redactLocation(ctx.dbPath) : path.resolve(ctx.cwd, ctx.dbPath), inbox: options.workerInbox };
 }
 

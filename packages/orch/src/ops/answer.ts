@@ -6,7 +6,7 @@ import { updateAttempt } from '../queries/attempts.ts';
 import { setTaskState } from '../queries/tasks.ts';
 import type { OrchDatabase } from '../schema.ts';
 import { attemptView, taskView, type AttemptView, type TaskView } from '../views.ts';
-import { LEADER, liveAttempt } from './attempts.ts';
+import { leaderName, liveAttempt } from './attempts.ts';
 import { reconcileIn } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 import { requireTask } from './tasks.ts';
@@ -44,7 +44,13 @@ export async function answer(orch: Orch, input: AnswerInput): Promise<AnswerResu
       throw new ConflictError(`task ${task.id} is ${state}, not blocked; there is no question to answer`, { run: run.id, task: task.id, state });
     }
     const body = input.body ?? JSON.stringify(input.payload);
-    const { message } = await appendMessageIn(inboxTx(trx), orch, { threadId: live.thread_id, from: LEADER, kind: 'answer', body, payload: input.payload });
+    const { message } = await appendMessageIn(inboxTx(trx), orch, {
+      threadId: live.thread_id,
+      from: leaderName(orch),
+      kind: 'answer',
+      body,
+      payload: input.payload,
+    });
     const now = orch.clock.now();
     const attempt = await updateAttempt(trx, live.id, { state: 'running', last_message_id: message.id, updated_at: now });
     const updated = await setTaskState(trx, { runId: run.id, id: task.id, state: 'running', now });
@@ -54,7 +60,7 @@ export async function answer(orch: Orch, input: AnswerInput): Promise<AnswerResu
       attemptId: live.id,
       type: 'task_answered',
       taskState: 'running',
-      data: { thread_id: live.thread_id, message_id: message.id, author: LEADER, body: message.body, payload: message.payload },
+      data: { thread_id: live.thread_id, message_id: message.id, author: leaderName(orch), body: message.body, payload: message.payload },
     });
     return { task: taskView(updated), attempt: attemptView(attempt), message };
   });

@@ -10,6 +10,11 @@ import { requireTask } from './tasks.ts';
 /** Who orch writes as on threads (the leader). */
 export const LEADER = 'leader';
 
+/** Who the leader's messages and events are recorded as: the env's author (a server token's name), else LEADER. */
+export function leaderName(env: { author?: string | undefined }): string {
+  return env.author ?? LEADER;
+}
+
 /** The task's newest live attempt, if it has one (there is at most one, unless the run was damaged). */
 export async function liveAttempt(trx: Tx, runId: string, taskId: string): Promise<AttemptRow | undefined> {
   const live = await listAttempts(trx, { runId, taskId, states: LIVE_ATTEMPT_STATES });

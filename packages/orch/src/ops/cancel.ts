@@ -7,7 +7,7 @@ import { setRunState, type RunRow } from '../queries/runs.ts';
 import { listDependencies, listTasks, setTaskState, type TaskRow } from '../queries/tasks.ts';
 import { LIVE_ATTEMPT_STATES, type OrchDatabase } from '../schema.ts';
 import { runView, type RunView } from '../views.ts';
-import { LEADER } from './attempts.ts';
+import { leaderName } from './attempts.ts';
 import { reconcileIn } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 import { requireTask } from './tasks.ts';
@@ -20,7 +20,7 @@ export async function cancelAttemptIn(trx: Tx, env: OrchEnv, attempt: AttemptRow
   const now = env.clock.now();
   const thread = await threadOrNull(trx, attempt.thread_id, now);
   if (thread !== null && (thread.state === 'open' || thread.state === 'claimed' || thread.state === 'blocked')) {
-    await cancelThreadIn(inboxTx(trx), env, { threadId: attempt.thread_id, by: LEADER, reason: `Attempt cancelled: ${reason}. Stop working on it.` });
+    await cancelThreadIn(inboxTx(trx), env, { threadId: attempt.thread_id, by: leaderName(env), reason: `Attempt cancelled: ${reason}. Stop working on it.` });
   }
   const updated = await updateAttempt(trx, attempt.id, { state: 'cancelled', updated_at: now, ended_at: now });
   await emitIn(trx, env, {

@@ -11,7 +11,7 @@ import type { RunRow } from '../queries/runs.ts';
 import { setTaskState, type TaskRow } from '../queries/tasks.ts';
 import type { ExecutionMode, OrchDatabase } from '../schema.ts';
 import { attemptView, runView, taskView, type AttemptView } from '../views.ts';
-import { LEADER } from './attempts.ts';
+import { leaderName } from './attempts.ts';
 import { cancelLiveAttemptsIn } from './cancel.ts';
 import type { DispatchResult } from './dispatch.ts';
 import { discardWorkspace, prepareWorkspace, type CodeOptions, type Workspace } from './dispatch-worktree.ts';
@@ -128,7 +128,7 @@ async function createAttemptIn(trx: Tx, env: OrchEnv, plan: Plan, ws: Workspace 
   const { thread, message } = await openThreadIn(inboxTx(trx), env, {
     id: threadId,
     to: plan.to,
-    from: LEADER,
+    from: leaderName(env),
     subject: `${task.title} [${run.id}/${task.id} attempt ${number}]`,
     body: plan.body,
     payload: { ...payload, brief: { text: brief, ...settings } } satisfies TaskPayload,

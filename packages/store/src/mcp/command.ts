@@ -25,8 +25,12 @@ export interface McpCommandOptions {
   check(ctx: CommandContext): Promise<void>;
 }
 
-/** The SDK side, loaded only now (a bundled CLI keeps it in mcp-sdk.cjs beside itself). */
-async function loadServer(): Promise<typeof import('./server.ts')> {
+/**
+ * The SDK side (mcp/server.ts), loaded only now: a bundled CLI keeps it in mcp-sdk.cjs beside itself.
+ *
+ * @throws AppError INTERNAL (1) when it cannot load, saying what file belongs where.
+ */
+export async function loadMcpServer(): Promise<typeof import('./server.ts')> {
   try {
     return await import('./server.ts');
   } catch (err) {
@@ -58,7 +62,7 @@ export function mcpCommand(options: McpCommandOptions): CommandDefinition {
         reconnectMs: LONG_LIVED_RECONNECT_MS,
         ...(given.agent !== undefined ? { actingAgent: given.agent } : {}),
       });
-      const { serveStdio } = await loadServer();
+      const { serveStdio } = await loadMcpServer();
       const log = (line: string) => {
         try {
           process.stderr.write(`${line}\n`);

@@ -2,6 +2,7 @@
 // `mcp-sdk.cjs` beside the executable (scripts/build.mjs), only when an `mcp` command runs.
 export { Server } from '@modelcontextprotocol/sdk/server/index.js';
 export { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+export { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 export {
   CallToolRequestSchema,
   ErrorCode,

@@ -1,5 +1,6 @@
-// An MCP server over a tool set (mcp/tools.ts), and serving it over stdio. The server is
-// transport-agnostic: `createMcpServer` gives an SDK Server that any transport can connect to.
+// An MCP server over a tool set (mcp/tools.ts), and serving it over stdio or, one request at a
+// time, over Streamable HTTP. The server is transport-agnostic: `createMcpServer` gives an SDK
+// Server that any transport can connect to.
 import {
   CallToolRequestSchema,
   ErrorCode,
@@ -10,6 +11,7 @@ import {
   ReadResourceRequestSchema,
   Server,
   StdioServerTransport,
+  WebStandardStreamableHTTPServerTransport,
 } from './sdk.ts';
 import type { McpCallOutcome, McpToolSet } from './tools.ts';
 
@@ -75,6 +77,34 @@ export function createMcpServer(set: McpToolSet, options: McpServerOptions): Ser
     });
   }
   return server;
+}
+
+/**
+ * Answers one HTTP request of MCP's Streamable HTTP transport from `set`, statelessly: a server and
+ * a transport for this request alone (no session), answering with JSON rather than a stream, so the
+ * response ends when the calls it carries end. Only POST: a stateless server has no stream for a GET
+ * to open and no session for a DELETE to end (405). A call still running when `options.stopping`
+ * aborts (the client went away, the server is stopping) ends as a wait does at its timeout.
+ */
+export async function serveHttpRequest(set: McpToolSet, request: Request, options: McpServerOptions): Promise<Response> {
+  if (request.method !== 'POST') {
+    return new Response(
+      JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this MCP endpoint is stateless; send POST' }, id: null }),
+      {
+        status: 405,
+        headers: { 'content-type': 'application/json', allow: 'POST' },
+      },
+    );
+  }
+  const server = createMcpServer(set, options);
+  server.onerror = (err) => options.log(`${set.name} mcp: ${err.message}`);
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await server.connect(transport);
+  try {
+    return await transport.handleRequest(request);
+  } finally {
+    await server.close().catch(() => undefined);
+  }
 }
 
 export interface ServeStdioOptions extends McpServerOptions {

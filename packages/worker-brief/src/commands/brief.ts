@@ -43,7 +43,7 @@ export function command(options: BriefCliOptions) {
       inbox: z.string().min(1, 'must not be empty').optional(),
     }),
     run: async (ctx, input) => {
-      const text = readTextFile(ctx.cwd, input.dispatchJson, 'dispatch-json', DISPATCH_JSON_MAX_BYTES);
+      const text = readTextFile(ctx, input.dispatchJson, 'dispatch-json', DISPATCH_JSON_MAX_BYTES);
       let dispatch: unknown;
       try {
         dispatch = parseBoundedJson(text);

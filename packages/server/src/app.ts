@@ -1,0 +1,300 @@
+import fs from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { inboxMigrations } from '@orch/inbox';
+import {
+  type Clock,
+  ExitCode,
+  type IdGenerator,
+  LONG_LIVED_RECONNECT_MS,
+  assertSchemaCurrent,
+  openDatabase,
+  randomIds,
+  schemaVersions,
+  systemClock,
+  toAppError,
+  type Store,
+} from '@orch/store';
+import { type Principal, authenticate } from './auth.ts';
+import { openStream, type StreamKind } from './events.ts';
+import { type ServerCommandEnv, handleCommand } from './handle.ts';
+import { Hono, serve } from './http-lib.ts';
+import type { Context } from 'hono';
+import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
+import { DEFAULT_LIMITS, type LimitOptions, Limits } from './limits.ts';
+import { openApiDocument } from './openapi.ts';
+import { CommitPulse } from './pulse.ts';
+import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText } from './responses.ts';
+import { routeTable } from './routes.ts';
+
+/** The largest request body (a command's input with a --body, --payload-json and --body-file of 1 MiB each, JSON-escaped). */
+export const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** orch-worker-brief's --dispatch-json may be up to 64 MiB. */
+const MAX_BRIEF_BODY_BYTES = 66 * 1024 * 1024;
+/** Requests still running at shutdown get this long before the server stops anyway. */
+export const SHUTDOWN_GRACE_MS = 5000;
+
+export interface ServerOptions {
+  /** The served database: a SQLite file path (absolute) or a PostgreSQL URL. */
+  dbPath: string;
+  host: string;
+  /** 0: any free port. */
+  port: number;
+  /** The URL briefs point workers at (default: the URL each request came to). */
+  publicUrl?: string | undefined;
+  tls?: { cert: string; key: string } | undefined;
+  cwd: string;
+  nativeBinding?: string | undefined;
+  limits?: Partial<LimitOptions>;
+  /** Tests inject these; otherwise the store's clock and random ids. */
+  clock?: Clock | undefined;
+  ids?: IdGenerator | undefined;
+  /** Where one line per refused or failed request goes (default nowhere). */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  /** `http://127.0.0.1:7420` (the port chosen when 0 was asked for). */
+  url: string;
+  port: number;
+  /** Stops accepting, ends waits and streams, lets running requests finish within the grace; closes the database. */
+  close(graceMs?: number): Promise<{ unfinished: number }>;
+}
+
+/**
+ * Starts `orch serve`'s HTTP server on an open, initialised database. Resolves once it listens.
+ *
+ * @throws DatabaseUnavailableError (exit 6) when the database cannot be opened or is not initialised.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const store = await openDatabase({
+    path: options.dbPath,
+    reconnectMs: LONG_LIVED_RECONNECT_MS,
+    ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
+  });
+  let pulse: CommitPulse | undefined;
+  try {
+    await assertSchemaCurrent(store, inboxMigrations, `run \`inbox --db ${options.dbPath} init\` first`);
+    await ensureIdempotencyTable(store);
+    const clock = options.clock ?? systemClock;
+    const idempotency = new Idempotency(store, () => (options.clock ?? store.clock).now());
+    await idempotency.prune();
+    pulse = new CommitPulse(store, clock);
+    const stopping = new AbortController();
+    const env: ServerCommandEnv = {
+      dbPath: options.dbPath,
+      cwd: options.cwd,
+      nativeBinding: options.nativeBinding,
+      clock: options.clock,
+      ids: options.ids ?? randomIds,
+      routes: routeTable(),
+      idempotency,
+      limits: new Limits({ ...DEFAULT_LIMITS, ...options.limits }, clock),
+      stopping: stopping.signal,
+    };
+    const app = buildApp(env, store, pulse, clock, options);
+    let inFlight = 0;
+    let idle: (() => void) | undefined;
+    const counted = async (request: Request, bindings: unknown) => {
+      inFlight++;
+      try {
+        return await app.fetch(request, bindings as Bindings);
+      } finally {
+        inFlight--;
+        if (inFlight === 0) idle?.();
+      }
+    };
+    let httpServer: ReturnType<typeof serve> | undefined;
+    const listening = new Promise<AddressInfo>((resolve, reject) => {
+      const server = serve(
+        {
+          fetch: counted,
+          port: options.port,
+          hostname: options.host,
+          ...(options.tls
+            ? { createServer: https.createServer, serverOptions: { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) } }
+            : {}),
+        },
+        (info) => resolve(info),
+      );
+      server.once('error', reject);
+      httpServer = server;
+    });
+    const info = await listening;
+    const shownHost = options.host.includes(':') ? `[${options.host}]` : options.host;
+    const url = `${options.tls ? 'https' : 'http'}://${shownHost}:${info.port}`;
+    const prune = setInterval(() => void idempotency.prune().catch(() => undefined), 60 * 60 * 1000);
+    prune.unref();
+    const openedPulse = pulse;
+    return {
+      url,
+      port: info.port,
+      close: async (graceMs = SHUTDOWN_GRACE_MS) => {
+        clearInterval(prune);
+        const server = httpServer as unknown as import('node:http').Server;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        stopping.abort();
+        if (inFlight > 0) {
+          await Promise.race([new Promise<void>((resolve) => (idle = resolve)), systemClock.sleep(graceMs)]);
+        }
+        const unfinished = inFlight;
+        server.closeAllConnections?.();
+        await closed;
+        await openedPulse.close();
+        await store.close();
+        return { unfinished };
+      },
+    };
+  } catch (err) {
+    await pulse?.close();
+    await store.close();
+    throw err;
+  }
+}
+
+type Bindings = { incoming: import('node:http').IncomingMessage };
+
+function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock: Clock, options: ServerOptions) {
+  const app = new Hono<{ Bindings: Bindings }>();
+  const send = (answer: HttpAnswer) => new Response(answer.body, { status: answer.status, headers: answer.headers });
+  const refuse = (err: unknown) => {
+    const answer = errorAnswer(err);
+    if (answer.status >= 500 && toAppError(err).code === 'INTERNAL') options.log?.(`orch serve: ${String((err as Error)?.stack ?? err)}`);
+    return send(answer);
+  };
+  const peer = (c: { env: Bindings }) => {
+    const address = c.env.incoming.socket.remoteAddress ?? '';
+    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined };
+  };
+  const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
+    authenticate(store, c.req.header('authorization'), peer(c));
+  const publicDb = (c: { req: { header(name: string): string | undefined } }) => {
+    if (options.publicUrl !== undefined) return options.publicUrl;
+    const host = c.req.header('host') ?? '';
+    // What a brief tells a worker: only a plain host[:port] from the request, never other text.
+    const safe = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(host) ? host : `${options.host}:${options.port}`;
+    return `${options.tls ? 'https' : 'http'}://${safe}`;
+  };
+
+  // The request target as sent, before any URL clean-up: a path that would only be served once
+  // `..`, `.` or escaped separators were resolved is refused, not resolved.
+  app.use('*', async (c, next) => {
+    const raw = (c.env.incoming.url ?? '').split('?')[0] ?? '';
+    if (!/^(\/[A-Za-z0-9_.~-]+)+$|^\/$/.test(raw) || /(^|\/)\.\.?(\/|$)/.test(raw)) return refuse(unknownRoute(raw));
+    await next();
+  });
+  app.get('/healthz', () => send({ status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: jsonText({ ok: true }) }));
+  app.get('/readyz', async () => {
+    try {
+      await assertSchemaCurrent(store, inboxMigrations, `run \`inbox --db ${options.dbPath} init\``);
+      const schema = await schemaVersions(store);
+      return send({ status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: jsonText({ ok: true, schema }) });
+    } catch (err) {
+      return refuse(err);
+    }
+  });
+  let openapi: Promise<unknown> | undefined;
+  app.get('/openapi.json', async () => {
+    openapi ??= openApiDocument(env.routes);
+    return send({ status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: jsonText(await openapi) });
+  });
+  app.post('/v1/*', async (c) => {
+    try {
+      const pathname = new URL(c.req.url).pathname;
+      const m = /^\/v1\/([a-z][a-z-]*(?:\/[a-z][a-z-]*)*)$/.exec(pathname);
+      if (!m) throw unknownRoute(pathname);
+      const path = m[1] as string;
+      if (!env.routes.has(path)) throw unknownRoute(pathname);
+      const principal = await who(c);
+      const type = c.req.header('content-type') ?? 'application/json';
+      if (!/^application\/json\s*(;|$)/i.test(type)) {
+        throw new ServerError(415, 'VALIDATION', ExitCode.usage, 'the request body must be JSON (Content-Type: application/json)', {
+          details: [{ path: 'Content-Type', message: 'must be application/json' }],
+        });
+      }
+      const body = await readBody(c.req.raw, path === 'orch-worker-brief' ? MAX_BRIEF_BODY_BYTES : MAX_BODY_BYTES);
+      const answer = await handleCommand(env, {
+        principal,
+        path,
+        body,
+        idempotencyKey: c.req.header('idempotency-key'),
+        signal: c.req.raw.signal,
+        publicDb: publicDb(c),
+      });
+      if (answer.status === 500) options.log?.(`orch serve: /v1/${path}: ${answer.body.trim()}`);
+      return send(answer);
+    } catch (err) {
+      return refuse(err);
+    }
+  });
+  const stream = (kind: StreamKind) => async (c: Context<{ Bindings: Bindings }, '/v1/x/:id/y'>) => {
+    try {
+      const principal = await who(c);
+      const id = c.req.param('id');
+      const body = await openStream(env, pulse, clock, {
+        principal,
+        kind,
+        id: decodeURIComponent(id),
+        after: c.req.query('after'),
+        lastEventId: c.req.header('last-event-id'),
+        signal: c.req.raw.signal,
+        publicDb: publicDb(c),
+      });
+      return new Response(body, {
+        status: 200,
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
+      });
+    } catch (err) {
+      return refuse(err);
+    }
+  };
+  const runs = stream('run');
+  const threads = stream('thread');
+  app.get('/v1/runs/:id/events', (c) => runs(c as unknown as Context<{ Bindings: Bindings }, '/v1/x/:id/y'>));
+  app.get('/v1/threads/:id/messages', (c) => threads(c as unknown as Context<{ Bindings: Bindings }, '/v1/x/:id/y'>));
+  app.all('*', (c) => refuse(unknownRoute(new URL(c.req.url).pathname)));
+  app.onError((err) => refuse(err));
+  return app;
+}
+
+function unknownRoute(pathname: string): ServerError {
+  return new ServerError(
+    404,
+    'UNKNOWN_COMMAND',
+    ExitCode.usage,
+    `no such route: ${JSON.stringify(pathname.slice(0, 200))}; commands are POST /v1/<program>/<command words> (see /openapi.json)`,
+  );
+}
+
+/**
+ * The body as text, refused past `max` bytes without keeping more. What follows is read and thrown
+ * away up to DRAIN_FACTOR × `max` so the client gets the 413 (a client still sending would
+ * otherwise see its connection cut); past that the connection is closed.
+ *
+ * @throws ServerError TOO_LARGE (413).
+ */
+async function readBody(request: Request, max: number): Promise<string> {
+  const tooLarge = (close: boolean) =>
+    new ServerError(413, 'TOO_LARGE', ExitCode.usage, `the request body is larger than ${max} bytes`, { headers: close ? { connection: 'close' } : {} });
+  const declared = Number(request.headers.get('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > DRAIN_FACTOR * max) throw tooLarge(true);
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > DRAIN_FACTOR * max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(true);
+    }
+    if (total <= max) chunks.push(value);
+  }
+  if (total > max) throw tooLarge(false);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** How much of an oversized body is read (and dropped) to answer 413 in order: see readBody. */
+const DRAIN_FACTOR = 4;

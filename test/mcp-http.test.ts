@@ -1,0 +1,139 @@
+// MCP over Streamable HTTP (packages/server/src/mcp-http.ts) through the official SDK client, over
+// real HTTP on loopback: a node:http server (with @hono/node-server's request listener, as `orch
+// serve` uses) that authenticates each request with the server's tokens and hands /mcp to
+// handleMcp. A leader token gets the orch tools, a worker token the inbox tools as its agent only;
+// the whole leader loop runs with tokens, and what the leader writes is recorded under its token's name.
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { getRequestListener } from '@hono/node-server';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { authenticate } from '../packages/server/src/auth.ts';
+import { handleMcp } from '../packages/server/src/mcp-http.ts';
+import { AppError, openDatabase, randomIds, type Store } from '@orch/store';
+import { initDb, orchOk, rows, snapshot } from './helpers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** A loopback HTTP server answering /mcp for `db`; its URL. */
+async function serve(db: string): Promise<string> {
+  const store: Store = await openDatabase({ path: db });
+  const listener = getRequestListener(async (request) => {
+    if (new URL(request.url).pathname !== '/mcp') return new Response('not found', { status: 404 });
+    try {
+      const principal = await authenticate(store, request.headers.get('authorization') ?? undefined, { loopback: true, tls: false });
+      return await handleMcp(request, principal, { dbPath: db, ids: randomIds, cwd: process.cwd() });
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      const status = err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'FORBIDDEN' ? 403 : 500;
+      return Response.json({ error: { code: err.code, message: err.message } }, { status });
+    }
+  });
+  const server = http.createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await store.close();
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+}
+
+async function connect(url: string, token?: string): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(
+    new URL(url),
+    token === undefined ? {} : { requestInit: { headers: { Authorization: `Bearer ${token}` } } },
+  );
+  const client = new Client({ name: 'mcp-http-test', version: '1.0.0' });
+  await client.connect(transport);
+  cleanups.push(() => client.close());
+  return client;
+}
+
+async function call(client: Client, name: string, args: Record<string, unknown>): Promise<{ isError: boolean; json: any }> {
+  const r = (await client.callTool({ name, arguments: args })) as { isError?: boolean; content: { type: string; text: string }[] };
+  return { isError: r.isError === true, json: JSON.parse(r.content[0]?.text ?? '') };
+}
+
+async function good(client: Client, name: string, args: Record<string, unknown>): Promise<any> {
+  const r = await call(client, name, args);
+  if (r.isError) throw new Error(`${name} ${JSON.stringify(args)} failed: ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+function token(db: string, args: string[]): string {
+  return orchOk(db, ['token', 'create', ...args]).token as string;
+}
+
+describe('MCP over Streamable HTTP with tokens', () => {
+  it('serves the leader tools without a token on loopback while the database has no token', async () => {
+    const { db } = initDb();
+    const client = await connect(await serve(db));
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['plan', 'status', 'dispatch', 'wait', 'blocked', 'answer', 'merge']);
+    await good(client, 'plan', { action: 'run_init', run: 'r1', goal: 'local' });
+  });
+
+  it('refuses a client without a token, or with a revoked one, once the database has tokens', async () => {
+    const { db } = initDb();
+    const leaderToken = token(db, ['--role', 'leader']);
+    const url = await serve(db);
+    await expect(connect(url)).rejects.toThrow(/401|UNAUTHENTICATED|needs a token/);
+    orchOk(db, ['token', 'revoke', '--name', 'leader']);
+    await expect(connect(url, leaderToken)).rejects.toThrow(/401|revoked/);
+  });
+
+  it('runs the leader loop: a leader token plans and answers, a worker token works as its agent only', async () => {
+    const { db } = initDb();
+    const leaderToken = token(db, ['--role', 'leader', '--name', 'ci-leader']);
+    const workerToken = token(db, ['--role', 'worker', '--agent', 'w1']);
+    const otherToken = token(db, ['--role', 'worker', '--agent', 'w2']);
+    const url = await serve(db);
+    const o = await connect(url, leaderToken);
+    const w = await connect(url, workerToken);
+    const other = await connect(url, otherToken);
+
+    expect((await o.listTools()).tools.map((t) => t.name)).toContain('plan');
+    const workerTools = (await w.listTools()).tools;
+    expect(workerTools.map((t) => t.name)).toEqual(['show', 'claim', 'heartbeat', 'post', 'wait', 'release']);
+    for (const t of workerTools) expect(Object.keys(t.inputSchema.properties ?? {}), t.name).not.toContain('agent');
+
+    await good(o, 'plan', { action: 'run_init', run: 'r1', goal: 'ship it' });
+    await good(o, 'plan', { action: 'task_add', run: 'r1', task: 't1', title: 'first', default_to: 'w1' });
+    const d = await good(o, 'dispatch', { action: 'dispatch', run: 'r1', task: 't1', execution_mode: 'analysis', body: 'count the words' });
+    const thread = d.attempt.thread_id as string;
+
+    // Another agent's worker token sees nothing to claim and cannot read or touch w1's thread.
+    expect((await good(other, 'claim', {})).claimed).toBe(false);
+    const before = snapshot(db);
+    const peek = await call(other, 'show', { thread });
+    expect(peek.isError).toBe(true);
+    expect(peek.json.error.code).toBe('FORBIDDEN');
+    expect(snapshot(db)).toEqual(before);
+
+    const claimed = await good(w, 'claim', {});
+    expect(claimed.thread.id).toBe(thread);
+    expect(claimed.thread.claimed_by).toBe('w1');
+    const lease = claimed.lease.token as string;
+    await good(w, 'post', { action: 'ask', thread, lease, body: 'which files?' });
+    await good(o, 'answer', { run: 'r1', task: 't1', body: 'only a' });
+    const waited = await good(w, 'wait', { thread, lease, timeout_seconds: 10 });
+    expect(waited.messages.map((m: { body: string }) => m.body)).toContain('only a');
+    await good(w, 'post', { action: 'result', thread, lease, body: '42 words' });
+    const status = await good(o, 'status', { action: 'status', run: 'r1' });
+    expect(status.tasks[0].state).toBe('done');
+
+    // What the leader wrote is recorded under its token's name; the worker's posts under its agent.
+    const authors = rows<{ kind: string; author: string }>(db, 'select kind, author from inbox_messages where thread_id = ? order by id', thread);
+    expect(authors).toEqual([
+      { kind: 'task', author: 'ci-leader' },
+      { kind: 'question', author: 'w1' },
+      { kind: 'answer', author: 'ci-leader' },
+      { kind: 'result', author: 'w1' },
+    ]);
+  });
+});
