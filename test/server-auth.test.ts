@@ -10,11 +10,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { authenticate, authorize, countActiveTokens, principalContext, type Principal } from '../packages/server/src/auth.ts';
 import { createToken, newTokenText } from '../packages/server/src/tokens.ts';
 import { initDb, ok, orchOk, rows, snapshot } from './helpers.ts';
+import { post, serve, type Served } from './server-harness.ts';
 
 const stores: Store[] = [];
+const servers: Served[] = [];
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
+
+async function served(db: string): Promise<Served> {
+  const s = await serve(db);
+  servers.push(s);
+  return s;
+}
 
 async function open(db: string): Promise<Store> {
   const store = await openDatabase({ path: db });
@@ -221,5 +230,52 @@ describe('what a principal may do to the data', () => {
     // Without a token (the CLI, the local user) the client's name stands.
     const local = await run(inboxCli, 'send', context(db, { kind: 'local' }), { to: 'w1', subject: 's', body: 'b', from: 'alice' });
     expect(rows<{ author: string }>(db, 'select author from inbox_messages where id = ?', local.message.id)).toEqual([{ author: 'alice' }]);
+  });
+});
+
+describe('over HTTP: a real orch serve (slow)', () => {
+  it('answers 401 without a live token and 403 for what the token may not do, writing nothing', async () => {
+    const { db } = initDb();
+    const th = ok(db, ['send', '--to', 'bob', '--subject', "bob's", '--body', 'for bob']).thread.id as string;
+    const lease = ok(db, ['claim', '--agent', 'bob']).lease.token as string;
+    const leader = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'ci-leader']);
+    const alice = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'alice']);
+    const gone = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'gone']);
+    orchOk(db, ['token', 'revoke', '--name', 'gone']);
+    const server = await served(db);
+    const as = (t: string) => ({ authorization: `Bearer ${t}` });
+    // A refused request changes no data; a valid token's last use is recorded (token list shows it).
+    const data = () => JSON.parse(JSON.stringify(snapshot(db), (key, value) => (key === 'last_used_at' ? null : value)));
+    const before = data();
+    const refusals: [string, unknown, Record<string, string>, number, string][] = [
+      ['/v1/inbox/list', {}, {}, 401, 'UNAUTHENTICATED'],
+      ['/v1/inbox/list', {}, as(gone.token), 401, 'UNAUTHENTICATED'],
+      ['/v1/inbox/list', {}, { authorization: 'Bearer orch_not-a-real-token' }, 401, 'UNAUTHENTICATED'],
+      ['/v1/orch/run/list', {}, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/send', { to: 'alice', subject: 's', body: 'b' }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/show', { thread: th }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/progress', { thread: th, lease, body: 'mine now' }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/claim', { agent: 'bob' }, as(alice.token), 403, 'FORBIDDEN'],
+    ];
+    for (const [route, body, headers, status, code] of refusals) {
+      const r = await post(server.url, route, body, headers);
+      expect([r.status, r.exit, r.json?.error?.code], `${route} ${JSON.stringify(headers)}: ${r.text}`).toEqual([status, 4, code]);
+      if (status === 401) expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    }
+    for (const path of [`/v1/threads/${th}/messages`, '/v1/runs/r1/events']) {
+      const r = await fetch(`${server.url}${path}`, { headers: as(alice.token) });
+      expect(r.status, `${path}: ${await r.text()}`).toBe(403);
+    }
+    expect(data()).toEqual(before);
+
+    // A leader token may; what it writes carries its name, not the client's --from.
+    const sent = await post(server.url, '/v1/inbox/send', { to: 'alice', subject: 's', body: 'b', from: 'mallory' }, as(leader.token));
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.json.message.author).toBe('ci-leader');
+    // Alice's token lists and claims her own thread only.
+    const listed = await post(server.url, '/v1/inbox/list', {}, as(alice.token));
+    expect(listed.json.threads.map((t: { id: string }) => t.id)).toEqual([sent.json.thread.id]);
+    const claimed = await post(server.url, '/v1/inbox/claim', { agent: 'alice' }, as(alice.token));
+    expect(claimed.json.thread.id).toBe(sent.json.thread.id);
   });
 });

@@ -17,7 +17,8 @@ import {
 } from '@orch/store';
 import { type Principal, authenticate } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
-import { type ServerCommandEnv, handleCommand } from './handle.ts';
+import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
+import { handleMcp } from './mcp-http.ts';
 import { Hono, serve } from './http-lib.ts';
 import type { Context } from 'hono';
 import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
@@ -42,6 +43,8 @@ export interface ServerOptions {
   port: number;
   /** The URL briefs point workers at (default: the URL each request came to). */
   publicUrl?: string | undefined;
+  /** `--insecure-http`: tokens are accepted over plain HTTP from other machines (behind a TLS proxy). */
+  insecureHttp?: boolean | undefined;
   tls?: { cert: string; key: string } | undefined;
   cwd: string;
   nativeBinding?: string | undefined;
@@ -164,7 +167,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
   };
   const peer = (c: { env: Bindings }) => {
     const address = c.env.incoming.socket.remoteAddress ?? '';
-    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined };
+    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
     authenticate(store, c.req.header('authorization'), peer(c));
@@ -248,6 +251,16 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       return refuse(err);
     }
   };
+  // MCP over Streamable HTTP: the token decides the tool set (packages/server/src/mcp-http.ts).
+  app.all('/mcp', async (c) => {
+    try {
+      const principal = await who(c);
+      env.limits.take(principalKey(principal));
+      return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+    } catch (err) {
+      return refuse(err);
+    }
+  });
   const runs = stream('run');
   const threads = stream('thread');
   app.get('/v1/runs/:id/events', (c) => runs(c as unknown as Context<{ Bindings: Bindings }, '/v1/x/:id/y'>));

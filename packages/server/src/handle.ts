@@ -12,7 +12,7 @@ import {
   validateCommandInput,
 } from '@orch/store';
 import { z } from 'zod';
-import { type Principal, authorize } from './auth.ts';
+import { type Principal, authorize, principalContext } from './auth.ts';
 import { type Idempotency, checkKey } from './idempotency.ts';
 import type { Limits } from './limits.ts';
 import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText } from './responses.ts';
@@ -103,7 +103,8 @@ async function runCommand(env: ServerCommandEnv, route: Route, request: CommandR
 /**
  * The context a served command runs with: the served database, long-lived reconnects, `signal`
  * (or the server stopping) ending waits, the files the client sent (the server's disk is never
- * read for a file flag), and a worker token's agent as the one agent it may act as.
+ * read for a file flag), and what the principal limits (principalContext: a worker token's agent, a
+ * token's name as author).
  */
 export function commandContext(
   env: ServerCommandEnv,
@@ -122,7 +123,8 @@ export function commandContext(
     signal: AbortSignal.any([signal, env.stopping]),
     files,
     publicDb,
-    ...(principal.kind === 'token' && principal.role === 'worker' && principal.agent !== undefined ? { actingAgent: principal.agent } : {}),
+    // A worker token's agent as the one agent it acts as; a token's name as the author it writes as.
+    ...principalContext(principal),
   };
 }
 

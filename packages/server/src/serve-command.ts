@@ -110,6 +110,7 @@ export const command = defineCommand({
       host: v.host,
       port: v.port,
       publicUrl: v.publicUrl,
+      insecureHttp: v.insecureHttp,
       tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { cert: path.resolve(ctx.cwd, v.tlsCert), key: path.resolve(ctx.cwd, v.tlsKey) } : undefined,
       cwd: ctx.cwd,
       nativeBinding: ctx.nativeBinding,
