@@ -6,8 +6,9 @@
 import { inboxCli } from '@orch/inbox';
 import { orchCli } from '@orch/orch';
 import { AppError, ManualClock, openDatabase, randomIds, type CliSpec, type CommandContext, type Store } from '@orch/store';
+import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { authenticate, authorize, countActiveTokens, principalContext, type Principal } from '../packages/server/src/auth.ts';
+import { authenticate, authorize, countActiveTokens, isLoopbackHost, principalContext, type Principal } from '../packages/server/src/auth.ts';
 import { createToken, newTokenText } from '../packages/server/src/tokens.ts';
 import { initDb, ok, orchOk, rows, snapshot } from './helpers.ts';
 import { post, serve, type Served } from './server-harness.ts';
@@ -77,6 +78,20 @@ describe('authenticate', () => {
     // Revoked: the server is tokenless again (loopback only).
     orchOk(db, ['token', 'revoke', '--token-id', t.id]);
     expect(await authenticate(store, undefined, LOOPBACK)).toEqual({ kind: 'local' });
+  });
+
+  it('refuses a tokenless request that names another host (DNS rebinding from a web page)', async () => {
+    const { db } = initDb();
+    const store = await open(db);
+    for (const host of ['127.0.0.1:7420', 'localhost:7420', 'LOCALHOST', '[::1]:7420', '127.1.2.3', 'app.localhost:80']) {
+      expect(isLoopbackHost(host), host).toBe(true);
+      expect(await authenticate(store, undefined, { ...LOOPBACK, host })).toEqual({ kind: 'local' });
+    }
+    for (const host of ['evil.example:7420', 'evil.example', '127.0.0.1.evil.example', '', '[::2]:80', 'localhost.evil.example', '10.0.0.1']) {
+      expect(isLoopbackHost(host), host).toBe(false);
+      const err = await refusal(() => authenticate(store, undefined, { ...LOOPBACK, host }));
+      expect(err.code, host).toBe('UNAUTHENTICATED');
+    }
   });
 
   it('accepts a live token and refuses revoked, expired, unknown and malformed ones', async () => {
@@ -233,6 +248,19 @@ describe('what a principal may do to the data', () => {
   });
 });
 
+/** A POST with a Host header of our choosing (fetch does not let one set it). */
+function postWithHost(url: string, path: string, host: string): Promise<number> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { host, 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
 describe('over HTTP: a real orch serve (slow)', () => {
   it('answers 401 without a live token and 403 for what the token may not do, writing nothing', async () => {
     const { db } = initDb();
@@ -277,5 +305,15 @@ describe('over HTTP: a real orch serve (slow)', () => {
     expect(listed.json.threads.map((t: { id: string }) => t.id)).toEqual([sent.json.thread.id]);
     const claimed = await post(server.url, '/v1/inbox/claim', { agent: 'alice' }, as(alice.token));
     expect(claimed.json.thread.id).toBe(sent.json.thread.id);
+  });
+
+  it('serves a tokenless loopback request only when it names this machine as its host', async () => {
+    const { db } = initDb();
+    const server = await served(db);
+    const port = new URL(server.url).port;
+    expect(await postWithHost(server.url, '/v1/inbox/list', `127.0.0.1:${port}`)).toBe(200);
+    expect(await postWithHost(server.url, '/v1/inbox/list', `localhost:${port}`)).toBe(200);
+    expect(await postWithHost(server.url, '/v1/inbox/list', `rebound.example:${port}`)).toBe(401);
+    expect(await postWithHost(server.url, '/mcp', `rebound.example:${port}`)).toBe(401);
   });
 });
