@@ -8,6 +8,7 @@ import {
   type IdGenerator,
   LONG_LIVED_RECONNECT_MS,
   assertSchemaCurrent,
+  isPostgresUrl,
   openDatabase,
   randomIds,
   schemaVersions,
@@ -31,6 +32,8 @@ import { routeTable } from './routes.ts';
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** orch-worker-brief's --dispatch-json may be up to 64 MiB. */
 const MAX_BRIEF_BODY_BYTES = 66 * 1024 * 1024;
+/** PostgreSQL connections the server's commands share. */
+const PG_POOL_SIZE = 10;
 /** Requests still running at shutdown get this long before the server stops anyway. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
@@ -67,9 +70,14 @@ export interface RunningServer {
  * @throws DatabaseUnavailableError (exit 6) when the database cannot be opened or is not initialised.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // One store for the server's own reads and writes and the commit watch; on PostgreSQL also a pool
+  // every command shares (a connection costs tens of milliseconds to open). On SQLite each command
+  // opens its own connection (well under a millisecond), so a waiting command sees every commit of
+  // the others (PRAGMA data_version moves only for other connections' commits).
   const store = await openDatabase({
     path: options.dbPath,
     reconnectMs: LONG_LIVED_RECONNECT_MS,
+    ...(isPostgresUrl(options.dbPath) ? { poolSize: PG_POOL_SIZE } : {}),
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
   });
   let pulse: CommitPulse | undefined;
@@ -91,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       idempotency,
       limits: new Limits({ ...DEFAULT_LIMITS, ...options.limits }, clock),
       stopping: stopping.signal,
+      shared: store.kind === 'postgres' ? store : undefined,
     };
     const app = buildApp(env, store, pulse, clock, options);
     let inFlight = 0;

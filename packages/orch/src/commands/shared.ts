@@ -5,7 +5,7 @@ import { NotFoundError, idSchema, isPostgresUrl, redactLocation, type CommandCon
 import path from 'node:path';
 import { z } from 'zod';
 import type { BriefSettings } from '../brief.ts';
-import { NoOrchTablesError, openOrch, type Orch } from '../orch.ts';
+import { NoOrchTablesError, attachOrch, openOrch, type Orch } from '../orch.ts';
 
 export interface WithOrchOptions<T> {
   /** Create the orch tables if the database has none yet (only `run init`). */
@@ -25,16 +25,20 @@ export interface WithOrchOptions<T> {
  */
 export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promise<T>, options: WithOrchOptions<T> = {}): Promise<T> {
   let orch: Orch;
+  // A host's shared store (ctx.store) is used as it is, and left open.
+  const shared = ctx.store;
   try {
-    orch = await openOrch({
-      path: ctx.dbPath,
-      clock: ctx.clock,
-      ids: ctx.ids,
-      createTables: options.createTables ?? false,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
-      ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
-    });
+    orch = shared
+      ? await attachOrch(shared, { clock: ctx.clock, ids: ctx.ids, createTables: options.createTables ?? false, ...(ctx.signal ? { signal: ctx.signal } : {}) })
+      : await openOrch({
+          path: ctx.dbPath,
+          clock: ctx.clock,
+          ids: ctx.ids,
+          createTables: options.createTables ?? false,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
+          ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
+        });
   } catch (err) {
     if (!(err instanceof NoOrchTablesError)) throw err;
     if (options.whenEmpty) return options.whenEmpty();
@@ -43,7 +47,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
   try {
     return await fn(orch);
   } finally {
-    await orch.close();
+    if (!shared) await orch.close();
   }
 }
 
