@@ -103,14 +103,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
     const app = buildApp(env, store, pulse, clock, options);
     let inFlight = 0;
-    let idle: (() => void) | undefined;
     const counted = async (request: Request, bindings: unknown) => {
       inFlight++;
       try {
         return await app.fetch(request, bindings as Bindings);
       } finally {
         inFlight--;
-        if (inFlight === 0) idle?.();
       }
     };
     let httpServer: ReturnType<typeof serve> | undefined;
@@ -141,13 +139,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close: async (graceMs = SHUTDOWN_GRACE_MS) => {
         clearInterval(prune);
         const server = httpServer as unknown as import('node:http').Server;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        let done = false;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => {
+          done = true;
+        });
         stopping.abort();
-        if (inFlight > 0) {
-          await Promise.race([new Promise<void>((resolve) => (idle = resolve)), systemClock.sleep(graceMs)]);
+        // Answers still being written finish; a connection goes once it is idle (keep-alive ones at once).
+        const deadline = systemClock.monotonicMs() + graceMs;
+        while (!done && systemClock.monotonicMs() < deadline) {
+          server.closeIdleConnections();
+          await Promise.race([closed, systemClock.sleep(50)]);
         }
         const unfinished = inFlight;
-        server.closeAllConnections?.();
+        server.closeAllConnections();
         await closed;
         await openedPulse.close();
         await store.close();
