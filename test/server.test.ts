@@ -383,6 +383,24 @@ describe('orch serve: faults (slow)', () => {
   });
 });
 
+describe('orch serve: shutdown (slow)', () => {
+  it('SIGTERM ends a running wait as at its timeout, answers it, and exits 0', async () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await serve(db);
+    await post(server.url, '/v1/inbox/send', { to: 'w', subject: 's', body: 'b' });
+    const claim = await post(server.url, '/v1/inbox/claim', { agent: 'w' });
+    const waiting = post(server.url, '/v1/inbox/wait', { thread: claim.json.thread.id, lease: claim.json.lease.token, timeoutSeconds: 600 });
+    await new Promise((r) => setTimeout(r, 500));
+    const code = await server.stop();
+    const answer = await waiting;
+    expect([answer.status, answer.exit, answer.json.timed_out]).toEqual([200, 0, true]);
+    expect(code).toBe(0);
+    expect(server.stderr()).toMatch(/orch serve: stopped \(SIGTERM\)/);
+  });
+});
+
 describe('orch serve: the HTTP library loads only for serve (slow)', () => {
   it('no other call reads http-lib.cjs; serve without it fails with one clear line', () => {
     const dir = tempDir();

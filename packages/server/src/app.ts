@@ -8,6 +8,7 @@ import {
   type IdGenerator,
   LONG_LIVED_RECONNECT_MS,
   assertSchemaCurrent,
+  isPostgresUrl,
   openDatabase,
   randomIds,
   schemaVersions,
@@ -32,6 +33,8 @@ import { routeTable } from './routes.ts';
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** orch-worker-brief's --dispatch-json may be up to 64 MiB. */
 const MAX_BRIEF_BODY_BYTES = 66 * 1024 * 1024;
+/** PostgreSQL connections the server's commands share. */
+const PG_POOL_SIZE = 10;
 /** Requests still running at shutdown get this long before the server stops anyway. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
@@ -70,9 +73,14 @@ export interface RunningServer {
  * @throws DatabaseUnavailableError (exit 6) when the database cannot be opened or is not initialised.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // One store for the server's own reads and writes and the commit watch; on PostgreSQL also a pool
+  // every command shares (a connection costs tens of milliseconds to open). On SQLite each command
+  // opens its own connection (well under a millisecond), so a waiting command sees every commit of
+  // the others (PRAGMA data_version moves only for other connections' commits).
   const store = await openDatabase({
     path: options.dbPath,
     reconnectMs: LONG_LIVED_RECONNECT_MS,
+    ...(isPostgresUrl(options.dbPath) ? { poolSize: PG_POOL_SIZE } : {}),
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
   });
   let pulse: CommitPulse | undefined;
@@ -94,17 +102,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       idempotency,
       limits: new Limits({ ...DEFAULT_LIMITS, ...options.limits }, clock),
       stopping: stopping.signal,
+      shared: store.kind === 'postgres' ? store : undefined,
     };
     const app = buildApp(env, store, pulse, clock, options);
     let inFlight = 0;
-    let idle: (() => void) | undefined;
     const counted = async (request: Request, bindings: unknown) => {
       inFlight++;
       try {
         return await app.fetch(request, bindings as Bindings);
       } finally {
         inFlight--;
-        if (inFlight === 0) idle?.();
       }
     };
     let httpServer: ReturnType<typeof serve> | undefined;
@@ -135,13 +142,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close: async (graceMs = SHUTDOWN_GRACE_MS) => {
         clearInterval(prune);
         const server = httpServer as unknown as import('node:http').Server;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        let done = false;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => {
+          done = true;
+        });
         stopping.abort();
-        if (inFlight > 0) {
-          await Promise.race([new Promise<void>((resolve) => (idle = resolve)), systemClock.sleep(graceMs)]);
+        // Answers still being written finish; a connection goes once it is idle (keep-alive ones at once).
+        const deadline = systemClock.monotonicMs() + graceMs;
+        while (!done && systemClock.monotonicMs() < deadline) {
+          server.closeIdleConnections();
+          await Promise.race([closed, systemClock.sleep(50)]);
         }
         const unfinished = inFlight;
-        server.closeAllConnections?.();
+        server.closeAllConnections();
         await closed;
         await openedPulse.close();
         await store.close();

@@ -6,6 +6,7 @@ import {
   ExitCode,
   ForbiddenError,
   type IdGenerator,
+  type Store,
   LONG_LIVED_RECONNECT_MS,
   ValidationError,
   parseBoundedJson,
@@ -32,6 +33,8 @@ export interface ServerCommandEnv {
   limits: Limits;
   /** Aborts when the server stops: every wait ends as at its timeout. */
   stopping: AbortSignal;
+  /** The store every command shares (PostgreSQL), or undefined: each opens its own (SQLite). */
+  shared?: Store | undefined;
 }
 
 /** One request to run a command. */
@@ -123,6 +126,7 @@ export function commandContext(
     signal: AbortSignal.any([signal, env.stopping]),
     files,
     publicDb,
+    ...(env.shared ? { store: env.shared } : {}),
     // A worker token's agent as the one agent it acts as; a token's name as the author it writes as.
     ...principalContext(principal),
   };
