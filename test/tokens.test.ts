@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDb, onPostgres, PG_URL, schemaPrefix, sqliteOnly, withSchema } from './engine.ts';
-import { ROOT, expectJsonError, initDb, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
+import { ROOT, expectJsonError, inbox, initDb, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 const TOKEN = /^orch_[A-Za-z0-9_-]{43}$/;
 
@@ -112,6 +112,8 @@ describe('orch token (slow)', () => {
     const gone = orchOk(db, ['token', 'create', '--role', 'leader']);
     orchOk(db, ['token', 'revoke', '--token-id', gone.id]);
     const target = withSchema(PG_URL, `${schemaPrefix()}${crypto.randomBytes(4).toString('hex')}`);
+    // inbox copy cannot create the tokens table, and says which command can.
+    expectJsonError(inbox(['--json', 'copy', '--from', db, '--to', target]), 6, 'DB_FOREIGN', /server tables .*`orch copy`/);
     const run = orch(['--json', 'copy', '--from', db, '--to', target]);
     expect(run.code, run.stderr).toBe(0);
     const copied = JSON.parse(run.stdout);
