@@ -4,7 +4,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { initDb, orchOk, rows, snapshot } from './helpers.ts';
+import { initDb, ok, orchOk, rows, snapshot } from './helpers.ts';
 import { serve } from './server-harness.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -14,8 +14,8 @@ afterEach(async () => {
 });
 
 /** A real `orch serve` on `db` (the built CLI, over loopback); its /mcp URL. */
-async function serveMcp(db: string): Promise<string> {
-  const served = await serve(db);
+async function serveMcp(db: string, args: string[] = []): Promise<string> {
+  const served = await serve(db, args);
   cleanups.push(async () => {
     await served.stop();
   });
@@ -113,5 +113,29 @@ describe('MCP over Streamable HTTP with tokens (slow)', () => {
       { kind: 'answer', author: 'ci-leader' },
       { kind: 'result', author: 'w1' },
     ]);
+  });
+
+  it("counts each running tool call against the token's long requests (429 past --max-streams)", async () => {
+    const { db } = initDb();
+    const workerToken = token(db, ['--role', 'worker', '--agent', 'w1']);
+    const th = ok(db, ['send', '--to', 'w1', '--subject', 's', '--body', 'b']).thread.id as string;
+    const url = await serveMcp(db, ['--max-streams', '1']);
+    const w = await connect(url, workerToken);
+    const claimed = await good(w, 'claim', {});
+    expect(claimed.thread.id).toBe(th);
+    // While one call waits for an answer, another call of the same token is refused (429); the
+    // refusal is awaited, not timed: calls are tried until the wait holds the one slot.
+    const waiting = good(w, 'wait', { thread: th, lease: claimed.lease.token, timeout_seconds: 60 });
+    let refused: unknown;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      refused = await w.listTools().then(
+        () => new Promise((resolve) => setTimeout(() => resolve(undefined), 50)),
+        (err: unknown) => err,
+      );
+    }
+    expect(String(refused)).toMatch(/429|RATE_LIMITED/);
+    ok(db, ['reply', '--thread', th, '--body', 'go on']);
+    expect((await waiting).messages.map((m: { body: string }) => m.body)).toEqual(['go on']);
+    expect((await w.listTools()).tools.length).toBeGreaterThan(0);
   });
 });

@@ -269,7 +269,13 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     try {
       const principal = await who(c);
       env.limits.take(principalKey(principal));
-      return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+      // A tool call may wait (up to its timeout): each one holds one of the caller's long-request slots.
+      const release = env.limits.open(principalKey(principal));
+      try {
+        return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+      } finally {
+        release();
+      }
     } catch (err) {
       return refuse(err);
     }
