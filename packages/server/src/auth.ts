@@ -42,9 +42,9 @@ const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
 /**
  * Works out who sent a request from its `Authorization` header (`Bearer orch_...`). Without one, a
  * loopback peer is the local user when the database has no live token at all (local use needs no
- * set-up) and the request names this machine as its host (peer.host); otherwise a token is required. A token is never accepted over plain HTTP from another
- * machine unless the server runs with `--insecure-http`. Records when a token was last used (at
- * most once a minute).
+ * set-up) and the request names this machine as its host (peer.host); otherwise a token is
+ * required. A token is never accepted over plain HTTP from another machine unless the server runs
+ * with `--insecure-http`. Records when a token was last used (at most once a minute).
  *
  * @throws UnauthenticatedError (HTTP 401, exit 4 at the client): no token where one is needed, a
  *   malformed header, an unknown, revoked or expired token, or a token over plain HTTP from
