@@ -401,14 +401,14 @@ describe('orch serve: shutdown (slow)', () => {
   });
 });
 
-describe('orch serve: the HTTP library loads only for serve (slow)', () => {
-  it('no other call reads http-lib.cjs; serve without it fails with one clear line', () => {
+describe('orch serve: the server and its HTTP library load only for serve (slow)', () => {
+  it('no other call reads orch-server.cjs; serve without it fails with one clear line', () => {
     const dir = tempDir();
     const to = path.join(dir, 'orch');
     fs.cpSync(path.join(ROOT, 'packages/orch/dist'), to, { recursive: true });
-    const lib = path.join(to, 'http-lib.cjs');
+    const lib = path.join(to, 'orch-server.cjs');
     expect(fs.existsSync(lib)).toBe(true);
-    fs.writeFileSync(lib, "require('node:fs').writeFileSync(require('node:path').join(__dirname, 'tripped'), ''); throw new Error('tripwire http');\n");
+    fs.writeFileSync(lib, "require('node:fs').writeFileSync(require('node:path').join(__dirname, 'tripped'), ''); throw new Error('tripwire server');\n");
     const bin = path.join(to, 'orch.cjs');
     const db = path.join(dir, 'coord.db');
     ok(db, ['init']);
@@ -426,7 +426,7 @@ describe('orch serve: the HTTP library loads only for serve (slow)', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/the HTTP server cannot load \(tripwire http\); copy the whole folder/);
+    expect(r.stderr).toMatch(/the HTTP server cannot load \(tripwire server\); copy the whole folder/);
   });
 
   it('refuses a non-loopback bind without a token, and plain HTTP there without --insecure-http', () => {
@@ -441,6 +441,11 @@ describe('orch serve: the HTTP library loads only for serve (slow)', () => {
     });
     expect(noToken.status).toBe(2);
     expect(JSON.parse(noToken.stderr).error.message).toMatch(/no token/);
+    // An error of the server's own bundle keeps its code and exit code (a database not initialised: 6).
+    const bare = freshDb(dir, 'bare.db');
+    const missing = spawnSync(process.execPath, [ORCH_BIN, '--db', bare, '--json', 'serve', '--port', '0'], { encoding: 'utf8' });
+    expect(missing.status, missing.stderr).toBe(6);
+    expect(JSON.parse(missing.stderr).error.code).toMatch(/^DB_/);
   });
 });
 
