@@ -203,18 +203,10 @@ const serverApart = {
 const SERVER = 'orch-server.cjs';
 const SERVER_COMMAND = path.join(root, 'packages/server/src/serve-command.ts');
 
-/**
- * Bundles the server (packages/server/src/app.ts and everything it uses), once, into `file`.
- * @param {string} file
- */
+/** Bundles the server (packages/server/src/app.ts and what it uses), once, into `file`. @param {string} file */
 async function buildServer(file) {
-  await build({
-    entryPoints: [path.join(root, 'packages/server/src/app.ts')],
-    outfile: file,
-    ...BUNDLE,
-    charset: 'ascii',
-    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart],
-  });
+  const plugins = [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart];
+  await build({ entryPoints: [path.join(root, 'packages/server/src/app.ts')], outfile: file, ...BUNDLE, charset: 'ascii', plugins });
 }
 
 /**
