@@ -279,7 +279,22 @@ describe('orch serve: errors and hostile requests (slow)', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const second = await fetch(`${u}/v1/runs/r/events`);
     expect([second.status, ((await second.json()) as { error: { code: string } }).error.code]).toEqual([429, 'RATE_LIMITED']);
+    // A client that goes away gives its place back: the stream, and a wait cut short.
     first.abort();
+    await new Promise((r) => setTimeout(r, 1100));
+    const cut = new AbortController();
+    const waiting = fetch(`${u}/v1/orch/wait`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"run":"r","timeoutSeconds":600}',
+      signal: cut.signal,
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    cut.abort();
+    await waiting.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await post(u, '/v1/orch/wait', { run: 'r', timeoutSeconds: 0 });
+    expect([again.status, again.json.timed_out]).toEqual([200, true]);
   });
 });
 
