@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { redactLocation } from '@orch/store';
@@ -395,6 +396,53 @@ describe('orch serve: faults (slow)', () => {
     // The same key with another body: refused.
     const other = await post(u, '/v1/inbox/result', body.replace('all done', 'other'), { 'idempotency-key': key });
     expect([other.status, other.json.error.code]).toEqual([409, 'IDEMPOTENCY_MISMATCH']);
+  });
+});
+
+describe('orch serve: TLS (slow)', () => {
+  it('serves HTTPS with --tls-cert and --tls-key', async () => {
+    const dir = tempDir();
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await serve(db, ['--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
+    running.push(server);
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const { port } = new URL(server.url);
+    const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/inbox/list',
+          method: 'POST',
+          ca,
+          checkServerIdentity: () => undefined,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let data = '';
+          res.on('data', (d) => (data += d));
+          res.on('end', () => resolve(`${res.statusCode} ${res.headers['orch-exit-code']} ${data}`));
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(body).toMatch(/^200 0 \{/);
+    // A certificate that cannot be read: exit 2, one clear line.
+    const bad = spawnSync(process.execPath, [ORCH_BIN, '--db', db, '--json', 'serve', '--port', '0', '--tls-cert', 'nope.pem', '--tls-key', 'key.pem'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(JSON.parse(bad.stderr).error.message).toMatch(/--tls-cert nope\.pem: no such file/);
   });
 });
 

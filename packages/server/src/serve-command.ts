@@ -3,7 +3,18 @@
 // bundled executable, orch-server.cjs (scripts/build.mjs), with its own copy of the store: an error
 // it throws is carried over as this bundle's AppError (sameError).
 import path from 'node:path';
-import { AppError, ExitCode, type ExitCodeValue, UsageError, defineCommand, intFlag, isPostgresUrl, openDatabase, type CommandContext } from '@orch/store';
+import {
+  AppError,
+  ExitCode,
+  type ExitCodeValue,
+  UsageError,
+  readTextFile,
+  defineCommand,
+  intFlag,
+  isPostgresUrl,
+  openDatabase,
+  type CommandContext,
+} from '@orch/store';
 import { z } from 'zod';
 import { countActiveTokens } from './auth.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
@@ -113,7 +124,8 @@ export const command = defineCommand({
         host: v.host,
         port: v.port,
         publicUrl: v.publicUrl,
-        tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { cert: path.resolve(ctx.cwd, v.tlsCert), key: path.resolve(ctx.cwd, v.tlsKey) } : undefined,
+        tls:
+          v.tlsCert !== undefined && v.tlsKey !== undefined ? { cert: readPem(ctx, v.tlsCert, 'tls-cert'), key: readPem(ctx, v.tlsKey, 'tls-key') } : undefined,
         cwd: ctx.cwd,
         nativeBinding: ctx.nativeBinding,
         limits: { ratePerSecond: v.rateLimit, burst: v.rateBurst, maxLong: v.maxStreams },
@@ -141,6 +153,11 @@ export const command = defineCommand({
   },
   text: () => '',
 });
+
+/** A PEM file of the server's own configuration. @throws ValidationError (2) when it cannot be read. */
+function readPem(ctx: CommandContext, file: string, flag: string): string {
+  return readTextFile({ cwd: ctx.cwd }, file, flag);
+}
 
 /**
  * `work()`, with an error of the server's bundle (its own AppError class: same code, exit code,
