@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { inboxMigrations } from '@orch/inbox';
@@ -48,6 +47,7 @@ export interface ServerOptions {
   publicUrl?: string | undefined;
   /** `--insecure-http`: tokens are accepted over plain HTTP from other machines (behind a TLS proxy). */
   insecureHttp?: boolean | undefined;
+  /** PEM text of the certificate (chain) and its private key: serve HTTPS. */
   tls?: { cert: string; key: string } | undefined;
   cwd: string;
   nativeBinding?: string | undefined;
@@ -121,9 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           fetch: counted,
           port: options.port,
           hostname: options.host,
-          ...(options.tls
-            ? { createServer: https.createServer, serverOptions: { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) } }
-            : {}),
+          ...(options.tls ? { createServer: https.createServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } } : {}),
         },
         (info) => resolve(info),
       );
