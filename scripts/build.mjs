@@ -23,7 +23,7 @@ const addon = path.join(path.dirname(require.resolve('better-sqlite3/package.jso
 
 const clis = [
   { name: 'inbox', mcp: true, entry: 'packages/inbox/src/bin.ts', outputs: ['packages/inbox/dist/inbox.cjs', 'skills/inbox/assets/inbox'] },
-  { name: 'orch', mcp: true, http: true, entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
+  { name: 'orch', mcp: true, server: true, entry: 'packages/orch/src/bin.ts', outputs: ['packages/orch/dist/orch.cjs', 'skills/orch/assets/orch'] },
   {
     name: 'orch-worker-brief',
     entry: 'packages/worker-brief/src/bin.ts',
@@ -183,34 +183,30 @@ async function buildMcpSdk(file) {
 }
 
 /**
- * The HTTP library (Hono and its Node adapter) is only for `orch serve`: the orch bundle leaves it
- * out and requires `./http-lib.cjs` beside the executable when `serve` starts
- * (packages/server/src/http-lib.ts is the one module that imports the library), so no other call
- * reads it.
+ * The server (`orch serve`: packages/server/src/app.ts, with the HTTP library, Hono and its Node
+ * adapter) is only for `orch serve`: the orch bundle keeps the `serve` command's definition and
+ * requires `./orch-server.cjs` beside the executable when `serve` starts (its one dynamic import of
+ * app.ts), so no other call reads it, and the CLI bundles do not grow by it.
  * @type {import('esbuild').Plugin}
  */
-const httpLibApart = {
-  name: 'http-lib-apart',
+const serverApart = {
+  name: 'server-apart',
   setup(b) {
-    b.onResolve({ filter: /^\.\/http-lib\.ts$/ }, (args) =>
-      path.dirname(args.importer) === HTTP_LIB_DIR ? { path: 'http-lib', namespace: 'http-lib-apart' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'http-lib-apart' }, () => ({
-      contents: `module.exports = require(${JSON.stringify(`./${HTTP_LIB}`)});`,
+    b.onResolve({ filter: /^\.\/app\.ts$/ }, (args) => (args.importer === SERVER_COMMAND ? { path: 'orch-server', namespace: 'server-apart' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'server-apart' }, () => ({
+      contents: `module.exports = require(${JSON.stringify(`./${SERVER}`)});`,
       loader: 'js',
     }));
-    b.onResolve({ filter: /^\.\/http-lib\.cjs$/ }, (args) => ({ path: args.path, external: true }));
+    b.onResolve({ filter: /^\.\/orch-server\.cjs$/ }, (args) => ({ path: args.path, external: true }));
   },
 };
-const HTTP_LIB = 'http-lib.cjs';
-const HTTP_LIB_DIR = path.join(root, 'packages/server/src');
+const SERVER = 'orch-server.cjs';
+const SERVER_COMMAND = path.join(root, 'packages/server/src/serve-command.ts');
 
-/**
- * Bundles the HTTP library's parts the server uses (packages/server/src/http-lib.ts), once, into `file`.
- * @param {string} file
- */
-async function buildHttpLib(file) {
-  await build({ entryPoints: [path.join(HTTP_LIB_DIR, 'http-lib.ts')], outfile: file, ...BUNDLE, charset: 'ascii' });
+/** Bundles the server (packages/server/src/app.ts and what it uses), once, into `file`. @param {string} file */
+async function buildServer(file) {
+  const plugins = [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart];
+  await build({ entryPoints: [path.join(root, 'packages/server/src/app.ts')], outfile: file, ...BUNDLE, charset: 'ascii', plugins });
 }
 
 /**
@@ -352,8 +348,8 @@ fs.mkdirSync(path.dirname(pgDriver), { recursive: true });
 await buildPgDriver(pgDriver);
 const mcpSdk = path.join(root, 'test-results', `${MCP_SDK}.build-${process.pid}`);
 await buildMcpSdk(mcpSdk);
-const httpLib = path.join(root, 'test-results', `${HTTP_LIB}.build-${process.pid}`);
-await buildHttpLib(httpLib);
+const server = path.join(root, 'test-results', `${SERVER}.build-${process.pid}`);
+await buildServer(server);
 
 for (const cli of clis) {
   const [first, ...copies] = cli.outputs.map((o) => path.join(root, o));
@@ -366,7 +362,7 @@ for (const cli of clis) {
     ...BUNDLE,
     // The text stays ASCII (read faster).
     charset: 'ascii',
-    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart, httpLibApart],
+    plugins: [englishZodOnly, lightAssertForYargs, pgDriverApart, mcpSdkApart, serverApart],
   });
   const code = fs.readFileSync(`${built}.esbuild`, 'utf8');
   if (/[^\x00-\x7f]/.test(code)) throw new Error(`build: the ${cli.name} bundle is not ASCII`);
@@ -386,7 +382,7 @@ for (const cli of clis) {
     install(addon, path.join(path.dirname(out), 'better_sqlite3.node'));
     install(pgDriver, path.join(path.dirname(out), PG_DRIVER));
     if (cli.mcp) install(mcpSdk, path.join(path.dirname(out), MCP_SDK));
-    if (cli.http) install(httpLib, path.join(path.dirname(out), HTTP_LIB));
+    if (cli.server) install(server, path.join(path.dirname(out), SERVER));
     // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
     if (out !== first) fs.writeFileSync(path.join(path.dirname(out), 'package.json'), '{ "type": "commonjs" }\n');
   }
@@ -394,5 +390,5 @@ for (const cli of clis) {
 }
 fs.rmSync(pgDriver);
 fs.rmSync(mcpSdk);
-fs.rmSync(httpLib);
+fs.rmSync(server);
 console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);

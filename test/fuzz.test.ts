@@ -731,8 +731,9 @@ function expectUnchanged(f: Fixture, before: string, c: Case, r: CliRun): void {
  * Commands the fuzzer leaves out: `mcp` serves the MCP protocol on stdin/stdout until stdin ends
  * (in-process it would wait on the test runner's stdin; as a process its stdout is protocol, not a
  * --json document). Its refusals (a bad --db, a bad --agent) are tested in test/mcp.test.ts.
+ * `serve` runs an HTTP server until a signal; its refusals are tested in test/server.test.ts.
  */
-const OWNS_STDIO = new Set(['mcp']);
+const OWNS_STDIO = new Set(['mcp', 'serve']);
 const fuzzable = (defs: CommandDefinition[]) => defs.filter((d) => !OWNS_STDIO.has(d.name));
 
 async function fuzzInProcess(name: keyof typeof RUNS, spec: CliSpec, f: Fixture): Promise<void> {

@@ -1,18 +1,11 @@
-// MCP over Streamable HTTP (packages/server/src/mcp-http.ts) through the official SDK client, over
-// real HTTP on loopback: a node:http server (with @hono/node-server's request listener, as `orch
-// serve` uses) that authenticates each request with the server's tokens and hands /mcp to
-// handleMcp. A leader token gets the orch tools, a worker token the inbox tools as its agent only;
+// MCP over Streamable HTTP at /mcp of a real `orch serve` process (packages/server/src/mcp-http.ts)
+// through the official SDK client, over loopback, authenticated with the server's tokens. A leader token gets the orch tools, a worker token the inbox tools as its agent only;
 // the whole leader loop runs with tokens, and what the leader writes is recorded under its token's name.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { getRequestListener } from '@hono/node-server';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { authenticate } from '../packages/server/src/auth.ts';
-import { handleMcp } from '../packages/server/src/mcp-http.ts';
-import { AppError, openDatabase, randomIds, type Store } from '@orch/store';
-import { initDb, orchOk, rows, snapshot } from './helpers.ts';
+import { initDb, ok, orchOk, rows, snapshot } from './helpers.ts';
+import { serve } from './server-harness.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -20,28 +13,13 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
 });
 
-/** A loopback HTTP server answering /mcp for `db`; its URL. */
-async function serve(db: string): Promise<string> {
-  const store: Store = await openDatabase({ path: db });
-  const listener = getRequestListener(async (request) => {
-    if (new URL(request.url).pathname !== '/mcp') return new Response('not found', { status: 404 });
-    try {
-      const principal = await authenticate(store, request.headers.get('authorization') ?? undefined, { loopback: true, tls: false });
-      return await handleMcp(request, principal, { dbPath: db, ids: randomIds, cwd: process.cwd() });
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      const status = err.code === 'UNAUTHENTICATED' ? 401 : err.code === 'FORBIDDEN' ? 403 : 500;
-      return Response.json({ error: { code: err.code, message: err.message } }, { status });
-    }
-  });
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+/** A real `orch serve` on `db` (the built CLI, over loopback); its /mcp URL. */
+async function serveMcp(db: string, args: string[] = []): Promise<string> {
+  const served = await serve(db, args);
   cleanups.push(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await store.close();
+    await served.stop();
   });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  return `${served.url}/mcp`;
 }
 
 async function connect(url: string, token?: string): Promise<Client> {
@@ -70,10 +48,10 @@ function token(db: string, args: string[]): string {
   return orchOk(db, ['token', 'create', ...args]).token as string;
 }
 
-describe('MCP over Streamable HTTP with tokens', () => {
+describe('MCP over Streamable HTTP with tokens (slow)', () => {
   it('serves the leader tools without a token on loopback while the database has no token', async () => {
     const { db } = initDb();
-    const client = await connect(await serve(db));
+    const client = await connect(await serveMcp(db));
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['plan', 'status', 'dispatch', 'wait', 'blocked', 'answer', 'merge']);
     await good(client, 'plan', { action: 'run_init', run: 'r1', goal: 'local' });
   });
@@ -81,7 +59,7 @@ describe('MCP over Streamable HTTP with tokens', () => {
   it('refuses a client without a token, or with a revoked one, once the database has tokens', async () => {
     const { db } = initDb();
     const leaderToken = token(db, ['--role', 'leader']);
-    const url = await serve(db);
+    const url = await serveMcp(db);
     await expect(connect(url)).rejects.toThrow(/401|UNAUTHENTICATED|needs a token/);
     orchOk(db, ['token', 'revoke', '--name', 'leader']);
     await expect(connect(url, leaderToken)).rejects.toThrow(/401|revoked/);
@@ -92,7 +70,7 @@ describe('MCP over Streamable HTTP with tokens', () => {
     const leaderToken = token(db, ['--role', 'leader', '--name', 'ci-leader']);
     const workerToken = token(db, ['--role', 'worker', '--agent', 'w1']);
     const otherToken = token(db, ['--role', 'worker', '--agent', 'w2']);
-    const url = await serve(db);
+    const url = await serveMcp(db);
     const o = await connect(url, leaderToken);
     const w = await connect(url, workerToken);
     const other = await connect(url, otherToken);
@@ -135,5 +113,29 @@ describe('MCP over Streamable HTTP with tokens', () => {
       { kind: 'answer', author: 'ci-leader' },
       { kind: 'result', author: 'w1' },
     ]);
+  });
+
+  it("counts each running tool call against the token's long requests (429 past --max-streams)", async () => {
+    const { db } = initDb();
+    const workerToken = token(db, ['--role', 'worker', '--agent', 'w1']);
+    const th = ok(db, ['send', '--to', 'w1', '--subject', 's', '--body', 'b']).thread.id as string;
+    const url = await serveMcp(db, ['--max-streams', '1']);
+    const w = await connect(url, workerToken);
+    const claimed = await good(w, 'claim', {});
+    expect(claimed.thread.id).toBe(th);
+    // While one call waits for an answer, another call of the same token is refused (429); the
+    // refusal is awaited, not timed: calls are tried until the wait holds the one slot.
+    const waiting = good(w, 'wait', { thread: th, lease: claimed.lease.token, timeout_seconds: 60 });
+    let refused: unknown;
+    for (let i = 0; i < 200 && refused === undefined; i++) {
+      refused = await w.listTools().then(
+        () => new Promise((resolve) => setTimeout(() => resolve(undefined), 50)),
+        (err: unknown) => err,
+      );
+    }
+    expect(String(refused)).toMatch(/429|RATE_LIMITED/);
+    ok(db, ['reply', '--thread', th, '--body', 'go on']);
+    expect((await waiting).messages.map((m: { body: string }) => m.body)).toEqual(['go on']);
+    expect((await w.listTools()).tools.length).toBeGreaterThan(0);
   });
 });

@@ -6,15 +6,25 @@
 import { inboxCli } from '@orch/inbox';
 import { orchCli } from '@orch/orch';
 import { AppError, ManualClock, openDatabase, randomIds, type CliSpec, type CommandContext, type Store } from '@orch/store';
+import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { authenticate, authorize, countActiveTokens, principalContext, type Principal } from '../packages/server/src/auth.ts';
+import { authenticate, authorize, countActiveTokens, isLoopbackHost, principalContext, type Principal } from '../packages/server/src/auth.ts';
 import { createToken, newTokenText } from '../packages/server/src/tokens.ts';
 import { initDb, ok, orchOk, rows, snapshot } from './helpers.ts';
+import { post, serve, type Served } from './server-harness.ts';
 
 const stores: Store[] = [];
+const servers: Served[] = [];
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
+
+async function served(db: string): Promise<Served> {
+  const s = await serve(db);
+  servers.push(s);
+  return s;
+}
 
 async function open(db: string): Promise<Store> {
   const store = await openDatabase({ path: db });
@@ -68,6 +78,20 @@ describe('authenticate', () => {
     // Revoked: the server is tokenless again (loopback only).
     orchOk(db, ['token', 'revoke', '--token-id', t.id]);
     expect(await authenticate(store, undefined, LOOPBACK)).toEqual({ kind: 'local' });
+  });
+
+  it('refuses a tokenless request that names another host (DNS rebinding from a web page)', async () => {
+    const { db } = initDb();
+    const store = await open(db);
+    for (const host of ['127.0.0.1:7420', 'localhost:7420', 'LOCALHOST', '[::1]:7420', '127.1.2.3', 'app.localhost:80']) {
+      expect(isLoopbackHost(host), host).toBe(true);
+      expect(await authenticate(store, undefined, { ...LOOPBACK, host })).toEqual({ kind: 'local' });
+    }
+    for (const host of ['evil.example:7420', 'evil.example', '127.0.0.1.evil.example', '', '[::2]:80', 'localhost.evil.example', '10.0.0.1']) {
+      expect(isLoopbackHost(host), host).toBe(false);
+      const err = await refusal(() => authenticate(store, undefined, { ...LOOPBACK, host }));
+      expect(err.code, host).toBe('UNAUTHENTICATED');
+    }
   });
 
   it('accepts a live token and refuses revoked, expired, unknown and malformed ones', async () => {
@@ -221,5 +245,75 @@ describe('what a principal may do to the data', () => {
     // Without a token (the CLI, the local user) the client's name stands.
     const local = await run(inboxCli, 'send', context(db, { kind: 'local' }), { to: 'w1', subject: 's', body: 'b', from: 'alice' });
     expect(rows<{ author: string }>(db, 'select author from inbox_messages where id = ?', local.message.id)).toEqual([{ author: 'alice' }]);
+  });
+});
+
+/** A POST with a Host header of our choosing (fetch does not let one set it). */
+function postWithHost(url: string, path: string, host: string): Promise<number> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'POST', headers: { host, 'content-type': 'application/json' } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end('{}');
+  });
+}
+
+describe('over HTTP: a real orch serve (slow)', () => {
+  it('answers 401 without a live token and 403 for what the token may not do, writing nothing', async () => {
+    const { db } = initDb();
+    const th = ok(db, ['send', '--to', 'bob', '--subject', "bob's", '--body', 'for bob']).thread.id as string;
+    const lease = ok(db, ['claim', '--agent', 'bob']).lease.token as string;
+    const leader = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'ci-leader']);
+    const alice = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'alice']);
+    const gone = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'gone']);
+    orchOk(db, ['token', 'revoke', '--name', 'gone']);
+    const server = await served(db);
+    const as = (t: string) => ({ authorization: `Bearer ${t}` });
+    // A refused request changes no data; a valid token's last use is recorded (token list shows it).
+    const data = () => JSON.parse(JSON.stringify(snapshot(db), (key, value) => (key === 'last_used_at' ? null : value)));
+    const before = data();
+    const refusals: [string, unknown, Record<string, string>, number, string][] = [
+      ['/v1/inbox/list', {}, {}, 401, 'UNAUTHENTICATED'],
+      ['/v1/inbox/list', {}, as(gone.token), 401, 'UNAUTHENTICATED'],
+      ['/v1/inbox/list', {}, { authorization: 'Bearer orch_not-a-real-token' }, 401, 'UNAUTHENTICATED'],
+      ['/v1/orch/run/list', {}, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/send', { to: 'alice', subject: 's', body: 'b' }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/show', { thread: th }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/progress', { thread: th, lease, body: 'mine now' }, as(alice.token), 403, 'FORBIDDEN'],
+      ['/v1/inbox/claim', { agent: 'bob' }, as(alice.token), 403, 'FORBIDDEN'],
+    ];
+    for (const [route, body, headers, status, code] of refusals) {
+      const r = await post(server.url, route, body, headers);
+      expect([r.status, r.exit, r.json?.error?.code], `${route} ${JSON.stringify(headers)}: ${r.text}`).toEqual([status, 4, code]);
+      if (status === 401) expect(r.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    }
+    for (const path of [`/v1/threads/${th}/messages`, '/v1/runs/r1/events']) {
+      const r = await fetch(`${server.url}${path}`, { headers: as(alice.token) });
+      expect(r.status, `${path}: ${await r.text()}`).toBe(403);
+    }
+    expect(data()).toEqual(before);
+
+    // A leader token may; what it writes carries its name, not the client's --from.
+    const sent = await post(server.url, '/v1/inbox/send', { to: 'alice', subject: 's', body: 'b', from: 'mallory' }, as(leader.token));
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.json.message.author).toBe('ci-leader');
+    // Alice's token lists and claims her own thread only.
+    const listed = await post(server.url, '/v1/inbox/list', {}, as(alice.token));
+    expect(listed.json.threads.map((t: { id: string }) => t.id)).toEqual([sent.json.thread.id]);
+    const claimed = await post(server.url, '/v1/inbox/claim', { agent: 'alice' }, as(alice.token));
+    expect(claimed.json.thread.id).toBe(sent.json.thread.id);
+  });
+
+  it('serves a tokenless loopback request only when it names this machine as its host', async () => {
+    const { db } = initDb();
+    const server = await served(db);
+    const port = new URL(server.url).port;
+    expect(await postWithHost(server.url, '/v1/inbox/list', `127.0.0.1:${port}`)).toBe(200);
+    expect(await postWithHost(server.url, '/v1/inbox/list', `localhost:${port}`)).toBe(200);
+    expect(await postWithHost(server.url, '/v1/inbox/list', `rebound.example:${port}`)).toBe(401);
+    expect(await postWithHost(server.url, '/mcp', `rebound.example:${port}`)).toBe(401);
   });
 });

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { redactLocation } from '@orch/store';
@@ -279,7 +280,22 @@ describe('orch serve: errors and hostile requests (slow)', () => {
     await new Promise((r) => setTimeout(r, 1100));
     const second = await fetch(`${u}/v1/runs/r/events`);
     expect([second.status, ((await second.json()) as { error: { code: string } }).error.code]).toEqual([429, 'RATE_LIMITED']);
+    // A client that goes away gives its place back: the stream, and a wait cut short.
     first.abort();
+    await new Promise((r) => setTimeout(r, 1100));
+    const cut = new AbortController();
+    const waiting = fetch(`${u}/v1/orch/wait`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"run":"r","timeoutSeconds":600}',
+      signal: cut.signal,
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    cut.abort();
+    await waiting.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await post(u, '/v1/orch/wait', { run: 'r', timeoutSeconds: 0 });
+    expect([again.status, again.json.timed_out]).toEqual([200, true]);
   });
 });
 
@@ -383,14 +399,79 @@ describe('orch serve: faults (slow)', () => {
   });
 });
 
-describe('orch serve: the HTTP library loads only for serve (slow)', () => {
-  it('no other call reads http-lib.cjs; serve without it fails with one clear line', () => {
+describe('orch serve: TLS (slow)', () => {
+  it('serves HTTPS with --tls-cert and --tls-key', async () => {
+    const dir = tempDir();
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '1', '-subj', '/CN=127.0.0.1'],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(made.status, made.stderr).toBe(0);
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await serve(db, ['--tls-cert', path.join(dir, 'cert.pem'), '--tls-key', path.join(dir, 'key.pem')]);
+    running.push(server);
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const { port } = new URL(server.url);
+    const ca = fs.readFileSync(path.join(dir, 'cert.pem'));
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/v1/inbox/list',
+          method: 'POST',
+          ca,
+          checkServerIdentity: () => undefined,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          let data = '';
+          res.on('data', (d) => (data += d));
+          res.on('end', () => resolve(`${res.statusCode} ${res.headers['orch-exit-code']} ${data}`));
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(body).toMatch(/^200 0 \{/);
+    // A certificate that cannot be read: exit 2, one clear line.
+    const bad = spawnSync(process.execPath, [ORCH_BIN, '--db', db, '--json', 'serve', '--port', '0', '--tls-cert', 'nope.pem', '--tls-key', 'key.pem'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(JSON.parse(bad.stderr).error.message).toMatch(/--tls-cert nope\.pem: no such file/);
+  });
+});
+
+describe('orch serve: shutdown (slow)', () => {
+  it('SIGTERM ends a running wait as at its timeout, answers it, and exits 0', async () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await serve(db);
+    await post(server.url, '/v1/inbox/send', { to: 'w', subject: 's', body: 'b' });
+    const claim = await post(server.url, '/v1/inbox/claim', { agent: 'w' });
+    const waiting = post(server.url, '/v1/inbox/wait', { thread: claim.json.thread.id, lease: claim.json.lease.token, timeoutSeconds: 600 });
+    await new Promise((r) => setTimeout(r, 500));
+    const code = await server.stop();
+    const answer = await waiting;
+    expect([answer.status, answer.exit, answer.json.timed_out]).toEqual([200, 0, true]);
+    expect(code).toBe(0);
+    expect(server.stderr()).toMatch(/orch serve: stopped \(SIGTERM\)/);
+  });
+});
+
+describe('orch serve: the server and its HTTP library load only for serve (slow)', () => {
+  it('no other call reads orch-server.cjs; serve without it fails with one clear line', () => {
     const dir = tempDir();
     const to = path.join(dir, 'orch');
     fs.cpSync(path.join(ROOT, 'packages/orch/dist'), to, { recursive: true });
-    const lib = path.join(to, 'http-lib.cjs');
+    const lib = path.join(to, 'orch-server.cjs');
     expect(fs.existsSync(lib)).toBe(true);
-    fs.writeFileSync(lib, "require('node:fs').writeFileSync(require('node:path').join(__dirname, 'tripped'), ''); throw new Error('tripwire http');\n");
+    fs.writeFileSync(lib, "require('node:fs').writeFileSync(require('node:path').join(__dirname, 'tripped'), ''); throw new Error('tripwire server');\n");
     const bin = path.join(to, 'orch.cjs');
     const db = path.join(dir, 'coord.db');
     ok(db, ['init']);
@@ -408,7 +489,7 @@ describe('orch serve: the HTTP library loads only for serve (slow)', () => {
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/the HTTP server cannot load \(tripwire http\); copy the whole folder/);
+    expect(r.stderr).toMatch(/the HTTP server cannot load \(tripwire server\); copy the whole folder/);
   });
 
   it('refuses a non-loopback bind without a token, and plain HTTP there without --insecure-http', () => {
@@ -423,6 +504,11 @@ describe('orch serve: the HTTP library loads only for serve (slow)', () => {
     });
     expect(noToken.status).toBe(2);
     expect(JSON.parse(noToken.stderr).error.message).toMatch(/no token/);
+    // An error of the server's own bundle keeps its code and exit code (a database not initialised: 6).
+    const bare = freshDb(dir, 'bare.db');
+    const missing = spawnSync(process.execPath, [ORCH_BIN, '--db', bare, '--json', 'serve', '--port', '0'], { encoding: 'utf8' });
+    expect(missing.status, missing.stderr).toBe(6);
+    expect(JSON.parse(missing.stderr).error.code).toMatch(/^DB_/);
   });
 });
 

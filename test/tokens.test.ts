@@ -2,10 +2,12 @@
 // database keeps only each token's SHA-256 (no column holds the token), list shows no secret, names
 // are unique among live tokens, bad input exits 2 and writes nothing, and the file keeps its mode.
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freshDb, onPostgres, PG_URL, schemaPrefix, sqliteOnly, withSchema } from './engine.ts';
-import { expectJsonError, initDb, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
+import { ROOT, expectJsonError, inbox, initDb, orch, orchOk, rows, snapshot, tempDir } from './helpers.ts';
 
 const TOKEN = /^orch_[A-Za-z0-9_-]{43}$/;
 
@@ -110,6 +112,8 @@ describe('orch token (slow)', () => {
     const gone = orchOk(db, ['token', 'create', '--role', 'leader']);
     orchOk(db, ['token', 'revoke', '--token-id', gone.id]);
     const target = withSchema(PG_URL, `${schemaPrefix()}${crypto.randomBytes(4).toString('hex')}`);
+    // inbox copy cannot create the tokens table, and says which command can.
+    expectJsonError(inbox(['--json', 'copy', '--from', db, '--to', target]), 6, 'DB_FOREIGN', /server tables .*`orch copy`/);
     const run = orch(['--json', 'copy', '--from', db, '--to', target]);
     expect(run.code, run.stderr).toBe(0);
     const copied = JSON.parse(run.stdout);
@@ -117,6 +121,31 @@ describe('orch token (slow)', () => {
     expect(copied.tables.server_tokens).toEqual({ rows: 2 });
     expect(orchOk(target, ['token', 'list'])).toEqual(orchOk(db, ['token', 'list']));
     expect(rows(target, 'select hash from server_tokens where id = ?', live.id)).toEqual(rows(db, 'select hash from server_tokens where id = ?', live.id));
+  });
+
+  sqliteOnly.it('copies of the built folder', 'the token commands read neither the HTTP library nor the MCP SDK', () => {
+    const { db } = initDb();
+    const dir = tempDir();
+    const to = path.join(dir, 'orch');
+    fs.cpSync(path.join(ROOT, 'packages/orch/dist'), to, { recursive: true });
+    for (const lib of ['http-lib.cjs', 'mcp-sdk.cjs']) {
+      expect(fs.existsSync(path.join(to, lib)), lib).toBe(true);
+      fs.writeFileSync(
+        path.join(to, lib),
+        `require('node:fs').writeFileSync(require('node:path').join(__dirname, 'tripped-${lib}'), ''); throw new Error('tripwire');\n`,
+      );
+    }
+    const bin = path.join(to, 'orch.cjs');
+    for (const args of [
+      ['token', 'create', '--role', 'leader'],
+      ['token', 'list'],
+      ['token', 'revoke', '--name', 'leader'],
+      ['token', '--help'],
+    ]) {
+      const r = spawnSync(process.execPath, [bin, '--db', db, ...args], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    expect(fs.readdirSync(to).filter((f) => f.startsWith('tripped'))).toEqual([]);
   });
 
   sqliteOnly.it('file permissions', 'keeps the database file owner-only', () => {

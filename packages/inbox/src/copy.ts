@@ -158,7 +158,7 @@ async function sourceVersions(db: Db, source: Store, options: CopyOptions): Prom
     if (known === undefined) {
       throw new DatabaseUnavailableError(
         'DB_FOREIGN',
-        `${source.path} holds ${pkg} tables (schema version ${version}), which this command cannot create; copy it with \`${pkg} copy\`, which knows them`,
+        `${source.path} holds ${pkg} tables (schema version ${version}), which this command cannot create; copy it with \`orch copy\`, which knows every package's tables`,
         { details: { package: pkg, version } },
       );
     }

@@ -84,14 +84,27 @@ export async function openOrch(options: OpenOrchOptions): Promise<Orch> {
     ...(options.poolSize ? { poolSize: options.poolSize } : {}),
     ...(options.reconnectMs ? { reconnectMs: options.reconnectMs } : {}),
   });
-  const clock = options.clock ?? store.clock;
   try {
-    await attachInbox(store, { clock });
-    await ensureOrchSchema(store, clock, options.createTables ?? true);
+    return await attachOrch(store, options);
   } catch (err) {
     await store.close();
     throw err;
   }
+}
+
+/**
+ * openOrch on a store that is already open (a server's shared one): checks and creates the orch
+ * tables as openOrch does. The Orch's `close` closes the store: a caller sharing it does not call it.
+ *
+ * @throws as openOrch, without closing the store.
+ */
+export async function attachOrch(
+  store: Store,
+  options: Omit<OpenOrchOptions, 'path' | 'nativeBinding' | 'busyTimeoutMs' | 'poolSize' | 'reconnectMs'>,
+): Promise<Orch> {
+  const clock = options.clock ?? store.clock;
+  await attachInbox(store, { clock });
+  await ensureOrchSchema(store, clock, options.createTables ?? true);
   return {
     store,
     clock,

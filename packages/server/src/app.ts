@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { inboxMigrations } from '@orch/inbox';
@@ -8,6 +7,7 @@ import {
   type IdGenerator,
   LONG_LIVED_RECONNECT_MS,
   assertSchemaCurrent,
+  isPostgresUrl,
   openDatabase,
   randomIds,
   schemaVersions,
@@ -17,7 +17,8 @@ import {
 } from '@orch/store';
 import { type Principal, authenticate } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
-import { type ServerCommandEnv, handleCommand } from './handle.ts';
+import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
+import { handleMcp } from './mcp-http.ts';
 import { Hono, serve } from './http-lib.ts';
 import type { Context } from 'hono';
 import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
@@ -31,6 +32,8 @@ import { routeTable } from './routes.ts';
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** orch-worker-brief's --dispatch-json may be up to 64 MiB. */
 const MAX_BRIEF_BODY_BYTES = 66 * 1024 * 1024;
+/** PostgreSQL connections the server's commands share. */
+const PG_POOL_SIZE = 10;
 /** Requests still running at shutdown get this long before the server stops anyway. */
 export const SHUTDOWN_GRACE_MS = 5000;
 
@@ -42,6 +45,9 @@ export interface ServerOptions {
   port: number;
   /** The URL briefs point workers at (default: the URL each request came to). */
   publicUrl?: string | undefined;
+  /** `--insecure-http`: tokens are accepted over plain HTTP from other machines (behind a TLS proxy). */
+  insecureHttp?: boolean | undefined;
+  /** PEM text of the certificate (chain) and its private key: serve HTTPS. */
   tls?: { cert: string; key: string } | undefined;
   cwd: string;
   nativeBinding?: string | undefined;
@@ -67,9 +73,14 @@ export interface RunningServer {
  * @throws DatabaseUnavailableError (exit 6) when the database cannot be opened or is not initialised.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // One store for the server's own reads and writes and the commit watch; on PostgreSQL also a pool
+  // every command shares (a connection costs tens of milliseconds to open). On SQLite each command
+  // opens its own connection (well under a millisecond), so a waiting command sees every commit of
+  // the others (PRAGMA data_version moves only for other connections' commits).
   const store = await openDatabase({
     path: options.dbPath,
     reconnectMs: LONG_LIVED_RECONNECT_MS,
+    ...(isPostgresUrl(options.dbPath) ? { poolSize: PG_POOL_SIZE } : {}),
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
   });
   let pulse: CommitPulse | undefined;
@@ -91,17 +102,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       idempotency,
       limits: new Limits({ ...DEFAULT_LIMITS, ...options.limits }, clock),
       stopping: stopping.signal,
+      shared: store.kind === 'postgres' ? store : undefined,
     };
     const app = buildApp(env, store, pulse, clock, options);
     let inFlight = 0;
-    let idle: (() => void) | undefined;
     const counted = async (request: Request, bindings: unknown) => {
       inFlight++;
       try {
         return await app.fetch(request, bindings as Bindings);
       } finally {
         inFlight--;
-        if (inFlight === 0) idle?.();
       }
     };
     let httpServer: ReturnType<typeof serve> | undefined;
@@ -111,9 +121,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           fetch: counted,
           port: options.port,
           hostname: options.host,
-          ...(options.tls
-            ? { createServer: https.createServer, serverOptions: { cert: fs.readFileSync(options.tls.cert), key: fs.readFileSync(options.tls.key) } }
-            : {}),
+          ...(options.tls ? { createServer: https.createServer, serverOptions: { cert: options.tls.cert, key: options.tls.key } } : {}),
         },
         (info) => resolve(info),
       );
@@ -132,13 +140,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close: async (graceMs = SHUTDOWN_GRACE_MS) => {
         clearInterval(prune);
         const server = httpServer as unknown as import('node:http').Server;
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        let done = false;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => {
+          done = true;
+        });
         stopping.abort();
-        if (inFlight > 0) {
-          await Promise.race([new Promise<void>((resolve) => (idle = resolve)), systemClock.sleep(graceMs)]);
+        // Answers still being written finish; a connection goes once it is idle (keep-alive ones at once).
+        const deadline = systemClock.monotonicMs() + graceMs;
+        while (!done && systemClock.monotonicMs() < deadline) {
+          server.closeIdleConnections();
+          await Promise.race([closed, systemClock.sleep(50)]);
         }
         const unfinished = inFlight;
-        server.closeAllConnections?.();
+        server.closeAllConnections();
         await closed;
         await openedPulse.close();
         await store.close();
@@ -164,10 +178,10 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
   };
   const peer = (c: { env: Bindings }) => {
     const address = c.env.incoming.socket.remoteAddress ?? '';
-    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined };
+    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
-    authenticate(store, c.req.header('authorization'), peer(c));
+    authenticate(store, c.req.header('authorization'), { ...peer(c), host: c.req.header('host') ?? '' });
   const publicDb = (c: { req: { header(name: string): string | undefined } }) => {
     if (options.publicUrl !== undefined) return options.publicUrl;
     const host = c.req.header('host') ?? '';
@@ -248,6 +262,22 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       return refuse(err);
     }
   };
+  // MCP over Streamable HTTP: the token decides the tool set (packages/server/src/mcp-http.ts).
+  app.all('/mcp', async (c) => {
+    try {
+      const principal = await who(c);
+      env.limits.take(principalKey(principal));
+      // A tool call may wait (up to its timeout): each one holds one of the caller's long-request slots.
+      const release = env.limits.open(principalKey(principal));
+      try {
+        return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+      } finally {
+        release();
+      }
+    } catch (err) {
+      return refuse(err);
+    }
+  });
   const runs = stream('run');
   const threads = stream('thread');
   app.get('/v1/runs/:id/events', (c) => runs(c as unknown as Context<{ Bindings: Bindings }, '/v1/x/:id/y'>));

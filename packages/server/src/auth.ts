@@ -18,6 +18,20 @@ export interface Peer {
   tls: boolean;
   /** `--insecure-http`: tokens are accepted over plain HTTP from other machines too. */
   insecureHttp?: boolean;
+  /**
+   * The request's Host header, when the HTTP layer passes it: a request without a token must name
+   * this machine (a loopback address or `localhost`), or it may be a web page that had its own name
+   * resolve to 127.0.0.1 (DNS rebinding) to drive a tokenless server from the user's browser.
+   */
+  host?: string | undefined;
+}
+
+/** Whether a Host header names this machine: localhost, 127.0.0.0/8 or [::1], with or without a port. */
+export function isLoopbackHost(host: string): boolean {
+  const name = /^\[([^\]]*)\](?::\d{1,5})?$/.exec(host)?.[1] ?? /^([^:]*)(?::\d{1,5})?$/.exec(host)?.[1];
+  if (name === undefined) return false;
+  const lower = name.toLowerCase().replace(/\.$/, '');
+  return lower === 'localhost' || lower.endsWith('.localhost') || lower === '::1' || /^127(\.\d{1,3}){3}$/.test(lower);
 }
 
 /** The inbox commands a worker token may run (as its agent only). */
@@ -28,9 +42,9 @@ const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
 /**
  * Works out who sent a request from its `Authorization` header (`Bearer orch_...`). Without one, a
  * loopback peer is the local user when the database has no live token at all (local use needs no
- * set-up); otherwise a token is required. A token is never accepted over plain HTTP from another
- * machine unless the server runs with `--insecure-http`. Records when a token was last used (at
- * most once a minute).
+ * set-up) and the request names this machine as its host (peer.host); otherwise a token is
+ * required. A token is never accepted over plain HTTP from another machine unless the server runs
+ * with `--insecure-http`. Records when a token was last used (at most once a minute).
  *
  * @throws UnauthenticatedError (HTTP 401, exit 4 at the client): no token where one is needed, a
  *   malformed header, an unknown, revoked or expired token, or a token over plain HTTP from
@@ -38,6 +52,11 @@ const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
  */
 export async function authenticate(store: Store, header: string | undefined, peer: Peer): Promise<Principal> {
   if (header === undefined || header.trim() === '') {
+    if (peer.host !== undefined && !isLoopbackHost(peer.host)) {
+      throw new UnauthenticatedError(
+        `a request without a token must be addressed to this machine (Host: 127.0.0.1, localhost or [::1]), not ${JSON.stringify(peer.host.slice(0, 100))}`,
+      );
+    }
     if (peer.loopback && (await countLiveTokens(store, store.clock.now())) === 0) return { kind: 'local' };
     throw new UnauthenticatedError('this server needs a token: send `Authorization: Bearer <token>` (a remote CLI reads it from ORCH_TOKEN or --token-file)');
   }

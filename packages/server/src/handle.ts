@@ -6,13 +6,14 @@ import {
   ExitCode,
   ForbiddenError,
   type IdGenerator,
+  type Store,
   LONG_LIVED_RECONNECT_MS,
   ValidationError,
   parseBoundedJson,
   validateCommandInput,
 } from '@orch/store';
 import { z } from 'zod';
-import { type Principal, authorize } from './auth.ts';
+import { type Principal, authorize, principalContext } from './auth.ts';
 import { type Idempotency, checkKey } from './idempotency.ts';
 import type { Limits } from './limits.ts';
 import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText } from './responses.ts';
@@ -32,6 +33,8 @@ export interface ServerCommandEnv {
   limits: Limits;
   /** Aborts when the server stops: every wait ends as at its timeout. */
   stopping: AbortSignal;
+  /** The store every command shares (PostgreSQL), or undefined: each opens its own (SQLite). */
+  shared?: Store | undefined;
 }
 
 /** One request to run a command. */
@@ -103,7 +106,8 @@ async function runCommand(env: ServerCommandEnv, route: Route, request: CommandR
 /**
  * The context a served command runs with: the served database, long-lived reconnects, `signal`
  * (or the server stopping) ending waits, the files the client sent (the server's disk is never
- * read for a file flag), and a worker token's agent as the one agent it may act as.
+ * read for a file flag), and what the principal limits (principalContext: a worker token's agent, a
+ * token's name as author).
  */
 export function commandContext(
   env: ServerCommandEnv,
@@ -122,7 +126,9 @@ export function commandContext(
     signal: AbortSignal.any([signal, env.stopping]),
     files,
     publicDb,
-    ...(principal.kind === 'token' && principal.role === 'worker' && principal.agent !== undefined ? { actingAgent: principal.agent } : {}),
+    ...(env.shared ? { store: env.shared } : {}),
+    // A worker token's agent as the one agent it acts as; a token's name as the author it writes as.
+    ...principalContext(principal),
   };
 }
 

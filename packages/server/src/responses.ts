@@ -12,7 +12,7 @@ export const EXIT_CODE_HEADER = 'Orch-Exit-Code';
 
 /**
  * The HTTP status of a command's error, by its exit code: 2 → 400, 3 → 404, 4 → 409 (FORBIDDEN →
- * 403), 5 → 409 (LEASE_LOST), 6 → 503, anything else → 500.
+ * 403, UNAUTHENTICATED → 401), 5 → 409 (LEASE_LOST), 6 → 503, anything else → 500.
  */
 export function statusOf(error: AppError): number {
   switch (error.exitCode) {
@@ -21,7 +21,7 @@ export function statusOf(error: AppError): number {
     case ExitCode.notFound:
       return 404;
     case ExitCode.conflict:
-      return error.code === 'FORBIDDEN' ? 403 : 409;
+      return error.code === 'FORBIDDEN' ? 403 : error.code === 'UNAUTHENTICATED' ? 401 : 409;
     case ExitCode.leaseLost:
       return 409;
     case ExitCode.unavailable:
@@ -55,6 +55,8 @@ export function errorAnswer(err: unknown, extra: Record<string, string> = {}): H
     headers: {
       'content-type': 'application/json; charset=utf-8',
       [EXIT_CODE_HEADER]: String(error.exitCode),
+      // RFC 6750: a 401 says which scheme to use.
+      ...(error.code === 'UNAUTHENTICATED' ? { 'www-authenticate': 'Bearer realm="orch"' } : {}),
       ...extra,
       ...(err instanceof ServerError ? err.headers : {}),
     },

@@ -1,7 +1,20 @@
 // `orch serve`: the HTTP server. Loaded only when `serve` runs (the orch registry imports this
-// module lazily; the HTTP library is a file of its own beside the executable).
+// module lazily); the server itself (app.ts and the HTTP library) is a file of its own beside the
+// bundled executable, orch-server.cjs (scripts/build.mjs), with its own copy of the store: an error
+// it throws is carried over as this bundle's AppError (sameError).
 import path from 'node:path';
-import { AppError, ExitCode, UsageError, defineCommand, intFlag, isPostgresUrl, openDatabase, type CommandContext } from '@orch/store';
+import {
+  AppError,
+  ExitCode,
+  type ExitCodeValue,
+  UsageError,
+  readTextFile,
+  defineCommand,
+  intFlag,
+  isPostgresUrl,
+  openDatabase,
+  type CommandContext,
+} from '@orch/store';
 import { z } from 'zod';
 import { countActiveTokens } from './auth.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
@@ -39,7 +52,7 @@ async function loadApp(): Promise<typeof import('./app.ts')> {
     throw new AppError(
       'INTERNAL',
       ExitCode.internal,
-      `the HTTP server cannot load (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); copy the whole folder the executable came from (http-lib.cjs belongs beside it)`,
+      `the HTTP server cannot load (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); copy the whole folder the executable came from (orch-server.cjs belongs beside it)`,
       { cause: err },
     );
   }
@@ -105,19 +118,23 @@ export const command = defineCommand({
     await checkExposure(ctx, v);
     const { startServer } = await loadApp();
     const dbPath = isPostgresUrl(ctx.dbPath) ? ctx.dbPath : path.resolve(ctx.cwd, ctx.dbPath);
-    const server = await startServer({
-      dbPath,
-      host: v.host,
-      port: v.port,
-      publicUrl: v.publicUrl,
-      tls: v.tlsCert !== undefined && v.tlsKey !== undefined ? { cert: path.resolve(ctx.cwd, v.tlsCert), key: path.resolve(ctx.cwd, v.tlsKey) } : undefined,
-      cwd: ctx.cwd,
-      nativeBinding: ctx.nativeBinding,
-      limits: { ratePerSecond: v.rateLimit, burst: v.rateBurst, maxLong: v.maxStreams },
-      ...(ctx.clock ? { clock: ctx.clock } : {}),
-      ids: ctx.ids,
-      log: (line) => say(process.stderr, `${line}\n`),
-    });
+    const server = await sameError(() =>
+      startServer({
+        dbPath,
+        host: v.host,
+        port: v.port,
+        publicUrl: v.publicUrl,
+        insecureHttp: v.insecureHttp,
+        tls:
+          v.tlsCert !== undefined && v.tlsKey !== undefined ? { cert: readPem(ctx, v.tlsCert, 'tls-cert'), key: readPem(ctx, v.tlsKey, 'tls-key') } : undefined,
+        cwd: ctx.cwd,
+        nativeBinding: ctx.nativeBinding,
+        limits: { ratePerSecond: v.rateLimit, burst: v.rateBurst, maxLong: v.maxStreams },
+        ...(ctx.clock ? { clock: ctx.clock } : {}),
+        ids: ctx.ids,
+        log: (line) => say(process.stderr, `${line}\n`),
+      }),
+    );
     const shown = isPostgresUrl(dbPath) ? '(PostgreSQL)' : dbPath;
     say(process.stdout, ctx.json ? `${JSON.stringify({ url: server.url, db: shown })}\n` : `orch serve: listening on ${server.url} (db ${shown})\n`);
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
@@ -137,6 +154,28 @@ export const command = defineCommand({
   },
   text: () => '',
 });
+
+/** A PEM file of the server's own configuration. @throws ValidationError (2) when it cannot be read. */
+function readPem(ctx: CommandContext, file: string, flag: string): string {
+  return readTextFile({ cwd: ctx.cwd }, file, flag);
+}
+
+/**
+ * `work()`, with an error of the server's bundle (its own AppError class: same code, exit code,
+ * message and details) thrown again as this bundle's AppError, so it is reported as such.
+ */
+async function sameError<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof AppError || typeof err !== 'object' || err === null) throw err;
+    const e = err as { code?: unknown; exitCode?: unknown; message?: unknown; details?: unknown };
+    if (typeof e.code === 'string' && typeof e.exitCode === 'number' && typeof e.message === 'string') {
+      throw new AppError(e.code, e.exitCode as ExitCodeValue, e.message, { details: e.details, cause: err });
+    }
+    throw err;
+  }
+}
 
 function say(stream: NodeJS.WritableStream, text: string): void {
   try {

@@ -17,11 +17,20 @@ import {
   type IdGenerator,
   type Store,
 } from '@orch/store';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { serverMigrations, type ServerDatabase } from './migrations.ts';
-
-type Db = Kysely<ServerDatabase>;
-type TokenRow = Selectable<ServerDatabase['server_tokens']>;
+import {
+  countLive,
+  insertToken,
+  listTokenRows,
+  liveTokenNamed,
+  setLastUsed,
+  setRevoked,
+  tokenByHash,
+  tokenById,
+  type NewTokenRow,
+  type TokenRow,
+} from './queries/tokens.ts';
 
 export const TOKEN_ROLES = ['leader', 'worker'] as const;
 export type TokenRole = (typeof TOKEN_ROLES)[number];
@@ -75,7 +84,7 @@ export function parseExpiresIn(text: string): { ms: number } | { error: string }
   return { ms };
 }
 
-function stateOf(row: Omit<TokenRow, 'seq'>, now: number): TokenView['state'] {
+function stateOf(row: NewTokenRow, now: number): TokenView['state'] {
   if (row.revoked_at !== null) return 'revoked';
   if (row.expires_at !== null && Number(row.expires_at) <= now) return 'expired';
   return 'live';
@@ -86,7 +95,7 @@ function time(ms: number | string | null): string | null {
 }
 
 /** The view of a token row at `now`. */
-export function tokenView(row: Omit<TokenRow, 'seq'>, now: number): TokenView {
+export function tokenView(row: NewTokenRow, now: number): TokenView {
   return {
     id: row.id,
     name: row.name,
@@ -133,16 +142,6 @@ async function ensureTokenTables(store: Store, clock: Clock): Promise<void> {
   hasTables.add(store);
 }
 
-async function liveWithName(trx: Db, name: string, now: number): Promise<TokenRow | undefined> {
-  return trx
-    .selectFrom('server_tokens')
-    .selectAll()
-    .where('name', '=', name)
-    .where('revoked_at', 'is', null)
-    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-    .executeTakeFirst();
-}
-
 export interface CreateTokenInput {
   role: TokenRole;
   /** Required for a worker token, refused for a leader token (the schema checks both). */
@@ -170,11 +169,11 @@ export async function createToken(store: Store, env: { clock: Clock; ids: IdGene
   await ensureTokenTables(store, env.clock);
   const token = newTokenText();
   const hash = hashToken(token);
-  const row = await writeTransaction<ServerDatabase, Omit<TokenRow, 'seq'>>(store, async (trx) => {
+  const row = await writeTransaction<ServerDatabase, NewTokenRow>(store, async (trx) => {
     const now = env.clock.now();
     let name = input.name;
     if (name !== undefined) {
-      if (await liveWithName(trx, name, now)) {
+      if (await liveTokenNamed(trx, name, now)) {
         throw new ConflictError(`a live token is already named ${name}; revoke it first (orch token revoke --name ${name}) or choose another --name`, {
           name,
         });
@@ -182,9 +181,9 @@ export async function createToken(store: Store, env: { clock: Clock; ids: IdGene
     } else {
       const base = input.agent ?? 'leader';
       name = base;
-      for (let n = 2; await liveWithName(trx, name, now); n++) name = `${base.slice(0, MAX_ID_LENGTH - 1 - String(n).length)}-${n}`;
+      for (let n = 2; await liveTokenNamed(trx, name, now); n++) name = `${base.slice(0, MAX_ID_LENGTH - 1 - String(n).length)}-${n}`;
     }
-    const values: Omit<TokenRow, 'seq'> = {
+    const values: NewTokenRow = {
       id: env.ids.next('tok'),
       name,
       role: input.role,
@@ -195,7 +194,7 @@ export async function createToken(store: Store, env: { clock: Clock; ids: IdGene
       revoked_at: null,
       last_used_at: null,
     };
-    await trx.insertInto('server_tokens').values(values).execute();
+    await insertToken(trx, values);
     return values;
   });
   return { token, view: tokenView(row, env.clock.now()) };
@@ -204,14 +203,7 @@ export async function createToken(store: Store, env: { clock: Clock; ids: IdGene
 /** Every token, newest first, at most `limit` (default 100). Writes nothing: no table, no tokens. */
 export async function listTokens(store: Store, clock: Clock, options: { limit?: number | undefined } = {}): Promise<TokenView[]> {
   if (!(await tokenTablesExist(store))) return [];
-  const rows = await readTransaction<ServerDatabase, TokenRow[]>(store, (trx) =>
-    trx
-      .selectFrom('server_tokens')
-      .selectAll()
-      .orderBy('seq', 'desc')
-      .limit(options.limit ?? 100)
-      .execute(),
-  );
+  const rows = await readTransaction<ServerDatabase, TokenRow[]>(store, (trx) => listTokenRows(trx, options.limit ?? 100));
   const now = clock.now();
   return rows.map((r) => tokenView(r, now));
 }
@@ -233,36 +225,33 @@ export async function revokeToken(store: Store, clock: Clock, by: { id: string }
   if (!(await tokenTablesExist(store))) throw new NotFoundError(`${what} (no token was ever made on this database)`, by);
   return writeTransaction<ServerDatabase, RevokeResult>(store, async (trx) => {
     const now = clock.now();
-    const row =
-      'id' in by ? await trx.selectFrom('server_tokens').selectAll().where('id', '=', by.id).executeTakeFirst() : await liveWithName(trx, by.name, now);
+    const row = 'id' in by ? await tokenById(trx, by.id) : await liveTokenNamed(trx, by.name, now);
     if (!row) throw new NotFoundError(what, by);
     if (row.revoked_at !== null) return { revoked: false, token: tokenView(row, now) };
-    await trx.updateTable('server_tokens').set({ revoked_at: now }).where('id', '=', row.id).execute();
+    await setRevoked(trx, row.id, now);
     return { revoked: true, token: tokenView({ ...row, revoked_at: now }, now) };
   });
+}
+
+/**
+ * One read statement outside a transaction: what every request's authentication costs, so on
+ * PostgreSQL one round trip rather than three (tried again on a lost connection, like any read).
+ */
+function readOnce<T>(store: Store, fn: (db: Kysely<ServerDatabase>) => Promise<T>): Promise<T> {
+  return store.kind === 'postgres' ? store.pg.plain(fn) : fn(store.db as Kysely<ServerDatabase>);
 }
 
 /** How many live tokens the database has (0 when no token was ever made). */
 export async function countLiveTokens(store: Store, now: number): Promise<number> {
   if (!(await tokenTablesExist(store))) return 0;
-  const row = await readTransaction<ServerDatabase, { n: number | string | bigint } | undefined>(store, (trx) =>
-    trx
-      .selectFrom('server_tokens')
-      .select((eb) => eb.fn.countAll().as('n'))
-      .where('revoked_at', 'is', null)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .executeTakeFirst(),
-  );
-  return Number(row?.n ?? 0);
+  return readOnce(store, (db) => countLive(db, now));
 }
 
 /** The row of the token whose text is `text`, whatever its state; undefined for none. */
 export async function findToken(store: Store, text: string): Promise<TokenRow | undefined> {
   if (!(await tokenTablesExist(store))) return undefined;
   const hash = hashToken(text);
-  const row = await readTransaction<ServerDatabase, TokenRow | undefined>(store, (trx) =>
-    trx.selectFrom('server_tokens').selectAll().where('hash', '=', hash).executeTakeFirst(),
-  );
+  const row = await readOnce(store, (db) => tokenByHash(db, hash));
   // Found by an index on the hash; compared once more in constant time, so how long a comparison
   // takes never depends on how much of a guess was right.
   if (row === undefined || !crypto.timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
@@ -272,9 +261,7 @@ export async function findToken(store: Store, text: string): Promise<TokenRow | 
 /** Records that the token was used at `now`, unless that was recorded less than a minute ago. */
 export async function touchToken(store: Store, row: TokenRow, now: number): Promise<void> {
   if (row.last_used_at !== null && now - Number(row.last_used_at) < 60_000) return;
-  await writeTransaction<ServerDatabase, void>(store, async (trx) => {
-    await trx.updateTable('server_tokens').set({ last_used_at: now }).where('id', '=', row.id).execute();
-  });
+  await writeTransaction<ServerDatabase, void>(store, (trx) => setLastUsed(trx, row.id, now));
 }
 
 export type { TokenRow };

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Clock } from './clock.ts';
+import type { Store } from './engine.ts';
 import type { ExitCodeValue } from './errors.ts';
 import type { IdGenerator } from './ids.ts';
 import type { RemoteTarget } from './remote/target.ts';
@@ -57,6 +58,12 @@ export interface CommandContext {
    * database's own location (its absolute path, or its URL without the password).
    */
   publicDb?: string | undefined;
+  /**
+   * An open store a long-lived host shares between its commands (a server on PostgreSQL, whose
+   * connections cost tens of milliseconds to open): the commands use it instead of opening the
+   * database, and never close it. Undefined: each command opens and closes its own.
+   */
+  store?: Store | undefined;
   /** `--json` was given: a command that owns its output (`serve`) writes JSON. */
   json?: boolean | undefined;
 }

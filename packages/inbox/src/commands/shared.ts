@@ -1,6 +1,6 @@
 import { ValidationError, idSchema, intFlag, jsonObjectFlag, readTextFile, textFlag, type CommandContext, type FlagSpec } from '@orch/store';
 import { z } from 'zod';
-import { openInbox, type Inbox } from '../inbox.ts';
+import { attachInbox, openInbox, type Inbox } from '../inbox.ts';
 import type { PostInput, PostResult } from '../leases.ts';
 import { DEFAULT_MESSAGE_BYTES, MAX_MESSAGE_BYTES } from '../message-pages.ts';
 
@@ -10,6 +10,16 @@ export async function withInbox<T>(
   fn: (inbox: Inbox) => Promise<T>,
   options: { poolSize?: number; reconnectMs?: number } = {},
 ): Promise<T> {
+  if (ctx.store !== undefined) {
+    // A host's shared store: used as it is, and left open.
+    const shared = await attachInbox(ctx.store, {
+      clock: ctx.clock,
+      ids: ctx.ids,
+      ...(ctx.actingAgent !== undefined ? { actingAgent: ctx.actingAgent } : {}),
+      ...(ctx.signal !== undefined ? { signal: ctx.signal } : {}),
+    });
+    return fn(shared);
+  }
   const reconnectMs = Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0);
   const inbox = await openInbox({
     path: ctx.dbPath,

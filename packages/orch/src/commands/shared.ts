@@ -5,7 +5,7 @@ import { NotFoundError, idSchema, isPostgresUrl, redactLocation, type CommandCon
 import path from 'node:path';
 import { z } from 'zod';
 import type { BriefSettings } from '../brief.ts';
-import { NoOrchTablesError, openOrch, type Orch } from '../orch.ts';
+import { NoOrchTablesError, attachOrch, openOrch, type Orch } from '../orch.ts';
 
 export interface WithOrchOptions<T> {
   /** Create the orch tables if the database has none yet (only `run init`). */
@@ -25,17 +25,27 @@ export interface WithOrchOptions<T> {
  */
 export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promise<T>, options: WithOrchOptions<T> = {}): Promise<T> {
   let orch: Orch;
+  // A host's shared store (ctx.store) is used as it is, and left open.
+  const shared = ctx.store;
   try {
-    orch = await openOrch({
-      path: ctx.dbPath,
-      clock: ctx.clock,
-      ids: ctx.ids,
-      createTables: options.createTables ?? false,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-      ...(ctx.author !== undefined ? { author: ctx.author } : {}),
-      ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
-      ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
-    });
+    orch = shared
+      ? await attachOrch(shared, {
+          clock: ctx.clock,
+          ids: ctx.ids,
+          createTables: options.createTables ?? false,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(ctx.author !== undefined ? { author: ctx.author } : {}),
+        })
+      : await openOrch({
+          path: ctx.dbPath,
+          clock: ctx.clock,
+          ids: ctx.ids,
+          createTables: options.createTables ?? false,
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
+          ...(ctx.author !== undefined ? { author: ctx.author } : {}),
+          ...(options.reconnectMs || ctx.reconnectMs ? { reconnectMs: Math.max(options.reconnectMs ?? 0, ctx.reconnectMs ?? 0) } : {}),
+          ...(ctx.nativeBinding ? { nativeBinding: ctx.nativeBinding } : {}),
+        });
   } catch (err) {
     if (!(err instanceof NoOrchTablesError)) throw err;
     if (options.whenEmpty) return options.whenEmpty();
@@ -44,7 +54,7 @@ export async function withOrch<T>(ctx: CommandContext, fn: (orch: Orch) => Promi
   try {
     return await fn(orch);
   } finally {
-    await orch.close();
+    if (!shared) await orch.close();
   }
 }
 
