@@ -98,7 +98,7 @@ describe('orch token (slow)', () => {
   });
 
   it('works on the database itself only: a server URL is exit 2, an uninitialised database exit 6', () => {
-    expectJsonError(orch(['--db', 'http://127.0.0.1:7420', '--json', 'token', 'list']), 2, 'USAGE', /the database itself/);
+    expectJsonError(orch(['--db', 'http://127.0.0.1:7420', '--json', 'token', 'list']), 2, 'USAGE', /does not run against a server URL/);
     const dir = tempDir();
     const db = freshDb(dir);
     if (!onPostgres) fs.writeFileSync(db, '');
@@ -123,12 +123,12 @@ describe('orch token (slow)', () => {
     expect(rows(target, 'select hash from server_tokens where id = ?', live.id)).toEqual(rows(db, 'select hash from server_tokens where id = ?', live.id));
   });
 
-  sqliteOnly.it('copies of the built folder', 'the token commands read neither the HTTP library nor the MCP SDK', () => {
+  sqliteOnly.it('copies of the built folder', 'the token commands read neither the server bundle (orch-server.cjs) nor the MCP SDK', () => {
     const { db } = initDb();
     const dir = tempDir();
     const to = path.join(dir, 'orch');
     fs.cpSync(path.join(ROOT, 'packages/orch/dist'), to, { recursive: true });
-    for (const lib of ['http-lib.cjs', 'mcp-sdk.cjs']) {
+    for (const lib of ['orch-server.cjs', 'mcp-sdk.cjs']) {
       expect(fs.existsSync(path.join(to, lib)), lib).toBe(true);
       fs.writeFileSync(
         path.join(to, lib),
