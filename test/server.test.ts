@@ -416,6 +416,18 @@ describe('orch serve: faults (slow)', () => {
     // The same key with another body: refused.
     const other = await post(u, '/v1/inbox/result', body.replace('all done', 'other'), { 'idempotency-key': key });
     expect([other.status, other.json.error.code]).toEqual([409, 'IDEMPOTENCY_MISMATCH']);
+    // A repeat while the first is still running waits for it and gets its answer.
+    await post(u, '/v1/inbox/send', { to: 'w2', subject: 's', body: 'b' });
+    const second = await post(u, '/v1/inbox/claim', { agent: 'w2' });
+    const waitBody = { thread: second.json.thread.id, lease: second.json.lease.token, timeoutSeconds: 1 };
+    const waitKey = `w${key.slice(1)}`;
+    const [one, two] = await Promise.all([
+      post(u, '/v1/inbox/wait', waitBody, { 'idempotency-key': waitKey }),
+      new Promise((r) => setTimeout(r, 200)).then(() => post(u, '/v1/inbox/wait', waitBody, { 'idempotency-key': waitKey })),
+    ]);
+    expect(one.json.timed_out).toBe(true);
+    expect(two.text).toBe(one.text);
+    expect([one.headers.get('idempotency-replayed'), two.headers.get('idempotency-replayed')]).toEqual([null, 'true']);
   });
 });
 
