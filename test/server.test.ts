@@ -346,6 +346,26 @@ describe('orch serve: live events (slow)', () => {
   });
 });
 
+describe('orch serve: waits (slow)', () => {
+  it('a wait over HTTP returns when another request of the same server commits what it waits for', async () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await started(db);
+    const u = server.url;
+    const sent = await post(u, '/v1/inbox/send', { to: 'w', subject: 's', body: 'b' });
+    const claim = await post(u, '/v1/inbox/claim', { agent: 'w' });
+    const thread = claim.json.thread.id as string;
+    const waiting = post(u, '/v1/inbox/wait', { thread, as: 'leader', afterMessage: sent.json.message.id, timeoutSeconds: 120 });
+    const runWait = post(u, '/v1/orch/wait', { run: 'nope', timeoutSeconds: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    await post(u, '/v1/inbox/progress', { thread, lease: claim.json.lease.token, body: 'half way' });
+    const woke = await waiting;
+    expect([woke.status, woke.json.timed_out, woke.json.messages.map((m: { body: string }) => m.body)]).toEqual([200, false, ['half way']]);
+    expect((await runWait).exit).toBe(3);
+  });
+});
+
 describe('orch serve: faults (slow)', () => {
   it('kill -9 mid-run, then restart: every acknowledged write is there', async () => {
     const dir = tempDir();
@@ -396,6 +416,18 @@ describe('orch serve: faults (slow)', () => {
     // The same key with another body: refused.
     const other = await post(u, '/v1/inbox/result', body.replace('all done', 'other'), { 'idempotency-key': key });
     expect([other.status, other.json.error.code]).toEqual([409, 'IDEMPOTENCY_MISMATCH']);
+    // A repeat while the first is still running waits for it and gets its answer.
+    await post(u, '/v1/inbox/send', { to: 'w2', subject: 's', body: 'b' });
+    const second = await post(u, '/v1/inbox/claim', { agent: 'w2' });
+    const waitBody = { thread: second.json.thread.id, lease: second.json.lease.token, timeoutSeconds: 1 };
+    const waitKey = `w${key.slice(1)}`;
+    const [one, two] = await Promise.all([
+      post(u, '/v1/inbox/wait', waitBody, { 'idempotency-key': waitKey }),
+      new Promise((r) => setTimeout(r, 200)).then(() => post(u, '/v1/inbox/wait', waitBody, { 'idempotency-key': waitKey })),
+    ]);
+    expect(one.json.timed_out).toBe(true);
+    expect(two.text).toBe(one.text);
+    expect([one.headers.get('idempotency-replayed'), two.headers.get('idempotency-replayed')]).toEqual([null, 'true']);
   });
 });
 

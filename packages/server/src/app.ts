@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { inboxMigrations } from '@orch/inbox';
@@ -73,10 +74,12 @@ export interface RunningServer {
  * @throws DatabaseUnavailableError (exit 6) when the database cannot be opened or is not initialised.
  */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
-  // One store for the server's own reads and writes and the commit watch; on PostgreSQL also a pool
-  // every command shares (a connection costs tens of milliseconds to open). On SQLite each command
-  // opens its own connection (well under a millisecond), so a waiting command sees every commit of
-  // the others (PRAGMA data_version moves only for other connections' commits).
+  // One store for the server's own reads and writes and the commit watch; on PostgreSQL also the pool
+  // every command shares (a connection costs tens of milliseconds to open). On SQLite the commands
+  // share a second connection (opening one per request, with its prepared statements, was about a
+  // fifth of a claim's time), except waits, which open their own (see commandContext): the watch
+  // and the waits see the shared connection's commits, since PRAGMA data_version moves only for
+  // other connections' commits.
   const store = await openDatabase({
     path: options.dbPath,
     reconnectMs: LONG_LIVED_RECONNECT_MS,
@@ -84,10 +87,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}),
   });
   let pulse: CommitPulse | undefined;
+  let shared: Store | undefined;
   try {
     await assertSchemaCurrent(store, inboxMigrations, `run \`inbox --db ${options.dbPath} init\` first`);
     await ensureIdempotencyTable(store);
     const clock = options.clock ?? systemClock;
+    shared =
+      store.kind === 'postgres'
+        ? store
+        : await openDatabase({ path: options.dbPath, ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
     const idempotency = new Idempotency(store, () => (options.clock ?? store.clock).now());
     await idempotency.prune();
     pulse = new CommitPulse(store, clock);
@@ -102,7 +110,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       idempotency,
       limits: new Limits({ ...DEFAULT_LIMITS, ...options.limits }, clock),
       stopping: stopping.signal,
-      shared: store.kind === 'postgres' ? store : undefined,
+      shared: sameFile(shared, options.dbPath),
     };
     const app = buildApp(env, store, pulse, clock, options);
     let inFlight = 0;
@@ -155,12 +163,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         server.closeAllConnections();
         await closed;
         await openedPulse.close();
+        if (shared !== store) await shared?.close();
         await store.close();
         return { unfinished };
       },
     };
   } catch (err) {
     await pulse?.close();
+    if (shared !== store) await shared?.close();
     await store.close();
     throw err;
   }
@@ -285,6 +295,25 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
   app.all('*', (c) => refuse(unknownRoute(new URL(c.req.url).pathname)));
   app.onError((err) => refuse(err));
   return app;
+}
+
+/**
+ * The shared store while it is still the file at `dbPath`; undefined once that file was moved,
+ * deleted or replaced (a command then opens the path itself, and says what is wrong with it),
+ * so nothing is written into a file nobody will read again. A stat per request: microseconds.
+ */
+function sameFile(shared: Store, dbPath: string): () => Store | undefined {
+  if (shared.kind !== 'sqlite') return () => shared;
+  const inode = (file: string) => {
+    try {
+      const st = fs.statSync(file);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  };
+  const opened = inode(dbPath);
+  return () => (opened !== undefined && inode(dbPath) === opened ? shared : undefined);
 }
 
 function unknownRoute(pathname: string): ServerError {

@@ -61,7 +61,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   }
   const route = env.routes.get(`${program}/${command}`);
   if (!route) throw new ServerError(404, 'UNKNOWN_COMMAND', ExitCode.usage, `${program} ${command} is not served`);
-  const def = await route.entry.load();
+  const def = await route.load();
   const stop = new AbortController();
   const signal = AbortSignal.any([request.signal, stop.signal, env.stopping]);
   const ctx = commandContext(env, request.principal, signal, request.publicDb);

@@ -33,8 +33,11 @@ export interface ServerCommandEnv {
   limits: Limits;
   /** Aborts when the server stops: every wait ends as at its timeout. */
   stopping: AbortSignal;
-  /** The store every command shares (PostgreSQL), or undefined: each opens its own (SQLite). */
-  shared?: Store | undefined;
+  /**
+   * The store the commands share (on SQLite one connection, apart from the server's own, which
+   * watches for commits; on PostgreSQL the server's pool), or undefined: each opens its own.
+   */
+  shared?: (() => Store | undefined) | undefined;
 }
 
 /** One request to run a command. */
@@ -86,14 +89,16 @@ export async function handleCommand(env: ServerCommandEnv, request: CommandReque
 async function runCommand(env: ServerCommandEnv, route: Route, request: CommandRequest): Promise<HttpAnswer> {
   let release: (() => void) | undefined;
   try {
-    const def = await route.entry.load();
+    const def = await route.load();
     const { input: raw, files } = parseBody(def, request.body);
     if (request.principal.kind === 'token' && request.principal.role === 'worker' && route.program === 'inbox' && route.command === 'list') {
       forceAgent(raw, request.principal.agent);
     }
     const input = validateCommandInput(def, raw);
-    if (isLong(route, input)) release = env.limits.open(principalKey(request.principal));
-    const result = await def.run(commandContext(env, request.principal, request.signal, request.publicDb, files), input);
+    const long = isLong(route, input);
+    if (long) release = env.limits.open(principalKey(request.principal));
+    const ctx = commandContext(env, request.principal, request.signal, request.publicDb, { files, waits: long });
+    const result = await def.run(ctx, input);
     const exitCode = def.exitCode?.(result) ?? ExitCode.ok;
     return { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', [EXIT_CODE_HEADER]: String(exitCode) }, body: jsonText(result) };
   } catch (err) {
@@ -114,8 +119,12 @@ export function commandContext(
   principal: Principal,
   signal: AbortSignal,
   publicDb: string,
-  files: ReadonlyMap<string, string> = new Map(),
+  options: { files?: ReadonlyMap<string, string>; waits?: boolean } = {},
 ): CommandContext {
+  // A waiting command on SQLite opens its own connection: it is woken by PRAGMA data_version,
+  // which moves only for other connections' commits (the shared connection's included).
+  const shared = env.shared?.();
+  const store = options.waits && shared?.kind === 'sqlite' ? undefined : shared;
   return {
     dbPath: env.dbPath,
     ...(env.clock ? { clock: env.clock } : {}),
@@ -124,9 +133,9 @@ export function commandContext(
     ...(env.nativeBinding ? { nativeBinding: env.nativeBinding } : {}),
     reconnectMs: LONG_LIVED_RECONNECT_MS,
     signal: AbortSignal.any([signal, env.stopping]),
-    files,
+    files: options.files ?? new Map(),
     publicDb,
-    ...(env.shared ? { store: env.shared } : {}),
+    ...(store ? { store } : {}),
     // A worker token's agent as the one agent it acts as; a token's name as the author it writes as.
     ...principalContext(principal),
   };

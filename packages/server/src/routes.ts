@@ -31,6 +31,8 @@ export interface Route {
   /** The registry name: `claim`, `run init`, `$0`. */
   command: string;
   entry: CommandEntry;
+  /** The definition, loaded on first use and kept (a command made per load, like dispatch, is made once). */
+  load(): Promise<CommandDefinition>;
   /** Whether a retried request gets the first answer back (see READS). */
   keep: boolean;
 }
@@ -54,7 +56,12 @@ export function routeTable(specs: Record<Program, CliSpec> = servedSpecs()): Map
     for (const entry of spec.commands) {
       if (NOT_SERVED[program].includes(entry.name)) continue;
       const path = entry.name === '$0' ? program : `${program}/${entry.name.split(' ').join('/')}`;
-      table.set(path, { path, program, command: entry.name, entry, keep: !READS[program].includes(entry.name) });
+      let loaded: Promise<CommandDefinition> | undefined;
+      const load = () => {
+        loaded ??= entry.load();
+        return loaded;
+      };
+      table.set(path, { path, program, command: entry.name, entry, load, keep: !READS[program].includes(entry.name) });
     }
   }
   return table;
@@ -62,5 +69,5 @@ export function routeTable(specs: Record<Program, CliSpec> = servedSpecs()): Map
 
 /** The definitions of every route, in table order. */
 export async function loadRoutes(table: Map<string, Route>): Promise<{ route: Route; def: CommandDefinition }[]> {
-  return Promise.all([...table.values()].map(async (route) => ({ route, def: await route.entry.load() })));
+  return Promise.all([...table.values()].map(async (route) => ({ route, def: await route.load() })));
 }
