@@ -11,7 +11,7 @@ import { redactLocation } from '@orch/store';
 import { routeTable, statusOf } from '@orch/server';
 import { AppError } from '@orch/store';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freshDb, onSqlite } from './engine.ts';
+import { freshDb, onSqlite, rawSql } from './engine.ts';
 import { INBOX_BIN, ORCH_BIN, ROOT, type CliRun, ok, rows, snapshot, tempDir } from './helpers.ts';
 import { post, readEvents, type Served, serve } from './server-harness.ts';
 
@@ -428,6 +428,33 @@ describe('orch serve: faults (slow)', () => {
     expect(one.json.timed_out).toBe(true);
     expect(two.text).toBe(one.text);
     expect([one.headers.get('idempotency-replayed'), two.headers.get('idempotency-replayed')]).toEqual([null, 'true']);
+  });
+
+  it('a committed write whose answer cannot be kept for its Idempotency-Key still gets its answer (not a 5xx that invites a second try)', async () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const server = await started(db);
+    const u = server.url;
+    await post(u, '/v1/inbox/send', { to: 'w', subject: 's', body: 'b' });
+    const claim = await post(u, '/v1/inbox/claim', { agent: 'w' });
+    // Keeping this answer fails after the command committed (the table refuses every insert).
+    if (onSqlite) {
+      rawSql(db, "CREATE TRIGGER refuse BEFORE INSERT ON orch_server_idempotency BEGIN SELECT RAISE(ABORT, 'no room'); END");
+    } else {
+      rawSql(db, "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no room'; END $$ LANGUAGE plpgsql");
+      rawSql(db, 'CREATE TRIGGER refuse BEFORE INSERT ON orch_server_idempotency FOR EACH ROW EXECUTE FUNCTION refuse()');
+    }
+    const key = `gone${Date.now().toString(36).padStart(20, '0')}`;
+    const answered = await post(
+      u,
+      '/v1/inbox/result',
+      { thread: claim.json.thread.id, lease: claim.json.lease.token, body: 'done' },
+      { 'idempotency-key': key },
+    );
+    expect([answered.status, answered.exit]).toEqual([200, 0]);
+    expect(answered.json.message.body).toBe('done');
+    expect(rows(db, "select id from inbox_messages where kind = 'result'")).toHaveLength(1);
   });
 });
 

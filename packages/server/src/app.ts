@@ -96,7 +96,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       store.kind === 'postgres'
         ? store
         : await openDatabase({ path: options.dbPath, ...(options.nativeBinding ? { nativeBinding: options.nativeBinding } : {}) });
-    const idempotency = new Idempotency(store, () => (options.clock ?? store.clock).now());
+    const idempotency = new Idempotency(
+      store,
+      () => (options.clock ?? store.clock).now(),
+      (err) => options.log?.(`orch serve: an answer could not be kept for its Idempotency-Key: ${err instanceof Error ? err.message : String(err)}`),
+    );
     await idempotency.prune();
     pulse = new CommitPulse(store, clock);
     const stopping = new AbortController();

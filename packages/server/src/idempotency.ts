@@ -71,6 +71,8 @@ export class Idempotency {
   constructor(
     private readonly store: Store,
     private readonly now: () => number,
+    /** Told when an answer could not be kept (the server logs it). */
+    private readonly onSaveError?: (err: unknown) => void,
   ) {}
 
   /**
@@ -93,7 +95,9 @@ export class Idempotency {
     }
     const done = (async () => {
       const answer = await work();
-      if (keep && answer.status < 500) await this.save(attempt, answer);
+      // The command has run (and may have committed): its answer goes back even when keeping it
+      // fails (a busy or lost database); only a retry of this very request then runs it again.
+      if (keep && answer.status < 500) await this.save(attempt, answer).catch((err: unknown) => this.onSaveError?.(err));
       return answer;
     })();
     this.running.set(id, { attempt, done });
