@@ -33,4 +33,20 @@ describe('orch serve under attack (slow)', () => {
       await s.stop();
     }
   });
+
+  it('runs a command once when requests repeating one Idempotency-Key arrive at once', async () => {
+    const { db } = initDb();
+    const s = await serve(db);
+    try {
+      const key = `adversary-race-${'k'.repeat(20)}`;
+      const body = { to: 'qa', subject: 'once', body: 'sent with one key, many times at once' };
+      const answers = await Promise.all(Array.from({ length: 20 }, () => post(s.url, '/v1/inbox/send', body, { 'idempotency-key': key })));
+      for (const a of answers) expect(a.status, a.text).toBe(200);
+      expect(new Set(answers.map((a) => a.json.thread.id)).size).toBe(1);
+      expect(answers.filter((a) => a.headers.get('idempotency-replayed') !== 'true')).toHaveLength(1);
+      expect(rows(db, "SELECT id FROM inbox_threads WHERE subject = 'once'")).toHaveLength(1);
+    } finally {
+      await s.stop();
+    }
+  });
 });
