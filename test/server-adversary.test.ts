@@ -49,4 +49,49 @@ describe('orch serve under attack (slow)', () => {
       await s.stop();
     }
   });
+
+  it('ends an open message stream once its token is revoked: nothing written after reaches it', async () => {
+    const { db } = initDb();
+    const leader = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'boss']).token as string;
+    const worker = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'qa']).token as string;
+    const s = await serve(db);
+    const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+    try {
+      const sent = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 's', body: 'the task' }, auth(leader));
+      expect(sent.status, sent.text).toBe(200);
+      const thread = sent.json.thread.id as string;
+      const stop = new AbortController();
+      const r = await fetch(`${s.url}/v1/threads/${thread}/messages`, { headers: auth(worker), signal: stop.signal });
+      expect(r.status).toBe(200);
+      const reader = (r.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let seen = '';
+      const readUntil = async (done: (text: string) => boolean) => {
+        while (!done(seen)) {
+          const chunk = await reader.read();
+          if (chunk.done) return true;
+          seen += decoder.decode(chunk.value, { stream: true });
+        }
+        return false;
+      };
+      await readUntil((t) => t.includes('the task'));
+
+      orchOk(db, ['token', 'revoke', '--name', 'qa']);
+      const later = await post(s.url, '/v1/inbox/send', { thread, body: 'a secret sent after the revocation' }, auth(leader));
+      expect(later.status, later.text).toBe(200);
+      // The stream ends (with an error event) instead of carrying the new message.
+      const ended = await readUntil((t) => t.includes('event: error') || t.includes('a secret sent after'));
+      stop.abort();
+      expect(seen).not.toContain('a secret sent after');
+      expect(seen).toContain('UNAUTHENTICATED');
+      expect(ended || seen.includes('event: error')).toBe(true);
+      // And a new stream with it is refused.
+      const again = await fetch(`${s.url}/v1/threads/${thread}/messages`, { headers: auth(worker) });
+      expect(again.status).toBe(401);
+      await again.body?.cancel();
+      expect(ok(db, ['show', '--thread', thread]).messages).toHaveLength(2);
+    } finally {
+      await s.stop();
+    }
+  });
 });

@@ -27,6 +27,11 @@ export interface StreamRequest {
   lastEventId: string | undefined;
   signal: AbortSignal;
   publicDb: string;
+  /**
+   * Authenticates the request again (its token may have been revoked or have expired since the
+   * stream opened): called before each page after the first. @throws UnauthenticatedError.
+   */
+  recheck?: () => Promise<unknown>;
 }
 
 /** A page of a stream: the items after the cursor and the next cursor. */
@@ -93,6 +98,8 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
             if (page === undefined) {
               await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
               if (signal.aborted) break;
+              // A stream outlives its request: a token revoked or expired since ends it (an error event).
+              await request.recheck?.();
               page = await read(cursor);
             }
             for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
