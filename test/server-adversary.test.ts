@@ -2,6 +2,7 @@
 // over loopback), each kept as a test that failed before its fix:
 // - a body without a Content-Type (what a web page sends with no preflight) drove a tokenless
 //   loopback server as the local leader;
+// - a request a reverse proxy on the same machine passed on (X-Forwarded-For) was the local leader too;
 // - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
 // - an event stream opened with a token went on after the token was revoked.
 import { describe, expect, it } from 'vitest';
@@ -29,6 +30,26 @@ describe('orch serve under attack (slow)', () => {
       // The CLI's own requests (application/json) still run.
       const good = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'fine', body: 'from the CLI' });
       expect(good.status, good.text).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('does not take a request a reverse proxy forwarded for as the local user', async () => {
+    const { db } = initDb();
+    const s = await serve(db);
+    try {
+      for (const header of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=https' }, { 'x-real-ip': '203.0.113.9' }]) {
+        const r = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'proxied', body: 'from the internet' }, header);
+        expect([r.status, r.exit, r.json?.error?.code], r.text).toEqual([401, 4, 'UNAUTHENTICATED']);
+      }
+      expect(rows(db, 'SELECT id FROM inbox_threads')).toEqual([]);
+      // A stream too; and this machine's own requests (no forwarding header) are still the local user.
+      const stream = await fetch(`${s.url}/v1/threads/th_none/messages`, { headers: { 'x-forwarded-for': '203.0.113.9' } });
+      expect(stream.status).toBe(401);
+      await stream.body?.cancel();
+      const local = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'local', body: 'from this machine' });
+      expect(local.status, local.text).toBe(200);
     } finally {
       await s.stop();
     }

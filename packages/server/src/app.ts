@@ -181,7 +181,11 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
-    authenticate(store, c.req.header('authorization'), { ...peer(c), host: c.req.header('host') ?? '' });
+    authenticate(store, c.req.header('authorization'), {
+      ...peer(c),
+      host: c.req.header('host') ?? '',
+      proxied: ['forwarded', 'x-forwarded-for', 'x-real-ip'].some((name) => c.req.header(name) !== undefined),
+    });
   const publicDb = (c: { req: { header(name: string): string | undefined } }) => {
     if (options.publicUrl !== undefined) return options.publicUrl;
     const host = c.req.header('host') ?? '';

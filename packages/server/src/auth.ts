@@ -24,6 +24,11 @@ export interface Peer {
    * resolve to 127.0.0.1 (DNS rebinding) to drive a tokenless server from the user's browser.
    */
   host?: string | undefined;
+  /**
+   * The request names a client it was forwarded for (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`):
+   * a reverse proxy on this machine passed it on, so a loopback peer says nothing of who sent it.
+   */
+  proxied?: boolean;
 }
 
 /** Whether a Host header names this machine: localhost, 127.0.0.0/8 or [::1], with or without a port. */
@@ -55,6 +60,11 @@ export async function authenticate(store: Store, header: string | undefined, pee
     if (peer.host !== undefined && !isLoopbackHost(peer.host)) {
       throw new UnauthenticatedError(
         `a request without a token must be addressed to this machine (Host: 127.0.0.1, localhost or [::1]), not ${JSON.stringify(peer.host.slice(0, 100))}`,
+      );
+    }
+    if (peer.proxied === true) {
+      throw new UnauthenticatedError(
+        'a request forwarded by a proxy (Forwarded or X-Forwarded-For) needs a token: make one with `orch token create` where the database is',
       );
     }
     if (peer.loopback && (await countLiveTokens(store, store.clock.now())) === 0) return { kind: 'local' };
