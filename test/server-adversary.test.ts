@@ -39,7 +39,12 @@ describe('orch serve under attack (slow)', () => {
     const { db } = initDb();
     const s = await serve(db);
     try {
-      for (const header of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=https' }, { 'x-real-ip': '203.0.113.9' }]) {
+      const headers: Record<string, string>[] = [
+        { 'x-forwarded-for': '203.0.113.9' },
+        { forwarded: 'for=203.0.113.9;proto=https' },
+        { 'x-real-ip': '203.0.113.9' },
+      ];
+      for (const header of headers) {
         const r = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'proxied', body: 'from the internet' }, header);
         expect([r.status, r.exit, r.json?.error?.code], r.text).toEqual([401, 4, 'UNAUTHENTICATED']);
       }
