@@ -4,10 +4,16 @@
 //   loopback server as the local leader;
 // - a request a reverse proxy on the same machine passed on (X-Forwarded-For) was the local leader too;
 // - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
-// - an event stream opened with a token went on after the token was revoked.
+// - an event stream opened with a token went on after the token was revoked;
+// - a message stream read a thread's whole backlog into memory whether or not the client read it
+//   (32 unread streams of a 40 MB thread: 1.6 GB), and a backlog past one page came one page per
+//   5 s (40 messages of 1 MB: 20 s). Measured by hand (a test would need a timing limit); the test
+//   below checks that a backlog of many pages still arrives whole and in order, and resumes.
 import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import path from 'node:path';
 import { initDb, ok, orchOk, rows } from './helpers.ts';
-import { post, serve } from './server-harness.ts';
+import { post, readEvents, serve } from './server-harness.ts';
 
 describe('orch serve under attack (slow)', () => {
   it('refuses a body without a Content-Type (a cross-site request needs no preflight for one), writing nothing', async () => {
@@ -116,6 +122,24 @@ describe('orch serve under attack (slow)', () => {
       expect(again.status).toBe(401);
       await again.body?.cancel();
       expect(ok(db, ['show', '--thread', thread]).messages).toHaveLength(2);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('streams a backlog of many pages whole and in order, and resumes after Last-Event-ID', async () => {
+    const { dir, db } = initDb();
+    const file = path.join(dir, 'big.txt');
+    fs.writeFileSync(file, 'x'.repeat(600_000));
+    const thread = ok(db, ['send', '--to', 'qa', '--subject', 'backlog', '--body-file', file]).thread.id as string;
+    for (let i = 1; i < 24; i++) ok(db, ['send', '--thread', thread, '--body-file', file]);
+    const s = await serve(db);
+    try {
+      const all = await readEvents(`${s.url}/v1/threads/${thread}/messages`, (events) => events.length >= 24);
+      expect(all.map((e) => Number(e.id))).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+      expect(all.every((e) => e.event === 'message' && JSON.parse(e.data).body.length === 600_000)).toBe(true);
+      const rest = await readEvents(`${s.url}/v1/threads/${thread}/messages`, (events) => events.length >= 4, { 'last-event-id': '20' });
+      expect(rest.map((e) => Number(e.id))).toEqual([21, 22, 23, 24]);
     } finally {
       await s.stop();
     }
