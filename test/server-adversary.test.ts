@@ -5,6 +5,8 @@
 // - a request a reverse proxy on the same machine passed on (X-Forwarded-For) was the local leader too;
 // - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
 // - an event stream opened with a token went on after the token was revoked;
+// - one token's large bodies were all read into memory before any limit was counted (200 bodies
+//   of 8 MiB at once from one worker token: 1.25 GB), so any token could exhaust the server;
 // - a message stream read a thread's whole backlog into memory whether or not the client read it
 //   (32 unread streams of a 40 MB thread: 1.6 GB), and a backlog past one page came one page per
 //   5 s (40 messages of 1 MB: 20 s). Measured by hand (a test would need a timing limit); the test
@@ -140,6 +142,37 @@ describe('orch serve under attack (slow)', () => {
       expect(all.every((e) => e.event === 'message' && JSON.parse(e.data).body.length === 600_000)).toBe(true);
       const rest = await readEvents(`${s.url}/v1/threads/${thread}/messages`, (events) => events.length >= 4, { 'last-event-id': '20' });
       expect(rest.map((e) => Number(e.id))).toEqual([21, 22, 23, 24]);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it("holds at most a bounded amount of one token's request bodies at once: the rest get 429 with Retry-After", async () => {
+    const { db } = initDb();
+    const worker = orchOk(db, ['token', 'create', '--role', 'worker', '--agent', 'qa']).token as string;
+    const s = await serve(db);
+    try {
+      const body = JSON.stringify({ agent: 'qa', payloadJson: 'x'.repeat(7 * 1024 * 1024) });
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, () =>
+          post(s.url, '/v1/inbox/list', body, { authorization: `Bearer ${worker}` }).catch((err: Error) => ({
+            status: 0,
+            text: String(err),
+            headers: new Headers(),
+            exit: 0,
+            json: undefined,
+          })),
+        ),
+      );
+      const limited = answers.filter((a) => a.status === 429);
+      expect(limited.length, answers.map((a) => a.status).join(' ')).toBeGreaterThan(0);
+      for (const a of limited) {
+        expect([a.exit, a.json?.error?.code, a.headers.get('retry-after')]).toEqual([6, 'RATE_LIMITED', '1']);
+      }
+      // The others were read and refused by the command (no such flag), as they would be alone.
+      expect(answers.every((a) => a.status === 429 || a.status === 400 || a.status === 0)).toBe(true);
+      const after = await post(s.url, '/v1/inbox/list', { agent: 'qa' }, { authorization: `Bearer ${worker}` });
+      expect(after.status, after.text).toBe(200);
     } finally {
       await s.stop();
     }

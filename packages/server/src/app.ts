@@ -232,15 +232,25 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
           details: [{ path: 'Content-Type', message: 'must be application/json' }],
         });
       }
-      const body = await readBody(c.req.raw, path === 'orch-worker-brief' ? MAX_BRIEF_BODY_BYTES : MAX_BODY_BYTES);
-      const answer = await handleCommand(env, {
-        principal,
-        path,
-        body,
-        idempotencyKey: c.req.header('idempotency-key'),
-        signal: c.req.raw.signal,
-        publicDb: publicDb(c),
-      });
+      const max = path === 'orch-worker-brief' ? MAX_BRIEF_BODY_BYTES : MAX_BODY_BYTES;
+      // What one caller's bodies may hold at once, read and being run (a body is kept whole): one
+      // of the largest fits, and then BODY_BUDGET_BYTES more; past it 429 (a client waits and retries).
+      const releases: (() => void)[] = [];
+      const hold = (bytes: number) => releases.push(env.limits.holdBody(principalKey(principal), bytes, max + BODY_BUDGET_BYTES));
+      let answer: HttpAnswer;
+      try {
+        const body = await readBody(c.req.raw, max, hold);
+        answer = await handleCommand(env, {
+          principal,
+          path,
+          body,
+          idempotencyKey: c.req.header('idempotency-key'),
+          signal: c.req.raw.signal,
+          publicDb: publicDb(c),
+        });
+      } finally {
+        for (const release of releases) release();
+      }
       if (answer.status === 500) options.log?.(`orch serve: /v1/${path}: ${answer.body.trim()}`);
       return send(answer);
     } catch (err) {
@@ -310,7 +320,7 @@ function unknownRoute(pathname: string): ServerError {
  *
  * @throws ServerError TOO_LARGE (413).
  */
-async function readBody(request: Request, max: number): Promise<string> {
+async function readBody(request: Request, max: number, hold: (bytes: number) => void): Promise<string> {
   const tooLarge = (close: boolean) =>
     new ServerError(413, 'TOO_LARGE', ExitCode.usage, `the request body is larger than ${max} bytes`, { headers: close ? { connection: 'close' } : {} });
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
@@ -327,11 +337,17 @@ async function readBody(request: Request, max: number): Promise<string> {
       await reader.cancel().catch(() => undefined);
       throw tooLarge(true);
     }
-    if (total <= max) chunks.push(value);
+    if (total <= max) {
+      hold(value.byteLength);
+      chunks.push(value);
+    }
   }
   if (total > max) throw tooLarge(false);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** Request bodies one caller may have in memory at once beyond one of the largest (see holdBody). */
+const BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** How much of an oversized body is read (and dropped) to answer 413 in order: see readBody. */
 const DRAIN_FACTOR = 4;
