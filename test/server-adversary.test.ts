@@ -2,7 +2,9 @@
 // over loopback), each kept as a test that failed before its fix:
 // - a body without a Content-Type (what a web page sends with no preflight) drove a tokenless
 //   loopback server as the local leader;
-// - a request a reverse proxy on the same machine passed on (X-Forwarded-For) was the local leader too;
+// - a request a reverse proxy on the same machine passed on (X-Forwarded-For) was the local leader too,
+//   and so was one a browser marks as sent by a page of another site (Sec-Fetch-Site, Origin): such a
+//   page could hold all the local user's stream slots (GET needs no preflight), or post;
 // - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
 // - an event stream opened with a token went on after the token was revoked;
 // - one token's large bodies were all read into memory before any limit was counted (200 bodies
@@ -26,7 +28,6 @@ describe('orch serve under attack (slow)', () => {
       // no Content-Type header, so no CORS preflight; the Host is 127.0.0.1, so the DNS-rebinding check passes.
       const r = await fetch(`${s.url}/v1/inbox/send`, {
         method: 'POST',
-        headers: { origin: 'http://evil.example' },
         body: new Blob([JSON.stringify({ to: 'qa', subject: 'csrf', body: 'from a web page' })]),
       });
       const text = await r.text();
@@ -63,6 +64,36 @@ describe('orch serve under attack (slow)', () => {
       await stream.body?.cancel();
       const local = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'local', body: 'from this machine' });
       expect(local.status, local.text).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('does not take a request a web page of another site sent as the local user', async () => {
+    const { db } = initDb();
+    const s = await serve(db);
+    try {
+      const port = new URL(s.url).port;
+      const pages: Record<string, string>[] = [
+        { origin: 'http://evil.example' },
+        { origin: 'null' },
+        { 'sec-fetch-site': 'cross-site' },
+        { 'sec-fetch-site': 'same-site' },
+      ];
+      for (const header of pages) {
+        const r = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'cross-site', body: 'from a page' }, header);
+        expect([r.status, r.exit, r.json?.error?.code], r.text).toEqual([401, 4, 'UNAUTHENTICATED']);
+      }
+      const stream = await fetch(`${s.url}/v1/threads/th_none/messages`, { headers: { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'no-cors' } });
+      expect(stream.status).toBe(401);
+      await stream.body?.cancel();
+      expect(rows(db, 'SELECT id FROM inbox_threads')).toEqual([]);
+      // A page of this very server (same origin), or a tool that is no browser, is still the local user.
+      const own: Record<string, string>[] = [{ origin: `http://127.0.0.1:${port}`, 'sec-fetch-site': 'same-origin' }, { 'sec-fetch-site': 'none' }, {}];
+      for (const header of own) {
+        const r = await post(s.url, '/v1/inbox/send', { to: 'qa', subject: 'local', body: 'from this machine' }, header);
+        expect(r.status, r.text).toBe(200);
+      }
     } finally {
       await s.stop();
     }

@@ -15,7 +15,7 @@ import {
   toAppError,
   type Store,
 } from '@orch/store';
-import { type Principal, authenticate } from './auth.ts';
+import { type Principal, authenticate, isCrossSite } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
 import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
@@ -185,6 +185,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       ...peer(c),
       host: c.req.header('host') ?? '',
       proxied: ['forwarded', 'x-forwarded-for', 'x-real-ip'].some((name) => c.req.header(name) !== undefined),
+      crossSite: isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin')),
     });
   const publicDb = (c: { req: { header(name: string): string | undefined } }) => {
     if (options.publicUrl !== undefined) return options.publicUrl;

@@ -29,6 +29,23 @@ export interface Peer {
    * a reverse proxy on this machine passed it on, so a loopback peer says nothing of who sent it.
    */
   proxied?: boolean;
+  /**
+   * A browser says a page of another site sent it (`Sec-Fetch-Site: cross-site` or `same-site`, or
+   * an `Origin` that is not this machine): never the local user, or any web page the user opens
+   * could hold the local user's waits and streams, or post a request a browser sends unasked.
+   */
+  crossSite?: boolean;
+}
+
+/** Whether the request's `Sec-Fetch-Site` or `Origin` header says a page of another site sent it. */
+export function isCrossSite(fetchSite: string | undefined, origin: string | undefined): boolean {
+  if (fetchSite !== undefined && !/^(same-origin|none)$/i.test(fetchSite.trim())) return true;
+  if (origin === undefined) return false;
+  try {
+    return !isLoopbackHost(new URL(origin).host);
+  } catch {
+    return true;
+  }
 }
 
 /** Whether a Host header names this machine: localhost, 127.0.0.0/8 or [::1], with or without a port. */
@@ -61,6 +78,9 @@ export async function authenticate(store: Store, header: string | undefined, pee
       throw new UnauthenticatedError(
         `a request without a token must be addressed to this machine (Host: 127.0.0.1, localhost or [::1]), not ${JSON.stringify(peer.host.slice(0, 100))}`,
       );
+    }
+    if (peer.crossSite === true) {
+      throw new UnauthenticatedError('a request a web page of another site sent (Sec-Fetch-Site or Origin) is not the local user: send a token');
     }
     if (peer.proxied === true) {
       throw new UnauthenticatedError(
