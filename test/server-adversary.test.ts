@@ -7,6 +7,8 @@
 //   page could hold all the local user's stream slots (GET needs no preflight), or post;
 // - requests repeating one Idempotency-Key at once each ran the command (PostgreSQL);
 // - an event stream opened with a token went on after the token was revoked;
+// - every `inbox show` over HTTP kept its answer (up to 8 MiB) in the database for 24 hours, so any
+//   reader grew the database by a page per call;
 // - one token's large bodies were all read into memory before any limit was counted (200 bodies
 //   of 8 MiB at once from one worker token: 1.25 GB), so any token could exhaust the server;
 // - a message stream read a thread's whole backlog into memory whether or not the client read it
@@ -204,6 +206,31 @@ describe('orch serve under attack (slow)', () => {
       expect(answers.every((a) => a.status === 429 || a.status === 400 || a.status === 0)).toBe(true);
       const after = await post(s.url, '/v1/inbox/list', { agent: 'qa' }, { authorization: `Bearer ${worker}` });
       expect(after.status, after.text).toBe(200);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  it('keeps no answer of an `inbox show` without a lease (a read), and keeps one with a lease (it marks delivery)', async () => {
+    const { dir, db } = initDb();
+    const file = path.join(dir, 'big.txt');
+    fs.writeFileSync(file, 'x'.repeat(500_000));
+    const thread = ok(db, ['send', '--to', 'qa', '--subject', 'read me', '--body-file', file]).thread.id as string;
+    const s = await serve(db);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const r = await post(s.url, '/v1/inbox/show', { thread }, { 'idempotency-key': `adversary-show-${i}-${'k'.repeat(20)}` });
+        expect(r.status, r.text).toBe(200);
+      }
+      expect(rows(db, "SELECT key FROM orch_server_idempotency WHERE command = 'inbox show'")).toEqual([]);
+      const claim = await post(s.url, '/v1/inbox/claim', { agent: 'qa', thread }, { 'idempotency-key': `adversary-claim-${'k'.repeat(20)}` });
+      expect(claim.status, claim.text).toBe(200);
+      const key = `adversary-show-lease-${'k'.repeat(20)}`;
+      const first = await post(s.url, '/v1/inbox/show', { thread, lease: claim.json.lease.token }, { 'idempotency-key': key });
+      expect(first.status, first.text).toBe(200);
+      expect(rows(db, "SELECT key FROM orch_server_idempotency WHERE command = 'inbox show'")).toEqual([{ key }]);
+      const again = await post(s.url, '/v1/inbox/show', { thread, lease: claim.json.lease.token }, { 'idempotency-key': key });
+      expect([again.headers.get('idempotency-replayed'), again.text]).toEqual(['true', first.text]);
     } finally {
       await s.stop();
     }
