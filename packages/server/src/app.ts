@@ -16,7 +16,7 @@ import {
   toAppError,
   type Store,
 } from '@orch/store';
-import { type Principal, authenticate } from './auth.ts';
+import { type Principal, authenticate, isCrossSite } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
 import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
@@ -195,7 +195,12 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
-    authenticate(store, c.req.header('authorization'), { ...peer(c), host: c.req.header('host') ?? '' });
+    authenticate(store, c.req.header('authorization'), {
+      ...peer(c),
+      host: c.req.header('host') ?? '',
+      proxied: ['forwarded', 'x-forwarded-for', 'x-real-ip'].some((name) => c.req.header(name) !== undefined),
+      crossSite: isCrossSite(c.req.header('sec-fetch-site'), c.req.header('origin')),
+    });
   const publicDb = (c: { req: { header(name: string): string | undefined } }) => {
     if (options.publicUrl !== undefined) return options.publicUrl;
     const host = c.req.header('host') ?? '';
@@ -234,21 +239,33 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       const path = m[1] as string;
       if (!env.routes.has(path)) throw unknownRoute(pathname);
       const principal = await who(c);
-      const type = c.req.header('content-type') ?? 'application/json';
+      // No default: a web page can POST a body without a Content-Type (an untyped Blob, `no-cors`)
+      // and no preflight, so a missing one would let any site drive a tokenless loopback server.
+      const type = c.req.header('content-type') ?? '';
       if (!/^application\/json\s*(;|$)/i.test(type)) {
         throw new ServerError(415, 'VALIDATION', ExitCode.usage, 'the request body must be JSON (Content-Type: application/json)', {
           details: [{ path: 'Content-Type', message: 'must be application/json' }],
         });
       }
-      const body = await readBody(c.req.raw, path === 'orch-worker-brief' ? MAX_BRIEF_BODY_BYTES : MAX_BODY_BYTES);
-      const answer = await handleCommand(env, {
-        principal,
-        path,
-        body,
-        idempotencyKey: c.req.header('idempotency-key'),
-        signal: c.req.raw.signal,
-        publicDb: publicDb(c),
-      });
+      const max = path === 'orch-worker-brief' ? MAX_BRIEF_BODY_BYTES : MAX_BODY_BYTES;
+      // What one caller's bodies may hold at once, read and being run (a body is kept whole): one
+      // of the largest fits, and then BODY_BUDGET_BYTES more; past it 429 (a client waits and retries).
+      const releases: (() => void)[] = [];
+      const hold = (bytes: number) => releases.push(env.limits.holdBody(principalKey(principal), bytes, max + BODY_BUDGET_BYTES));
+      let answer: HttpAnswer;
+      try {
+        const body = await readBody(c.req.raw, max, hold);
+        answer = await handleCommand(env, {
+          principal,
+          path,
+          body,
+          idempotencyKey: c.req.header('idempotency-key'),
+          signal: c.req.raw.signal,
+          publicDb: publicDb(c),
+        });
+      } finally {
+        for (const release of releases) release();
+      }
       if (answer.status === 500) options.log?.(`orch serve: /v1/${path}: ${answer.body.trim()}`);
       return send(answer);
     } catch (err) {
@@ -267,6 +284,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
         lastEventId: c.req.header('last-event-id'),
         signal: c.req.raw.signal,
         publicDb: publicDb(c),
+        recheck: () => who(c),
       });
       return new Response(body, {
         status: 200,
@@ -336,7 +354,7 @@ function unknownRoute(pathname: string): ServerError {
  *
  * @throws ServerError TOO_LARGE (413).
  */
-async function readBody(request: Request, max: number): Promise<string> {
+async function readBody(request: Request, max: number, hold: (bytes: number) => void): Promise<string> {
   const tooLarge = (close: boolean) =>
     new ServerError(413, 'TOO_LARGE', ExitCode.usage, `the request body is larger than ${max} bytes`, { headers: close ? { connection: 'close' } : {} });
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
@@ -353,11 +371,17 @@ async function readBody(request: Request, max: number): Promise<string> {
       await reader.cancel().catch(() => undefined);
       throw tooLarge(true);
     }
-    if (total <= max) chunks.push(value);
+    if (total <= max) {
+      hold(value.byteLength);
+      chunks.push(value);
+    }
   }
   if (total > max) throw tooLarge(false);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** Request bodies one caller may have in memory at once beyond one of the largest (see holdBody). */
+const BODY_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /** How much of an oversized body is read (and dropped) to answer 413 in order: see readBody. */
 const DRAIN_FACTOR = 4;

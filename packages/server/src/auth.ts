@@ -24,6 +24,28 @@ export interface Peer {
    * resolve to 127.0.0.1 (DNS rebinding) to drive a tokenless server from the user's browser.
    */
   host?: string | undefined;
+  /**
+   * The request names a client it was forwarded for (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`):
+   * a reverse proxy on this machine passed it on, so a loopback peer says nothing of who sent it.
+   */
+  proxied?: boolean;
+  /**
+   * A browser says a page of another site sent it (`Sec-Fetch-Site: cross-site` or `same-site`, or
+   * an `Origin` that is not this machine): never the local user, or any web page the user opens
+   * could hold the local user's waits and streams, or post a request a browser sends unasked.
+   */
+  crossSite?: boolean;
+}
+
+/** Whether the request's `Sec-Fetch-Site` or `Origin` header says a page of another site sent it. */
+export function isCrossSite(fetchSite: string | undefined, origin: string | undefined): boolean {
+  if (fetchSite !== undefined && !/^(same-origin|none)$/i.test(fetchSite.trim())) return true;
+  if (origin === undefined) return false;
+  try {
+    return !isLoopbackHost(new URL(origin).host);
+  } catch {
+    return true;
+  }
 }
 
 /** Whether a Host header names this machine: localhost, 127.0.0.0/8 or [::1], with or without a port. */
@@ -55,6 +77,14 @@ export async function authenticate(store: Store, header: string | undefined, pee
     if (peer.host !== undefined && !isLoopbackHost(peer.host)) {
       throw new UnauthenticatedError(
         `a request without a token must be addressed to this machine (Host: 127.0.0.1, localhost or [::1]), not ${JSON.stringify(peer.host.slice(0, 100))}`,
+      );
+    }
+    if (peer.crossSite === true) {
+      throw new UnauthenticatedError('a request a web page of another site sent (Sec-Fetch-Site or Origin) is not the local user: send a token');
+    }
+    if (peer.proxied === true) {
+      throw new UnauthenticatedError(
+        'a request forwarded by a proxy (Forwarded or X-Forwarded-For) needs a token: make one with `orch token create` where the database is',
       );
     }
     if (peer.loopback && (await countLiveTokens(store, store.clock.now())) === 0) return { kind: 'local' };

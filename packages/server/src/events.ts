@@ -27,6 +27,11 @@ export interface StreamRequest {
   lastEventId: string | undefined;
   signal: AbortSignal;
   publicDb: string;
+  /**
+   * Authenticates the request again (its token may have been revoked or have expired since the
+   * stream opened): called before each page after the first. @throws UnauthenticatedError.
+   */
+  recheck?: () => Promise<unknown>;
 }
 
 /** A page of a stream: the items after the cursor and the next cursor. */
@@ -81,24 +86,40 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   const release = env.limits.open(who);
   const encoder = new TextEncoder();
   const name = request.kind === 'run' ? 'event' : 'message';
+  // Back pressure: the next page is read only once the client has taken what was sent (the queue
+  // has room), so a client that does not read holds about one page of memory, not the whole thread.
+  let pulled: (() => void) | undefined;
+  const pull = () => {
+    pulled?.();
+    pulled = undefined;
+  };
+  signal.addEventListener('abort', pull, { once: true });
   return new ReadableStream<Uint8Array>({
     start: (controller) => {
       const send = (text: string) => controller.enqueue(encoder.encode(text));
+      const room = async () => {
+        while (!signal.aborted && (controller.desiredSize ?? 1) <= 0) await new Promise<void>((resolve) => (pulled = resolve));
+      };
       void (async () => {
         let page: Page | undefined = first;
+        let more = false;
         let lastWrite = clock.monotonicMs();
         try {
           send(`retry: 2000\n\n`);
           while (!signal.aborted) {
             if (page === undefined) {
-              await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
+              await room();
+              // A page left behind (more) is read at once; otherwise the next commit (or a look now and then).
+              if (!more) await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
               if (signal.aborted) break;
+              // A stream outlives its request: a token revoked or expired since ends it (an error event).
+              await request.recheck?.();
               page = await read(cursor);
             }
             for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
             if (page.items.length > 0) lastWrite = clock.monotonicMs();
             cursor = Math.max(cursor, page.next);
-            const more = page.more;
+            more = page.more;
             page = undefined;
             if (more) continue;
             if (clock.monotonicMs() - lastWrite >= HEARTBEAT_MS) {
@@ -124,6 +145,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
         }
       })();
     },
+    pull,
     cancel: () => {
       stop.abort();
     },

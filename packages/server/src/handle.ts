@@ -79,9 +79,25 @@ export async function handleCommand(env: ServerCommandEnv, request: CommandReque
     if (request.idempotencyKey === undefined) return await run();
     const key = checkKey(request.idempotencyKey);
     const bodySha256 = createHash('sha256').update(request.body).digest('hex');
-    return await env.idempotency.run({ principal: who, key, command, bodySha256 }, route.keep, run);
+    return await env.idempotency.run({ principal: who, key, command, bodySha256 }, keepAnswer(route, request.body), run);
   } catch (err) {
     return errorAnswer(err);
+  }
+}
+
+/**
+ * Whether the answer to this request is kept for a retry (route.keep), but never for `inbox show`
+ * without `lease`: it writes nothing, and keeping its pages (up to 8 MiB each, for 24 hours) let
+ * any reader grow the database by that much per call.
+ */
+function keepAnswer(route: Route, body: string): boolean {
+  if (!route.keep) return false;
+  if (route.path !== 'inbox/show') return true;
+  try {
+    const lease = (JSON.parse(body) as { lease?: unknown } | null)?.lease;
+    return lease !== undefined && lease !== null;
+  } catch {
+    return true;
   }
 }
 

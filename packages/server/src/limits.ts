@@ -20,6 +20,7 @@ export const DEFAULT_LIMITS: LimitOptions = { ratePerSecond: 50, burst: 200, max
 export class Limits {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly long = new Map<string, number>();
+  private readonly bodies = new Map<string, number>();
 
   constructor(
     private readonly options: LimitOptions,
@@ -76,6 +77,34 @@ export class Limits {
       const left = (this.long.get(who) ?? 1) - 1;
       if (left <= 0) this.long.delete(who);
       else this.long.set(who, left);
+    };
+  }
+
+  /**
+   * Counts `bytes` more of `who`'s request bodies as held in memory (bodies are read whole before
+   * the rate limit is taken) until the returned function is called: past `cap` bytes at once, 429.
+   * @throws ServerError RATE_LIMITED (429).
+   */
+  holdBody(who: string, bytes: number, cap: number): () => void {
+    const held = this.bodies.get(who) ?? 0;
+    if (held + bytes > cap) {
+      throw new ServerError(
+        429,
+        'RATE_LIMITED',
+        ExitCode.unavailable,
+        `too many large request bodies at once (at most ${Math.round(cap / (1024 * 1024))} MiB per caller); try again in a moment`,
+        // Said mid-body: the rest of it is not read, so the connection is not kept for another request.
+        { headers: { 'Retry-After': '1', connection: 'close' } },
+      );
+    }
+    this.bodies.set(who, held + bytes);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.bodies.get(who) ?? bytes) - bytes;
+      if (left <= 0) this.bodies.delete(who);
+      else this.bodies.set(who, left);
     };
   }
 }
