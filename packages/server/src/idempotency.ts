@@ -86,14 +86,15 @@ export class Idempotency {
       assertSame(inFlight.attempt, attempt);
       return replayed(await inFlight.done);
     }
-    if (keep) {
-      const stored = await this.find(attempt);
-      if (stored) {
-        assertSame(stored.attempt, attempt);
-        return replayed(stored.answer);
-      }
-    }
+    // Registered before the first await (the look for a kept answer): a repeat arriving meanwhile waits for this one.
     const done = (async () => {
+      if (keep) {
+        const stored = await this.find(attempt);
+        if (stored) {
+          assertSame(stored.attempt, attempt);
+          return replayed(stored.answer);
+        }
+      }
       const answer = await work();
       // The command has run (and may have committed): its answer goes back even when keeping it
       // fails (a busy or lost database); only a retry of this very request then runs it again.

@@ -1,0 +1,54 @@
+// Review of issue 16 (orch serve, remote CLIs): one test per bug found, each against a real
+// `orch serve` over loopback (or the real server module on a real database), written to fail
+// before its fix.
+import { openDatabase, type Store } from '@orch/store';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Idempotency, ensureIdempotencyTable } from '../packages/server/src/idempotency.ts';
+import { initDb, ok, orchOk, rows } from './helpers.ts';
+import { post, type Served, serve } from './server-harness.ts';
+
+const servers: Served[] = [];
+const stores: Store[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+
+async function served(db: string, args: string[] = []): Promise<Served> {
+  const s = await serve(db, args);
+  servers.push(s);
+  return s;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('idempotency keys (slow)', () => {
+  it('two requests with one key at the same moment run the command once', async () => {
+    const { db } = initDb();
+    const store = await openDatabase({ path: db });
+    stores.push(store);
+    await ensureIdempotencyTable(store);
+    const idempotency = new Idempotency(store, () => Date.now());
+    let runs = 0;
+    const work = async () => {
+      runs++;
+      await sleep(20);
+      return { status: 200, headers: { 'Orch-Exit-Code': '0' }, body: '{}\n' };
+    };
+    const attempt = { principal: 'local', key: 'k'.repeat(22), command: 'inbox send', bodySha256: 'x' };
+    const answers = await Promise.all([idempotency.run(attempt, true, work), idempotency.run(attempt, true, work)]);
+    expect(runs).toBe(1);
+    expect(answers.map((a) => a.headers['Idempotency-Replayed'] ?? 'first').sort()).toEqual(['first', 'true']);
+  });
+
+  it('over HTTP: the same send sent many times at once with one key opens one thread', async () => {
+    const { db } = initDb();
+    const server = await served(db);
+    const key = 'same-key-for-every-copy-1';
+    const body = { to: 'qa', subject: 'once', body: 'only once' };
+    const answers = await Promise.all(Array.from({ length: 8 }, () => post(server.url, '/v1/inbox/send', body, { 'idempotency-key': key })));
+    expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+    expect(new Set(answers.map((a) => a.json.thread.id)).size).toBe(1);
+    expect(rows(db, "select id from inbox_threads where subject = 'once'")).toHaveLength(1);
+  });
+});
