@@ -51,4 +51,28 @@ describe('idempotency keys (slow)', () => {
     expect(new Set(answers.map((a) => a.json.thread.id)).size).toBe(1);
     expect(rows(db, "select id from inbox_threads where subject = 'once'")).toHaveLength(1);
   });
+
+  it('a 429 (too many waits open) is not kept: the retry with the same key runs once the slot is free', async () => {
+    const { db } = initDb();
+    ok(db, ['send', '--to', 'qa', '--subject', 's', '--body', 'b']);
+    const th = ok(db, ['list']).threads[0].id as string;
+    const server = await served(db, ['--max-streams', '1']);
+    const cut = new AbortController();
+    const holding = fetch(`${server.url}/v1/inbox/wait`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ thread: th, timeoutSeconds: 600 }),
+      signal: cut.signal,
+    }).catch(() => undefined);
+    await sleep(500);
+    const key = 'claim-key-429-then-free-1';
+    const body = { agent: 'qa', waitSeconds: 5 };
+    const refused = await post(server.url, '/v1/inbox/claim', body, { 'idempotency-key': key });
+    expect([refused.status, refused.json.error.code]).toEqual([429, 'RATE_LIMITED']);
+    cut.abort();
+    await holding;
+    await sleep(500);
+    const again = await post(server.url, '/v1/inbox/claim', body, { 'idempotency-key': key });
+    expect([again.status, again.json.claimed, again.json.thread?.id]).toEqual([200, true, th]);
+  });
 });
