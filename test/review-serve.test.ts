@@ -76,3 +76,19 @@ describe('idempotency keys (slow)', () => {
     expect([again.status, again.json.claimed, again.json.thread?.id]).toEqual([200, true, th]);
   });
 });
+
+describe('who is the local user (slow)', () => {
+  it('a server bound beyond loopback never serves a tokenless request as the leader, even once its tokens are revoked', async () => {
+    const { db } = initDb();
+    orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'only']);
+    const server = await served(db, ['--host', '0.0.0.0', '--insecure-http']);
+    const port = new URL(server.url).port;
+    const url = `http://127.0.0.1:${port}`;
+    expect((await post(url, '/v1/inbox/list', {})).status).toBe(401);
+    orchOk(db, ['token', 'revoke', '--name', 'only']);
+    const before = rows(db, 'select id from inbox_threads');
+    const r = await post(url, '/v1/inbox/send', { to: 'qa', subject: 'as leader', body: 'from nobody' });
+    expect([r.status, r.json?.error?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(rows(db, 'select id from inbox_threads')).toEqual(before);
+  });
+});

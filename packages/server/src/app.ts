@@ -16,7 +16,7 @@ import {
   toAppError,
   type Store,
 } from '@orch/store';
-import { type Principal, authenticate } from './auth.ts';
+import { type Principal, authenticate, isLoopbackHost } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
 import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
@@ -190,9 +190,16 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     if (answer.status >= 500 && toAppError(err).code === 'INTERNAL') options.log?.(`orch serve: ${String((err as Error)?.stack ?? err)}`);
     return send(answer);
   };
+  // Bound beyond loopback: a request from loopback may be a reverse proxy's, so never the tokenless local user.
+  const loopbackServer = isLoopbackHost(options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host);
   const peer = (c: { env: Bindings }) => {
     const address = c.env.incoming.socket.remoteAddress ?? '';
-    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
+    return {
+      loopback: /^(127\.|::1$|::ffff:127\.)/.test(address),
+      tls: options.tls !== undefined,
+      insecureHttp: options.insecureHttp === true,
+      loopbackServer,
+    };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
     authenticate(store, c.req.header('authorization'), { ...peer(c), host: c.req.header('host') ?? '' });
