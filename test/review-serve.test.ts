@@ -4,8 +4,9 @@
 import { openDatabase, type Store } from '@orch/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Idempotency, ensureIdempotencyTable } from '../packages/server/src/idempotency.ts';
-import { initDb, ok, orchOk, rows } from './helpers.ts';
-import { post, type Served, serve } from './server-harness.ts';
+import { ORCH_BIN, initDb, ok, orchOk, rows } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { post, readEvents, type Served, serve } from './server-harness.ts';
 
 const servers: Served[] = [];
 const stores: Store[] = [];
@@ -90,5 +91,31 @@ describe('who is the local user (slow)', () => {
     const r = await post(url, '/v1/inbox/send', { to: 'qa', subject: 'as leader', body: 'from nobody' });
     expect([r.status, r.json?.error?.code]).toEqual([401, 'UNAUTHENTICATED']);
     expect(rows(db, 'select id from inbox_threads')).toEqual(before);
+  });
+});
+
+describe('a token revoked while its stream is open (slow)', () => {
+  it('ends the stream with UNAUTHENTICATED and sends nothing committed after the revocation', async () => {
+    const { db } = initDb();
+    const leader = orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'watcher']);
+    const server = await served(db);
+    const as = { authorization: `Bearer ${leader.token}` };
+    await post(server.url, '/v1/orch/run/init', { run: 'r', goal: 'g' }, as);
+    const seen = readEvents(`${server.url}/v1/runs/r/events`, (e) => e.some((x) => x.event === 'error' || x.data.includes('"task":"late"')), as);
+    await sleep(300);
+    orchOk(db, ['token', 'revoke', '--name', 'watcher']);
+    await sleep(300);
+    const added = spawnSync(
+      process.execPath,
+      [ORCH_BIN, '--db', db, '--json', 'task', 'add', '--run', 'r', '--task', 'late', '--title', 'L', '--default-to', 'w'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(added.status, added.stderr).toBe(0);
+    const events = await seen;
+    expect(events.some((e) => e.data.includes('"task":"late"'))).toBe(false);
+    const last = events.at(-1);
+    expect([last?.event, JSON.parse(last?.data ?? '{}').error?.code]).toEqual(['error', 'UNAUTHENTICATED']);
   });
 });

@@ -274,6 +274,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
         lastEventId: c.req.header('last-event-id'),
         signal: c.req.raw.signal,
         publicDb: publicDb(c),
+        reauthenticate: async () => void (await who(c)),
       });
       return new Response(body, {
         status: 200,

@@ -27,6 +27,12 @@ export interface StreamRequest {
   lastEventId: string | undefined;
   signal: AbortSignal;
   publicDb: string;
+  /**
+   * Authenticates the request again (its token may have been revoked or expired since the stream
+   * opened): called before each look for more, at most once every RECHECK_MS; a throw ends the stream
+   * with that error as an `error` event.
+   */
+  reauthenticate?: () => Promise<void>;
 }
 
 /** A page of a stream: the items after the cursor and the next cursor. */
@@ -87,12 +93,18 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
       void (async () => {
         let page: Page | undefined = first;
         let lastWrite = clock.monotonicMs();
+        // Authenticated when the stream opened; a revocation (a commit) is seen at the next look.
+        let lastAuth = -Infinity;
         try {
           send(`retry: 2000\n\n`);
           while (!signal.aborted) {
             if (page === undefined) {
               await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
               if (signal.aborted) break;
+              if (request.reauthenticate && clock.monotonicMs() - lastAuth >= RECHECK_MS) {
+                await request.reauthenticate();
+                lastAuth = clock.monotonicMs();
+              }
               page = await read(cursor);
             }
             for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
