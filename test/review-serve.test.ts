@@ -4,6 +4,10 @@
 import { openDatabase, type Store } from '@orch/store';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Idempotency, ensureIdempotencyTable } from '../packages/server/src/idempotency.ts';
+import { handleCommand } from '../packages/server/src/handle.ts';
+import { DEFAULT_LIMITS, Limits } from '../packages/server/src/limits.ts';
+import { routeTable } from '../packages/server/src/routes.ts';
+import { randomIds, systemClock } from '@orch/store';
 import { ORCH_BIN, initDb, ok, orchOk, rows } from './helpers.ts';
 import { spawnSync } from 'node:child_process';
 import { post, readEvents, type Served, serve } from './server-harness.ts';
@@ -117,5 +121,44 @@ describe('a token revoked while its stream is open (slow)', () => {
     expect(events.some((e) => e.data.includes('"task":"late"'))).toBe(false);
     const last = events.at(-1);
     expect([last?.event, JSON.parse(last?.data ?? '{}').error?.code]).toEqual(['error', 'UNAUTHENTICATED']);
+  });
+});
+
+/** The signals Node keeps referenced from `signal` for every AbortSignal.any() made with it (undefined where Node does not say). */
+function dependants(signal: AbortSignal): number | undefined {
+  const key = Object.getOwnPropertySymbols(signal).find((k) => k.description === 'kDependantSignals');
+  const set = key === undefined ? undefined : (signal as unknown as Record<symbol, unknown>)[key];
+  // Node's own Set (another realm under the test runner): recognised by its tag, not instanceof.
+  return Object.prototype.toString.call(set) === '[object Set]' ? (set as Set<unknown>).size : undefined;
+}
+
+describe('the server signal every request waits on', () => {
+  it('keeps nothing per request: a long-lived server does not grow with the requests it answered', async () => {
+    const { db } = initDb();
+    const store = await openDatabase({ path: db });
+    stores.push(store);
+    await ensureIdempotencyTable(store);
+    const stopping = new AbortController();
+    const env = {
+      dbPath: db,
+      cwd: process.cwd(),
+      ids: randomIds,
+      routes: routeTable(),
+      idempotency: new Idempotency(store, () => Date.now()),
+      limits: new Limits({ ...DEFAULT_LIMITS, ratePerSecond: 0 }, systemClock),
+      stopping: stopping.signal,
+    };
+    for (let i = 0; i < 50; i++) {
+      const answer = await handleCommand(env, {
+        principal: { kind: 'local' },
+        path: 'inbox/list',
+        body: '{}',
+        signal: new AbortController().signal,
+        publicDb: 'http://127.0.0.1:1',
+      });
+      expect(answer.status).toBe(200);
+    }
+    // Node 20: a signal AbortSignal.any() made from the server's stays in its set of dependants for good.
+    expect(dependants(stopping.signal) ?? 0).toBe(0);
   });
 });

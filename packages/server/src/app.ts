@@ -18,7 +18,7 @@ import {
 } from '@orch/store';
 import { type Principal, authenticate, isLoopbackHost } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
-import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
+import { type ServerCommandEnv, commandContext, handleCommand, principalKey, untilStopping } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
 import { Hono, serve } from './http-lib.ts';
 import type { Context } from 'hono';
@@ -291,9 +291,11 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       env.limits.take(principalKey(principal));
       // A tool call may wait (up to its timeout): each one holds one of the caller's long-request slots.
       const release = env.limits.open(principalKey(principal));
+      const waiting = untilStopping(env, c.req.raw.signal);
       try {
-        return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+        return await handleMcp(c.req.raw, principal, commandContext(env, principal, waiting.signal, publicDb(c)));
       } finally {
+        waiting.release();
         release();
       }
     } catch (err) {

@@ -4,7 +4,7 @@ import type { WaitResult } from '@orch/orch';
 import type { ShowResult } from '@orch/inbox';
 import { type Clock, ExitCode, ValidationError, intFlag, validateCommandInput } from '@orch/store';
 import { type Principal, authorize } from './auth.ts';
-import { type ServerCommandEnv, commandContext, principalKey } from './handle.ts';
+import { type ServerCommandEnv, commandContext, principalKey, untilStopping } from './handle.ts';
 import type { CommitPulse } from './pulse.ts';
 import { errorJson, ServerError } from './responses.ts';
 import { toAppError } from '@orch/store';
@@ -69,7 +69,15 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   if (!route) throw new ServerError(404, 'UNKNOWN_COMMAND', ExitCode.usage, `${program} ${command} is not served`);
   const def = await route.load();
   const stop = new AbortController();
-  const signal = AbortSignal.any([request.signal, stop.signal, env.stopping]);
+  // Ends with the client, the server, or the stream's own cancel; released when the stream ends.
+  const waiting = untilStopping(env, stop.signal);
+  const onGone = () => stop.abort();
+  request.signal.addEventListener('abort', onGone, { once: true });
+  const forget = () => {
+    waiting.release();
+    request.signal.removeEventListener('abort', onGone);
+  };
+  const signal = waiting.signal;
   const ctx = commandContext(env, request.principal, signal, request.publicDb);
   const read = async (cursor: number): Promise<Page> => {
     if (request.kind === 'run') {
@@ -83,8 +91,16 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   };
 
   let cursor = parsed.data;
-  const first = await read(cursor);
-  const release = env.limits.open(who);
+  let first: Page;
+  let release: () => void;
+  try {
+    if (request.signal.aborted) stop.abort();
+    first = await read(cursor);
+    release = env.limits.open(who);
+  } catch (err) {
+    forget();
+    throw err;
+  }
   const encoder = new TextEncoder();
   const name = request.kind === 'run' ? 'event' : 'message';
   return new ReadableStream<Uint8Array>({
@@ -128,6 +144,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
           }
         } finally {
           release();
+          forget();
           try {
             controller.close();
           } catch {
