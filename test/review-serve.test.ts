@@ -83,6 +83,22 @@ describe('idempotency keys (slow)', () => {
 });
 
 describe('who is the local user (slow)', () => {
+  it('behind a reverse proxy on this host (--host 127.0.0.1 --insecure-http): no tokenless leader, and no start without a token', async () => {
+    const { db } = initDb();
+    const refused = spawnSync(process.execPath, [ORCH_BIN, '--db', db, '--json', 'serve', '--port', '0', '--insecure-http'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect([refused.status, JSON.parse(refused.stderr || '{}').error?.message]).toEqual([2, expect.stringMatching(/no token/)]);
+    orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'proxied']);
+    const server = await served(db, ['--insecure-http']);
+    orchOk(db, ['token', 'revoke', '--name', 'proxied']);
+    // What nginx sends by default: Host is the upstream's address, the peer is loopback.
+    const r = await post(server.url, '/v1/inbox/send', { to: 'qa', subject: 'via proxy', body: 'anyone' });
+    expect([r.status, r.json?.error?.code]).toEqual([401, 'UNAUTHENTICATED']);
+    expect(rows(db, "select id from inbox_threads where subject = 'via proxy'")).toHaveLength(0);
+  });
+
   it('a server bound beyond loopback never serves a tokenless request as the leader, even once its tokens are revoked', async () => {
     const { db } = initDb();
     orchOk(db, ['token', 'create', '--role', 'leader', '--name', 'only']);

@@ -190,8 +190,10 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     if (answer.status >= 500 && toAppError(err).code === 'INTERNAL') options.log?.(`orch serve: ${String((err as Error)?.stack ?? err)}`);
     return send(answer);
   };
-  // Bound beyond loopback: a request from loopback may be a reverse proxy's, so never the tokenless local user.
-  const loopbackServer = isLoopbackHost(options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host);
+  // Bound beyond loopback, or behind a reverse proxy (--insecure-http): a request from loopback may be
+  // the proxy's, forwarding anyone, so never the tokenless local user.
+  const loopbackServer =
+    options.insecureHttp !== true && isLoopbackHost(options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host);
   const peer = (c: { env: Bindings }) => {
     const address = c.env.incoming.socket.remoteAddress ?? '';
     return {
