@@ -16,9 +16,9 @@ import {
   toAppError,
   type Store,
 } from '@orch/store';
-import { type Principal, authenticate, isCrossSite } from './auth.ts';
+import { type Principal, authenticate, isCrossSite, isLoopbackHost } from './auth.ts';
 import { openStream, type StreamKind } from './events.ts';
-import { type ServerCommandEnv, commandContext, handleCommand, principalKey } from './handle.ts';
+import { type ServerCommandEnv, commandContext, handleCommand, principalKey, untilStopping } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
 import { Hono, serve } from './http-lib.ts';
 import type { Context } from 'hono';
@@ -190,9 +190,18 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
     if (answer.status >= 500 && toAppError(err).code === 'INTERNAL') options.log?.(`orch serve: ${String((err as Error)?.stack ?? err)}`);
     return send(answer);
   };
+  // Bound beyond loopback, or behind a reverse proxy (--insecure-http): a request from loopback may be
+  // the proxy's, forwarding anyone, so never the tokenless local user.
+  const loopbackServer =
+    options.insecureHttp !== true && isLoopbackHost(options.host.includes(':') && !options.host.startsWith('[') ? `[${options.host}]` : options.host);
   const peer = (c: { env: Bindings }) => {
     const address = c.env.incoming.socket.remoteAddress ?? '';
-    return { loopback: /^(127\.|::1$|::ffff:127\.)/.test(address), tls: options.tls !== undefined, insecureHttp: options.insecureHttp === true };
+    return {
+      loopback: /^(127\.|::1$|::ffff:127\.)/.test(address),
+      tls: options.tls !== undefined,
+      insecureHttp: options.insecureHttp === true,
+      loopbackServer,
+    };
   };
   const who = (c: { env: Bindings; req: { header(name: string): string | undefined } }): Promise<Principal> =>
     authenticate(store, c.req.header('authorization'), {
@@ -284,7 +293,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
         lastEventId: c.req.header('last-event-id'),
         signal: c.req.raw.signal,
         publicDb: publicDb(c),
-        recheck: () => who(c),
+        reauthenticate: async () => void (await who(c)),
       });
       return new Response(body, {
         status: 200,
@@ -301,9 +310,11 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       env.limits.take(principalKey(principal));
       // A tool call may wait (up to its timeout): each one holds one of the caller's long-request slots.
       const release = env.limits.open(principalKey(principal));
+      const waiting = untilStopping(env, c.req.raw.signal);
       try {
-        return await handleMcp(c.req.raw, principal, commandContext(env, principal, c.req.raw.signal, publicDb(c)));
+        return await handleMcp(c.req.raw, principal, commandContext(env, principal, waiting.signal, publicDb(c)));
       } finally {
+        waiting.release();
         release();
       }
     } catch (err) {

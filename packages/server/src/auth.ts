@@ -19,6 +19,12 @@ export interface Peer {
   /** `--insecure-http`: tokens are accepted over plain HTTP from other machines too. */
   insecureHttp?: boolean;
   /**
+   * The server listens on a loopback address only. False (bound beyond loopback, so perhaps behind
+   * a reverse proxy whose requests all come from loopback): there is no tokenless local user, even
+   * once every token is revoked or expired. Default true.
+   */
+  loopbackServer?: boolean;
+  /**
    * The request's Host header, when the HTTP layer passes it: a request without a token must name
    * this machine (a loopback address or `localhost`), or it may be a web page that had its own name
    * resolve to 127.0.0.1 (DNS rebinding) to drive a tokenless server from the user's browser.
@@ -63,8 +69,9 @@ const BEARER = /^Bearer[ ]+([^\s]+)[ ]*$/i;
 
 /**
  * Works out who sent a request from its `Authorization` header (`Bearer orch_...`). Without one, a
- * loopback peer is the local user when the database has no live token at all (local use needs no
- * set-up) and the request names this machine as its host (peer.host); otherwise a token is
+ * loopback peer of a server listening on loopback only is the local user when the database has no
+ * live token at all (local use needs no set-up) and the request names this machine as its host
+ * (peer.host); otherwise a token is
  * required. A token is never accepted over plain HTTP from another machine unless the server runs
  * with `--insecure-http`. Records when a token was last used (at most once a minute).
  *
@@ -87,7 +94,7 @@ export async function authenticate(store: Store, header: string | undefined, pee
         'a request forwarded by a proxy (Forwarded or X-Forwarded-For) needs a token: make one with `orch token create` where the database is',
       );
     }
-    if (peer.loopback && (await countLiveTokens(store, store.clock.now())) === 0) return { kind: 'local' };
+    if (peer.loopback && peer.loopbackServer !== false && (await countLiveTokens(store, store.clock.now())) === 0) return { kind: 'local' };
     throw new UnauthenticatedError('this server needs a token: send `Authorization: Bearer <token>` (a remote CLI reads it from ORCH_TOKEN or --token-file)');
   }
   const match = BEARER.exec(header);

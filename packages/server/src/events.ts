@@ -4,7 +4,7 @@ import type { WaitResult } from '@orch/orch';
 import type { ShowResult } from '@orch/inbox';
 import { type Clock, ExitCode, ValidationError, intFlag, validateCommandInput } from '@orch/store';
 import { type Principal, authorize } from './auth.ts';
-import { type ServerCommandEnv, commandContext, principalKey } from './handle.ts';
+import { type ServerCommandEnv, commandContext, principalKey, untilStopping } from './handle.ts';
 import type { CommitPulse } from './pulse.ts';
 import { errorJson, ServerError } from './responses.ts';
 import { toAppError } from '@orch/store';
@@ -28,10 +28,11 @@ export interface StreamRequest {
   signal: AbortSignal;
   publicDb: string;
   /**
-   * Authenticates the request again (its token may have been revoked or have expired since the
-   * stream opened): called before each page after the first. @throws UnauthenticatedError.
+   * Authenticates the request again (its token may have been revoked or expired since the stream
+   * opened): called before each look for more, at most once every RECHECK_MS; a throw ends the stream
+   * with that error as an `error` event.
    */
-  recheck?: () => Promise<unknown>;
+  reauthenticate?: () => Promise<void>;
 }
 
 /** A page of a stream: the items after the cursor and the next cursor. */
@@ -68,7 +69,15 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   if (!route) throw new ServerError(404, 'UNKNOWN_COMMAND', ExitCode.usage, `${program} ${command} is not served`);
   const def = await route.load();
   const stop = new AbortController();
-  const signal = AbortSignal.any([request.signal, stop.signal, env.stopping]);
+  // Ends with the client, the server, or the stream's own cancel; released when the stream ends.
+  const waiting = untilStopping(env, stop.signal);
+  const onGone = () => stop.abort();
+  request.signal.addEventListener('abort', onGone, { once: true });
+  const forget = () => {
+    waiting.release();
+    request.signal.removeEventListener('abort', onGone);
+  };
+  const signal = waiting.signal;
   const ctx = commandContext(env, request.principal, signal, request.publicDb);
   const read = async (cursor: number): Promise<Page> => {
     if (request.kind === 'run') {
@@ -82,8 +91,16 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   };
 
   let cursor = parsed.data;
-  const first = await read(cursor);
-  const release = env.limits.open(who);
+  let first: Page;
+  let release: () => void;
+  try {
+    if (request.signal.aborted) stop.abort();
+    first = await read(cursor);
+    release = env.limits.open(who);
+  } catch (err) {
+    forget();
+    throw err;
+  }
   const encoder = new TextEncoder();
   const name = request.kind === 'run' ? 'event' : 'message';
   // Back pressure: the next page is read only once the client has taken what was sent (the queue
@@ -104,6 +121,8 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
         let page: Page | undefined = first;
         let more = false;
         let lastWrite = clock.monotonicMs();
+        // Authenticated when the stream opened; a revocation (a commit) is seen at the next look.
+        let lastAuth = -Infinity;
         try {
           send(`retry: 2000\n\n`);
           while (!signal.aborted) {
@@ -112,8 +131,10 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
               // A page left behind (more) is read at once; otherwise the next commit (or a look now and then).
               if (!more) await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
               if (signal.aborted) break;
-              // A stream outlives its request: a token revoked or expired since ends it (an error event).
-              await request.recheck?.();
+              if (request.reauthenticate && clock.monotonicMs() - lastAuth >= RECHECK_MS) {
+                await request.reauthenticate();
+                lastAuth = clock.monotonicMs();
+              }
               page = await read(cursor);
             }
             for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
@@ -137,6 +158,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
           }
         } finally {
           release();
+          forget();
           try {
             controller.close();
           } catch {

@@ -113,8 +113,13 @@ async function runCommand(env: ServerCommandEnv, route: Route, request: CommandR
     const input = validateCommandInput(def, raw);
     const long = isLong(route, input);
     if (long) release = env.limits.open(principalKey(request.principal));
-    const ctx = commandContext(env, request.principal, request.signal, request.publicDb, { files, waits: long });
-    const result = await def.run(ctx, input);
+    const waiting = untilStopping(env, request.signal);
+    let result: unknown;
+    try {
+      result = await def.run(commandContext(env, request.principal, waiting.signal, request.publicDb, { files, waits: long }), input);
+    } finally {
+      waiting.release();
+    }
     const exitCode = def.exitCode?.(result) ?? ExitCode.ok;
     return { status: 200, headers: { 'content-type': 'application/json; charset=utf-8', [EXIT_CODE_HEADER]: String(exitCode) }, body: jsonText(result) };
   } catch (err) {
@@ -125,8 +130,29 @@ async function runCommand(env: ServerCommandEnv, route: Route, request: CommandR
 }
 
 /**
+ * `signal`, also aborted once the server stops (env.stopping), until `release()`: what a request's
+ * command waits with. Not AbortSignal.any(): on Node 20 every signal it makes stays referenced from
+ * each source for as long as that source lives, so one per request on the server's own signal would
+ * grow the heap with every request ever answered.
+ */
+export function untilStopping(env: Pick<ServerCommandEnv, 'stopping'>, signal: AbortSignal): { signal: AbortSignal; release(): void } {
+  const merged = new AbortController();
+  const abort = () => merged.abort();
+  if (signal.aborted || env.stopping.aborted) abort();
+  env.stopping.addEventListener('abort', abort, { once: true });
+  signal.addEventListener('abort', abort, { once: true });
+  return {
+    signal: merged.signal,
+    release: () => {
+      env.stopping.removeEventListener('abort', abort);
+      signal.removeEventListener('abort', abort);
+    },
+  };
+}
+
+/**
  * The context a served command runs with: the served database, long-lived reconnects, `signal`
- * (or the server stopping) ending waits, the files the client sent (the server's disk is never
+ * (untilStopping's: the client going away or the server stopping) ending waits, the files the client sent (the server's disk is never
  * read for a file flag), and what the principal limits (principalContext: a worker token's agent, a
  * token's name as author).
  */
@@ -148,7 +174,7 @@ export function commandContext(
     cwd: env.cwd,
     ...(env.nativeBinding ? { nativeBinding: env.nativeBinding } : {}),
     reconnectMs: LONG_LIVED_RECONNECT_MS,
-    signal: AbortSignal.any([signal, env.stopping]),
+    signal,
     files: options.files ?? new Map(),
     publicDb,
     ...(store ? { store } : {}),

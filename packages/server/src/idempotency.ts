@@ -63,7 +63,7 @@ export function checkKey(key: string): string {
  * Idempotent requests: the first request with a key runs, and its answer is kept (KEEP_MS); a
  * repeat with the same command and body gets that answer again; one still running is waited for;
  * the same key with another command or body is refused (IDEMPOTENCY_MISMATCH, 409). Answers of 5xx
- * are not kept (the request may be tried again).
+ * and 429 are not kept (the request may be tried again).
  */
 export class Idempotency {
   private readonly running = new Map<string, { attempt: Attempt; done: Promise<HttpAnswer> }>();
@@ -99,7 +99,7 @@ export class Idempotency {
       const answer = await work();
       // The command has run (and may have committed): its answer goes back even when keeping it
       // fails (a busy or lost database); only a retry of this very request then runs it again.
-      if (keep && answer.status < 500) await this.save(attempt, answer).catch((err: unknown) => this.onSaveError?.(err));
+      if (keep && kept(answer)) await this.save(attempt, answer).catch((err: unknown) => this.onSaveError?.(err));
       return answer;
     })();
     this.running.set(id, { attempt, done });
@@ -166,6 +166,11 @@ function assertSame(first: Attempt, again: Attempt): void {
       details: { command: first.command },
     },
   );
+}
+
+/** Whether an answer is kept for a retry: not one the client is meant to retry (5xx, 429: the command did not run). */
+function kept(answer: HttpAnswer): boolean {
+  return answer.status < 500 && answer.status !== 429;
 }
 
 function replayed(answer: HttpAnswer): HttpAnswer {

@@ -58,9 +58,12 @@ async function loadApp(): Promise<typeof import('./app.ts')> {
   }
 }
 
-/** Refuses a set-up that would expose the database: a non-loopback bind without tokens, or without TLS. */
+/**
+ * Refuses a set-up that would expose the database: a non-loopback bind without tokens, or without
+ * TLS; and --insecure-http (a reverse proxy in front, whose requests all come from loopback) without tokens.
+ */
 async function checkExposure(ctx: CommandContext, v: z.output<typeof input>): Promise<void> {
-  if (isLoopbackHost(v.host)) return;
+  if (isLoopbackHost(v.host) && !v.insecureHttp) return;
   if (v.tlsCert === undefined && !v.insecureHttp) {
     throw new UsageError(
       `--host ${v.host} is reachable from other machines: give --tls-cert and --tls-key (or put a TLS reverse proxy in front and pass --insecure-http)`,
@@ -70,7 +73,7 @@ async function checkExposure(ctx: CommandContext, v: z.output<typeof input>): Pr
   try {
     if ((await countActiveTokens(store)) === 0) {
       throw new UsageError(
-        `--host ${v.host} is reachable from other machines and the database has no token yet: create one first with \`orch --db ${ctx.dbPath} token create --role leader\``,
+        `${isLoopbackHost(v.host) ? '--insecure-http says a reverse proxy forwards other machines to this server' : `--host ${v.host} is reachable from other machines`} and the database has no token yet: create one first with \`orch --db ${ctx.dbPath} token create --role leader\``,
       );
     }
   } finally {
@@ -89,7 +92,8 @@ export const command = defineCommand({
     'GET /v1/runs/RUN/events and /v1/threads/THREAD/messages are Server-Sent Events; /healthz, /readyz and ' +
     '/openapi.json need no token. A CLI given --db http://HOST:PORT speaks to it. Loopback (the default --host) ' +
     'without any token: every local caller is the leader. Any other --host needs a token in the database (`orch ' +
-    'token create`) and TLS (--tls-cert/--tls-key), or --insecure-http behind a TLS reverse proxy. Limits per token: ' +
+    'token create`) and TLS (--tls-cert/--tls-key), or --insecure-http behind a TLS reverse proxy (which also needs a token ' +
+    'on a loopback --host: every request then needs one). Limits per token: ' +
     '--rate-limit requests a second (burst --rate-burst; 429 with Retry-After past them) and --max-streams waits and ' +
     'event streams open at once. See docs/server.md.',
   flags: {
@@ -101,7 +105,10 @@ export const command = defineCommand({
     },
     'tls-cert': { type: 'string', describe: 'TLS certificate file (PEM); with --tls-key' },
     'tls-key': { type: 'string', describe: 'TLS private key file (PEM); with --tls-cert' },
-    'insecure-http': { type: 'boolean', describe: 'Allow plain HTTP on a non-loopback --host (behind a TLS reverse proxy only)' },
+    'insecure-http': {
+      type: 'boolean',
+      describe: 'A TLS reverse proxy is in front: allow plain HTTP on a non-loopback --host; on any --host, every request needs a token',
+    },
     'rate-limit': { type: 'string', describe: `Requests a second per token (default ${DEFAULT_LIMITS.ratePerSecond}; 0: no limit)` },
     'rate-burst': { type: 'string', describe: `Requests at once above the rate per token (default ${DEFAULT_LIMITS.burst})` },
     'max-streams': { type: 'string', describe: `Waits and event streams open at once per token (default ${DEFAULT_LIMITS.maxLong})` },

@@ -76,8 +76,9 @@ export const createCommand = defineCommand({
     'A leader token may do everything a leader does over the server; a worker token acts only as its --agent: it may claim, ' +
     'read and post on the threads assigned to that agent (inbox claim, show, heartbeat, progress, ask, result, fail, release, ' +
     'wait, list) and nothing else. The token is printed once, on the first line (with --json: `token`); the database keeps only ' +
-    'its SHA-256, so a lost token cannot be shown again: revoke it and make another. Messages and events written with a token ' +
-    'are recorded under its name. The first token on a database creates the tokens table; from then on a server on it refuses ' +
+    'its SHA-256, so a lost token cannot be shown again: revoke it and make another. What a leader token writes in the ' +
+    "leader's name (dispatched tasks, answers, notes, inbox send and reply) is recorded under its name; a worker token's posts " +
+    'under its agent. The first token on a database creates the tokens table; from then on a server on it refuses ' +
     'requests without a live token, loopback included. Run it on the database itself (--db FILE or postgres:// URL), not ' +
     'through the server.',
   flags: {
