@@ -29,7 +29,7 @@ export interface StreamRequest {
   publicDb: string;
   /**
    * Authenticates the request again (its token may have been revoked or expired since the stream
-   * opened): called before each look for more, at most once every RECHECK_MS; a throw ends the stream
+   * opened): called before each look for more; a throw ends the stream
    * with that error as an `error` event.
    */
   reauthenticate?: () => Promise<void>;
@@ -121,8 +121,6 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
         let page: Page | undefined = first;
         let more = false;
         let lastWrite = clock.monotonicMs();
-        // Authenticated when the stream opened; a revocation (a commit) is seen at the next look.
-        let lastAuth = -Infinity;
         try {
           send(`retry: 2000\n\n`);
           while (!signal.aborted) {
@@ -131,10 +129,9 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
               // A page left behind (more) is read at once; otherwise the next commit (or a look now and then).
               if (!more) await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
               if (signal.aborted) break;
-              if (request.reauthenticate && clock.monotonicMs() - lastAuth >= RECHECK_MS) {
-                await request.reauthenticate();
-                lastAuth = clock.monotonicMs();
-              }
+              // A stream outlives its request: its token is read again at every look (one plain read), so
+              // a revocation (itself a commit, which wakes the stream) ends it before anything later is sent.
+              await request.reauthenticate?.();
               page = await read(cursor);
             }
             for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
