@@ -312,7 +312,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       const release = env.limits.open(principalKey(principal));
       const waiting = untilStopping(env, c.req.raw.signal);
       try {
-        return await handleMcp(c.req.raw, principal, commandContext(env, principal, waiting.signal, publicDb(c)));
+        return await handleMcp(c.req.raw, principal, commandContext(env, principal, waiting.signal, publicDb(c), { waits: true }));
       } finally {
         waiting.release();
         release();
