@@ -118,9 +118,10 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
       for (const h of helpers) if (fs.existsSync(path.join(ROOT, h))) expected.add(h);
     }
     expect(files).toEqual([...expected].sort());
-    // What the issue asks to report, and a bound that catches a native module or cache slipping in.
+    // What the issue asks to report, and a bound that catches a native module or cache slipping in
+    // (orch serve's own bundle, orch-server.cjs, took the package from 1.12 to 1.52 MB packed: it carries its own copy of the commands).
     console.log(`package: ${path.basename(tarball)} ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`);
-    expect(packed.size).toBeLessThan(1_500_000);
+    expect(packed.size).toBeLessThan(1_750_000);
   });
 
   it('installed globally, the commands work outside the repository with PATH holding only the prefix and node, and print the package version', () => {
