@@ -35,7 +35,7 @@ export const command = (options: DispatchCommandOptions) =>
       'creates the attempt branch on that remote at the base commit (pushing the base commit if the remote lacks it; a ' +
       'branch of that name already there at another commit is refused, never overwritten) and records the remote URL ' +
       'in the attempt. The worker runs `inbox work --repo ITS_CLONE` (or the git commands its brief gives) and pushes ' +
-      'the branch back; diff, merge and cleanup fetch it from the remote first. See docs/code-mode.md. ' +
+      'the branch back; diff, merge and cleanup fetch it from the remote first. See docs/guide.md, "Code mode across machines". ' +
       "--repo-path, --workspace-root, --base-ref, --remote and --repo-url apply to code only. The task message also carries the worker's " +
       "brief, rendered once here with the absolute --db path and this orch's inbox executable: save the JSON output " +
       'and `orch-worker-brief` prints that brief for a worker you launch; `inbox work` hands the same text to its command.',
