@@ -56,7 +56,8 @@ const ALLOWED: Record<string, string[]> = {
   cancel_task: ['OK', 'CONFLICT'],
   task_add: ['OK', 'CONFLICT'],
   dep_add: ['OK', 'CONFLICT'],
-  cancel_run: ['OK'],
+  // Refused (CONFLICT) only when RX already finished before the halfway point: all its tasks done.
+  cancel_run: ['OK', 'CONFLICT'],
 };
 const EXIT_OF: Record<string, number> = { OK: 0, CONFLICT: 4, LEASE_LOST: 5 };
 
@@ -424,7 +425,9 @@ describe('mixed load (slow)', () => {
     for (const r of runs) {
       const own = tasks.filter((t) => t.run_id === r.id);
       const finished = own.length > 0 && own.every((t) => t.state === 'done' || t.state === 'cancelled');
-      const expected = r.id === 'RX' ? 'cancelled' : finished ? 'done' : 'active';
+      // RX: cancelled half-way, or done when every task finished first (its cancel then refused).
+      const refusedCancel = records.some((x) => x.kind === 'cancel_run' && x.code === 'CONFLICT');
+      const expected = r.id === 'RX' && !(refusedCancel && own.every((t) => t.state === 'done')) ? 'cancelled' : finished ? 'done' : 'active';
       if (r.state !== expected) eventProblems.push(`run ${r.id} is ${r.state}, expected ${expected}`);
     }
     report('events and run states', eventProblems);
@@ -495,7 +498,10 @@ describe('mixed load (slow)', () => {
 
     for (const [name, list] of Object.entries(problems)) expect(first(list), `${name} (${list.length}; seed ${SEED}; logs in ${OUT_DIR})`).toEqual([]);
     // The load really was mixed: every kind of operation happened, and succeeded at least once.
-    for (const kind of Object.keys(ALLOWED).filter((k) => !k.startsWith('stale_') && k !== 'fenced_progress'))
+    // RX is cancelled half-way unless a fast machine finished it first (then the refusal is right).
+    const rxDone = runs.find((r) => r.id === 'RX')?.state === 'done';
+    expect(rxDone || (byKind.cancel_run?.OK ?? 0) > 0, 'cancel_run never succeeded although RX was not done').toBe(true);
+    for (const kind of Object.keys(ALLOWED).filter((k) => !k.startsWith('stale_') && k !== 'fenced_progress' && k !== 'cancel_run'))
       expect(byKind[kind]?.OK ?? 0, `${kind} never succeeded`).toBeGreaterThan(0);
     // Leases ran out (seen by a reconcile as expired attempts, or first by a worker claiming the thread again).
     expect(summary.leases.expired_attempts + summary.leases.reclaimed_after_expiry).toBeGreaterThan(0);
