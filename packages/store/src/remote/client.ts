@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Agent, IncomingHttpHeaders } from 'node:http';
+import { systemClock } from '../clock.ts';
 import { AppError, ExitCode, type ExitCodeValue } from '../errors.ts';
 import type { RemoteTarget } from './target.ts';
 
@@ -124,7 +125,7 @@ export async function postJson(target: RemoteTarget, path: string, body: string,
         { details: { url: target.display, attempts: attempt, reason: why } },
       );
     }
-    await sleep(wait, options.signal);
+    await systemClock.sleep(wait, options.signal);
     delay = Math.min(2000, delay * 2);
   }
 }
@@ -219,19 +220,4 @@ function describe(err: unknown): string {
   if (code === 'REMOTE_TIMEOUT') return (err as Error).message;
   const message = err instanceof Error ? err.message : String(err);
   return code !== undefined && !message.includes(code) ? `${message} (${code})` : message;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }
