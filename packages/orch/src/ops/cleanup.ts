@@ -185,33 +185,21 @@ async function cleanAttempt(a: AttemptRow, ctx: CleanContext): Promise<CleanupEn
     note: '',
     error: null,
   };
-  if (a.execution_mode === 'code' && a.remote_url !== null && a.repo_path !== null && a.branch !== null) {
-    if (!fs.existsSync(a.repo_path)) {
-      entry.note = `repository ${a.repo_path} is gone; nothing to do`;
-      return entry;
-    }
-    const notes: string[] = [];
-    try {
-      await cleanRemoteAttempt(a, a.repo_path, a.remote_url, a.branch, entry, notes, ctx);
-    } catch (err) {
-      if (!(err instanceof GitFailure)) throw err;
-      entry.error = err.gitMessage.split('\n')[0] ?? err.message;
-      notes.push(`stopped: ${err.message}`);
-    }
-    entry.note = notes.join('; ');
-    return entry;
-  }
-  if (a.execution_mode !== 'code' || a.repo_path === null || a.worktree_path === null || a.branch === null) {
+  const { repo_path: repo, branch, remote_url: remoteUrl, worktree_path: worktree } = a;
+  // Across machines the branch lives on the remote (no local worktree); otherwise in a local worktree.
+  const code = a.execution_mode === 'code' && repo !== null && branch !== null && (remoteUrl !== null || worktree !== null);
+  if (!code) {
     entry.note = 'analysis attempt: nothing on disk';
     return entry;
   }
-  if (!fs.existsSync(a.repo_path)) {
-    entry.note = `repository ${a.repo_path} is gone; nothing to do`;
+  if (!fs.existsSync(repo)) {
+    entry.note = `repository ${repo} is gone; nothing to do`;
     return entry;
   }
   const notes: string[] = [];
   try {
-    await cleanCodeAttempt(a, a.repo_path, a.worktree_path, a.branch, entry, notes, ctx);
+    if (remoteUrl !== null) await cleanRemoteAttempt(a, repo, remoteUrl, branch, entry, notes, ctx);
+    else await cleanCodeAttempt(a, repo, worktree as string, branch, entry, notes, ctx);
   } catch (err) {
     if (!(err instanceof GitFailure)) throw err;
     entry.error = err.gitMessage.split('\n')[0] ?? err.message;
