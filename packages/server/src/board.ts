@@ -106,7 +106,8 @@ export class BoardFiles {
     const full = path.join(this.dir, name);
     let stat: fs.Stats;
     try {
-      stat = fs.statSync(full);
+      // Not followed: a link in the folder never serves a file from elsewhere.
+      stat = fs.lstatSync(full);
     } catch {
       return undefined;
     }
