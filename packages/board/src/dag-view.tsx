@@ -46,23 +46,32 @@ export function DagView({ run, tasks }: { run: string; tasks: StatusTask[] }) {
     const edges: [string, string][] = tasks.flatMap((t) => t.depends_on.map((d) => [t.id, d] as [string, string])).sort();
     return { nodes, edges, key: `${nodes.join('\n')}\n\n${edges.map((e) => e.join(' ')).join('\n')}` };
   }, [tasks]);
+  const stable = useRef(shape);
+  if (stable.current.key !== shape.key) stable.current = shape;
   const [layout, setLayout] = useState<LayoutResult | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [scale, setScale] = useState(1);
   const box = useRef<HTMLDivElement>(null);
 
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the key stands for the shape's content; a new array of the same shape must not lay out again.
+  // Keyed by the shape's text: a new array of the same shape does not lay out again.
+  const { nodes, edges } = stable.current;
   useEffect(() => {
-    if (shape.nodes.length === 0) return;
+    if (nodes.length === 0) return;
     let live = true;
-    layoutInWorker(shape.nodes, shape.edges).then(
-      (r) => live && (setLayout(r), setError(undefined)),
-      (e: Error) => live && setError(e.message),
+    layoutInWorker(nodes, edges).then(
+      (r) => {
+        if (!live) return;
+        setLayout(r);
+        setError(undefined);
+      },
+      (e: Error) => {
+        if (live) setError(e.message);
+      },
     );
     return () => {
       live = false;
     };
-  }, [shape.key]);
+  }, [nodes, edges]);
 
   if (tasks.length === 0)
     return (
@@ -80,7 +89,7 @@ export function DagView({ run, tasks }: { run: string; tasks: StatusTask[] }) {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   return (
     <div class="dag">
-      <div class="dag-tools" role="group" aria-label="Zoom">
+      <div class="dag-tools">
         <Button onClick={() => setScale((s) => Math.max(0.1, s / 1.25))} aria-label="Zoom out">
           −
         </Button>
