@@ -55,7 +55,7 @@ function RunHeader({ status }: { status: RunStatus }) {
   const { run, counts } = status;
   const total = counts.total ?? 0;
   const ready = status.tasks.filter((t) => t.state === 'pending' && t.ready).length;
-  const shown = COLUMNS.map((c) => c.state).filter((st) => st !== 'ready' && (counts[st] ?? 0) > 0);
+  const shown = COLUMNS.map((c) => c.state).filter((st) => st !== 'ready' && (counts[st] ?? 0) > (st === 'pending' ? ready : 0));
   return (
     <header class="run-head">
       <div class="run-title">
@@ -78,7 +78,7 @@ function RunHeader({ status }: { status: RunStatus }) {
           .filter((st) => st !== 'done')
           .map((st) => (
             <span key={st} class={`stat s-${st}`}>
-              {counts[st]} {st === 'pending' ? 'pending' : st}
+              {st === 'pending' ? `${(counts[st] ?? 0) - ready} waiting` : `${counts[st]} ${st}`}
             </span>
           ))}
         {status.unmerged > 0 ? <span class="stat">{status.unmerged} not merged</span> : null}
