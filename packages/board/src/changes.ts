@@ -1,0 +1,122 @@
+import { getToken } from './token.ts';
+
+/**
+ * The change stream: one `GET /v1/changes` per tab (Server-Sent Events), read with fetch because
+ * EventSource cannot send an Authorization header. Every `change` event (and every reconnect)
+ * ticks the listeners, and every useQuery re-fetches what it shows. A dropped stream is opened
+ * again with backoff (0.5 s doubling to 10 s) and `Last-Event-ID`.
+ */
+export type LiveState = 'connecting' | 'connected' | 'reconnecting';
+
+const listeners = new Set<() => void>();
+const stateListeners = new Set<(s: LiveState) => void>();
+let state: LiveState = 'connecting';
+let lastEventId: string | undefined;
+let controller: AbortController | undefined;
+let unauthorizedHandler: () => void = () => {};
+
+/** Calls `fn` after every change; returns the unsubscribe function. */
+export function onChange(fn: () => void): () => void {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+export function liveState(): LiveState {
+  return state;
+}
+
+export function onLiveState(fn: (s: LiveState) => void): () => void {
+  stateListeners.add(fn);
+  return () => stateListeners.delete(fn);
+}
+
+function setState(s: LiveState): void {
+  if (s === state) return;
+  state = s;
+  for (const fn of stateListeners) fn(s);
+}
+
+function tick(): void {
+  for (const fn of [...listeners]) fn();
+}
+
+/** One SSE block's fields (`event`, `id`, `data`); comment lines (`:`) are keep-alives. */
+function parseBlock(block: string): { event: string; id?: string } | undefined {
+  let event = 'message';
+  let id: string | undefined;
+  let any = false;
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue;
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+    if (field === 'event') event = value;
+    else if (field === 'id') id = value;
+    any = true;
+  }
+  return any ? { event, id } : undefined;
+}
+
+async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'> {
+  const headers: Record<string, string> = { Accept: 'text/event-stream' };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (lastEventId !== undefined) headers['Last-Event-ID'] = lastEventId;
+  const res = await fetch('/v1/changes', { headers, signal, cache: 'no-store' });
+  if (res.status === 401) return 'unauthorized';
+  if (!res.ok || !res.body) throw new Error(`change stream: ${res.status}`);
+  setState('connected');
+  // Everything may have changed while the stream was down: look again now.
+  tick();
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return 'ended';
+    buffer += value.replace(/\r\n?/g, '\n');
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const msg = parseBlock(buffer.slice(0, end));
+      buffer = buffer.slice(end + 2);
+      if (msg) {
+        if (msg.id !== undefined) lastEventId = msg.id;
+        if (msg.event === 'change') tick();
+      }
+      end = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+/** Opens the stream and keeps it open until stopChanges(); `onUnauthorized` runs on a 401. */
+export function startChanges(onUnauthorized: () => void): void {
+  stopChanges();
+  unauthorizedHandler = onUnauthorized;
+  const c = new AbortController();
+  controller = c;
+  void (async () => {
+    let delay = 500;
+    while (!c.signal.aborted) {
+      try {
+        const outcome = await readStream(c.signal);
+        if (outcome === 'unauthorized') {
+          unauthorizedHandler();
+          return;
+        }
+      } catch {
+        // Network error or the server stopping: reconnect below.
+      }
+      if (c.signal.aborted) return;
+      // A stream that had opened starts the backoff afresh; one that keeps failing backs off further.
+      if (state === 'connected') delay = 500;
+      setState('reconnecting');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 10_000);
+    }
+  })();
+}
+
+export function stopChanges(): void {
+  controller?.abort();
+  controller = undefined;
+  state = 'connecting';
+}
