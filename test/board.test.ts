@@ -86,8 +86,14 @@ function taskStates(db: string, run: string): Record<string, string> {
   return Object.fromEntries(list.map((r) => [r.id, r.state]));
 }
 
+/** The run's state in the database (undefined before orch's tables or the run exist). */
 function runState(db: string, run: string): string | undefined {
-  return rows<{ state: string }>(db, 'select state from orch_runs where id = ?', run)[0]?.state;
+  try {
+    return rows<{ state: string }>(db, 'select state from orch_runs where id = ?', run)[0]?.state;
+  } catch (err) {
+    if (/no such table/.test(String(err))) return undefined;
+    throw err;
+  }
 }
 
 /** The card of `task` in the kanban column `state`. */
@@ -153,8 +159,8 @@ browserDescribe('the board in a real browser (slow)', () => {
     const t = await tab(b);
     const { page } = t;
 
-    // Runs: the empty list, then a run made with the form.
-    await visible(byTestId(page, 'runs'));
+    // Runs: the empty list (its form), then a run made with the form.
+    await visible(byTestId(page, 'create-run'));
     await submitForm(page, 'create-run', { run: 'r1', goal: 'Ship the live board', summary: 'Three tasks, one dependency.' }, 'Create run');
     await until('run r1 in the database', () => runState(b.db, 'r1') === 'active');
     await go(t, '#/runs/r1');
@@ -192,7 +198,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     await visible(byTestId(page, 'message', { kind: 'question' }), 40_000);
     expect(await text(byTestId(page, 'message', { kind: 'question' }))).toContain('Which colour should the button be?');
     await until('the Blocked count to say 1', async () => (await text(byTestId(page, 'blocked-count'))).includes('1'));
-    expect(await text(byTestId(page, 'task-state'))).toBe('blocked');
+    await visible(byTestId(page, 'task-state', { state: 'blocked' }));
     expect(taskStates(b.db, 'r1').T1).toBe('blocked');
 
     // The person answers in the Blocked panel.
@@ -227,7 +233,7 @@ browserDescribe('the board in a real browser (slow)', () => {
 
     await go(t, '#/runs/r1/tasks/T1');
     await visible(byTestId(page, 'message', { kind: 'result' }));
-    expect(await text(byTestId(page, 'task-state'))).toBe('done');
+    await visible(byTestId(page, 'task-state', { state: 'done' }));
     expect(await byTestId(page, 'attempt', { state: 'done' }).count()).toBe(1);
     const taskShot = await screenshot(browser, page, 'board-task.png');
     expect(taskShot.colours, `${taskShot.file} looks blank`).toBeGreaterThan(8);
@@ -358,7 +364,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     const login = await visible(byTestId(t.page, 'login'));
     expect(await login.locator('input[name=token]').getAttribute('type')).toBe('password');
     expect(await byTestId(t.page, 'signout').count()).toBe(0);
-    expect(await byTestId(t.page, 'runs').count()).toBe(0);
+    expect(await byTestId(t.page, 'create-run').count()).toBe(0);
 
     // A wrong token: refused with the server's message, still on the login form.
     await submitForm(t.page, 'login', { token: 'orch_thisisnotatokenthisisnotatokenthisisnot1' }, 'Sign in');
@@ -368,7 +374,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(await byTestId(t.page, 'signout').count()).toBe(0);
 
     await signIn(t, leader);
-    await visible(byTestId(t.page, 'runs'));
+    await visible(byTestId(t.page, 'create-run'));
     expect(await t.page.evaluate(() => sessionStorage.getItem('orch.token'))).toBe(leader);
     expect(await t.page.evaluate(() => JSON.stringify(localStorage))).not.toContain(leader);
     expect(t.page.url()).not.toContain(leader);
