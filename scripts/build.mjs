@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { boardFiles } from './board-files.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'packages/store/package.json'));
@@ -343,6 +344,7 @@ const warmUps = {
   'orch-worker-brief': () => [[undefined, ['--help']]],
 };
 
+const board = await boardFiles(root, install); // the web board's files, beside every orch-server.cjs
 const pgDriver = path.join(root, 'test-results', `${PG_DRIVER}.build-${process.pid}`);
 fs.mkdirSync(path.dirname(pgDriver), { recursive: true });
 await buildPgDriver(pgDriver);
@@ -382,7 +384,10 @@ for (const cli of clis) {
     install(addon, path.join(path.dirname(out), 'better_sqlite3.node'));
     install(pgDriver, path.join(path.dirname(out), PG_DRIVER));
     if (cli.mcp) install(mcpSdk, path.join(path.dirname(out), MCP_SDK));
-    if (cli.server) install(server, path.join(path.dirname(out), SERVER));
+    if (cli.server) {
+      install(server, path.join(path.dirname(out), SERVER));
+      board.installInto(path.dirname(out));
+    }
     // An extensionless file is read as CommonJS only if no package.json around it says otherwise.
     if (out !== first) fs.writeFileSync(path.join(path.dirname(out), 'package.json'), '{ "type": "commonjs" }\n');
   }
@@ -391,4 +396,5 @@ for (const cli of clis) {
 fs.rmSync(pgDriver);
 fs.rmSync(mcpSdk);
 fs.rmSync(server);
+board.close();
 console.log(`build: ${clis.map((c) => c.outputs.join(', ')).join('; ')}`);

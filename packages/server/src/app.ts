@@ -17,6 +17,8 @@ import {
   type Store,
 } from '@orch/store';
 import { type Principal, authenticate, isCrossSite, isLoopbackHost } from './auth.ts';
+import { BoardFiles, findBoardDir } from './board.ts';
+import { addBoardRoutes } from './board-routes.ts';
 import { openStream, type StreamKind } from './events.ts';
 import { type ServerCommandEnv, commandContext, handleCommand, principalKey, untilStopping } from './handle.ts';
 import { handleMcp } from './mcp-http.ts';
@@ -26,7 +28,7 @@ import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
 import { DEFAULT_LIMITS, type LimitOptions, Limits } from './limits.ts';
 import { openApiDocument } from './openapi.ts';
 import { CommitPulse } from './pulse.ts';
-import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText } from './responses.ts';
+import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText, unknownRoute } from './responses.ts';
 import { routeTable } from './routes.ts';
 
 /** The largest request body (a command's input with a --body, --payload-json and --body-file of 1 MiB each, JSON-escaped). */
@@ -64,6 +66,8 @@ export interface RunningServer {
   /** `http://127.0.0.1:7420` (the port chosen when 0 was asked for). */
   url: string;
   port: number;
+  /** The board's URL (`<url>/`), or undefined when the server has no board files (not built). */
+  board: string | undefined;
   /** Stops accepting, ends waits and streams, lets running requests finish within the grace; closes the database. */
   close(graceMs?: number): Promise<{ unfinished: number }>;
 }
@@ -116,7 +120,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       stopping: stopping.signal,
       shared: sameFile(shared, options.dbPath),
     };
-    const app = buildApp(env, store, pulse, clock, options);
+    const board = new BoardFiles(findBoardDir());
+    const app = buildApp(env, store, pulse, clock, options, board);
     let inFlight = 0;
     const counted = async (request: Request, bindings: unknown) => {
       inFlight++;
@@ -149,6 +154,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return {
       url,
       port: info.port,
+      board: board.dir === undefined ? undefined : `${url}/`,
       close: async (graceMs = SHUTDOWN_GRACE_MS) => {
         clearInterval(prune);
         const server = httpServer as unknown as import('node:http').Server;
@@ -180,9 +186,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 }
 
-type Bindings = { incoming: import('node:http').IncomingMessage };
+export type Bindings = { incoming: import('node:http').IncomingMessage };
 
-function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock: Clock, options: ServerOptions) {
+function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock: Clock, options: ServerOptions, board: BoardFiles) {
   const app = new Hono<{ Bindings: Bindings }>();
   const send = (answer: HttpAnswer) => new Response(answer.body, { status: answer.status, headers: answer.headers });
   const refuse = (err: unknown) => {
@@ -321,6 +327,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
       return refuse(err);
     }
   });
+  addBoardRoutes(app, { board, env, pulse, clock, who, refuse });
   const runs = stream('run');
   const threads = stream('thread');
   app.get('/v1/runs/:id/events', (c) => runs(c as unknown as Context<{ Bindings: Bindings }, '/v1/x/:id/y'>));
@@ -347,15 +354,6 @@ function sameFile(shared: Store, dbPath: string): () => Store | undefined {
   };
   const opened = inode(dbPath);
   return () => (opened !== undefined && inode(dbPath) === opened ? shared : undefined);
-}
-
-function unknownRoute(pathname: string): ServerError {
-  return new ServerError(
-    404,
-    'UNKNOWN_COMMAND',
-    ExitCode.usage,
-    `no such route: ${JSON.stringify(pathname.slice(0, 200))}; commands are POST /v1/<program>/<command words> (see /openapi.json)`,
-  );
 }
 
 /**

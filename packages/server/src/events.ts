@@ -68,16 +68,8 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   const route = env.routes.get(`${program}/${command}`);
   if (!route) throw new ServerError(404, 'UNKNOWN_COMMAND', ExitCode.usage, `${program} ${command} is not served`);
   const def = await route.load();
-  const stop = new AbortController();
-  // Ends with the client, the server, or the stream's own cancel; released when the stream ends.
-  const waiting = untilStopping(env, stop.signal);
-  const onGone = () => stop.abort();
-  request.signal.addEventListener('abort', onGone, { once: true });
-  const forget = () => {
-    waiting.release();
-    request.signal.removeEventListener('abort', onGone);
-  };
-  const signal = waiting.signal;
+  const life = streamLife(env, request.signal);
+  const signal = life.signal;
   const ctx = commandContext(env, request.principal, signal, request.publicDb);
   const read = async (cursor: number): Promise<Page> => {
     if (request.kind === 'run') {
@@ -94,17 +86,149 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
   let first: Page;
   let release: () => void;
   try {
-    if (request.signal.aborted) stop.abort();
     first = await read(cursor);
     release = env.limits.open(who);
   } catch (err) {
-    forget();
+    life.forget();
     throw err;
   }
-  const encoder = new TextEncoder();
   const name = request.kind === 'run' ? 'event' : 'message';
-  // Back pressure: the next page is read only once the client has taken what was sent (the queue
-  // has room), so a client that does not read holds about one page of memory, not the whole thread.
+  return sseBody(life, release, async (send, room) => {
+    let page: Page | undefined = first;
+    let more = false;
+    let lastWrite = clock.monotonicMs();
+    while (!signal.aborted) {
+      if (page === undefined) {
+        await room();
+        // A page left behind (more) is read at once; otherwise the next commit (or a look now and then).
+        if (!more) await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
+        if (signal.aborted) break;
+        // A stream outlives its request: its token is read again at every look (one plain read), so
+        // a revocation (itself a commit, which wakes the stream) ends it before anything later is sent.
+        await request.reauthenticate?.();
+        page = await read(cursor);
+      }
+      for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
+      if (page.items.length > 0) lastWrite = clock.monotonicMs();
+      cursor = Math.max(cursor, page.next);
+      more = page.more;
+      page = undefined;
+      if (more) continue;
+      if (clock.monotonicMs() - lastWrite >= HEARTBEAT_MS) {
+        send(': heartbeat\n\n');
+        lastWrite = clock.monotonicMs();
+      }
+    }
+  });
+}
+
+/** Change ticks of one `/v1/changes` stream are this far apart at least: a burst of commits makes one tick. */
+export const CHANGE_GAP_MS = 50;
+
+export interface ChangesRequest {
+  principal: Principal;
+  /** `Last-Event-ID` of a reconnecting client: the ids it gets next continue after it. */
+  lastEventId: string | undefined;
+  signal: AbortSignal;
+  /** As StreamRequest.reauthenticate: called at every wake; a throw ends the stream with an `error` event. */
+  reauthenticate?: () => Promise<void>;
+}
+
+/**
+ * The board's one stream (`GET /v1/changes`): `event: change`, `id: <n>`, `data: {"at": ISO time}`
+ * once at once, then after every commit to the database by any process (the CommitPulse), at most
+ * one per CHANGE_GAP_MS however many commits land meanwhile; a comment line on an idle stream every
+ * HEARTBEAT_MS. The page re-reads what it shows at every tick, so a tick carries no data of its own
+ * and any authenticated caller may have one. `id` grows by one per tick, after `Last-Event-ID` when a
+ * client reconnects (the server keeps no history: the client re-reads everything anyway).
+ *
+ * @throws ValidationError (2) for a Last-Event-ID that is not a whole number; ServerError
+ *   RATE_LIMITED (429) past the caller's rate or open streams.
+ */
+export async function openChanges(env: ServerCommandEnv, pulse: CommitPulse, clock: Clock, request: ChangesRequest): Promise<ReadableStream<Uint8Array>> {
+  const who = principalKey(request.principal);
+  env.limits.take(who);
+  const text = request.lastEventId?.trim() || '0';
+  const parsed = intFlag(0, Number.MAX_SAFE_INTEGER).safeParse(text);
+  if (!parsed.success) {
+    throw new ValidationError(`Last-Event-ID: must be a whole number (the id of the last change seen), not ${JSON.stringify(text.slice(0, 40))}`, [
+      { path: 'Last-Event-ID', message: 'must be a whole number' },
+    ]);
+  }
+  const release = env.limits.open(who);
+  const life = streamLife(env, request.signal);
+  const signal = life.signal;
+  let id = parsed.data;
+  return sseBody(life, release, async (send, room) => {
+    let lastWrite = clock.monotonicMs();
+    let lastTick = Number.NEGATIVE_INFINITY;
+    // Commits the watch had seen when the last tick went out: any since then deserve a tick.
+    let seen = pulse.commits;
+    const tick = () => {
+      seen = pulse.commits;
+      id++;
+      send(`id: ${id}\nevent: change\ndata: ${JSON.stringify({ at: new Date(clock.now()).toISOString() })}\n\n`);
+      lastTick = lastWrite = clock.monotonicMs();
+    };
+    tick();
+    while (!signal.aborted) {
+      await room();
+      // Read synchronously before waiting: a commit between the last tick and now is not waited for again.
+      if (pulse.commits === seen) await pulse.commit(RECHECK_MS, signal);
+      if (signal.aborted) break;
+      // Read the token again at every wake (a revocation is a commit; an expiry shows within RECHECK_MS).
+      await request.reauthenticate?.();
+      if (pulse.commits !== seen) {
+        const gap = CHANGE_GAP_MS - (clock.monotonicMs() - lastTick);
+        // Commits landing during the gap are covered by the tick after it.
+        if (gap > 0) await clock.sleep(gap, signal);
+        if (signal.aborted) break;
+        tick();
+      } else if (clock.monotonicMs() - lastWrite >= HEARTBEAT_MS) {
+        send(': heartbeat\n\n');
+        lastWrite = clock.monotonicMs();
+      }
+    }
+  });
+}
+
+/** How long a stream lives: until the client goes, the server stops, or the stream is cancelled. */
+interface StreamLife {
+  signal: AbortSignal;
+  stop: AbortController;
+  /** Stops listening to the client and the server (once the stream has ended, or failed to start). */
+  forget(): void;
+}
+
+function streamLife(env: ServerCommandEnv, client: AbortSignal): StreamLife {
+  const stop = new AbortController();
+  const waiting = untilStopping(env, stop.signal);
+  const onGone = () => stop.abort();
+  client.addEventListener('abort', onGone, { once: true });
+  if (client.aborted) stop.abort();
+  return {
+    signal: waiting.signal,
+    stop,
+    forget: () => {
+      waiting.release();
+      client.removeEventListener('abort', onGone);
+    },
+  };
+}
+
+/**
+ * A Server-Sent Events body: `retry: 2000`, then what `loop` sends until it returns or `life` ends;
+ * a throw from `loop` is sent as an `error` event (the CLI's error document). Afterwards the caller's
+ * slot is released (`release`) and the stream closed. Back pressure: `room()` resolves once the
+ * client has taken what was sent, so a client that does not read holds about one page of memory.
+ */
+function sseBody(
+  life: StreamLife,
+  release: () => void,
+  loop: (send: (text: string) => void, room: () => Promise<void>) => Promise<void>,
+): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const signal = life.signal;
   let pulled: (() => void) | undefined;
   const pull = () => {
     pulled?.();
@@ -118,33 +242,9 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
         while (!signal.aborted && (controller.desiredSize ?? 1) <= 0) await new Promise<void>((resolve) => (pulled = resolve));
       };
       void (async () => {
-        let page: Page | undefined = first;
-        let more = false;
-        let lastWrite = clock.monotonicMs();
         try {
-          send(`retry: 2000\n\n`);
-          while (!signal.aborted) {
-            if (page === undefined) {
-              await room();
-              // A page left behind (more) is read at once; otherwise the next commit (or a look now and then).
-              if (!more) await pulse.commit(Math.min(RECHECK_MS, HEARTBEAT_MS), signal);
-              if (signal.aborted) break;
-              // A stream outlives its request: its token is read again at every look (one plain read), so
-              // a revocation (itself a commit, which wakes the stream) ends it before anything later is sent.
-              await request.reauthenticate?.();
-              page = await read(cursor);
-            }
-            for (const item of page.items) send(`id: ${item.id}\nevent: ${name}\ndata: ${JSON.stringify(item.json)}\n\n`);
-            if (page.items.length > 0) lastWrite = clock.monotonicMs();
-            cursor = Math.max(cursor, page.next);
-            more = page.more;
-            page = undefined;
-            if (more) continue;
-            if (clock.monotonicMs() - lastWrite >= HEARTBEAT_MS) {
-              send(': heartbeat\n\n');
-              lastWrite = clock.monotonicMs();
-            }
-          }
+          send('retry: 2000\n\n');
+          await loop(send, room);
         } catch (err) {
           if (!signal.aborted) {
             try {
@@ -155,7 +255,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
           }
         } finally {
           release();
-          forget();
+          life.forget();
           try {
             controller.close();
           } catch {
@@ -166,7 +266,7 @@ export async function openStream(env: ServerCommandEnv, pulse: CommitPulse, cloc
     },
     pull,
     cancel: () => {
-      stop.abort();
+      life.stop.abort();
     },
   });
 }

@@ -7,6 +7,7 @@ import { type Clock, type Store, waitForChange } from '@orch/store';
  */
 export class CommitPulse {
   private wake: (() => void) | undefined;
+  private seen = 0;
   private next: Promise<void>;
   private readonly stop = new AbortController();
   private readonly loop: Promise<void>;
@@ -17,6 +18,11 @@ export class CommitPulse {
   ) {
     this.next = this.arm();
     this.loop = this.watch();
+  }
+
+  /** How many commits (wake-ups) the watch has seen since the server started: grows by one at each. */
+  get commits(): number {
+    return this.seen;
   }
 
   /** Resolves at the next commit, after `ms` of monotonic time, or when `signal` aborts, whichever is first. */
@@ -66,6 +72,7 @@ export class CommitPulse {
         await this.clock.sleep(1000, this.stop.signal);
       }
       const wake = this.wake;
+      this.seen++;
       this.next = this.arm();
       wake?.();
     }

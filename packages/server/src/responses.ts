@@ -86,3 +86,13 @@ export class ServerError extends AppError {
     this.headers = options.headers ?? {};
   }
 }
+
+/** The server's 404 for a path it does not serve (exit 2 at a remote CLI). */
+export function unknownRoute(pathname: string): ServerError {
+  return new ServerError(
+    404,
+    'UNKNOWN_COMMAND',
+    ExitCode.usage,
+    `no such route: ${JSON.stringify(pathname.slice(0, 200))}; commands are POST /v1/<program>/<command words> (see /openapi.json)`,
+  );
+}

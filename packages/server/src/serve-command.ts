@@ -86,11 +86,11 @@ export const command = defineCommand({
   summary: 'Serve the database over HTTP: the commands of orch and inbox, live events, for workers on other machines',
   description:
     'Runs until SIGINT or SIGTERM (then stops accepting, ends waits and event streams, lets running requests finish ' +
-    'for up to 5 s, and exits 0). Prints one line with the URL once listening (--json: {"url", "db"}). Every command ' +
+    'for up to 5 s, and exits 0). Prints one line with the URL and the board URL once listening (--json: {"url", "db", "board"}; board null when its files were not built). Every command ' +
     'of orch and inbox (not init, work, copy, mcp, serve, token) is POST /v1/<program>/<command words> with a JSON ' +
     'body of its flags in camelCase, answering exactly the --json document of the CLI, with header Orch-Exit-Code; ' +
-    'GET /v1/runs/RUN/events and /v1/threads/THREAD/messages are Server-Sent Events; /healthz, /readyz and ' +
-    '/openapi.json need no token. A CLI given --db http://HOST:PORT speaks to it. Loopback (the default --host) ' +
+    'GET /v1/runs/RUN/events, /v1/threads/THREAD/messages and /v1/changes are Server-Sent Events; GET / is the live ' +
+    'web board (docs/board.md); /, /assets/*, /healthz, /readyz and /openapi.json need no token. A CLI given --db http://HOST:PORT speaks to it. Loopback (the default --host) ' +
     'without any token: every local caller is the leader. Any other --host needs a token in the database (`orch ' +
     'token create`) and TLS (--tls-cert/--tls-key), or --insecure-http behind a TLS reverse proxy (which also needs a token ' +
     'on a loopback --host: every request then needs one). Limits per token: ' +
@@ -143,7 +143,13 @@ export const command = defineCommand({
       }),
     );
     const shown = isPostgresUrl(dbPath) ? '(PostgreSQL)' : dbPath;
-    say(process.stdout, ctx.json ? `${JSON.stringify({ url: server.url, db: shown })}\n` : `orch serve: listening on ${server.url} (db ${shown})\n`);
+    const board = server.board ?? null;
+    say(
+      process.stdout,
+      ctx.json
+        ? `${JSON.stringify({ url: server.url, db: shown, board })}\n`
+        : `orch serve: listening on ${server.url} (db ${shown}); board: ${board ?? 'not built (npm run build)'}\n`,
+    );
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       const stop = (s: NodeJS.Signals) => {
         process.off('SIGINT', stop);
