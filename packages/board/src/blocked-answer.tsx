@@ -57,7 +57,6 @@ export function AnswerForm({ run, task, onAnswered }: { run: string; task: strin
         hint="Optional: a JSON object, sent as the answer's structured data."
         name="payload"
         rows={2}
-        class="mono"
         spellcheck={false}
         value={payload}
         onInput={(e) => setPayload(e.currentTarget.value)}

@@ -9,9 +9,11 @@ const CSS = `
 .title-wrap { overflow-wrap: anywhere; min-width: 0; }
 .text-body { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
 .small { font-size: 0.82rem; }
+textarea[name='payload'] { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'Liberation Mono', monospace; font-size: 0.92em; }
 .stack { display: flex; flex-direction: column; gap: 0.75rem; min-width: 0; }
 .row { display: flex; flex-direction: row; flex-wrap: wrap; gap: 0.5rem; align-items: flex-end; }
 .row > .field { flex: 1 1 9rem; }
+.agent-form > .field { max-width: 24rem; }
 .row > .btn, form .row > .btn { align-self: flex-end; }
 .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
 .card > h2 { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: baseline; }

@@ -59,7 +59,7 @@ export function WorkPage() {
         <h1>My work</h1>
         <span class="muted">Work as an agent: claim a thread, report, ask, and post the result.</span>
       </div>
-      <form class="row" onSubmit={(e) => e.preventDefault()}>
+      <form class="row agent-form" onSubmit={(e) => e.preventDefault()}>
         <Field
           label="Agent"
           name="agent"

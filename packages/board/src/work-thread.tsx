@@ -184,7 +184,6 @@ function WorkForm({
         hint="Optional: a JSON object sent with the message."
         name="payload"
         rows={2}
-        class="mono"
         spellcheck={false}
         value={payload}
         onInput={(e) => setPayload(e.currentTarget.value)}
