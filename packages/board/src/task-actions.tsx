@@ -83,9 +83,19 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
   );
 }
 
+/** Task states in which each control is offered (the CLI still decides, and its refusal is shown). */
+const RETRY_STATES = new Set(['failed', 'expired', 'done']);
+const LIVE_OR_ENDED = new Set(['dispatched', 'running', 'blocked', 'failed', 'expired']);
+
+/** Whether a task in `state` has any leader control to offer. */
+export function hasLeaderActions(state: string): boolean {
+  return RETRY_STATES.has(state) || LIVE_OR_ENDED.has(state);
+}
+
 /**
- * The leader's controls for a dispatched task: Retry, Reassign (to another agent), Cancel. Each is
- * offered whenever the task has an attempt; the CLI decides, and its refusal is shown as it words it.
+ * The leader's controls for a dispatched task: Retry (failed, expired, or done code work not
+ * merged), Reassign (to another agent) and Cancel (until the task is done or cancelled). The CLI
+ * decides; its refusal is shown as it words it.
  */
 export function LeaderActions({ task }: { task: Task }) {
   const retry = useAction();
@@ -108,38 +118,44 @@ export function LeaderActions({ task }: { task: Task }) {
 
   return (
     <div class="stack">
-      <div>
-        <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
-          Retry
-        </Button>
-        <span class="muted small"> a failed or expired task, or a done code task not merged</span>
-        <ErrorText error={retry.error} />
-      </div>
-      <form data-testid="reassign" onSubmit={doReassign}>
-        <div class="row">
-          <Field label="Reassign to" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} placeholder="another agent" autocomplete="off" />
-          <Button type="submit" busy={reassign.busy}>
-            Reassign
+      {RETRY_STATES.has(task.state) && (
+        <div>
+          <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
+            Retry
           </Button>
+          <span class="muted small"> a failed or expired task, or a done code task not merged</span>
+          <ErrorText error={retry.error} />
         </div>
-        <ErrorText error={reassign.error} />
-      </form>
-      <form data-testid="cancel" onSubmit={doCancel}>
-        <div class="row">
-          <Field
-            label="Reason"
-            name="reason"
-            value={reason}
-            onInput={(e) => setReason(e.currentTarget.value)}
-            placeholder="optional; the worker sees it"
-            autocomplete="off"
-          />
-          <Button type="submit" variant="danger" busy={cancel.busy}>
-            Cancel
-          </Button>
-        </div>
-        <ErrorText error={cancel.error} />
-      </form>
+      )}
+      {LIVE_OR_ENDED.has(task.state) && (
+        <form data-testid="reassign" onSubmit={doReassign}>
+          <div class="row">
+            <Field label="Reassign to" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} placeholder="another agent" autocomplete="off" />
+            <Button type="submit" busy={reassign.busy}>
+              Reassign
+            </Button>
+          </div>
+          <ErrorText error={reassign.error} />
+        </form>
+      )}
+      {LIVE_OR_ENDED.has(task.state) && (
+        <form data-testid="cancel" onSubmit={doCancel}>
+          <div class="row">
+            <Field
+              label="Reason"
+              name="reason"
+              value={reason}
+              onInput={(e) => setReason(e.currentTarget.value)}
+              placeholder="optional; the worker sees it"
+              autocomplete="off"
+            />
+            <Button type="submit" variant="danger" busy={cancel.busy}>
+              Cancel
+            </Button>
+          </div>
+          <ErrorText error={cancel.error} />
+        </form>
+      )}
     </div>
   );
 }

@@ -97,7 +97,18 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
           {outcome}
         </p>
       )}
-      {q.data === undefined ? q.error ? <ErrorText error={q.error} /> : <Loading /> : <DiffBody diff={q.data} />}
+      {q.data === undefined ? (
+        q.error ? (
+          <ErrorText error={q.error} />
+        ) : (
+          <Loading />
+        )
+      ) : (
+        <>
+          {q.error && <p class="notice small">The diff below is the last one read; reading it again failed: {q.error.message}</p>}
+          <DiffBody diff={q.data} />
+        </>
+      )}
     </section>
   );
 }

@@ -3,7 +3,7 @@ import { isLeader, useMe, useQuery } from './api.ts';
 import { Empty, ErrorText, JsonBlock, Link, Loading, StateBadge, Time } from './components.tsx';
 import { runHref, taskHref } from './router.ts';
 import { AnswerForm } from './blocked-answer.tsx';
-import { DispatchForm, LeaderActions } from './task-actions.tsx';
+import { DispatchForm, hasLeaderActions, LeaderActions } from './task-actions.tsx';
 import { DiffPanel } from './task-diff.tsx';
 import { addPageStyles } from './task-styles.ts';
 import { ThreadPanel } from './task-thread.tsx';
@@ -66,7 +66,7 @@ export function TaskPage({ run, task }: { run: string; task: string }) {
               </ol>
             )}
           </section>
-          {leader && attempts.length > 0 && (
+          {leader && attempts.length > 0 && hasLeaderActions(t.state) && (
             <section class="card" aria-label="Leader actions">
               <h2>Actions</h2>
               <LeaderActions task={t} />

@@ -10,12 +10,12 @@ export function clock(iso: string): string {
 
 /** Message kinds the inbox stores; only these become a CSS class. */
 const KINDS = new Set(['task', 'progress', 'question', 'answer', 'result', 'failure', 'note']);
-/** A payload longer than this (as JSON) starts folded: the task message carries the whole brief. */
+/** A task message's payload longer than this (as JSON) starts folded: it carries the worker's whole brief. */
 const FOLD_PAYLOAD_CHARS = 600;
 
-function Payload({ value }: { value: unknown }) {
+function Payload({ value, fold }: { value: unknown; fold: boolean }) {
   const size = JSON.stringify(value)?.length ?? 0;
-  if (size <= FOLD_PAYLOAD_CHARS) return <JsonBlock value={value} />;
+  if (!fold || size <= FOLD_PAYLOAD_CHARS) return <JsonBlock value={value} />;
   return (
     <details>
       <summary>Payload ({size.toLocaleString()} characters of JSON)</summary>
@@ -47,7 +47,7 @@ export function MessageView({ message }: { message: Message }) {
       )}
       {message.payload != null && (
         <div class="message-payload" data-testid="message-payload">
-          <Payload value={message.payload} />
+          <Payload value={message.payload} fold={message.kind === 'task'} />
         </div>
       )}
     </li>
