@@ -5,8 +5,8 @@ import type { Task } from './task-types.ts';
 
 /**
  * Dispatch a ready task (`orch dispatch`): agent, mode, instructions, and for code mode where the
- * repository is (on the server's machine). Empty instructions send the task's summary or title:
- * the CLI needs a body and the task already says what to do.
+ * repository is (on the server's machine). Empty instructions send the task's title and summary
+ * (as the run page's Dispatch does): the CLI needs a body and the task already says what to do.
  */
 export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void }) {
   const action = useAction();
@@ -18,7 +18,12 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
 
   async function submit(e: Event) {
     e.preventDefault();
-    const input: Record<string, unknown> = { run: task.run, task: task.id, executionMode: mode, body: body.trim() || task.summary || task.title };
+    const input: Record<string, unknown> = {
+      run: task.run,
+      task: task.id,
+      executionMode: mode,
+      body: body.trim() || (task.summary ? `${task.title}\n\n${task.summary}` : task.title),
+    };
     if (to.trim() !== '') input.to = to.trim();
     if (mode === 'code' && repoPath.trim() !== '') input.repoPath = repoPath.trim();
     if (mode === 'code' && baseRef.trim() !== '') input.baseRef = baseRef.trim();
@@ -73,7 +78,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
         rows={2}
         value={body}
         onInput={(e) => setBody(e.currentTarget.value)}
-        placeholder="Default: the task's summary"
+        placeholder="Default: the task's title and summary"
       />
       <Button type="submit" variant="primary" busy={action.busy}>
         Dispatch
