@@ -2,23 +2,31 @@ import { defineCommand, idSchema } from '@orch/store';
 import { z } from 'zod';
 import { blocked } from '../ops/blocked.ts';
 import { messageText } from '../render.ts';
-import { runFlag, withRun } from './shared.ts';
+import { withOrch, withRun } from './shared.ts';
 
 export const command = defineCommand({
   name: 'blocked',
   summary: 'List blocked tasks with their pending questions',
-  description: 'Reconciles first. Each entry has the task, its blocked attempt, and the question: body, payload, who asked and when. Answer with `answer`.',
-  flags: { run: runFlag },
-  examples: ['--db ./coord.db --json blocked --run blog_mvp_001'],
-  input: z.object({ run: idSchema }),
-  run: (ctx, input) => withRun(ctx, input.run, (orch) => blocked(orch, { runId: input.run })),
+  description:
+    'Reconciles first. Without --run: every run that is not done or cancelled, oldest run first ({"run": null, ...}). ' +
+    'Each entry has its run, the task, its blocked attempt, and the question: body, payload, who asked and when. ' +
+    'Answer with `answer --run RUN --task TASK`.',
+  flags: { run: { type: 'string', describe: 'Run id (default: every run that is not done or cancelled)' } },
+  examples: ['--db ./coord.db --json blocked --run blog_mvp_001', '--db ./coord.db blocked'],
+  input: z.object({ run: idSchema.optional() }),
+  run: (ctx, input) =>
+    input.run === undefined
+      ? withOrch(ctx, (orch) => blocked(orch, {}), { whenEmpty: () => ({ run: null, tasks: [] }) })
+      : withRun(ctx, input.run, (orch) => blocked(orch, { runId: input.run })),
   text: (r) =>
     r.tasks.length === 0
-      ? `no blocked tasks in run ${r.run}`
+      ? r.run === null
+        ? 'no blocked tasks in any active run'
+        : `no blocked tasks in run ${r.run}`
       : r.tasks
           .map((b) => {
             const q = b.question;
-            const head = `${b.task.id} (attempt ${b.attempt.number}, ${b.attempt.assigned_to}, thread ${b.attempt.thread_id}): ${b.task.title}`;
+            const head = `${r.run === null ? `${b.run}/` : ''}${b.task.id} (attempt ${b.attempt.number}, ${b.attempt.assigned_to}, thread ${b.attempt.thread_id}): ${b.task.title}`;
             return q
               ? `${head}\n${messageText({ id: q.message_id, thread_id: b.attempt.thread_id, author: q.asked_by, kind: 'question', body: q.body, payload: q.payload, created_at: q.asked_at }).replace(/^/gm, '  ')}`
               : head;

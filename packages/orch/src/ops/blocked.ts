@@ -2,6 +2,7 @@ import { latestMessageIn } from '@orch/inbox';
 import { readTransaction } from '@orch/store';
 import { inboxTx, type Orch } from '../orch.ts';
 import { listAttempts } from '../queries/attempts.ts';
+import { runIdsIn } from '../queries/runs.ts';
 import type { OrchDatabase } from '../schema.ts';
 import { attemptView, taskView, type AttemptView, type TaskView } from '../views.ts';
 import { readinessIn } from './readiness.ts';
@@ -9,6 +10,8 @@ import { reconcile } from './reconcile.ts';
 import { requireRun } from './runs.ts';
 
 export interface BlockedTask {
+  /** The task's run (the list across runs mixes them). */
+  run: string;
   task: TaskView;
   attempt: AttemptView;
   /** The pending question: what the worker asked, when and who. */
@@ -16,15 +19,30 @@ export interface BlockedTask {
 }
 
 export interface BlockedResult {
-  run: string;
+  /** The run asked about; null for the list across every run that is not done or cancelled. */
+  run: string | null;
   tasks: BlockedTask[];
 }
 
-/** `orch blocked`: reconciles, then every blocked task with its pending question. @throws NotFoundError (3). */
-export async function blocked(orch: Orch, input: { runId: string }): Promise<BlockedResult> {
-  await reconcile(orch, input.runId);
-  return readTransaction<OrchDatabase, BlockedResult>(orch.store, async (trx) => {
-    const run = await requireRun(trx, input.runId);
+/**
+ * `orch blocked`: reconciles, then every blocked task with its pending question, of one run
+ * (`runId`) or of every active run (runs that are neither done nor cancelled), oldest run first.
+ *
+ * @throws NotFoundError (3) for a `runId` that names no run.
+ */
+export async function blocked(orch: Orch, input: { runId?: string | undefined }): Promise<BlockedResult> {
+  if (input.runId !== undefined) return { run: input.runId, tasks: await blockedIn(orch, input.runId) };
+  const runs = await readTransaction<OrchDatabase, string[]>(orch.store, (trx) => runIdsIn(trx, 'active'));
+  const tasks: BlockedTask[] = [];
+  for (const run of runs) tasks.push(...(await blockedIn(orch, run)));
+  return { run: null, tasks };
+}
+
+/** One run's blocked tasks, reconciled first. @throws NotFoundError (3). */
+async function blockedIn(orch: Orch, runId: string): Promise<BlockedTask[]> {
+  await reconcile(orch, runId);
+  return readTransaction<OrchDatabase, BlockedTask[]>(orch.store, async (trx) => {
+    const run = await requireRun(trx, runId);
     const { tasks } = await readinessIn(trx, run.id);
     const attempts = await listAttempts(trx, { runId: run.id, states: ['blocked'] });
     const out: BlockedTask[] = [];
@@ -33,11 +51,12 @@ export async function blocked(orch: Orch, input: { runId: string }): Promise<Blo
       if (!a) continue;
       const q = await latestMessageIn(inboxTx(trx), a.thread_id, 'question');
       out.push({
+        run: run.id,
         task: taskView(t),
         attempt: attemptView(a),
         question: q && { message_id: q.id, body: q.body, payload: q.payload, asked_by: q.author, asked_at: q.created_at },
       });
     }
-    return { run: run.id, tasks: out };
+    return out;
   });
 }

@@ -1,8 +1,8 @@
-import { ConflictError, NotFoundError, readTransaction, writeTransaction } from '@orch/store';
+import { ConflictError, NotFoundError, isoTime, readTransaction, writeTransaction } from '@orch/store';
 import { emitIn } from '../events.ts';
 import type { Orch, OrchEnv, Tx } from '../orch.ts';
 import { lastEventSeq } from '../queries/events.ts';
-import { getRun, insertRun, listRuns as queryRuns, taskCounts, type RunRow } from '../queries/runs.ts';
+import { getRun, insertRun, lastEventTimes, listRuns as queryRuns, taskCounts, type RunRow } from '../queries/runs.ts';
 import { unmergedDoneTasks } from '../queries/tasks.ts';
 import type { OrchDatabase, RunState } from '../schema.ts';
 import { countsView, runView, type RunView, type StateCounts } from '../views.ts';
@@ -68,7 +68,8 @@ export async function runSummaryIn(trx: Tx, _env: OrchEnv, runId: string): Promi
 }
 
 export interface ListRunsResult {
-  runs: (RunView & { counts: StateCounts })[];
+  /** `last_activity`: when the run's newest event was written, else when the run last changed (its updated_at). */
+  runs: (RunView & { counts: StateCounts; last_activity: string })[];
 }
 
 /** `orch run list`: runs newest first with their task counts. */
@@ -79,8 +80,16 @@ export async function listRuns(orch: Orch, input: { state?: RunState | undefined
       trx,
       runs.map((r) => r.id),
     );
+    const latest = await lastEventTimes(
+      trx,
+      runs.map((r) => r.id),
+    );
     return {
-      runs: runs.map((r) => ({ ...runView(r), counts: countsView(counts.filter((c) => c.run_id === r.id)) })),
+      runs: runs.map((r) => ({
+        ...runView(r),
+        counts: countsView(counts.filter((c) => c.run_id === r.id)),
+        last_activity: isoTime(latest.get(r.id) ?? r.updated_at),
+      })),
     };
   });
 }

@@ -34,3 +34,29 @@ export async function taskCounts(db: Db, runIds: string[]): Promise<{ run_id: st
     .execute();
   return rows.map((r) => ({ run_id: r.run_id, state: r.state, n: Number(r.n) }));
 }
+
+/** The ids of the runs in `state`, oldest first. */
+export async function runIdsIn(db: Db, state: RunState): Promise<string[]> {
+  const rows = await db.selectFrom('orch_runs').select('id').where('state', '=', state).orderBy('seq').execute();
+  return rows.map((r) => r.id);
+}
+
+/** When each run's newest event was written (runs without events are left out). One index range per run. */
+export async function lastEventTimes(db: Db, runIds: string[]): Promise<Map<string, number>> {
+  if (runIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('orch_events as e')
+    .innerJoin(
+      (eb) =>
+        eb
+          .selectFrom('orch_events')
+          .select(['run_id', (x) => x.fn.max('seq').as('seq')])
+          .where('run_id', 'in', runIds)
+          .groupBy('run_id')
+          .as('m'),
+      (join) => join.onRef('m.run_id', '=', 'e.run_id').onRef('m.seq', '=', 'e.seq'),
+    )
+    .select(['e.run_id', 'e.created_at'])
+    .execute();
+  return new Map(rows.map((r) => [r.run_id, Number(r.created_at)]));
+}

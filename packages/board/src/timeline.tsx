@@ -1,0 +1,60 @@
+import { useQuery } from './api.ts';
+import { Empty, ErrorText, Link, Loading, Time } from './components.tsx';
+import { taskHref } from './router.ts';
+import type { RunEvent } from './run-types.ts';
+
+/** Events the timeline shows: the newest this many. */
+const SHOWN = 150;
+
+/** The few facts of an event's data worth a line: agent, title, dependency, reason... as text. */
+function summary(e: RunEvent): string {
+  const d = e.data ?? {};
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(d)) {
+    if (v === null || v === undefined || k === 'task_state') continue;
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') parts.push(`${k.replace(/_/g, ' ')}: ${String(v)}`);
+  }
+  return parts.join(' · ');
+}
+
+/** The run's events, newest first (`orch wait --after-event N --timeout-seconds 0`), live. */
+export function Timeline({ run, lastEvent }: { run: string; lastEvent: number | undefined }) {
+  const after = lastEvent === undefined ? undefined : Math.max(0, lastEvent - SHOWN);
+  const q = useQuery<{ events: RunEvent[] }>('orch/wait', after === undefined ? undefined : { run, afterEvent: String(after), timeoutSeconds: '0' });
+  const events = q.data ? [...q.data.events].reverse() : undefined;
+  return (
+    <section class="timeline-section" aria-label="Timeline">
+      <h2>Timeline {after && after > 0 ? <span class="muted">(newest {SHOWN})</span> : null}</h2>
+      <ErrorText error={q.error} />
+      {events === undefined ? (
+        q.loading || after === undefined ? (
+          <Loading />
+        ) : null
+      ) : events.length === 0 ? (
+        <Empty>No events yet.</Empty>
+      ) : (
+        <ol class="timeline" data-testid="timeline">
+          {events.map((e) => {
+            const text = summary(e);
+            return (
+              <li key={e.seq} class="event" data-testid="event" data-type={e.type}>
+                <Time iso={e.created_at} />
+                <span class="event-type">{e.type.replace(/_/g, ' ')}</span>
+                {e.task ? (
+                  <Link href={taskHref(run, e.task)} class="event-task ellipsis" title={e.task}>
+                    {e.task}
+                  </Link>
+                ) : (
+                  <span />
+                )}
+                <span class="event-data muted ellipsis" title={text}>
+                  {text}
+                </span>
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </section>
+  );
+}
