@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { type ApiError, useAction } from './api.ts';
-import { ErrorText } from './components.tsx';
+import { Button, ErrorText, TextArea } from './components.tsx';
 
 /**
  * Checks an optional JSON payload typed into a form before it is sent: empty is no payload; else it
@@ -31,7 +31,6 @@ export function AnswerForm({ run, task, onAnswered }: { run: string; task: strin
   const [body, setBody] = useState('');
   const [payload, setPayload] = useState('');
   const [local, setLocal] = useState<ApiError | undefined>(undefined);
-  const id = `answer-${run}-${task}`;
 
   async function submit(e: Event) {
     e.preventDefault();
@@ -51,27 +50,21 @@ export function AnswerForm({ run, task, onAnswered }: { run: string; task: strin
   }
 
   return (
-    <form class="answer-form stack" data-testid="answer" onSubmit={submit}>
-      <label for={`${id}-body`}>Answer</label>
-      <textarea id={`${id}-body`} name="body" rows={3} value={body} onInput={(e) => setBody(e.currentTarget.value)} />
-      <label for={`${id}-payload`}>
-        Payload <span class="muted">(optional JSON object)</span>
-      </label>
-      <textarea
-        id={`${id}-payload`}
+    <form class="answer-form" data-testid="answer" onSubmit={submit}>
+      <TextArea label="Answer" name="body" rows={3} value={body} onInput={(e) => setBody(e.currentTarget.value)} />
+      <TextArea
+        label="Payload"
+        hint="Optional: a JSON object, sent as the answer's structured data."
         name="payload"
         rows={2}
-        class="mono"
         spellcheck={false}
         value={payload}
         onInput={(e) => setPayload(e.currentTarget.value)}
         placeholder='{"decision": "..."}'
       />
-      <div class="actions">
-        <button type="submit" disabled={action.busy}>
-          Answer
-        </button>
-      </div>
+      <Button type="submit" variant="primary" busy={action.busy}>
+        Answer
+      </Button>
       <ErrorText error={local ?? action.error} />
     </form>
   );

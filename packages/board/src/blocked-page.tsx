@@ -1,7 +1,10 @@
+import type { ComponentChildren } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { useQuery } from './api.ts';
 import { Empty, ErrorText, JsonBlock, Link, Loading, Time } from './components.tsx';
+import { runHref, taskHref } from './router.ts';
 import { AnswerForm } from './blocked-answer.tsx';
+import { addPageStyles } from './task-styles.ts';
 import type { BlockedDoc, BlockedItem } from './task-types.ts';
 
 /**
@@ -11,28 +14,21 @@ import type { BlockedDoc, BlockedItem } from './task-types.ts';
  * leaves the list and a new one appears without a reload.
  */
 export function BlockedPage() {
+  addPageStyles();
   const all = useQuery<BlockedDoc>('orch/blocked', {});
   const perRun = all.error?.exitCode === 2;
+  let body: ComponentChildren;
+  if (perRun) body = <PerRunBlocked />;
+  else if (all.data !== undefined) body = <QuestionList items={all.data.tasks} />;
+  else body = all.error ? <ErrorText error={all.error} /> : <Loading />;
   return (
     <main class="page blocked-page" data-testid="blocked-page">
-      <header class="page-head">
+      <div class="page-head">
         <h1>Blocked</h1>
-        <p class="muted">Questions workers are waiting on, oldest first. An answer unblocks the worker at once.</p>
-      </header>
-      {perRun ? (
-        <PerRunBlocked />
-      ) : all.data === undefined ? (
-        all.error ? (
-          <ErrorText error={all.error} />
-        ) : (
-          <Loading />
-        )
-      ) : (
-        <>
-          {all.error && <ErrorText error={all.error} />}
-          <QuestionList items={all.data.tasks} />
-        </>
-      )}
+        <span class="muted">Questions workers are waiting on, oldest first. An answer unblocks the worker at once.</span>
+      </div>
+      {!perRun && all.data !== undefined && <ErrorText error={all.error} />}
+      {body}
     </main>
   );
 }
@@ -44,13 +40,12 @@ function PerRunBlocked() {
   const report = useCallback((run: string, list: BlockedItem[]) => setFound((f) => ({ ...f, [run]: list })), []);
   if (runs.data === undefined) return runs.error ? <ErrorText error={runs.error} /> : <Loading />;
   const ids = runs.data.runs.map((r) => r.id);
-  const items = ids.flatMap((id) => found[id] ?? []);
   return (
     <>
       {ids.map((id) => (
         <RunBlocked key={id} run={id} report={report} />
       ))}
-      <QuestionList items={items} />
+      <QuestionList items={ids.flatMap((id) => found[id] ?? [])} />
     </>
   );
 }
@@ -60,22 +55,24 @@ function RunBlocked({ run, report }: { run: string; report: (run: string, items:
   const q = useQuery<BlockedDoc>('orch/blocked', { run });
   const items = q.data?.tasks;
   useEffect(() => {
-    if (items)
-      report(
-        run,
-        items.map((i) => ({ ...i, run })),
-      );
+    if (items) report(run, items);
   }, [items, run, report]);
-  return q.error ? <ErrorText error={q.error} /> : null;
+  return <ErrorText error={q.error} />;
 }
 
 function QuestionList({ items }: { items: BlockedItem[] }) {
-  if (items.length === 0) return <Empty>No pending questions. Every worker has what it needs.</Empty>;
-  const sorted = [...items].sort((a, b) => a.question.asked_at.localeCompare(b.question.asked_at));
+  if (items.length === 0)
+    return (
+      <Empty>
+        <strong>No pending questions.</strong> Every worker has what it needs; a question appears here the moment a worker asks.
+      </Empty>
+    );
+  const askedAt = (i: BlockedItem) => i.question?.asked_at ?? i.task.updated_at;
+  const sorted = [...items].sort((a, b) => askedAt(a).localeCompare(askedAt(b)));
   return (
-    <ol class="questions">
+    <ol class="items">
       {sorted.map((item) => (
-        <Question key={`${item.run ?? item.task.run}/${item.task.id}/${item.question.message_id}`} item={item} />
+        <Question key={`${item.run ?? item.task.run}/${item.task.id}/${item.attempt.id}`} item={item} />
       ))}
     </ol>
   );
@@ -85,27 +82,30 @@ function Question({ item }: { item: BlockedItem }) {
   const run = item.run ?? item.task.run;
   const { task, attempt, question } = item;
   return (
-    <li class="question panel" data-testid="question" data-run={run} data-task={task.id}>
-      <div class="question-head">
-        <Link href={`#/runs/${encodeURIComponent(run)}`}>{run}</Link> /{' '}
-        <Link href={`#/runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(task.id)}`}>
-          {task.id}: {task.title}
-        </Link>
+    <li class="item card" data-testid="question" data-run={run} data-task={task.id}>
+      <div class="question-grid">
+        <div>
+          <h2 class="title-wrap">
+            <Link href={runHref(run)}>{run}</Link> / <Link href={taskHref(run, task.id)}>{task.id}</Link> <span>{task.title}</span>
+          </h2>
+          <p class="muted small title-wrap">
+            {question ? `${question.asked_by} asked ` : 'blocked '}
+            <Time iso={question?.asked_at ?? task.updated_at} /> · attempt {attempt.number} ({attempt.execution_mode}) for {attempt.assigned_to}
+          </p>
+          {question?.body ? (
+            <p class="text-body" data-testid="question-body">
+              {question.body}
+            </p>
+          ) : null}
+          {question?.payload != null && (
+            <div class="message-payload" data-testid="question-payload">
+              <JsonBlock value={question.payload} />
+            </div>
+          )}
+          {!question && <p class="muted">The question could not be read (see the task's thread).</p>}
+        </div>
+        <AnswerForm run={run} task={task.id} />
       </div>
-      <p class="muted small">
-        asked by {question.asked_by} (attempt {attempt.number}, {attempt.execution_mode}) <Time iso={question.asked_at} />
-      </p>
-      {question.body && (
-        <div class="text-body question-body" data-testid="question-body">
-          {question.body}
-        </div>
-      )}
-      {question.payload != null && (
-        <div class="question-payload" data-testid="question-payload">
-          <JsonBlock value={question.payload} />
-        </div>
-      )}
-      <AnswerForm run={run} task={task.id} />
     </li>
   );
 }

@@ -1,14 +1,14 @@
 import { useState } from 'preact/hooks';
 import { useAction, useQuery } from './api.ts';
-import { ErrorText, JsonBlock, Loading } from './components.tsx';
+import { Button, ErrorText, Loading } from './components.tsx';
 import type { Attempt, DiffDoc } from './task-types.ts';
 
 /** Lines of a patch drawn at most; the rest is summarised (a huge patch would stall the page). */
-const MAX_PATCH_LINES = 4000;
+const MAX_PATCH_LINES = 5000;
 
 /** The CSS class of one patch line: added, removed, hunk header, file header, or context. */
 function lineClass(line: string): string {
-  if (line.startsWith('+++') || line.startsWith('---') || line.startsWith('diff --git') || line.startsWith('index ')) return 'diff-line diff-file';
+  if (line.startsWith('+++ ') || line.startsWith('--- ') || line.startsWith('diff --git ')) return 'diff-line diff-file';
   if (line.startsWith('+')) return 'diff-line diff-add';
   if (line.startsWith('-')) return 'diff-line diff-del';
   if (line.startsWith('@@')) return 'diff-line diff-hunk';
@@ -27,35 +27,35 @@ function Patch({ patch }: { patch: string }) {
           {'\n'}
         </span>
       ))}
-      {lines.length > shown.length && <span class="diff-line diff-more">… {lines.length - shown.length} more lines (orch diff shows them all)</span>}
+      {lines.length > shown.length && <span class="diff-line diff-more">… {lines.length - shown.length} more lines: see orch diff</span>}
     </pre>
   );
 }
 
+type MergeDoc = { merged: boolean; already_merged: boolean; up_to_date: boolean; into: string; commit: string | null };
+type CleanupDoc = { attempts: { note: string | null }[] };
+
 /**
- * A code attempt's `orch diff` (files with +/- counts, commits, the patch) and its Merge and Clean
+ * A code attempt's `orch diff` (files with +/- counts, commits, the patch) with its Merge and Clean
  * up buttons. Re-read on every change, so a worker's new commit shows up.
  */
 export function DiffPanel({ attempt }: { attempt: Attempt }) {
   const q = useQuery<DiffDoc>('orch/diff', { run: attempt.run, task: attempt.task, attempt: attempt.id });
-  const merge = useAction<Record<string, unknown>>();
-  const cleanup = useAction<{ attempts: { note: string | null; error: unknown }[] }>();
+  const merge = useAction<MergeDoc>();
+  const cleanup = useAction<CleanupDoc>();
   const [outcome, setOutcome] = useState<string | undefined>(undefined);
 
   async function doMerge() {
     setOutcome(undefined);
+    cleanup.clear();
     const r = await merge.run('orch/merge', { run: attempt.run, task: attempt.task, attempt: attempt.id });
-    if (r)
-      setOutcome(
-        r.merged
-          ? `Merged into ${String(r.into)} (${String(r.commit ?? '').slice(0, 12)}).`
-          : r.already_merged
-            ? 'Already merged.'
-            : 'Nothing to merge: the target already has this work.',
-      );
+    if (!r) return;
+    if (r.merged) setOutcome(`Merged into ${r.into} (${(r.commit ?? '').slice(0, 12)}).`);
+    else setOutcome(r.already_merged ? 'Already merged.' : `Nothing to merge: ${r.into} already has this work.`);
   }
   async function doCleanup() {
     setOutcome(undefined);
+    merge.clear();
     const r = await cleanup.run('orch/cleanup', { run: attempt.run, attempt: attempt.id });
     if (r)
       setOutcome(
@@ -67,13 +67,13 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
   }
 
   return (
-    <section class="diff" data-testid="diff" aria-label="Changes">
-      <h3>Changes</h3>
+    <section class="card" data-testid="diff" aria-label="Changes">
+      <h2>Changes</h2>
       <dl class="facts">
         <dt>Branch</dt>
-        <dd class="mono">{attempt.branch ?? '—'}</dd>
-        <dt>Worktree</dt>
-        <dd class="mono">{attempt.worktree_path ?? (attempt.remote_url ? `remote: ${attempt.remote_url}` : '—')}</dd>
+        <dd class="mono">{attempt.branch ?? '–'}</dd>
+        <dt>{attempt.remote_url ? 'Remote' : 'Worktree'}</dt>
+        <dd class="mono">{attempt.remote_url ?? attempt.worktree_path ?? '–'}</dd>
         {attempt.merged_into && (
           <>
             <dt>Merged</dt>
@@ -84,49 +84,63 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
         )}
       </dl>
       <div class="actions">
-        <button type="button" onClick={doMerge} disabled={merge.busy}>
+        <Button variant="primary" busy={merge.busy} onClick={doMerge}>
           Merge
-        </button>
-        <button type="button" onClick={doCleanup} disabled={cleanup.busy}>
+        </Button>
+        <Button busy={cleanup.busy} onClick={doCleanup}>
           Clean up
-        </button>
+        </Button>
       </div>
-      <ErrorText error={merge.error} />
-      <ErrorText error={cleanup.error} />
+      <ErrorText error={merge.error ?? cleanup.error} />
       {outcome && (
-        <p class="notice" role="status">
+        <p class="ok" role="status">
           {outcome}
         </p>
       )}
-      {q.data === undefined ? q.error ? <ErrorText error={q.error} /> : <Loading /> : <DiffBody diff={q.data} />}
+      {q.data === undefined ? (
+        q.error ? (
+          <ErrorText error={q.error} />
+        ) : (
+          <Loading />
+        )
+      ) : (
+        <>
+          {q.error && <p class="notice small">The diff below is the last one read; reading it again failed: {q.error.message}</p>}
+          <DiffBody diff={q.data} />
+        </>
+      )}
     </section>
   );
 }
 
 function DiffBody({ diff }: { diff: DiffDoc }) {
-  if (diff.files.length === 0 && diff.commits.length === 0) {
-    return (
-      <p class="muted">No commits on the branch yet{diff.uncommitted?.length ? ` (${diff.uncommitted.length} uncommitted files in the worktree)` : ''}.</p>
-    );
-  }
+  const uncommitted = diff.uncommitted ?? [];
   return (
     <>
-      <ul class="diff-files" data-testid="diff-files">
-        {diff.files.map((f) => (
-          <li key={f.path}>
-            <span class="mono diff-path">{f.path}</span> <span class="diff-stat-add">+{f.additions}</span> <span class="diff-stat-del">−{f.deletions}</span>
-          </li>
-        ))}
-      </ul>
-      <p class="muted small">
-        {diff.commits.length} commit{diff.commits.length === 1 ? '' : 's'}: {diff.commits.map((c) => c.subject).join(' · ')}
-      </p>
-      {diff.uncommitted && diff.uncommitted.length > 0 && (
-        <div class="notice">
-          Uncommitted in the worktree (not part of the diff): <JsonBlock value={diff.uncommitted} />
-        </div>
+      {diff.commits.length === 0 ? (
+        <p class="muted">No commits on the branch yet.</p>
+      ) : (
+        <p class="muted small title-wrap">
+          {diff.commits.length} commit{diff.commits.length === 1 ? '' : 's'}: {diff.commits.map((c) => c.subject).join(' · ')}
+        </p>
       )}
-      {diff.patch !== undefined && <Patch patch={diff.patch} />}
+      {diff.files.length > 0 && (
+        <ul class="diff-files" data-testid="diff-files">
+          {diff.files.map((f) => (
+            <li key={f.path}>
+              <span class="mono diff-path">{f.path}</span>
+              <span class="diff-stat-add">+{f.additions}</span>
+              <span class="diff-stat-del">−{f.deletions}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      {uncommitted.length > 0 && (
+        <p class="notice small">
+          Uncommitted in the worktree (not in the diff; only committed work counts): <span class="mono">{uncommitted.join(', ')}</span>
+        </p>
+      )}
+      {diff.patch ? <Patch patch={diff.patch} /> : null}
     </>
   );
 }

@@ -101,7 +101,7 @@ export interface BlockedItem {
   run?: string;
   task: Task;
   attempt: Attempt;
-  question: { message_id: number; body: string | null; payload: unknown; asked_by: string; asked_at: string };
+  question: { message_id: number; body: string | null; payload: unknown; asked_by: string; asked_at: string } | null;
 }
 
 export interface BlockedDoc {

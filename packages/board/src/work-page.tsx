@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { type ApiError, useAction, useMe, useQuery } from './api.ts';
-import { Empty, ErrorText, Loading, StateBadge, Time } from './components.tsx';
+import { Button, Empty, ErrorText, Field, Loading, StateBadge, Time } from './components.tsx';
+import { addPageStyles } from './task-styles.ts';
 import { ThreadPanel } from './task-thread.tsx';
 import type { Lease, Message, Thread } from './task-types.ts';
 import { type HeldLease, dropLease, readLeases, rememberAgent, rememberedAgent, saveLease } from './work-leases.ts';
@@ -21,6 +22,7 @@ interface ClaimDoc {
  * the worker's forms, with the lease kept alive while the page is open.
  */
 export function WorkPage() {
+  addPageStyles();
   const me = useMe();
   const fixed = me.kind === 'token' && me.role === 'worker' ? (me.agent ?? '') : undefined;
   const [typed, setTyped] = useState(rememberedAgent);
@@ -53,16 +55,17 @@ export function WorkPage() {
 
   return (
     <main class="page work-page" data-testid="work-page">
-      <header class="page-head">
+      <div class="page-head">
         <h1>My work</h1>
-      </header>
+        <span class="muted">Work as an agent: claim a thread, report, ask, and post the result.</span>
+      </div>
       <form class="row agent-form" onSubmit={(e) => e.preventDefault()}>
-        <label for="work-agent">Agent</label>
-        <input
-          id="work-agent"
+        <Field
+          label="Agent"
           name="agent"
           value={fixed ?? typed}
           readOnly={fixed !== undefined}
+          hint={fixed !== undefined ? 'Fixed by your token.' : 'Remembered in this browser.'}
           autocomplete="off"
           placeholder="the agent name you work as"
           onInput={(e) => {
@@ -71,7 +74,6 @@ export function WorkPage() {
             setSelected(undefined);
           }}
         />
-        {fixed !== undefined && <span class="muted small">fixed by your token</span>}
       </form>
       {agent === '' ? (
         <Empty>Type the agent name you work as to see its threads.</Empty>
@@ -82,10 +84,12 @@ export function WorkPage() {
           <Loading />
         )
       ) : (
-        <div class="work-layout">
-          <ThreadList threads={list.data.threads} leases={leases} current={current} onSelect={setSelected} onClaim={doClaim} busy={claim.busy} />
-          <ErrorText error={claim.error ?? list.error} />
-          {current && (
+        <div class="two-col">
+          <div class="stack">
+            <ThreadList threads={list.data.threads} leases={leases} current={current} onSelect={setSelected} onClaim={doClaim} busy={claim.busy} />
+            <ErrorText error={claim.error ?? list.error} />
+          </div>
+          {current ? (
             <WorkDetail
               key={current}
               threadId={current}
@@ -94,6 +98,8 @@ export function WorkPage() {
               onRenewed={(l) => setLeases(saveLease(current, l))}
               onGone={(why) => onGone(current, why)}
             />
+          ) : (
+            <Empty>Select a thread to read it; claim an open one to work on it.</Empty>
           )}
         </div>
       )}
@@ -115,7 +121,7 @@ function WorkDetail({
   onGone: (why: { lost?: ApiError; done?: string }) => void;
 }) {
   return (
-    <section class="work-detail" aria-label="Thread">
+    <section class="card" aria-label="Thread">
       {gone?.lost && (
         <div class="lease-lost" data-testid="lease-lost" role="alert">
           <strong>Lease lost.</strong> This page no longer holds the thread: stop working on it. Claim it again if it is open.
@@ -123,7 +129,7 @@ function WorkDetail({
         </div>
       )}
       {gone?.done && (
-        <p class="notice" role="status">
+        <p class="ok" role="status">
           {gone.done}
         </p>
       )}
@@ -151,35 +157,36 @@ function ThreadList({
   const active = threads.filter((t) => !FINISHED.has(t.state));
   const finished = threads.filter((t) => FINISHED.has(t.state));
   const row = (t: Thread) => {
-    const claimable = (t.state === 'open' || t.lease_expired) && !leases[t.id];
+    const mine = leases[t.id] !== undefined;
+    const claimable = (t.state === 'open' || t.lease_expired) && !mine;
     return (
-      <li key={t.id} class={t.id === current ? 'work-thread selected' : 'work-thread'} data-testid="work-thread" data-thread={t.id} data-state={t.state}>
-        <button type="button" class="link-button title-wrap" aria-pressed={t.id === current} onClick={() => onSelect(t.id)}>
-          {t.subject}
-        </button>{' '}
-        <StateBadge state={t.state} />
-        {leases[t.id] && <span class="badge held">held here</span>}
-        <span class="small muted">
-          {' '}
-          <Time iso={t.created_at} />
-          {t.claimed_by && !leases[t.id] && ` · claimed by ${t.claimed_by}`}
-          {t.lease_expired && ' · lease expired'}
-        </span>
-        {claimable && (
-          <button type="button" disabled={busy} onClick={() => onClaim(t.id)}>
-            Claim
+      <li key={t.id} class={t.id === current ? 'item selected' : 'item'} data-testid="work-thread" data-thread={t.id} data-state={t.state}>
+        <div class="item-head">
+          <button type="button" class="link-button" aria-pressed={t.id === current} onClick={() => onSelect(t.id)}>
+            {t.subject}
           </button>
-        )}
+          <StateBadge state={t.state} />
+          {claimable && (
+            <Button variant="primary" busy={busy} onClick={() => onClaim(t.id)}>
+              Claim
+            </Button>
+          )}
+        </div>
+        <div class="small muted">
+          <Time iso={t.created_at} />
+          {mine ? ' · held by this page' : t.claimed_by ? ` · claimed by ${t.claimed_by}` : ''}
+          {t.lease_expired && ' · lease expired'}
+        </div>
       </li>
     );
   };
   return (
-    <div class="work-threads">
-      {active.length === 0 ? <Empty>Nothing open for this agent.</Empty> : <ul class="thread-list">{active.map(row)}</ul>}
+    <div class="stack">
+      {active.length === 0 ? <Empty>Nothing open for this agent right now.</Empty> : <ul class="items">{active.map(row)}</ul>}
       {finished.length > 0 && (
-        <details class="finished-threads">
+        <details>
           <summary>Finished ({finished.length})</summary>
-          <ul class="thread-list">{finished.map(row)}</ul>
+          <ul class="items">{finished.map(row)}</ul>
         </details>
       )}
     </div>

@@ -1,8 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, ApiFailure, call, useAction, useQuery } from './api.ts';
-import { ErrorText, Loading, Time } from './components.tsx';
+import { Button, ErrorText, Loading, TextArea, Time } from './components.tsx';
 import { checkPayload } from './blocked-answer.tsx';
-import { MessageView, ThreadView } from './task-thread.tsx';
+import { clock, MessageView, ThreadView } from './task-thread.tsx';
 import type { Lease, Message, ThreadShow } from './task-types.ts';
 import type { HeldLease } from './work-leases.ts';
 
@@ -87,51 +87,61 @@ export function HeldThread({
 
   if (q.data === undefined) return q.error ? <ErrorText error={q.error} /> : <Loading />;
   const { question, answer } = answerTo(q.data.messages);
+  const blocked = q.data.thread.state === 'blocked';
   return (
-    <section class="held-thread panel" aria-label="Claimed thread">
-      <p class="lease-status small" data-testid="heartbeat" role="status">
-        You hold this thread's lease; this page keeps it alive every {Math.round(lease.seconds / 3)} s
-        {hb.at && (
+    <div class="stack">
+      <p class="notice small" data-testid="heartbeat" role="status">
+        <span class="lease-ok">●</span> This page holds the lease and renews it every {Math.round(lease.seconds / 3)} s while it is open
+        {hb.at ? (
           <>
             {' '}
-            (renewed <Time iso={hb.at} />, expires <Time iso={lease.expires_at} />)
+            (renewed <Time iso={hb.at} />, good until {clock(lease.expires_at)})
           </>
-        )}
-        . Leaving the page lets it run out.
+        ) : null}
+        . Closing the page lets it run out.
       </p>
       {hb.error && (
-        <p class="notice">
-          The last heartbeat failed; retrying. <ErrorText error={hb.error} />
-        </p>
+        <div class="notice small">
+          The last heartbeat failed; it is tried again. <ErrorText error={hb.error} />
+        </div>
       )}
-      {q.data.thread.state === 'blocked' && (
+      {blocked && (
         <p class="notice waiting" data-testid="waiting" role="status">
-          Waiting for the answer to your question…
+          Waiting for the answer to your question… it appears here as soon as the leader answers.
         </p>
       )}
-      {question && answer && q.data.thread.state !== 'blocked' && (
-        <div class="notice answer" data-testid="answer-received">
-          <strong>The answer to “{question.body ?? 'your question'}”:</strong>
+      {question && answer && !blocked && (
+        <div class="notice answered" data-testid="answer-received">
+          <strong class="title-wrap">The answer to “{question.body ?? 'your question'}”:</strong>
           <ol class="messages">
             <MessageView message={answer} />
           </ol>
         </div>
       )}
+      <WorkForm threadId={threadId} lease={lease} blocked={blocked} onGone={onGone} />
       <ThreadView doc={q.data} />
-      <WorkForm threadId={threadId} lease={lease} onGone={onGone} />
-    </section>
+    </div>
   );
 }
 
 type WorkCommand = 'progress' | 'ask' | 'result' | 'fail' | 'release';
 
 /** One form, one body and payload, a button per worker command. */
-function WorkForm({ threadId, lease, onGone }: { threadId: string; lease: HeldLease; onGone: (why: { lost?: ApiError; done?: string }) => void }) {
+function WorkForm({
+  threadId,
+  lease,
+  blocked,
+  onGone,
+}: {
+  threadId: string;
+  lease: HeldLease;
+  blocked: boolean;
+  onGone: (why: { lost?: ApiError; done?: string }) => void;
+}) {
   const action = useAction();
   const [body, setBody] = useState('');
   const [payload, setPayload] = useState('');
   const [local, setLocal] = useState<ApiError | undefined>(undefined);
-  const id = `work-${threadId}`;
 
   async function send(command: WorkCommand) {
     action.clear();
@@ -142,15 +152,13 @@ function WorkForm({ threadId, lease, onGone }: { threadId: string; lease: HeldLe
     if (command !== 'release' && body.trim() !== '') input.body = body;
     if (checked.payloadJson !== undefined) input.payloadJson = checked.payloadJson;
     const r = await action.run(`inbox/${command}`, input);
-    if (r === undefined) {
-      // Refused: a lost lease ends the hold; anything else (an empty body, say) is shown beside the buttons.
-      return;
-    }
+    // Refused: the error shows beside the buttons (a lost lease also ends the hold, below).
+    if (r === undefined) return;
     setBody('');
     setPayload('');
     if (command === 'result') onGone({ done: 'Result posted: the thread is done.' });
     if (command === 'fail') onGone({ done: 'Failure reported: the thread is failed.' });
-    if (command === 'release') onGone({ done: 'Released: the thread is open again.' });
+    if (command === 'release') onGone({ done: 'Released: the thread is open again for its agent.' });
   }
   useEffect(() => {
     if (action.error?.exitCode === 5) onGone({ lost: action.error });
@@ -158,42 +166,44 @@ function WorkForm({ threadId, lease, onGone }: { threadId: string; lease: HeldLe
 
   return (
     <form
-      class="work-form stack"
       onSubmit={(e) => {
         e.preventDefault();
         void send('progress');
       }}
     >
-      <label for={`${id}-body`}>Message</label>
-      <textarea id={`${id}-body`} name="body" rows={4} value={body} onInput={(e) => setBody(e.currentTarget.value)} />
-      <label for={`${id}-payload`}>
-        Payload <span class="muted">(optional JSON object)</span>
-      </label>
-      <textarea
-        id={`${id}-payload`}
+      <TextArea
+        label="Message"
+        name="body"
+        rows={4}
+        value={body}
+        onInput={(e) => setBody(e.currentTarget.value)}
+        placeholder={blocked ? 'You can still post progress while you wait' : 'What happened, what you ask, or the result'}
+      />
+      <TextArea
+        label="Payload"
+        hint="Optional: a JSON object sent with the message."
         name="payload"
         rows={2}
-        class="mono"
         spellcheck={false}
         value={payload}
         onInput={(e) => setPayload(e.currentTarget.value)}
       />
       <div class="actions">
-        <button type="submit" disabled={action.busy}>
+        <Button type="submit" busy={action.busy}>
           Post progress
-        </button>
-        <button type="button" disabled={action.busy} onClick={() => send('ask')}>
+        </Button>
+        <Button busy={action.busy} onClick={() => send('ask')}>
           Ask
-        </button>
-        <button type="button" disabled={action.busy} onClick={() => send('result')}>
+        </Button>
+        <Button variant="primary" busy={action.busy} onClick={() => send('result')}>
           Post result
-        </button>
-        <button type="button" class="danger" disabled={action.busy} onClick={() => send('fail')}>
+        </Button>
+        <Button variant="danger" busy={action.busy} onClick={() => send('fail')}>
           Fail
-        </button>
-        <button type="button" disabled={action.busy} onClick={() => send('release')}>
+        </Button>
+        <Button busy={action.busy} onClick={() => send('release')} title="Give the thread back unfinished">
           Release
-        </button>
+        </Button>
       </div>
       <ErrorText error={local ?? action.error} />
     </form>

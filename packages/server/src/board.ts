@@ -52,7 +52,7 @@ interface Loaded {
 export interface BoardAnswer {
   status: number;
   headers: Record<string, string>;
-  body: Uint8Array | string | null;
+  body: Uint8Array<ArrayBuffer> | string | null;
 }
 
 /**
@@ -98,7 +98,7 @@ export class BoardFiles {
     if (gzip) headers['content-encoding'] = 'gzip';
     const body = gzip ? (file.gzip as Buffer) : file.body;
     headers['content-length'] = String(body.byteLength);
-    return { status: 200, headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
+    return { status: 200, headers, body: new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength) };
   }
 
   private load(name: string): Loaded | undefined {
