@@ -1,3 +1,4 @@
+import { useRef } from 'preact/hooks';
 import { useQuery } from './api.ts';
 import { Empty, ErrorText, Link, Loading, Time } from './components.tsx';
 import { taskHref } from './router.ts';
@@ -43,9 +44,13 @@ function summary(e: RunEvent): string {
 
 /** The run's events, newest first (`orch wait --after-event N --timeout-seconds 0`), live. */
 export function Timeline({ run, lastEvent }: { run: string; lastEvent: number | undefined }) {
-  const after = lastEvent === undefined ? undefined : Math.max(0, lastEvent - SHOWN);
+  // The cursor moves in steps of 50, and the last list stays up while the next one loads: a busy
+  // run's timeline does not flash empty at every event.
+  const after = lastEvent === undefined ? undefined : Math.max(0, Math.floor((lastEvent - SHOWN) / 50) * 50);
   const q = useQuery<{ events: RunEvent[] }>('orch/wait', after === undefined ? undefined : { run, afterEvent: String(after), timeoutSeconds: '0' });
-  const events = q.data ? [...q.data.events].reverse() : undefined;
+  const last = useRef<RunEvent[] | undefined>(undefined);
+  if (q.data) last.current = q.data.events.slice(-SHOWN).reverse();
+  const events = last.current;
   return (
     <section class="timeline-section" aria-label="Timeline">
       <h2>Timeline {after && after > 0 ? <span class="muted">(newest {SHOWN})</span> : null}</h2>
