@@ -10,11 +10,13 @@
 // wake.mjs and scale.mjs (parts 1 to 4, SQLite), postgres.mjs (part 5: claims, wake-ups and scale
 // on the PostgreSQL server BENCH_PG names, default postgres://127.0.0.1:5432/test, in schemas made
 // and dropped by the run; skipped, saying so, without a server), server.mjs (part 7: `orch serve` over
-// loopback), baseline.mjs (builds --baseline=REF).
+// loopback), board.mjs (part 8: the live board in Debian's chromium; skipped, saying so, without it),
+// baseline.mjs (builds --baseline=REF).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildBaseline } from './bench/baseline.mjs';
+import { boardBench } from './bench/board.mjs';
 import { cliLatency } from './bench/cli.mjs';
 import { mcpLatency } from './bench/mcp.mjs';
 import { figures, INBOX, makeTmp, ORCH, OUT, quick, ROOT } from './bench/common.mjs';
@@ -24,7 +26,7 @@ import { serverBench } from './bench/server.mjs';
 import { throughput } from './bench/throughput.mjs';
 import { wakeups } from './bench/wake.mjs';
 
-// `--only=cli,mcp,throughput,wake,scale,postgres,server` runs some parts (figures are still written to bench.json).
+// `--only=cli,mcp,throughput,wake,scale,postgres,server,board` runs some parts (figures are still written to bench.json).
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -56,6 +58,7 @@ try {
   if (part('scale')) scale();
   if (part('postgres')) await postgres();
   if (part('server')) await serverBench();
+  if (part('board')) await boardBench();
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
   if (baseline) fs.rmSync(baseline.dir, { recursive: true, force: true });

@@ -1,0 +1,211 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, ApiFailure, call, useAction, useQuery } from './api.ts';
+import { Button, ErrorText, Loading, TextArea, Time } from './components.tsx';
+import { checkPayload } from './blocked-answer.tsx';
+import { clock, MessageView, ThreadView } from './task-thread.tsx';
+import type { Lease, Message, ThreadShow } from './task-types.ts';
+import type { HeldLease } from './work-leases.ts';
+
+/** Exit codes of a heartbeat that mean the lease is gone for good: lost (5), thread ended (4), no such thread (3). */
+const FINAL_EXIT_CODES = new Set([3, 4, 5]);
+
+function toApiError(err: unknown): ApiError {
+  return err instanceof ApiFailure ? err.error : { status: 0, exitCode: 1, code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+}
+
+/**
+ * Keeps a held lease alive while the page shows it: `inbox heartbeat` at once (a reloaded page
+ * checks the lease it kept) and then every third of the lease's length. A refusal that means the
+ * lease is gone calls `onGone`; a passing failure (the server restarting) is shown and retried.
+ */
+function useHeartbeat(thread: string, lease: HeldLease, onRenewed: (l: HeldLease) => void, onGone: (e: ApiError) => void) {
+  const [state, setState] = useState<{ at?: string; error?: ApiError }>({});
+  const latest = useRef({ lease, onRenewed, onGone });
+  latest.current = { lease, onRenewed, onGone };
+  const beat = useRef<() => void>(() => {});
+
+  useEffect(() => {
+    let stopped = false;
+    const tick = async () => {
+      try {
+        const r = await call<{ lease: Lease }>('inbox/heartbeat', { thread, lease: latest.current.lease.token });
+        if (stopped) return;
+        setState({ at: new Date().toISOString() });
+        latest.current.onRenewed({ ...latest.current.lease, ...r.lease });
+      } catch (err) {
+        if (stopped) return;
+        const e = toApiError(err);
+        if (FINAL_EXIT_CODES.has(e.exitCode)) latest.current.onGone(e);
+        else setState((s) => ({ ...s, error: e }));
+      }
+    };
+    beat.current = tick;
+    void tick();
+    const timer = setInterval(tick, Math.max(1000, (lease.seconds * 1000) / 3));
+    return () => {
+      stopped = true;
+      clearInterval(timer);
+    };
+  }, [thread, lease.token, lease.seconds]);
+  return { ...state, beatNow: () => beat.current() };
+}
+
+/** The leader's reply to the newest question, if one came after it. */
+function answerTo(messages: Message[]): { question?: Message; answer?: Message } {
+  let qi = -1;
+  messages.forEach((m, i) => m.kind === 'question' && (qi = i));
+  if (qi < 0) return {};
+  const question = messages[qi];
+  const answer = messages.slice(qi + 1).find((m) => m.role !== 'worker' && m.role !== 'runner');
+  return { question, answer };
+}
+
+/**
+ * A thread this tab holds the lease of: its messages (live), the lease kept alive, and the
+ * worker's forms: progress, ask (then "waiting for the answer" until it comes), result, fail,
+ * release. `onGone` tells the page the lease ended (posted, released, lost).
+ */
+export function HeldThread({
+  threadId,
+  lease,
+  onRenewed,
+  onGone,
+}: {
+  threadId: string;
+  lease: HeldLease;
+  onRenewed: (l: HeldLease) => void;
+  onGone: (why: { lost?: ApiError; done?: string }) => void;
+}) {
+  const q = useQuery<ThreadShow>('inbox/show', { thread: threadId });
+  const hb = useHeartbeat(threadId, lease, onRenewed, (e) => onGone({ lost: e }));
+  const threadState = q.data?.thread.state;
+  const expired = q.data?.thread.lease_expired;
+  // The leader cancelling the thread or the lease running out shows in the thread first: confirm with a heartbeat now.
+  useEffect(() => {
+    if (threadState === 'cancelled' || expired) hb.beatNow();
+  }, [threadState, expired]);
+
+  if (q.data === undefined) return q.error ? <ErrorText error={q.error} /> : <Loading />;
+  const { question, answer } = answerTo(q.data.messages);
+  const blocked = q.data.thread.state === 'blocked';
+  return (
+    <div class="stack">
+      <p class="notice small" data-testid="heartbeat" role="status">
+        <span class="lease-ok">●</span> This page holds the lease and renews it every {Math.round(lease.seconds / 3)} s while it is open
+        {hb.at ? (
+          <>
+            {' '}
+            (renewed <Time iso={hb.at} />, good until {clock(lease.expires_at)})
+          </>
+        ) : null}
+        . Closing the page lets it run out.
+      </p>
+      {hb.error && (
+        <div class="notice small">
+          The last heartbeat failed; it is tried again. <ErrorText error={hb.error} />
+        </div>
+      )}
+      {blocked && (
+        <p class="notice waiting" data-testid="waiting" role="status">
+          Waiting for the answer to your question… it appears here as soon as the leader answers.
+        </p>
+      )}
+      {question && answer && !blocked && (
+        <div class="notice answered" data-testid="answer-received">
+          <strong class="title-wrap">The answer to “{question.body ?? 'your question'}”:</strong>
+          <ol class="messages">
+            <MessageView message={answer} />
+          </ol>
+        </div>
+      )}
+      <WorkForm threadId={threadId} lease={lease} blocked={blocked} onGone={onGone} />
+      <ThreadView doc={q.data} />
+    </div>
+  );
+}
+
+type WorkCommand = 'progress' | 'ask' | 'result' | 'fail' | 'release';
+
+/** One form, one body and payload, a button per worker command. */
+function WorkForm({
+  threadId,
+  lease,
+  blocked,
+  onGone,
+}: {
+  threadId: string;
+  lease: HeldLease;
+  blocked: boolean;
+  onGone: (why: { lost?: ApiError; done?: string }) => void;
+}) {
+  const action = useAction();
+  const [body, setBody] = useState('');
+  const [payload, setPayload] = useState('');
+  const [local, setLocal] = useState<ApiError | undefined>(undefined);
+
+  async function send(command: WorkCommand) {
+    action.clear();
+    const checked = command === 'release' ? {} : checkPayload(payload);
+    setLocal(checked.error);
+    if (checked.error) return;
+    const input: Record<string, unknown> = { thread: threadId, lease: lease.token };
+    if (command !== 'release' && body.trim() !== '') input.body = body;
+    if (checked.payloadJson !== undefined) input.payloadJson = checked.payloadJson;
+    const r = await action.run(`inbox/${command}`, input);
+    // Refused: the error shows beside the buttons (a lost lease also ends the hold, below).
+    if (r === undefined) return;
+    setBody('');
+    setPayload('');
+    if (command === 'result') onGone({ done: 'Result posted: the thread is done.' });
+    if (command === 'fail') onGone({ done: 'Failure reported: the thread is failed.' });
+    if (command === 'release') onGone({ done: 'Released: the thread is open again for its agent.' });
+  }
+  useEffect(() => {
+    if (action.error?.exitCode === 5) onGone({ lost: action.error });
+  }, [action.error]);
+
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send('progress');
+      }}
+    >
+      <TextArea
+        label="Message"
+        name="body"
+        rows={4}
+        value={body}
+        onInput={(e) => setBody(e.currentTarget.value)}
+        placeholder={blocked ? 'You can still post progress while you wait' : 'What happened, what you ask, or the result'}
+      />
+      <TextArea
+        label="Payload"
+        hint="Optional: a JSON object sent with the message."
+        name="payload"
+        rows={2}
+        spellcheck={false}
+        value={payload}
+        onInput={(e) => setPayload(e.currentTarget.value)}
+      />
+      <div class="actions">
+        <Button type="submit" busy={action.busy}>
+          Post progress
+        </Button>
+        <Button busy={action.busy} onClick={() => send('ask')}>
+          Ask
+        </Button>
+        <Button variant="primary" busy={action.busy} onClick={() => send('result')}>
+          Post result
+        </Button>
+        <Button variant="danger" busy={action.busy} onClick={() => send('fail')}>
+          Fail
+        </Button>
+        <Button busy={action.busy} onClick={() => send('release')} title="Give the thread back unfinished">
+          Release
+        </Button>
+      </div>
+      <ErrorText error={local ?? action.error} />
+    </form>
+  );
+}

@@ -1,0 +1,485 @@
+/**
+ * The live web board (issue 18) in a real browser: Debian's chromium, driven by playwright-core,
+ * against a real `orch serve` on a temporary database, with a scripted `inbox work` agent as the
+ * worker. The tests act as a person on the page (forms, buttons, links) and assert on what the page
+ * shows and on the database rows. See test/browser-harness.ts for what every tab records (console
+ * errors, dialogs, requests leaving the origin).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Browser, Locator } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import {
+  AGENTS,
+  type Board,
+  browserDescribe,
+  byTestId,
+  launchBrowser,
+  makeTokens,
+  markDocument,
+  openTab,
+  overflowsHorizontally,
+  reloaded,
+  screenshot,
+  setField,
+  signIn,
+  startBoard,
+  startWorker,
+  submitForm,
+  type Tab,
+  unexpectedErrors,
+  visible,
+  WAIT_MS,
+} from './browser-harness.ts';
+import { git, initGitRepo, ok, orchOk, rows, type WatchedRun } from './helpers.ts';
+import { post } from './server-harness.ts';
+
+const NODE = process.execPath;
+
+let browser: Browser;
+const boards: Board[] = [];
+const tabs: Tab[] = [];
+const workers: WatchedRun[] = [];
+
+/** A served fresh database, stopped after the test. */
+async function board(options: Parameters<typeof startBoard>[0] = {}): Promise<Board> {
+  const b = await startBoard(options);
+  boards.push(b);
+  return b;
+}
+
+/** A tab on `b`, closed after the test. */
+async function tab(b: Board, options: Parameters<typeof openTab>[2] = {}): Promise<Tab> {
+  const t = await openTab(browser, b, options);
+  tabs.push(t);
+  return t;
+}
+
+function worker(...args: Parameters<typeof startWorker>): WatchedRun {
+  const w = startWorker(...args);
+  workers.push(w);
+  return w;
+}
+
+/** Goes to `hash` in the page without loading it again (what a click on a link does). */
+async function go(t: Tab, hash: string): Promise<void> {
+  await t.page.evaluate((h) => {
+    window.location.hash = h;
+  }, hash);
+}
+
+async function text(locator: Locator): Promise<string> {
+  return (await locator.first().innerText()).trim();
+}
+
+/** Waits until `probe` is true (polled; fails after WAIT_MS naming `what`). */
+async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function taskStates(db: string, run: string): Record<string, string> {
+  const list = rows<{ id: string; state: string }>(db, 'select id, state from orch_tasks where run_id = ? order by id', run);
+  return Object.fromEntries(list.map((r) => [r.id, r.state]));
+}
+
+/** The run's state in the database (undefined before orch's tables or the run exist). */
+function runState(db: string, run: string): string | undefined {
+  try {
+    return rows<{ state: string }>(db, 'select state from orch_runs where id = ?', run)[0]?.state;
+  } catch (err) {
+    if (/no such table/.test(String(err))) return undefined;
+    throw err;
+  }
+}
+
+/** The card of `task` in the kanban column `state`. */
+function cardIn(t: Tab, state: string, task: string): Locator {
+  return byTestId(byTestId(t.page, 'column', { state }), 'card', { task });
+}
+
+/** Dispatches `task` of `run` from its task page (as a person: the card's link, then the form). */
+async function dispatchFromTaskPage(t: Tab, db: string, run: string, task: string, to: string): Promise<void> {
+  await go(t, `#/runs/${run}/tasks/${task}`);
+  await visible(byTestId(t.page, 'task-page'));
+  const form = await visible(byTestId(t.page, 'dispatch'));
+  await setField(form, 'to', to);
+  await setField(form, 'mode', 'analysis');
+  // The instructions, when the form asks for them (dispatch needs a body; the page may supply one).
+  if ((await form.locator('[name=body]').count()) > 0) await setField(form, 'body', `Please do ${task}.`);
+  await form.getByRole('button', { name: 'Dispatch', exact: true }).click();
+  await until(
+    `an attempt of ${run}/${task} in the database`,
+    () => rows(db, 'select 1 from orch_attempts where run_id = ? and task_id = ?', run, task).length > 0,
+  );
+}
+
+/** Strings an agent might write to break a page that renders its text as HTML. */
+const SCRIPT = '<script>alert("xss-script")</script>';
+const IMG = '<img src=x onerror="alert(\'xss-img\')">';
+const LINK = '<a href="javascript:alert(\'xss-link\')">click me</a>';
+const HOSTILE = `${SCRIPT} ${IMG} ${LINK}`;
+
+/** Nothing hostile ran or reached out: no dialog, no request elsewhere, no `/x` fetched, no injected element. */
+async function expectInert(t: Tab): Promise<void> {
+  expect(t.dialogs, 'dialogs that opened').toEqual([]);
+  expect(t.offsite, 'requests that tried to leave the origin').toEqual([]);
+  expect(
+    t.requests.filter((r) => / \/x(\?|$)/.test(r)),
+    'the injected <img src=x> was fetched',
+  ).toEqual([]);
+  const injected = await t.page.evaluate(() => ({
+    scripts: [...document.querySelectorAll('script')].filter((s) => !s.src.endsWith('/assets/board.js')).length,
+    imgs: document.querySelectorAll('img[src="x"], img[onerror]').length,
+    jsLinks: [...document.querySelectorAll('a[href]')].filter((a) => /^\s*javascript:/i.test(a.getAttribute('href') ?? '')).length,
+    handlers: [...document.querySelectorAll('*')].filter((el) => [...el.attributes].some((a) => /^on/i.test(a.name))).length,
+  }));
+  expect(injected).toEqual({ scripts: 0, imgs: 0, jsLinks: 0, handlers: 0 });
+  expect(unexpectedErrors(t), 'console errors (a CSP violation is one)').toEqual([]);
+}
+
+browserDescribe('the board in a real browser (slow)', () => {
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  afterEach(async () => {
+    for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+    for (const b of boards.splice(0)) await b.stop();
+  });
+
+  it('end to end: a person plans a run on the page, a worker asks, the person answers in the Blocked box, and the run ends done', async () => {
+    const b = await board();
+    const t = await tab(b);
+    const { page } = t;
+
+    // Runs: the empty list (its form), then a run made with the form.
+    await visible(byTestId(page, 'create-run'));
+    await submitForm(page, 'create-run', { run: 'r1', goal: 'Ship the live board', summary: 'Three tasks, one dependency.' }, 'Create run');
+    await until('run r1 in the database', () => runState(b.db, 'r1') === 'active');
+    await go(t, '#/runs/r1');
+    await visible(byTestId(page, 'run-page'));
+    await markDocument(t);
+
+    // Three tasks and a dependency, all through the page's forms.
+    for (const [task, title] of [
+      ['T1', 'Design the page'],
+      ['T2', 'Build the page'],
+      ['T3', 'Write the docs'],
+    ] as const) {
+      await submitForm(page, 'add-task', { task, title, summary: `${title}.` }, 'Add task');
+      await visible(byTestId(page, 'card', { task }));
+    }
+    await submitForm(page, 'add-dep', { task: 'T2', dependsOn: 'T1' }, 'Add dependency');
+    await visible(byTestId(page, 'dag-edge'));
+    expect(rows(b.db, 'select task_id, depends_on from orch_dependencies where run_id = ?', 'r1')).toEqual([{ task_id: 'T2', depends_on: 'T1' }]);
+    expect(taskStates(b.db, 'r1')).toEqual({ T1: 'pending', T2: 'pending', T3: 'pending' });
+    await visible(byTestId(page, 'dag-node', { task: 'T2', ready: 'false' }));
+    await visible(byTestId(page, 'dag-node', { task: 'T1', ready: 'true' }));
+    await visible(cardIn(t, 'ready', 'T1'));
+    await visible(cardIn(t, 'ready', 'T3'));
+    expect(await cardIn(t, 'ready', 'T2').count()).toBe(0);
+    expect(await byTestId(page, 'dag-node').count()).toBe(3);
+    expect(await byTestId(page, 'dag-edge').count()).toBe(1);
+
+    // Dispatch T1 from its task page (reached through its card's link), then a worker claims it and asks.
+    await byTestId(page, 'card', { task: 'T1' }).first().getByRole('link').first().click();
+    await visible(byTestId(page, 'task-page'));
+    await dispatchFromTaskPage(t, b.db, 'r1', 'T1', 'painter');
+    const asker = worker(b.db, path.join(b.dir, 'work'), 'painter', [NODE, path.join(AGENTS, 'ask.mjs')]);
+
+    // The question shows without a reload: on the task page, and in the nav's count.
+    await visible(byTestId(page, 'message', { kind: 'question' }), 40_000);
+    expect(await text(byTestId(page, 'message', { kind: 'question' }))).toContain('Which colour should the button be?');
+    await until('the Blocked count to say 1', async () => (await text(byTestId(page, 'blocked-count'))).includes('1'));
+    await visible(byTestId(page, 'task-state', { state: 'blocked' }));
+    expect(taskStates(b.db, 'r1').T1).toBe('blocked');
+
+    // The person answers in the Blocked panel.
+    await go(t, '#/blocked');
+    const question = await visible(byTestId(page, 'question', { run: 'r1', task: 'T1' }));
+    expect(await text(question)).toContain('Which colour should the button be?');
+    const shot = await screenshot(browser, page, 'board-blocked.png');
+    expect(shot.colours, `${shot.file} looks blank`).toBeGreaterThan(8);
+    expect(shot.commonest).toBeLessThan(0.98);
+    await submitForm(question, 'answer', { body: 'Teal, please.' }, 'Answer');
+
+    // The worker gets the answer and finishes.
+    const done = await asker.done;
+    expect(done.code, done.stderr).toBe(0);
+    const thread = rows<{ thread_id: string }>(b.db, "select thread_id from orch_attempts where run_id = 'r1' and task_id = 'T1'")[0]!.thread_id;
+    const messages = rows<{ kind: string; body: string }>(b.db, 'select kind, body from inbox_messages where thread_id = ? order by id', thread);
+    expect(messages.map((m) => m.kind)).toEqual(['task', 'question', 'answer', 'result']);
+    expect(messages[2]!.body).toBe('Teal, please.');
+    expect(messages[3]!.body).toBe('The leader answered: Teal, please.\n');
+
+    // The card moves to done and T2 is ready, on the run page, live.
+    await go(t, '#/runs/r1');
+    await visible(cardIn(t, 'done', 'T1'));
+    await visible(cardIn(t, 'ready', 'T2'));
+    await visible(byTestId(page, 'dag-node', { task: 'T2', ready: 'true' }));
+    await visible(byTestId(page, 'dag-node', { task: 'T1', state: 'done' }));
+    await until('the Blocked count to drop', async () => !(await text(byTestId(page, 'blocked-count'))).includes('1'));
+    expect(taskStates(b.db, 'r1')).toEqual({ T1: 'done', T2: 'pending', T3: 'pending' });
+    const runShot = await screenshot(browser, page, 'board-run.png');
+    expect(runShot.colours, `${runShot.file} looks blank`).toBeGreaterThan(8);
+    expect(runShot.commonest).toBeLessThan(0.98);
+
+    await go(t, '#/runs/r1/tasks/T1');
+    await visible(byTestId(page, 'message', { kind: 'result' }));
+    await visible(byTestId(page, 'task-state', { state: 'done' }));
+    expect(await byTestId(page, 'attempt', { state: 'done' }).count()).toBe(1);
+    const taskShot = await screenshot(browser, page, 'board-task.png');
+    expect(taskShot.colours, `${taskShot.file} looks blank`).toBeGreaterThan(8);
+    expect(taskShot.commonest).toBeLessThan(0.98);
+
+    // The rest: both dispatched from the page, one worker does them, and the run ends done.
+    await dispatchFromTaskPage(t, b.db, 'r1', 'T2', 'builder');
+    await dispatchFromTaskPage(t, b.db, 'r1', 'T3', 'builder');
+    const builder = await worker(b.db, path.join(b.dir, 'work'), 'builder', [NODE, path.join(AGENTS, 'echo.mjs')], ['--concurrency', '2']).done;
+    expect(builder.code, builder.stderr).toBe(0);
+    await go(t, '#/runs/r1');
+    await visible(cardIn(t, 'done', 'T2'));
+    await visible(cardIn(t, 'done', 'T3'));
+    await until('the run state to show done', async () => (await text(byTestId(page, 'run-state'))) === 'done');
+    expect(taskStates(b.db, 'r1')).toEqual({ T1: 'done', T2: 'done', T3: 'done' });
+    expect(runState(b.db, 'r1')).toBe('done');
+    expect(await reloaded(t), 'the page loaded itself again').toBe(false);
+    expect(unexpectedErrors(t)).toEqual([]);
+    expect(t.offsite).toEqual([]);
+    expect(t.dialogs).toEqual([]);
+  });
+
+  it('updates live from a CLI commit on the same database (no reload)', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'live', '--goal', 'Watch it move']);
+    orchOk(b.db, ['task', 'add', '--run', 'live', '--task', 'a', '--title', 'First']);
+    const t = await tab(b, { hash: '#/runs/live' });
+    await visible(byTestId(t.page, 'card', { task: 'a' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await markDocument(t);
+
+    orchOk(b.db, ['task', 'add', '--run', 'live', '--task', 'b', '--title', 'Added from a terminal']);
+    await visible(byTestId(t.page, 'card', { task: 'b' }));
+    expect(await text(byTestId(t.page, 'card', { task: 'b' }))).toContain('Added from a terminal');
+    orchOk(b.db, ['dep', 'add', '--run', 'live', '--task', 'b', '--depends-on', 'a']);
+    await visible(byTestId(t.page, 'dag-edge'));
+    orchOk(b.db, ['dispatch', '--run', 'live', '--task', 'a', '--execution-mode', 'analysis', '--to', 'w', '--body', 'go']);
+    await visible(cardIn(t, 'dispatched', 'a'));
+    await visible(byTestId(t.page, 'event', { type: 'task_dispatched' }).or(byTestId(t.page, 'event', { type: 'attempt_created' })));
+    expect(await reloaded(t)).toBe(false);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('renders agent-written text as text: <script>, <img onerror> and javascript: links in a subject, bodies and payloads run nothing and fetch nothing', async () => {
+    const b = await board();
+    const repo = initGitRepo(path.join(b.dir, 'repo'), { 'README.md': 'hello\n' });
+    const payload = JSON.stringify({ html: HOSTILE, link: "javascript:alert('xss-payload')", [SCRIPT]: IMG });
+    orchOk(b.db, ['run', 'init', '--run', 'x', '--goal', `Goal ${HOSTILE}`, '--summary', `Summary ${HOSTILE}`]);
+    orchOk(b.db, ['task', 'add', '--run', 'x', '--task', 'a', '--title', `Title ${HOSTILE}`, '--summary', `Task summary ${HOSTILE}`]);
+    orchOk(b.db, ['task', 'add', '--run', 'x', '--task', 'c', '--title', `Code ${IMG}`]);
+    orchOk(b.db, ['dispatch', '--run', 'x', '--task', 'a', '--execution-mode', 'analysis', '--to', 'evil', '--body', `Body ${HOSTILE}`]);
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'evil']);
+    const lease = ['--thread', claim.thread.id, '--lease', claim.lease.token];
+    ok(b.db, ['progress', ...lease, '--body', `Progress ${HOSTILE}`, '--payload-json', payload]);
+    ok(b.db, ['ask', ...lease, '--body', `Question ${HOSTILE}`, '--payload-json', payload]);
+    // A code attempt whose worker committed a file with a hostile name.
+    const d = orchOk<{ attempt: { worktree_path: string } }>(b.db, [
+      'dispatch',
+      '--run',
+      'x',
+      '--task',
+      'c',
+      '--execution-mode',
+      'code',
+      '--to',
+      'evil',
+      '--repo-path',
+      repo,
+      '--body',
+      'code',
+    ]);
+    const hostileFile = '<img src=x onerror=alert(1)>.txt';
+    fs.writeFileSync(path.join(d.attempt.worktree_path, hostileFile), `${SCRIPT}\n`);
+    git(d.attempt.worktree_path, 'add', '-A');
+    git(d.attempt.worktree_path, '-c', 'user.name=Evil', '-c', 'user.email=evil@example.com', 'commit', '-q', '-m', `commit ${HOSTILE}`);
+
+    const t = await tab(b);
+    await visible(byTestId(t.page, 'run-row', { run: 'x' }));
+    expect(await text(byTestId(t.page, 'run-row', { run: 'x' }))).toContain(`Goal ${SCRIPT}`);
+
+    await go(t, '#/runs/x');
+    await visible(byTestId(t.page, 'card', { task: 'a' }));
+    expect(await text(byTestId(t.page, 'card', { task: 'a' }))).toContain(`Title ${SCRIPT}`);
+    await visible(byTestId(t.page, 'dag-node', { task: 'a' }));
+
+    await go(t, '#/runs/x/tasks/a');
+    await visible(byTestId(t.page, 'message', { kind: 'question' }));
+    expect(await text(byTestId(t.page, 'thread-subject'))).toContain(`Title ${SCRIPT} ${IMG} ${LINK}`);
+    const bodies = await byTestId(t.page, 'message-body').allInnerTexts();
+    expect(bodies.some((x) => x.includes(`Body ${HOSTILE}`))).toBe(true);
+    expect(bodies.some((x) => x.includes(`Progress ${HOSTILE}`))).toBe(true);
+    expect(bodies.some((x) => x.includes(`Question ${HOSTILE}`))).toBe(true);
+    const payloads = (await byTestId(t.page, 'message-payload').allInnerTexts()).join('\n');
+    expect(payloads).toContain("javascript:alert('xss-payload')");
+    expect(payloads).toContain('xss-img');
+    await expectInert(t);
+
+    await go(t, '#/blocked');
+    const q = await visible(byTestId(t.page, 'question', { run: 'x', task: 'a' }));
+    expect(await text(q)).toContain(`Question ${SCRIPT}`);
+    expect(await text(q)).toContain("javascript:alert('xss-payload')");
+    await expectInert(t);
+
+    await go(t, '#/runs/x/tasks/c');
+    const diff = await visible(byTestId(t.page, 'diff'));
+    await until('the hostile file name in the diff', async () => (await diff.first().innerText()).includes(hostileFile));
+    await expectInert(t);
+
+    await go(t, '#/work');
+    await visible(byTestId(t.page, 'work-page'));
+    await setField(t.page.locator('body'), 'agent', 'evil');
+    await visible(byTestId(t.page, 'work-thread'));
+    expect((await byTestId(t.page, 'work-page').innerText()).includes(`Title ${SCRIPT}`)).toBe(true);
+    await expectInert(t);
+  });
+
+  it('auth: with a token on the database the API refuses without one and the page asks for it; a wrong token is refused; sign in and out; the token stays out of URLs', async () => {
+    let tokens: ReturnType<typeof makeTokens> | undefined;
+    const b = await board({ setup: (db) => (tokens = makeTokens(db)) });
+    const { leader } = tokens!;
+
+    const refused = await post(b.url, '/v1/orch/run/list', {});
+    expect(refused.status).toBe(401);
+    expect(refused.json.error.code).toBe('UNAUTHENTICATED');
+    expect((await fetch(`${b.url}/v1/whoami`)).status).toBe(401);
+
+    const t = await tab(b);
+    const login = await visible(byTestId(t.page, 'login'));
+    expect(await login.locator('input[name=token]').getAttribute('type')).toBe('password');
+    expect(await byTestId(t.page, 'signout').count()).toBe(0);
+    expect(await byTestId(t.page, 'create-run').count()).toBe(0);
+
+    // A wrong token: refused with the server's message, still on the login form.
+    await submitForm(t.page, 'login', { token: 'orch_thisisnotatokenthisisnotatokenthisisnot1' }, 'Sign in');
+    const error = await visible(byTestId(t.page, 'error'));
+    expect((await text(error)).length).toBeGreaterThan(0);
+    await visible(byTestId(t.page, 'login'));
+    expect(await byTestId(t.page, 'signout').count()).toBe(0);
+
+    await signIn(t, leader);
+    await visible(byTestId(t.page, 'create-run'));
+    expect(await t.page.evaluate(() => sessionStorage.getItem('orch.token'))).toBe(leader);
+    expect(await t.page.evaluate(() => JSON.stringify(localStorage))).not.toContain(leader);
+    expect(t.page.url()).not.toContain(leader);
+    expect(t.requests.filter((r) => r.includes(leader))).toEqual([]);
+
+    // The session survives a reload of the tab, and an action works with the token.
+    await t.page.reload();
+    await visible(byTestId(t.page, 'signout'));
+    await submitForm(t.page, 'create-run', { run: 'authed', goal: 'Made while signed in', summary: '' }, 'Create run');
+    await until('run authed in the database', () => runState(b.db, 'authed') === 'active');
+
+    await byTestId(t.page, 'signout').click();
+    await visible(byTestId(t.page, 'login'));
+    expect(await t.page.evaluate(() => sessionStorage.getItem('orch.token'))).toBe(null);
+    expect(t.page.url()).not.toContain(leader);
+    expect(unexpectedErrors(t)).toEqual([]);
+    expect(t.offsite).toEqual([]);
+  });
+
+  it('a worker token sees only My work, fixed to its agent', async () => {
+    let tokens: ReturnType<typeof makeTokens> | undefined;
+    const b = await board({ setup: (db) => (tokens = makeTokens(db)) });
+    const { worker: token, workerAgent } = tokens!;
+    const mine = ok<{ thread: { id: string } }>(b.db, ['send', '--to', workerAgent, '--subject', 'Paint the fence', '--body', 'White.']).thread.id;
+    const theirs = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'someone-else', '--subject', 'Not yours', '--body', 'x']).thread.id;
+
+    const t = await tab(b);
+    await signIn(t, token);
+    await visible(byTestId(t.page, 'work-page'));
+    const agent = t.page.locator('[data-testid=work-page] input[name=agent]');
+    expect(await agent.inputValue()).toBe(workerAgent);
+    expect(await agent.isEditable()).toBe(false);
+    await visible(byTestId(t.page, 'work-thread', { thread: mine }));
+    expect(await byTestId(t.page, 'work-thread', { thread: theirs }).count()).toBe(0);
+
+    // The leader's pages are not there for a worker.
+    await go(t, '#/');
+    await visible(byTestId(t.page, 'work-page'));
+    expect(await byTestId(t.page, 'runs').count()).toBe(0);
+    expect(await byTestId(t.page, 'create-run').count()).toBe(0);
+    expect(await t.page.getByRole('link', { name: /^Runs/ }).count()).toBe(0);
+
+    // Claiming works through the page, as the token's agent.
+    await byTestId(t.page, 'work-thread', { thread: mine }).getByRole('button', { name: 'Claim', exact: true }).click();
+    await until(
+      'the thread claimed by the worker',
+      () => rows<{ claimed_by: string | null }>(b.db, 'select claimed_by from inbox_threads where id = ?', mine)[0]?.claimed_by === workerAgent,
+    );
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it("a refused action shows the CLI's error text next to the control (a dependency cycle, named)", async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'cy', '--goal', 'Cycles']);
+    for (const task of ['a', 'b']) orchOk(b.db, ['task', 'add', '--run', 'cy', '--task', task, '--title', task.toUpperCase()]);
+    orchOk(b.db, ['dep', 'add', '--run', 'cy', '--task', 'b', '--depends-on', 'a']);
+    const t = await tab(b, { hash: '#/runs/cy' });
+    await visible(byTestId(t.page, 'dag-edge'));
+    const form = await submitForm(t.page, 'add-dep', { task: 'a', dependsOn: 'b' }, 'Add dependency');
+    const error = await visible(byTestId(form, 'error').or(byTestId(form.locator('xpath=..'), 'error')));
+    expect(await text(error)).toContain('would close a cycle: a -> b -> a');
+    expect(rows(b.db, 'select task_id, depends_on from orch_dependencies where run_id = ?', 'cy')).toEqual([{ task_id: 'b', depends_on: 'a' }]);
+    expect(unexpectedErrors(t, /status of (401|409|4\d\d)/)).toEqual([]);
+  });
+
+  it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
+    const b = await board();
+    orchOk(b.db, [
+      'run',
+      'init',
+      '--run',
+      'phone-run-with-a-rather-long-identifier',
+      '--goal',
+      'A goal long enough to wrap on a narrow screen, several times over, without pushing the page sideways at all',
+    ]);
+    for (const task of ['design', 'build', 'test', 'ship'])
+      orchOk(b.db, ['task', 'add', '--run', 'phone-run-with-a-rather-long-identifier', '--task', task, '--title', `${task} ${'word '.repeat(12)}`]);
+    orchOk(b.db, ['dep', 'add', '--run', 'phone-run-with-a-rather-long-identifier', '--task', 'build', '--depends-on', 'design']);
+    const t = await tab(b, { viewport: { width: 390, height: 844 } });
+    for (const [hash, id] of [
+      ['#/', 'runs'],
+      ['#/runs/phone-run-with-a-rather-long-identifier', 'run-page'],
+      ['#/runs/phone-run-with-a-rather-long-identifier/tasks/build', 'task-page'],
+      ['#/blocked', 'blocked-page'],
+      ['#/work', 'work-page'],
+    ] as const) {
+      await go(t, hash);
+      await visible(byTestId(t.page, id));
+      expect(await overflowsHorizontally(t.page), `${hash} at 390 px`).toMatchObject({ overflow: false });
+    }
+
+    // Keyboard: from the top of the page, Tab reaches every link of the main nav.
+    await go(t, '#/');
+    await visible(byTestId(t.page, 'runs'));
+    await t.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    const reached: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      await t.page.keyboard.press('Tab');
+      reached.push(await t.page.evaluate(() => (document.activeElement?.textContent ?? '').trim()));
+    }
+    for (const name of ['Runs', 'Blocked', 'My work'])
+      expect(
+        reached.some((r) => r.startsWith(name)),
+        `${name} in ${JSON.stringify(reached)}`,
+      ).toBe(true);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+});
