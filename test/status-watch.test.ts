@@ -207,6 +207,8 @@ describe('orch status --watch (slow)', () => {
     expect(types.at(-1)).toBe('run_cancelled');
     for (const line of events) expect(line).toMatch(/^\d\d:\d\d:\d\d {2}#\d+ {2}[a-z_]+ +\S+/);
     expect(lines.at(-1)).toBe('run r1 is cancelled: 1/4 done · 0 running · 0 blocked · 0 failed · 3 cancelled');
+    // Nothing follows the watch's own output (the CLI prints no result of its own after it).
+    expect(r.stdout.endsWith('3 cancelled\n')).toBe(true);
     expect(table.stdout).toContain('run r1 [cancelled]');
   });
 
