@@ -66,6 +66,19 @@ export interface CommandContext {
   store?: Store | undefined;
   /** `--json` was given: a command that owns its output (`serve`) writes JSON. */
   json?: boolean | undefined;
+  /**
+   * The CLI's standard output, for a command that writes as it goes (see `CommandDefinition.streams`).
+   * Set by the CLI only: a server or an MCP host has no terminal to give, so such a command refuses there.
+   */
+  stdout?: CommandOutput | undefined;
+}
+
+/** Where a command that writes as it goes writes (the CLI's stdout). */
+export interface CommandOutput {
+  /** May return a promise: it then resolves once written and rejects when it cannot be (a closed pipe: EPIPE). */
+  write(text: string): unknown;
+  /** stdout is a terminal. */
+  isTTY?: boolean;
 }
 
 export interface FlagSpec {
@@ -113,6 +126,12 @@ export interface CommandDefinition<Schema extends z.ZodType = z.ZodType, Result 
    * result (errors still go to stderr).
    */
   ownsStdio?: boolean;
+  /**
+   * For this input the command writes its own output as it goes, to `ctx.stdout` (`orch status
+   * --watch`): the CLI prints nothing for its result, and with a server URL as `--db` it runs here,
+   * calling the server for what it reads (as `inbox work` does).
+   */
+  streams?(input: any): boolean;
 }
 
 /** Keeps the schema/result types of a definition checked while storing it in a plain list. */

@@ -54,6 +54,7 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       cwd: io.cwd,
       ...(io.nativeBinding ? { nativeBinding: io.nativeBinding } : {}),
       ...(json ? { json: true } : {}),
+      stdout: io.stdout,
     };
     let result: unknown;
     let exitCode: number | undefined;
@@ -79,8 +80,8 @@ export async function runCli(spec: CliSpec, args: string[], io: CliIo): Promise<
       }
     }
     if (exitCode === undefined) result = await def.run(ctx, input);
-    // A protocol server wrote its own output; nothing may follow it on stdout.
-    if (def.ownsStdio) return def.exitCode?.(result) ?? ExitCode.ok;
+    // A protocol server, or a command that wrote as it went, wrote its own output; nothing may follow it on stdout.
+    if (def.ownsStdio || def.streams?.(input)) return def.exitCode?.(result) ?? ExitCode.ok;
     // JSON is written in chunks: a large answer never has to fit in one string. Making the text
     // can only fail by a bug (exit 1); writing it fails when the output is unwritable (exit 7).
     const writes: Promise<unknown>[] = [];

@@ -1,8 +1,8 @@
 import { LONG_LIVED_RECONNECT_MS, defineCommand, formatTable, idSchema, intFlag } from '@orch/store';
 import { z } from 'zod';
 import { waitEvents } from '../ops/wait.ts';
-import { oneLine } from '../render.ts';
 import { EVENT_TYPES, type EventType } from '../schema.ts';
+import { eventDetail } from '../status-screen.ts';
 import type { EventView } from '../views.ts';
 import { runFlag, withRun } from './shared.ts';
 
@@ -69,15 +69,4 @@ export const command = defineCommand({
 
 function eventsText(events: EventView[]): string {
   return formatTable([['EVENT', 'TYPE', 'TASK', 'TIME', 'DETAIL'], ...events.map((e) => [String(e.seq), e.type, e.task ?? '-', e.created_at, eventDetail(e)])]);
-}
-
-function eventDetail(e: EventView): string {
-  const d = e.data;
-  if (typeof d.body === 'string') return oneLine(d.body, 70);
-  if (typeof d.assigned_to === 'string') return `attempt ${String(d.number)} to ${d.assigned_to}`;
-  if (typeof d.claimed_by === 'string') return `by ${d.claimed_by}`;
-  if (typeof d.reason === 'string') return d.reason;
-  if (typeof d.depends_on === 'string') return `depends on ${d.depends_on}`;
-  if (typeof d.title === 'string') return d.title;
-  return '';
 }

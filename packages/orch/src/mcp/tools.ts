@@ -27,6 +27,8 @@ export const orchMcp: McpSetSpec = {
     },
     status: {
       description: 'Read a run: status (reconciles; every task, its latest attempt and message), ready, task_show, run_list.',
+      // `status --watch` draws in a terminal; a client follows a run with the wait tool.
+      omit: ['watch'],
     },
     dispatch: {
       description:

@@ -18,7 +18,7 @@ const NOT_SERVED: Record<string, string> = {
   'orch token revoke': 'tokens are revoked where the server runs: `orch --db PATH token revoke ...`',
 };
 
-/** Commands that run on this machine and call the server for each database operation. */
+/** Commands that run on this machine and call the server for each database operation (and any that `streams`). */
 const RUN_HERE = new Set(['inbox work']);
 
 /**
@@ -55,7 +55,7 @@ export async function runRemote(inv: RemoteInvocation): Promise<RemoteOutcome> {
   const why = NOT_SERVED[command] ?? (def.ownsStdio ? 'it serves its own protocol on stdin/stdout; run it with --db PATH where the database is' : undefined);
   if (why !== undefined) throw new UsageError(`\`${command}\` does not run against a server URL: ${why}`);
   const target = remoteTarget(inv.dbPath, { tokenFile: inv.tokenFile, insecureHttp: inv.insecureHttp, env: inv.env, cwd: inv.cwd });
-  if (RUN_HERE.has(command)) return { kind: 'here', target };
+  if (RUN_HERE.has(command) || def.streams?.(inv.input)) return { kind: 'here', target };
   const files = readFiles(def, inv.raw, inv.cwd);
   const answer = await callRemote(target, spec.program, def.name, inv.raw, files, {
     idempotencyKey: newIdempotencyKey(),
