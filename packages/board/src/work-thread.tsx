@@ -1,9 +1,9 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type ApiError, ApiFailure, call, useAction, useQuery } from './api.ts';
 import { Button, ErrorText, Loading, TextArea, Time } from './components.tsx';
-import { checkPayload } from './blocked-answer.tsx';
+import { answerTo, checkPayload } from './task-logic.ts';
 import { clock, MessageView, ThreadView } from './task-thread.tsx';
-import type { Lease, Message, ThreadShow } from './task-types.ts';
+import type { Lease, ThreadShow } from './task-types.ts';
 import type { HeldLease } from './work-leases.ts';
 
 /** Exit codes of a heartbeat that mean the lease is gone for good: lost (5), thread ended (4), no such thread (3). */
@@ -48,16 +48,6 @@ function useHeartbeat(thread: string, lease: HeldLease, onRenewed: (l: HeldLease
     };
   }, [thread, lease.token, lease.seconds]);
   return { ...state, beatNow: () => beat.current() };
-}
-
-/** The leader's reply to the newest question, if one came after it. */
-function answerTo(messages: Message[]): { question?: Message; answer?: Message } {
-  let qi = -1;
-  messages.forEach((m, i) => m.kind === 'question' && (qi = i));
-  if (qi < 0) return {};
-  const question = messages[qi];
-  const answer = messages.slice(qi + 1).find((m) => m.role !== 'worker' && m.role !== 'runner');
-  return { question, answer };
 }
 
 /**
