@@ -18,7 +18,8 @@ export async function boardFiles(root, install) {
   const built = path.join(root, 'test-results', `board.build-${process.pid}`);
   fs.rmSync(built, { recursive: true, force: true });
   fs.mkdirSync(built, { recursive: true });
-  const { files } = await buildBoard(built);
+  // buildBoard names the files it wrote (absolute paths): the board folder is flat, so their names.
+  const files = (await buildBoard(built)).files.map((f) => path.basename(f));
   if (!files.includes('index.html')) throw new Error(`build: scripts/build-board.mjs made no index.html (${files.join(', ')})`);
   return {
     files,

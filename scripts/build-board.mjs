@@ -40,22 +40,23 @@ function minifyHtml(html) {
  * Builds the board into `outDir` (created if missing; the four files are replaced).
  *
  * @param {string} outDir
- * @returns {Promise<{ files: string[] }>} the absolute paths of the files written
+ * @returns {Promise<{ files: string[] }>} the names of the files written (inside `outDir`)
  */
 export async function buildBoard(outDir) {
   fs.mkdirSync(outDir, { recursive: true });
-  const files = ['index.html', 'board.js', 'board.css', 'dag-worker.js'].map((f) => path.join(outDir, f));
+  const files = ['index.html', 'board.js', 'board.css', 'dag-worker.js'];
+  const out = (/** @type {string} */ f) => path.join(outDir, f);
   await Promise.all([
-    build({ ...common, entryPoints: [path.join(board, 'src/main.tsx')], outfile: files[1], format: 'esm' }),
-    build({ ...common, entryPoints: [path.join(board, 'src/dag-worker.ts')], outfile: files[3], format: 'iife' }),
-    build({ ...common, entryPoints: [path.join(board, 'src/board.css')], outfile: files[2] }),
+    build({ ...common, entryPoints: [path.join(board, 'src/main.tsx')], outfile: out('board.js'), format: 'esm' }),
+    build({ ...common, entryPoints: [path.join(board, 'src/dag-worker.ts')], outfile: out('dag-worker.js'), format: 'iife' }),
+    build({ ...common, entryPoints: [path.join(board, 'src/board.css')], outfile: out('board.css') }),
   ]);
-  fs.writeFileSync(/** @type {string} */ (files[0]), minifyHtml(fs.readFileSync(path.join(board, 'index.html'), 'utf8')));
+  fs.writeFileSync(out('index.html'), minifyHtml(fs.readFileSync(path.join(board, 'index.html'), 'utf8')));
   return { files };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const out = path.join(board, 'dist');
   const { files } = await buildBoard(out);
-  console.log(`build-board: ${files.map((f) => path.relative(root, f)).join(', ')}`);
+  console.log(`build-board: ${files.map((f) => path.relative(root, path.join(out, f))).join(', ')}`);
 }

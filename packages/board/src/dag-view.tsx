@@ -35,6 +35,25 @@ function clip(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
+/** The arrowhead at an edge's end, as polygon points, pointing along its last segment. */
+function arrowHead(points: { x: number; y: number }[]): string {
+  const end = points[points.length - 1];
+  const from = points[points.length - 2];
+  if (!end || !from) return '';
+  const len = Math.hypot(end.x - from.x, end.y - from.y) || 1;
+  const ux = (end.x - from.x) / len;
+  const uy = (end.y - from.y) / len;
+  const size = 7;
+  const bx = end.x - ux * size;
+  const by = end.y - uy * size;
+  const pts = [
+    [end.x, end.y],
+    [bx - uy * size * 0.5, by + ux * size * 0.5],
+    [bx + uy * size * 0.5, by - ux * size * 0.5],
+  ];
+  return pts.map(([x, y]) => `${(x as number).toFixed(1)},${(y as number).toFixed(1)}`).join(' ');
+}
+
 /**
  * The run's task graph: dependencies left to right, nodes coloured by state, ready tasks ringed.
  * The layout is done in the worker and only again when the graph's shape (tasks, edges) changes;
@@ -104,28 +123,19 @@ export function DagView({ run, tasks }: { run: string; tasks: StatusTask[] }) {
       <div class="dag-box" ref={box}>
         <svg
           data-testid="dag"
+          data-layout-ms={Math.round(layout.ms)}
           role="img"
           aria-label={`Task graph of ${run}: ${tasks.length} tasks`}
           width={Math.ceil(layout.width * scale)}
           height={Math.ceil(layout.height * scale)}
           viewBox={`0 0 ${Math.ceil(layout.width)} ${Math.ceil(layout.height)}`}
         >
-          <defs>
-            <marker id="dag-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-              <path d="M0,0 L10,5 L0,10 z" class="dag-arrow" />
-            </marker>
-          </defs>
           <g class="dag-edges">
             {layout.edges.map((e) => (
-              <path
-                key={`${e.from} ${e.to}`}
-                data-testid="dag-edge"
-                data-from={e.from}
-                data-to={e.to}
-                class="dag-edge"
-                marker-end="url(#dag-arrow)"
-                d={e.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')}
-              />
+              <g key={`${e.from} ${e.to}`} data-testid="dag-edge" data-from={e.from} data-to={e.to} class="dag-edge">
+                <path d={e.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')} />
+                <polygon points={arrowHead(e.points)} />
+              </g>
             ))}
           </g>
           <g class="dag-nodes">

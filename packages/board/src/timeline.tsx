@@ -2,9 +2,33 @@ import { useQuery } from './api.ts';
 import { Empty, ErrorText, Link, Loading, Time } from './components.tsx';
 import { taskHref } from './router.ts';
 import type { RunEvent } from './run-types.ts';
+import { stateClass } from './states.ts';
 
 /** Events the timeline shows: the newest this many. */
 const SHOWN = 150;
+
+/** The state an event leads to, for its colour: task_done → done, attempt_expired → expired. */
+function eventState(type: string): string {
+  const last = type.split('_').pop() ?? '';
+  const map: Record<string, string> = {
+    created: 'active',
+    added: 'pending',
+    dispatched: 'dispatched',
+    claimed: 'running',
+    progress: 'running',
+    answered: 'running',
+    reopened: 'pending',
+    released: 'pending',
+    blocked: 'blocked',
+    done: 'done',
+    merged: 'done',
+    failed: 'failed',
+    expired: 'expired',
+    cancelled: 'cancelled',
+    cleaned: 'cancelled',
+  };
+  return map[last] ?? 'pending';
+}
 
 /** The few facts of an event's data worth a line: agent, title, dependency, reason... as text. */
 function summary(e: RunEvent): string {
@@ -39,7 +63,7 @@ export function Timeline({ run, lastEvent }: { run: string; lastEvent: number | 
             return (
               <li key={e.seq} class="event" data-testid="event" data-type={e.type}>
                 <Time iso={e.created_at} />
-                <span class="event-type">{e.type.replace(/_/g, ' ')}</span>
+                <span class={`event-type ${stateClass(eventState(e.type))}`}>{e.type.replace(/_/g, ' ')}</span>
                 {e.task ? (
                   <Link href={taskHref(run, e.task)} class="event-task ellipsis" title={e.task}>
                     {e.task}

@@ -52,7 +52,7 @@ interface Loaded {
 export interface BoardAnswer {
   status: number;
   headers: Record<string, string>;
-  body: Uint8Array | string | null;
+  body: Uint8Array<ArrayBuffer> | string | null;
 }
 
 /**
@@ -98,7 +98,7 @@ export class BoardFiles {
     if (gzip) headers['content-encoding'] = 'gzip';
     const body = gzip ? (file.gzip as Buffer) : file.body;
     headers['content-length'] = String(body.byteLength);
-    return { status: 200, headers, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
+    return { status: 200, headers, body: new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength) };
   }
 
   private load(name: string): Loaded | undefined {
@@ -106,7 +106,8 @@ export class BoardFiles {
     const full = path.join(this.dir, name);
     let stat: fs.Stats;
     try {
-      stat = fs.statSync(full);
+      // Not followed: a link in the folder never serves a file from elsewhere.
+      stat = fs.lstatSync(full);
     } catch {
       return undefined;
     }

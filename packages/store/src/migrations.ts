@@ -92,8 +92,14 @@ export async function migrate(store: Store, set: MigrationSet, clock: Clock): Pr
  *   missing, DB_OUTDATED when `init` must upgrade them, DB_TOO_NEW when the file is newer than this code.
  */
 export async function assertSchemaCurrent(store: Store, set: MigrationSet, initHint: string): Promise<number> {
-  const version = (await versionsOf(store))[set.package] ?? 0;
   const latest = latestVersion(set);
+  let version = (await versionsOf(store))[set.package] ?? 0;
+  if (version < latest) {
+    // What was read may be old: a long-lived store (orch serve's) outlives another process's
+    // `run init` or upgrade. Read again before refusing (only on this path: a current schema costs nothing).
+    recorded.delete(store);
+    version = (await versionsOf(store))[set.package] ?? 0;
+  }
   if (version === 0) {
     throw new DatabaseUnavailableError('DB_NOT_INITIALISED', `${store.path} is not initialised; run \`${initHint}\``);
   }
