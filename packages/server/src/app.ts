@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { inboxMigrations } from '@orch/inbox';
 import {
   type Clock,
+  ConflictError,
   ExitCode,
   type IdGenerator,
   LONG_LIVED_RECONNECT_MS,
@@ -15,6 +16,7 @@ import {
   systemClock,
   toAppError,
   type Store,
+  UsageError,
 } from '@orch/store';
 import { type Principal, authenticate, isCrossSite, isLoopbackHost } from './auth.ts';
 import { BoardFiles, findBoardDir } from './board.ts';
@@ -142,7 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         },
         (info) => resolve(info),
       );
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options.host, options.port)));
       httpServer = server;
     });
     const info = await listening;
@@ -387,6 +389,19 @@ async function readBody(request: Request, max: number, hold: (bytes: number) => 
   }
   if (total > max) throw tooLarge(false);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Why the server could not listen, as an error with an exit code a user can act on; anything else stays what it is. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (err.code === 'EADDRINUSE') {
+    return new ConflictError(`${where} is in use (another orch serve?): choose another --port, or --port 0 for any free one`, { host, port });
+  }
+  if (err.code === 'EACCES') return new UsageError(`not allowed to listen on ${where} (ports below 1024 need privileges): choose another --port`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new UsageError(`--host ${JSON.stringify(host)} is not an address of this machine (${err.code})`);
+  }
+  return err;
 }
 
 /** Request bodies one caller may have in memory at once beyond one of the largest (see holdBody). */
