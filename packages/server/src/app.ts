@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { inboxMigrations } from '@orch/inbox';
 import {
   type Clock,
-  ConflictError,
   ExitCode,
   type IdGenerator,
   LONG_LIVED_RECONNECT_MS,
@@ -16,7 +15,6 @@ import {
   systemClock,
   toAppError,
   type Store,
-  UsageError,
 } from '@orch/store';
 import { type Principal, authenticate, isCrossSite, isLoopbackHost } from './auth.ts';
 import { BoardFiles, findBoardDir } from './board.ts';
@@ -30,7 +28,7 @@ import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
 import { DEFAULT_LIMITS, type LimitOptions, Limits } from './limits.ts';
 import { openApiDocument } from './openapi.ts';
 import { CommitPulse } from './pulse.ts';
-import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText, unknownRoute } from './responses.ts';
+import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText, listenError, unknownRoute } from './responses.ts';
 import { routeTable } from './routes.ts';
 
 /** The largest request body (a command's input with a --body, --payload-json and --body-file of 1 MiB each, JSON-escaped). */
@@ -389,19 +387,6 @@ async function readBody(request: Request, max: number, hold: (bytes: number) => 
   }
   if (total > max) throw tooLarge(false);
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** Why the server could not listen, as an error with an exit code a user can act on; anything else stays what it is. */
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
-  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  if (err.code === 'EADDRINUSE') {
-    return new ConflictError(`${where} is in use (another orch serve?): choose another --port, or --port 0 for any free one`, { host, port });
-  }
-  if (err.code === 'EACCES') return new UsageError(`not allowed to listen on ${where} (ports below 1024 need privileges): choose another --port`);
-  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
-    return new UsageError(`--host ${JSON.stringify(host)} is not an address of this machine (${err.code})`);
-  }
-  return err;
 }
 
 /** Request bodies one caller may have in memory at once beyond one of the largest (see holdBody). */

@@ -1,4 +1,4 @@
-import { AppError, ExitCode, type ErrorJson, toAppError, writeJson } from '@orch/store';
+import { AppError, ConflictError, ExitCode, type ErrorJson, toAppError, UsageError, writeJson } from '@orch/store';
 
 /** What the server answers: a status, headers and a body (a JSON document and a newline). */
 export interface HttpAnswer {
@@ -95,4 +95,17 @@ export function unknownRoute(pathname: string): ServerError {
     ExitCode.usage,
     `no such route: ${JSON.stringify(pathname.slice(0, 200))}; commands are POST /v1/<program>/<command words> (see /openapi.json)`,
   );
+}
+
+/** Why the server could not listen, as an error with an exit code a user can act on; anything else stays what it is. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (err.code === 'EADDRINUSE') {
+    return new ConflictError(`${where} is in use (another orch serve?): choose another --port, or --port 0 for any free one`, { host, port });
+  }
+  if (err.code === 'EACCES') return new UsageError(`not allowed to listen on ${where} (ports below 1024 need privileges): choose another --port`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new UsageError(`--host ${JSON.stringify(host)} is not an address of this machine (${err.code})`);
+  }
+  return err;
 }
