@@ -214,7 +214,12 @@ browserDescribe('the board in a real browser (slow)', () => {
     const done = await asker.done;
     expect(done.code, done.stderr).toBe(0);
     const thread = rows<{ thread_id: string }>(b.db, "select thread_id from orch_attempts where run_id = 'r1' and task_id = 'T1'")[0]!.thread_id;
-    const messages = rows<{ kind: string; body: string }>(b.db, 'select kind, body from inbox_messages where thread_id = ? order by id', thread);
+    // The runner also posts the agent's output as progress; the conversation is these.
+    const messages = rows<{ kind: string; body: string }>(
+      b.db,
+      "select kind, body from inbox_messages where thread_id = ? and kind <> 'progress' order by id",
+      thread,
+    );
     expect(messages.map((m) => m.kind)).toEqual(['task', 'question', 'answer', 'result']);
     expect(messages[2]!.body).toBe('Teal, please.');
     expect(messages[3]!.body).toBe('The leader answered: Teal, please.\n');
@@ -242,7 +247,13 @@ browserDescribe('the board in a real browser (slow)', () => {
     // The rest: both dispatched from the page, one worker does them, and the run ends done.
     await dispatchFromTaskPage(t, b.db, 'r1', 'T2', 'builder');
     await dispatchFromTaskPage(t, b.db, 'r1', 'T3', 'builder');
-    const builder = await worker(b.db, path.join(b.dir, 'work'), 'builder', [NODE, path.join(AGENTS, 'echo.mjs')], ['--concurrency', '2']).done;
+    const builder = await worker(
+      b.db,
+      path.join(b.dir, 'work'),
+      'builder',
+      [NODE, path.join(AGENTS, 'echo.mjs')],
+      ['--concurrency', '2', '--idle-exit-seconds', '2'],
+    ).done;
     expect(builder.code, builder.stderr).toBe(0);
     await go(t, '#/runs/r1');
     await visible(cardIn(t, 'done', 'T2'));

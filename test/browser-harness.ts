@@ -258,28 +258,13 @@ export async function screenshot(browser: Browser, page: Page, name: string): Pr
 export const AGENTS = path.join(ROOT, 'test/fixtures/agents');
 
 /**
- * Starts `inbox work --agent AGENT --once ... -- COMMAND` on `db` as a real process (the worker of a
- * test); kill what is still running in afterEach (`child.kill('SIGKILL')`).
+ * Starts `inbox work --agent AGENT MODE... -- COMMAND` on `db` as a real process (the worker of a
+ * test; MODE default `--once`: one thread, then exit); kill what is still running in afterEach
+ * (`child.kill('SIGKILL')`).
  */
-export function startWorker(db: string, workDir: string, agent: string, command: string[], extra: string[] = []): WatchedRun {
-  const args = [
-    '--db',
-    db,
-    '--json',
-    'work',
-    '--agent',
-    agent,
-    '--once',
-    '--lease-seconds',
-    '10',
-    '--max-seconds',
-    '90',
-    '--work-dir',
-    workDir,
-    ...extra,
-    '--',
-    ...command,
-  ];
+export function startWorker(db: string, workDir: string, agent: string, command: string[], mode: string[] = ['--once']): WatchedRun {
+  const common = ['--lease-seconds', '10', '--max-seconds', '90', '--work-dir', workDir];
+  const args = ['--db', db, '--json', 'work', '--agent', agent, ...mode, ...common, '--', ...command];
   const child = spawn(process.execPath, [INBOX_BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
   return watchRun(child, `inbox work --agent ${agent}`, 100_000);
 }
