@@ -1,6 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
@@ -117,9 +117,12 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
       if (name !== 'orch-worker-brief') expect(helpers, name).toContain(path.posix.join(path.posix.dirname(target), 'mcp-sdk.cjs'));
       for (const h of helpers) if (fs.existsSync(path.join(ROOT, h))) expected.add(h);
     }
+    // The web board's files, beside the server's bundle (orch serve sends them at /).
+    for (const f of ['index.html', 'board.js', 'board.css', 'dag-worker.js']) expected.add(`packages/orch/dist/board/${f}`);
     expect(files).toEqual([...expected].sort());
     // What the issue asks to report, and a bound that catches a native module or cache slipping in
-    // (orch serve's own bundle, orch-server.cjs, took the package from 1.12 to 1.52 MB packed: it carries its own copy of the commands).
+    // (orch serve's own bundle, orch-server.cjs, took the package from 1.12 to 1.52 MB packed: it carries its own copy of the commands;
+    // the web board's files add about 35 KB packed).
     console.log(`package: ${path.basename(tarball)} ${packed.size} bytes packed, ${packed.unpackedSize} unpacked, ${files.length} files`);
     expect(packed.size).toBeLessThan(1_750_000);
   });
@@ -146,6 +149,38 @@ sqliteOnly.describe('it installs and runs the package; the engines have suites o
     const pg = run(path.join(bin, 'inbox'), ['--db', 'postgres://127.0.0.1:1/none?connect_timeout=2', '--json', 'init'], { cwd, env: { PATH: cleanPath } });
     expect(pg.code, pg.stderr).toBe(6);
     expect(JSON.parse(pg.stderr).error.code).toBe('DB_CANNOT_OPEN');
+  });
+
+  it('the installed orch serve serves the web board at / and its assets', async () => {
+    const cwd = tempDir('orch-package-board-');
+    const db = path.join(cwd, 'coord.db');
+    ok(path.join(bin, 'inbox'), ['--db', db, 'init'], { cwd, env: { PATH: cleanPath } });
+    const child = spawn(path.join(bin, 'orch'), ['--db', db, '--json', 'serve', '--port', '0'], {
+      cwd,
+      env: { PATH: cleanPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      let out = '';
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout?.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+        });
+        void exited.then(() => reject(new Error(`orch serve exited: ${out}`)));
+      });
+      const { url, board } = JSON.parse(line) as { url: string; board: string };
+      expect(board).toBe(`${url}/`);
+      const page = await fetch(board);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'self'/);
+      expect(await page.text()).toContain('/assets/board.js');
+      for (const f of ['board.js', 'board.css', 'dag-worker.js']) expect((await fetch(`${url}/assets/${f}`)).status, f).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('the installed commands run the seed skill\'s "Typical Commands" as written but for the executables\' names, workers played through the installed inbox', () => {

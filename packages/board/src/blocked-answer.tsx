@@ -1,25 +1,7 @@
 import { useState } from 'preact/hooks';
 import { type ApiError, useAction } from './api.ts';
+import { checkPayload } from './task-logic.ts';
 import { Button, ErrorText, TextArea } from './components.tsx';
-
-/**
- * Checks an optional JSON payload typed into a form before it is sent: empty is no payload; else it
- * must parse as a JSON object (what `--payload-json` takes). Returns the flag value or the problem.
- */
-export function checkPayload(text: string): { payloadJson?: string; error?: ApiError } {
-  const trimmed = text.trim();
-  if (trimmed === '') return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(trimmed);
-  } catch (err) {
-    return { error: { status: 0, exitCode: 2, code: 'VALIDATION', message: `payload: not valid JSON (${(err as Error).message})` } };
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    return { error: { status: 0, exitCode: 2, code: 'VALIDATION', message: 'payload: must be a JSON object, like {"decision": "yes"}' } };
-  }
-  return { payloadJson: trimmed };
-}
 
 /**
  * The answer box of a blocked task: body text and an optional JSON payload, sent with

@@ -1,3 +1,4 @@
+import { SseParser } from './sse-parse.ts';
 import { getToken } from './token.ts';
 
 /**
@@ -40,23 +41,6 @@ function tick(): void {
   for (const fn of [...listeners]) fn();
 }
 
-/** One SSE block's fields (`event`, `id`, `data`); comment lines (`:`) are keep-alives. */
-function parseBlock(block: string): { event: string; id?: string } | undefined {
-  let event = 'message';
-  let id: string | undefined;
-  let any = false;
-  for (const line of block.split('\n')) {
-    if (line === '' || line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-    if (field === 'event') event = value;
-    else if (field === 'id') id = value;
-    any = true;
-  }
-  return any ? { event, id } : undefined;
-}
-
 async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'> {
   const headers: Record<string, string> = { Accept: 'text/event-stream' };
   const token = getToken();
@@ -69,21 +53,17 @@ async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'
   // Everything may have changed while the stream was down: look again now.
   tick();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
+  const parser = new SseParser();
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return 'ended';
-    buffer += value.replace(/\r\n?/g, '\n');
-    let end = buffer.indexOf('\n\n');
-    while (end >= 0) {
-      const msg = parseBlock(buffer.slice(0, end));
-      buffer = buffer.slice(end + 2);
-      if (msg) {
-        if (msg.id !== undefined) lastEventId = msg.id;
-        if (msg.event === 'change') tick();
-      }
-      end = buffer.indexOf('\n\n');
+    let changed = false;
+    for (const ev of parser.push(value)) {
+      if (ev.id !== undefined) lastEventId = ev.id;
+      if (ev.event === 'change') changed = true;
     }
+    // Several changes in one chunk are one look again.
+    if (changed) tick();
   }
 }
 

@@ -92,6 +92,20 @@ export function DagView({ run, tasks }: { run: string; tasks: StatusTask[] }) {
     };
   }, [nodes, edges]);
 
+  // A graph bigger than its box opens on its first node (the top-left corner may be empty space).
+  const placed = useRef(false);
+  useEffect(() => {
+    const el = box.current;
+    if (!layout || !el || placed.current) return;
+    placed.current = true;
+    let first: { x: number; y: number } | undefined;
+    for (const p of Object.values(layout.nodes)) if (!first || p.x < first.x || (p.x === first.x && p.y < first.y)) first = p;
+    if (first) {
+      el.scrollLeft = Math.max(0, first.x - NODE_W / 2 - 16);
+      el.scrollTop = Math.max(0, first.y - NODE_H / 2 - 16);
+    }
+  }, [layout]);
+
   if (tasks.length === 0)
     return (
       <Empty>
@@ -120,7 +134,17 @@ export function DagView({ run, tasks }: { run: string; tasks: StatusTask[] }) {
           <span class="legend-ready" aria-hidden="true" /> ready
         </span>
       </div>
-      <div class="dag-box" ref={box}>
+      <div
+        class="dag-box"
+        ref={box}
+        title="Ctrl + scroll to zoom"
+        onWheel={(e) => {
+          // Ctrl (or ⌘) + scroll zooms; a plain scroll scrolls, as everywhere else.
+          if (!e.ctrlKey && !e.metaKey) return;
+          e.preventDefault();
+          setScale((s) => Math.min(3, Math.max(0.1, e.deltaY < 0 ? s * 1.1 : s / 1.1)));
+        }}
+      >
         <svg
           data-testid="dag"
           data-layout-ms={Math.round(layout.ms)}

@@ -94,6 +94,11 @@ function Card({ run, task }: { run: string; task: StatusTask }) {
         ) : null}
         <Time iso={task.updated_at} />
       </p>
+      {task.state === 'blocked' && leader ? (
+        <p class="kcard-ask">
+          <Link href="#/blocked">Waiting for an answer →</Link>
+        </p>
+      ) : null}
       {ready && leader ? <DispatchForm run={run} task={task.id} title={task.title} summary={task.summary} defaultTo={task.default_to} compact /> : null}
     </li>
   );

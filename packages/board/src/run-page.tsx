@@ -1,8 +1,9 @@
 import { isLeader, useMe, useQuery } from './api.ts';
-import { ErrorText, Link, Loading, StateBadge, Time } from './components.tsx';
+import { Empty, ErrorText, Link, Loading, StateBadge, Time } from './components.tsx';
 import { DagView } from './dag-view.tsx';
 import { Kanban } from './kanban.tsx';
 import { Progress } from './progress.tsx';
+import { CancelRun } from './run-cancel.tsx';
 import { AddDependency, AddTask } from './run-forms.tsx';
 import type { RunStatus } from './run-types.ts';
 import { COLUMNS } from './states.ts';
@@ -22,8 +23,13 @@ export function RunPage({ run }: { run: string }) {
       <p class="crumbs">
         <Link href="#/">Runs</Link> / <span class="mono">{run}</span>
       </p>
-      {s ? <RunHeader status={s} /> : q.loading ? <Loading /> : null}
+      {s ? <RunHeader status={s} leader={leader} /> : q.loading ? <Loading /> : null}
       <ErrorText error={q.error} />
+      {!s && q.error?.exitCode === 3 ? (
+        <Empty>
+          There is no run <span class="mono">{run}</span> on this server. <Link href="#/">See the runs</Link>.
+        </Empty>
+      ) : null}
       {s ? (
         <div class="run-layout">
           <div class="run-main">
@@ -51,7 +57,7 @@ export function RunPage({ run }: { run: string }) {
   );
 }
 
-function RunHeader({ status }: { status: RunStatus }) {
+function RunHeader({ status, leader }: { status: RunStatus; leader: boolean }) {
   const { run, counts } = status;
   const total = counts.total ?? 0;
   const ready = status.tasks.filter((t) => t.state === 'pending' && t.ready).length;
@@ -86,6 +92,7 @@ function RunHeader({ status }: { status: RunStatus }) {
           updated <Time iso={run.updated_at} />
         </span>
       </div>
+      {leader && run.state === 'active' ? <CancelRun run={run.id} /> : null}
     </header>
   );
 }

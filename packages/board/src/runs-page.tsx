@@ -17,12 +17,28 @@ export interface RunRow {
 }
 
 /** The runs list (newest first, live) and the form that creates a run. */
+/** The run states the list can be narrowed to (`orch run list --state`); '' is every run. */
+const FILTERS: [string, string][] = [
+  ['', 'All'],
+  ['active', 'Active'],
+  ['done', 'Done'],
+  ['cancelled', 'Cancelled'],
+];
+
 export function RunsPage() {
-  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', {});
+  const [state, setState] = useState('');
+  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state } : {});
   return (
     <main class="page runs-page">
       <div class="page-head">
         <h1>Runs</h1>
+        <div class="filters" role="toolbar" aria-label="Show runs">
+          {FILTERS.map(([value, label]) => (
+            <button key={value} type="button" class="btn filter" aria-pressed={state === value ? 'true' : 'false'} onClick={() => setState(value)}>
+              {label}
+            </button>
+          ))}
+        </div>
       </div>
       <div class="runs-layout">
         <section aria-label="Runs" class="runs-section">
@@ -33,7 +49,13 @@ export function RunsPage() {
             ) : null
           ) : q.data.runs.length === 0 ? (
             <Empty>
-              <strong>No runs yet.</strong> Create one here, or with <code>orch run init</code>; it appears at once.
+              {state ? (
+                <>No {state} runs.</>
+              ) : (
+                <>
+                  <strong>No runs yet.</strong> Create one here, or with <code>orch run init</code>; it appears at once.
+                </>
+              )}
             </Empty>
           ) : (
             <ul class="runs" data-testid="runs">

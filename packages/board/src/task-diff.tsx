@@ -1,28 +1,21 @@
 import { useState } from 'preact/hooks';
 import { useAction, useQuery } from './api.ts';
 import { Button, ErrorText, Loading } from './components.tsx';
+import { patchLineClasses } from './task-logic.ts';
 import type { Attempt, DiffDoc } from './task-types.ts';
 
 /** Lines of a patch drawn at most; the rest is summarised (a huge patch would stall the page). */
 const MAX_PATCH_LINES = 5000;
 
-/** The CSS class of one patch line: added, removed, hunk header, file header, or context. */
-function lineClass(line: string): string {
-  if (line.startsWith('+++ ') || line.startsWith('--- ') || line.startsWith('diff --git ')) return 'diff-line diff-file';
-  if (line.startsWith('+')) return 'diff-line diff-add';
-  if (line.startsWith('-')) return 'diff-line diff-del';
-  if (line.startsWith('@@')) return 'diff-line diff-hunk';
-  return 'diff-line';
-}
-
 /** The patch as text, one element per line so a class can colour it; never parsed as HTML. */
 function Patch({ patch }: { patch: string }) {
   const lines = patch.replace(/\n$/, '').split('\n');
   const shown = lines.slice(0, MAX_PATCH_LINES);
+  const classes = patchLineClasses(shown);
   return (
     <pre class="diff-patch" data-testid="diff-patch">
       {shown.map((line, i) => (
-        <span key={i} class={lineClass(line)}>
+        <span key={i} class={classes[i]}>
           {line}
           {'\n'}
         </span>

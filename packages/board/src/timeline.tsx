@@ -1,10 +1,35 @@
+import { useRef } from 'preact/hooks';
 import { useQuery } from './api.ts';
 import { Empty, ErrorText, Link, Loading, Time } from './components.tsx';
 import { taskHref } from './router.ts';
 import type { RunEvent } from './run-types.ts';
+import { stateClass } from './states.ts';
 
 /** Events the timeline shows: the newest this many. */
 const SHOWN = 150;
+
+/** The state an event leads to, for its colour: task_done → done, attempt_expired → expired. */
+function eventState(type: string): string {
+  const last = type.split('_').pop() ?? '';
+  const map: Record<string, string> = {
+    created: 'active',
+    added: 'pending',
+    dispatched: 'dispatched',
+    claimed: 'running',
+    progress: 'running',
+    answered: 'running',
+    reopened: 'pending',
+    released: 'pending',
+    blocked: 'blocked',
+    done: 'done',
+    merged: 'done',
+    failed: 'failed',
+    expired: 'expired',
+    cancelled: 'cancelled',
+    cleaned: 'cancelled',
+  };
+  return map[last] ?? 'pending';
+}
 
 /** The few facts of an event's data worth a line: agent, title, dependency, reason... as text. */
 function summary(e: RunEvent): string {
@@ -19,9 +44,13 @@ function summary(e: RunEvent): string {
 
 /** The run's events, newest first (`orch wait --after-event N --timeout-seconds 0`), live. */
 export function Timeline({ run, lastEvent }: { run: string; lastEvent: number | undefined }) {
-  const after = lastEvent === undefined ? undefined : Math.max(0, lastEvent - SHOWN);
+  // The cursor moves in steps of 50, and the last list stays up while the next one loads: a busy
+  // run's timeline does not flash empty at every event.
+  const after = lastEvent === undefined ? undefined : Math.max(0, Math.floor((lastEvent - SHOWN) / 50) * 50);
   const q = useQuery<{ events: RunEvent[] }>('orch/wait', after === undefined ? undefined : { run, afterEvent: String(after), timeoutSeconds: '0' });
-  const events = q.data ? [...q.data.events].reverse() : undefined;
+  const last = useRef<RunEvent[] | undefined>(undefined);
+  if (q.data) last.current = q.data.events.slice(-SHOWN).reverse();
+  const events = last.current;
   return (
     <section class="timeline-section" aria-label="Timeline">
       <h2>Timeline {after && after > 0 ? <span class="muted">(newest {SHOWN})</span> : null}</h2>
@@ -39,7 +68,7 @@ export function Timeline({ run, lastEvent }: { run: string; lastEvent: number | 
             return (
               <li key={e.seq} class="event" data-testid="event" data-type={e.type}>
                 <Time iso={e.created_at} />
-                <span class="event-type">{e.type.replace(/_/g, ' ')}</span>
+                <span class={`event-type ${stateClass(eventState(e.type))}`}>{e.type.replace(/_/g, ' ')}</span>
                 {e.task ? (
                   <Link href={taskHref(run, e.task)} class="event-task ellipsis" title={e.task}>
                     {e.task}

@@ -5,6 +5,7 @@ import { addPageStyles } from './task-styles.ts';
 import { ThreadPanel } from './task-thread.tsx';
 import type { Lease, Message, Thread } from './task-types.ts';
 import { type HeldLease, dropLease, readLeases, rememberAgent, rememberedAgent, saveLease } from './work-leases.ts';
+import { type Beat, LeaseKeeper } from './work-lease-keeper.tsx';
 import { HeldThread } from './work-thread.tsx';
 
 const FINISHED = new Set(['done', 'failed', 'cancelled']);
@@ -30,6 +31,8 @@ export function WorkPage() {
   const [leases, setLeases] = useState<Record<string, HeldLease>>(readLeases);
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const [gone, setGone] = useState<Record<string, { lost?: ApiError; done?: string }>>({});
+  const [beats, setBeats] = useState<Record<string, Beat>>({});
+  const [checks, setChecks] = useState<Record<string, number>>({});
   const list = useQuery<{ threads: Thread[] }>('inbox/list', agent === '' ? undefined : { agent });
   const claim = useAction<ClaimDoc>();
 
@@ -47,6 +50,11 @@ export function WorkPage() {
       setGone((g) => ({ ...g, [thread]: { done: 'Nothing was claimed: the thread is no longer open.' } }));
     }
   }
+  function onBeat(thread: string, beat: Beat, renewed?: HeldLease) {
+    setBeats((b) => ({ ...b, [thread]: { ...b[thread], ...beat, error: beat.error } }));
+    // Only a lease still held is renewed in storage (a result may have ended it meanwhile).
+    if (renewed && readLeases()[thread]?.token === renewed.token) setLeases(saveLease(thread, renewed));
+  }
   function onGone(thread: string, why: { lost?: ApiError; done?: string }) {
     setLeases(dropLease(thread));
     setGone((g) => ({ ...g, [thread]: why }));
@@ -55,6 +63,9 @@ export function WorkPage() {
 
   return (
     <main class="page work-page" data-testid="work-page">
+      {Object.entries(leases).map(([id, lease]) => (
+        <LeaseKeeper key={id} thread={id} lease={lease} check={checks[id] ?? 0} onBeat={onBeat} onGone={(t, error) => onGone(t, { lost: error })} />
+      ))}
       <div class="page-head">
         <h1>My work</h1>
         <span class="muted">Work as an agent: claim a thread, report, ask, and post the result.</span>
@@ -95,7 +106,8 @@ export function WorkPage() {
               threadId={current}
               lease={leases[current]}
               gone={gone[current]}
-              onRenewed={(l) => setLeases(saveLease(current, l))}
+              beat={beats[current]}
+              onCheck={() => setChecks((c) => ({ ...c, [current]: (c[current] ?? 0) + 1 }))}
               onGone={(why) => onGone(current, why)}
             />
           ) : (
@@ -111,13 +123,15 @@ function WorkDetail({
   threadId,
   lease,
   gone,
-  onRenewed,
+  beat,
+  onCheck,
   onGone,
 }: {
   threadId: string;
   lease: HeldLease | undefined;
   gone: { lost?: ApiError; done?: string } | undefined;
-  onRenewed: (l: HeldLease) => void;
+  beat: Beat | undefined;
+  onCheck: () => void;
   onGone: (why: { lost?: ApiError; done?: string }) => void;
 }) {
   return (
@@ -133,7 +147,7 @@ function WorkDetail({
           {gone.done}
         </p>
       )}
-      {lease ? <HeldThread threadId={threadId} lease={lease} onRenewed={onRenewed} onGone={onGone} /> : <ThreadPanel threadId={threadId} />}
+      {lease ? <HeldThread threadId={threadId} lease={lease} beat={beat} onCheck={onCheck} onGone={onGone} /> : <ThreadPanel threadId={threadId} />}
     </section>
   );
 }

@@ -1,88 +1,37 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
-import { type ApiError, ApiFailure, call, useAction, useQuery } from './api.ts';
-import { Button, ErrorText, Loading, TextArea, Time } from './components.tsx';
-import { checkPayload } from './blocked-answer.tsx';
+import { useEffect, useState } from 'preact/hooks';
+import { type ApiError, useAction, useQuery } from './api.ts';
+import { Button, ErrorText, Loading, TextArea } from './components.tsx';
+import { answerTo, checkPayload } from './task-logic.ts';
 import { clock, MessageView, ThreadView } from './task-thread.tsx';
-import type { Lease, Message, ThreadShow } from './task-types.ts';
+import type { ThreadShow } from './task-types.ts';
+import type { Beat } from './work-lease-keeper.tsx';
 import type { HeldLease } from './work-leases.ts';
 
-/** Exit codes of a heartbeat that mean the lease is gone for good: lost (5), thread ended (4), no such thread (3). */
-const FINAL_EXIT_CODES = new Set([3, 4, 5]);
-
-function toApiError(err: unknown): ApiError {
-  return err instanceof ApiFailure ? err.error : { status: 0, exitCode: 1, code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
-}
-
 /**
- * Keeps a held lease alive while the page shows it: `inbox heartbeat` at once (a reloaded page
- * checks the lease it kept) and then every third of the lease's length. A refusal that means the
- * lease is gone calls `onGone`; a passing failure (the server restarting) is shown and retried.
- */
-function useHeartbeat(thread: string, lease: HeldLease, onRenewed: (l: HeldLease) => void, onGone: (e: ApiError) => void) {
-  const [state, setState] = useState<{ at?: string; error?: ApiError }>({});
-  const latest = useRef({ lease, onRenewed, onGone });
-  latest.current = { lease, onRenewed, onGone };
-  const beat = useRef<() => void>(() => {});
-
-  useEffect(() => {
-    let stopped = false;
-    const tick = async () => {
-      try {
-        const r = await call<{ lease: Lease }>('inbox/heartbeat', { thread, lease: latest.current.lease.token });
-        if (stopped) return;
-        setState({ at: new Date().toISOString() });
-        latest.current.onRenewed({ ...latest.current.lease, ...r.lease });
-      } catch (err) {
-        if (stopped) return;
-        const e = toApiError(err);
-        if (FINAL_EXIT_CODES.has(e.exitCode)) latest.current.onGone(e);
-        else setState((s) => ({ ...s, error: e }));
-      }
-    };
-    beat.current = tick;
-    void tick();
-    const timer = setInterval(tick, Math.max(1000, (lease.seconds * 1000) / 3));
-    return () => {
-      stopped = true;
-      clearInterval(timer);
-    };
-  }, [thread, lease.token, lease.seconds]);
-  return { ...state, beatNow: () => beat.current() };
-}
-
-/** The leader's reply to the newest question, if one came after it. */
-function answerTo(messages: Message[]): { question?: Message; answer?: Message } {
-  let qi = -1;
-  messages.forEach((m, i) => m.kind === 'question' && (qi = i));
-  if (qi < 0) return {};
-  const question = messages[qi];
-  const answer = messages.slice(qi + 1).find((m) => m.role !== 'worker' && m.role !== 'runner');
-  return { question, answer };
-}
-
-/**
- * A thread this tab holds the lease of: its messages (live), the lease kept alive, and the
- * worker's forms: progress, ask (then "waiting for the answer" until it comes), result, fail,
- * release. `onGone` tells the page the lease ended (posted, released, lost).
+ * A thread this tab holds the lease of (kept alive by its LeaseKeeper, whose last beat is `beat`):
+ * its messages (live) and the worker's forms: progress, ask (then "waiting for the answer" until it
+ * comes), result, fail, release. `onGone` tells the page the lease ended (posted, released, lost);
+ * `onCheck` asks for a heartbeat now.
  */
 export function HeldThread({
   threadId,
   lease,
-  onRenewed,
+  beat,
+  onCheck,
   onGone,
 }: {
   threadId: string;
   lease: HeldLease;
-  onRenewed: (l: HeldLease) => void;
+  beat: Beat | undefined;
+  onCheck: () => void;
   onGone: (why: { lost?: ApiError; done?: string }) => void;
 }) {
   const q = useQuery<ThreadShow>('inbox/show', { thread: threadId });
-  const hb = useHeartbeat(threadId, lease, onRenewed, (e) => onGone({ lost: e }));
   const threadState = q.data?.thread.state;
   const expired = q.data?.thread.lease_expired;
   // The leader cancelling the thread or the lease running out shows in the thread first: confirm with a heartbeat now.
   useEffect(() => {
-    if (threadState === 'cancelled' || expired) hb.beatNow();
+    if (threadState === 'cancelled' || expired) onCheck();
   }, [threadState, expired]);
 
   if (q.data === undefined) return q.error ? <ErrorText error={q.error} /> : <Loading />;
@@ -92,17 +41,17 @@ export function HeldThread({
     <div class="stack">
       <p class="notice small" data-testid="heartbeat" role="status">
         <span class="lease-ok">●</span> This page holds the lease and renews it every {Math.round(lease.seconds / 3)} s while it is open
-        {hb.at ? (
+        {beat?.at ? (
           <>
             {' '}
-            (renewed <Time iso={hb.at} />, good until {clock(lease.expires_at)})
+            (renewed at {clock(beat.at)}, good until {clock(lease.expires_at)})
           </>
         ) : null}
         . Closing the page lets it run out.
       </p>
-      {hb.error && (
+      {beat?.error && (
         <div class="notice small">
-          The last heartbeat failed; it is tried again. <ErrorText error={hb.error} />
+          The last heartbeat failed; it is tried again. <ErrorText error={beat.error} />
         </div>
       )}
       {blocked && (
