@@ -18,6 +18,8 @@ import {
   makeTokens,
   markDocument,
   openTab,
+  type Outage,
+  outageProxy,
   overflowsHorizontally,
   reloaded,
   screenshot,
@@ -40,6 +42,7 @@ let browser: Browser;
 const boards: Board[] = [];
 const tabs: Tab[] = [];
 const workers: WatchedRun[] = [];
+const proxies: Outage[] = [];
 
 /** A served fresh database, stopped after the test. */
 async function board(options: Parameters<typeof startBoard>[0] = {}): Promise<Board> {
@@ -151,6 +154,7 @@ browserDescribe('the board in a real browser (slow)', () => {
   afterEach(async () => {
     for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+    for (const p of proxies.splice(0)) await p.close();
     for (const b of boards.splice(0)) await b.stop();
   });
 
@@ -286,6 +290,31 @@ browserDescribe('the board in a real browser (slow)', () => {
     await visible(byTestId(t.page, 'event', { type: 'task_dispatched' }).or(byTestId(t.page, 'event', { type: 'attempt_created' })));
     expect(await reloaded(t)).toBe(false);
     expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('shows when the change stream drops, resumes it with Last-Event-ID and catches up on what changed meanwhile', async () => {
+    const b = await board();
+    const proxy = await outageProxy(b.url);
+    proxies.push(proxy);
+    orchOk(b.db, ['run', 'init', '--run', 'net', '--goal', 'Lose the network']);
+    orchOk(b.db, ['task', 'add', '--run', 'net', '--task', 'a', '--title', 'Before']);
+    const t = await tab({ ...b, url: proxy.url }, { hash: '#/runs/net' });
+    await visible(byTestId(t.page, 'card', { task: 'a' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await markDocument(t);
+
+    proxy.down();
+    await visible(byTestId(t.page, 'live', { state: 'reconnecting' }));
+    orchOk(b.db, ['task', 'add', '--run', 'net', '--task', 'b', '--title', 'While the page was cut off']);
+    proxy.up();
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await visible(byTestId(t.page, 'card', { task: 'b' }));
+    expect(await reloaded(t)).toBe(false);
+    const streams = t.requests.filter((r) => r.startsWith('GET /v1/changes'));
+    expect(streams.length, JSON.stringify(streams)).toBeGreaterThanOrEqual(2);
+    expect(streams.at(-1)).toMatch(/ last-event-id=\d+$/);
+    // What the browser logs for the refused connections is expected here; nothing else.
+    expect(unexpectedErrors(t, /status of 401|net::ERR_|Failed to fetch|network/i)).toEqual([]);
   });
 
   it('renders agent-written text as text: <script>, <img onerror> and javascript: links in a subject, bodies and payloads run nothing and fetch nothing', async () => {
