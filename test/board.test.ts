@@ -407,9 +407,12 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(await byTestId(t.page, 'create-run').count()).toBe(0);
 
     // A wrong token: refused with the server's message, still on the login form.
-    await submitForm(t.page, 'login', { token: 'orch_thisisnotatokenthisisnotatokenthisisnot1' }, 'Sign in');
+    const WRONG = 'orch_thisisnotatokenthisisnotatokenthisisnot1';
+    await submitForm(t.page, 'login', { token: WRONG }, 'Sign in');
     const error = await visible(byTestId(t.page, 'error'));
-    expect((await text(error)).length).toBeGreaterThan(0);
+    const said = (await (await fetch(`${b.url}/v1/whoami`, { headers: { authorization: `Bearer ${WRONG}` } })).json()) as { error: { message: string } };
+    expect(said.error.message.length).toBeGreaterThan(0);
+    expect(await text(error)).toContain(said.error.message);
     await visible(byTestId(t.page, 'login'));
     expect(await byTestId(t.page, 'signout').count()).toBe(0);
 
