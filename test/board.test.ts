@@ -250,7 +250,17 @@ browserDescribe('the board in a real browser (slow)', () => {
 
     // The rest: both dispatched from the page, one worker does them, and the run ends done.
     await dispatchFromTaskPage(t, b.db, 'r1', 'T2', 'builder');
-    await dispatchFromTaskPage(t, b.db, 'r1', 'T3', 'builder');
+    // T3 from its card on the run page (a ready card carries the Dispatch form).
+    await go(t, '#/runs/r1');
+    const card = byTestId(cardIn(t, 'ready', 'T3'), 'dispatch');
+    await visible(card);
+    await setField(card, 'to', 'builder');
+    await setField(card, 'mode', 'analysis');
+    await card.getByRole('button', { name: 'Dispatch', exact: true }).click();
+    await until('an attempt of T3', () => rows(b.db, "select 1 from orch_attempts where run_id = 'r1' and task_id = 'T3'").length > 0);
+    expect(rows(b.db, "select assigned_to, execution_mode from orch_attempts where run_id = 'r1' and task_id = 'T3'")).toEqual([
+      { assigned_to: 'builder', execution_mode: 'analysis' },
+    ]);
     const builder = await worker(
       b.db,
       path.join(b.dir, 'work'),
@@ -466,6 +476,29 @@ browserDescribe('the board in a real browser (slow)', () => {
       'the thread claimed by the worker',
       () => rows<{ claimed_by: string | null }>(b.db, 'select claimed_by from inbox_threads where id = ?', mine)[0]?.claimed_by === workerAgent,
     );
+
+    // The person works the thread as its agent: progress, a question the leader answers, the result.
+    const kinds = () => rows<{ kind: string }>(b.db, 'select kind from inbox_messages where thread_id = ? order by id', mine).map((m) => m.kind);
+    const post = async (body: string, button: string, kind: string) => {
+      const form = byTestId(t.page, 'work-page').locator('form', { has: t.page.locator('textarea[name=body]') });
+      await form.locator('textarea[name=body]').fill(body);
+      await form.getByRole('button', { name: button, exact: true }).click();
+      await until(`a ${kind} on the thread`, () => kinds().at(-1) === kind);
+    };
+    await post('Half the fence is white.', 'Post progress', 'progress');
+    await post('Gloss or matt?', 'Ask', 'question');
+    await until('the thread blocked', () => rows<{ state: string }>(b.db, 'select state from inbox_threads where id = ?', mine)[0]?.state === 'blocked');
+    ok(b.db, ['reply', '--thread', mine, '--body', 'Matt.']);
+    await until('the answer on the page', async () => (await byTestId(t.page, 'work-page').innerText()).includes('Matt.'));
+    await post('Painted, matt.', 'Post result', 'result');
+    expect(kinds().slice(1)).toEqual(['progress', 'question', 'answer', 'result']);
+    expect(rows(b.db, 'select state, claimed_by from inbox_threads where id = ?', mine)).toEqual([{ state: 'done', claimed_by: workerAgent }]);
+    const authors = rows<{ author: string }>(
+      b.db,
+      "select author from inbox_messages where thread_id = ? and kind in ('progress', 'question', 'result')",
+      mine,
+    );
+    expect(authors.map((a) => a.author)).toEqual([workerAgent, workerAgent, workerAgent]);
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
