@@ -502,6 +502,43 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('the leader acts on a task from its page: reassign, retry after a failure, cancel; each lands in the database', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'act', '--goal', 'Lead from the page']);
+    orchOk(b.db, ['task', 'add', '--run', 'act', '--task', 'a', '--title', 'Fix the login']);
+    orchOk(b.db, ['dispatch', '--run', 'act', '--task', 'a', '--execution-mode', 'analysis', '--to', 'w1', '--body', 'go']);
+    const attempts = () =>
+      rows<{ number: number; assigned_to: string; state: string }>(
+        b.db,
+        "select number, assigned_to, state from orch_attempts where run_id = 'act' and task_id = 'a' order by number",
+      );
+    const t = await tab(b, { hash: '#/runs/act/tasks/a' });
+    await visible(byTestId(t.page, 'task-state', { state: 'dispatched' }));
+
+    await submitForm(t.page, 'reassign', { to: 'w2' }, 'Reassign');
+    await until('a second attempt for w2', () => attempts().length === 2);
+    expect(attempts().map((a) => [a.number, a.assigned_to])).toEqual([
+      [1, 'w1'],
+      [2, 'w2'],
+    ]);
+    expect(attempts()[0]!.state).toBe('cancelled');
+    await visible(byTestId(t.page, 'attempt', { state: 'cancelled' }));
+
+    // w2 gives up; the page offers Retry, which makes attempt 3.
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'w2']);
+    ok(b.db, ['fail', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Cannot reproduce.']);
+    await visible(byTestId(t.page, 'task-state', { state: 'failed' }));
+    await t.page.getByRole('button', { name: 'Retry', exact: true }).click();
+    await until('a third attempt', () => attempts().length === 3);
+    await visible(byTestId(t.page, 'task-state', { state: 'dispatched' }));
+
+    await submitForm(t.page, 'cancel', { reason: 'Not needed after all.' }, 'Cancel');
+    await until('the task cancelled', () => taskStates(b.db, 'act').a === 'cancelled');
+    await visible(byTestId(t.page, 'task-state', { state: 'cancelled' }));
+    expect(attempts().map((a) => a.state)).toEqual(['cancelled', 'failed', 'cancelled']);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it("a refused action shows the CLI's error text next to the control (a dependency cycle, named)", async () => {
     const b = await board();
     orchOk(b.db, ['run', 'init', '--run', 'cy', '--goal', 'Cycles']);
