@@ -593,6 +593,14 @@ browserDescribe('the board in a real browser (slow)', () => {
         reached.some((r) => r.startsWith(name)),
         `${name} in ${JSON.stringify(reached)}`,
       ).toBe(true);
+    // ... and Enter on a focused link follows it.
+    await t.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    for (let i = 0; i < 20; i++) {
+      await t.page.keyboard.press('Tab');
+      if ((await t.page.evaluate(() => (document.activeElement?.textContent ?? '').trim())).startsWith('Blocked')) break;
+    }
+    await t.page.keyboard.press('Enter');
+    await visible(byTestId(t.page, 'blocked-page'));
     expect(unexpectedErrors(t)).toEqual([]);
   });
 });
