@@ -539,6 +539,54 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('code mode from the page: dispatch into a repository, the diff, Merge and Clean up', async () => {
+    const b = await board();
+    const repo = initGitRepo(path.join(b.dir, 'repo'), { 'README.md': 'hello\n' });
+    orchOk(b.db, ['run', 'init', '--run', 'code', '--goal', 'Land a change']);
+    orchOk(b.db, ['task', 'add', '--run', 'code', '--task', 'c', '--title', 'Add the feature']);
+    const t = await tab(b, { hash: '#/runs/code/tasks/c' });
+    const form = await visible(byTestId(t.page, 'task-page').locator('[data-testid=dispatch]'));
+    await setField(form, 'to', 'coder');
+    await setField(form, 'mode', 'code');
+    await setField(form, 'repoPath', repo);
+    await form.getByRole('button', { name: 'Dispatch', exact: true }).click();
+    await until('a code attempt', () => rows(b.db, "select 1 from orch_attempts where run_id = 'code' and task_id = 'c'").length > 0);
+    const [attempt] = rows<{ worktree_path: string; branch: string; execution_mode: string }>(
+      b.db,
+      "select worktree_path, branch, execution_mode from orch_attempts where run_id = 'code' and task_id = 'c'",
+    );
+    expect(attempt!.execution_mode).toBe('code');
+
+    // The worker commits in its worktree and posts its result.
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'coder']);
+    fs.writeFileSync(path.join(attempt!.worktree_path, 'feature.txt'), 'the feature\n');
+    git(attempt!.worktree_path, 'add', '-A');
+    git(attempt!.worktree_path, '-c', 'user.name=Coder', '-c', 'user.email=coder@example.com', 'commit', '-q', '-m', 'Add the feature');
+    ok(b.db, ['result', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Done.']);
+    await visible(byTestId(t.page, 'task-state', { state: 'done' }));
+    const diff = await visible(byTestId(t.page, 'diff'));
+    await until('feature.txt in the diff', async () => (await diff.first().innerText()).includes('feature.txt'));
+
+    await diff.getByRole('button', { name: 'Merge', exact: true }).click();
+    await until(
+      'the attempt merged',
+      () => rows<{ merged_at: number | null }>(b.db, "select merged_at from orch_attempts where run_id = 'code'")[0]?.merged_at != null,
+    );
+    expect(fs.readFileSync(path.join(repo, 'feature.txt'), 'utf8')).toBe('the feature\n');
+    expect(git(repo, 'log', '--format=%s', 'main')).toContain('Add the feature');
+    await visible(diff.getByText(/Merged into main/));
+
+    await diff.getByRole('button', { name: 'Clean up', exact: true }).click();
+    await until(
+      'the worktree removed',
+      () =>
+        rows<{ worktree_removed_at: number | null }>(b.db, "select worktree_removed_at from orch_attempts where run_id = 'code'")[0]?.worktree_removed_at !=
+        null,
+    );
+    expect(fs.existsSync(attempt!.worktree_path)).toBe(false);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it("a refused action shows the CLI's error text next to the control (a dependency cycle, named)", async () => {
     const b = await board();
     orchOk(b.db, ['run', 'init', '--run', 'cy', '--goal', 'Cycles']);
