@@ -35,7 +35,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
 
   return (
     <form data-testid="dispatch" onSubmit={submit}>
-      <div class="row">
+      <div class="controls">
         <Field
           label="Agent"
           name="to"
@@ -53,7 +53,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
         </label>
       </div>
       {mode === 'code' && (
-        <div class="row">
+        <div class="controls">
           <Field
             label="Repository"
             name="repoPath"
@@ -134,7 +134,7 @@ export function LeaderActions({ task }: { task: Task }) {
       )}
       {LIVE_OR_ENDED.has(task.state) && (
         <form data-testid="reassign" onSubmit={doReassign}>
-          <div class="row">
+          <div class="controls">
             <Field label="Reassign to" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} placeholder="another agent" autocomplete="off" />
             <Button type="submit" busy={reassign.busy}>
               Reassign
@@ -145,7 +145,7 @@ export function LeaderActions({ task }: { task: Task }) {
       )}
       {LIVE_OR_ENDED.has(task.state) && (
         <form data-testid="cancel" onSubmit={doCancel}>
-          <div class="row">
+          <div class="controls">
             <Field
               label="Reason"
               name="reason"
