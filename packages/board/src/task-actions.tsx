@@ -44,7 +44,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
           placeholder={task.default_to ?? 'agent name'}
           autocomplete="off"
         />
-        <label class="field">
+        <label class="field field-wide">
           <span class="field-label">Mode</span>
           <select name="mode" value={mode} onChange={(e) => setMode(e.currentTarget.value)}>
             <option value="analysis">analysis (read-only)</option>
@@ -125,10 +125,12 @@ export function LeaderActions({ task }: { task: Task }) {
     <div class="stack">
       {RETRY_STATES.has(task.state) && (
         <div>
-          <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
-            Retry
-          </Button>
-          <span class="muted small"> a failed or expired task, or a done code task not merged</span>
+          <div class="actions">
+            <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
+              Retry
+            </Button>
+            <span class="muted small">a failed or expired task, or a done code task not merged</span>
+          </div>
           <ErrorText error={retry.error} />
         </div>
       )}
