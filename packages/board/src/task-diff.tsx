@@ -35,13 +35,15 @@ type CleanedEvents = { events: { attempt: string | null; data: Record<string, un
  * events say so (the attempt's JSON does not), so the diff is read once and never again after that.
  * A branch deleted some other way answers CONFLICT once (`gone`), and is not asked for again.
  */
-function useDiffSource(attempt: Attempt): { ask: boolean; live: boolean; deleted: boolean } {
+function useDiffSource(attempt: Attempt): { ask: boolean; live: boolean; deleted: boolean; worktreeRemoved: boolean } {
   const ended = attempt.ended_at !== null;
   const cleaned = useQuery<CleanedEvents>('orch/wait', ended ? { run: attempt.run, for: 'attempt_cleaned', afterEvent: '0', timeoutSeconds: '0' } : undefined);
-  const deleted = (cleaned.data?.events ?? []).some((e) => e.attempt === attempt.id && e.data?.branch_deleted === true);
+  const mine = (cleaned.data?.events ?? []).filter((e) => e.attempt === attempt.id);
+  const deleted = mine.some((e) => e.data?.branch_deleted === true);
+  const worktreeRemoved = mine.some((e) => e.data?.worktree_removed === true);
   // Until the events are read, an ended attempt's branch may be gone: wait for them (a refusal, e.g. a worker's token, leaves it to the diff's own answer).
   const known = !ended || cleaned.data !== undefined || cleaned.error !== undefined;
-  return { ask: known && !deleted, live: !ended, deleted };
+  return { ask: known && !deleted, live: !ended, deleted, worktreeRemoved };
 }
 
 /** Whether an `orch diff` refusal says the branch no longer exists (ConflictError naming the branch). */
@@ -101,7 +103,10 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
         <dt>Branch</dt>
         <dd class="mono">{attempt.branch ?? '–'}</dd>
         <dt>{attempt.remote_url ? 'Remote' : 'Worktree'}</dt>
-        <dd class="mono">{attempt.remote_url ?? attempt.worktree_path ?? '–'}</dd>
+        <dd class="mono">
+          {attempt.remote_url ?? attempt.worktree_path ?? '–'}
+          {!attempt.remote_url && attempt.worktree_path && source.worktreeRemoved ? <span class="muted"> (removed)</span> : null}
+        </dd>
         {attempt.merged_into && (
           <>
             <dt>Merged</dt>
@@ -112,7 +117,7 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
         )}
       </dl>
       <div class="actions">
-        <Button variant="primary" busy={merge.busy} onClick={doMerge}>
+        <Button variant="primary" busy={merge.busy} disabled={goneNote !== undefined} onClick={doMerge}>
           Merge
         </Button>
         <Button busy={cleanup.busy} onClick={doCleanup}>
