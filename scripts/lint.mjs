@@ -32,7 +32,7 @@ function walk(dir, exts = ['.ts']) {
   });
 }
 
-const files = [...walk(path.join(root, 'packages')), ...walk(path.join(root, 'test'))];
+const files = [...walk(path.join(root, 'packages'), ['.ts', '.tsx']), ...walk(path.join(root, 'test'), ['.ts', '.tsx'])];
 const scripts = walk(path.join(root, 'scripts'), ['.ts', '.mjs']);
 const sqlish = /\b(selectFrom|insertInto|updateTable|deleteFrom)\(|\bsql`/;
 // The brackets keep this line from matching itself.
@@ -46,7 +46,7 @@ for (const file of [...files, ...scripts]) {
   if (suppression) problems.push(`${rel}: '${suppression[1]}' comment for a linter this project does not run (use biome-ignore with a reason)`);
   const base = path.basename(rel);
   if (!/^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+)+$/.test(base)) problems.push(`${rel}: file names are kebab-case`);
-  if ((/^packages\/[^/]+\/src\//.test(rel) && !rel.endsWith('.test.ts')) || /^scripts\/.*\.mjs$/.test(rel)) {
+  if ((/^packages\/[^/]+\/src\//.test(rel) && !/\.test\.tsx?$/.test(rel)) || /^scripts\/.*\.mjs$/.test(rel)) {
     const lines = text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
     if (lines > MAX_MODULE_LINES)
       (OVERSIZED_FAILS ? problems : notes).push(`${rel}: ${lines} lines (modules stay under ~${MAX_MODULE_LINES}; split it by what it does)`);

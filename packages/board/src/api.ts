@@ -90,8 +90,10 @@ export interface Query<T> {
  * Runs `call(command, input)` now and again after every change tick (one request in flight; a
  * tick during it runs one more afterwards; keeps the last data while re-fetching). `input`
  * undefined: does not run. A new command or input drops the old data (it was another thing's).
+ * `live: false` reads once per input and ignores the ticks (for what can no longer change).
  */
-export function useQuery<T>(command: string, input: Record<string, unknown> | undefined): Query<T> {
+export function useQuery<T>(command: string, input: Record<string, unknown> | undefined, options: { live?: boolean } = {}): Query<T> {
+  const follow = options.live ?? true;
   const key = input === undefined ? undefined : `${command} ${JSON.stringify(input)}`;
   const [state, setState] = useState<{ key: string | undefined; data: T | undefined; error: ApiError | undefined; loading: boolean }>({
     key,
@@ -134,7 +136,7 @@ export function useQuery<T>(command: string, input: Record<string, unknown> | un
     setState((s) => (s.key === key ? { ...s, loading: true } : { key, data: undefined, error: undefined, loading: true }));
     fetchNow();
   }, [key, fetchNow]);
-  useEffect(() => onChange(fetchNow), [fetchNow]);
+  useEffect(() => (follow ? onChange(fetchNow) : undefined), [fetchNow, follow]);
 
   const current = state.key === key;
   return {

@@ -4,7 +4,6 @@ import { useQuery } from './api.ts';
 import { Empty, ErrorText, JsonBlock, Link, Loading, Time } from './components.tsx';
 import { runHref, taskHref } from './router.ts';
 import { AnswerForm } from './blocked-answer.tsx';
-import { addPageStyles } from './task-styles.ts';
 import type { BlockedDoc, BlockedItem } from './task-types.ts';
 
 /**
@@ -14,7 +13,6 @@ import type { BlockedDoc, BlockedItem } from './task-types.ts';
  * leaves the list and a new one appears without a reload.
  */
 export function BlockedPage() {
-  addPageStyles();
   const all = useQuery<BlockedDoc>('orch/blocked', {});
   const perRun = all.error?.exitCode === 2;
   let body: ComponentChildren;

@@ -65,9 +65,7 @@ function RunHeader({ status, leader }: { status: RunStatus; leader: boolean }) {
   return (
     <header class="run-head">
       <div class="run-title">
-        <h1 class="ellipsis" title={run.id}>
-          {run.id}
-        </h1>
+        <h1 class="wrap">{run.id}</h1>
         <span data-testid="run-state" data-state={run.state}>
           <StateBadge state={run.state} />
         </span>

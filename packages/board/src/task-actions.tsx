@@ -35,7 +35,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
 
   return (
     <form data-testid="dispatch" onSubmit={submit}>
-      <div class="row">
+      <div class="controls">
         <Field
           label="Agent"
           name="to"
@@ -44,7 +44,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
           placeholder={task.default_to ?? 'agent name'}
           autocomplete="off"
         />
-        <label class="field">
+        <label class="field field-wide">
           <span class="field-label">Mode</span>
           <select name="mode" value={mode} onChange={(e) => setMode(e.currentTarget.value)}>
             <option value="analysis">analysis (read-only)</option>
@@ -53,7 +53,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
         </label>
       </div>
       {mode === 'code' && (
-        <div class="row">
+        <div class="controls">
           <Field
             label="Repository"
             name="repoPath"
@@ -125,16 +125,18 @@ export function LeaderActions({ task }: { task: Task }) {
     <div class="stack">
       {RETRY_STATES.has(task.state) && (
         <div>
-          <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
-            Retry
-          </Button>
-          <span class="muted small"> a failed or expired task, or a done code task not merged</span>
+          <div class="actions">
+            <Button busy={retry.busy} onClick={() => retry.run('orch/retry', key)}>
+              Retry
+            </Button>
+            <span class="muted small">a failed or expired task, or a done code task not merged</span>
+          </div>
           <ErrorText error={retry.error} />
         </div>
       )}
       {LIVE_OR_ENDED.has(task.state) && (
         <form data-testid="reassign" onSubmit={doReassign}>
-          <div class="row">
+          <div class="controls">
             <Field label="Reassign to" name="to" value={to} onInput={(e) => setTo(e.currentTarget.value)} placeholder="another agent" autocomplete="off" />
             <Button type="submit" busy={reassign.busy}>
               Reassign
@@ -145,7 +147,7 @@ export function LeaderActions({ task }: { task: Task }) {
       )}
       {LIVE_OR_ENDED.has(task.state) && (
         <form data-testid="cancel" onSubmit={doCancel}>
-          <div class="row">
+          <div class="controls">
             <Field
               label="Reason"
               name="reason"

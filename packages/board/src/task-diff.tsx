@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import { useAction, useQuery } from './api.ts';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { type ApiError, useAction, useQuery } from './api.ts';
 import { Button, ErrorText, Loading } from './components.tsx';
 import { patchLineClasses } from './task-logic.ts';
 import type { Attempt, DiffDoc } from './task-types.ts';
@@ -25,15 +25,52 @@ function Patch({ patch }: { patch: string }) {
   );
 }
 
+/** The run's attempt_cleaned events (`orch wait` with no wait). */
+type CleanedEvents = { events: { attempt: string | null; data: Record<string, unknown> | null }[] };
+
+/**
+ * Whether `orch diff` can still answer for the attempt, and whether to follow it. A live attempt's
+ * branch moves with the worker's commits: read on every change. An ended one's can only go away,
+ * when `orch cleanup` deletes it (its commits are on other branches): the run's attempt_cleaned
+ * events say so (the attempt's JSON does not), so the diff is read once and never again after that.
+ * A branch deleted some other way answers CONFLICT once (`gone`), and is not asked for again.
+ */
+function useDiffSource(attempt: Attempt): { ask: boolean; live: boolean; deleted: boolean; worktreeRemoved: boolean } {
+  const ended = attempt.ended_at !== null;
+  const cleaned = useQuery<CleanedEvents>('orch/wait', ended ? { run: attempt.run, for: 'attempt_cleaned', afterEvent: '0', timeoutSeconds: '0' } : undefined);
+  const mine = (cleaned.data?.events ?? []).filter((e) => e.attempt === attempt.id);
+  const deleted = mine.some((e) => e.data?.branch_deleted === true);
+  const worktreeRemoved = mine.some((e) => e.data?.worktree_removed === true);
+  // Until the events are read, an ended attempt's branch may be gone: wait for them (a refusal, e.g. a worker's token, leaves it to the diff's own answer).
+  const known = !ended || cleaned.data !== undefined || cleaned.error !== undefined;
+  return { ask: known && !deleted, live: !ended, deleted, worktreeRemoved };
+}
+
+/** Whether an `orch diff` refusal says the branch no longer exists (ConflictError naming the branch). */
+function branchGone(e: ApiError | undefined): boolean {
+  return e?.code === 'CONFLICT' && typeof (e.details as { branch?: unknown } | undefined)?.branch === 'string';
+}
+
 type MergeDoc = { merged: boolean; already_merged: boolean; up_to_date: boolean; into: string; commit: string | null };
 type CleanupDoc = { attempts: { note: string | null }[] };
 
 /**
  * A code attempt's `orch diff` (files with +/- counts, commits, the patch) with its Merge and Clean
- * up buttons. Re-read on every change, so a worker's new commit shows up.
+ * up buttons. Re-read on every change while the attempt is live, so a worker's new commit shows up;
+ * once its branch is gone (cleaned up), the last diff read stays, with a note saying so.
  */
 export function DiffPanel({ attempt }: { attempt: Attempt }) {
-  const q = useQuery<DiffDoc>('orch/diff', { run: attempt.run, task: attempt.task, attempt: attempt.id });
+  const source = useDiffSource(attempt);
+  const [gone, setGone] = useState<ApiError | undefined>(undefined);
+  const ask = source.ask && gone === undefined;
+  const q = useQuery<DiffDoc>('orch/diff', ask ? { run: attempt.run, task: attempt.task, attempt: attempt.id } : undefined, { live: source.live });
+  useEffect(() => {
+    if (branchGone(q.error)) setGone(q.error);
+  }, [q.error]);
+  const last = useRef<DiffDoc | undefined>(undefined);
+  if (q.data !== undefined) last.current = q.data;
+  const diff = q.data ?? last.current;
+  const goneNote = source.deleted ? 'Cleanup deleted the branch (its commits are on other branches)' : gone ? `The branch is gone: ${gone.message}` : undefined;
   const merge = useAction<MergeDoc>();
   const cleanup = useAction<CleanupDoc>();
   const [outcome, setOutcome] = useState<string | undefined>(undefined);
@@ -66,7 +103,10 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
         <dt>Branch</dt>
         <dd class="mono">{attempt.branch ?? '–'}</dd>
         <dt>{attempt.remote_url ? 'Remote' : 'Worktree'}</dt>
-        <dd class="mono">{attempt.remote_url ?? attempt.worktree_path ?? '–'}</dd>
+        <dd class="mono">
+          {attempt.remote_url ?? attempt.worktree_path ?? '–'}
+          {!attempt.remote_url && attempt.worktree_path && source.worktreeRemoved ? <span class="muted"> (removed)</span> : null}
+        </dd>
         {attempt.merged_into && (
           <>
             <dt>Merged</dt>
@@ -77,7 +117,7 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
         )}
       </dl>
       <div class="actions">
-        <Button variant="primary" busy={merge.busy} onClick={doMerge}>
+        <Button variant="primary" busy={merge.busy} disabled={goneNote !== undefined} onClick={doMerge}>
           Merge
         </Button>
         <Button busy={cleanup.busy} onClick={doCleanup}>
@@ -90,7 +130,15 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
           {outcome}
         </p>
       )}
-      {q.data === undefined ? (
+      {goneNote !== undefined ? (
+        <>
+          <p class="notice small" data-testid="diff-gone">
+            {goneNote}
+            {diff ? '; the diff below is the last one read.' : ': there is no diff to show.'}
+          </p>
+          {diff && <DiffBody diff={diff} />}
+        </>
+      ) : diff === undefined ? (
         q.error ? (
           <ErrorText error={q.error} />
         ) : (
@@ -99,7 +147,7 @@ export function DiffPanel({ attempt }: { attempt: Attempt }) {
       ) : (
         <>
           {q.error && <p class="notice small">The diff below is the last one read; reading it again failed: {q.error.message}</p>}
-          <DiffBody diff={q.data} />
+          <DiffBody diff={diff} />
         </>
       )}
     </section>

@@ -5,7 +5,6 @@ import { runHref, taskHref } from './router.ts';
 import { AnswerForm } from './blocked-answer.tsx';
 import { DispatchForm, hasLeaderActions, LeaderActions } from './task-actions.tsx';
 import { DiffPanel } from './task-diff.tsx';
-import { addPageStyles } from './task-styles.ts';
 import { ThreadPanel } from './task-thread.tsx';
 import type { Attempt, TaskDetail, TaskShow } from './task-types.ts';
 
@@ -14,7 +13,6 @@ import type { Attempt, TaskDetail, TaskShow } from './task-types.ts';
  * thread and, for code mode, its diff; the leader's actions. Everything re-reads on every change.
  */
 export function TaskPage({ run, task }: { run: string; task: string }) {
-  addPageStyles();
   const q = useQuery<TaskShow>('orch/task/show', { run, task });
   const [selected, setSelected] = useState<string | undefined>(undefined);
   const leader = isLeader(useMe());

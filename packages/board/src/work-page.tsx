@@ -1,7 +1,6 @@
 import { useState } from 'preact/hooks';
 import { type ApiError, useAction, useMe, useQuery } from './api.ts';
 import { Button, Empty, ErrorText, Field, Loading, StateBadge, Time } from './components.tsx';
-import { addPageStyles } from './task-styles.ts';
 import { ThreadPanel } from './task-thread.tsx';
 import type { Lease, Message, Thread } from './task-types.ts';
 import { type HeldLease, dropLease, readLeases, rememberAgent, rememberedAgent, saveLease } from './work-leases.ts';
@@ -23,7 +22,6 @@ interface ClaimDoc {
  * the worker's forms, with the lease kept alive while the page is open.
  */
 export function WorkPage() {
-  addPageStyles();
   const me = useMe();
   const fixed = me.kind === 'token' && me.role === 'worker' ? (me.agent ?? '') : undefined;
   const [typed, setTyped] = useState(rememberedAgent);
@@ -70,7 +68,7 @@ export function WorkPage() {
         <h1>My work</h1>
         <span class="muted">Work as an agent: claim a thread, report, ask, and post the result.</span>
       </div>
-      <form class="row agent-form" onSubmit={(e) => e.preventDefault()}>
+      <form class="controls agent-form" onSubmit={(e) => e.preventDefault()}>
         <Field
           label="Agent"
           name="agent"
