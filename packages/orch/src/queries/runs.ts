@@ -41,22 +41,20 @@ export async function runIdsIn(db: Db, state: RunState): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-/** When each run's newest event was written (runs without events are left out). One index range per run. */
+/**
+ * When each run's newest event was written (runs without events are left out). One backward step
+ * on the (run_id, seq) index per run: a GROUP BY max(seq) read every event of the runs on SQLite
+ * and the whole table on PostgreSQL.
+ */
 export async function lastEventTimes(db: Db, runIds: string[]): Promise<Map<string, number>> {
   if (runIds.length === 0) return new Map();
   const rows = await db
-    .selectFrom('orch_events as e')
-    .innerJoin(
-      (eb) =>
-        eb
-          .selectFrom('orch_events')
-          .select(['run_id', (x) => x.fn.max('seq').as('seq')])
-          .where('run_id', 'in', runIds)
-          .groupBy('run_id')
-          .as('m'),
-      (join) => join.onRef('m.run_id', '=', 'e.run_id').onRef('m.seq', '=', 'e.seq'),
-    )
-    .select(['e.run_id', 'e.created_at'])
+    .selectFrom('orch_runs as r')
+    .where('r.id', 'in', runIds)
+    .select([
+      'r.id',
+      (eb) => eb.selectFrom('orch_events as e').select('e.created_at').whereRef('e.run_id', '=', 'r.id').orderBy('e.seq', 'desc').limit(1).as('created_at'),
+    ])
     .execute();
-  return new Map(rows.map((r) => [r.run_id, Number(r.created_at)]));
+  return new Map(rows.flatMap((r) => (r.created_at === null || r.created_at === undefined ? [] : [[r.id, Number(r.created_at)] as const])));
 }
