@@ -32,7 +32,7 @@ function walk(dir, exts = ['.ts']) {
   });
 }
 
-const files = [...walk(path.join(root, 'packages')), ...walk(path.join(root, 'test'))];
+const files = [...walk(path.join(root, 'packages'), ['.ts', '.tsx']), ...walk(path.join(root, 'test'), ['.ts', '.tsx'])];
 const scripts = walk(path.join(root, 'scripts'), ['.ts', '.mjs']);
 const sqlish = /\b(selectFrom|insertInto|updateTable|deleteFrom)\(|\bsql`/;
 // The brackets keep this line from matching itself.
