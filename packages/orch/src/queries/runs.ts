@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { OrchDatabase, RunState, TaskState } from '../schema.ts';
+import { LIVE_ATTEMPT_STATES, type OrchDatabase, type RunState, type TaskState } from '../schema.ts';
 
 export type RunRow = Selectable<OrchDatabase['orch_runs']>;
 type Db = Kysely<OrchDatabase>;
@@ -35,9 +35,26 @@ export async function taskCounts(db: Db, runIds: string[]): Promise<{ run_id: st
   return rows.map((r) => ({ run_id: r.run_id, state: r.state, n: Number(r.n) }));
 }
 
-/** The ids of the runs in `state`, oldest first. */
-export async function runIdsIn(db: Db, state: RunState): Promise<string[]> {
-  const rows = await db.selectFrom('orch_runs').select('id').where('state', '=', state).orderBy('seq').execute();
+/**
+ * The active runs that have a live (dispatched, running or blocked) attempt, oldest first: the only
+ * runs a reconcile can leave with a blocked task. One index seek per active run, in one statement.
+ */
+export async function activeRunIdsWithLiveAttempts(db: Db): Promise<string[]> {
+  const rows = await db
+    .selectFrom('orch_runs as r')
+    .select('r.id')
+    .where('r.state', '=', 'active')
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('orch_attempts as a')
+          .select('a.run_id')
+          .whereRef('a.run_id', '=', 'r.id')
+          .where('a.state', 'in', [...LIVE_ATTEMPT_STATES]),
+      ),
+    )
+    .orderBy('r.seq')
+    .execute();
   return rows.map((r) => r.id);
 }
 
