@@ -96,3 +96,11 @@ export function unknownRoute(pathname: string): ServerError {
     `no such route: ${JSON.stringify(pathname.slice(0, 200))}; commands are POST /v1/<program>/<command words> (see /openapi.json)`,
   );
 }
+
+/** A 200 answer streaming Server-Sent Events (`body`): not cached, not buffered by a proxy (nginx's `X-Accel-Buffering`). */
+export function sseResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
+  });
+}
