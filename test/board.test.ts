@@ -18,6 +18,8 @@ import {
   makeTokens,
   markDocument,
   openTab,
+  type Outage,
+  outageProxy,
   overflowsHorizontally,
   reloaded,
   screenshot,
@@ -40,6 +42,7 @@ let browser: Browser;
 const boards: Board[] = [];
 const tabs: Tab[] = [];
 const workers: WatchedRun[] = [];
+const proxies: Outage[] = [];
 
 /** A served fresh database, stopped after the test. */
 async function board(options: Parameters<typeof startBoard>[0] = {}): Promise<Board> {
@@ -151,6 +154,7 @@ browserDescribe('the board in a real browser (slow)', () => {
   afterEach(async () => {
     for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+    for (const p of proxies.splice(0)) await p.close();
     for (const b of boards.splice(0)) await b.stop();
   });
 
@@ -214,7 +218,12 @@ browserDescribe('the board in a real browser (slow)', () => {
     const done = await asker.done;
     expect(done.code, done.stderr).toBe(0);
     const thread = rows<{ thread_id: string }>(b.db, "select thread_id from orch_attempts where run_id = 'r1' and task_id = 'T1'")[0]!.thread_id;
-    const messages = rows<{ kind: string; body: string }>(b.db, 'select kind, body from inbox_messages where thread_id = ? order by id', thread);
+    // The runner also posts the agent's output as progress; the conversation is these.
+    const messages = rows<{ kind: string; body: string }>(
+      b.db,
+      "select kind, body from inbox_messages where thread_id = ? and kind <> 'progress' order by id",
+      thread,
+    );
     expect(messages.map((m) => m.kind)).toEqual(['task', 'question', 'answer', 'result']);
     expect(messages[2]!.body).toBe('Teal, please.');
     expect(messages[3]!.body).toBe('The leader answered: Teal, please.\n');
@@ -241,8 +250,24 @@ browserDescribe('the board in a real browser (slow)', () => {
 
     // The rest: both dispatched from the page, one worker does them, and the run ends done.
     await dispatchFromTaskPage(t, b.db, 'r1', 'T2', 'builder');
-    await dispatchFromTaskPage(t, b.db, 'r1', 'T3', 'builder');
-    const builder = await worker(b.db, path.join(b.dir, 'work'), 'builder', [NODE, path.join(AGENTS, 'echo.mjs')], ['--concurrency', '2']).done;
+    // T3 from its card on the run page (a ready card carries the Dispatch form).
+    await go(t, '#/runs/r1');
+    const card = byTestId(cardIn(t, 'ready', 'T3'), 'dispatch');
+    await visible(card);
+    await setField(card, 'to', 'builder');
+    await setField(card, 'mode', 'analysis');
+    await card.getByRole('button', { name: 'Dispatch', exact: true }).click();
+    await until('an attempt of T3', () => rows(b.db, "select 1 from orch_attempts where run_id = 'r1' and task_id = 'T3'").length > 0);
+    expect(rows(b.db, "select assigned_to, execution_mode from orch_attempts where run_id = 'r1' and task_id = 'T3'")).toEqual([
+      { assigned_to: 'builder', execution_mode: 'analysis' },
+    ]);
+    const builder = await worker(
+      b.db,
+      path.join(b.dir, 'work'),
+      'builder',
+      [NODE, path.join(AGENTS, 'echo.mjs')],
+      ['--concurrency', '2', '--idle-exit-seconds', '2'],
+    ).done;
     expect(builder.code, builder.stderr).toBe(0);
     await go(t, '#/runs/r1');
     await visible(cardIn(t, 'done', 'T2'));
@@ -275,6 +300,31 @@ browserDescribe('the board in a real browser (slow)', () => {
     await visible(byTestId(t.page, 'event', { type: 'task_dispatched' }).or(byTestId(t.page, 'event', { type: 'attempt_created' })));
     expect(await reloaded(t)).toBe(false);
     expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('shows when the change stream drops, resumes it with Last-Event-ID and catches up on what changed meanwhile', async () => {
+    const b = await board();
+    const proxy = await outageProxy(b.url);
+    proxies.push(proxy);
+    orchOk(b.db, ['run', 'init', '--run', 'net', '--goal', 'Lose the network']);
+    orchOk(b.db, ['task', 'add', '--run', 'net', '--task', 'a', '--title', 'Before']);
+    const t = await tab({ ...b, url: proxy.url }, { hash: '#/runs/net' });
+    await visible(byTestId(t.page, 'card', { task: 'a' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await markDocument(t);
+
+    proxy.down();
+    await visible(byTestId(t.page, 'live', { state: 'reconnecting' }));
+    orchOk(b.db, ['task', 'add', '--run', 'net', '--task', 'b', '--title', 'While the page was cut off']);
+    proxy.up();
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await visible(byTestId(t.page, 'card', { task: 'b' }));
+    expect(await reloaded(t)).toBe(false);
+    const streams = t.requests.filter((r) => r.startsWith('GET /v1/changes'));
+    expect(streams.length, JSON.stringify(streams)).toBeGreaterThanOrEqual(2);
+    expect(streams.at(-1)).toMatch(/ last-event-id=\d+$/);
+    // What the browser logs for the refused connections is expected here; nothing else.
+    expect(unexpectedErrors(t, /status of 401|net::ERR_|Failed to fetch|network/i)).toEqual([]);
   });
 
   it('renders agent-written text as text: <script>, <img onerror> and javascript: links in a subject, bodies and payloads run nothing and fetch nothing', async () => {
@@ -367,9 +417,12 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(await byTestId(t.page, 'create-run').count()).toBe(0);
 
     // A wrong token: refused with the server's message, still on the login form.
-    await submitForm(t.page, 'login', { token: 'orch_thisisnotatokenthisisnotatokenthisisnot1' }, 'Sign in');
+    const WRONG = 'orch_thisisnotatokenthisisnotatokenthisisnot1';
+    await submitForm(t.page, 'login', { token: WRONG }, 'Sign in');
     const error = await visible(byTestId(t.page, 'error'));
-    expect((await text(error)).length).toBeGreaterThan(0);
+    const said = (await (await fetch(`${b.url}/v1/whoami`, { headers: { authorization: `Bearer ${WRONG}` } })).json()) as { error: { message: string } };
+    expect(said.error.message.length).toBeGreaterThan(0);
+    expect(await text(error)).toContain(said.error.message);
     await visible(byTestId(t.page, 'login'));
     expect(await byTestId(t.page, 'signout').count()).toBe(0);
 
@@ -423,6 +476,114 @@ browserDescribe('the board in a real browser (slow)', () => {
       'the thread claimed by the worker',
       () => rows<{ claimed_by: string | null }>(b.db, 'select claimed_by from inbox_threads where id = ?', mine)[0]?.claimed_by === workerAgent,
     );
+
+    // The person works the thread as its agent: progress, a question the leader answers, the result.
+    const kinds = () => rows<{ kind: string }>(b.db, 'select kind from inbox_messages where thread_id = ? order by id', mine).map((m) => m.kind);
+    const post = async (body: string, button: string, kind: string) => {
+      const form = byTestId(t.page, 'work-page').locator('form', { has: t.page.locator('textarea[name=body]') });
+      await form.locator('textarea[name=body]').fill(body);
+      await form.getByRole('button', { name: button, exact: true }).click();
+      await until(`a ${kind} on the thread`, () => kinds().at(-1) === kind);
+    };
+    await post('Half the fence is white.', 'Post progress', 'progress');
+    await post('Gloss or matt?', 'Ask', 'question');
+    await until('the thread blocked', () => rows<{ state: string }>(b.db, 'select state from inbox_threads where id = ?', mine)[0]?.state === 'blocked');
+    ok(b.db, ['reply', '--thread', mine, '--body', 'Matt.']);
+    await until('the answer on the page', async () => (await byTestId(t.page, 'work-page').innerText()).includes('Matt.'));
+    await post('Painted, matt.', 'Post result', 'result');
+    expect(kinds().slice(1)).toEqual(['progress', 'question', 'answer', 'result']);
+    expect(rows(b.db, 'select state, claimed_by from inbox_threads where id = ?', mine)).toEqual([{ state: 'done', claimed_by: workerAgent }]);
+    const authors = rows<{ author: string }>(
+      b.db,
+      "select author from inbox_messages where thread_id = ? and kind in ('progress', 'question', 'result')",
+      mine,
+    );
+    expect(authors.map((a) => a.author)).toEqual([workerAgent, workerAgent, workerAgent]);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('the leader acts on a task from its page: reassign, retry after a failure, cancel; each lands in the database', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'act', '--goal', 'Lead from the page']);
+    orchOk(b.db, ['task', 'add', '--run', 'act', '--task', 'a', '--title', 'Fix the login']);
+    orchOk(b.db, ['dispatch', '--run', 'act', '--task', 'a', '--execution-mode', 'analysis', '--to', 'w1', '--body', 'go']);
+    const attempts = () =>
+      rows<{ number: number; assigned_to: string; state: string }>(
+        b.db,
+        "select number, assigned_to, state from orch_attempts where run_id = 'act' and task_id = 'a' order by number",
+      );
+    const t = await tab(b, { hash: '#/runs/act/tasks/a' });
+    await visible(byTestId(t.page, 'task-state', { state: 'dispatched' }));
+
+    await submitForm(t.page, 'reassign', { to: 'w2' }, 'Reassign');
+    await until('a second attempt for w2', () => attempts().length === 2);
+    expect(attempts().map((a) => [a.number, a.assigned_to])).toEqual([
+      [1, 'w1'],
+      [2, 'w2'],
+    ]);
+    expect(attempts()[0]!.state).toBe('cancelled');
+    await visible(byTestId(t.page, 'attempt', { state: 'cancelled' }));
+
+    // w2 gives up; the page offers Retry, which makes attempt 3.
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'w2']);
+    ok(b.db, ['fail', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Cannot reproduce.']);
+    await visible(byTestId(t.page, 'task-state', { state: 'failed' }));
+    await t.page.getByRole('button', { name: 'Retry', exact: true }).click();
+    await until('a third attempt', () => attempts().length === 3);
+    await visible(byTestId(t.page, 'task-state', { state: 'dispatched' }));
+
+    await submitForm(t.page, 'cancel', { reason: 'Not needed after all.' }, 'Cancel');
+    await until('the task cancelled', () => taskStates(b.db, 'act').a === 'cancelled');
+    await visible(byTestId(t.page, 'task-state', { state: 'cancelled' }));
+    expect(attempts().map((a) => a.state)).toEqual(['cancelled', 'failed', 'cancelled']);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('code mode from the page: dispatch into a repository, the diff, Merge and Clean up', async () => {
+    const b = await board();
+    const repo = initGitRepo(path.join(b.dir, 'repo'), { 'README.md': 'hello\n' });
+    orchOk(b.db, ['run', 'init', '--run', 'code', '--goal', 'Land a change']);
+    orchOk(b.db, ['task', 'add', '--run', 'code', '--task', 'c', '--title', 'Add the feature']);
+    const t = await tab(b, { hash: '#/runs/code/tasks/c' });
+    const form = await visible(byTestId(t.page, 'task-page').locator('[data-testid=dispatch]'));
+    await setField(form, 'to', 'coder');
+    await setField(form, 'mode', 'code');
+    await setField(form, 'repoPath', repo);
+    await form.getByRole('button', { name: 'Dispatch', exact: true }).click();
+    await until('a code attempt', () => rows(b.db, "select 1 from orch_attempts where run_id = 'code' and task_id = 'c'").length > 0);
+    const [attempt] = rows<{ worktree_path: string; branch: string; execution_mode: string }>(
+      b.db,
+      "select worktree_path, branch, execution_mode from orch_attempts where run_id = 'code' and task_id = 'c'",
+    );
+    expect(attempt!.execution_mode).toBe('code');
+
+    // The worker commits in its worktree and posts its result.
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'coder']);
+    fs.writeFileSync(path.join(attempt!.worktree_path, 'feature.txt'), 'the feature\n');
+    git(attempt!.worktree_path, 'add', '-A');
+    git(attempt!.worktree_path, '-c', 'user.name=Coder', '-c', 'user.email=coder@example.com', 'commit', '-q', '-m', 'Add the feature');
+    ok(b.db, ['result', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Done.']);
+    await visible(byTestId(t.page, 'task-state', { state: 'done' }));
+    const diff = await visible(byTestId(t.page, 'diff'));
+    await until('feature.txt in the diff', async () => (await diff.first().innerText()).includes('feature.txt'));
+
+    await diff.getByRole('button', { name: 'Merge', exact: true }).click();
+    await until(
+      'the attempt merged',
+      () => rows<{ merged_at: number | null }>(b.db, "select merged_at from orch_attempts where run_id = 'code'")[0]?.merged_at != null,
+    );
+    expect(fs.readFileSync(path.join(repo, 'feature.txt'), 'utf8')).toBe('the feature\n');
+    expect(git(repo, 'log', '--format=%s', 'main')).toContain('Add the feature');
+    await visible(diff.getByText(/Merged into main/));
+
+    await diff.getByRole('button', { name: 'Clean up', exact: true }).click();
+    await until(
+      'the worktree removed',
+      () =>
+        rows<{ worktree_removed_at: number | null }>(b.db, "select worktree_removed_at from orch_attempts where run_id = 'code'")[0]?.worktree_removed_at !=
+        null,
+    );
+    expect(fs.existsSync(attempt!.worktree_path)).toBe(false);
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
@@ -480,6 +641,14 @@ browserDescribe('the board in a real browser (slow)', () => {
         reached.some((r) => r.startsWith(name)),
         `${name} in ${JSON.stringify(reached)}`,
       ).toBe(true);
+    // ... and Enter on a focused link follows it.
+    await t.page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+    for (let i = 0; i < 20; i++) {
+      await t.page.keyboard.press('Tab');
+      if ((await t.page.evaluate(() => (document.activeElement?.textContent ?? '').trim())).startsWith('Blocked')) break;
+    }
+    await t.page.keyboard.press('Enter');
+    await visible(byTestId(t.page, 'blocked-page'));
     expect(unexpectedErrors(t)).toEqual([]);
   });
 });

@@ -16,6 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { describe } from 'vitest';
@@ -106,7 +107,7 @@ export interface Tab {
   dialogs: string[];
   /** URLs of requests to another origin (each refused). */
   offsite: string[];
-  /** Every request the page made to its own origin: method and path (with query). */
+  /** Every request the page made to its own origin: method and path (with query), and its Last-Event-ID header if any. */
   requests: string[];
   close(): Promise<void>;
 }
@@ -127,7 +128,8 @@ export async function openTab(browser: Browser, board: Board, options: { hash?: 
       return route.abort('blockedbyclient');
     }
     const u = new URL(url);
-    requests.push(`${route.request().method()} ${u.pathname}${u.search}`);
+    const resume = route.request().headers()['last-event-id'];
+    requests.push(`${route.request().method()} ${u.pathname}${u.search}${resume === undefined ? '' : ` last-event-id=${resume}`}`);
     return route.continue();
   });
   const page = await context.newPage();
@@ -258,28 +260,70 @@ export async function screenshot(browser: Browser, page: Page, name: string): Pr
 export const AGENTS = path.join(ROOT, 'test/fixtures/agents');
 
 /**
- * Starts `inbox work --agent AGENT --once ... -- COMMAND` on `db` as a real process (the worker of a
- * test); kill what is still running in afterEach (`child.kill('SIGKILL')`).
+ * Starts `inbox work --agent AGENT MODE... -- COMMAND` on `db` as a real process (the worker of a
+ * test; MODE default `--once`: one thread, then exit); kill what is still running in afterEach
+ * (`child.kill('SIGKILL')`).
  */
-export function startWorker(db: string, workDir: string, agent: string, command: string[], extra: string[] = []): WatchedRun {
-  const args = [
-    '--db',
-    db,
-    '--json',
-    'work',
-    '--agent',
-    agent,
-    '--once',
-    '--lease-seconds',
-    '10',
-    '--max-seconds',
-    '90',
-    '--work-dir',
-    workDir,
-    ...extra,
-    '--',
-    ...command,
-  ];
+export function startWorker(db: string, workDir: string, agent: string, command: string[], mode: string[] = ['--once']): WatchedRun {
+  const common = ['--lease-seconds', '10', '--max-seconds', '90', '--work-dir', workDir];
+  const args = ['--db', db, '--json', 'work', '--agent', agent, ...mode, ...common, '--', ...command];
   const child = spawn(process.execPath, [INBOX_BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
   return watchRun(child, `inbox work --agent ${agent}`, 100_000);
+}
+
+export interface Outage {
+  /** The proxy's URL: open the board through it. */
+  url: string;
+  /** Cuts every connection and refuses new ones (the server seems gone). */
+  down(): void;
+  /** Takes connections again. */
+  up(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of `target` (the board's URL) that a test can take down and up again: the
+ * page loses its change stream as if the server went away, while the server (and its event
+ * counter) lives on.
+ */
+export async function outageProxy(target: string): Promise<Outage> {
+  const { hostname, port } = new URL(target);
+  const open = new Set<net.Socket>();
+  let isDown = false;
+  const server = net.createServer((client) => {
+    if (isDown) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on('close', () => open.delete(s));
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as net.AddressInfo;
+  const cut = () => {
+    for (const s of open) s.destroy();
+  };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    down: () => {
+      isDown = true;
+      cut();
+    },
+    up: () => {
+      isDown = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -523,6 +523,23 @@ describe('orch serve: shutdown (slow)', () => {
   });
 });
 
+describe('orch serve: a port it cannot have (slow)', () => {
+  it('a port in use is exit 4 with what to do, not an internal error; the first server keeps serving', async () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    const first = await started(db);
+    const port = new URL(first.url).port;
+    const second = spawnSync(process.execPath, [ORCH_BIN, '--db', db, '--json', 'serve', '--port', port], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+    expect(second.status, second.stderr).toBe(4);
+    const error = JSON.parse(second.stderr).error;
+    expect(error.code).toBe('CONFLICT');
+    expect(error.message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} is in use .*--port 0`));
+    expect(second.stdout).toBe('');
+    expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+  });
+});
+
 describe('orch serve: the server and its HTTP library load only for serve (slow)', () => {
   it('no other call reads orch-server.cjs; serve without it fails with one clear line', () => {
     const dir = tempDir();

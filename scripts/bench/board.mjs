@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 // 8. The live board (issue 18) in Debian's chromium, driven by playwright-core against a real `orch
-//    serve`: a commit → the change visible in the page (p50, p99), the first load's weight (gzipped
-//    bytes of index.html, board.js and board.css as served) and the run page with 1,000 tasks (the
-//    page's main-thread script time, from the DevTools protocol's Performance.getMetrics).
-//    Skipped, saying so, without chromium or without the built board.
+//    serve`: a commit → the change visible in the page (p50, p99; a leader's write seen on the run
+//    page and a worker's on the task page), the first load's weight (gzipped bytes of index.html,
+//    board.js and board.css as served) and the run page with 1,000 tasks (the page's main-thread
+//    script time, from the DevTools protocol's Performance.getMetrics). Skipped, saying so, without
+//    chromium or without the built board.
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -114,7 +115,7 @@ export async function boardBench() {
     const note = files.map((f, i) => `${f} ${((served[i]?.bytes ?? 0) / 1024).toFixed(1)} KB ${served[i]?.encoding}`).join(', ');
     figure(GROUP, 'first load (index.html + board.js + board.css, gzipped)', weight, 'KB', '<= 150 KB', weight <= 150, note);
 
-    await measured('commit -> visible in the page p50', () => commitToVisible(browser, server.url));
+    await measured("leader's commit -> visible p50", () => commitToVisible(browser, server.url));
     await measured(`run page with ${BIG} tasks: script time`, () => bigRunPage(browser, server.url));
   } finally {
     await browser.close();
@@ -132,8 +133,10 @@ async function measured(/** @type {string} */ name, /** @type {() => Promise<voi
 }
 
 /**
- * Commit -> visible: a task added through the API, timed from just before the request until the
- * page's DOM holds its card (a MutationObserver in the page, installed before the write).
+ * Commit -> visible, two ways: a leader's write (a task added: its card on the run page) and a
+ * worker's (a progress message: one more message on the task page), each over the API, timed from
+ * just before the request until the page's DOM shows it (a MutationObserver in the page, installed
+ * before the write).
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
  */
@@ -143,39 +146,73 @@ async function commitToVisible(browser, url) {
   await page.waitForSelector('[data-testid=run-page]');
   await call(url, 'orch/task/add', { run: 'live', task: 'warm', title: 'warm up' });
   await page.waitForSelector('[data-testid=card][data-task="warm"]');
+  const leader = await timeChanges(
+    page,
+    (i) => ({ selector: `[data-testid=card][data-task="c${i}"]`, count: 1 }),
+    (i) => call(url, 'orch/task/add', { run: 'live', task: `c${i}`, title: `change ${i}` }),
+  );
+  figure(GROUP, `leader's commit -> visible p50 (${CHANGES} task adds, run page)`, percentile(leader, 50), 'ms', '<= 300 ms', percentile(leader, 50) <= 300);
+  figure(GROUP, "leader's commit -> visible p99", percentile(leader, 99), 'ms', '(none)', null);
+
+  await call(url, 'orch/dispatch', { run: 'live', task: 'warm', executionMode: 'analysis', to: 'bench-w', body: 'go' });
+  const claim = /** @type {{ thread: { id: string }, lease: { token: string } }} */ (await call(url, 'inbox/claim', { agent: 'bench-w' }));
+  await page.evaluate(() => {
+    window.location.hash = '#/runs/live/tasks/warm';
+  });
+  await page.waitForSelector('[data-testid=task-page] [data-testid=message]');
+  const worker = await timeChanges(
+    page,
+    (i) => ({ selector: '[data-testid=message][data-kind=progress]', count: i + 1 }),
+    (i) => call(url, 'inbox/progress', { thread: claim.thread.id, lease: claim.lease.token, body: `step ${i}` }),
+  );
+  figure(
+    GROUP,
+    `worker's commit -> visible p50 (${CHANGES} progress messages, task page)`,
+    percentile(worker, 50),
+    'ms',
+    '<= 300 ms',
+    percentile(worker, 50) <= 300,
+  );
+  figure(GROUP, "worker's commit -> visible p99", percentile(worker, 99), 'ms', '(none)', null);
+  await page.close();
+}
+
+/**
+ * CHANGES rounds of `write(i)`, each timed from just before the write until the page holds
+ * `target(i).count` elements matching `target(i).selector` (watched from before the write).
+ * @param {import('playwright-core').Page} page
+ * @param {(i: number) => { selector: string, count: number }} target
+ * @param {(i: number) => Promise<unknown>} write
+ */
+async function timeChanges(page, target, write) {
   /** @type {number[]} */
   const samples = [];
   for (let i = 0; i < CHANGES; i++) {
-    const id = `c${i}`;
-    await page.evaluate((task) => {
+    await page.evaluate(({ selector, count }) => {
       const w = /** @type {any} */ (window);
       w.__seen = new Promise((resolve) => {
-        const sel = `[data-testid=card][data-task="${task}"]`;
-        if (document.querySelector(sel)) return resolve(true);
+        const done = () => document.querySelectorAll(selector).length >= count;
+        if (done()) return resolve(true);
         const obs = new MutationObserver(() => {
-          if (document.querySelector(sel)) {
+          if (done()) {
             obs.disconnect();
             resolve(true);
           }
         });
         obs.observe(document, { subtree: true, childList: true, attributes: true });
       });
-    }, id);
+    }, target(i));
     const t0 = performance.now();
-    await call(url, 'orch/task/add', { run: 'live', task: id, title: `change ${i}` });
+    await write(i);
     await page.evaluate(() => /** @type {any} */ (window).__seen);
     samples.push(performance.now() - t0);
   }
-  const p50 = percentile(samples, 50);
-  const p99 = percentile(samples, 99);
-  figure(GROUP, `commit -> visible in the page p50 (${CHANGES} task adds over the API)`, p50, 'ms', '<= 300 ms', p50 <= 300);
-  figure(GROUP, 'commit -> visible in the page p99', p99, 'ms', '(none)', null);
-  await page.close();
+  return samples;
 }
 
 /**
- * The run page with 1,000 tasks: main-thread script time until the kanban holds every card and
- * the DAG every node (the layout runs in a Web Worker, whose time is not the page's).
+ * The run page with 1,000 tasks: main-thread script time until the kanban shows and the DAG holds
+ * every node (the layout runs in a Web Worker, whose time is not the page's).
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
  */
@@ -185,10 +222,12 @@ async function bigRunPage(browser, url) {
   await cdp.send('Performance.enable');
   const t0 = performance.now();
   await big.goto(`${url}/#/runs/big`);
-  await big.waitForFunction((n) => document.querySelectorAll('[data-testid=card]').length >= n, BIG, { timeout: 120_000 });
+  // The kanban shows a column's first cards and a count (not 1,000 cards): its first card is the mark.
+  await big.waitForFunction(() => document.querySelectorAll('[data-testid=kanban] [data-testid=card]').length > 0, undefined, { timeout: 120_000 });
   const kanbanMs = performance.now() - t0;
   await big.waitForFunction((n) => document.querySelectorAll('[data-testid=dag-node]').length >= n, BIG, { timeout: 120_000 });
   const dagMs = performance.now() - t0;
+  const layoutMs = Number(await big.getAttribute('[data-testid=dag]', 'data-layout-ms'));
   const { metrics } = /** @type {{ metrics: { name: string, value: number }[] }} */ (await cdp.send('Performance.getMetrics'));
   const metric = (/** @type {string} */ name) => metrics.find((m) => m.name === name)?.value ?? NaN;
   const script = metric('ScriptDuration') * 1000;
@@ -201,7 +240,15 @@ async function bigRunPage(browser, url) {
     script < 1000,
     `layout ${(metric('LayoutDuration') * 1000).toFixed(0)} ms, style ${(metric('RecalcStyleDuration') * 1000).toFixed(0)} ms`,
   );
-  figure(GROUP, `run page with ${BIG} tasks: kanban shown (wall)`, kanbanMs, 'ms', '(none)', null, 'from navigation to every card in the DOM');
-  figure(GROUP, `run page with ${BIG} tasks: DAG drawn (wall)`, dagMs, 'ms', '(none)', null, 'from navigation to every node in the DOM');
+  figure(GROUP, `run page with ${BIG} tasks: kanban shown (wall)`, kanbanMs, 'ms', '(none)', null, 'from navigation to the first card of the kanban');
+  figure(
+    GROUP,
+    `run page with ${BIG} tasks: DAG drawn (wall)`,
+    dagMs,
+    'ms',
+    '(none)',
+    null,
+    `from navigation to every node in the DOM; the layout in the Web Worker: ${Number.isNaN(layoutMs) ? 'not reported' : `${layoutMs.toFixed(0)} ms`}`,
+  );
   await big.close();
 }

@@ -27,7 +27,8 @@ export function App() {
       setAuth({ kind: 'in', me });
     } catch (err) {
       const error = err instanceof ApiFailure ? err.error : { status: 0, exitCode: 1, code: 'INTERNAL', message: String(err) };
-      if (error.status === 401) setAuth({ kind: 'login', error: tried ? { ...error, message: 'The server refused that token.' } : undefined });
+      // The server's own words say why (unknown, revoked, expired, or not a token at all).
+      if (error.status === 401) setAuth({ kind: 'login', error: tried ? error : undefined });
       else setAuth({ kind: 'down', error });
     }
   }, []);

@@ -28,7 +28,7 @@ import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
 import { DEFAULT_LIMITS, type LimitOptions, Limits } from './limits.ts';
 import { openApiDocument } from './openapi.ts';
 import { CommitPulse } from './pulse.ts';
-import { type HttpAnswer, ServerError, errorAnswer, jsonText, sseResponse, unknownRoute } from './responses.ts';
+import { type HttpAnswer, ServerError, errorAnswer, jsonText, listenError, sseResponse, unknownRoute } from './responses.ts';
 import { routeTable } from './routes.ts';
 
 /** The largest request body (a command's input with a --body, --payload-json and --body-file of 1 MiB each, JSON-escaped). */
@@ -142,7 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         },
         (info) => resolve(info),
       );
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, options.host, options.port)));
       httpServer = server;
     });
     const info = await listening;

@@ -1,4 +1,4 @@
-import { AppError, ExitCode, type ErrorJson, toAppError, writeJson } from '@orch/store';
+import { AppError, ConflictError, ExitCode, type ErrorJson, toAppError, UsageError, writeJson } from '@orch/store';
 
 /** What the server answers: a status, headers and a body (a JSON document and a newline). */
 export interface HttpAnswer {
@@ -103,4 +103,17 @@ export function sseResponse(body: ReadableStream<Uint8Array>): Response {
     status: 200,
     headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
   });
+}
+
+/** Why the server could not listen, as an error with an exit code a user can act on; anything else stays what it is. */
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (err.code === 'EADDRINUSE') {
+    return new ConflictError(`${where} is in use (another orch serve?): choose another --port, or --port 0 for any free one`, { host, port });
+  }
+  if (err.code === 'EACCES') return new UsageError(`not allowed to listen on ${where} (ports below 1024 need privileges): choose another --port`);
+  if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') {
+    return new UsageError(`--host ${JSON.stringify(host)} is not an address of this machine (${err.code})`);
+  }
+  return err;
 }
