@@ -446,6 +446,9 @@ describe('what the board reads across runs (slow)', () => {
     blockedTask(db, 'r2', 'w2', 'second?');
     blockedTask(db, 'r3', 'w3', 'third?');
     orchOk(db, ['cancel', '--run', 'r3']);
+    // An active run without a live attempt has nothing to fold in or list (it is not even reconciled).
+    orchOk(db, ['run', 'init', '--run', 'r4', '--goal', 'idle']);
+    orchOk(db, ['task', 'add', '--run', 'r4', '--task', 'T', '--title', 'not dispatched']);
     const all = orchOk(db, ['blocked']);
     expect(all.run).toBeNull();
     expect(all.tasks.map((t: any) => [t.run, t.task.run, t.task.id, t.question.body])).toEqual([

@@ -10,6 +10,7 @@ import {
   blocked,
   dispatch,
   initRun,
+  listRuns,
   openOrch,
   readyTasks,
   reconcile,
@@ -99,6 +100,8 @@ beforeAll(async () => {
   await step('reconcile (nothing to fold)', () => reconcile(orch, 'r'));
   await step('ask', () => ask(inbox, { ...lease, body: 'which?' }));
   await step('blocked', () => blocked(orch, { runId: 'r' }));
+  await step('blocked (every run)', () => blocked(orch, {}));
+  await step('run list', () => listRuns(orch, { limit: 100 }));
   await step('answer', () => answer(orch, { runId: 'r', taskId: 'a', body: 'this one' }));
   await step('inbox wait', () => waitForMessages(inbox, { ...lease, agent: 'w', afterMessage: 0, timeoutSeconds: 0 }));
   await step('show', () => showThread(inbox, { threadId: held.thread.id }));
@@ -138,6 +141,8 @@ describe('query plans of the hot paths', () => {
       'orch wait (new events)',
       'inbox wait',
       'result',
+      'blocked (every run)',
+      'run list',
     ]) {
       expect(phases, p).toContain(p);
     }

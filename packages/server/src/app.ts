@@ -28,7 +28,7 @@ import { Idempotency, ensureIdempotencyTable } from './idempotency.ts';
 import { DEFAULT_LIMITS, type LimitOptions, Limits } from './limits.ts';
 import { openApiDocument } from './openapi.ts';
 import { CommitPulse } from './pulse.ts';
-import { EXIT_CODE_HEADER, type HttpAnswer, ServerError, errorAnswer, jsonText, listenError, unknownRoute } from './responses.ts';
+import { type HttpAnswer, ServerError, errorAnswer, jsonText, listenError, sseResponse, unknownRoute } from './responses.ts';
 import { routeTable } from './routes.ts';
 
 /** The largest request body (a command's input with a --body, --payload-json and --body-file of 1 MiB each, JSON-escaped). */
@@ -301,10 +301,7 @@ function buildApp(env: ServerCommandEnv, store: Store, pulse: CommitPulse, clock
         publicDb: publicDb(c),
         reauthenticate: async () => void (await who(c)),
       });
-      return new Response(body, {
-        status: 200,
-        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
-      });
+      return sseResponse(body);
     } catch (err) {
       return refuse(err);
     }

@@ -9,7 +9,7 @@ import { BOARD_HEADERS, type BoardFiles } from './board.ts';
 import { openChanges } from './events.ts';
 import { type ServerCommandEnv, principalKey } from './handle.ts';
 import type { CommitPulse } from './pulse.ts';
-import { EXIT_CODE_HEADER, errorAnswer, jsonText, unknownRoute } from './responses.ts';
+import { EXIT_CODE_HEADER, errorAnswer, jsonText, sseResponse, unknownRoute } from './responses.ts';
 
 export interface BoardRouteDeps {
   board: BoardFiles;
@@ -64,10 +64,7 @@ export function addBoardRoutes(app: Hono<{ Bindings: Bindings }>, deps: BoardRou
         signal: c.req.raw.signal,
         reauthenticate: async () => void (await who(c)),
       });
-      return new Response(body, {
-        status: 200,
-        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
-      });
+      return sseResponse(body);
     } catch (err) {
       return refuse(err);
     }

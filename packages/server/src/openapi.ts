@@ -83,6 +83,20 @@ export async function openApiDocument(routes: Map<string, Route>): Promise<unkno
     parameters: [{ name: 'thread', in: 'path', required: true, schema: { type: 'string' } }],
     ...stream('thread messages'),
   };
+  // The board's two routes (docs/board.md): its change stream and who the token is.
+  paths['/v1/changes'] = {
+    get: {
+      summary: 'A `change` event after every commit to the database (at most one per 50 ms): the board reads again what it shows',
+      parameters: [{ name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
+      responses: { '200': { description: 'text/event-stream of change ticks', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors },
+    },
+  };
+  paths['/v1/whoami'] = {
+    get: {
+      summary: 'Who the request is: {"kind": "local"} or {"kind": "token", "id", "name", "role", "agent"?}',
+      responses: { '200': { description: 'the principal', content: { 'application/json': { schema: { type: 'object' } } } }, ...errors },
+    },
+  };
   paths['/healthz'] = { get: { summary: 'Liveness', security: [], responses: { '200': { description: '{"ok": true}' } } } };
   paths['/readyz'] = {
     get: { summary: 'The database is reachable and its schema current', security: [], responses: { '200': { description: 'ready' }, '503': errors['503'] } },

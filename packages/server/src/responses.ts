@@ -97,6 +97,14 @@ export function unknownRoute(pathname: string): ServerError {
   );
 }
 
+/** A 200 answer streaming Server-Sent Events (`body`): not cached, not buffered by a proxy (nginx's `X-Accel-Buffering`). */
+export function sseResponse(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    status: 200,
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no', [EXIT_CODE_HEADER]: '0' },
+  });
+}
+
 /** Why the server could not listen, as an error with an exit code a user can act on; anything else stays what it is. */
 export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;

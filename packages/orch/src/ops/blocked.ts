@@ -2,7 +2,7 @@ import { latestMessageIn } from '@orch/inbox';
 import { readTransaction } from '@orch/store';
 import { inboxTx, type Orch } from '../orch.ts';
 import { listAttempts } from '../queries/attempts.ts';
-import { runIdsIn } from '../queries/runs.ts';
+import { activeRunIdsWithLiveAttempts } from '../queries/runs.ts';
 import type { OrchDatabase } from '../schema.ts';
 import { attemptView, taskView, type AttemptView, type TaskView } from '../views.ts';
 import { readinessIn } from './readiness.ts';
@@ -32,7 +32,9 @@ export interface BlockedResult {
  */
 export async function blocked(orch: Orch, input: { runId?: string | undefined }): Promise<BlockedResult> {
   if (input.runId !== undefined) return { run: input.runId, tasks: await blockedIn(orch, input.runId) };
-  const runs = await readTransaction<OrchDatabase, string[]>(orch.store, (trx) => runIdsIn(trx, 'active'));
+  // Only a run with a live attempt can have a blocked task, now or once reconciled: the others
+  // (most runs of a long-used database) cost nothing, not two transactions each.
+  const runs = await readTransaction<OrchDatabase, string[]>(orch.store, (trx) => activeRunIdsWithLiveAttempts(trx));
   const tasks: BlockedTask[] = [];
   for (const run of runs) tasks.push(...(await blockedIn(orch, run)));
   return { run: null, tasks };

@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { OrchDatabase, RunState, TaskState } from '../schema.ts';
+import { LIVE_ATTEMPT_STATES, type OrchDatabase, type RunState, type TaskState } from '../schema.ts';
 
 export type RunRow = Selectable<OrchDatabase['orch_runs']>;
 type Db = Kysely<OrchDatabase>;
@@ -35,28 +35,43 @@ export async function taskCounts(db: Db, runIds: string[]): Promise<{ run_id: st
   return rows.map((r) => ({ run_id: r.run_id, state: r.state, n: Number(r.n) }));
 }
 
-/** The ids of the runs in `state`, oldest first. */
-export async function runIdsIn(db: Db, state: RunState): Promise<string[]> {
-  const rows = await db.selectFrom('orch_runs').select('id').where('state', '=', state).orderBy('seq').execute();
+/**
+ * The active runs that have a live (dispatched, running or blocked) attempt, oldest first: the only
+ * runs a reconcile can leave with a blocked task. One index seek per active run, in one statement.
+ */
+export async function activeRunIdsWithLiveAttempts(db: Db): Promise<string[]> {
+  const rows = await db
+    .selectFrom('orch_runs as r')
+    .select('r.id')
+    .where('r.state', '=', 'active')
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('orch_attempts as a')
+          .select('a.run_id')
+          .whereRef('a.run_id', '=', 'r.id')
+          .where('a.state', 'in', [...LIVE_ATTEMPT_STATES]),
+      ),
+    )
+    .orderBy('r.seq')
+    .execute();
   return rows.map((r) => r.id);
 }
 
-/** When each run's newest event was written (runs without events are left out). One index range per run. */
+/**
+ * When each run's newest event was written (runs without events are left out). One backward step
+ * on the (run_id, seq) index per run: a GROUP BY max(seq) read every event of the runs on SQLite
+ * and the whole table on PostgreSQL.
+ */
 export async function lastEventTimes(db: Db, runIds: string[]): Promise<Map<string, number>> {
   if (runIds.length === 0) return new Map();
   const rows = await db
-    .selectFrom('orch_events as e')
-    .innerJoin(
-      (eb) =>
-        eb
-          .selectFrom('orch_events')
-          .select(['run_id', (x) => x.fn.max('seq').as('seq')])
-          .where('run_id', 'in', runIds)
-          .groupBy('run_id')
-          .as('m'),
-      (join) => join.onRef('m.run_id', '=', 'e.run_id').onRef('m.seq', '=', 'e.seq'),
-    )
-    .select(['e.run_id', 'e.created_at'])
+    .selectFrom('orch_runs as r')
+    .where('r.id', 'in', runIds)
+    .select([
+      'r.id',
+      (eb) => eb.selectFrom('orch_events as e').select('e.created_at').whereRef('e.run_id', '=', 'r.id').orderBy('e.seq', 'desc').limit(1).as('created_at'),
+    ])
     .execute();
-  return new Map(rows.map((r) => [r.run_id, Number(r.created_at)]));
+  return new Map(rows.flatMap((r) => (r.created_at === null || r.created_at === undefined ? [] : [[r.id, Number(r.created_at)] as const])));
 }
