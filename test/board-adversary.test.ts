@@ -1,0 +1,101 @@
+/**
+ * Holes an adversarial review found in the live web board (issue 18), each kept as a test: the
+ * board's runs list, its timeline under huge agent text, and the change stream's ids. Browser
+ * suites run in the sqlite project only (browser-harness.ts); the change stream's runs on both.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Board, browserDescribe, byTestId, launchBrowser, openTab, startBoard, type Tab, unexpectedErrors, visible } from './browser-harness.ts';
+import { post, readEvents } from './server-harness.ts';
+
+let browser: Browser | undefined;
+const boards: Board[] = [];
+const tabs: Tab[] = [];
+
+async function board(): Promise<Board> {
+  const b = await startBoard();
+  boards.push(b);
+  return b;
+}
+
+afterEach(async () => {
+  for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+  for (const b of boards.splice(0)) await b.stop();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** POSTs a command to the served board's API as the local user; fails the test on a refusal. */
+async function act(b: Board, command: string, input: Record<string, unknown>): Promise<any> {
+  const r = await post(b.url, `/v1/${command}`, input);
+  if (r.status !== 200) throw new Error(`${command}: HTTP ${r.status} ${r.text.slice(0, 300)}`);
+  return r.json;
+}
+
+browserDescribe('board adversary (browser)', () => {
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+
+  // Found: the runs page asked `orch run list` with its default limit (100) and said nothing, so
+  // the 101st newest run (an active run among many finished ones) vanished from the board.
+  it('the runs page reaches a run older than the newest 100', async () => {
+    const b = await board();
+    await act(b, 'orch/run/init', { run: 'old_active', goal: 'the oldest run, still active' });
+    for (let i = 0; i < 100; i++) await act(b, 'orch/run/init', { run: `newer_${i}`, goal: `newer ${i}` });
+    const t = await openTab(browser as Browser, b);
+    tabs.push(t);
+    const list = await visible(byTestId(t.page, 'runs'));
+    await visible(list.getByText('newer_99', { exact: true }));
+    const old = list.getByText('old_active', { exact: true });
+    if ((await old.count()) === 0) await t.page.getByRole('button', { name: 'Show older runs' }).click();
+    await visible(old);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  // Found: the timeline put every string of an event's data in its one-line summary, in full: a
+  // worker's 900 KB progress note became 900 KB of DOM text per event (13 MB for a busy run), and
+  // the run page stalled for seconds at every change.
+  it('a huge progress note is a short line in the timeline', async () => {
+    const b = await board();
+    await act(b, 'orch/run/init', { run: 'loud', goal: 'huge notes' });
+    await act(b, 'orch/task/add', { run: 'loud', task: 'T1', title: 'one', defaultTo: 'w' });
+    const d = await act(b, 'orch/dispatch', { run: 'loud', task: 'T1', executionMode: 'analysis', body: 'go' });
+    const thread = d.thread?.id ?? d.attempt?.thread_id;
+    const claim = await act(b, 'inbox/claim', { agent: 'w', thread });
+    for (let i = 0; i < 3; i++) await act(b, 'inbox/progress', { thread, lease: claim.lease.token, body: `note ${i} ${'P'.repeat(900_000)}` });
+    const t = await openTab(browser as Browser, b, { hash: '#/runs/loud' });
+    tabs.push(t);
+    const timeline = await visible(byTestId(t.page, 'timeline'));
+    await visible(byTestId(timeline, 'event').filter({ hasText: 'note 2' }));
+    const size = await timeline.evaluate(
+      (el) => (el.textContent ?? '').length + [...el.querySelectorAll('[title]')].reduce((n, e) => n + (e.getAttribute('title') ?? '').length, 0),
+    );
+    expect(size).toBeLessThan(20_000);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+});
+
+describe('board adversary (change stream)', () => {
+  // Found: a Last-Event-ID of 2^53 - 1 was accepted, and the ids after it stopped growing (2^53 + 1
+  // is not a double), so a client could no longer tell one tick from the next.
+  it('a Last-Event-ID near 2^53 is refused or the ids after it still grow', async () => {
+    const b = await board();
+    const headers = { 'Last-Event-ID': String(Number.MAX_SAFE_INTEGER) };
+    const first = await fetch(`${b.url}/v1/changes`, { headers });
+    if (first.status === 400) {
+      expect((await first.json()).error.code).toBe('VALIDATION');
+      return;
+    }
+    await first.body?.cancel();
+    const reading = readEvents(`${b.url}/v1/changes`, (es) => es.length >= 2, headers);
+    // The stream's first tick goes out at once; a commit makes the second.
+    await new Promise((r) => setTimeout(r, 300));
+    await act(b, 'orch/run/init', { run: 'tick', goal: 'a commit' });
+    const ids = (await reading).map((e) => e.id);
+    expect(ids).toHaveLength(2);
+    expect(ids[1]).not.toBe(ids[0]);
+  });
+});
