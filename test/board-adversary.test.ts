@@ -57,6 +57,32 @@ browserDescribe('board adversary (browser)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  // Found: every tab held its own change stream, and a browser keeps at most six HTTP/1.1
+  // connections to one host: with six board tabs open, every request of every tab waited behind
+  // the six streams, so no page loaded or updated, and a seventh tab never opened.
+  it('seven tabs of one browser all load and update', async () => {
+    const b = await board();
+    await act(b, 'orch/run/init', { run: 'r1', goal: 'many tabs' });
+    const first = await openTab(browser as Browser, b);
+    tabs.push(first);
+    await visible(byTestId(first.page, 'runs'));
+    const pages = [first.page];
+    for (let i = 0; i < 6; i++) {
+      const p = await first.context.newPage();
+      await p.goto(`${b.url}/#/`);
+      await visible(byTestId(p, 'runs'));
+      pages.push(p);
+    }
+    // A run made now shows in every tab, live.
+    await act(b, 'orch/run/init', { run: 'r2', goal: 'seen everywhere' });
+    for (const p of pages) await visible(byTestId(p, 'runs').getByText('r2', { exact: true }));
+    expect(unexpectedErrors(first)).toEqual([]);
+    // The first tab held the one stream; closed, another takes it over and every tab stays live.
+    await first.page.close();
+    await act(b, 'orch/run/init', { run: 'r3', goal: 'after the first tab closed' });
+    for (const p of pages.slice(1)) await visible(byTestId(p, 'runs').getByText('r3', { exact: true }));
+  });
+
   // Found: the timeline put every string of an event's data in its one-line summary, in full: a
   // worker's 900 KB progress note became 900 KB of DOM text per event (13 MB for a busy run), and
   // the run page stalled for seconds at every change.
