@@ -126,6 +126,29 @@ describe('board adversary (change stream)', () => {
     expect(ids).toHaveLength(2);
     expect(ids[1]).not.toBe(ids[0]);
   });
+  // Found: each open stream or wait listened on the server's one "stopping" signal, so an eleventh
+  // open at once (eleven board tabs of several people, or eleven waits) made Node print a
+  // MaxListenersExceededWarning ("possible memory leak") on the server's stderr.
+  it('a dozen change streams at once put no leak warning on the server log', async () => {
+    const b = await board();
+    const open = new AbortController();
+    const readers: Promise<unknown>[] = [];
+    for (let i = 0; i < 12; i++) {
+      const r = await fetch(`${b.url}/v1/changes`, { signal: open.signal });
+      expect(r.status).toBe(200);
+      const reader = r.body?.getReader();
+      await reader?.read();
+      readers.push(
+        (async () => {
+          for (;;) if ((await reader?.read())?.done !== false) return;
+        })().catch(() => undefined),
+      );
+    }
+    open.abort();
+    await Promise.all(readers);
+    await b.stop();
+    expect(b.server.stderr()).not.toMatch(/MaxListenersExceeded/);
+  });
 });
 
 describe('board adversary (status --watch)', () => {
