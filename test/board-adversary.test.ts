@@ -83,6 +83,38 @@ browserDescribe('board adversary (browser)', () => {
     for (const p of pages.slice(1)) await visible(byTestId(p, 'runs').getByText('r3', { exact: true }));
   });
 
+  // Found, not fixed: the nav's Blocked badge is `orch blocked` in full (every pending question's
+  // body and payload, and a reconcile of every active run), re-read by every tab at every commit
+  // anywhere, on every page: with a few big questions pending, the runs page downloads megabytes
+  // per commit to draw one number.
+  it('a commit elsewhere costs the runs page no question bodies', async () => {
+    const b = await board();
+    await act(b, 'orch/run/init', { run: 'asks', goal: 'a big question' });
+    await act(b, 'orch/task/add', { run: 'asks', task: 'T1', title: 'asks', defaultTo: 'w' });
+    const d = await act(b, 'orch/dispatch', { run: 'asks', task: 'T1', executionMode: 'analysis', body: 'go' });
+    const thread = d.thread?.id ?? d.attempt?.thread_id;
+    const claim = await act(b, 'inbox/claim', { agent: 'w', thread });
+    await act(b, 'inbox/ask', { thread, lease: claim.lease.token, body: `which? ${'Q'.repeat(500_000)}` });
+    const t = await openTab(browser as Browser, b);
+    tabs.push(t);
+    await visible(byTestId(t.page, 'runs').getByText('asks', { exact: true }));
+    // The first load's reads are done (the change stream keeps the network busy for good).
+    await new Promise((r) => setTimeout(r, 1500));
+    let bytes = 0;
+    t.page.on(
+      'response',
+      (r) =>
+        void r.body().then(
+          (body) => (bytes += body.length),
+          () => undefined,
+        ),
+    );
+    await act(b, 'orch/run/init', { run: 'other', goal: 'an unrelated commit' });
+    await visible(byTestId(t.page, 'runs').getByText('other', { exact: true }));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(bytes).toBeLessThan(100_000);
+  });
+
   // Found: the timeline put every string of an event's data in its one-line summary, in full: a
   // worker's 900 KB progress note became 900 KB of DOM text per event (13 MB for a busy run), and
   // the run page stalled for seconds at every change.
