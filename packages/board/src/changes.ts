@@ -2,12 +2,26 @@ import { SseParser } from './sse-parse.ts';
 import { getToken } from './token.ts';
 
 /**
- * The change stream: one `GET /v1/changes` per tab (Server-Sent Events), read with fetch because
- * EventSource cannot send an Authorization header. Every `change` event (and every reconnect)
- * ticks the listeners, and every useQuery re-fetches what it shows. A dropped stream is opened
- * again with backoff (0.5 s doubling to 10 s) and `Last-Event-ID`.
+ * The change stream: `GET /v1/changes` (Server-Sent Events), read with fetch because EventSource
+ * cannot send an Authorization header. Every `change` event (and every reconnect) ticks the
+ * listeners, and every useQuery re-fetches what it shows. A dropped stream is opened again with
+ * backoff (0.5 s doubling to 10 s) and `Last-Event-ID`.
+ *
+ * One stream per browser, not per tab: a browser keeps at most six HTTP/1.1 connections to a host,
+ * and a stream holds one for good, so six tabs each with its own stream left no connection for any
+ * request (every tab froze, a seventh never loaded). The tabs of one origin elect one of them with
+ * a Web Lock; it holds the stream and passes each tick and its state on over a BroadcastChannel.
+ * When it closes or signs out, its lock is released and another tab takes the stream over. A tick
+ * carries no data, so any tab's token serves every tab; a tab whose own token was revoked learns it
+ * from its next request (401), which every tick makes.
  */
 export type LiveState = 'connecting' | 'connected' | 'reconnecting';
+
+/** The Web Lock the stream's tab holds, and the channel it speaks on (both per origin). */
+const LOCK = 'orch.changes';
+const CHANNEL = 'orch.changes';
+
+type Message = { kind: 'change' } | { kind: 'state'; state: LiveState } | { kind: 'hello' };
 
 const listeners = new Set<() => void>();
 const stateListeners = new Set<(s: LiveState) => void>();
@@ -41,7 +55,7 @@ function tick(): void {
   for (const fn of [...listeners]) fn();
 }
 
-async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'> {
+async function readStream(signal: AbortSignal, opened: () => void, changed: () => void): Promise<'ended' | 'unauthorized'> {
   const headers: Record<string, string> = { Accept: 'text/event-stream' };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -49,21 +63,19 @@ async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'
   const res = await fetch('/v1/changes', { headers, signal, cache: 'no-store' });
   if (res.status === 401) return 'unauthorized';
   if (!res.ok || !res.body) throw new Error(`change stream: ${res.status}`);
-  setState('connected');
-  // Everything may have changed while the stream was down: look again now.
-  tick();
+  opened();
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   const parser = new SseParser();
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return 'ended';
-    let changed = false;
+    let any = false;
     for (const ev of parser.push(value)) {
       if (ev.id !== undefined) lastEventId = ev.id;
-      if (ev.event === 'change') changed = true;
+      if (ev.event === 'change') any = true;
     }
     // Several changes in one chunk are one look again.
-    if (changed) tick();
+    if (any) changed();
   }
 }
 
@@ -73,26 +85,78 @@ export function startChanges(onUnauthorized: () => void): void {
   unauthorizedHandler = onUnauthorized;
   const c = new AbortController();
   controller = c;
-  void (async () => {
-    let delay = 500;
-    while (!c.signal.aborted) {
-      try {
-        const outcome = await readStream(c.signal);
-        if (outcome === 'unauthorized') {
-          unauthorizedHandler();
-          return;
-        }
-      } catch {
-        // Network error or the server stopping: reconnect below.
-      }
-      if (c.signal.aborted) return;
-      // A stream that had opened starts the backoff afresh; one that keeps failing backs off further.
-      if (state === 'connected') delay = 500;
-      setState('reconnecting');
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
+  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  if (locks === undefined || typeof BroadcastChannel === 'undefined') {
+    // No way to share one stream between tabs: this tab keeps its own.
+    void streamLoop(c.signal, setState, tick);
+    return;
+  }
+  const channel = new BroadcastChannel(CHANNEL);
+  let holder = false;
+  const post = (m: Message) => channel.postMessage(m);
+  channel.onmessage = (e: MessageEvent<Message>) => {
+    const m = e.data;
+    if (holder) {
+      // A tab that just opened asks how the stream is.
+      if (m.kind === 'hello') post({ kind: 'state', state });
+      return;
     }
-  })();
+    if (m.kind === 'change') tick();
+    else if (m.kind === 'state') setState(m.state);
+  };
+  c.signal.addEventListener('abort', () => channel.close());
+  post({ kind: 'hello' });
+  locks
+    .request(LOCK, { signal: c.signal }, async () => {
+      holder = true;
+      await streamLoop(
+        c.signal,
+        (s) => {
+          setState(s);
+          if (!c.signal.aborted) post({ kind: 'state', state: s });
+        },
+        () => {
+          tick();
+          if (!c.signal.aborted) post({ kind: 'change' });
+        },
+      );
+    })
+    .catch(() => {
+      // Aborted while waiting for the lock (stopChanges): nothing was opened.
+    });
+}
+
+/** Reads the stream, reconnecting with backoff, until `signal` aborts or the token is refused. */
+async function streamLoop(signal: AbortSignal, report: (s: LiveState) => void, changed: () => void): Promise<void> {
+  let delay = 500;
+  let connected = false;
+  while (!signal.aborted) {
+    try {
+      const outcome = await readStream(
+        signal,
+        () => {
+          connected = true;
+          report('connected');
+          // Everything may have changed while the stream was down: look again now.
+          changed();
+        },
+        changed,
+      );
+      if (outcome === 'unauthorized') {
+        if (!signal.aborted) unauthorizedHandler();
+        return;
+      }
+    } catch {
+      // Network error or the server stopping: reconnect below.
+    }
+    if (signal.aborted) return;
+    // A stream that had opened starts the backoff afresh; one that keeps failing backs off further.
+    if (connected) delay = 500;
+    connected = false;
+    report('reconnecting');
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 10_000);
+  }
 }
 
 export function stopChanges(): void {

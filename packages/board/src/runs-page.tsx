@@ -25,9 +25,17 @@ const FILTERS: [string, string][] = [
   ['cancelled', 'Cancelled'],
 ];
 
+/** How many runs the list asks for at first, and the most `orch run list --limit` gives. */
+const FIRST_RUNS = 100;
+const MOST_RUNS = 10_000;
+
 export function RunsPage() {
   const [state, setState] = useState('');
-  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state } : {});
+  // `orch run list` gives the newest `limit` runs: a full page may hide older ones, so the list
+  // says so and offers them (an old run still active must not vanish behind newer finished ones).
+  const [limit, setLimit] = useState(FIRST_RUNS);
+  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state, limit: String(limit) } : { limit: String(limit) });
+  const more = q.data !== undefined && q.data.runs.length >= limit && limit < MOST_RUNS;
   return (
     <main class="page runs-page">
       <div class="page-head">
@@ -58,11 +66,18 @@ export function RunsPage() {
               )}
             </Empty>
           ) : (
-            <ul class="runs" data-testid="runs">
-              {q.data.runs.map((r) => (
-                <RunItem key={r.id} run={r} />
-              ))}
-            </ul>
+            <>
+              <ul class="runs" data-testid="runs">
+                {q.data.runs.map((r) => (
+                  <RunItem key={r.id} run={r} />
+                ))}
+              </ul>
+              {more ? (
+                <p class="muted" data-testid="runs-more">
+                  The newest {limit} runs. <Button onClick={() => setLimit(Math.min(limit * 10, MOST_RUNS))}>Show older runs</Button>
+                </p>
+              ) : null}
+            </>
           )}
         </section>
         <CreateRun />

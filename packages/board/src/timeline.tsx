@@ -37,9 +37,20 @@ function summary(e: RunEvent): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(d)) {
     if (v === null || v === undefined || k === 'task_state') continue;
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') parts.push(`${k.replace(/_/g, ' ')}: ${String(v)}`);
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') parts.push(`${k.replace(/_/g, ' ')}: ${cut(String(v), FACT_CHARS)}`);
   }
-  return parts.join(' · ');
+  return cut(parts.join(' · '), LINE_CHARS);
+}
+
+/**
+ * A fact and a line are cut to these lengths: the line is one ellipsis-cut row (its title the
+ * tooltip), and an agent's note may be a megabyte, which in full would be that much DOM per event.
+ */
+const FACT_CHARS = 300;
+const LINE_CHARS = 1000;
+
+function cut(text: string, most: number): string {
+  return text.length <= most ? text : `${text.slice(0, most - 1)}…`;
 }
 
 /** The run's events, newest first (`orch wait --after-event N --timeout-seconds 0`), live. */

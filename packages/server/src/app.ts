@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -108,6 +109,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await idempotency.prune();
     pulse = new CommitPulse(store, clock);
     const stopping = new AbortController();
+    // Every open wait and stream listens for the server stopping (and stops listening when it ends): many
+    // at once is the design, not a leak, so Node's warning past ten listeners would only mislead.
+    setMaxListeners(0, stopping.signal);
     const env: ServerCommandEnv = {
       dbPath: options.dbPath,
       cwd: options.cwd,

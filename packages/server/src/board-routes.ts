@@ -54,7 +54,7 @@ export function addBoardRoutes(app: Hono<{ Bindings: Bindings }>, deps: BoardRou
     }
   });
 
-  // One stream per tab: a tick after every commit (events.ts openChanges); the page re-reads what it shows.
+  // One stream per browser (its tabs share it, changes.ts): a tick after every commit (events.ts openChanges); the page re-reads what it shows.
   app.get('/v1/changes', async (c) => {
     try {
       const principal = await who(c);

@@ -145,11 +145,15 @@ export interface ChangesRequest {
  * @throws ValidationError (2) for a Last-Event-ID that is not a whole number; ServerError
  *   RATE_LIMITED (429) past the caller's rate or open streams.
  */
+/** The largest Last-Event-ID the change stream takes: its next ids stay exact whole numbers for 2^52 ticks. */
+export const LAST_EVENT_ID_MAX = 2 ** 52;
+
 export async function openChanges(env: ServerCommandEnv, pulse: CommitPulse, clock: Clock, request: ChangesRequest): Promise<ReadableStream<Uint8Array>> {
   const who = principalKey(request.principal);
   env.limits.take(who);
   const text = request.lastEventId?.trim() || '0';
-  const parsed = intFlag(0, Number.MAX_SAFE_INTEGER).safeParse(text);
+  // Up to 2^52: the ids after it must still grow by one (past 2^53 a number has no room for + 1).
+  const parsed = intFlag(0, LAST_EVENT_ID_MAX).safeParse(text);
   if (!parsed.success) {
     throw new ValidationError(`Last-Event-ID: must be a whole number (the id of the last change seen), not ${JSON.stringify(text.slice(0, 40))}`, [
       { path: 'Last-Event-ID', message: 'must be a whole number' },
