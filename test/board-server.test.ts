@@ -473,7 +473,26 @@ describe('what the board reads across runs (slow)', () => {
     // A database without runs: an empty list.
     const empty = freshDb(dir, 'empty.db');
     ok(empty, ['init']);
-    expect(orchOk(empty, ['blocked'])).toEqual({ run: null, tasks: [] });
+    expect(orchOk(empty, ['blocked'])).toEqual({ run: null, count: 0, tasks: [] });
+    expect(orchOk(empty, ['blocked', '--count'])).toEqual({ run: null, count: 0, tasks: [] });
+  });
+
+  it("orch blocked --count counts without a question (the board's badge), across runs and in one", () => {
+    const dir = tempDir();
+    const db = freshDb(dir);
+    ok(db, ['init']);
+    blockedTask(db, 'r1', 'w1', 'x'.repeat(100_000));
+    blockedTask(db, 'r2', 'w2', 'second?');
+    const full = orchOk(db, ['blocked']);
+    expect(full.count).toBe(2);
+    expect(full.tasks).toHaveLength(2);
+    expect(orchOk(db, ['blocked', '--count'])).toEqual({ run: null, count: 2, tasks: [] });
+    expect(orchOk(db, ['blocked', '--count', '--run', 'r2'])).toEqual({ run: 'r2', count: 1, tasks: [] });
+    const text = orch(['--db', db, 'blocked', '--count']);
+    expect([text.code, text.stdout.trim()]).toEqual([0, '2 blocked tasks']);
+    // A worker that asks after the count was taken is counted at the next look (it reconciles).
+    blockedTask(db, 'r3', 'w3', 'third?');
+    expect(orchOk(db, ['blocked', '--count']).count).toBe(3);
   });
 
   it("orch run list gives each run's last activity: its newest event's time", () => {

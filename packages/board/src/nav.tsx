@@ -5,9 +5,9 @@ import { Button } from './components.tsx';
 import type { Route } from './router.ts';
 import { useRoute } from './router.ts';
 
-/** `orch blocked` (across runs): each blocked task and its pending question, if any. */
-interface BlockedDoc {
-  tasks: { question: unknown }[];
+/** `orch blocked --count` (across runs): how many tasks wait on an answer (no question is fetched). */
+interface BlockedCount {
+  count: number;
 }
 
 function section(route: Route): string {
@@ -19,8 +19,8 @@ function section(route: Route): string {
 export function Nav({ me, onSignOut, signedInWithToken }: { me: Me; onSignOut(): void; signedInWithToken: boolean }) {
   const here = section(useRoute());
   const leader = isLeader(me);
-  const blocked = useQuery<BlockedDoc>('orch/blocked', leader ? {} : undefined);
-  const pending = blocked.data?.tasks.filter((t) => t.question).length;
+  const blocked = useQuery<BlockedCount>('orch/blocked', leader ? { count: true } : undefined);
+  const pending = blocked.data?.count;
   const current = (s: string) => (here === s ? 'page' : undefined);
   return (
     <header class="nav">

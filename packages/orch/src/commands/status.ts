@@ -18,7 +18,7 @@ export const command = defineCommand({
     'failed) and the newest events; piped, it prints the table once, then one line per new event. Changes arrive as ' +
     "for `wait` (a commit wakes it; with --db https://... it long-polls the server's wait). It ends when the run is " +
     'done or cancelled (a terminal is left showing the final table) or on SIGINT (Ctrl-C) or SIGTERM, the screen ' +
-    'restored, with exit 0 (a second signal ends it at once, exit 130); a closed stdout ends it with exit 7. --watch is for people: with --json it is refused ' +
+    'restored, with exit 0 (a second signal ends it at once, exit 130); a closed stdout ends it with exit 7 (a pipe whose reader left is noticed at the next line written, as with tail -f). --watch is for people: with --json it is refused ' +
     '(exit 2); a program follows a run with `wait --after-event` and `status --json`.',
   flags: {
     run: runFlag,

@@ -46,7 +46,7 @@ export const orchMcp: McpSetSpec = {
         },
       },
     },
-    blocked: { description: 'Blocked tasks with their pending questions.' },
+    blocked: { description: 'Blocked tasks with their pending questions.', omit: ['count'] },
     answer: { description: "Answer a blocked task's question; the task goes back to running.", omit: ['bodyFile'] },
     merge: { description: 'Code attempts: diff (what the branch changed), merge (into a branch), cleanup (remove finished worktrees; dry_run previews).' },
   },

@@ -21,6 +21,8 @@ export interface BlockedTask {
 export interface BlockedResult {
   /** The run asked about; null for the list across every run that is not done or cancelled. */
   run: string | null;
+  /** How many tasks are blocked (with `countOnly`, the only figure: `tasks` is then empty). */
+  count: number;
   tasks: BlockedTask[];
 }
 
@@ -30,18 +32,26 @@ export interface BlockedResult {
  *
  * @throws NotFoundError (3) for a `runId` that names no run.
  */
-export async function blocked(orch: Orch, input: { runId?: string | undefined }): Promise<BlockedResult> {
-  if (input.runId !== undefined) return { run: input.runId, tasks: await blockedIn(orch, input.runId) };
+export async function blocked(orch: Orch, input: { runId?: string | undefined; countOnly?: boolean }): Promise<BlockedResult> {
+  const countOnly = input.countOnly === true;
+  if (input.runId !== undefined) return answer(input.runId, await blockedIn(orch, input.runId, countOnly), countOnly);
   // Only a run with a live attempt can have a blocked task, now or once reconciled: the others
   // (most runs of a long-used database) cost nothing, not two transactions each.
   const runs = await readTransaction<OrchDatabase, string[]>(orch.store, (trx) => activeRunIdsWithLiveAttempts(trx));
   const tasks: BlockedTask[] = [];
-  for (const run of runs) tasks.push(...(await blockedIn(orch, run)));
-  return { run: null, tasks };
+  for (const run of runs) tasks.push(...(await blockedIn(orch, run, countOnly)));
+  return answer(null, tasks, countOnly);
 }
 
-/** One run's blocked tasks, reconciled first. @throws NotFoundError (3). */
-async function blockedIn(orch: Orch, runId: string): Promise<BlockedTask[]> {
+function answer(run: string | null, tasks: BlockedTask[], countOnly: boolean): BlockedResult {
+  return { run, count: tasks.length, tasks: countOnly ? [] : tasks };
+}
+
+/**
+ * One run's blocked tasks, reconciled first; with `countOnly` their questions are not read (a
+ * badge's count should not fetch every question's body and payload). @throws NotFoundError (3).
+ */
+async function blockedIn(orch: Orch, runId: string, countOnly = false): Promise<BlockedTask[]> {
   await reconcile(orch, runId);
   return readTransaction<OrchDatabase, BlockedTask[]>(orch.store, async (trx) => {
     const run = await requireRun(trx, runId);
@@ -51,7 +61,7 @@ async function blockedIn(orch: Orch, runId: string): Promise<BlockedTask[]> {
     for (const t of tasks.filter((x) => x.state === 'blocked')) {
       const a = attempts.find((x) => x.task_id === t.id);
       if (!a) continue;
-      const q = await latestMessageIn(inboxTx(trx), a.thread_id, 'question');
+      const q = countOnly ? null : await latestMessageIn(inboxTx(trx), a.thread_id, 'question');
       out.push({
         run: run.id,
         task: taskView(t),
