@@ -601,6 +601,34 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t, /status of (401|409|4\d\d)/)).toEqual([]);
   });
 
+  it('a lease claimed on My work is renewed while the tab shows another page, and sign-out gives it back and forgets it', async () => {
+    const b = await board();
+    const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
+    const show = () =>
+      ok<{ thread: { state: string; claimed_by: string | null; lease_expires_at: string | null; lease_expired: boolean } }>(b.db, ['show', '--thread', thread])
+        .thread;
+    const t = await tab(b, { hash: '#/work' });
+    const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
+    await setField(form, 'agent', 'keeper');
+    await setField(form, 'leaseSeconds', '3');
+    await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+    await until('the thread claimed by keeper', () => show().claimed_by === 'keeper');
+    expect(await t.page.evaluate(() => sessionStorage.getItem('orch.leases'))).toContain(thread);
+
+    // On the Runs page the 3 s lease keeps moving on, well past its first expiry.
+    await go(t, '#/');
+    await visible(byTestId(t.page, 'create-run'));
+    const first = Date.parse(show().lease_expires_at!);
+    await until('the lease renewed 4 s past its first expiry', () => Date.parse(show().lease_expires_at ?? '0') >= first + 4000, 30_000);
+    expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper', lease_expired: false });
+
+    // Sign out: the lease is released (the thread is open again at once) and forgotten by the tab.
+    await byTestId(t.page, 'signout').click();
+    await until('the thread open again', () => show().state === 'open');
+    await until('the tab to forget its leases', async () => (await t.page.evaluate(() => sessionStorage.getItem('orch.leases'))) === null);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
     const b = await board();
     orchOk(b.db, [
