@@ -629,6 +629,36 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('a burst of commits does not turn into a refetch storm: each query refetches at most once per 250 ms, and the final state shows', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'burst', '--goal', 'Many commits at once']);
+    orchOk(b.db, ['task', 'add', '--run', 'burst', '--task', 't00', '--title', 'First']);
+    const t = await tab(b, { hash: '#/runs/burst' });
+    await visible(byTestId(t.page, 'card', { task: 't00' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await new Promise((r) => setTimeout(r, 500));
+    const before = t.requests.length;
+    const start = Date.now();
+    // 60 commits over the API, a little apart: the server sends a change tick for nearly each.
+    for (let i = 1; i <= 60; i++) {
+      const r = await post(b.url, '/v1/orch/task/add', { run: 'burst', task: `t${String(i).padStart(2, '0')}`, title: `Task ${i}` });
+      expect(r.status).toBe(200);
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    await visible(byTestId(t.page, 'card', { task: 't60' }));
+    await until('the kanban to show all 61 tasks', async () => (await byTestId(t.page, 'card').count()) === 61);
+    const elapsed = Date.now() - start;
+    const made = t.requests.slice(before).filter((r) => r.startsWith('POST '));
+    const byCommand = new Map<string, number>();
+    for (const r of made) byCommand.set(r, (byCommand.get(r) ?? 0) + 1);
+    // One refetch per 250 ms window per query, plus the first of the burst and one for a slow answer.
+    const bound = Math.ceil(elapsed / 250) + 2;
+    const summary = `${made.length} requests in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(byCommand))}`;
+    expect(byCommand.get('POST /v1/orch/status') ?? 0, summary).toBeGreaterThan(0);
+    for (const [command, n] of byCommand) expect(n, `${command}: ${summary}`).toBeLessThanOrEqual(bound);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
     const b = await board();
     orchOk(b.db, [

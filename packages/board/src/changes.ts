@@ -1,11 +1,13 @@
+import { Backoff, Throttle } from './live-timing.ts';
 import { SseParser } from './sse-parse.ts';
 import { getToken } from './token.ts';
 
 /**
  * The change stream: one `GET /v1/changes` per tab (Server-Sent Events), read with fetch because
  * EventSource cannot send an Authorization header. Every `change` event (and every reconnect)
- * ticks the listeners, and every useQuery re-fetches what it shows. A dropped stream is opened
- * again with backoff (0.5 s doubling to 10 s) and `Last-Event-ID`.
+ * ticks the listeners, and every useQuery re-fetches what it shows; ticks are throttled to one per
+ * 250 ms (the first at once). A dropped stream is opened again with backoff (0.5 s doubling to
+ * 10 s, afresh only after a connection that stayed up 10 s) and `Last-Event-ID`.
  */
 export type LiveState = 'connecting' | 'connected' | 'reconnecting';
 
@@ -37,11 +39,16 @@ function setState(s: LiveState): void {
   for (const fn of stateListeners) fn(s);
 }
 
-function tick(): void {
+const throttle = new Throttle(() => {
   for (const fn of [...listeners]) fn();
+});
+
+function tick(): void {
+  throttle.push();
 }
 
-async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'> {
+/** Reads the stream until it ends; `opened.at` is set when the server accepted it. */
+async function readStream(signal: AbortSignal, opened: { at?: number }): Promise<'ended' | 'unauthorized'> {
   const headers: Record<string, string> = { Accept: 'text/event-stream' };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -49,6 +56,7 @@ async function readStream(signal: AbortSignal): Promise<'ended' | 'unauthorized'
   const res = await fetch('/v1/changes', { headers, signal, cache: 'no-store' });
   if (res.status === 401) return 'unauthorized';
   if (!res.ok || !res.body) throw new Error(`change stream: ${res.status}`);
+  opened.at = Date.now();
   setState('connected');
   // Everything may have changed while the stream was down: look again now.
   tick();
@@ -74,10 +82,11 @@ export function startChanges(onUnauthorized: () => void): void {
   const c = new AbortController();
   controller = c;
   void (async () => {
-    let delay = 500;
+    const backoff = new Backoff();
     while (!c.signal.aborted) {
+      const opened: { at?: number } = {};
       try {
-        const outcome = await readStream(c.signal);
+        const outcome = await readStream(c.signal, opened);
         if (outcome === 'unauthorized') {
           unauthorizedHandler();
           return;
@@ -86,11 +95,9 @@ export function startChanges(onUnauthorized: () => void): void {
         // Network error or the server stopping: reconnect below.
       }
       if (c.signal.aborted) return;
-      // A stream that had opened starts the backoff afresh; one that keeps failing backs off further.
-      if (state === 'connected') delay = 500;
+      const delay = backoff.next(opened.at === undefined ? undefined : Date.now() - opened.at);
       setState('reconnecting');
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 10_000);
     }
   })();
 }
@@ -98,5 +105,6 @@ export function startChanges(onUnauthorized: () => void): void {
 export function stopChanges(): void {
   controller?.abort();
   controller = undefined;
+  throttle.cancel();
   state = 'connecting';
 }
