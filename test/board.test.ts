@@ -659,6 +659,23 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('the runs list says it shows the newest 100 runs and shows more on request', async () => {
+    const b = await board();
+    for (let i = 1; i <= 104; i++) {
+      const r = await post(b.url, '/v1/orch/run/init', { run: `r${String(i).padStart(3, '0')}`, goal: `Run ${i}` });
+      expect(r.status).toBe(200);
+    }
+    const t = await tab(b);
+    await visible(byTestId(t.page, 'runs'));
+    await until('100 run rows', async () => (await byTestId(t.page, 'run-row').count()) === 100);
+    expect(await text(byTestId(t.page, 'runs-shown'))).toContain('Showing the newest 100 runs.');
+    await byTestId(t.page, 'runs-shown').getByRole('button', { name: 'Show more', exact: true }).click();
+    await until('all 104 run rows', async () => (await byTestId(t.page, 'run-row').count()) === 104);
+    await visible(byTestId(t.page, 'run-row', { run: 'r001' }));
+    expect(await text(byTestId(t.page, 'runs-shown'))).toBe('104 runs.');
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
     const b = await board();
     orchOk(b.db, [

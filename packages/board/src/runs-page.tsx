@@ -25,16 +25,30 @@ const FILTERS: [string, string][] = [
   ['cancelled', 'Cancelled'],
 ];
 
+/** `orch run list`'s default and largest --limit: the list shows the newest this many, then more on request. */
+const FIRST_LIMIT = 100;
+const MAX_LIMIT = 10_000;
+
 export function RunsPage() {
   const [state, setState] = useState('');
-  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state } : {});
+  const [limit, setLimit] = useState(FIRST_LIMIT);
+  const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state, limit: String(limit) } : { limit: String(limit) });
   return (
     <main class="page runs-page">
       <div class="page-head">
         <h1>Runs</h1>
         <div class="filters" role="toolbar" aria-label="Show runs">
           {FILTERS.map(([value, label]) => (
-            <button key={value} type="button" class="btn filter" aria-pressed={state === value ? 'true' : 'false'} onClick={() => setState(value)}>
+            <button
+              key={value}
+              type="button"
+              class="btn filter"
+              aria-pressed={state === value ? 'true' : 'false'}
+              onClick={() => {
+                setState(value);
+                setLimit(FIRST_LIMIT);
+              }}
+            >
               {label}
             </button>
           ))}
@@ -58,16 +72,39 @@ export function RunsPage() {
               )}
             </Empty>
           ) : (
-            <ul class="runs" data-testid="runs">
-              {q.data.runs.map((r) => (
-                <RunItem key={r.id} run={r} />
-              ))}
-            </ul>
+            <>
+              <ul class="runs" data-testid="runs">
+                {q.data.runs.map((r) => (
+                  <RunItem key={r.id} run={r} />
+                ))}
+              </ul>
+              <Shown count={q.data.runs.length} limit={limit} onMore={() => setLimit(Math.min(limit * 4, MAX_LIMIT))} />
+            </>
           )}
         </section>
         <CreateRun />
       </div>
     </main>
+  );
+}
+
+/**
+ * How many runs the list shows. `orch run list` answers the newest `limit`; a full page may have
+ * more behind it: "Show more" asks for up to 4 times as many, up to the command's largest limit.
+ */
+function Shown({ count, limit, onMore }: { count: number; limit: number; onMore(): void }) {
+  const full = count >= limit;
+  return (
+    <p class="muted small runs-shown" data-testid="runs-shown">
+      {full ? `Showing the newest ${count} runs.` : `${count} ${count === 1 ? 'run' : 'runs'}.`}{' '}
+      {full && limit < MAX_LIMIT ? (
+        <Button onClick={onMore}>Show more</Button>
+      ) : full ? (
+        <>
+          Older runs: <code>orch run list</code>.
+        </>
+      ) : null}
+    </p>
   );
 }
 
