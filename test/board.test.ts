@@ -676,6 +676,38 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('the nav and the Blocked page share one orch blocked: opening the page asks nothing more, and an answer shows live', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'q', '--goal', 'Questions']);
+    orchOk(b.db, ['task', 'add', '--run', 'q', '--task', 'a', '--title', 'Ask something']);
+    orchOk(b.db, ['dispatch', '--run', 'q', '--task', 'a', '--execution-mode', 'analysis', '--to', 'w', '--body', 'go']);
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'w']);
+    ok(b.db, ['ask', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Which way?']);
+    const t = await tab(b);
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await until('the Blocked count to say 1', async () => (await text(byTestId(t.page, 'blocked-count'))) === '1');
+    const blockedAsks = () => t.requests.filter((r) => r === 'POST /v1/orch/blocked').length;
+    // Settle: the ticks of the page's opening are answered.
+    await new Promise((r) => setTimeout(r, 600));
+    const before = blockedAsks();
+    await go(t, '#/blocked');
+    await visible(byTestId(t.page, 'question', { run: 'q', task: 'a' }));
+    await new Promise((r) => setTimeout(r, 600));
+    expect(blockedAsks(), 'orch blocked asked again to open the Blocked page').toBe(before);
+
+    // The answer (from a terminal) empties the page and the count, live, over the one stream.
+    ok(b.db, ['reply', '--thread', claim.thread.id, '--body', 'Left.']);
+    await until('the question gone', async () => (await byTestId(t.page, 'question').count()) === 0);
+    await until('the Blocked count to drop', async () => (await text(byTestId(t.page, 'blocked-count'))) !== '1');
+    await new Promise((r) => setTimeout(r, 600));
+    const asks = blockedAsks() - before;
+    const streams = t.requests.filter((r) => r.startsWith('GET /v1/changes')).length;
+    expect(streams).toBe(1);
+    expect(asks).toBeGreaterThanOrEqual(1);
+    expect(asks).toBeLessThanOrEqual(2);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
     const b = await board();
     orchOk(b.db, [

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { type ApiError, ApiFailure, get, isLeader, type Me, MeContext, onUnauthorized } from './api.ts';
 import { BlockedPage } from './blocked-page.tsx';
+import { BlockedProvider } from './blocked-query.tsx';
 import { startChanges, stopChanges } from './changes.ts';
 import { Button, Empty, ErrorText, Link, Loading } from './components.tsx';
 import { Login } from './login.tsx';
@@ -101,10 +102,12 @@ function SignedIn({ me, onSignOut, onRevoked }: { me: Me; onSignOut(): void; onR
     document.title = `${title(route)} · orch board`;
   }, [route]);
   return (
-    <div class="shell">
-      <Nav me={me} onSignOut={onSignOut} signedInWithToken={getToken() !== undefined} />
-      <Page route={route} me={me} />
-    </div>
+    <BlockedProvider leader={isLeader(me)}>
+      <div class="shell">
+        <Nav me={me} onSignOut={onSignOut} signedInWithToken={getToken() !== undefined} />
+        <Page route={route} me={me} />
+      </div>
+    </BlockedProvider>
   );
 }
 

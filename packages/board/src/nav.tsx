@@ -1,14 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import { isLeader, type Me, useQuery } from './api.ts';
+import { isLeader, type Me } from './api.ts';
+import { useBlocked } from './blocked-query.tsx';
 import { type LiveState, liveState, onLiveState } from './changes.ts';
 import { Button } from './components.tsx';
 import type { Route } from './router.ts';
 import { useRoute } from './router.ts';
-
-/** `orch blocked` (across runs): each blocked task and its pending question, if any. */
-interface BlockedDoc {
-  tasks: { question: unknown }[];
-}
 
 function section(route: Route): string {
   if (route.page === 'blocked' || route.page === 'work') return route.page;
@@ -19,7 +15,7 @@ function section(route: Route): string {
 export function Nav({ me, onSignOut, signedInWithToken }: { me: Me; onSignOut(): void; signedInWithToken: boolean }) {
   const here = section(useRoute());
   const leader = isLeader(me);
-  const blocked = useQuery<BlockedDoc>('orch/blocked', leader ? {} : undefined);
+  const blocked = useBlocked();
   const pending = blocked.data?.tasks.filter((t) => t.question).length;
   const current = (s: string) => (here === s ? 'page' : undefined);
   return (
