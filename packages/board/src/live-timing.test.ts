@@ -72,6 +72,22 @@ describe('Throttle (change ticks to refetches)', () => {
     expect(fired.at(-1)!).toBeGreaterThanOrEqual(burst + 1950);
   });
 
+  it('a change after a quiet spell of ticks fires at once even when the last fire was recent (the echo of a refetch does not delay it)', () => {
+    const clock = fakeClock();
+    const fired: number[] = [];
+    const t = new Throttle(() => fired.push(clock.now()), 250, clock);
+    const start = clock.now();
+    t.push(); // a commit
+    clock.advance(50);
+    t.push(); // the echo of the page's refetch: coalesced to the window's end
+    clock.advance(250);
+    expect(fired).toEqual([start, start + 250]);
+    // 300 ms after the last tick, 50 ms after the last fire: a new commit shows at once.
+    clock.advance(45);
+    t.push();
+    expect(fired).toEqual([start, start + 250, start + 345]);
+  });
+
   it('cancel drops the pending fire', () => {
     const clock = fakeClock();
     let fired = 0;

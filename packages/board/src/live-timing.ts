@@ -16,14 +16,17 @@ export const realClock: Clock = {
 };
 
 /**
- * Lets `fire` run at most once per `windowMs`: the first push after a quiet spell fires at once
- * (a single change shows as fast as it can), and the pushes within the window after a fire are
- * coalesced into one fire at the window's end (so the last change always shows). The server sends
- * up to 20 ticks a second and every tick refetches every query on the page: unthrottled, a burst
- * of commits would spend a token's whole request budget.
+ * Lets `fire` run about once per `windowMs` under a stream of pushes: a push after a quiet spell
+ * (no push for `windowMs`) fires at once, so a single change shows as fast as it can; a push
+ * within `windowMs` of the one before is coalesced into one fire `windowMs` after the last fire,
+ * so the last change of a burst always shows. The server sends up to 20 ticks a second and every
+ * tick refetches every query on the page: unthrottled, a burst of commits would spend a token's
+ * whole request budget. Quiet is measured from the last push, not the last fire: the echo of the
+ * page's own refetch (orch's fold-in commits) must not delay the next real change.
  */
 export class Throttle {
-  private last = Number.NEGATIVE_INFINITY;
+  private lastPush = Number.NEGATIVE_INFINITY;
+  private lastFire = Number.NEGATIVE_INFINITY;
   private timer: unknown;
 
   constructor(
@@ -33,9 +36,12 @@ export class Throttle {
   ) {}
 
   push(): void {
+    const now = this.clock.now();
+    const quiet = now - this.lastPush >= this.windowMs;
+    this.lastPush = now;
     if (this.timer !== undefined) return;
-    const wait = this.last + this.windowMs - this.clock.now();
-    if (wait <= 0) {
+    const wait = this.lastFire + this.windowMs - now;
+    if (quiet || wait <= 0) {
       this.run();
       return;
     }
@@ -52,7 +58,7 @@ export class Throttle {
   }
 
   private run(): void {
-    this.last = this.clock.now();
+    this.lastFire = this.clock.now();
     this.fire();
   }
 }
