@@ -82,7 +82,7 @@ export function WorkPage() {
           min={1}
           max={86400}
           value={leaseSeconds}
-          hint="Of the next claim; empty: 900 (15 min). Renewed every third of it while this tab is open."
+          hint="Of the next claim (900 if empty)."
           autocomplete="off"
           placeholder="900"
           onInput={(e) => setLeaseSeconds(e.currentTarget.value)}
@@ -190,7 +190,7 @@ function ThreadList({
         </div>
         <div class="small muted">
           <Time iso={t.created_at} />
-          {mine ? ' · held by this page' : t.claimed_by ? ` · claimed by ${t.claimed_by}` : ''}
+          {mine ? ' · held by this tab' : t.claimed_by ? ` · claimed by ${t.claimed_by}` : ''}
           {t.lease_expired && ' · lease expired'}
         </div>
       </li>
