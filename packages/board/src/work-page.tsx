@@ -82,7 +82,7 @@ export function WorkPage() {
           min={1}
           max={86400}
           value={leaseSeconds}
-          hint="Of the next claim (900 if empty)."
+          hint="Of a claim; 900 if empty."
           autocomplete="off"
           placeholder="900"
           onInput={(e) => setLeaseSeconds(e.currentTarget.value)}
