@@ -52,7 +52,7 @@ browserDescribe('board adversary (browser)', () => {
     const list = await visible(byTestId(t.page, 'runs'));
     await visible(list.getByText('newer_99', { exact: true }));
     const old = list.getByText('old_active', { exact: true });
-    if ((await old.count()) === 0) await t.page.getByRole('button', { name: 'Show older runs' }).click();
+    if ((await old.count()) === 0) await t.page.getByRole('button', { name: 'Show more', exact: true }).click();
     await visible(old);
     expect(unexpectedErrors(t)).toEqual([]);
   });

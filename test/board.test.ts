@@ -601,6 +601,112 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t, /status of (401|409|4\d\d)/)).toEqual([]);
   });
 
+  it('a lease claimed on My work is renewed while the tab shows another page, and sign-out gives it back and forgets it', async () => {
+    const b = await board();
+    const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
+    const show = () =>
+      ok<{ thread: { state: string; claimed_by: string | null; lease_expires_at: string | null; lease_expired: boolean } }>(b.db, ['show', '--thread', thread])
+        .thread;
+    const t = await tab(b, { hash: '#/work' });
+    const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
+    await setField(form, 'agent', 'keeper');
+    await setField(form, 'leaseSeconds', '3');
+    await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+    await until('the thread claimed by keeper', () => show().claimed_by === 'keeper');
+    expect(await t.page.evaluate(() => sessionStorage.getItem('orch.leases'))).toContain(thread);
+
+    // On the Runs page the 3 s lease keeps moving on, well past its first expiry.
+    await go(t, '#/');
+    await visible(byTestId(t.page, 'create-run'));
+    const first = Date.parse(show().lease_expires_at!);
+    await until('the lease renewed 4 s past its first expiry', () => Date.parse(show().lease_expires_at ?? '0') >= first + 4000, 30_000);
+    expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper', lease_expired: false });
+
+    // Sign out: the lease is released (the thread is open again at once) and forgotten by the tab.
+    await byTestId(t.page, 'signout').click();
+    await until('the thread open again', () => show().state === 'open');
+    await until('the tab to forget its leases', async () => (await t.page.evaluate(() => sessionStorage.getItem('orch.leases'))) === null);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('a burst of commits does not turn into a refetch storm: each query refetches at most once per 250 ms, and the final state shows', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'burst', '--goal', 'Many commits at once']);
+    orchOk(b.db, ['task', 'add', '--run', 'burst', '--task', 't00', '--title', 'First']);
+    const t = await tab(b, { hash: '#/runs/burst' });
+    await visible(byTestId(t.page, 'card', { task: 't00' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await new Promise((r) => setTimeout(r, 500));
+    const before = t.requests.length;
+    const start = Date.now();
+    // 60 commits over the API, a little apart: the server sends a change tick for nearly each.
+    for (let i = 1; i <= 60; i++) {
+      const r = await post(b.url, '/v1/orch/task/add', { run: 'burst', task: `t${String(i).padStart(2, '0')}`, title: `Task ${i}` });
+      expect(r.status).toBe(200);
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    await visible(byTestId(t.page, 'card', { task: 't60' }));
+    await until('the kanban to show all 61 tasks', async () => (await byTestId(t.page, 'card').count()) === 61);
+    const elapsed = Date.now() - start;
+    const made = t.requests.slice(before).filter((r) => r.startsWith('POST '));
+    const byCommand = new Map<string, number>();
+    for (const r of made) byCommand.set(r, (byCommand.get(r) ?? 0) + 1);
+    // One refetch per 250 ms window per query, plus the first of the burst and one for a slow answer.
+    const bound = Math.ceil(elapsed / 250) + 2;
+    const summary = `${made.length} requests in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(byCommand))}`;
+    expect(byCommand.get('POST /v1/orch/status') ?? 0, summary).toBeGreaterThan(0);
+    for (const [command, n] of byCommand) expect(n, `${command}: ${summary}`).toBeLessThanOrEqual(bound);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('the runs list says it shows the newest 100 runs and shows more on request', async () => {
+    const b = await board();
+    for (let i = 1; i <= 104; i++) {
+      const r = await post(b.url, '/v1/orch/run/init', { run: `r${String(i).padStart(3, '0')}`, goal: `Run ${i}` });
+      expect(r.status).toBe(200);
+    }
+    const t = await tab(b);
+    await visible(byTestId(t.page, 'runs'));
+    await until('100 run rows', async () => (await byTestId(t.page, 'run-row').count()) === 100);
+    expect(await text(byTestId(t.page, 'runs-shown'))).toContain('Showing the newest 100 runs.');
+    await byTestId(t.page, 'runs-shown').getByRole('button', { name: 'Show more', exact: true }).click();
+    await until('all 104 run rows', async () => (await byTestId(t.page, 'run-row').count()) === 104);
+    await visible(byTestId(t.page, 'run-row', { run: 'r001' }));
+    expect(await text(byTestId(t.page, 'runs-shown'))).toBe('104 runs.');
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
+  it('the nav counts blocked tasks without their questions; the Blocked page shows them, and an answer clears both live', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'q', '--goal', 'Questions']);
+    orchOk(b.db, ['task', 'add', '--run', 'q', '--task', 'a', '--title', 'Ask something']);
+    orchOk(b.db, ['dispatch', '--run', 'q', '--task', 'a', '--execution-mode', 'analysis', '--to', 'w', '--body', 'go']);
+    const claim = ok<{ thread: { id: string }; lease: { token: string } }>(b.db, ['claim', '--agent', 'w']);
+    ok(b.db, ['ask', '--thread', claim.thread.id, '--lease', claim.lease.token, '--body', 'Which way?']);
+    const t = await tab(b);
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await until('the Blocked count to say 1', async () => (await text(byTestId(t.page, 'blocked-count'))) === '1');
+    const blockedAsks = () => t.requests.filter((r) => r === 'POST /v1/orch/blocked').length;
+    await go(t, '#/blocked');
+    await visible(byTestId(t.page, 'question', { run: 'q', task: 'a' }));
+    // Settle: the ticks of the page's opening are answered.
+    await new Promise((r) => setTimeout(r, 600));
+    const before = blockedAsks();
+
+    // The answer (from a terminal) empties the page and the count, live, over the one stream.
+    ok(b.db, ['reply', '--thread', claim.thread.id, '--body', 'Left.']);
+    await until('the question gone', async () => (await byTestId(t.page, 'question').count()) === 0);
+    await until('the Blocked count to drop', async () => (await text(byTestId(t.page, 'blocked-count'))) !== '1');
+    await new Promise((r) => setTimeout(r, 600));
+    const asks = blockedAsks() - before;
+    const streams = t.requests.filter((r) => r.startsWith('GET /v1/changes')).length;
+    expect(streams).toBe(1);
+    // The nav's count and the page's list, once or twice each (a tick or two).
+    expect(asks).toBeGreaterThanOrEqual(2);
+    expect(asks).toBeLessThanOrEqual(4);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('fits a phone (390×844) without horizontal overflow, and the main nav is reachable with Tab', async () => {
     const b = await board();
     orchOk(b.db, [

@@ -177,9 +177,15 @@ async function commitToVisible(browser, url) {
   await page.close();
 }
 
+/** The page refetches on the first change tick after 250 ms without one and coalesces the ticks within that window into one refetch at its end. */
+const QUIET_MS = 300;
+
 /**
  * CHANGES rounds of `write(i)`, each timed from just before the write until the page holds
- * `target(i).count` elements matching `target(i).selector` (watched from before the write).
+ * `target(i).count` elements matching `target(i).selector` (watched from before the write). Each
+ * round starts after a quiet spell of QUIET_MS: a commit after a pause is seen at once, while a
+ * commit within 250 ms of the page's last refetch waits for the end of that window (by design: it
+ * bounds a tab's requests under a burst of commits), which back-to-back rounds would measure.
  * @param {import('playwright-core').Page} page
  * @param {(i: number) => { selector: string, count: number }} target
  * @param {(i: number) => Promise<unknown>} write
@@ -188,6 +194,7 @@ async function timeChanges(page, target, write) {
   /** @type {number[]} */
   const samples = [];
   for (let i = 0; i < CHANGES; i++) {
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
     await page.evaluate(({ selector, count }) => {
       const w = /** @type {any} */ (window);
       w.__seen = new Promise((resolve) => {

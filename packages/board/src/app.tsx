@@ -10,6 +10,8 @@ import { RunPage } from './run-page.tsx';
 import { RunsPage } from './runs-page.tsx';
 import { TaskPage } from './task-page.tsx';
 import { clearToken, getToken, setToken } from './token.ts';
+import { LeaseProvider, releaseAll } from './work-lease-keeper.tsx';
+import { clearLeases } from './work-leases.ts';
 import { WorkPage } from './work-page.tsx';
 
 type Auth = { kind: 'checking' } | { kind: 'login'; error?: ApiError; busy?: boolean } | { kind: 'down'; error: ApiError } | { kind: 'in'; me: Me };
@@ -34,15 +36,25 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    onUnauthorized(() => setAuth({ kind: 'login', error: undefined }));
+    // The token is no longer good: whoever signs in next must not renew this identity's leases.
+    onUnauthorized(() => {
+      clearLeases();
+      setAuth({ kind: 'login', error: undefined });
+    });
     void check();
   }, [check]);
 
-  const signOut = useCallback(() => {
+  /** Forgets the token and the leases (a revoked token cannot release them: they run out). */
+  const leave = useCallback(() => {
+    clearLeases();
     clearToken();
     setAuth({ kind: 'checking' });
     void check();
   }, [check]);
+  /** Sign out: gives back the leases this tab holds (bounded wait), then leaves. */
+  const signOut = useCallback(() => {
+    void releaseAll().finally(leave);
+  }, [leave]);
 
   if (auth.kind === 'checking') return <Loading label="Connecting to the server…" />;
   if (auth.kind === 'down')
@@ -69,20 +81,22 @@ export function App() {
     );
   return (
     <MeContext.Provider value={auth.me}>
-      <SignedIn me={auth.me} onSignOut={signOut} />
+      <LeaseProvider>
+        <SignedIn me={auth.me} onSignOut={signOut} onRevoked={leave} />
+      </LeaseProvider>
     </MeContext.Provider>
   );
 }
 
-function SignedIn({ me, onSignOut }: { me: Me; onSignOut(): void }) {
+function SignedIn({ me, onSignOut, onRevoked }: { me: Me; onSignOut(): void; onRevoked(): void }) {
   const route = useRoute();
   useEffect(() => {
     startChanges(() => {
       clearToken();
-      setTimeout(onSignOut, 0);
+      setTimeout(onRevoked, 0);
     });
     return stopChanges;
-  }, [onSignOut]);
+  }, [onRevoked]);
   useEffect(() => {
     document.title = `${title(route)} · orch board`;
   }, [route]);

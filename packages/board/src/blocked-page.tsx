@@ -1,5 +1,4 @@
 import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
 import { useQuery } from './api.ts';
 import { Empty, ErrorText, JsonBlock, Link, Loading, Time } from './components.tsx';
 import { runHref, taskHref } from './router.ts';
@@ -7,17 +6,15 @@ import { AnswerForm } from './blocked-answer.tsx';
 import type { BlockedDoc, BlockedItem } from './task-types.ts';
 
 /**
- * `#/blocked`: every pending question across runs, each with an answer box. Asks `orch blocked`
- * without --run (every run that is not done or cancelled); an orch that still requires --run
- * (exit 2) is asked once per active run instead. Re-read on every change, so an answered question
- * leaves the list and a new one appears without a reload.
+ * `#/blocked`: every pending question across runs, each with an answer box. `orch blocked` without
+ * --run (every run that is not done or cancelled), re-read on every change, so an answered question
+ * leaves the list and a new one appears without a reload. Only this page reads the questions: the
+ * nav's badge asks for the count alone (`--count`), so other pages never fetch their bodies.
  */
 export function BlockedPage() {
   const all = useQuery<BlockedDoc>('orch/blocked', {});
-  const perRun = all.error?.exitCode === 2;
   let body: ComponentChildren;
-  if (perRun) body = <PerRunBlocked />;
-  else if (all.data !== undefined) body = <QuestionList items={all.data.tasks} />;
+  if (all.data !== undefined) body = <QuestionList items={all.data.tasks} />;
   else body = all.error ? <ErrorText error={all.error} /> : <Loading />;
   return (
     <main class="page blocked-page" data-testid="blocked-page">
@@ -25,37 +22,10 @@ export function BlockedPage() {
         <h1>Blocked</h1>
         <span class="muted">Questions workers are waiting on, oldest first. An answer unblocks the worker at once.</span>
       </div>
-      {!perRun && all.data !== undefined && <ErrorText error={all.error} />}
+      {all.data !== undefined && <ErrorText error={all.error} />}
       {body}
     </main>
   );
-}
-
-/** The fallback: `orch blocked --run R` for every active run, shown as one list. */
-function PerRunBlocked() {
-  const runs = useQuery<{ runs: { id: string }[] }>('orch/run/list', { state: 'active' });
-  const [found, setFound] = useState<Record<string, BlockedItem[]>>({});
-  const report = useCallback((run: string, list: BlockedItem[]) => setFound((f) => ({ ...f, [run]: list })), []);
-  if (runs.data === undefined) return runs.error ? <ErrorText error={runs.error} /> : <Loading />;
-  const ids = runs.data.runs.map((r) => r.id);
-  return (
-    <>
-      {ids.map((id) => (
-        <RunBlocked key={id} run={id} report={report} />
-      ))}
-      <QuestionList items={ids.flatMap((id) => found[id] ?? [])} />
-    </>
-  );
-}
-
-/** Reads one run's blocked tasks and hands them up; renders only a refusal. */
-function RunBlocked({ run, report }: { run: string; report: (run: string, items: BlockedItem[]) => void }) {
-  const q = useQuery<BlockedDoc>('orch/blocked', { run });
-  const items = q.data?.tasks;
-  useEffect(() => {
-    if (items) report(run, items);
-  }, [items, run, report]);
-  return <ErrorText error={q.error} />;
 }
 
 function QuestionList({ items }: { items: BlockedItem[] }) {

@@ -1,11 +1,13 @@
+import { Backoff, Throttle } from './live-timing.ts';
 import { SseParser } from './sse-parse.ts';
 import { getToken } from './token.ts';
 
 /**
  * The change stream: `GET /v1/changes` (Server-Sent Events), read with fetch because EventSource
  * cannot send an Authorization header. Every `change` event (and every reconnect) ticks the
- * listeners, and every useQuery re-fetches what it shows. A dropped stream is opened again with
- * backoff (0.5 s doubling to 10 s) and `Last-Event-ID`.
+ * listeners, and every useQuery re-fetches what it shows; ticks are throttled to one per 250 ms
+ * (the first at once). A dropped stream is opened again with backoff (0.5 s doubling to 10 s,
+ * afresh only after a connection that stayed up 10 s) and `Last-Event-ID`.
  *
  * One stream per browser, not per tab: a browser keeps at most six HTTP/1.1 connections to a host,
  * and a stream holds one for good, so six tabs each with its own stream left no connection for any
@@ -51,8 +53,12 @@ function setState(s: LiveState): void {
   for (const fn of stateListeners) fn(s);
 }
 
-function tick(): void {
+const throttle = new Throttle(() => {
   for (const fn of [...listeners]) fn();
+});
+
+function tick(): void {
+  throttle.push();
 }
 
 async function readStream(signal: AbortSignal, opened: () => void, changed: () => void): Promise<'ended' | 'unauthorized'> {
@@ -128,14 +134,14 @@ export function startChanges(onUnauthorized: () => void): void {
 
 /** Reads the stream, reconnecting with backoff, until `signal` aborts or the token is refused. */
 async function streamLoop(signal: AbortSignal, report: (s: LiveState) => void, changed: () => void): Promise<void> {
-  let delay = 500;
-  let connected = false;
+  const backoff = new Backoff();
   while (!signal.aborted) {
+    let openedAt: number | undefined;
     try {
       const outcome = await readStream(
         signal,
         () => {
-          connected = true;
+          openedAt = Date.now();
           report('connected');
           // Everything may have changed while the stream was down: look again now.
           changed();
@@ -150,16 +156,14 @@ async function streamLoop(signal: AbortSignal, report: (s: LiveState) => void, c
       // Network error or the server stopping: reconnect below.
     }
     if (signal.aborted) return;
-    // A stream that had opened starts the backoff afresh; one that keeps failing backs off further.
-    if (connected) delay = 500;
-    connected = false;
+    const delay = backoff.next(openedAt === undefined ? undefined : Date.now() - openedAt);
     report('reconnecting');
     await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 10_000);
   }
 }
 
 export function stopChanges(): void {
+  throttle.cancel();
   controller?.abort();
   controller = undefined;
   state = 'connecting';

@@ -25,24 +25,30 @@ const FILTERS: [string, string][] = [
   ['cancelled', 'Cancelled'],
 ];
 
-/** How many runs the list asks for at first, and the most `orch run list --limit` gives. */
-const FIRST_RUNS = 100;
-const MOST_RUNS = 10_000;
+/** `orch run list`'s default and largest --limit: the list shows the newest this many, then more on request. */
+const FIRST_LIMIT = 100;
+const MAX_LIMIT = 10_000;
 
 export function RunsPage() {
   const [state, setState] = useState('');
-  // `orch run list` gives the newest `limit` runs: a full page may hide older ones, so the list
-  // says so and offers them (an old run still active must not vanish behind newer finished ones).
-  const [limit, setLimit] = useState(FIRST_RUNS);
+  const [limit, setLimit] = useState(FIRST_LIMIT);
   const q = useQuery<{ runs: RunRow[] }>('orch/run/list', state ? { state, limit: String(limit) } : { limit: String(limit) });
-  const more = q.data !== undefined && q.data.runs.length >= limit && limit < MOST_RUNS;
   return (
     <main class="page runs-page">
       <div class="page-head">
         <h1>Runs</h1>
         <div class="filters" role="toolbar" aria-label="Show runs">
           {FILTERS.map(([value, label]) => (
-            <button key={value} type="button" class="btn filter" aria-pressed={state === value ? 'true' : 'false'} onClick={() => setState(value)}>
+            <button
+              key={value}
+              type="button"
+              class="btn filter"
+              aria-pressed={state === value ? 'true' : 'false'}
+              onClick={() => {
+                setState(value);
+                setLimit(FIRST_LIMIT);
+              }}
+            >
               {label}
             </button>
           ))}
@@ -72,17 +78,33 @@ export function RunsPage() {
                   <RunItem key={r.id} run={r} />
                 ))}
               </ul>
-              {more ? (
-                <p class="muted" data-testid="runs-more">
-                  The newest {limit} runs. <Button onClick={() => setLimit(Math.min(limit * 10, MOST_RUNS))}>Show older runs</Button>
-                </p>
-              ) : null}
+              <Shown count={q.data.runs.length} limit={limit} onMore={() => setLimit(Math.min(limit * 4, MAX_LIMIT))} />
             </>
           )}
         </section>
         <CreateRun />
       </div>
     </main>
+  );
+}
+
+/**
+ * How many runs the list shows. `orch run list` answers the newest `limit`; a full page may have
+ * more behind it: "Show more" asks for up to 4 times as many, up to the command's largest limit.
+ */
+function Shown({ count, limit, onMore }: { count: number; limit: number; onMore(): void }) {
+  const full = count >= limit;
+  return (
+    <p class="muted small runs-shown" data-testid="runs-shown">
+      {full ? `Showing the newest ${count} runs.` : `${count} ${count === 1 ? 'run' : 'runs'}.`}{' '}
+      {full && limit < MAX_LIMIT ? (
+        <Button onClick={onMore}>Show more</Button>
+      ) : full ? (
+        <>
+          Older runs: <code>orch run list</code>.
+        </>
+      ) : null}
+    </p>
   );
 }
 

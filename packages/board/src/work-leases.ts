@@ -41,6 +41,15 @@ export function dropLease(thread: string): Record<string, HeldLease> {
   return next;
 }
 
+/** Forgets every lease of this tab (sign-out: the next identity in the tab must not renew them). */
+export function clearLeases(): void {
+  try {
+    sessionStorage.removeItem(KEY);
+  } catch {
+    // Storage disabled: nothing was kept.
+  }
+}
+
 /** The agent name the My work page was last used with (localStorage `orch.agent`). */
 export function rememberedAgent(): string {
   try {

@@ -1,10 +1,10 @@
 import { useState } from 'preact/hooks';
-import { type ApiError, useAction, useMe, useQuery } from './api.ts';
+import { useAction, useMe, useQuery } from './api.ts';
 import { Button, Empty, ErrorText, Field, Loading, StateBadge, Time } from './components.tsx';
 import { ThreadPanel } from './task-thread.tsx';
 import type { Lease, Message, Thread } from './task-types.ts';
-import { type HeldLease, dropLease, readLeases, rememberAgent, rememberedAgent, saveLease } from './work-leases.ts';
-import { type Beat, LeaseKeeper } from './work-lease-keeper.tsx';
+import { type Beat, type Gone, useLeases } from './work-lease-keeper.tsx';
+import { type HeldLease, rememberAgent, rememberedAgent } from './work-leases.ts';
 import { HeldThread } from './work-thread.tsx';
 
 const FINISHED = new Set(['done', 'failed', 'cancelled']);
@@ -19,18 +19,17 @@ interface ClaimDoc {
 /**
  * `#/work`: a person working as an agent. The threads assigned to the agent name (fixed to the
  * token's agent for a worker token), Claim on an open one, and for a claimed one its messages and
- * the worker's forms, with the lease kept alive while the page is open.
+ * the worker's forms. The leases are kept alive by the signed-in app (LeaseProvider) while the tab
+ * is open on any page; this page shows their state.
  */
 export function WorkPage() {
   const me = useMe();
   const fixed = me.kind === 'token' && me.role === 'worker' ? (me.agent ?? '') : undefined;
   const [typed, setTyped] = useState(rememberedAgent);
   const agent = (fixed ?? typed).trim();
-  const [leases, setLeases] = useState<Record<string, HeldLease>>(readLeases);
+  const { held: leases, beats, gone, hold, end, check } = useLeases();
   const [selected, setSelected] = useState<string | undefined>(undefined);
-  const [gone, setGone] = useState<Record<string, { lost?: ApiError; done?: string }>>({});
-  const [beats, setBeats] = useState<Record<string, Beat>>({});
-  const [checks, setChecks] = useState<Record<string, number>>({});
+  const [leaseSeconds, setLeaseSeconds] = useState('');
   const list = useQuery<{ threads: Thread[] }>('inbox/list', agent === '' ? undefined : { agent });
   const claim = useAction<ClaimDoc>();
 
@@ -38,32 +37,24 @@ export function WorkPage() {
   const current = selected ?? held[0];
 
   async function doClaim(thread: string) {
-    const r = await claim.run('inbox/claim', { agent, thread });
+    const input: Record<string, unknown> = { agent, thread };
+    if (leaseSeconds.trim() !== '') input.leaseSeconds = leaseSeconds.trim();
+    const r = await claim.run('inbox/claim', input);
     if (r?.claimed && r.lease) {
-      setLeases(saveLease(thread, { ...r.lease, agent }));
-      setGone(({ [thread]: _, ...rest }) => rest);
+      hold(thread, { ...r.lease, agent });
       setSelected(thread);
       list.reload();
     } else if (r) {
-      setGone((g) => ({ ...g, [thread]: { done: 'Nothing was claimed: the thread is no longer open.' } }));
+      end(thread, { done: 'Nothing was claimed: the thread is no longer open.' });
     }
   }
-  function onBeat(thread: string, beat: Beat, renewed?: HeldLease) {
-    setBeats((b) => ({ ...b, [thread]: { ...b[thread], ...beat, error: beat.error } }));
-    // Only a lease still held is renewed in storage (a result may have ended it meanwhile).
-    if (renewed && readLeases()[thread]?.token === renewed.token) setLeases(saveLease(thread, renewed));
-  }
-  function onGone(thread: string, why: { lost?: ApiError; done?: string }) {
-    setLeases(dropLease(thread));
-    setGone((g) => ({ ...g, [thread]: why }));
+  function onGone(thread: string, why: Gone) {
+    end(thread, why);
     list.reload();
   }
 
   return (
     <main class="page work-page" data-testid="work-page">
-      {Object.entries(leases).map(([id, lease]) => (
-        <LeaseKeeper key={id} thread={id} lease={lease} check={checks[id] ?? 0} onBeat={onBeat} onGone={(t, error) => onGone(t, { lost: error })} />
-      ))}
       <div class="page-head">
         <h1>My work</h1>
         <span class="muted">Work as an agent: claim a thread, report, ask, and post the result.</span>
@@ -82,6 +73,19 @@ export function WorkPage() {
             rememberAgent(e.currentTarget.value.trim());
             setSelected(undefined);
           }}
+        />
+        <Field
+          label="Lease (s)"
+          class="lease-field"
+          name="leaseSeconds"
+          type="number"
+          min={1}
+          max={86400}
+          value={leaseSeconds}
+          hint="Of a claim; 900 if empty."
+          autocomplete="off"
+          placeholder="900"
+          onInput={(e) => setLeaseSeconds(e.currentTarget.value)}
         />
       </form>
       {agent === '' ? (
@@ -105,7 +109,7 @@ export function WorkPage() {
               lease={leases[current]}
               gone={gone[current]}
               beat={beats[current]}
-              onCheck={() => setChecks((c) => ({ ...c, [current]: (c[current] ?? 0) + 1 }))}
+              onCheck={() => check(current)}
               onGone={(why) => onGone(current, why)}
             />
           ) : (
@@ -127,10 +131,10 @@ function WorkDetail({
 }: {
   threadId: string;
   lease: HeldLease | undefined;
-  gone: { lost?: ApiError; done?: string } | undefined;
+  gone: Gone | undefined;
   beat: Beat | undefined;
   onCheck: () => void;
-  onGone: (why: { lost?: ApiError; done?: string }) => void;
+  onGone: (why: Gone) => void;
 }) {
   return (
     <section class="card" aria-label="Thread">
@@ -186,7 +190,7 @@ function ThreadList({
         </div>
         <div class="small muted">
           <Time iso={t.created_at} />
-          {mine ? ' · held by this page' : t.claimed_by ? ` · claimed by ${t.claimed_by}` : ''}
+          {mine ? ' · held by this tab' : t.claimed_by ? ` · claimed by ${t.claimed_by}` : ''}
           {t.lease_expired && ' · lease expired'}
         </div>
       </li>

@@ -40,14 +40,14 @@ export function HeldThread({
   return (
     <div class="stack">
       <p class="notice small" data-testid="heartbeat" role="status">
-        <span class="lease-ok">●</span> This page holds the lease and renews it every {Math.round(lease.seconds / 3)} s while it is open
+        <span class="lease-ok">●</span> This tab holds the lease and renews it every {Math.round(lease.seconds / 3)} s while it is open, on any page
         {beat?.at ? (
           <>
             {' '}
             (renewed at {clock(beat.at)}, good until {clock(lease.expires_at)})
           </>
         ) : null}
-        . Closing the page lets it run out.
+        . Closing the tab lets it run out; signing out releases it.
       </p>
       {beat?.error && (
         <div class="notice small">
