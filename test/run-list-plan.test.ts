@@ -26,7 +26,11 @@ async function compiled(runIds: string[]): Promise<{ sql: string; params: readon
   return seen[0]!;
 }
 
-/** 3,000 runs of 20 events each, and one of 30,000 events. */
+/**
+ * 3,000 runs of 20 events each, and one of 30,000 events. Only the two tables are analysed: a bare
+ * ANALYZE locks every table of every schema in the database at once, and on a PostgreSQL server
+ * holding many test schemas that runs out of the lock table ("out of shared memory").
+ */
 function seed(db: string): void {
   const runs = onPostgres
     ? 'generate_series(1, 3000) as n(i)'
@@ -38,7 +42,8 @@ function seed(db: string): void {
     `insert into orch_runs (id, goal, state, created_at, updated_at) select 'p' || i, 'g', 'active', 1000 + i, 1000 + i from ${runs};
      insert into orch_events (run_id, seq, type, data, created_at) select 'p' || i, j, 'x', '{}', 2000 + i * 100 + j from ${runs}, ${seqs(20)};
      insert into orch_events (run_id, seq, type, data, created_at) select 'p7', 20 + j, 'x', '{}', 900000 + j from ${seqs(30000)};
-     analyze;`,
+     analyze orch_runs;
+     analyze orch_events;`,
   );
 }
 
