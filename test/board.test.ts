@@ -659,6 +659,31 @@ browserDescribe('the board in a real browser (slow)', () => {
     expect(unexpectedErrors(t)).toEqual([]);
   });
 
+  it('a hidden tab asks nothing on a change, and catches up once it is shown again', async () => {
+    const b = await board();
+    orchOk(b.db, ['run', 'init', '--run', 'bg', '--goal', 'In the background']);
+    orchOk(b.db, ['task', 'add', '--run', 'bg', '--task', 't0', '--title', 'First']);
+    const t = await tab(b, { hash: '#/runs/bg' });
+    await visible(byTestId(t.page, 'card', { task: 't0' }));
+    await visible(byTestId(t.page, 'live', { state: 'connected' }));
+    await new Promise((r) => setTimeout(r, 600));
+    // What the browser does when another tab comes to the front: the page is hidden.
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      t.page.evaluate((v) => {
+        Object.defineProperty(document, 'visibilityState', { value: v, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    await setVisibility('hidden');
+    const before = t.requests.filter((r) => r.startsWith('POST ')).length;
+    for (let i = 1; i <= 5; i++) orchOk(b.db, ['task', 'add', '--run', 'bg', '--task', `t${i}`, '--title', `Task ${i}`]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(t.requests.filter((r) => r.startsWith('POST ')).length, 'requests of a hidden tab').toBe(before);
+    expect(await byTestId(t.page, 'card').count()).toBe(1);
+    await setVisibility('visible');
+    await until('the kanban to show all 6 tasks', async () => (await byTestId(t.page, 'card').count()) === 6);
+    expect(unexpectedErrors(t)).toEqual([]);
+  });
+
   it('the runs list says it shows the newest 100 runs and shows more on request', async () => {
     const b = await board();
     for (let i = 1; i <= 104; i++) {

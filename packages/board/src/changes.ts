@@ -53,9 +53,30 @@ function setState(s: LiveState): void {
   for (const fn of stateListeners) fn(s);
 }
 
-const throttle = new Throttle(() => {
+/**
+ * A tab nobody looks at (hidden: another tab in front, a minimised window) does not re-fetch on a
+ * change: it remembers that it is stale and looks once when it is shown again. Every open tab
+ * re-fetching on every change would spend the token's request budget (the server's rate limit is
+ * per token, not per tab) on pages nobody sees.
+ */
+let stale = false;
+
+function refresh(): void {
+  if (typeof document !== 'undefined' && document.visibilityState === 'hidden') {
+    stale = true;
+    return;
+  }
+  stale = false;
   for (const fn of [...listeners]) fn();
-});
+}
+
+if (typeof document !== 'undefined') {
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && stale) refresh();
+  });
+}
+
+const throttle = new Throttle(refresh);
 
 function tick(): void {
   throttle.push();
