@@ -3,7 +3,7 @@ import { createContext } from 'preact';
 import { useCallback, useContext, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { type ApiError, ApiFailure, call } from './api.ts';
 import type { Lease } from './task-types.ts';
-import { clearLeases, type HeldLease, dropLease, readLeases, saveLease } from './work-leases.ts';
+import { clearLeases, type HeldLease, dropLease, readLeases, saveLease, watchForCopy } from './work-leases.ts';
 
 /** A lease's last heartbeat: when it was renewed, or the passing failure of the last try. */
 export interface Beat {
@@ -73,6 +73,16 @@ export function LeaseProvider({ children }: { children: ComponentChildren }) {
     if (renewed && readLeases()[thread]?.token === renewed.token) setHeld(saveLease(thread, renewed));
   }, []);
   const onLost = useCallback((thread: string, error: ApiError) => end(thread, { lost: error }), [end]);
+
+  // A duplicated tab forgets the leases it copied (without releasing them): the first tab holds them.
+  useEffect(
+    () =>
+      watchForCopy(() => {
+        clearLeases();
+        setHeld({});
+      }),
+    [],
+  );
 
   const value = useMemo<Leases>(() => ({ held, beats, gone, hold, end, check }), [held, beats, gone, hold, end, check]);
   return (

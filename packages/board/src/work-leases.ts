@@ -50,6 +50,56 @@ export function clearLeases(): void {
   }
 }
 
+/**
+ * Calls `onCopy` once if this tab turns out to be a copy of another open tab: the browser's
+ * "Duplicate tab" (and a link opened in a new tab with its opener) copies sessionStorage, leases
+ * and all, and the copy must not renew or, at its sign-out, release the leases the first tab is
+ * still working on. Each tab keeps an id in sessionStorage (`orch.tab`, so a reload keeps it) and
+ * asks once over a BroadcastChannel whether an open tab has it; one that answers is the original,
+ * and the asker takes a new id. Two tabs asking at once both keep theirs (each answers the other
+ * first). Returns the stop function.
+ */
+export function watchForCopy(onCopy: () => void): () => void {
+  if (typeof BroadcastChannel === 'undefined') return () => undefined;
+  let id = tabId();
+  let asking = true;
+  const channel = new BroadcastChannel('orch.tabs');
+  channel.onmessage = (event: MessageEvent) => {
+    const message = event.data as { kind?: string; id?: string } | null;
+    if (message?.id !== id) return;
+    if (message.kind === 'who') {
+      asking = false;
+      channel.postMessage({ kind: 'me', id });
+    } else if (message.kind === 'me' && asking) {
+      asking = false;
+      id = newTabId();
+      onCopy();
+    }
+  };
+  channel.postMessage({ kind: 'who', id });
+  return () => channel.close();
+}
+
+function tabId(): string {
+  try {
+    return sessionStorage.getItem(TAB_KEY) ?? newTabId();
+  } catch {
+    return 'no-storage';
+  }
+}
+
+function newTabId(): string {
+  const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  try {
+    sessionStorage.setItem(TAB_KEY, id);
+  } catch {
+    // Storage disabled: nothing is copied either.
+  }
+  return id;
+}
+
+const TAB_KEY = 'orch.tab';
+
 /** The agent name the My work page was last used with (localStorage `orch.agent`). */
 export function rememberedAgent(): string {
   try {

@@ -1,0 +1,90 @@
+/**
+ * Holes a second adversarial review found in the live web board (issue 18): leases kept on every
+ * page and released at sign-out, the throttled ticks, the back-off, `orch blocked --count`. Browser
+ * suites run in the sqlite project only (browser-harness.ts).
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { type Board, browserDescribe, byTestId, launchBrowser, openTab, setField, startBoard, type Tab, visible, WAIT_MS } from './browser-harness.ts';
+import { ok } from './helpers.ts';
+
+let browser: Browser | undefined;
+const boards: Board[] = [];
+const tabs: Tab[] = [];
+
+async function board(): Promise<Board> {
+  const b = await startBoard();
+  boards.push(b);
+  return b;
+}
+
+afterEach(async () => {
+  for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+  for (const b of boards.splice(0)) await b.stop();
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** Waits until `probe` is true (polled; fails after WAIT_MS naming `what`). */
+async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+browserDescribe('board adversary 2 (browser)', () => {
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+
+  // Found: sessionStorage is per tab, but the browser's "Duplicate tab" (and a link opened in a
+  // new tab with its opener) copies it, leases and all. The copy heartbeated the same lease and, at
+  // its sign-out, released it: the thread the first tab was still working on was open again for
+  // its agents, and the first tab's next write was refused as lost. Now the copy finds the first
+  // tab (work-leases.ts watchForCopy) and forgets the leases it copied, without releasing them.
+  it("a duplicated tab's sign-out does not give back the lease the first tab still works on", async () => {
+    const b = await board();
+    const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
+    const show = () => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
+    const first = await openTab(browser as Browser, b, { hash: '#/work' });
+    tabs.push(first);
+    const form = await visible(byTestId(first.page, 'work-page').locator('form.agent-form'));
+    await setField(form, 'agent', 'keeper');
+    await byTestId(first.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+    await until('the thread claimed by keeper', () => show().claimed_by === 'keeper');
+
+    // What the browser's "Duplicate tab" does: a new tab with a copy of this tab's sessionStorage.
+    const stored = await first.page.evaluate(() => JSON.stringify(Object.fromEntries(Object.entries(sessionStorage))));
+    const copy = await first.context.newPage();
+    await copy.addInitScript((s: string) => {
+      if (sessionStorage.length === 0) for (const [k, v] of Object.entries(JSON.parse(s) as Record<string, string>)) sessionStorage.setItem(k, v);
+    }, stored);
+    await copy.goto(`${b.url}/#/`);
+    await visible(byTestId(copy, 'signout'));
+    const copyLeases = (p: Page) => p.evaluate(() => sessionStorage.getItem('orch.leases') ?? '');
+    await until('the copy to forget the lease it copied', async () => !(await copyLeases(copy)).includes(thread));
+
+    await byTestId(copy, 'signout').click();
+    await until('the copy to forget its leases', async () => (await copy.evaluate(() => sessionStorage.getItem('orch.leases'))) === null);
+    // The first tab still holds its lease, and the thread is still claimed by it.
+    expect(await first.page.evaluate(() => sessionStorage.getItem('orch.leases'))).toContain(thread);
+    expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper' });
+
+    // The first tab reloaded is still the original: it keeps the lease, and a new copy of it does not.
+    await first.page.reload();
+    await visible(byTestId(first.page, 'signout'));
+    const again = await first.page.evaluate(() => JSON.stringify(Object.fromEntries(Object.entries(sessionStorage))));
+    const copy2 = await first.context.newPage();
+    await copy2.addInitScript((s: string) => {
+      if (sessionStorage.length === 0) for (const [k, v] of Object.entries(JSON.parse(s) as Record<string, string>)) sessionStorage.setItem(k, v);
+    }, again);
+    await copy2.goto(`${b.url}/#/`);
+    await until('the second copy to forget the lease', async () => !(await copyLeases(copy2)).includes(thread));
+    expect(await copyLeases(first.page)).toContain(thread);
+    expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper' });
+  });
+});
