@@ -7,6 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { type Board, browserDescribe, byTestId, launchBrowser, openTab, setField, startBoard, type Tab, visible, WAIT_MS } from './browser-harness.ts';
 import { ok } from './helpers.ts';
+import { post } from './server-harness.ts';
 
 let browser: Browser | undefined;
 const boards: Board[] = [];
@@ -86,5 +87,53 @@ browserDescribe('board adversary 2 (browser)', () => {
     await until('the second copy to forget the lease', async () => !(await copyLeases(copy2)).includes(thread));
     expect(await copyLeases(first.page)).toContain(thread);
     expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper' });
+  });
+
+  // Attacked, held: sign-out while the server takes the release and never answers (a hung
+  // server, a proxy holding the request) still signs out: the wait is bounded and the tab forgets
+  // its leases (the lease then runs out on the server).
+  it('sign-out while the release hangs still forgets the leases', async () => {
+    const b = await board();
+    const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
+    const show = () => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
+    const t = await openTab(browser as Browser, b, { hash: '#/work' });
+    tabs.push(t);
+    const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
+    await setField(form, 'agent', 'keeper');
+    await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+    await until('the thread claimed by keeper', () => show().claimed_by === 'keeper');
+    let releases = 0;
+    await t.context.route('**/v1/inbox/release', () => {
+      releases += 1; // never answered
+    });
+    await byTestId(t.page, 'signout').click();
+    await until('the tab to forget its leases', async () => (await t.page.evaluate(() => sessionStorage.getItem('orch.leases'))) === null);
+    expect(releases).toBe(1);
+    expect(show()).toMatchObject({ state: 'claimed', claimed_by: 'keeper' });
+  });
+
+  // Attacked, held: the tab holding the browser's one change stream is hidden (another tab in
+  // front): it re-fetches nothing itself but still passes every change on to the visible tabs.
+  it('a hidden stream-holding tab still passes changes to the visible tab', async () => {
+    const b = await board();
+    await post(b.url, '/v1/orch/run/init', { run: 'r1', goal: 'before hiding' });
+    const holder = await openTab(browser as Browser, b);
+    tabs.push(holder);
+    await visible(byTestId(holder.page, 'live', { state: 'connected' }));
+    const other = await holder.context.newPage();
+    await other.goto(`${b.url}/#/`);
+    await visible(byTestId(other, 'runs').getByText('r1', { exact: true }));
+    await visible(byTestId(other, 'live', { state: 'connected' }));
+    const setVisibility = (state: 'hidden' | 'visible') =>
+      holder.page.evaluate((v) => {
+        Object.defineProperty(document, 'visibilityState', { value: v, configurable: true });
+        document.dispatchEvent(new Event('visibilitychange'));
+      }, state);
+    await setVisibility('hidden');
+    for (let i = 2; i <= 6; i++) await post(b.url, '/v1/orch/run/init', { run: `r${i}`, goal: 'while the holder is hidden' });
+    // The last of the burst shows in the visible tab (no trailing change lost).
+    await visible(byTestId(other, 'runs').getByText('r6', { exact: true }));
+    await setVisibility('visible');
+    await visible(byTestId(holder.page, 'runs').getByText('r6', { exact: true }));
   });
 });
