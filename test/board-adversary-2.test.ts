@@ -136,4 +136,33 @@ browserDescribe('board adversary 2 (browser)', () => {
     await setVisibility('visible');
     await visible(byTestId(holder.page, 'runs').getByText('r6', { exact: true }));
   });
+
+  // Attacked, held: a server that refuses the page's change stream at once (`--max-streams 1`, the
+  // one stream taken by another client of the same identity) is asked again with back-off, not
+  // hammered: the waits double from 0.5 s, so the attempts in a spell are bounded by the spell.
+  it('a server refusing the change stream (too many streams) is asked again with back-off, not hammered', async () => {
+    const b = await startBoard({ args: ['--max-streams', '1'] });
+    boards.push(b);
+    const hold = new AbortController();
+    const taken = await fetch(`${b.url}/v1/changes`, { headers: { Accept: 'text/event-stream' }, signal: hold.signal });
+    expect(taken.status).toBe(200);
+    try {
+      const t = await openTab(browser as Browser, b);
+      tabs.push(t);
+      await visible(byTestId(t.page, 'live', { state: 'reconnecting' }));
+      const start = Date.now();
+      await new Promise((r) => setTimeout(r, 6000));
+      const elapsed = Date.now() - start;
+      const attempts = t.requests.filter((r) => r.startsWith('GET /v1/changes')).length;
+      // Attempts a back-off of 0.5 s doubling to 10 s can make in `elapsed` (plus the first two).
+      let bound = 2;
+      for (let d = 500, sum = 500; sum <= elapsed + 1000; d = Math.min(d * 2, 10_000), sum += d) bound += 1;
+      expect(attempts, `${attempts} stream requests in ${elapsed} ms`).toBeLessThanOrEqual(bound);
+      // Freed, the stream opens and the page is live.
+      hold.abort();
+      await visible(byTestId(t.page, 'live', { state: 'connected' }), 30_000);
+    } finally {
+      hold.abort();
+    }
+  });
 });
