@@ -165,4 +165,29 @@ browserDescribe('board adversary 2 (browser)', () => {
       hold.abort();
     }
   });
+
+  // Attacked, held: the thread a tab holds is finished from the CLI (its lease used by another
+  // process) while the tab shows another page: the tab's keeper learns it at its next heartbeat
+  // and stops renewing it (the lease is forgotten), with no error on the page.
+  it('a lease whose thread was finished from the CLI is forgotten by the tab on another page', async () => {
+    const b = await board();
+    const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
+    const t = await openTab(browser as Browser, b, { hash: '#/work' });
+    tabs.push(t);
+    const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
+    await setField(form, 'agent', 'keeper');
+    await setField(form, 'leaseSeconds', '3');
+    await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+    const leases = () => t.page.evaluate(() => sessionStorage.getItem('orch.leases') ?? '');
+    await until('the tab to hold the lease', async () => (await leases()).includes(thread));
+    const token = (JSON.parse(await leases()) as Record<string, { token: string }>)[thread]!.token;
+    await t.page.evaluate(() => {
+      window.location.hash = '#/';
+    });
+    await visible(byTestId(t.page, 'create-run'));
+    ok(b.db, ['result', '--thread', thread, '--lease', token, '--body', 'Done from the CLI.']);
+    await until('the tab to forget the finished lease', async () => !(await leases()).includes(thread));
+    expect(ok<{ thread: { state: string } }>(b.db, ['show', '--thread', thread]).thread.state).toBe('done');
+    expect(t.errors.filter((e) => !/status of (401|4\d\d)/.test(e))).toEqual([]);
+  });
 });
