@@ -5,8 +5,21 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { type Board, browserDescribe, byTestId, launchBrowser, openTab, setField, startBoard, type Tab, visible, WAIT_MS } from './browser-harness.ts';
-import { ok } from './helpers.ts';
+import {
+  type Board,
+  browserDescribe,
+  byTestId,
+  launchBrowser,
+  makeTokens,
+  openTab,
+  setField,
+  signIn,
+  startBoard,
+  type Tab,
+  visible,
+  WAIT_MS,
+} from './browser-harness.ts';
+import { ok, orchOk } from './helpers.ts';
 import { post } from './server-harness.ts';
 
 let browser: Browser | undefined;
@@ -189,5 +202,46 @@ browserDescribe('board adversary 2 (browser)', () => {
     await until('the tab to forget the finished lease', async () => !(await leases()).includes(thread));
     expect(ok<{ thread: { state: string } }>(b.db, ['show', '--thread', thread]).thread.state).toBe('done');
     expect(t.errors.filter((e) => !/status of (401|4\d\d)/.test(e))).toEqual([]);
+  });
+
+  // Attacked, held: a worker token's tab holding a lease. Its sign-out gives the lease back (the
+  // release is the worker's own, allowed); a revoked token's tab forgets its leases at the first
+  // refusal (401) and shows the login form (the lease runs out on the server).
+  it("a worker token's sign-out releases its lease, and a revoked token's tab forgets its lease", async () => {
+    let tokens: ReturnType<typeof makeTokens> | undefined;
+    const b = await startBoard({ setup: (db) => (tokens = makeTokens(db)) });
+    boards.push(b);
+    const { worker, workerAgent } = tokens!;
+    const send = (subject: string) => ok<{ thread: { id: string } }>(b.db, ['send', '--to', workerAgent, '--subject', subject, '--body', 'Paint.']).thread.id;
+    const show = (thread: string) => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
+    const first = send('First');
+    const t = await openTab(browser as Browser, b, { hash: '#/work' });
+    tabs.push(t);
+    await signIn(t, worker);
+    const leases = () => t.page.evaluate(() => sessionStorage.getItem('orch.leases') ?? '');
+    const claim = async (thread: string) => {
+      const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
+      await setField(form, 'leaseSeconds', '3');
+      await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
+      await until(`${thread} claimed`, () => show(thread).claimed_by === workerAgent);
+      await until('the tab to hold the lease', async () => (await leases()).includes(thread));
+    };
+    await claim(first);
+    await byTestId(t.page, 'signout').click();
+    await visible(byTestId(t.page, 'login'));
+    await until('the thread open again', () => show(first).state === 'open');
+    expect(await leases()).toBe('');
+
+    const second = send('Second');
+    await signIn(t, worker);
+    await t.page.evaluate(() => {
+      window.location.hash = '#/work';
+    });
+    await claim(second);
+    const id = orchOk<{ tokens: { id: string; agent: string | null }[] }>(b.db, ['token', 'list']).tokens.find((x) => x.agent === workerAgent)!.id;
+    orchOk(b.db, ['token', 'revoke', '--token-id', id]);
+    await visible(byTestId(t.page, 'login'));
+    await until('the tab to forget the lease', async () => (await leases()) === '');
+    expect(show(second).claimed_by).toBe(workerAgent);
   });
 });
