@@ -4,7 +4,7 @@
  * suites run in the sqlite project only (browser-harness.ts).
  */
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Board,
   browserDescribe,
@@ -19,7 +19,7 @@ import {
   visible,
   WAIT_MS,
 } from './browser-harness.ts';
-import { ok, orchOk } from './helpers.ts';
+import { expectJsonError, initDb, ok, orch, orchOk, snapshot } from './helpers.ts';
 import { post } from './server-harness.ts';
 
 let browser: Browser | undefined;
@@ -243,5 +243,54 @@ browserDescribe('board adversary 2 (browser)', () => {
     await visible(byTestId(t.page, 'login'));
     await until('the tab to forget the lease', async () => (await leases()) === '');
     expect(show(second).claimed_by).toBe(workerAgent);
+  });
+
+  // Attacked, held: the nav's badge (`orch blocked --count`) and the Blocked page agree across two
+  // runs, and both drop a run cancelled from the CLI, live.
+  it('the Blocked badge counts what the Blocked page lists, and drops a run cancelled from the CLI', async () => {
+    const b = await board();
+    const ask = async (run: string, question: string) => {
+      await post(b.url, '/v1/orch/run/init', { run, goal: run });
+      await post(b.url, '/v1/orch/task/add', { run, task: 'T1', title: 'asks', defaultTo: 'w' });
+      const d = (await post(b.url, '/v1/orch/dispatch', { run, task: 'T1', executionMode: 'analysis', body: 'go' })).json;
+      const thread = d.thread?.id ?? d.attempt?.thread_id;
+      const claim = (await post(b.url, '/v1/inbox/claim', { agent: 'w', thread })).json;
+      expect((await post(b.url, '/v1/inbox/ask', { thread, lease: claim.lease.token, body: question })).status).toBe(200);
+    };
+    await ask('ra', 'Which colour, <b>really</b>?');
+    await ask('rb', "'; drop table orch_runs; --");
+    const t = await openTab(browser as Browser, b, { hash: '#/blocked' });
+    tabs.push(t);
+    const badge = byTestId(t.page, 'blocked-count');
+    await until('the badge to say 2', async () => (await badge.innerText()).trim() === '2');
+    await until('the page to list 2 questions', async () => (await byTestId(t.page, 'question').count()) === 2);
+    await visible(byTestId(t.page, 'question-body').getByText('Which colour, <b>really</b>?'));
+    orchOk(b.db, ['cancel', '--run', 'ra', '--reason', 'not needed']);
+    await until('the badge to say 1', async () => (await badge.innerText()).trim() === '1');
+    await until('the page to list 1 question', async () => (await byTestId(t.page, 'question').count()) === 1);
+    expect(await byTestId(t.page, 'question').getAttribute('data-run')).toBe('rb');
+  });
+});
+
+// Attacked, held (both engines): `orch blocked --count` under hostile input: one clear message, the
+// documented exit code, nothing written; a real count beside it.
+describe('board adversary 2 (orch blocked --count)', () => {
+  it('refuses hostile input with exit 2 or 3 and writes nothing', () => {
+    const { db } = initDb();
+    orchOk(db, ['run', 'init', '--run', 'r1', '--goal', 'g']);
+    const before = snapshot(db);
+    for (const [args, exit] of [
+      [['--run', "x'; drop table orch_runs; --"], 2],
+      [['--run', ''], 2],
+      [['--run', '-x'], 2],
+      [['--count=5'], 2],
+      [['--run', 'no_such_run'], 3],
+    ] as const) {
+      const r = orch(['--db', db, '--json', 'blocked', '--count', ...args]);
+      expectJsonError(r, exit);
+    }
+    expect(snapshot(db)).toEqual(before);
+    expect(orchOk(db, ['blocked', '--count'])).toEqual({ run: null, count: 0, tasks: [] });
+    expect(orchOk(db, ['blocked', '--count', '--run', 'r1'])).toEqual({ run: 'r1', count: 0, tasks: [] });
   });
 });
