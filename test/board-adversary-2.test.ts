@@ -150,6 +150,25 @@ browserDescribe('board adversary 2 (browser)', () => {
     await visible(byTestId(holder.page, 'runs').getByText('r6', { exact: true }));
   });
 
+  // Attacked, held: the tab holding the stream is closed in the middle of a burst of commits: the
+  // other tab takes the stream over and shows the burst's last change (none lost in the handover).
+  it('the stream-holding tab closed mid-burst: the other tab takes over and shows the last change', async () => {
+    const b = await board();
+    await post(b.url, '/v1/orch/run/init', { run: 'r00', goal: 'before the burst' });
+    const holder = await openTab(browser as Browser, b);
+    tabs.push(holder);
+    await visible(byTestId(holder.page, 'live', { state: 'connected' }));
+    const other = await holder.context.newPage();
+    await other.goto(`${b.url}/#/`);
+    await visible(byTestId(other, 'runs').getByText('r00', { exact: true }));
+    for (let i = 1; i <= 30; i++) {
+      await post(b.url, '/v1/orch/run/init', { run: `r${String(i).padStart(2, '0')}`, goal: 'burst' });
+      if (i === 15) await holder.page.close();
+    }
+    await visible(byTestId(other, 'runs').getByText('r30', { exact: true }));
+    await visible(byTestId(other, 'live', { state: 'connected' }));
+  });
+
   // Attacked, held: a server that refuses the page's change stream at once (`--max-streams 1`, the
   // one stream taken by another client of the same identity) is asked again with back-off, not
   // hammered: the waits double from 0.5 s, so the attempts in a spell are bounded by the spell.
