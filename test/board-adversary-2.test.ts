@@ -281,11 +281,11 @@ browserDescribe('board adversary 2 (browser)', () => {
     const t = await openTab(browser as Browser, b, { hash: '#/blocked' });
     tabs.push(t);
     const badge = byTestId(t.page, 'blocked-count');
-    await until('the badge to say 2', async () => (await badge.innerText()).trim() === '2');
+    await until('the badge to say 2', async () => (await badge.textContent())?.trim() === '2');
     await until('the page to list 2 questions', async () => (await byTestId(t.page, 'question').count()) === 2);
     await visible(byTestId(t.page, 'question-body').getByText('Which colour, <b>really</b>?'));
     orchOk(b.db, ['cancel', '--run', 'ra', '--reason', 'not needed']);
-    await until('the badge to say 1', async () => (await badge.innerText()).trim() === '1');
+    await until('the badge to say 1', async () => (await badge.textContent())?.trim() === '1');
     await until('the page to list 1 question', async () => (await byTestId(t.page, 'question').count()) === 1);
     expect(await byTestId(t.page, 'question').getAttribute('data-run')).toBe('rb');
   });
