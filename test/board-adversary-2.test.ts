@@ -3,58 +3,15 @@
  * page and released at sign-out, the throttled ticks, the back-off, `orch blocked --count`. Browser
  * suites run in the sqlite project only (browser-harness.ts).
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Board,
-  browserDescribe,
-  byTestId,
-  launchBrowser,
-  makeTokens,
-  openTab,
-  setField,
-  signIn,
-  startBoard,
-  type Tab,
-  visible,
-  WAIT_MS,
-} from './browser-harness.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { browserDescribe, byTestId, makeTokens, setField, signIn, visible, boardSession, until } from './browser-harness.ts';
 import { expectJsonError, initDb, ok, orch, orchOk, snapshot } from './helpers.ts';
 import { post } from './server-harness.ts';
 
-let browser: Browser | undefined;
-const boards: Board[] = [];
-const tabs: Tab[] = [];
-
-async function board(): Promise<Board> {
-  const b = await startBoard();
-  boards.push(b);
-  return b;
-}
-
-afterEach(async () => {
-  for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
-  for (const b of boards.splice(0)) await b.stop();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
-
-/** Waits until `probe` is true (polled; fails after WAIT_MS naming `what`). */
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const { board, tab } = boardSession();
 
 browserDescribe('board adversary 2 (browser)', () => {
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  });
-
   // Found: sessionStorage is per tab, but the browser's "Duplicate tab" (and a link opened in a
   // new tab with its opener) copies it, leases and all. The copy heartbeated the same lease and, at
   // its sign-out, released it: the thread the first tab was still working on was open again for
@@ -64,8 +21,7 @@ browserDescribe('board adversary 2 (browser)', () => {
     const b = await board();
     const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
     const show = () => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
-    const first = await openTab(browser as Browser, b, { hash: '#/work' });
-    tabs.push(first);
+    const first = await tab(b, { hash: '#/work' });
     const form = await visible(byTestId(first.page, 'work-page').locator('form.agent-form'));
     await setField(form, 'agent', 'keeper');
     await byTestId(first.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
@@ -109,8 +65,7 @@ browserDescribe('board adversary 2 (browser)', () => {
     const b = await board();
     const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
     const show = () => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
-    const t = await openTab(browser as Browser, b, { hash: '#/work' });
-    tabs.push(t);
+    const t = await tab(b, { hash: '#/work' });
     const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
     await setField(form, 'agent', 'keeper');
     await byTestId(t.page, 'work-thread', { thread }).getByRole('button', { name: 'Claim', exact: true }).click();
@@ -130,8 +85,7 @@ browserDescribe('board adversary 2 (browser)', () => {
   it('a hidden stream-holding tab still passes changes to the visible tab', async () => {
     const b = await board();
     await post(b.url, '/v1/orch/run/init', { run: 'r1', goal: 'before hiding' });
-    const holder = await openTab(browser as Browser, b);
-    tabs.push(holder);
+    const holder = await tab(b);
     await visible(byTestId(holder.page, 'live', { state: 'connected' }));
     const other = await holder.context.newPage();
     await other.goto(`${b.url}/#/`);
@@ -155,8 +109,7 @@ browserDescribe('board adversary 2 (browser)', () => {
   it('the stream-holding tab closed mid-burst: the other tab takes over and shows the last change', async () => {
     const b = await board();
     await post(b.url, '/v1/orch/run/init', { run: 'r00', goal: 'before the burst' });
-    const holder = await openTab(browser as Browser, b);
-    tabs.push(holder);
+    const holder = await tab(b);
     await visible(byTestId(holder.page, 'live', { state: 'connected' }));
     const other = await holder.context.newPage();
     await other.goto(`${b.url}/#/`);
@@ -173,14 +126,12 @@ browserDescribe('board adversary 2 (browser)', () => {
   // one stream taken by another client of the same identity) is asked again with back-off, not
   // hammered: the waits double from 0.5 s, so the attempts in a spell are bounded by the spell.
   it('a server refusing the change stream (too many streams) is asked again with back-off, not hammered', async () => {
-    const b = await startBoard({ args: ['--max-streams', '1'] });
-    boards.push(b);
+    const b = await board({ args: ['--max-streams', '1'] });
     const hold = new AbortController();
     const taken = await fetch(`${b.url}/v1/changes`, { headers: { Accept: 'text/event-stream' }, signal: hold.signal });
     expect(taken.status).toBe(200);
     try {
-      const t = await openTab(browser as Browser, b);
-      tabs.push(t);
+      const t = await tab(b);
       await visible(byTestId(t.page, 'live', { state: 'reconnecting' }));
       const start = Date.now();
       await new Promise((r) => setTimeout(r, 6000));
@@ -204,8 +155,7 @@ browserDescribe('board adversary 2 (browser)', () => {
   it('a lease whose thread was finished from the CLI is forgotten by the tab on another page', async () => {
     const b = await board();
     const thread = ok<{ thread: { id: string } }>(b.db, ['send', '--to', 'keeper', '--subject', 'Keep me', '--body', 'Hold this.']).thread.id;
-    const t = await openTab(browser as Browser, b, { hash: '#/work' });
-    tabs.push(t);
+    const t = await tab(b, { hash: '#/work' });
     const form = await visible(byTestId(t.page, 'work-page').locator('form.agent-form'));
     await setField(form, 'agent', 'keeper');
     await setField(form, 'leaseSeconds', '3');
@@ -228,14 +178,12 @@ browserDescribe('board adversary 2 (browser)', () => {
   // refusal (401) and shows the login form (the lease runs out on the server).
   it("a worker token's sign-out releases its lease, and a revoked token's tab forgets its lease", async () => {
     let tokens: ReturnType<typeof makeTokens> | undefined;
-    const b = await startBoard({ setup: (db) => (tokens = makeTokens(db)) });
-    boards.push(b);
+    const b = await board({ setup: (db) => (tokens = makeTokens(db)) });
     const { worker, workerAgent } = tokens!;
     const send = (subject: string) => ok<{ thread: { id: string } }>(b.db, ['send', '--to', workerAgent, '--subject', subject, '--body', 'Paint.']).thread.id;
     const show = (thread: string) => ok<{ thread: { state: string; claimed_by: string | null } }>(b.db, ['show', '--thread', thread]).thread;
     const first = send('First');
-    const t = await openTab(browser as Browser, b, { hash: '#/work' });
-    tabs.push(t);
+    const t = await tab(b, { hash: '#/work' });
     await signIn(t, worker);
     const leases = () => t.page.evaluate(() => sessionStorage.getItem('orch.leases') ?? '');
     const claim = async (thread: string) => {
@@ -278,8 +226,7 @@ browserDescribe('board adversary 2 (browser)', () => {
     };
     await ask('ra', 'Which colour, <b>really</b>?');
     await ask('rb', "'; drop table orch_runs; --");
-    const t = await openTab(browser as Browser, b, { hash: '#/blocked' });
-    tabs.push(t);
+    const t = await tab(b, { hash: '#/blocked' });
     const badge = byTestId(t.page, 'blocked-count');
     await until('the badge to say 2', async () => (await badge.textContent())?.trim() === '2');
     await until('the page to list 2 questions', async () => (await byTestId(t.page, 'question').count()) === 2);

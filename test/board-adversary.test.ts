@@ -4,30 +4,12 @@
  * suites run in the sqlite project only (browser-harness.ts); the change stream's runs on both.
  */
 import { spawn } from 'node:child_process';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Board, browserDescribe, byTestId, launchBrowser, openTab, startBoard, type Tab, unexpectedErrors, visible } from './browser-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { type Board, browserDescribe, byTestId, unexpectedErrors, visible, boardSession } from './browser-harness.ts';
 import { initDb, ORCH_BIN, orchOk, watchRun } from './helpers.ts';
 import { post, readEvents } from './server-harness.ts';
 
-let browser: Browser | undefined;
-const boards: Board[] = [];
-const tabs: Tab[] = [];
-
-async function board(): Promise<Board> {
-  const b = await startBoard();
-  boards.push(b);
-  return b;
-}
-
-afterEach(async () => {
-  for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
-  for (const b of boards.splice(0)) await b.stop();
-});
-
-afterAll(async () => {
-  await browser?.close();
-});
+const { board, tab } = boardSession();
 
 /** POSTs a command to the served board's API as the local user; fails the test on a refusal. */
 async function act(b: Board, command: string, input: Record<string, unknown>): Promise<any> {
@@ -37,18 +19,13 @@ async function act(b: Board, command: string, input: Record<string, unknown>): P
 }
 
 browserDescribe('board adversary (browser)', () => {
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  });
-
   // Found: the runs page asked `orch run list` with its default limit (100) and said nothing, so
   // the 101st newest run (an active run among many finished ones) vanished from the board.
   it('the runs page reaches a run older than the newest 100', async () => {
     const b = await board();
     await act(b, 'orch/run/init', { run: 'old_active', goal: 'the oldest run, still active' });
     for (let i = 0; i < 100; i++) await act(b, 'orch/run/init', { run: `newer_${i}`, goal: `newer ${i}` });
-    const t = await openTab(browser as Browser, b);
-    tabs.push(t);
+    const t = await tab(b);
     const list = await visible(byTestId(t.page, 'runs'));
     await visible(list.getByText('newer_99', { exact: true }));
     const old = list.getByText('old_active', { exact: true });
@@ -63,8 +40,7 @@ browserDescribe('board adversary (browser)', () => {
   it('seven tabs of one browser all load and update', async () => {
     const b = await board();
     await act(b, 'orch/run/init', { run: 'r1', goal: 'many tabs' });
-    const first = await openTab(browser as Browser, b);
-    tabs.push(first);
+    const first = await tab(b);
     await visible(byTestId(first.page, 'runs'));
     const pages = [first.page];
     for (let i = 0; i < 6; i++) {
@@ -95,8 +71,7 @@ browserDescribe('board adversary (browser)', () => {
     const thread = d.thread?.id ?? d.attempt?.thread_id;
     const claim = await act(b, 'inbox/claim', { agent: 'w', thread });
     await act(b, 'inbox/ask', { thread, lease: claim.lease.token, body: `which? ${'Q'.repeat(500_000)}` });
-    const t = await openTab(browser as Browser, b);
-    tabs.push(t);
+    const t = await tab(b);
     await visible(byTestId(t.page, 'runs').getByText('asks', { exact: true }));
     // The first load's reads are done (the change stream keeps the network busy for good).
     await new Promise((r) => setTimeout(r, 1500));
@@ -126,8 +101,7 @@ browserDescribe('board adversary (browser)', () => {
     const thread = d.thread?.id ?? d.attempt?.thread_id;
     const claim = await act(b, 'inbox/claim', { agent: 'w', thread });
     for (let i = 0; i < 3; i++) await act(b, 'inbox/progress', { thread, lease: claim.lease.token, body: `note ${i} ${'P'.repeat(900_000)}` });
-    const t = await openTab(browser as Browser, b, { hash: '#/runs/loud' });
-    tabs.push(t);
+    const t = await tab(b, { hash: '#/runs/loud' });
     const timeline = await visible(byTestId(t.page, 'timeline'));
     await visible(byTestId(timeline, 'event').filter({ hasText: 'note 2' }));
     const size = await timeline.evaluate(

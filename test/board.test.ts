@@ -7,17 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import type { Locator } from 'playwright-core';
+import { afterEach, expect, it } from 'vitest';
 import {
   AGENTS,
-  type Board,
   browserDescribe,
   byTestId,
-  launchBrowser,
   makeTokens,
   markDocument,
-  openTab,
   type Outage,
   outageProxy,
   overflowsHorizontally,
@@ -25,38 +22,22 @@ import {
   screenshot,
   setField,
   signIn,
-  startBoard,
   startWorker,
   submitForm,
   type Tab,
   unexpectedErrors,
   visible,
-  WAIT_MS,
+  boardSession,
+  until,
 } from './browser-harness.ts';
 import { git, initGitRepo, ok, orchOk, rows, type WatchedRun } from './helpers.ts';
 import { post } from './server-harness.ts';
 
 const NODE = process.execPath;
 
-let browser: Browser;
-const boards: Board[] = [];
-const tabs: Tab[] = [];
+const { board, tab, browser } = boardSession();
 const workers: WatchedRun[] = [];
 const proxies: Outage[] = [];
-
-/** A served fresh database, stopped after the test. */
-async function board(options: Parameters<typeof startBoard>[0] = {}): Promise<Board> {
-  const b = await startBoard(options);
-  boards.push(b);
-  return b;
-}
-
-/** A tab on `b`, closed after the test. */
-async function tab(b: Board, options: Parameters<typeof openTab>[2] = {}): Promise<Tab> {
-  const t = await openTab(browser, b, options);
-  tabs.push(t);
-  return t;
-}
 
 function worker(...args: Parameters<typeof startWorker>): WatchedRun {
   const w = startWorker(...args);
@@ -73,15 +54,6 @@ async function go(t: Tab, hash: string): Promise<void> {
 
 async function text(locator: Locator): Promise<string> {
   return (await locator.first().innerText()).trim();
-}
-
-/** Waits until `probe` is true (polled; fails after WAIT_MS naming `what`). */
-async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function taskStates(db: string, run: string): Record<string, string> {
@@ -145,17 +117,11 @@ async function expectInert(t: Tab): Promise<void> {
 }
 
 browserDescribe('the board in a real browser (slow)', () => {
-  beforeAll(async () => {
-    browser = await launchBrowser();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  // Runs before the session's own (hooks run last-registered first): workers killed and proxies
+  // closed before the tabs close and the servers stop.
   afterEach(async () => {
     for (const w of workers.splice(0)) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
-    for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
     for (const p of proxies.splice(0)) await p.close();
-    for (const b of boards.splice(0)) await b.stop();
   });
 
   it('end to end: a person plans a run on the page, a worker asks, the person answers in the Blocked box, and the run ends done', async () => {
@@ -209,7 +175,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     await go(t, '#/blocked');
     const question = await visible(byTestId(page, 'question', { run: 'r1', task: 'T1' }));
     expect(await text(question)).toContain('Which colour should the button be?');
-    const shot = await screenshot(browser, page, 'board-blocked.png');
+    const shot = await screenshot(await browser(), page, 'board-blocked.png');
     expect(shot.colours, `${shot.file} looks blank`).toBeGreaterThan(8);
     expect(shot.commonest).toBeLessThan(0.98);
     await submitForm(question, 'answer', { body: 'Teal, please.' }, 'Answer');
@@ -236,7 +202,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     await visible(byTestId(page, 'dag-node', { task: 'T1', state: 'done' }));
     await until('the Blocked count to drop', async () => !(await text(byTestId(page, 'blocked-count'))).includes('1'));
     expect(taskStates(b.db, 'r1')).toEqual({ T1: 'done', T2: 'pending', T3: 'pending' });
-    const runShot = await screenshot(browser, page, 'board-run.png');
+    const runShot = await screenshot(await browser(), page, 'board-run.png');
     expect(runShot.colours, `${runShot.file} looks blank`).toBeGreaterThan(8);
     expect(runShot.commonest).toBeLessThan(0.98);
 
@@ -244,7 +210,7 @@ browserDescribe('the board in a real browser (slow)', () => {
     await visible(byTestId(page, 'message', { kind: 'result' }));
     await visible(byTestId(page, 'task-state', { state: 'done' }));
     expect(await byTestId(page, 'attempt', { state: 'done' }).count()).toBe(1);
-    const taskShot = await screenshot(browser, page, 'board-task.png');
+    const taskShot = await screenshot(await browser(), page, 'board-task.png');
     expect(taskShot.colours, `${taskShot.file} looks blank`).toBeGreaterThan(8);
     expect(taskShot.commonest).toBeLessThan(0.98);
 

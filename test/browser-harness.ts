@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
-import { describe } from 'vitest';
+import { afterAll, afterEach, describe } from 'vitest';
 import { freshDb, onPostgres } from './engine.ts';
 import { INBOX_BIN, ok, orchOk, ROOT, tempDir, type WatchedRun, watchRun } from './helpers.ts';
 import { type Served, serve } from './server-harness.ts';
@@ -60,6 +60,60 @@ export async function launchBrowser(): Promise<Browser> {
   const missing = browserMissing();
   if (missing !== undefined) throw new Error(`the board's browser tests need chromium: ${missing}`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
+
+/** Waits until `probe` is true (polled every 50 ms; fails after `timeoutMs` naming `what`). */
+export async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** What a test file opens: one browser (launched at first use), boards and tabs closed after each test. */
+export interface BoardSession {
+  /** The file's browser, launched at the first call. */
+  browser(): Promise<Browser>;
+  /** A served fresh database (startBoard), stopped after the test. */
+  board(options?: Parameters<typeof startBoard>[0]): Promise<Board>;
+  /** A tab on `board` (openTab), closed after the test. */
+  tab(board: Board, options?: Parameters<typeof openTab>[2]): Promise<Tab>;
+}
+
+/**
+ * Registers a test file's hooks (call it once at the top): after each test its tabs are closed,
+ * then its boards stopped; after all, the browser closed. The browser is launched only when a
+ * test asks for it, so a file's server-only tests run where chromium is missing.
+ */
+export function boardSession(): BoardSession {
+  let launching: Promise<Browser> | undefined;
+  const boards: Board[] = [];
+  const tabs: Tab[] = [];
+  afterEach(async () => {
+    for (const t of tabs.splice(0)) await t.close().catch(() => undefined);
+    for (const b of boards.splice(0)) await b.stop();
+  });
+  afterAll(async () => {
+    await (await launching?.catch(() => undefined))?.close();
+  });
+  const browser = (): Promise<Browser> => {
+    launching ??= launchBrowser();
+    return launching;
+  };
+  return {
+    browser,
+    board: async (options = {}) => {
+      const b = await startBoard(options);
+      boards.push(b);
+      return b;
+    },
+    tab: async (board, options = {}) => {
+      const t = await openTab(await browser(), board, options);
+      tabs.push(t);
+      return t;
+    },
+  };
 }
 
 export interface Board {
