@@ -1,10 +1,11 @@
 import { useAction } from './api.ts';
 import { Button, ErrorText, formValues } from './components.tsx';
+import { defaultInstructions } from './task-logic.ts';
 
 /**
- * Dispatch a ready task (`orch dispatch`): the agent (`to`, default the task's default_to), the
- * mode (analysis | code) and, optionally, instructions; without them the task's title and summary
- * are the body. Code mode uses the server's defaults (its repository and current branch).
+ * A ready card's Dispatch (`orch dispatch`): the agent (`to`, default the task's default_to) and the
+ * mode (analysis | code); the body is the task's title and summary. Code mode uses the server's
+ * defaults (its repository and current branch). The task page's fuller form is task-actions.tsx.
  */
 export function DispatchForm({
   run,
@@ -12,19 +13,17 @@ export function DispatchForm({
   title,
   summary,
   defaultTo,
-  compact,
 }: {
   run: string;
   task: string;
   title: string;
   summary?: string | null;
   defaultTo?: string | null;
-  compact?: boolean;
 }) {
   const action = useAction();
   return (
     <form
-      class={`dispatch ${compact ? 'dispatch-compact' : ''}`}
+      class="dispatch dispatch-compact"
       data-testid="dispatch"
       onSubmit={async (e) => {
         e.preventDefault();
@@ -33,7 +32,7 @@ export function DispatchForm({
           run,
           task,
           executionMode: v.mode ?? 'analysis',
-          body: v.body ?? (summary ? `${title}\n\n${summary}` : title),
+          body: defaultInstructions({ title, summary }),
         };
         if (v.to) input.to = v.to;
         await action.run('orch/dispatch', input);
@@ -49,7 +48,6 @@ export function DispatchForm({
           Dispatch
         </Button>
       </div>
-      {compact ? null : <textarea name="body" rows={3} aria-label="Instructions" placeholder="Instructions (default: the task's title and summary)" />}
       <ErrorText error={action.error} />
     </form>
   );

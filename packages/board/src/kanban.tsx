@@ -102,7 +102,7 @@ function Card({ run, task }: { run: string; task: StatusTask }) {
           <Link href="#/blocked">Waiting for an answer →</Link>
         </p>
       ) : null}
-      {ready && leader ? <DispatchForm run={run} task={task.id} title={task.title} summary={task.summary} defaultTo={task.default_to} compact /> : null}
+      {ready && leader ? <DispatchForm run={run} task={task.id} title={task.title} summary={task.summary} defaultTo={task.default_to} /> : null}
     </li>
   );
 }

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { useAction } from './api.ts';
 import { Button, ErrorText, Field, TextArea } from './components.tsx';
+import { defaultInstructions } from './task-logic.ts';
 import type { Task } from './task-types.ts';
 
 /**
@@ -22,7 +23,7 @@ export function DispatchForm({ task, onDone }: { task: Task; onDone?: () => void
       run: task.run,
       task: task.id,
       executionMode: mode,
-      body: body.trim() || (task.summary ? `${task.title}\n\n${task.summary}` : task.title),
+      body: body.trim() || defaultInstructions(task),
     };
     if (to.trim() !== '') input.to = to.trim();
     if (mode === 'code' && repoPath.trim() !== '') input.repoPath = repoPath.trim();

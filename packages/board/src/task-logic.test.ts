@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerTo, checkPayload, patchLineClasses } from './task-logic.ts';
+import { answerTo, checkPayload, defaultInstructions, patchLineClasses } from './task-logic.ts';
 import type { Message } from './task-types.ts';
 
 describe('checkPayload (the payload box of the answer and worker forms)', () => {
@@ -69,5 +69,14 @@ describe('answerTo (My work: the answer to the newest question)', () => {
     expect(answerTo(again)).toEqual({ question: again[4], answer: undefined });
     const answered = [...again, message(7, 'answer', 'leader', 'no')];
     expect(answerTo(answered).answer?.body).toBe('no');
+  });
+});
+
+describe('defaultInstructions (a Dispatch without instructions)', () => {
+  it('is the title, and the summary after a blank line when there is one', () => {
+    expect(defaultInstructions({ title: 'Write the docs' })).toBe('Write the docs');
+    expect(defaultInstructions({ title: 'Write the docs', summary: null })).toBe('Write the docs');
+    expect(defaultInstructions({ title: 'Write the docs', summary: '' })).toBe('Write the docs');
+    expect(defaultInstructions({ title: 'Write the docs', summary: 'README first.' })).toBe('Write the docs\n\nREADME first.');
   });
 });

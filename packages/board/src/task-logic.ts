@@ -48,3 +48,11 @@ export function answerTo(messages: Message[]): { question?: Message; answer?: Me
   const answer = messages.slice(qi + 1).find((m) => m.role !== 'worker' && m.role !== 'runner');
   return { question, answer };
 }
+
+/**
+ * What a Dispatch without instructions sends as the body (the CLI needs one): the task's title,
+ * and its summary after a blank line when it has one. The card's and the task page's Dispatch both.
+ */
+export function defaultInstructions(task: { title: string; summary?: string | null }): string {
+  return task.summary ? `${task.title}\n\n${task.summary}` : task.title;
+}
